@@ -1,0 +1,764 @@
+/**
+ * Routing netlink for one network namespace, over the `netlink` package.
+ *
+ * The netlink socket is created inside the target namespace (native runInNetns) and
+ * keeps talking to that namespace for its whole life, so one process drives many
+ * namespaces with no `ip netns exec`. Kind-specific link data (IFLA_LINKINFO for vxlan
+ * and veth) is encoded here by hand: the package passes it through as bytes.
+ *
+ * Kernel constraints that shape this file:
+ * - 1,000 requests pipelined on a netlink socket with the default receive buffer abort
+ *   the process inside the binding (uncatchable), so requests are limited to
+ *   MAX_IN_FLIGHT at a time and the receive buffer is raised.
+ * - A veth peer is created directly in its namespace with IFLA_NET_NS_FD inside
+ *   VETH_INFO_PEER; creating it here and moving it would briefly expose it here.
+ * - VXLAN fdb entries for the same MAC with different remotes are separate entries
+ *   (the all-zero flood MAC usually has several), so fdb writes use NLM_F_APPEND.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { createRtNetlink, FlagsNew, rt, type RtNetlinkSocket } from 'netlink';
+import { ShoalError } from '../common/errors.ts';
+import { callNative } from './native.ts';
+import { netnsPath, nsPathOrNull, requireNetns } from './netns.ts';
+import type {
+  Address,
+  FdbEntry,
+  Family,
+  Link,
+  LinkChanges,
+  LinkEvent,
+  LinkKind,
+  LinkSpec,
+  Neighbor,
+  NeighborMiss,
+  NeighborState,
+  Route,
+  Rtnl,
+  RtnlEvents,
+  VxlanOptions,
+  Watch,
+} from './types.ts';
+import {
+  normalizeMac,
+  parseCidr,
+  validateAddress,
+  validateFdb,
+  validateIfname,
+  validateLinkChanges,
+  validateLinkSpec,
+  validateNeighbor,
+  validateRoute,
+} from './validate.ts';
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const AF_BRIDGE = 7;
+
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_NET_NS_FD = 28;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
+const IFLA_VXLAN = { ID: 1, LOCAL: 4, TTL: 5, LEARNING: 7, PROXY: 11, L2MISS: 13, L3MISS: 14, PORT: 15, LOCAL6: 17 } as const;
+
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const RTM_NEWNEIGH = 28;
+const RTM_GETNEIGH = 30;
+
+const MAIN_TABLE = 254;
+const MAX_IN_FLIGHT = 200;
+const SOCKET_BUFFER = 4 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------
+// Attribute encoding (struct nlattr: u16 len, u16 type, payload, pad to 4)
+
+function attr(type: number, payload: Buffer): Buffer {
+  const len = 4 + payload.length;
+  const out = Buffer.alloc((len + 3) & ~3);
+  out.writeUInt16LE(len, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, 4);
+  return out;
+}
+const u8 = (v: number): Buffer => Buffer.from([v & 0xff]);
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0, 0);
+  return b;
+}
+function be16(v: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(v, 0);
+  return b;
+}
+const cstr = (s: string): Buffer => Buffer.concat([Buffer.from(s, 'utf8'), Buffer.alloc(1)]);
+
+/** struct ifinfomsg, all zero but the family (used inside VETH_INFO_PEER). */
+const IFINFOMSG = Buffer.alloc(16);
+
+function parseAttrs(buf: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  let off = 0;
+  while (off + 4 <= buf.length) {
+    const len = buf.readUInt16LE(off);
+    const type = buf.readUInt16LE(off + 2) & 0x3fff; // strip NLA_F_NESTED / NET_BYTEORDER
+    if (len < 4 || off + len > buf.length) break;
+    out.set(type, buf.subarray(off + 4, off + len));
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+function ipBytes(address: string): Buffer {
+  const v = isIP(address);
+  if (v === 4) return Buffer.from(address.split('.').map(Number));
+  if (v === 6) return ipv6Bytes(address);
+  throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `${address} is not an IP address`);
+}
+
+function ipv6Bytes(address: string): Buffer {
+  let text = address;
+  // IPv4-suffixed forms (::ffff:1.2.3.4)
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const b = v4[1]!.split('.').map(Number);
+    text = text.slice(0, v4.index) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  return out;
+}
+
+export function formatIp(buf: Buffer): string {
+  if (buf.length === 4) return `${buf[0]}.${buf[1]}.${buf[2]}.${buf[3]}`;
+  if (buf.length !== 16) return buf.toString('hex');
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(i));
+  // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on ties.
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+function macBytes(mac: string): Buffer {
+  return Buffer.from(normalizeMac(mac).split(':').map((h) => parseInt(h, 16)));
+}
+function formatMac(buf: Buffer | undefined): string {
+  if (!buf || buf.length !== 6) return '00:00:00:00:00:00';
+  return [...buf].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Masks host bits of an address for a prefix length (so route keys are canonical). */
+function networkOf(address: string, prefixLen: number): string {
+  const bytes = ipBytes(address);
+  for (let i = 0; i < bytes.length; i++) {
+    const bits = Math.max(0, Math.min(8, prefixLen - i * 8));
+    bytes[i]! &= bits === 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+  }
+  return formatIp(bytes);
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+function errnoFromNetlink(err: unknown): string | undefined {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /Request rejected: (E[A-Z0-9]+)/.exec(msg)?.[1];
+}
+
+function kernelError(err: unknown, what: string, details: Record<string, unknown> = {}): ShoalError {
+  if (err instanceof ShoalError) return err;
+  const errno = errnoFromNetlink(err);
+  const code = errno === 'EEXIST' ? 'SHOAL_ERR_ALREADY_EXISTS' : errno === 'ENODEV' ? 'SHOAL_ERR_LINK_NOT_FOUND' : errno === 'ENOENT' || errno === 'ESRCH' ? 'SHOAL_ERR_NOT_FOUND' : 'SHOAL_ERR_NETLINK';
+  return new ShoalError(code, `${what}: ${errno ?? (err instanceof Error ? err.message : String(err))}`, { cause: err, details, ...(errno ? { errno } : {}) });
+}
+
+const MISSING = new Set(['ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL']);
+
+// ---------------------------------------------------------------------------------------
+
+class Semaphore {
+  private available: number;
+  private readonly waiters: Array<() => void> = [];
+  constructor(n: number) {
+    this.available = n;
+  }
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.available > 0) this.available--;
+    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.available++;
+    }
+  }
+}
+
+type RawLink = { index: number; name: string; flags: Record<string, unknown>; attrs: Record<string, unknown> };
+
+function openSocket(netns: string): RtNetlinkSocket {
+  return callNative(`open rtnetlink socket in ${netns || 'the current namespace'}`, (n) =>
+    n.runInNetns(nsPathOrNull(netns), () => createRtNetlink({ recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER })),
+  );
+}
+
+class KernelRtnl implements Rtnl {
+  readonly netns: string;
+  private readonly sock: RtNetlinkSocket;
+  private readonly limit = new Semaphore(MAX_IN_FLIGHT);
+  private indexCache = new Map<string, number>();
+  private closed = false;
+
+  constructor(netns: string, sock: RtNetlinkSocket) {
+    this.netns = netns;
+    this.sock = sock;
+  }
+
+  private async call<T>(what: string, details: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new ShoalError('SHOAL_ERR_CLOSED', `rtnetlink handle for ${this.netns || 'current namespace'} is closed`);
+    try {
+      return await this.limit.run(fn);
+    } catch (err) {
+      throw kernelError(err, what, { netns: this.netns, ...details });
+    }
+  }
+
+  // ----- links -----
+
+  private async rawLinks(): Promise<RawLink[]> {
+    const msgs = await this.call('list links', {}, () => this.sock.getLinks());
+    return msgs.map((m) => ({ index: m.data.index ?? 0, name: m.attrs.ifname ?? '', flags: (m.data.flags ?? {}) as Record<string, unknown>, attrs: m.attrs as Record<string, unknown> }));
+  }
+
+  private toLink(raw: RawLink, names: Map<number, string>): Link {
+    const a = raw.attrs;
+    const info = a['linkinfo'] instanceof Buffer ? parseAttrs(a['linkinfo']) : new Map<number, Buffer>();
+    const kindText = info.get(IFLA_INFO_KIND)?.toString('utf8').replace(/\0+$/, '');
+    const kind: LinkKind = kindText === 'bridge' || kindText === 'vxlan' || kindText === 'veth' ? kindText : 'other';
+    const link: Link = {
+      index: raw.index,
+      name: raw.name,
+      kind,
+      mtu: typeof a['mtu'] === 'number' ? a['mtu'] : 0,
+      mac: formatMac(a['address'] as Buffer | undefined),
+      up: raw.flags['up'] === true,
+    };
+    const master = a['master'];
+    if (typeof master === 'number' && master > 0) {
+      const m = names.get(master);
+      if (m !== undefined) link.master = m;
+    }
+    if (kind === 'vxlan') {
+      const d = parseAttrs(info.get(IFLA_INFO_DATA) ?? Buffer.alloc(0));
+      const local = d.get(IFLA_VXLAN.LOCAL) ?? d.get(IFLA_VXLAN.LOCAL6);
+      const v: VxlanOptions = {
+        vni: d.get(IFLA_VXLAN.ID)?.readUInt32LE(0) ?? 0,
+        dstport: d.get(IFLA_VXLAN.PORT)?.readUInt16BE(0) ?? 0,
+        learning: (d.get(IFLA_VXLAN.LEARNING)?.[0] ?? 0) !== 0,
+        proxy: (d.get(IFLA_VXLAN.PROXY)?.[0] ?? 0) !== 0,
+        l2miss: (d.get(IFLA_VXLAN.L2MISS)?.[0] ?? 0) !== 0,
+        l3miss: (d.get(IFLA_VXLAN.L3MISS)?.[0] ?? 0) !== 0,
+      };
+      if (local && local.some((b) => b !== 0)) v.local = formatIp(local);
+      const ttl = d.get(IFLA_VXLAN.TTL)?.[0] ?? 0;
+      if (ttl) v.ttl = ttl;
+      link.vxlan = v;
+    }
+    if (kind === 'veth' && a['link'] !== undefined) {
+      const peer = a['link'];
+      const idx = Buffer.isBuffer(peer) && peer.length >= 4 ? peer.readUInt32LE(0) : typeof peer === 'number' ? peer : undefined;
+      if (idx !== undefined) link.peerIndex = idx;
+    }
+    return link;
+  }
+
+  async listLinks(): Promise<Link[]> {
+    const raws = await this.rawLinks();
+    const names = new Map(raws.map((r) => [r.index, r.name]));
+    this.indexCache = new Map(raws.map((r) => [r.name, r.index]));
+    return raws.map((r) => this.toLink(r, names)).sort((x, y) => x.index - y.index);
+  }
+
+  async getLink(name: string): Promise<Link | undefined> {
+    validateIfname(name);
+    return (await this.listLinks()).find((l) => l.name === name);
+  }
+
+  /** The ifindex of a link by name; SHOAL_ERR_LINK_NOT_FOUND when missing. */
+  private async indexOf(name: string): Promise<number> {
+    const cached = this.indexCache.get(name);
+    if (cached !== undefined) return cached;
+    const msgs = await this.call(`look up link ${name}`, { link: name }, () => this.sock.getLink({}, { ifname: name })).catch((err: unknown) => {
+      if (err instanceof ShoalError && (err.errno === 'ENODEV' || err.errno === 'ENOENT')) {
+        throw new ShoalError('SHOAL_ERR_LINK_NOT_FOUND', `link ${name} does not exist in ${this.netns || 'the current namespace'}`, { cause: err, details: { link: name, netns: this.netns }, errno: 'ENODEV' });
+      }
+      throw err;
+    });
+    const index = msgs[0]?.data.index;
+    if (index === undefined) throw new ShoalError('SHOAL_ERR_LINK_NOT_FOUND', `link ${name} does not exist`, { details: { link: name, netns: this.netns }, errno: 'ENODEV' });
+    this.indexCache.set(name, index);
+    return index;
+  }
+
+  /** Runs op with the link's index; on a stale cached index, refreshes once and retries. */
+  private async withIndex<T>(name: string, op: (index: number) => Promise<T>): Promise<T> {
+    const wasCached = this.indexCache.has(name);
+    const index = await this.indexOf(name);
+    try {
+      return await op(index);
+    } catch (err) {
+      if (wasCached && err instanceof ShoalError && err.errno === 'ENODEV') {
+        this.indexCache.delete(name);
+        return op(await this.indexOf(name));
+      }
+      throw err;
+    }
+  }
+
+  async addLink(spec: LinkSpec): Promise<void> {
+    validateLinkSpec(spec);
+    let masterIndex: number | undefined;
+    if (spec.master !== undefined) masterIndex = await this.indexOf(spec.master);
+    if (spec.veth?.peerNetns !== undefined) await requireNetns(spec.veth.peerNetns);
+
+    const infoParts: Buffer[] = [attr(IFLA_INFO_KIND, cstr(spec.kind))];
+    let peerFd: number | undefined;
+    try {
+      if (spec.kind === 'vxlan' && spec.vxlan) {
+        const v = spec.vxlan;
+        const data: Buffer[] = [
+          attr(IFLA_VXLAN.ID, u32(v.vni)),
+          attr(IFLA_VXLAN.PORT, be16(v.dstport)),
+          attr(IFLA_VXLAN.LEARNING, u8(v.learning ? 1 : 0)),
+          attr(IFLA_VXLAN.PROXY, u8(v.proxy ? 1 : 0)),
+          attr(IFLA_VXLAN.L2MISS, u8(v.l2miss ? 1 : 0)),
+          attr(IFLA_VXLAN.L3MISS, u8(v.l3miss ? 1 : 0)),
+        ];
+        if (v.local) data.push(attr(isIP(v.local) === 6 ? IFLA_VXLAN.LOCAL6 : IFLA_VXLAN.LOCAL, ipBytes(v.local)));
+        if (v.ttl) data.push(attr(IFLA_VXLAN.TTL, u8(v.ttl)));
+        infoParts.push(attr(IFLA_INFO_DATA, Buffer.concat(data)));
+      } else if (spec.kind === 'veth' && spec.veth) {
+        const peerAttrs: Buffer[] = [attr(IFLA_IFNAME, cstr(spec.veth.peerName))];
+        if (spec.veth.peerMac) peerAttrs.push(attr(IFLA_ADDRESS, macBytes(spec.veth.peerMac)));
+        if (spec.mtu) peerAttrs.push(attr(IFLA_MTU, u32(spec.mtu)));
+        if (spec.veth.peerNetns !== undefined) {
+          peerFd = openSync(netnsPath(spec.veth.peerNetns), 'r');
+          peerAttrs.push(attr(IFLA_NET_NS_FD, u32(peerFd)));
+        }
+        infoParts.push(attr(IFLA_INFO_DATA, attr(VETH_INFO_PEER, Buffer.concat([IFINFOMSG, ...peerAttrs]))));
+      }
+      const attrs: Record<string, unknown> = { ifname: spec.name, linkinfo: Buffer.concat(infoParts) };
+      if (spec.mtu !== undefined) attrs['mtu'] = spec.mtu;
+      if (spec.mac !== undefined) attrs['address'] = macBytes(spec.mac);
+      if (masterIndex !== undefined) attrs['master'] = masterIndex;
+      const data = spec.up ? { flags: { up: true }, change: { up: true } } : {};
+      await this.call(`add ${spec.kind} link ${spec.name}`, { link: spec.name }, () =>
+        this.sock.newLink(data as rt.Link, attrs as never, { flags: FlagsNew.CREATE | FlagsNew.EXCL }),
+      );
+    } finally {
+      if (peerFd !== undefined) closeSync(peerFd);
+    }
+  }
+
+  async setLink(name: string, changes: LinkChanges): Promise<void> {
+    validateLinkChanges(name, changes);
+    let masterIndex: number | undefined;
+    if (typeof changes.master === 'string') masterIndex = await this.indexOf(changes.master);
+    if (changes.netns !== undefined) await requireNetns(changes.netns);
+    await this.withIndex(name, async (index) => {
+      const attrs: Record<string, unknown> = {};
+      if (changes.mtu !== undefined) attrs['mtu'] = changes.mtu;
+      if (changes.mac !== undefined) attrs['address'] = macBytes(changes.mac);
+      if (changes.master === null) attrs['master'] = 0;
+      else if (masterIndex !== undefined) attrs['master'] = masterIndex;
+      if (changes.name !== undefined) attrs['ifname'] = changes.name;
+      const data: Record<string, unknown> = { index };
+      if (changes.up !== undefined) {
+        data['flags'] = changes.up ? { up: true } : {};
+        data['change'] = { up: true };
+      }
+      let fd: number | undefined;
+      try {
+        if (changes.netns !== undefined) {
+          fd = openSync(netnsPath(changes.netns), 'r');
+          attrs['netNsFd'] = fd;
+        }
+        // Attributes first, then the up flag: a rename or namespace move must happen on a down link.
+        if (Object.keys(attrs).length > 0) {
+          await this.call(`set link ${name}`, { link: name }, () => this.sock.setLink({ index } as rt.Link, attrs as never));
+        }
+        if (data['flags'] !== undefined && changes.netns === undefined) {
+          await this.call(`set link ${name} ${changes.up ? 'up' : 'down'}`, { link: name }, () => this.sock.setLink(data as rt.Link, {}));
+        }
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
+    });
+    if (changes.name !== undefined || changes.netns !== undefined) this.indexCache.delete(name);
+  }
+
+  async deleteLink(name: string): Promise<boolean> {
+    validateIfname(name);
+    try {
+      await this.withIndex(name, (index) => this.call(`delete link ${name}`, { link: name }, () => this.sock.delLink({ index } as rt.Link)));
+      return true;
+    } catch (err) {
+      if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
+      throw err;
+    } finally {
+      this.indexCache.delete(name);
+    }
+  }
+
+  // ----- addresses -----
+
+  async listAddresses(link?: string): Promise<Address[]> {
+    if (link !== undefined) validateIfname(link);
+    const [names, msgs] = await Promise.all([this.linkNames(), this.call('list addresses', {}, () => this.sock.getAddresses())]);
+    const out: Address[] = [];
+    for (const m of msgs) {
+      const name = names.get(m.data.index ?? -1);
+      const bytes = m.attrs.local ?? m.attrs.address;
+      if (name === undefined || !bytes) continue;
+      if (link !== undefined && name !== link) continue;
+      out.push({ link: name, address: formatIp(bytes), prefixLen: m.data.prefixlen ?? 0 });
+    }
+    return out;
+  }
+
+  private async linkNames(): Promise<Map<number, string>> {
+    const raws = await this.rawLinks();
+    this.indexCache = new Map(raws.map((r) => [r.name, r.index]));
+    return new Map(raws.map((r) => [r.index, r.name]));
+  }
+
+  async addAddress(addr: Address): Promise<void> {
+    const family = validateAddress(addr);
+    await this.withIndex(addr.link, (index) => {
+      const bytes = ipBytes(addr.address);
+      const attrs: rt.AddressAttrs = { local: bytes, address: bytes };
+      if (family === 4 && addr.prefixLen < 31) attrs.broadcast = ipBytes(broadcastOf(addr.address, addr.prefixLen));
+      return this.call(`add address ${addr.address}/${addr.prefixLen} to ${addr.link}`, { ...addr }, () =>
+        this.sock.newAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index, scope: 0 }, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL }),
+      );
+    });
+  }
+
+  async deleteAddress(addr: Address): Promise<boolean> {
+    const family = validateAddress(addr);
+    try {
+      await this.withIndex(addr.link, (index) =>
+        this.call(`delete address ${addr.address}/${addr.prefixLen} from ${addr.link}`, { ...addr }, () =>
+          this.sock.delAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index }, { local: ipBytes(addr.address) }),
+        ),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
+      throw err;
+    }
+  }
+
+  // ----- routes -----
+
+  async listRoutes(options: { table?: number; family?: Family } = {}): Promise<Route[]> {
+    const table = options.table ?? MAIN_TABLE;
+    const families = options.family ? [options.family] : ([4, 6] as Family[]);
+    const names = await this.linkNames();
+    const out: Route[] = [];
+    for (const family of families) {
+      const msgs = await this.call('list routes', {}, () => this.sock.getRoutes({ family: family === 4 ? AF_INET : AF_INET6 }));
+      for (const m of msgs) {
+        const t = m.attrs.table ?? m.data.table;
+        if (t !== table) continue;
+        const type = m.data.type;
+        if (type !== 'UNICAST' && type !== 1) continue;
+        const dstLen = m.data.dstLen ?? 0;
+        const route: Route = { family, dst: dstLen === 0 && !m.attrs.dst ? 'default' : `${m.attrs.dst ? formatIp(m.attrs.dst) : family === 4 ? '0.0.0.0' : '::'}/${dstLen}` };
+        if (m.attrs.gateway) route.gateway = formatIp(m.attrs.gateway);
+        if (m.attrs.oif !== undefined) {
+          const dev = names.get(m.attrs.oif);
+          if (dev !== undefined) route.dev = dev;
+        }
+        if (m.attrs.prefsrc) route.src = formatIp(m.attrs.prefsrc);
+        route.table = table;
+        if (m.attrs.priority && !(family === 6 && m.attrs.priority === 1024)) route.metric = m.attrs.priority;
+        out.push(route);
+      }
+    }
+    return out;
+  }
+
+  private async routeMessage(route: Route): Promise<{ data: rt.Route; attrs: rt.RouteAttrs }> {
+    const table = route.table ?? MAIN_TABLE;
+    let dstLen = 0;
+    const attrs: rt.RouteAttrs = {};
+    if (route.dst !== 'default') {
+      const c = parseCidr(route.dst);
+      dstLen = c.prefixLen;
+      attrs.dst = ipBytes(networkOf(c.address, c.prefixLen));
+    }
+    if (route.gateway) attrs.gateway = ipBytes(route.gateway);
+    if (route.dev) attrs.oif = await this.indexOf(route.dev);
+    if (route.src) attrs.prefsrc = ipBytes(route.src);
+    if (route.metric) attrs.priority = route.metric;
+    attrs.table = table;
+    const scope = route.scope ?? (route.gateway ? 'universe' : 'link');
+    const data: rt.Route = {
+      family: route.family === 4 ? AF_INET : AF_INET6,
+      dstLen,
+      table: table < 256 ? table : 252, // RT_TABLE_COMPAT; the real id rides in RTA_TABLE
+      protocol: 'BOOT',
+      scope: scope === 'universe' ? 'UNIVERSE' : scope === 'link' ? 'LINK' : 'HOST',
+      type: 'UNICAST',
+    };
+    return { data, attrs };
+  }
+
+  async addRoute(route: Route): Promise<void> {
+    validateRoute(route);
+    const { data, attrs } = await this.routeMessage(route);
+    await this.call(`add route ${route.dst}`, { route }, () => this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL }));
+  }
+
+  async deleteRoute(route: Route): Promise<boolean> {
+    validateRoute(route);
+    try {
+      const { data, attrs } = await this.routeMessage(route);
+      data.scope = 'NOWHERE'; // on delete, RT_SCOPE_NOWHERE matches a route of any scope
+      await this.call(`delete route ${route.dst}`, { route }, () => this.sock.delRoute(data, attrs));
+      return true;
+    } catch (err) {
+      if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
+      throw err;
+    }
+  }
+
+  // ----- neighbours -----
+
+  async listNeighbors(options: { link?: string; family?: Family } = {}): Promise<Neighbor[]> {
+    const names = await this.linkNames();
+    const families = options.family ? [options.family] : ([4, 6] as Family[]);
+    const out: Neighbor[] = [];
+    for (const family of families) {
+      const msgs = await this.call('list neighbours', {}, () => this.sock.getNeighbors({ family: family === 4 ? AF_INET : AF_INET6 }));
+      for (const m of msgs) {
+        const link = names.get(m.data.ifindex ?? -1);
+        if (link === undefined || !m.attrs.dst) continue;
+        if (options.link !== undefined && link !== options.link) continue;
+        const n: Neighbor = { link, address: formatIp(m.attrs.dst), lladdr: formatMac(m.attrs.lladdr) };
+        const state = neighborState(m.data.state as Record<string, unknown> | undefined);
+        if (state) n.state = state;
+        out.push(n);
+      }
+    }
+    return out;
+  }
+
+  async setNeighbor(neigh: Neighbor): Promise<void> {
+    validateNeighbor(neigh);
+    const family = isIP(neigh.address) === 4 ? AF_INET : AF_INET6;
+    await this.withIndex(neigh.link, (ifindex) =>
+      this.call(`set neighbour ${neigh.address} on ${neigh.link}`, { ...neigh }, () =>
+        this.sock.newNeighbor(
+          { family, ifindex, state: stateFlags(neigh.state ?? 'permanent') },
+          { dst: ipBytes(neigh.address), lladdr: macBytes(neigh.lladdr) },
+          { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
+        ),
+      ),
+    );
+  }
+
+  async deleteNeighbor(neigh: Pick<Neighbor, 'link' | 'address'>): Promise<boolean> {
+    validateNeighbor(neigh);
+    const family = isIP(neigh.address) === 4 ? AF_INET : AF_INET6;
+    try {
+      await this.withIndex(neigh.link, (ifindex) =>
+        this.call(`delete neighbour ${neigh.address} on ${neigh.link}`, { ...neigh }, () => this.sock.delNeighbor({ family, ifindex }, { dst: ipBytes(neigh.address) })),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
+      throw err;
+    }
+  }
+
+  // ----- bridge fdb -----
+
+  async listFdb(options: { link?: string } = {}): Promise<FdbEntry[]> {
+    const names = await this.linkNames();
+    const msgs = await this.call('list fdb', {}, () => this.sock.getNeighbors({ family: AF_BRIDGE }));
+    const out: FdbEntry[] = [];
+    for (const m of msgs) {
+      const link = names.get(m.data.ifindex ?? -1);
+      if (link === undefined) continue;
+      if (options.link !== undefined && link !== options.link) continue;
+      const flags = (m.data.flags ?? {}) as Record<string, unknown>;
+      const state = (m.data.state ?? {}) as Record<string, unknown>;
+      const entry: FdbEntry = { link, mac: formatMac(m.attrs.lladdr) };
+      if (m.attrs.dst) entry.dst = formatIp(m.attrs.dst);
+      if (flags['self']) entry.self = true;
+      if (flags['master'] || m.attrs.master !== undefined) entry.master = true;
+      if (state['permanent']) entry.permanent = true;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  async setFdb(entry: FdbEntry): Promise<void> {
+    validateFdb(entry);
+    await this.withIndex(entry.link, (ifindex) => {
+      const attrs: rt.NeighborAttrs = { lladdr: macBytes(entry.mac) };
+      if (entry.dst) attrs.dst = ipBytes(entry.dst);
+      const flags: rt.NeighborFlags = {};
+      if (entry.self ?? !entry.master) flags.self = true;
+      if (entry.master) flags.master = true;
+      return this.call(`set fdb ${entry.mac} on ${entry.link}`, { ...entry }, () =>
+        this.sock.newNeighbor(
+          { family: AF_BRIDGE, ifindex, state: entry.permanent === false ? { reachable: true } : { permanent: true }, flags },
+          attrs,
+          { flags: FlagsNew.CREATE | FlagsNew.APPEND },
+        ),
+      );
+    });
+  }
+
+  async deleteFdb(entry: Pick<FdbEntry, 'link' | 'mac' | 'dst' | 'self' | 'master'>): Promise<boolean> {
+    validateFdb(entry);
+    try {
+      await this.withIndex(entry.link, (ifindex) => {
+        const attrs: rt.NeighborAttrs = { lladdr: macBytes(entry.mac) };
+        if (entry.dst) attrs.dst = ipBytes(entry.dst);
+        const flags: rt.NeighborFlags = {};
+        if (entry.self ?? !entry.master) flags.self = true;
+        if (entry.master) flags.master = true;
+        return this.call(`delete fdb ${entry.mac} on ${entry.link}`, { ...entry }, () => this.sock.delNeighbor({ family: AF_BRIDGE, ifindex, flags }, attrs));
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
+      throw err;
+    }
+  }
+
+  // ----- events -----
+
+  async watch(handlers: Partial<RtnlEvents>): Promise<Watch> {
+    const sock = openSocket(this.netns);
+    sock.addMembership('LINK');
+    sock.addMembership('NEIGH');
+    sock.socket.ref(true);
+    const names = await this.linkNames();
+    const raw = sock.socket;
+    raw.on('message', (msgs) => {
+      for (const m of msgs) {
+        try {
+          if (m.type === RTM_NEWLINK || m.type === RTM_DELLINK) {
+            const parsed = rt.parseMessage(m.type, m.data) as rt.LinkMessage;
+            const r: RawLink = { index: parsed.data.index ?? 0, name: parsed.attrs.ifname ?? '', flags: (parsed.data.flags ?? {}) as Record<string, unknown>, attrs: parsed.attrs as Record<string, unknown> };
+            if (m.type === RTM_NEWLINK) names.set(r.index, r.name);
+            const event: LinkEvent = { type: m.type === RTM_NEWLINK ? 'new' : 'del', link: this.toLink(r, names) };
+            if (m.type === RTM_DELLINK) names.delete(r.index);
+            handlers.link?.(event);
+          } else if (m.type === RTM_GETNEIGH || m.type === RTM_NEWNEIGH) {
+            const parsed = rt.parseMessage(m.type, m.data) as rt.NeighborMessage;
+            const miss = this.toMiss(m.type, parsed, names);
+            if (miss) handlers.miss?.(miss);
+          }
+        } catch (err) {
+          handlers.error?.(kernelError(err, 'parse rtnetlink event'));
+        }
+      }
+    });
+    raw.on('error', (err) => handlers.error?.(kernelError(err, 'rtnetlink event socket')));
+    return {
+      close: () => {
+        try {
+          sock.socket.close();
+        } catch {
+          /* already closed */
+        }
+      },
+    };
+  }
+
+  /**
+   * A VXLAN device with l3miss/l2miss reports a miss as RTM_GETNEIGH: an l3miss carries
+   * the destination IP (NDA_DST) and no MAC; an l2miss carries the MAC (NDA_LLADDR).
+   */
+  private toMiss(type: number, m: rt.NeighborMessage, names: Map<number, string>): NeighborMiss | undefined {
+    if (type !== RTM_GETNEIGH) return undefined;
+    const link = names.get(m.data.ifindex ?? -1) ?? `if${m.data.ifindex ?? '?'}`;
+    const dst = m.attrs.dst;
+    const lladdr = m.attrs.lladdr;
+    if (dst && dst.some((b) => b !== 0) && (m.data.family === AF_INET || m.data.family === AF_INET6 || !lladdr || lladdr.every((b) => b === 0))) {
+      return { kind: 'l3miss', link, address: formatIp(dst) };
+    }
+    if (lladdr && lladdr.length === 6) return { kind: 'l2miss', link, mac: formatMac(lladdr) };
+    return undefined;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.sock.socket.close();
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+function broadcastOf(address: string, prefixLen: number): string {
+  const b = ipBytes(address);
+  for (let i = 0; i < 4; i++) {
+    const bits = Math.max(0, Math.min(8, prefixLen - i * 8));
+    b[i]! |= bits === 8 ? 0 : 0xff >> bits;
+  }
+  return formatIp(b);
+}
+
+const STATE_ORDER: NeighborState[] = ['permanent', 'noarp', 'reachable', 'stale', 'delay', 'probe', 'failed', 'incomplete'];
+
+function neighborState(flags: Record<string, unknown> | undefined): NeighborState | undefined {
+  if (!flags) return undefined;
+  for (const s of STATE_ORDER) if (flags[s]) return s;
+  return 'none';
+}
+
+function stateFlags(state: NeighborState): rt.NeighborState {
+  if (state === 'none') return {};
+  return { [state]: true } as rt.NeighborState;
+}
+
+/** Opens a routing-netlink handle on a namespace ('' = the current one). */
+export async function openRtnl(netns: string): Promise<Rtnl> {
+  await requireNetns(netns);
+  return new KernelRtnl(netns, openSocket(netns));
+}
+
