@@ -231,12 +231,19 @@ class KernelRtnl implements Rtnl {
   readonly netns: string;
   private readonly sock: RtNetlinkSocket;
   private readonly limit = new Semaphore(MAX_IN_FLIGHT);
+  /** The kernel runs one dump per netlink socket at a time (a second one gets EBUSY). */
+  private readonly dumpLock = new Semaphore(1);
   private indexCache = new Map<string, number>();
+  private readonly indexLookups = new Map<string, Promise<number>>();
   private closed = false;
 
   constructor(netns: string, sock: RtNetlinkSocket) {
     this.netns = netns;
     this.sock = sock;
+  }
+
+  private dump<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.dumpLock.run(() => this.call(what, {}, fn));
   }
 
   private async call<T>(what: string, details: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
@@ -251,7 +258,7 @@ class KernelRtnl implements Rtnl {
   // ----- links -----
 
   private async rawLinks(): Promise<RawLink[]> {
-    const msgs = await this.call('list links', {}, () => this.sock.getLinks());
+    const msgs = await this.dump('list links', () => this.sock.getLinks());
     return msgs.map((m) => ({ index: m.data.index ?? 0, name: m.attrs.ifname ?? '', flags: (m.data.flags ?? {}) as Record<string, unknown>, attrs: m.attrs as Record<string, unknown> }));
   }
 
@@ -309,18 +316,33 @@ class KernelRtnl implements Rtnl {
     return (await this.listLinks()).find((l) => l.name === name);
   }
 
-  /** The ifindex of a link by name; SHOAL_ERR_LINK_NOT_FOUND when missing. */
-  private async indexOf(name: string): Promise<number> {
+  /**
+   * The ifindex of a link by name; SHOAL_ERR_LINK_NOT_FOUND when missing. Lookups are
+   * cached and concurrent lookups of one name share a single request.
+   */
+  private indexOf(name: string): Promise<number> {
     const cached = this.indexCache.get(name);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) return Promise.resolve(cached);
+    const pending = this.indexLookups.get(name);
+    if (pending) return pending;
+    const lookup = this.lookupIndex(name).finally(() => this.indexLookups.delete(name));
+    this.indexLookups.set(name, lookup);
+    return lookup;
+  }
+
+  private async lookupIndex(name: string): Promise<number> {
+    const notFound = (cause?: unknown): ShoalError =>
+      new ShoalError('SHOAL_ERR_LINK_NOT_FOUND', `link ${name} does not exist in ${this.netns || 'the current namespace'}`, {
+        ...(cause ? { cause } : {}),
+        details: { link: name, netns: this.netns },
+        errno: 'ENODEV',
+      });
     const msgs = await this.call(`look up link ${name}`, { link: name }, () => this.sock.getLink({}, { ifname: name })).catch((err: unknown) => {
-      if (err instanceof ShoalError && (err.errno === 'ENODEV' || err.errno === 'ENOENT')) {
-        throw new ShoalError('SHOAL_ERR_LINK_NOT_FOUND', `link ${name} does not exist in ${this.netns || 'the current namespace'}`, { cause: err, details: { link: name, netns: this.netns }, errno: 'ENODEV' });
-      }
+      if (err instanceof ShoalError && (err.errno === 'ENODEV' || err.errno === 'ENOENT')) throw notFound(err);
       throw err;
     });
     const index = msgs[0]?.data.index;
-    if (index === undefined) throw new ShoalError('SHOAL_ERR_LINK_NOT_FOUND', `link ${name} does not exist`, { details: { link: name, netns: this.netns }, errno: 'ENODEV' });
+    if (index === undefined) throw notFound();
     this.indexCache.set(name, index);
     return index;
   }
@@ -439,7 +461,7 @@ class KernelRtnl implements Rtnl {
 
   async listAddresses(link?: string): Promise<Address[]> {
     if (link !== undefined) validateIfname(link);
-    const [names, msgs] = await Promise.all([this.linkNames(), this.call('list addresses', {}, () => this.sock.getAddresses())]);
+    const [names, msgs] = await Promise.all([this.linkNames(), this.dump('list addresses', () => this.sock.getAddresses())]);
     const out: Address[] = [];
     for (const m of msgs) {
       const name = names.get(m.data.index ?? -1);
@@ -492,7 +514,7 @@ class KernelRtnl implements Rtnl {
     const names = await this.linkNames();
     const out: Route[] = [];
     for (const family of families) {
-      const msgs = await this.call('list routes', {}, () => this.sock.getRoutes({ family: family === 4 ? AF_INET : AF_INET6 }));
+      const msgs = await this.dump('list routes', () => this.sock.getRoutes({ family: family === 4 ? AF_INET : AF_INET6 }));
       for (const m of msgs) {
         const t = m.attrs.table ?? m.data.table;
         if (t !== table) continue;
@@ -566,7 +588,7 @@ class KernelRtnl implements Rtnl {
     const families = options.family ? [options.family] : ([4, 6] as Family[]);
     const out: Neighbor[] = [];
     for (const family of families) {
-      const msgs = await this.call('list neighbours', {}, () => this.sock.getNeighbors({ family: family === 4 ? AF_INET : AF_INET6 }));
+      const msgs = await this.dump('list neighbours', () => this.sock.getNeighbors({ family: family === 4 ? AF_INET : AF_INET6 }));
       for (const m of msgs) {
         const link = names.get(m.data.ifindex ?? -1);
         if (link === undefined || !m.attrs.dst) continue;
@@ -612,7 +634,7 @@ class KernelRtnl implements Rtnl {
 
   async listFdb(options: { link?: string } = {}): Promise<FdbEntry[]> {
     const names = await this.linkNames();
-    const msgs = await this.call('list fdb', {}, () => this.sock.getNeighbors({ family: AF_BRIDGE }));
+    const msgs = await this.dump('list fdb', () => this.sock.getNeighbors({ family: AF_BRIDGE }));
     const out: FdbEntry[] = [];
     for (const m of msgs) {
       const link = names.get(m.data.ifindex ?? -1);
