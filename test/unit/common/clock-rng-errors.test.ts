@@ -1,0 +1,63 @@
+import t from 'tap';
+import { FakeClock } from '../../../src/common/clock.ts';
+import { createRng } from '../../../src/common/rng.ts';
+import { ShoalError, asShoalError, isShoalError, registerErrorCodes, errnoOf } from '../../../src/common/errors.ts';
+import { newId, isId, shortId } from '../../../src/common/ids.ts';
+
+t.test('FakeClock fires timers in due order, ties in creation order, cancels', async (t) => {
+  const c = new FakeClock();
+  const fired: string[] = [];
+  c.setTimer(30, () => fired.push('c'));
+  c.setTimer(10, () => fired.push('a'));
+  c.setTimer(10, () => fired.push('b'));
+  const x = c.setTimer(20, () => fired.push('x'));
+  x.cancel();
+  c.setTimer(15, () => c.setTimer(5, () => fired.push('nested@20')));
+  c.advance(25);
+  t.same(fired, ['a', 'b', 'nested@20']);
+  t.equal(c.now(), 25);
+  c.advance(10);
+  t.same(fired, ['a', 'b', 'nested@20', 'c']);
+  t.equal(c.pending, 0);
+});
+
+t.test('seeded Rng replays and samples without repeats', async (t) => {
+  const a = createRng(42);
+  const b = createRng(42);
+  const xs = Array.from({ length: 100 }, () => a.next());
+  t.same(xs, Array.from({ length: 100 }, () => b.next()), 'same seed, same sequence');
+  t.ok(xs.every((x) => x >= 0 && x < 1));
+  const items = Array.from({ length: 50 }, (_, i) => i);
+  const s = createRng(7).sample(items, 10);
+  t.equal(new Set(s).size, 10, 'sample has distinct items');
+  const counts = new Array(6).fill(0);
+  const r = createRng(1);
+  for (let i = 0; i < 60000; i++) counts[r.int(6)]++;
+  t.ok(counts.every((n) => n > 9000 && n < 11000), `int() is roughly uniform: ${counts.join(',')}`);
+});
+
+t.test('errors carry codes, causes, errno and categories', async (t) => {
+  const cause = Object.assign(new Error('Request rejected: EEXIST'), { code: 'EEXIST' });
+  const e = new ShoalError('SHOAL_ERR_ALREADY_EXISTS', 'link br0 exists', { cause, details: { link: 'br0' }, errno: 'EEXIST' });
+  t.equal(e.code, 'SHOAL_ERR_ALREADY_EXISTS');
+  t.equal(e.category, 'exists');
+  t.equal(e.cause, cause);
+  t.same(e.toJSON(), { code: 'SHOAL_ERR_ALREADY_EXISTS', message: 'link br0 exists', details: { link: 'br0' }, errno: 'EEXIST' });
+  t.ok(isShoalError(e, 'SHOAL_ERR_ALREADY_EXISTS'));
+  t.equal(errnoOf(cause), 'EEXIST');
+  const wrapped = asShoalError(cause, 'SHOAL_ERR_NETLINK');
+  t.equal(wrapped.code, 'SHOAL_ERR_NETLINK');
+  t.equal(wrapped.errno, 'EEXIST');
+  registerErrorCodes({ SHOAL_ERR_TEST_ONLY: 'not_found' });
+  t.equal(new ShoalError('SHOAL_ERR_TEST_ONLY', 'x').category, 'not_found');
+  t.throws(() => registerErrorCodes({ SHOAL_ERR_TEST_ONLY: 'invalid' }), { code: 'SHOAL_ERR_INTERNAL' });
+  t.equal(new ShoalError('SHOAL_ERR_UNHEARD_OF', 'x').category, 'internal');
+});
+
+t.test('ids look like Docker ids', async (t) => {
+  const ids = new Set(Array.from({ length: 1000 }, () => newId()));
+  t.equal(ids.size, 1000);
+  for (const id of ids) t.ok(isId(id), id);
+  t.equal(newId(createRng(3)), newId(createRng(3)), 'seeded ids replay');
+  t.equal(shortId('abcdefghijklmnopqrstuvwxy'), 'abcdefghijkl');
+});
