@@ -54,10 +54,10 @@ export function firstLines(text: string, max = 4): string {
  * Runs `cmd args` in network namespace `netns` ('' = the current one).
  * Resolves with the captured output when the exit code is 0 or listed in okExitCodes.
  */
-export function execInNetns(netns: string, cmd: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+export async function execInNetns(netns: string, cmd: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-    return Promise.reject(new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `command timeout ${timeoutMs} ms must be a positive integer`));
+    throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `command timeout ${timeoutMs} ms must be a positive integer`);
   }
   let file = cmd;
   let argv = [...args];
@@ -68,7 +68,7 @@ export function execInNetns(netns: string, cmd: string, args: readonly string[],
   }
   const line = commandLine(netns, cmd, args);
 
-  return new Promise<ExecResult>((resolve, reject) => {
+  return await new Promise<ExecResult>((resolve, reject) => {
     const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -1,0 +1,111 @@
+/**
+ * Deletes connection-tracking entries in one network namespace with the `conntrack` tool
+ * (conntrack-tools 1.4.7; ctnetlink is per namespace, so it runs inside it through exec.ts).
+ *
+ * Why: conntrack keeps an established flow on the backend it was NATed to when the
+ * load-balancer maps change (PLATFORM.md), so when a backend goes away its flows are
+ * deleted by reply source (the backend), and when a VIP goes away by original destination.
+ *
+ * One process per call: `conntrack -D -d ADDR [-p PROTO [--dport N]]` or
+ * `conntrack -D --reply-src ADDR [-p PROTO [--reply-port-src N]]`. The tool infers the
+ * family from the address, prints each deleted entry on stdout and
+ * "N flow entries have been deleted." on stderr, and exits 1 when it deleted none (a
+ * result, not an error). A port needs a protocol: the tool cannot match ports otherwise.
+ */
+import { ShoalError } from '../common/errors.ts';
+import { execInNetns, firstLines } from './exec.ts';
+import type { Conntrack, ConntrackFilter } from './types.ts';
+import { validateIp } from './validate.ts';
+
+export type ConntrackDeleteFilter = ConntrackFilter & { port?: number };
+
+export interface ConntrackOptions {
+  /** Milliseconds before a `conntrack` run is killed; default exec.ts's DEFAULT_EXEC_TIMEOUT_MS. */
+  timeoutMs?: number;
+}
+
+/** Checks an address and filter; returns the address family. Shared with FakeConntrack. */
+export function validateConntrackFilter(address: string, filter: ConntrackDeleteFilter): 4 | 6 {
+  const family = validateIp(address);
+  if (filter.family !== undefined && filter.family !== family) {
+    throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `address ${address} is not IPv${filter.family}`, { details: { address, family: filter.family } });
+  }
+  if (filter.protocol !== undefined && filter.protocol !== 'tcp' && filter.protocol !== 'udp') {
+    throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `conntrack protocol ${JSON.stringify(filter.protocol)} must be tcp or udp`);
+  }
+  if (filter.port !== undefined) {
+    if (!Number.isInteger(filter.port) || filter.port < 1 || filter.port > 65535) {
+      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `conntrack port ${filter.port} is out of range 1-65535`, { details: { port: filter.port } });
+    }
+    if (filter.protocol === undefined) {
+      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `a conntrack port filter needs a protocol (tcp or udp)`, { details: { address, port: filter.port } });
+    }
+  }
+  return family;
+}
+
+/** The arguments of one delete. */
+export function conntrackDeleteArgs(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): string[] {
+  const args = ['-D', direction === 'orig-dst' ? '-d' : '--reply-src', address];
+  if (filter.protocol !== undefined) args.push('-p', filter.protocol);
+  if (filter.port !== undefined) args.push(direction === 'orig-dst' ? '--dport' : '--reply-port-src', String(filter.port));
+  return args;
+}
+
+/** Reads "N flow entries have been deleted." from the tool's stderr; undefined if absent. */
+export function parseDeletedCount(stderr: string): number | undefined {
+  const m = /(\d+) flow entr(?:y|ies) ha(?:s|ve) been deleted/.exec(stderr);
+  return m ? Number(m[1]) : undefined;
+}
+
+class KernelConntrack implements Conntrack {
+  readonly netns: string;
+  readonly #timeoutMs: number | undefined;
+
+  constructor(netns: string, options: ConntrackOptions) {
+    this.netns = netns;
+    this.#timeoutMs = options.timeoutMs;
+  }
+
+  deleteByOrigDst(address: string, filter: ConntrackDeleteFilter = {}): Promise<number> {
+    return this.#delete('orig-dst', address, filter);
+  }
+
+  deleteByReplySrc(address: string, filter: ConntrackDeleteFilter = {}): Promise<number> {
+    return this.#delete('reply-src', address, filter);
+  }
+
+  async #delete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): Promise<number> {
+    validateConntrackFilter(address, filter);
+    const args = conntrackDeleteArgs(direction, address, filter);
+    let result;
+    try {
+      result = await execInNetns(this.netns, 'conntrack', args, {
+        okExitCodes: [1],
+        ...(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }),
+      });
+    } catch (err) {
+      if (err instanceof ShoalError && err.code === 'SHOAL_ERR_COMMAND_FAILED') {
+        const stderr = String(err.details['stderr'] ?? '');
+        throw new ShoalError('SHOAL_ERR_CONNTRACK', `conntrack ${args.join(' ')} failed: ${firstLines(stderr) || err.message}`, {
+          cause: err,
+          details: { netns: this.netns, args, exitCode: err.details['exitCode'], stderr: firstLines(stderr) },
+        });
+      }
+      throw err;
+    }
+    const count = parseDeletedCount(result.stderr);
+    // Exit 1 is "nothing deleted" only when the tool says so; otherwise it failed.
+    if (count === undefined || (result.code === 1 && count !== 0)) {
+      throw new ShoalError('SHOAL_ERR_CONNTRACK', `conntrack ${args.join(' ')} exited ${result.code}: ${firstLines(result.stderr) || 'no output'}`, {
+        details: { netns: this.netns, args, exitCode: result.code, stderr: firstLines(result.stderr) },
+      });
+    }
+    return count;
+  }
+}
+
+/** Conntrack of network namespace `netns` ('' = the one this process runs in). */
+export function createConntrack(netns: string, options: ConntrackOptions = {}): Conntrack {
+  return new KernelConntrack(netns, options);
+}

@@ -1,0 +1,113 @@
+/**
+ * Conformance of FakeConntrack with the conntrack tool on the real kernel: the same
+ * entries go into a throwaway namespace's table (`conntrack -I`, deterministic) and into
+ * the fake, the same deletes run against both, and the counts and what is left must agree.
+ * A second test makes a real flow (UDP over the namespace's loopback, tracked because a
+ * ct rule is loaded there) and deletes it. Needs root; in CI (CI=true) it must not skip.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import t, { type Test } from 'tap';
+import { createConntrack } from '../../src/kernel/conntrack.ts';
+import { execInNetns } from '../../src/kernel/exec.ts';
+import { type ConntrackEntrySpec, FakeConntrack } from '../../src/kernel/fake-conntrack.ts';
+import { createNft } from '../../src/kernel/nft.ts';
+
+function throwawayNetns(t: Test, label: string): string | undefined {
+  const name = `shoal-t${randomBytes(3).toString('hex')}-${label}`;
+  try {
+    execFileSync('ip', ['netns', 'add', name], { stdio: 'pipe' });
+  } catch (err) {
+    const why = `cannot create a network namespace (root needed): ${(err as Error).message.split('\n')[0]}`;
+    if (process.env['CI'] === 'true') throw new Error(`kernel tests must run in CI: ${why}`);
+    t.plan(0, why);
+    return undefined;
+  }
+  t.teardown(() => {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'pipe' });
+  });
+  return name;
+}
+
+/** `conntrack -L` of a namespace in FakeConntrack's dump form. */
+async function realDump(netns: string): Promise<string> {
+  const { stdout } = await execInNetns(netns, 'conntrack', ['-L']);
+  const lines: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const proto = /^(tcp|udp)\s/.exec(line)?.[1];
+    const tuples = [...line.matchAll(/src=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)/g)];
+    if (!proto || tuples.length < 2) continue;
+    const fmt = (m: RegExpMatchArray): string => `src=${m[1]} dst=${m[2]} sport=${m[3]} dport=${m[4]}`;
+    lines.push(`${proto} ${fmt(tuples[0]!)} ${fmt(tuples[1]!)}`);
+  }
+  return lines.sort().join('\n');
+}
+
+async function insert(netns: string, e: ConntrackEntrySpec): Promise<void> {
+  const args = ['-I', '-p', e.protocol, '-s', e.orig.src, '-d', e.orig.dst, '--sport', String(e.orig.sport), '--dport', String(e.orig.dport), '-t', '600'];
+  if (e.reply) args.push('--reply-src', e.reply.src, '--reply-dst', e.reply.dst, '--reply-port-src', String(e.reply.sport), '--reply-port-dst', String(e.reply.dport));
+  if (e.protocol === 'tcp') args.push('--state', 'ESTABLISHED');
+  await execInNetns(netns, 'conntrack', args);
+}
+
+const ENTRIES: ConntrackEntrySpec[] = [
+  // Client -> VIP 10.0.0.2:80, DNATed to two backends.
+  { protocol: 'tcp', orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40000, dport: 80 }, reply: { src: '10.0.1.5', dst: '10.0.0.9', sport: 8080, dport: 40000 } },
+  { protocol: 'tcp', orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40001, dport: 80 }, reply: { src: '10.0.1.6', dst: '10.0.0.9', sport: 8080, dport: 40001 } },
+  { protocol: 'tcp', orig: { src: '10.0.0.10', dst: '10.0.0.2', sport: 40002, dport: 443 }, reply: { src: '10.0.1.5', dst: '10.0.0.10', sport: 8443, dport: 40002 } },
+  // UDP to the VIP, DNATed, and one without NAT.
+  { protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40003, dport: 53 }, reply: { src: '10.0.1.5', dst: '10.0.0.9', sport: 53, dport: 40003 } },
+  { protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.3', sport: 40004, dport: 53 } },
+  { protocol: 'udp', orig: { src: 'fd00::9', dst: 'fd00::2', sport: 40005, dport: 53 } },
+  { protocol: 'tcp', orig: { src: 'fd00::9', dst: 'fd00::2', sport: 40006, dport: 80 }, reply: { src: 'fd00:0::1:5', dst: 'fd00::9', sport: 8080, dport: 40006 } },
+];
+
+t.test('FakeConntrack and conntrack agree', async (t) => {
+  const netns = throwawayNetns(t, 'ct');
+  if (!netns) return;
+  const real = createConntrack(netns);
+  const fake = new FakeConntrack();
+  for (const e of ENTRIES) {
+    await insert(netns, e);
+    fake.add(e);
+  }
+  t.equal(await realDump(netns), fake.dump(), 'same table after inserts');
+  const steps: Array<['orig' | 'reply', string, Parameters<typeof real.deleteByOrigDst>[1]]> = [
+    ['orig', '10.0.0.2', { protocol: 'tcp', port: 81 }],
+    ['reply', '10.0.1.5', { protocol: 'tcp', port: 8080 }],
+    ['orig', '10.0.0.2', { protocol: 'udp' }],
+    ['reply', '10.0.0.3', {}],
+    ['orig', 'fd00::2', { protocol: 'udp', port: 53 }],
+    ['reply', 'fd00::1:5', { family: 6 }],
+    ['reply', '10.0.1.5', {}],
+    ['orig', '10.0.0.2', {}],
+    ['orig', '10.0.0.2', {}],
+  ];
+  for (const [dir, address, filter] of steps) {
+    const what = `${dir === 'orig' ? 'deleteByOrigDst' : 'deleteByReplySrc'}(${address}, ${JSON.stringify(filter)})`;
+    const r = dir === 'orig' ? await real.deleteByOrigDst(address, filter) : await real.deleteByReplySrc(address, filter);
+    const f = dir === 'orig' ? await fake.deleteByOrigDst(address, filter) : await fake.deleteByReplySrc(address, filter);
+    t.equal(f, r, `${what}: same count (${r})`);
+    t.equal(await realDump(netns), fake.dump(), `${what}: same table`);
+  }
+  t.equal(fake.dump(), '', 'everything deleted in the end');
+  await t.rejects(real.deleteByOrigDst('10.0.0.2', { port: 80 }), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
+  await t.rejects(createConntrack('shoal-no-such-netns').deleteByOrigDst('10.0.0.2'), { code: 'SHOAL_ERR_NETNS_NOT_FOUND' });
+});
+
+t.test('a real UDP flow is tracked and deleted by original destination', async (t) => {
+  const netns = throwawayNetns(t, 'ctflow');
+  if (!netns) return;
+  await execInNetns(netns, 'ip', ['link', 'set', 'lo', 'up']);
+  // Conntrack hooks into a namespace only once something there uses it.
+  await createNft(netns).apply('add table inet shoal-ct\nadd chain inet shoal-ct out { type filter hook output priority 0; }\nadd rule inet shoal-ct out ct state new counter');
+  await execInNetns(netns, 'bash', ['-c', 'echo ping > /dev/udp/127.0.0.1/9; echo ping > /dev/udp/127.0.0.1/10']);
+  const listed = await realDump(netns);
+  t.match(listed, /udp src=127\.0\.0\.1 dst=127\.0\.0\.1 sport=\d+ dport=9 /, 'the flow is in the table');
+  const conntrack = createConntrack(netns);
+  t.equal(await conntrack.deleteByOrigDst('127.0.0.1', { protocol: 'udp', port: 9 }), 1);
+  t.equal(await conntrack.deleteByOrigDst('127.0.0.1', { protocol: 'udp', port: 9 }), 0, 'again: nothing, not an error');
+  const left = await realDump(netns);
+  t.notMatch(left, /dport=9 /);
+  t.match(left, /dport=10 /, 'the other flow stays');
+});
