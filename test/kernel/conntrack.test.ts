@@ -5,29 +5,13 @@
  * A second test makes a real flow (UDP over the namespace's loopback, tracked because a
  * ct rule is loaded there) and deletes it. Needs root; in CI (CI=true) it must not skip.
  */
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { throwawayNetns } from '../support/kernel.ts';
 import { createConntrack } from '../../src/kernel/conntrack.ts';
 import { execInNetns } from '../../src/kernel/exec.ts';
 import { type ConntrackEntrySpec, FakeConntrack } from '../../src/kernel/fake-conntrack.ts';
 import { createNft } from '../../src/kernel/nft.ts';
 
-function throwawayNetns(t: Test, label: string): string | undefined {
-  const name = `shoal-t${randomBytes(3).toString('hex')}-${label}`;
-  try {
-    execFileSync('ip', ['netns', 'add', name], { stdio: 'pipe' });
-  } catch (err) {
-    const why = `cannot create a network namespace (root needed): ${(err as Error).message.split('\n')[0]}`;
-    if (process.env['CI'] === 'true') throw new Error(`kernel tests must run in CI: ${why}`);
-    t.plan(0, why);
-    return undefined;
-  }
-  t.teardown(() => {
-    execFileSync('ip', ['netns', 'del', name], { stdio: 'pipe' });
-  });
-  return name;
-}
 
 /** `conntrack -L` of a namespace in FakeConntrack's dump form. */
 async function realDump(netns: string): Promise<string> {

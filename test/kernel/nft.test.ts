@@ -5,29 +5,12 @@
  * the form nft prints them back, so the fake's verbatim text equals the real listing.
  * Needs root and network namespaces; in CI (CI=true) their absence is a failure.
  */
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { throwawayNetns } from '../support/kernel.ts';
 import type { ShoalError } from '../../src/common/errors.ts';
 import { FakeNft } from '../../src/kernel/fake-nft.ts';
 import { canonicalNftTable, createNft, withRuleText } from '../../src/kernel/nft.ts';
 
-/** A namespace for this test, removed in teardown; undefined (test skipped) where namespaces are unavailable outside CI. */
-function throwawayNetns(t: Test, label: string): string | undefined {
-  const name = `shoal-t${randomBytes(3).toString('hex')}-${label}`;
-  try {
-    execFileSync('ip', ['netns', 'add', name], { stdio: 'pipe' });
-  } catch (err) {
-    const why = `cannot create a network namespace (root needed): ${(err as Error).message.split('\n')[0]}`;
-    if (process.env['CI'] === 'true') throw new Error(`kernel tests must run in CI: ${why}`);
-    t.plan(0, why);
-    return undefined;
-  }
-  t.teardown(() => {
-    execFileSync('ip', ['netns', 'del', name], { stdio: 'pipe' });
-  });
-  return name;
-}
 
 type Outcome = { ok: true } | { ok: false; errno: string | undefined; message: string };
 

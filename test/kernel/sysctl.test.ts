@@ -4,28 +4,12 @@
  * writes and link creations run against both. Also: the real Sysctl is per namespace.
  * Needs root; in CI (CI=true) it must not skip.
  */
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { throwawayNetns } from '../support/kernel.ts';
 import { execInNetns } from '../../src/kernel/exec.ts';
 import { FakeSysctl } from '../../src/kernel/fake-sysctl.ts';
 import { createSysctl, sysctlPath } from '../../src/kernel/sysctl.ts';
 
-function throwawayNetns(t: Test, label: string): string | undefined {
-  const name = `shoal-t${randomBytes(3).toString('hex')}-${label}`;
-  try {
-    execFileSync('ip', ['netns', 'add', name], { stdio: 'pipe' });
-  } catch (err) {
-    const why = `cannot create a network namespace (root needed): ${(err as Error).message.split('\n')[0]}`;
-    if (process.env['CI'] === 'true') throw new Error(`kernel tests must run in CI: ${why}`);
-    t.plan(0, why);
-    return undefined;
-  }
-  t.teardown(() => {
-    execFileSync('ip', ['netns', 'del', name], { stdio: 'pipe' });
-  });
-  return name;
-}
 
 /** The real values of every name the fake knows, read in one process, in the fake's dump form. */
 async function realDump(netns: string, fake: FakeSysctl): Promise<string> {

@@ -95,3 +95,17 @@ export function runAsync(cmd: string, args: string[], input?: string, timeoutMs 
     else child.stdin?.end();
   });
 }
+
+/**
+ * One namespace `shoal-t<hex>-<label>` for a test, removed in teardown; undefined (and the
+ * test planned as skipped, or failed in CI) where kernel tests cannot run.
+ */
+export function throwawayNetns(t: Test, label: string): string | undefined {
+  if (!requireKernel(t)) return undefined;
+  const name = `${testPrefix()}-${label}`;
+  execFileSync('ip', ['netns', 'add', name], { stdio: 'pipe' });
+  t.teardown(() => {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'pipe' });
+  });
+  return name;
+}
