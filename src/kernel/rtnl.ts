@@ -496,7 +496,7 @@ class KernelRtnl implements Rtnl {
     try {
       await this.withIndex(addr.link, (index) =>
         this.call(`delete address ${addr.address}/${addr.prefixLen} from ${addr.link}`, { ...addr }, () =>
-          this.sock.delAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index }, { local: ipBytes(addr.address) }),
+          this.sock.delAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index }, { local: ipBytes(addr.address), address: ipBytes(addr.address) }),
         ),
       );
       return true;
@@ -664,7 +664,10 @@ class KernelRtnl implements Rtnl {
         this.sock.newNeighbor(
           { family: AF_BRIDGE, ifindex, state: entry.permanent === false ? { reachable: true } : { permanent: true }, flags },
           attrs,
-          { flags: FlagsNew.CREATE | FlagsNew.APPEND },
+          // A unicast MAC has one remote: REPLACE moves it to a new VTEP (APPEND would keep
+          // the old one). The all-zero and multicast MACs hold a list of remotes, which
+          // only APPEND extends (REPLACE on them is EOPNOTSUPP).
+          { flags: FlagsNew.CREATE | (isFloodMac(entry.mac) ? FlagsNew.APPEND : FlagsNew.REPLACE) },
         ),
       );
     });
@@ -702,6 +705,9 @@ class KernelRtnl implements Rtnl {
         try {
           if (m.type === RTM_NEWLINK || m.type === RTM_DELLINK) {
             const parsed = rt.parseMessage(m.type, m.data) as rt.LinkMessage;
+            // The bridge reports port changes (a port released) as AF_BRIDGE link messages,
+            // an RTM_DELLINK among them: the link itself still exists.
+            if (parsed.data.family === AF_BRIDGE) continue;
             const r: RawLink = { index: parsed.data.index ?? 0, name: parsed.attrs.ifname ?? '', flags: (parsed.data.flags ?? {}) as Record<string, unknown>, attrs: parsed.attrs as Record<string, unknown> };
             if (m.type === RTM_NEWLINK) names.set(r.index, r.name);
             const event: LinkEvent = { type: m.type === RTM_NEWLINK ? 'new' : 'del', link: this.toLink(r, names) };
@@ -754,6 +760,12 @@ class KernelRtnl implements Rtnl {
       /* already closed */
     }
   }
+}
+
+/** The all-zero MAC and multicast MACs (group bit set) keep several VXLAN remotes. */
+function isFloodMac(mac: string): boolean {
+  const first = parseInt(mac.slice(0, 2), 16);
+  return mac === '00:00:00:00:00:00' || (first & 1) === 1;
 }
 
 function broadcastOf(address: string, prefixLen: number): string {

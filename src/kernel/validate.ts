@@ -128,7 +128,28 @@ export function parseCidr(cidr: string): { address: string; prefixLen: number; f
   if (!/^\d{1,3}$/.test(lenText)) throw new ShoalError('SHOAL_ERR_BAD_PREFIX', `prefix length in ${JSON.stringify(cidr)} is not a number`, { details: { cidr } });
   const prefixLen = Number(lenText);
   validatePrefixLen(prefixLen, family);
+  const bits = family === 4 ? 32 : 128;
+  const hostMask = (1n << BigInt(bits - prefixLen)) - 1n;
+  if ((ipToBigInt(address, family) & hostMask) !== 0n) {
+    throw new ShoalError('SHOAL_ERR_BAD_PREFIX', `${JSON.stringify(cidr)} has host bits set`, { details: { cidr } });
+  }
   return { address, prefixLen, family };
+}
+
+/** An already validated IP address as an integer (for prefix arithmetic). */
+function ipToBigInt(address: string, family: 4 | 6): bigint {
+  if (family === 4) return address.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+  let text = address.toLowerCase().replace(/%.*$/, '');
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
 export function validateRoute(route: Route): void {
