@@ -4,7 +4,15 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isShoalError } from '../common/errors.ts';
+import { isUsageError } from './parse/usage-error.ts';
 import { registerTestbedCommands } from './testbed.ts';
+import { registerNetworkCommands } from './network.ts';
+import { registerServiceCommands } from './service.ts';
+import { registerContainerCommands } from './container.ts';
+import { registerNodeCommands } from './node.ts';
+import { registerSwarmCommands } from './swarm.ts';
+import { registerManagerCommands } from './manager.ts';
+import { registerAgentCommands } from './agent.ts';
 
 export function buildProgram(): Command {
   const program = new Command('shoal')
@@ -13,6 +21,13 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     .exitOverride();
   registerTestbedCommands(program);
+  registerNetworkCommands(program);
+  registerServiceCommands(program);
+  registerContainerCommands(program);
+  registerNodeCommands(program);
+  registerSwarmCommands(program);
+  registerManagerCommands(program);
+  registerAgentCommands(program);
   return program;
 }
 
@@ -27,8 +42,9 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode;
     }
     if (isShoalError(err)) {
-      process.stderr.write(`Error response from shoal: ${err.message} (${err.code})\n`);
-      return 1;
+      // one line, as every command prints it (docs/cli.md); 2 for a wrong command line
+      process.stderr.write(`Error: ${err.message} (${err.code})\n`);
+      return isUsageError(err) ? 2 : 1;
     }
     process.stderr.write(`Error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     return 1;

@@ -1,0 +1,198 @@
+/**
+ * What every command that talks to the manager shares: the global flags that say which
+ * manager (`-H/--host`, `--data-dir`, and SHOAL_HOST / SHOAL_DATA_DIR from the environment),
+ * how a command group is set up, and how a command's outcome becomes output and an exit
+ * status.
+ *
+ * Which manager, first match wins:
+ *   1. -H/--host unix:///path/to/manager.sock | tcp://IP:2377
+ *   2. SHOAL_HOST (same forms, as DOCKER_HOST)
+ *   3. the unix socket in --data-dir, else SHOAL_DATA_DIR, else /var/lib/shoal
+ * A tcp:// host uses mTLS with the certificates in SHOAL_CERT_PATH or DATA-DIR/certificates.
+ *
+ * Exit status (documented in docs/cli.md):
+ *   0  success
+ *   1  the manager refused the request or could not be reached, or some of several targets
+ *      failed (`network rm a b c`); one line `Error: <message> (<CODE>)` per failure
+ *   2  the command line is wrong (unknown flag, missing argument, a flag value that does not
+ *      parse); nothing was sent to the manager
+ *
+ * The groups' flags are recognised before or after the subcommand
+ * (`shoal network -H unix:///s ls` and `shoal network ls -H unix:///s`).
+ */
+import { createInterface } from 'node:readline';
+import { Command, CommanderError } from 'commander';
+import { isShoalError } from '../common/errors.ts';
+import type { ManagerApi, ConnectOptions } from '../manager/client.ts';
+import { connectManager } from '../manager/client.ts';
+import { isUsageError } from './parse/usage-error.ts';
+
+/** Flags every API command group carries. */
+export interface ClientFlags {
+  readonly host?: string;
+  readonly dataDir?: string;
+}
+
+/** The manager API plus closing the connection. */
+export type ApiHandle = ManagerApi & { close(): void };
+
+/** What a command may use: the API, output streams, a clock, the environment, stdin. */
+export interface CliContext {
+  connect(flags: ClientFlags): ApiHandle;
+  out(text: string): void;
+  err(text: string): void;
+  /** Reads one line from the user (undefined at end of input). */
+  readLine(prompt: string): Promise<string | undefined>;
+  now(): number;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Commander's error codes that mean "the command line is wrong". */
+const USAGE_CODES: ReadonlySet<string> = new Set([
+  'commander.unknownOption',
+  'commander.unknownCommand',
+  'commander.missingArgument',
+  'commander.optionMissingArgument',
+  'commander.missingMandatoryOptionValue',
+  'commander.excessArguments',
+  'commander.invalidArgument',
+  'commander.conflictingOption',
+]);
+
+/** The connect options for the given flags and environment (see the module comment). */
+export function connectOptions(flags: ClientFlags, env: Readonly<Record<string, string | undefined>> = process.env): ConnectOptions {
+  const opts: ConnectOptions = { env: env as NodeJS.ProcessEnv };
+  if (flags.host !== undefined && flags.host !== '') opts.host = flags.host;
+  if (flags.dataDir !== undefined && flags.dataDir !== '') opts.dataDir = flags.dataDir;
+  return opts;
+}
+
+function readLineFromStdin(prompt: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    process.stdout.write(prompt);
+    const rl = createInterface({ input: process.stdin, terminal: false });
+    let answered = false;
+    rl.once('line', (line) => {
+      answered = true;
+      rl.close();
+      resolve(line);
+    });
+    rl.once('close', () => {
+      if (!answered) resolve(undefined);
+    });
+  });
+}
+
+/** The context of a real `shoal` process. */
+export function processContext(): CliContext {
+  return {
+    connect: (flags) => connectManager(connectOptions(flags)),
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+    readLine: readLineFromStdin,
+    now: () => Date.now(),
+    env: process.env,
+  };
+}
+
+/** The one line printed for an error. */
+export function errorLine(err: unknown): string {
+  if (isShoalError(err)) return `Error: ${err.message} (${err.code})`;
+  return `Error: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/** The exit status of an error: 2 for a wrong command line, 1 for everything else. */
+export function exitStatusOf(err: unknown): number {
+  return isUsageError(err) ? EXIT_USAGE : EXIT_FAILED;
+}
+
+/** Ends the command with `status` after its output was printed (main() returns it). */
+export function exitWith(status: number, message = '(reported)'): never {
+  throw new CommanderError(status, 'shoal.failed', message);
+}
+
+/**
+ * Creates a command group (`network`, `service`, ...) with the client flags, usage errors
+ * as exit status 2 with one line on stderr, and no help dump after an error.
+ */
+export function apiGroup(program: Command, name: string, description: string): Command {
+  const group = program.command(name).description(description);
+  group.option('-H, --host <url>', 'manager: unix:///path/manager.sock or tcp://IP:2377 (default $SHOAL_HOST, else the data dir)');
+  group.option('--data-dir <dir>', 'data directory with the manager socket (default $SHOAL_DATA_DIR, else /var/lib/shoal)');
+  configureUsage(group);
+  return group;
+}
+
+/** Applies the usage-error conventions to one command (done for every leaf by finishGroup). */
+function configureUsage(cmd: Command): void {
+  cmd.exitOverride((err) => {
+    if (err.exitCode !== 0 && USAGE_CODES.has(err.code)) throw new CommanderError(EXIT_USAGE, err.code, err.message);
+    throw err;
+  });
+  cmd.showHelpAfterError(false);
+  const path = commandPath(cmd);
+  cmd.configureOutput({
+    outputError: (str, write) => {
+      const msg = str.trim().replace(/^error:\s*/i, '');
+      write(`Error: ${msg} (see 'shoal ${path} --help')\n`);
+    },
+  });
+}
+
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c && c.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** Applies the conventions to every subcommand of a group; call after adding them. */
+export function finishGroup(group: Command): void {
+  for (const sub of group.commands) configureUsage(sub);
+}
+
+/** The client flags given anywhere on the command line. */
+export function clientFlags(cmd: Command): ClientFlags {
+  const o = cmd.optsWithGlobals<{ host?: string; dataDir?: string }>();
+  const flags: { host?: string; dataDir?: string } = {};
+  if (o.host !== undefined) flags.host = o.host;
+  if (o.dataDir !== undefined) flags.dataDir = o.dataDir;
+  return flags;
+}
+
+/**
+ * Runs a command body. Parsing the command line happens in `body` before it asks for the
+ * API (so a usage error never opens a connection); any error is printed as one line and
+ * turned into the exit status. The body returns the exit status when it handled errors
+ * itself (several targets), or nothing for success.
+ */
+export async function runCommand(
+  ctx: CliContext,
+  cmd: Command,
+  body: (api: () => ApiHandle) => Promise<number | void>,
+): Promise<void> {
+  let handle: ApiHandle | undefined;
+  const api = (): ApiHandle => {
+    handle ??= ctx.connect(clientFlags(cmd));
+    return handle;
+  };
+  let status: number;
+  try {
+    status = (await body(api)) ?? EXIT_OK;
+  } catch (err) {
+    if (err instanceof CommanderError) throw err;
+    ctx.err(`${errorLine(err)}\n`);
+    status = exitStatusOf(err);
+  } finally {
+    handle?.close();
+  }
+  if (status !== EXIT_OK) exitWith(status);
+}
+
+/** Collects a repeatable flag's values (`--label a --label b`). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
