@@ -1,0 +1,136 @@
+/**
+ * Joining a cluster, the agent's side, and the identity it keeps afterwards.
+ *
+ * 1. Fetch the manager's root CA over TLS without trusting it yet, and compare its digest
+ *    with the one in the join token: a token for another cluster, or a manager that is not
+ *    who the token says, stops here (SHOAL_ERR_CA_MISMATCH) before anything is sent.
+ * 2. Make a key pair, and send the public key with the token over TLS verified against
+ *    that CA; the manager answers with a node certificate naming the new node ID and role
+ *    (a rotated or unknown token: SHOAL_ERR_JOIN_TOKEN_REJECTED).
+ * 3. Check the certificate (signed by the CA, for our key) and persist ca.crt, node.crt,
+ *    node.key (0600) and node.json in DATA-DIR. From then on the agent speaks mTLS only,
+ *    and a restart reuses the identity without a token.
+ */
+import { createPublicKey, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { ShoalError } from '../common/errors.ts';
+import type { NodeRole, RootCa } from '../manager/api-types.ts';
+import { caDigest, generateNodeKey, identityOfCertificate } from '../manager/ca.ts';
+import type { NodeIdentityFile } from '../manager/cluster.ts';
+import { writeFileAtomic } from '../manager/cluster.ts';
+import { ApiConnection, ManagerClient, parseHost } from '../manager/client.ts';
+import { dataDirPaths } from '../manager/data-dir.ts';
+import { managerError } from '../manager/errors.ts';
+import { parseJoinToken } from '../manager/tokens.ts';
+
+export interface AgentIdentity {
+  nodeId: string;
+  clusterId: string;
+  role: NodeRole;
+  /** host:port of the manager's mTLS API. */
+  managerAddr: string;
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+/** The identity persisted in DATA-DIR, or undefined when the directory has none. */
+export function loadIdentity(dataDir: string): AgentIdentity | undefined {
+  const p = dataDirPaths(dataDir);
+  if (!existsSync(p.identity) || !existsSync(p.nodeCert) || !existsSync(p.nodeKey) || !existsSync(p.caCert)) return undefined;
+  let file: NodeIdentityFile;
+  try {
+    file = JSON.parse(readFileSync(p.identity, 'utf8')) as NodeIdentityFile;
+  } catch (err) {
+    throw new ShoalError('SHOAL_ERR_CERTIFICATE', `cannot read ${p.identity}: ${(err as Error).message}`, { cause: err });
+  }
+  const certPem = readFileSync(p.nodeCert, 'utf8');
+  const id = identityOfCertificate(certPem);
+  if (id.nodeId !== file.nodeId) {
+    throw new ShoalError('SHOAL_ERR_CERTIFICATE', `${p.nodeCert} names node ${id.nodeId} but ${p.identity} says ${file.nodeId}`);
+  }
+  return {
+    nodeId: id.nodeId,
+    clusterId: id.clusterId,
+    role: id.role,
+    managerAddr: file.managerAddr,
+    caPem: readFileSync(p.caCert, 'utf8'),
+    certPem,
+    keyPem: readFileSync(p.nodeKey, 'utf8'),
+  };
+}
+
+export function saveIdentity(dataDir: string, id: AgentIdentity): void {
+  const p = dataDirPaths(dataDir);
+  mkdirSync(p.root, { recursive: true, mode: 0o700 });
+  writeFileAtomic(p.caCert, id.caPem);
+  writeFileAtomic(p.nodeKey, id.keyPem, 0o600);
+  writeFileAtomic(p.nodeCert, id.certPem);
+  const file: NodeIdentityFile = { nodeId: id.nodeId, clusterId: id.clusterId, role: id.role, managerAddr: id.managerAddr };
+  writeFileAtomic(p.identity, `${JSON.stringify(file, null, 2)}\n`);
+}
+
+/** The manager's root CA, fetched without verifying it (the caller checks its digest). */
+export async function fetchRootCa(managerAddr: string, timeoutMs = 10_000): Promise<RootCa> {
+  const conn = new ApiConnection(parseHost(`tcp://${managerAddr}`), { ca: null, insecureSkipVerify: true }, timeoutMs);
+  try {
+    return await new ManagerClient(conn).getRootCa();
+  } finally {
+    conn.close();
+  }
+}
+
+export interface JoinOptions {
+  token: string;
+  /** IP:PORT of the manager. */
+  managerAddr: string;
+  advertiseAddr: string;
+  dataDir: string;
+  hostname?: string;
+  timeoutMs?: number;
+}
+
+export async function joinCluster(options: JoinOptions): Promise<AgentIdentity> {
+  const { digest } = parseJoinToken(options.token);
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const root = await fetchRootCa(options.managerAddr, timeoutMs);
+  const actual = caDigest(root.certPem);
+  if (actual !== digest) {
+    throw managerError(
+      'SHOAL_ERR_CA_MISMATCH',
+      `the manager at ${options.managerAddr} has a different CA than the join token names (token ${digest.slice(0, 12)}..., manager ${actual.slice(0, 12)}...): wrong manager, or a token of another cluster`,
+      { managerAddr: options.managerAddr },
+    );
+  }
+  const key = generateNodeKey();
+  const conn = new ApiConnection(parseHost(`tcp://${options.managerAddr}`), { ca: Buffer.from(root.certPem) }, timeoutMs);
+  let issued;
+  try {
+    issued = await new ManagerClient(conn).issueNodeCertificate({
+      token: options.token,
+      publicKeyPem: key.publicKeyPem,
+      hostname: options.hostname ?? os.hostname(),
+      advertiseAddr: options.advertiseAddr,
+    });
+  } finally {
+    conn.close();
+  }
+  const cert = new X509Certificate(issued.certPem);
+  const ca = new X509Certificate(root.certPem);
+  const ours = createPublicKey(key.publicKeyPem).export({ type: 'spki', format: 'der' });
+  if (!cert.verify(ca.publicKey) || !cert.publicKey.export({ type: 'spki', format: 'der' }).equals(ours)) {
+    throw new ShoalError('SHOAL_ERR_CERTIFICATE', 'the manager returned a certificate that is not signed by its CA or not for this node\'s key');
+  }
+  const identity: AgentIdentity = {
+    nodeId: issued.nodeId,
+    clusterId: issued.clusterId,
+    role: issued.role === 'manager' ? 'manager' : 'worker',
+    managerAddr: options.managerAddr,
+    caPem: root.certPem,
+    certPem: issued.certPem,
+    keyPem: key.keyPem,
+  };
+  saveIdentity(options.dataDir, identity);
+  return identity;
+}

@@ -1,0 +1,50 @@
+/**
+ * Complete specs with Docker's defaults, for callers that fill in only what the user gave
+ * (`{ ...defaultServiceSpec('web'), ... }`). The manager applies the same defaults to
+ * empty fields, so a spec built here and one with empty fields mean the same thing.
+ */
+import type { ContainerSpec, NetworkSpec, NodeSpec, RestartPolicy, ServiceSpec, TaskTemplate } from './api-types.ts';
+
+/** Docker's defaults: restart on any exit after 5 s, unlimited attempts. */
+export function defaultRestartPolicy(): RestartPolicy {
+  return { condition: 'any', delayMs: 5000, maxAttempts: 0 };
+}
+
+export function defaultTaskTemplate(): TaskTemplate {
+  return {
+    command: [],
+    args: [],
+    env: [],
+    hostname: '',
+    dns: [],
+    dnsSearch: [],
+    dnsOptions: [],
+    restartPolicy: defaultRestartPolicy(),
+    stopGracePeriodMs: 10_000,
+    labels: {},
+  };
+}
+
+export function defaultNetworkSpec(name: string): NetworkSpec {
+  return { name, driver: 'overlay', subnets: [], attachable: false, internal: false, ipv6: false, labels: {}, options: {}, ingress: false };
+}
+
+export function defaultServiceSpec(name: string): ServiceSpec {
+  return {
+    name,
+    labels: {},
+    mode: { replicated: { replicas: 1 } },
+    taskTemplate: defaultTaskTemplate(),
+    networks: [],
+    endpointSpec: { mode: 'vip', ports: [] },
+    updateConfig: { parallelism: 1, delayMs: 0 },
+  };
+}
+
+export function defaultContainerSpec(name: string): ContainerSpec {
+  return { name, networks: [], node: '', command: [], hostname: '', env: [], labels: {} };
+}
+
+export function defaultNodeSpec(): NodeSpec {
+  return { name: '', labels: {}, role: 'worker', availability: 'active' };
+}

@@ -1,0 +1,482 @@
+/**
+ * TypeScript shapes of the manager API, one for one with proto/api.proto.
+ *
+ * Field names are the proto names in camelCase (protobufjs's conversion). Objects that come
+ * back from the manager always carry every repeated field (possibly empty), every map
+ * (possibly empty) and every scalar (zero value when unset); fields marked `?` are absent
+ * when unset (proto3 `optional` scalars and unset messages). Small enumerations are
+ * lowercase strings, as in Docker's API. Durations are milliseconds, timestamps RFC 3339.
+ */
+
+// ------------------------------------------------------------------------------ enums
+
+export type NetworkDriver = 'overlay';
+export type EndpointKind = 'task' | 'container' | 'vip' | 'node-ingress';
+export type PortProtocol = 'tcp' | 'udp' | 'sctp';
+export type PublishMode = 'ingress' | 'host';
+export type EndpointMode = 'vip' | 'dnsrr';
+export type RestartCondition = 'none' | 'on-failure' | 'any';
+export type TaskState = 'new' | 'pending' | 'assigned' | 'running' | 'complete' | 'failed' | 'shutdown' | 'rejected' | 'orphaned';
+export type DesiredState = 'running' | 'shutdown';
+export type TaskHealth = '' | 'starting' | 'healthy' | 'unhealthy';
+export type NodeRole = 'worker' | 'manager';
+export type NodeAvailability = 'active' | 'pause' | 'drain';
+export type NodeState = 'unknown' | 'down' | 'ready' | 'disconnected';
+export type ContainerState = 'created' | 'running' | 'exited';
+
+// ------------------------------------------------------------------------------ networks
+
+export interface IpamConfig {
+  /** CIDR; empty in a spec = allocate from the default address pool. */
+  subnet: string;
+  gateway?: string;
+  ipRange?: string;
+  /** Host name -> address kept out of allocation (Docker's --aux-address). */
+  auxAddresses: Record<string, string>;
+}
+
+export interface NetworkSpec {
+  name: string;
+  /** "overlay" (also when empty). */
+  driver: string;
+  subnets: IpamConfig[];
+  attachable: boolean;
+  internal: boolean;
+  ipv6: boolean;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  /** Only the built-in `ingress` network has this; creating another is refused. */
+  ingress: boolean;
+}
+
+export interface Network {
+  id: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  spec: NetworkSpec;
+  vxlanId: number;
+  /** Allocated subnets with gateway (and range when one was given). */
+  ipam: IpamConfig[];
+  /** Always "swarm". */
+  scope: string;
+  ingress: boolean;
+  endpointCount: number;
+  serviceIds: string[];
+}
+
+export interface Endpoint {
+  id: string;
+  networkId: string;
+  kind: EndpointKind | (string & {});
+  ownerId: string;
+  serviceId: string;
+  serviceName: string;
+  /** Empty for VIPs. */
+  nodeId: string;
+  name: string;
+  aliases: string[];
+  /** "10.0.1.5/24" */
+  addr: string;
+  /** "02:42:0a:00:01:05"; empty for VIPs. */
+  mac: string;
+  addrV6: string;
+  version: number;
+}
+
+export interface Peer {
+  nodeId: string;
+  addr: string;
+  hostname: string;
+  role: string;
+}
+
+export interface ListNetworksFilter {
+  ids?: string[];
+  names?: string[];
+  labels?: string[];
+  driver?: string;
+}
+
+export interface NetworkEndpoints {
+  version: number;
+  network: Network;
+  endpoints: Endpoint[];
+  peers: Peer[];
+}
+
+// ------------------------------------------------------------------------------ services
+
+export interface ReplicatedMode {
+  replicas: number;
+}
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface GlobalMode {}
+/** Exactly one of the two is set. */
+export interface ServiceMode {
+  replicated?: ReplicatedMode;
+  global?: GlobalMode;
+}
+
+export interface HealthConfig {
+  /** Docker's Test: ["CMD", ...], ["CMD-SHELL", "..."] or ["NONE"]. */
+  cmd: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+export interface RestartPolicy {
+  condition: RestartCondition | (string & {});
+  delayMs: number;
+  /** 0 = unlimited. */
+  maxAttempts: number;
+}
+
+export interface TaskTemplate {
+  command: string[];
+  args: string[];
+  env: string[];
+  hostname: string;
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  health?: HealthConfig;
+  restartPolicy: RestartPolicy;
+  stopGracePeriodMs: number;
+  labels: Record<string, string>;
+}
+
+export interface NetworkAttachmentConfig {
+  /** Network name or ID in a request; the ID in a stored spec. */
+  target: string;
+  aliases: string[];
+}
+
+export interface PortConfig {
+  name: string;
+  protocol: PortProtocol | (string & {});
+  targetPort: number;
+  /** Absent: allocated from 30000-32767 (ingress mode). */
+  publishedPort?: number;
+  publishMode: PublishMode | (string & {});
+}
+
+export interface EndpointSpec {
+  mode: EndpointMode | (string & {});
+  ports: PortConfig[];
+}
+
+export interface UpdateConfig {
+  /** Tasks replaced at once; 0 = all. */
+  parallelism: number;
+  delayMs: number;
+}
+
+export interface ServiceSpec {
+  name: string;
+  labels: Record<string, string>;
+  mode: ServiceMode;
+  taskTemplate: TaskTemplate;
+  networks: NetworkAttachmentConfig[];
+  endpointSpec: EndpointSpec;
+  updateConfig: UpdateConfig;
+}
+
+export interface VirtualIp {
+  networkId: string;
+  /** "10.0.1.2/24" */
+  addr: string;
+}
+
+export interface ServiceEndpoint {
+  spec: EndpointSpec;
+  /** The spec's ports with every published port allocated. */
+  ports: PortConfig[];
+  virtualIps: VirtualIp[];
+}
+
+export interface ServiceStatus {
+  runningTasks: number;
+  desiredTasks: number;
+}
+
+export interface UpdateStatus {
+  state: '' | 'updating' | 'completed' | (string & {});
+  startedAt: string;
+  completedAt: string;
+  message: string;
+}
+
+export interface Service {
+  id: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  spec: ServiceSpec;
+  previousSpec?: ServiceSpec;
+  endpoint: ServiceEndpoint;
+  serviceStatus: ServiceStatus;
+  updateStatus: UpdateStatus;
+}
+
+export interface ListServicesFilter {
+  ids?: string[];
+  names?: string[];
+  labels?: string[];
+  mode?: '' | 'replicated' | 'global';
+}
+
+export interface TaskStatus {
+  state: TaskState | (string & {});
+  message: string;
+  err: string;
+  timestamp: string;
+  exitCode: number;
+  health: TaskHealth | (string & {});
+}
+
+export interface NetworkAttachment {
+  networkId: string;
+  networkName: string;
+  /** With prefix length. */
+  addresses: string[];
+  mac: string;
+  aliases: string[];
+  endpointId: string;
+}
+
+export interface Task {
+  id: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  serviceId: string;
+  serviceName: string;
+  /** 1-based for replicated services, 0 for global ones. */
+  slot: number;
+  /** Empty until the scheduler assigns the task. */
+  nodeId: string;
+  desiredState: DesiredState | (string & {});
+  status: TaskStatus;
+  spec: TaskTemplate;
+  networks: NetworkAttachment[];
+  specVersion: number;
+  /** service.slot.id or service.node.id */
+  name: string;
+  hostPorts: PortConfig[];
+}
+
+export interface ListTasksFilter {
+  /** Service names or IDs. */
+  services?: string[];
+  /** Node names or IDs. */
+  nodes?: string[];
+  /** "running" | "shutdown" | "accepted" */
+  desiredState?: string;
+  ids?: string[];
+}
+
+// ------------------------------------------------------------------------------ containers
+
+export interface ContainerSpec {
+  name: string;
+  networks: NetworkAttachmentConfig[];
+  /** Node name or ID; empty = the manager's own node. */
+  node: string;
+  command: string[];
+  hostname: string;
+  env: string[];
+  labels: Record<string, string>;
+}
+
+export interface Container {
+  id: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  spec: ContainerSpec;
+  nodeId: string;
+  networks: NetworkAttachment[];
+  state: ContainerState | (string & {});
+}
+
+export interface ListContainersFilter {
+  ids?: string[];
+  names?: string[];
+  networks?: string[];
+  nodes?: string[];
+}
+
+// ------------------------------------------------------------------------------ nodes
+
+export interface NodeSpec {
+  /** Optional display name; empty = the hostname. */
+  name: string;
+  labels: Record<string, string>;
+  role: NodeRole | (string & {});
+  availability: NodeAvailability | (string & {});
+}
+
+export interface NodeDescription {
+  hostname: string;
+  platformOs: string;
+  platformArch: string;
+  version: string;
+}
+
+export interface NodeStatus {
+  state: NodeState | (string & {});
+  message: string;
+  /** The node's advertise (underlay) address. */
+  addr: string;
+}
+
+export interface ManagerStatus {
+  leader: boolean;
+  reachability: 'reachable' | 'unreachable' | (string & {});
+  addr: string;
+}
+
+export interface Node {
+  id: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  spec: NodeSpec;
+  description: NodeDescription;
+  status: NodeStatus;
+  managerStatus?: ManagerStatus;
+  certFingerprint: string;
+}
+
+export interface ListNodesFilter {
+  ids?: string[];
+  names?: string[];
+  labels?: string[];
+  role?: '' | NodeRole;
+}
+
+// ------------------------------------------------------------------------------ swarm
+
+export interface JoinTokens {
+  worker: string;
+  manager: string;
+}
+
+export interface GossipKeyInfo {
+  lamportTime: number;
+  primary: boolean;
+  createdAt: string;
+}
+
+export interface Swarm {
+  id: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  joinTokens: JoinTokens;
+  rootCaCert: string;
+  caDigest: string;
+  defaultAddrPool: string[];
+  subnetSize: number;
+  dataPathPort: number;
+  heartbeatPeriodMs: number;
+  gossipKeys: GossipKeyInfo[];
+  managerAddr: string;
+}
+
+export interface JoinToken {
+  role: NodeRole;
+  token: string;
+  managerAddr: string;
+}
+
+// ------------------------------------------------------------------------------ join and session
+
+export interface RootCa {
+  certPem: string;
+  digest: string;
+}
+
+export interface IssueCertificateRequest {
+  token: string;
+  publicKeyPem: string;
+  hostname: string;
+  advertiseAddr: string;
+}
+
+export interface IssueCertificateResponse {
+  nodeId: string;
+  certPem: string;
+  caPem: string;
+  role: NodeRole | (string & {});
+  clusterId: string;
+}
+
+export interface GossipKey {
+  /** 32 bytes, AES-256-GCM. */
+  key: Uint8Array;
+  lamportTime: number;
+  primary: boolean;
+  algorithm: string;
+}
+
+export interface GossipKeyring {
+  keys: GossipKey[];
+  version: number;
+}
+
+export interface Assignment {
+  networks: Network[];
+  tasks: Task[];
+  services: Service[];
+  endpoints: Endpoint[];
+  containers: Container[];
+  keyring?: GossipKeyring;
+  peers: Peer[];
+  node?: Node;
+}
+
+export interface AssignmentRemovals {
+  networkIds: string[];
+  taskIds: string[];
+  serviceIds: string[];
+  endpointIds: string[];
+  containerIds: string[];
+  peerIds: string[];
+}
+
+export interface SessionRequest {
+  description: NodeDescription;
+  advertiseAddr: string;
+}
+
+export interface SessionMessage {
+  sessionId: string;
+  nodeId: string;
+  kind: 'snapshot' | 'delta';
+  version: number;
+  fromVersion: number;
+  updates: Assignment;
+  removals: AssignmentRemovals;
+  heartbeatPeriodMs: number;
+}
+
+export interface TaskStatusUpdate {
+  taskId: string;
+  status: TaskStatus;
+}
+
+export interface ContainerStatusUpdate {
+  containerId: string;
+  state: ContainerState | (string & {});
+}
+
+export interface AgentReport {
+  sessionId: string;
+  heartbeat: boolean;
+  tasks: TaskStatusUpdate[];
+  containers: ContainerStatusUpdate[];
+}

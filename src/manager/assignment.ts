@@ -1,0 +1,174 @@
+/**
+ * A node's assignment: what its agent must know, computed from the store, and the delta
+ * between two assignments.
+ *
+ * The assignment of node N holds: N's node record; N's live tasks (desired running, or not
+ * yet ended) and standalone containers; N's own endpoints (task and container addresses,
+ * its ingress sandbox address); every network those attach to plus `ingress`; every
+ * service attached to those networks (VIPs and ports, for load balancing and DNS); the
+ * gossip keyring; and the other Ready nodes as gossip peers. Each item is keyed
+ * (`task/<id>`) and versioned (the store revision of its last change), so the delta from
+ * the previous assignment is the items whose version changed plus the keys that left.
+ *
+ * Services in assignments carry zero running/desired counts: agents do not use them, and
+ * keeping them exact would mean resending every service on every task state change.
+ */
+import type { Assignment, AssignmentRemovals, Container, Endpoint, Network, Node, Peer, Service, Task } from './api-types.ts';
+import { keyringForAgents } from './keyring.ts';
+import type { Kinds } from './objects.ts';
+import { CLUSTER_KEY } from './objects.ts';
+import { isLive, isTerminal } from './scheduler.ts';
+import type { ReadTx } from './store.ts';
+
+export type ItemKind = 'node' | 'task' | 'container' | 'endpoint' | 'network' | 'service' | 'keyring' | 'peer';
+
+export interface AssignmentItem {
+  kind: ItemKind;
+  id: string;
+  version: number;
+  value: unknown;
+}
+
+/** key -> item */
+export type AssignmentSet = Map<string, AssignmentItem>;
+
+function add(set: AssignmentSet, kind: ItemKind, id: string, version: number, value: unknown): void {
+  set.set(`${kind}/${id}`, { kind, id, version, value });
+}
+
+export function computeAssignment(tx: ReadTx<Kinds>, nodeId: string): AssignmentSet {
+  const set: AssignmentSet = new Map();
+  const node = tx.get('node', nodeId);
+  const cluster = tx.get('cluster', CLUSTER_KEY);
+  if (!node || !cluster) return set;
+  add(set, 'node', node.id, node.version, node);
+
+  const networkIds = new Set<string>([cluster.ingressNetworkId]);
+  for (const t of tx.byIndex('task', 'node', nodeId)) {
+    if (!isLive(t) && isTerminal(t)) continue;
+    add(set, 'task', t.id, t.version, t);
+    for (const n of t.networks) networkIds.add(n.networkId);
+  }
+  for (const c of tx.byIndex('container', 'node', nodeId)) {
+    add(set, 'container', c.id, c.version, c);
+    for (const n of c.networks) networkIds.add(n.networkId);
+  }
+  for (const e of tx.byIndex('endpoint', 'node', nodeId)) {
+    add(set, 'endpoint', e.id, e.version, e);
+    networkIds.add(e.networkId);
+  }
+  for (const id of networkIds) {
+    const n = tx.get('network', id);
+    if (!n) continue;
+    add(set, 'network', n.id, n.version, { ...n, endpointCount: 0, serviceIds: [] });
+    for (const s of tx.byIndex('service', 'network', id)) {
+      if (set.has(`service/${s.id}`)) continue;
+      const { specVersion: _v, ...rest } = s;
+      add(set, 'service', s.id, s.version, { ...rest, serviceStatus: { runningTasks: 0, desiredTasks: 0 } });
+    }
+  }
+  add(set, 'keyring', 'cluster', cluster.keyring.version, keyringForAgents(cluster.keyring));
+  for (const peer of tx.all('node')) {
+    if (peer.id === nodeId || peer.status.state !== 'ready' || peer.status.addr === '') continue;
+    const p: Peer = { nodeId: peer.id, addr: peer.status.addr, hostname: peer.description.hostname, role: peer.spec.role };
+    add(set, 'peer', peer.id, peer.version, p);
+  }
+  return set;
+}
+
+export function emptyAssignment(): Assignment {
+  return { networks: [], tasks: [], services: [], endpoints: [], containers: [], peers: [] };
+}
+
+export function emptyRemovals(): AssignmentRemovals {
+  return { networkIds: [], taskIds: [], serviceIds: [], endpointIds: [], containerIds: [], peerIds: [] };
+}
+
+function put(a: Assignment, item: AssignmentItem): void {
+  switch (item.kind) {
+    case 'node':
+      a.node = item.value as Node;
+      break;
+    case 'task':
+      a.tasks.push(item.value as Task);
+      break;
+    case 'container':
+      a.containers.push(item.value as Container);
+      break;
+    case 'endpoint':
+      a.endpoints.push(item.value as Endpoint);
+      break;
+    case 'network':
+      a.networks.push(item.value as Network);
+      break;
+    case 'service':
+      a.services.push(item.value as Service);
+      break;
+    case 'keyring':
+      a.keyring = item.value as Assignment['keyring'] & object;
+      break;
+    case 'peer':
+      a.peers.push(item.value as Peer);
+      break;
+  }
+}
+
+function remove(r: AssignmentRemovals, item: { kind: ItemKind; id: string }): void {
+  switch (item.kind) {
+    case 'task':
+      r.taskIds.push(item.id);
+      break;
+    case 'container':
+      r.containerIds.push(item.id);
+      break;
+    case 'endpoint':
+      r.endpointIds.push(item.id);
+      break;
+    case 'network':
+      r.networkIds.push(item.id);
+      break;
+    case 'service':
+      r.serviceIds.push(item.id);
+      break;
+    case 'peer':
+      r.peerIds.push(item.id);
+      break;
+    default:
+      break; // the node and the keyring are never removed from a live assignment
+  }
+}
+
+/** The whole assignment as one snapshot message body. */
+export function snapshotOf(set: AssignmentSet): Assignment {
+  const a = emptyAssignment();
+  for (const key of [...set.keys()].sort()) put(a, set.get(key)!);
+  return a;
+}
+
+/** What changed from `previous` (key -> version) to `next`; undefined when nothing did. */
+export function deltaOf(previous: ReadonlyMap<string, number>, next: AssignmentSet): { updates: Assignment; removals: AssignmentRemovals } | undefined {
+  const updates = emptyAssignment();
+  const removals = emptyRemovals();
+  let changed = false;
+  for (const key of [...next.keys()].sort()) {
+    const item = next.get(key)!;
+    if (previous.get(key) !== item.version) {
+      put(updates, item);
+      changed = true;
+    }
+  }
+  for (const key of [...previous.keys()].sort()) {
+    if (next.has(key)) continue;
+    const slash = key.indexOf('/');
+    remove(removals, { kind: key.slice(0, slash) as ItemKind, id: key.slice(slash + 1) });
+    changed = true;
+  }
+  return changed ? { updates, removals } : undefined;
+}
+
+/** key -> version of an assignment (what a session remembers having sent). */
+export function versionsOf(set: AssignmentSet): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of set) out.set(k, v.version);
+  return out;
+}

@@ -1,0 +1,324 @@
+/**
+ * The orchestrator: applies the scheduler's plans inside store transactions.
+ *
+ * It owns the task lifecycle on the manager side: creating tasks with their network
+ * attachments (one endpoint per network, addresses from the allocator), assigning pending
+ * tasks, shutting tasks down and giving their addresses back once they can no longer be
+ * using them, pruning history. It also keeps the two pieces of scheduling state that are
+ * deliberately not stored: when the next rolling-update batch of a service may start, and
+ * timers that wake a service whose restart delay is running (both are recomputed from the
+ * store after a restart: a restarted manager at worst starts a batch or a restart early).
+ */
+import type { Clock, Timer } from '../common/clock.ts';
+import { ShoalError } from '../common/errors.ts';
+import { newId } from '../common/ids.ts';
+import type { NetworkAttachment, TaskStatus } from './api-types.ts';
+import type { AllocTx } from './allocator.ts';
+import type { ClusterRecord, Kinds, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord } from './objects.ts';
+import { CLUSTER_KEY } from './objects.ts';
+import { isLive, isTerminal, planService } from './scheduler.ts';
+import type { WriteTx } from './store.ts';
+
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Per-transaction caches shared by every reconcile in the transaction. */
+export class TxContext {
+  private nodesCache: NodeRecord[] | undefined;
+  private loadCache: Map<string, number> | undefined;
+  private readonly networks = new Map<string, NetworkRecord | undefined>();
+  private clusterCache: ClusterRecord | undefined;
+
+  constructor(
+    readonly tx: WriteTx<Kinds>,
+    readonly alloc: AllocTx,
+    readonly nowMs: number,
+  ) {}
+
+  private nowText: string | undefined;
+
+  /** The transaction's time as RFC 3339 (one clock reading per transaction). */
+  get now(): string {
+    this.nowText ??= isoTime(this.nowMs);
+    return this.nowText;
+  }
+
+  private nodeIndex: Map<string, NodeRecord> | undefined;
+
+  nodes(): NodeRecord[] {
+    this.nodesCache ??= this.tx.all('node');
+    return this.nodesCache;
+  }
+
+  node(id: string): NodeRecord | undefined {
+    this.nodeIndex ??= new Map(this.nodes().map((n) => [n.id, n]));
+    return this.nodeIndex.get(id);
+  }
+
+  /** Call after writing a node so later reconciles see it. */
+  invalidateNodes(): void {
+    this.nodesCache = undefined;
+    this.nodeIndex = undefined;
+  }
+
+  nodeLoad(): Map<string, number> {
+    if (!this.loadCache) {
+      this.loadCache = new Map();
+      for (const n of this.nodes()) this.loadCache.set(n.id, this.tx.countByIndex('task', 'node', n.id));
+    }
+    return this.loadCache;
+  }
+
+  addLoad(nodeId: string, delta: number): void {
+    if (nodeId === '') return;
+    const load = this.nodeLoad();
+    load.set(nodeId, (load.get(nodeId) ?? 0) + delta);
+  }
+
+  network(id: string): NetworkRecord | undefined {
+    if (!this.networks.has(id)) this.networks.set(id, this.tx.get('network', id));
+    return this.networks.get(id);
+  }
+
+  cluster(): ClusterRecord {
+    this.clusterCache ??= this.tx.get('cluster', CLUSTER_KEY);
+    if (!this.clusterCache) throw new ShoalError('SHOAL_ERR_INTERNAL', 'the cluster record is missing from the store');
+    return this.clusterCache;
+  }
+}
+
+export interface OrchestratorOptions {
+  clock: Clock;
+  historyRetention: number;
+  /** Called (outside any transaction) when a service's timer fires. */
+  onWake: (serviceId: string) => void;
+}
+
+export class Orchestrator {
+  private readonly clock: Clock;
+  private readonly historyRetention: number;
+  private readonly onWake: (serviceId: string) => void;
+  private readonly nextBatchAt = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; timer: Timer }>();
+  private closed = false;
+
+  constructor(options: OrchestratorOptions) {
+    this.clock = options.clock;
+    this.historyRetention = options.historyRetention;
+    this.onWake = options.onWake;
+  }
+
+  /** Networks a service's tasks attach to: its own, plus ingress when it publishes ingress ports. */
+  taskNetworks(ctx: TxContext, svc: ServiceRecord): { networkId: string; aliases: string[] }[] {
+    const out = svc.spec.networks.map((n) => ({ networkId: n.target, aliases: [...n.aliases] }));
+    if (svc.endpoint.ports.some((p) => p.publishMode === 'ingress')) {
+      const ingress = ctx.cluster().ingressNetworkId;
+      if (!out.some((n) => n.networkId === ingress)) out.push({ networkId: ingress, aliases: [] });
+    }
+    return out;
+  }
+
+  createTask(ctx: TxContext, svc: ServiceRecord, slot: number, nodeId: string): TaskRecord {
+    const { tx, alloc } = ctx;
+    const id = newId();
+    const name = `${svc.spec.name}.${svc.spec.mode.global !== undefined ? nodeId : slot}.${id}`;
+    const networks: NetworkAttachment[] = [];
+    for (const att of this.taskNetworks(ctx, svc)) {
+      const net = ctx.network(att.networkId);
+      if (!net) continue;
+      const a = alloc.allocateEndpoint(att.networkId);
+      const endpointId = newId();
+      tx.put('endpoint', {
+        id: endpointId,
+        version: 0,
+        networkId: att.networkId,
+        kind: 'task',
+        ownerId: id,
+        serviceId: svc.id,
+        serviceName: svc.spec.name,
+        nodeId,
+        name,
+        aliases: att.aliases,
+        addr: a.addr,
+        mac: a.mac,
+        addrV6: a.addrV6,
+      });
+      networks.push({
+        networkId: att.networkId,
+        networkName: net.spec.name,
+        addresses: [a.addr, a.addrV6].filter((x) => x !== ''),
+        mac: a.mac,
+        aliases: att.aliases,
+        endpointId,
+      });
+    }
+    const status: TaskStatus = {
+      state: nodeId === '' ? 'pending' : 'assigned',
+      message: nodeId === '' ? 'no suitable node (waiting for an active, ready node)' : 'scheduler assigned task to node',
+      err: '',
+      timestamp: ctx.now,
+      exitCode: 0,
+      health: '',
+    };
+    const task: TaskRecord = {
+      id,
+      version: 0,
+      createdAt: ctx.now,
+      updatedAt: ctx.now,
+      serviceId: svc.id,
+      serviceName: svc.spec.name,
+      slot,
+      nodeId,
+      desiredState: 'running',
+      status,
+      spec: svc.spec.taskTemplate,
+      networks,
+      specVersion: svc.specVersion,
+      name,
+      hostPorts: svc.endpoint.ports.filter((p) => p.publishMode === 'host'),
+    };
+    tx.put('task', task);
+    ctx.addLoad(nodeId, 1);
+    return task;
+  }
+
+  /** Gives back the addresses of every endpoint owned by a task, container or node. */
+  releaseEndpoints(ctx: TxContext, ownerId: string): void {
+    for (const ep of ctx.tx.byIndex('endpoint', 'owner', ownerId)) {
+      ctx.alloc.release(ep.networkId, ep.addr, ep.addrV6);
+      ctx.tx.delete('endpoint', ep.id);
+    }
+  }
+
+  assignTask(ctx: TxContext, task: TaskRecord, nodeId: string): void {
+    task.nodeId = nodeId;
+    task.status = { ...task.status, state: 'assigned', message: 'scheduler assigned task to node', timestamp: ctx.now };
+    task.updatedAt = ctx.now;
+    ctx.tx.put('task', task);
+    for (const ep of ctx.tx.byIndex('endpoint', 'owner', task.id)) {
+      ep.nodeId = nodeId;
+      ctx.tx.put('endpoint', ep);
+    }
+    ctx.addLoad(nodeId, 1);
+  }
+
+  /**
+   * Sets a task's desired state to shutdown. A task no agent holds (pending, or on a node
+   * that is gone) is ended here and its addresses are freed; a task on a live node ends
+   * when its agent reports it stopped.
+   */
+  shutdownTask(ctx: TxContext, task: TaskRecord, message: string): void {
+    const node = task.nodeId === '' ? undefined : ctx.node(task.nodeId);
+    task.desiredState = 'shutdown';
+    task.updatedAt = ctx.now;
+    if (!isTerminal(task)) {
+      if (task.nodeId === '' || task.status.state === 'new' || task.status.state === 'pending') {
+        task.status = { ...task.status, state: 'shutdown', message, timestamp: ctx.now };
+        this.releaseEndpoints(ctx, task.id);
+      } else if (!node) {
+        task.status = { ...task.status, state: 'orphaned', message, timestamp: ctx.now };
+        this.releaseEndpoints(ctx, task.id);
+      } else {
+        task.status = { ...task.status, message };
+      }
+    } else {
+      this.releaseEndpoints(ctx, task.id);
+    }
+    ctx.tx.put('task', task);
+    ctx.addLoad(task.nodeId, -1);
+  }
+
+  removeTask(ctx: TxContext, task: TaskRecord): void {
+    this.releaseEndpoints(ctx, task.id);
+    ctx.tx.delete('task', task.id);
+  }
+
+  /** Brings one service to its desired state within the transaction. */
+  reconcile(ctx: TxContext, serviceId: string): void {
+    const svc = ctx.tx.get('service', serviceId);
+    if (!svc) return;
+    const tasks = ctx.tx.byIndex('task', 'service', serviceId);
+    const batchAt = this.nextBatchAt.get(serviceId) ?? 0;
+    const plan = planService({
+      service: svc,
+      tasks,
+      nodes: ctx.nodes(),
+      nodeLoad: ctx.nodeLoad(),
+      nowMs: ctx.nowMs,
+      historyRetention: this.historyRetention,
+      updateBatchAllowed: batchAt <= ctx.nowMs,
+    });
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    for (const s of plan.shutdown) {
+      const t = byId.get(s.taskId);
+      if (t) this.shutdownTask(ctx, t, s.message);
+    }
+    for (const a of plan.assign) {
+      const t = byId.get(a.taskId);
+      if (t) this.assignTask(ctx, t, a.nodeId);
+    }
+    for (const c of plan.create) this.createTask(ctx, svc, c.slot, c.nodeId);
+    for (const id of plan.remove) {
+      const t = byId.get(id);
+      if (t) this.removeTask(ctx, t);
+    }
+
+    const delayMs = svc.spec.updateConfig.delayMs;
+    if (plan.updateBatchStarted) {
+      const at = ctx.nowMs + delayMs;
+      ctx.tx.onCommit(() => this.nextBatchAt.set(serviceId, at));
+      if (plan.outdatedRemaining > 0) ctx.tx.onCommit(() => this.wakeAt(serviceId, at));
+    } else if (plan.outdatedRemaining > 0) {
+      ctx.tx.onCommit(() => this.wakeAt(serviceId, batchAt));
+    }
+    if (plan.wakeAtMs !== undefined) {
+      const at = plan.wakeAtMs;
+      ctx.tx.onCommit(() => this.wakeAt(serviceId, at));
+    }
+    const state = svc.updateStatus.state;
+    if (state === 'updating' && plan.outdatedRemaining === 0) {
+      svc.updateStatus = { ...svc.updateStatus, state: 'completed', completedAt: ctx.now, message: 'update completed' };
+      ctx.tx.put('service', svc);
+    }
+  }
+
+  /** Services that a change to this node may affect. */
+  servicesForNode(ctx: TxContext, nodeId: string): string[] {
+    const ids = new Set<string>();
+    for (const t of ctx.tx.byIndex('task', 'node', nodeId)) if (isLive(t)) ids.add(t.serviceId);
+    for (const id of ctx.tx.idsByIndex('service', 'mode', 'global')) ids.add(id);
+    for (const id of ctx.tx.countsByIndex('task', 'unassigned').keys()) ids.add(id);
+    return [...ids].sort();
+  }
+
+  private wakeAt(serviceId: string, atWallMs: number): void {
+    if (this.closed) return;
+    const existing = this.timers.get(serviceId);
+    if (existing && existing.at <= atWallMs) return;
+    existing?.timer.cancel();
+    const delay = Math.max(0, atWallMs - this.clock.wallNow());
+    const timer = this.clock.setTimer(delay, () => {
+      this.timers.delete(serviceId);
+      if (!this.closed) this.onWake(serviceId);
+    });
+    this.timers.set(serviceId, { at: atWallMs, timer });
+  }
+
+  forget(serviceId: string): void {
+    this.timers.get(serviceId)?.timer.cancel();
+    this.timers.delete(serviceId);
+    this.nextBatchAt.delete(serviceId);
+  }
+
+  /** Marks the start of an update: the first batch may start now. */
+  startUpdate(serviceId: string): void {
+    this.nextBatchAt.delete(serviceId);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const { timer } of this.timers.values()) timer.cancel();
+    this.timers.clear();
+  }
+}

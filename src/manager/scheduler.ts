@@ -1,0 +1,264 @@
+/**
+ * The scheduler: a pure planner from one service, its tasks and the nodes to the changes
+ * that bring the service to its desired state.
+ *
+ * - Replicated services have slots 1..replicas; each slot wants one task whose desired
+ *   state is running. New tasks go to the Active, Ready node with the fewest tasks of the
+ *   service (then the fewest tasks overall, then the lowest node ID): spread.
+ * - Global services want one task per Active, Ready node.
+ * - A task on a node that is Down, drained or gone is shut down and (replicated) replaced
+ *   on another node. Paused nodes keep their tasks and get no new ones.
+ * - A task that ended by itself (complete, failed, rejected) is restarted per the restart
+ *   policy: condition none | on-failure | any, after `delayMs`, at most `maxAttempts`
+ *   times per slot (0 = no limit).
+ * - Tasks running an older spec are replaced `parallelism` at a time (0 = all), one batch
+ *   per call while the caller allows a batch (it spaces batches by the update delay).
+ * - Ended tasks beyond the history retention are removed, oldest first.
+ *
+ * Task states: new -> pending (allocated, waiting for a node) -> assigned (node chosen) ->
+ * running (reported by the agent) -> complete | failed | shutdown | rejected; orphaned is
+ * for tasks whose node never came back. Desired state: running | shutdown.
+ *
+ * No I/O, no clock: the caller passes `nowMs` and applies the plan in one store transaction.
+ */
+import type { NodeRecord, ServiceRecord, TaskRecord } from './objects.ts';
+
+export const TERMINAL_STATES: ReadonlySet<string> = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
+/** States a task reaches by itself (not because the manager asked it to stop). */
+const SELF_ENDED: ReadonlySet<string> = new Set(['complete', 'failed', 'rejected']);
+
+export function isTerminal(t: TaskRecord): boolean {
+  return TERMINAL_STATES.has(t.status.state);
+}
+
+/** A task the manager wants running. */
+export function isLive(t: TaskRecord): boolean {
+  return t.desiredState === 'running';
+}
+
+/** Whether new tasks may be placed on the node. */
+export function canPlace(n: NodeRecord | undefined): boolean {
+  return n !== undefined && n.status.state === 'ready' && n.spec.availability === 'active';
+}
+
+/** Whether a task already on the node may stay there. */
+export function canKeep(n: NodeRecord | undefined): boolean {
+  return n !== undefined && n.status.state !== 'down' && n.spec.availability !== 'drain';
+}
+
+export interface ScheduleInput {
+  service: ServiceRecord & { specVersion: number };
+  /** Every task of the service (history included). */
+  tasks: readonly TaskRecord[];
+  nodes: readonly NodeRecord[];
+  /** Live tasks per node over all services (the spread tie-break). */
+  nodeLoad: ReadonlyMap<string, number>;
+  nowMs: number;
+  /** Ended tasks kept per slot (or per node for global services). */
+  historyRetention: number;
+  /** Whether a rolling-update batch may start now. */
+  updateBatchAllowed: boolean;
+}
+
+export interface TaskToCreate {
+  slot: number;
+  /** '' when no node can take it (the task stays pending). */
+  nodeId: string;
+}
+
+export interface SchedulePlan {
+  create: TaskToCreate[];
+  assign: { taskId: string; nodeId: string }[];
+  shutdown: { taskId: string; message: string }[];
+  remove: string[];
+  /** Earliest time something waits for (a restart delay), if any. */
+  wakeAtMs?: number;
+  /** Live tasks still running an older spec after this plan. */
+  outdatedRemaining: number;
+  /** Whether this plan started an update batch. */
+  updateBatchStarted: boolean;
+}
+
+function tsOf(t: TaskRecord): number {
+  const v = Date.parse(t.status.timestamp || t.updatedAt);
+  return Number.isNaN(v) ? 0 : v;
+}
+
+/** Newest first by creation time, then ID. */
+function newestFirst(a: TaskRecord, b: TaskRecord): number {
+  return b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id);
+}
+
+export function planService(input: ScheduleInput): SchedulePlan {
+  const { service, nodes, nowMs } = input;
+  const plan: SchedulePlan = { create: [], assign: [], shutdown: [], remove: [], outdatedRemaining: 0, updateBatchStarted: false };
+  const nodeById = new Map(nodes.map((n) => [n.id, n]));
+  const placeable = nodes.filter(canPlace).sort((a, b) => a.id.localeCompare(b.id));
+  const policy = service.spec.taskTemplate.restartPolicy;
+  const global = service.spec.mode.global !== undefined;
+
+  const shutdownIds = new Set<string>();
+  const shutdown = (t: TaskRecord, message: string): void => {
+    if (shutdownIds.has(t.id)) return;
+    shutdownIds.add(t.id);
+    plan.shutdown.push({ taskId: t.id, message });
+  };
+
+  // spread bookkeeping: tasks of this service per node that stay
+  const perNode = new Map<string, number>();
+  const load = new Map(input.nodeLoad);
+  const bump = (nodeId: string): void => {
+    perNode.set(nodeId, (perNode.get(nodeId) ?? 0) + 1);
+    load.set(nodeId, (load.get(nodeId) ?? 0) + 1);
+  };
+  const choose = (): string => {
+    let best: string | undefined;
+    let bestKey: [number, number] = [Infinity, Infinity];
+    for (const n of placeable) {
+      const key: [number, number] = [perNode.get(n.id) ?? 0, load.get(n.id) ?? 0];
+      if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) {
+        best = n.id;
+        bestKey = key;
+      }
+    }
+    if (best === undefined) return '';
+    bump(best);
+    return best;
+  };
+
+  const restartAllowed = (history: readonly TaskRecord[]): { allowed: boolean; wakeAt?: number } => {
+    const last = history[0];
+    if (!last || !SELF_ENDED.has(last.status.state)) return { allowed: true };
+    if (policy.condition === 'none') return { allowed: false };
+    if (policy.condition === 'on-failure' && last.status.state === 'complete') return { allowed: false };
+    if (policy.maxAttempts > 0) {
+      const attempts = history.filter((t) => SELF_ENDED.has(t.status.state)).length;
+      if (attempts >= policy.maxAttempts) return { allowed: false };
+    }
+    const due = tsOf(last) + policy.delayMs;
+    if (due > nowMs) return { allowed: false, wakeAt: due };
+    return { allowed: true };
+  };
+  const wake = (at: number | undefined): void => {
+    if (at !== undefined && (plan.wakeAtMs === undefined || at < plan.wakeAtMs)) plan.wakeAtMs = at;
+  };
+
+  // group by slot (replicated) or node (global)
+  const groups = new Map<string, TaskRecord[]>();
+  const keyOf = (t: TaskRecord): string => (global ? t.nodeId : String(t.slot));
+  for (const t of input.tasks) {
+    const k = keyOf(t);
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = []));
+    g.push(t);
+  }
+  for (const g of groups.values()) g.sort(newestFirst);
+
+  const wanted = new Set<string>();
+  if (global) {
+    for (const n of nodes) {
+      if (canPlace(n) || (canKeep(n) && (groups.get(n.id) ?? []).some(isLive))) wanted.add(n.id);
+    }
+  } else {
+    const replicas = service.spec.mode.replicated?.replicas ?? 0;
+    for (let s = 1; s <= replicas; s++) wanted.add(String(s));
+  }
+
+  // 1. live tasks: keep, or shut down (and note the slot/node as needing a task)
+  const outdated: TaskRecord[] = [];
+  const pendingAssign: TaskRecord[] = [];
+  const needs = new Set<string>();
+  for (const [k, group] of groups) {
+    const live = group.filter(isLive);
+    // more than one live task per slot/node should not happen; keep the newest
+    for (const extra of live.slice(1)) shutdown(extra, 'duplicate task for the slot');
+    const t = live[0];
+    if (!t) continue;
+    if (!wanted.has(k)) {
+      shutdown(t, global ? 'node no longer eligible' : 'scaled down');
+      continue;
+    }
+    if (isTerminal(t)) {
+      shutdown(t, `task ${t.status.state}`);
+      continue;
+    }
+    if (t.nodeId !== '' && !canKeep(nodeById.get(t.nodeId))) {
+      const n = nodeById.get(t.nodeId);
+      shutdown(t, n === undefined ? 'node removed' : n.status.state === 'down' ? 'node down' : 'node drained');
+      if (!global) needs.add(k);
+      continue;
+    }
+    if (t.nodeId === '') {
+      if (t.specVersion < service.specVersion) {
+        shutdown(t, 'replaced by a service update');
+        if (!global) needs.add(k);
+      } else pendingAssign.push(t);
+      continue;
+    }
+    bump(t.nodeId);
+    if (t.specVersion < service.specVersion) outdated.push(t);
+  }
+
+  // 2. slots/nodes without a live task
+  for (const k of [...wanted].sort(compareKeys)) {
+    const group = groups.get(k) ?? [];
+    if (group.some((t) => isLive(t) && !shutdownIds.has(t.id))) continue;
+    if (needs.has(k)) {
+      // replaced because of its node, not its own end: no restart policy
+      plan.create.push({ slot: global ? 0 : Number(k), nodeId: '' });
+      continue;
+    }
+    const ended = group.filter((t) => !isLive(t) || shutdownIds.has(t.id));
+    const r = restartAllowed(ended);
+    if (!r.allowed) {
+      wake(r.wakeAt);
+      continue;
+    }
+    if (global) {
+      if (canPlace(nodeById.get(k))) {
+        plan.create.push({ slot: 0, nodeId: k });
+        bump(k);
+      }
+    } else {
+      plan.create.push({ slot: Number(k), nodeId: '' });
+    }
+  }
+
+  // 3. rolling update: replace outdated tasks a batch at a time
+  outdated.sort((a, b) => a.slot - b.slot || a.nodeId.localeCompare(b.nodeId));
+  if (outdated.length > 0 && input.updateBatchAllowed) {
+    const parallelism = service.spec.updateConfig.parallelism;
+    const batch = parallelism === 0 ? outdated : outdated.slice(0, parallelism);
+    for (const t of batch) {
+      shutdown(t, 'replaced by a service update');
+      perNode.set(t.nodeId, (perNode.get(t.nodeId) ?? 1) - 1);
+      plan.create.push(global ? { slot: 0, nodeId: t.nodeId } : { slot: t.slot, nodeId: '' });
+      if (global) bump(t.nodeId);
+    }
+    plan.updateBatchStarted = true;
+    plan.outdatedRemaining = outdated.length - batch.length;
+  } else {
+    plan.outdatedRemaining = outdated.length;
+  }
+
+  // 4. placement: pending tasks, then new replicated tasks
+  for (const t of pendingAssign) {
+    const nodeId = choose();
+    if (nodeId !== '') plan.assign.push({ taskId: t.id, nodeId });
+  }
+  for (const c of plan.create) if (c.nodeId === '') c.nodeId = choose();
+
+  // 5. history retention: ended tasks beyond the limit, oldest first
+  for (const group of groups.values()) {
+    const ended = group.filter((t) => !isLive(t) && isTerminal(t));
+    for (const t of ended.slice(input.historyRetention)) plan.remove.push(t.id);
+  }
+  return plan;
+}
+
+function compareKeys(a: string, b: string): number {
+  const x = Number(a);
+  const y = Number(b);
+  if (!Number.isNaN(x) && !Number.isNaN(y)) return x - y;
+  return a.localeCompare(b);
+}

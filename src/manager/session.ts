@@ -1,0 +1,272 @@
+/**
+ * The dispatcher: one session per connected agent.
+ *
+ * A session streams the node's assignment (assignment.ts): first a complete, versioned
+ * snapshot, then deltas. Store commits only mark sessions dirty; each session recomputes
+ * and sends at most once per `sessionMinIntervalMs`, so a burst of changes becomes one
+ * delta. The agent's report stream carries heartbeats and task/container states.
+ *
+ * Liveness: the dispatcher remembers when it last heard a heartbeat from each node (in
+ * memory, never written per beat). A Ready node silent for `nodeDownAfterMs` is marked
+ * Down, which moves its tasks; a heartbeat from a Down node marks it Ready again. After a
+ * manager restart every Ready node gets the full grace period to reconnect before it is
+ * judged. Nodes that never had a session stay Unknown (they hold no tasks).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock, Timer } from '../common/clock.ts';
+import type { Logger } from '../common/logger.ts';
+import type { AgentReport, SessionMessage, SessionRequest } from './api-types.ts';
+import { computeAssignment, deltaOf, emptyRemovals, snapshotOf, versionsOf } from './assignment.ts';
+import type { ManagerConfig } from './config.ts';
+import type { ManagerControl } from './control.ts';
+import { managerError } from './errors.ts';
+import type { ShoalError } from '../common/errors.ts';
+import type { ChangeBatch } from './store.ts';
+import { serviceNetworkIds } from './objects.ts';
+import type { ServiceRecord } from './objects.ts';
+
+/** Where a session's messages go (the gRPC server stream, or a test's array). */
+export interface SessionSink {
+  write(message: SessionMessage): void;
+  /** Ends the stream with an error (node removed, replaced by a newer session, shutdown). */
+  fail(err: ShoalError): void;
+}
+
+interface Session {
+  id: string;
+  nodeId: string;
+  sink: SessionSink;
+  sent: Map<string, number>;
+  version: number;
+  dirty: boolean;
+  timer: Timer | undefined;
+  lastSendAt: number;
+  closed: boolean;
+}
+
+export interface DispatcherOptions {
+  control: ManagerControl;
+  config: ManagerConfig;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * Whether a committed batch can change a session's assignment, judged from the events
+ * alone (cheap), so that sessions are recomputed only when something of theirs changed.
+ * Errs on the side of recomputing: a false positive costs one recompute that sends nothing.
+ */
+function relevant(s: Session, batch: ChangeBatch): boolean {
+  for (const e of batch.events) {
+    switch (e.kind) {
+      case 'cluster':
+      case 'node':
+        return true; // keyring, ingress, this node, or a peer changed
+      case 'ipam':
+        continue;
+      default:
+        break;
+    }
+    if (s.sent.has(`${e.kind}/${e.id}`)) return true;
+    const obj = e.object as { nodeId?: string } | undefined;
+    if (!obj) continue;
+    if ((e.kind === 'task' || e.kind === 'container' || e.kind === 'endpoint') && obj.nodeId === s.nodeId) return true;
+    if (e.kind === 'service' && serviceNetworkIds(obj as ServiceRecord).some((id) => s.sent.has(`network/${id}`))) return true;
+  }
+  return false;
+}
+
+export class Dispatcher {
+  private readonly control: ManagerControl;
+  private readonly config: ManagerConfig;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly sessions = new Map<string, Session>();
+  private readonly lastBeat = new Map<string, number>();
+  private startedAt = 0;
+  private checkTimer: Timer | undefined;
+  private unwatch: (() => void) | undefined;
+  private closed = false;
+  private checking = false;
+
+  constructor(options: DispatcherOptions) {
+    this.control = options.control;
+    this.config = options.config;
+    this.clock = options.clock;
+    this.logger = options.logger;
+  }
+
+  start(): void {
+    this.startedAt = this.clock.now();
+    this.unwatch = this.control.store.watch((batch) => this.onCommit(batch));
+    this.scheduleCheck();
+  }
+
+  /** Number of open sessions (diagnostics, tests). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  private onCommit(batch: ChangeBatch): void {
+    for (const e of batch.events) {
+      if (e.kind === 'node' && e.op === 'delete') {
+        const s = this.sessions.get(e.id);
+        if (s) this.end(s, managerError('SHOAL_ERR_UNAUTHENTICATED', `node ${e.id} was removed from the cluster`));
+        this.lastBeat.delete(e.id);
+      }
+    }
+    for (const s of this.sessions.values()) if (!s.dirty && relevant(s, batch)) this.markDirty(s);
+  }
+
+  /** Opens a node's session: sends the snapshot now, deltas as the store changes. */
+  async open(nodeId: string, request: SessionRequest, sink: SessionSink): Promise<string> {
+    this.control.requireNode(nodeId);
+    const previous = this.sessions.get(nodeId);
+    if (previous) this.end(previous, managerError('SHOAL_ERR_UNAUTHENTICATED', 'a newer session of this node replaced this one'));
+    const session: Session = { id: randomUUID(), nodeId, sink, sent: new Map(), version: 0, dirty: false, timer: undefined, lastSendAt: -Infinity, closed: false };
+    this.sessions.set(nodeId, session);
+    this.lastBeat.set(nodeId, this.clock.now());
+    const d = request.description;
+    await this.control.nodeReady(nodeId, {
+      hostname: d?.hostname ?? '',
+      platformOs: d?.platformOs ?? '',
+      platformArch: d?.platformArch ?? '',
+      version: d?.version ?? '',
+      addr: request.advertiseAddr ?? '',
+    });
+    if (session.closed) return session.id;
+    this.sendSnapshot(session);
+    return session.id;
+  }
+
+  /** The agent's stream ended or was cancelled. */
+  closeSession(nodeId: string, sessionId: string): void {
+    const s = this.sessions.get(nodeId);
+    if (s && s.id === sessionId) {
+      s.closed = true;
+      s.timer?.cancel();
+      this.sessions.delete(nodeId);
+    }
+  }
+
+  private end(s: Session, err: ShoalError): void {
+    s.closed = true;
+    s.timer?.cancel();
+    if (this.sessions.get(s.nodeId) === s) this.sessions.delete(s.nodeId);
+    try {
+      s.sink.fail(err);
+    } catch {
+      // the stream may already be gone
+    }
+  }
+
+  private message(s: Session, kind: 'snapshot' | 'delta', fromVersion: number, version: number): SessionMessage {
+    return {
+      sessionId: s.id,
+      nodeId: s.nodeId,
+      kind,
+      version,
+      fromVersion,
+      updates: { networks: [], tasks: [], services: [], endpoints: [], containers: [], peers: [] },
+      removals: emptyRemovals(),
+      heartbeatPeriodMs: this.config.heartbeatPeriodMs,
+    };
+  }
+
+  private sendSnapshot(s: Session): void {
+    const { set, revision } = this.control.store.view((tx) => ({ set: computeAssignment(tx, s.nodeId), revision: tx.revision }));
+    const msg = this.message(s, 'snapshot', 0, revision);
+    msg.updates = snapshotOf(set);
+    s.sent = versionsOf(set);
+    s.version = revision;
+    s.lastSendAt = this.clock.now();
+    s.sink.write(msg);
+  }
+
+  private markDirty(s: Session): void {
+    if (s.closed) return;
+    s.dirty = true;
+    if (s.timer) return;
+    const wait = Math.max(0, s.lastSendAt + this.config.sessionMinIntervalMs - this.clock.now());
+    s.timer = this.clock.setTimer(wait, () => {
+      s.timer = undefined;
+      this.flush(s);
+    });
+  }
+
+  private flush(s: Session): void {
+    if (s.closed || !s.dirty) return;
+    s.dirty = false;
+    try {
+      const { set, revision } = this.control.store.view((tx) => ({ set: computeAssignment(tx, s.nodeId), revision: tx.revision }));
+      const delta = deltaOf(s.sent, set);
+      if (!delta) return;
+      const msg = this.message(s, 'delta', s.version, revision);
+      msg.updates = delta.updates;
+      msg.removals = delta.removals;
+      s.sent = versionsOf(set);
+      s.version = revision;
+      s.lastSendAt = this.clock.now();
+      s.sink.write(msg);
+    } catch (err) {
+      this.logger.warn({ err, nodeId: s.nodeId }, 'assignment delta failed; the session will be resent in full');
+      s.sent = new Map();
+      this.markDirty(s);
+    }
+  }
+
+  /** One message of an agent's report stream. */
+  async report(nodeId: string, report: AgentReport): Promise<void> {
+    if (report.heartbeat) await this.heartbeat(nodeId);
+    if (report.tasks.length > 0) await this.control.reportTaskStates(nodeId, report.tasks);
+    if (report.containers.length > 0) await this.control.reportContainerStates(nodeId, report.containers);
+  }
+
+  async heartbeat(nodeId: string): Promise<void> {
+    this.lastBeat.set(nodeId, this.clock.now());
+    const node = this.control.store.view((tx) => tx.get('node', nodeId));
+    if (node && node.status.state !== 'ready') {
+      const d = node.description;
+      await this.control.nodeReady(nodeId, { hostname: d.hostname, platformOs: d.platformOs, platformArch: d.platformArch, version: d.version, addr: node.status.addr });
+    }
+  }
+
+  private scheduleCheck(): void {
+    if (this.closed) return;
+    const period = Math.max(5, Math.min(this.config.heartbeatPeriodMs, Math.floor(this.config.nodeDownAfterMs / 4)));
+    this.checkTimer = this.clock.setTimer(period, () => {
+      this.checkHeartbeats()
+        .catch((err: unknown) => this.logger.warn({ err }, 'heartbeat check failed'))
+        .finally(() => this.scheduleCheck());
+    });
+  }
+
+  /** Marks Down every Ready node not heard from for nodeDownAfterMs. */
+  async checkHeartbeats(): Promise<string[]> {
+    if (this.checking) return [];
+    this.checking = true;
+    try {
+      const now = this.clock.now();
+      const ready = this.control.store.view((tx) => tx.all('node').filter((n) => n.status.state === 'ready'));
+      const down: string[] = [];
+      for (const n of ready) {
+        const last = this.lastBeat.get(n.id) ?? this.startedAt;
+        if (now - last > this.config.nodeDownAfterMs) down.push(n.id);
+      }
+      for (const id of down) {
+        this.logger.info({ nodeId: id }, 'node missed its heartbeats: marking it down');
+        await this.control.nodeDown(id, 'heartbeat failure');
+      }
+      return down;
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.checkTimer?.cancel();
+    this.unwatch?.();
+    for (const s of [...this.sessions.values()]) this.end(s, managerError('SHOAL_ERR_MANAGER_UNREACHABLE', 'the manager is shutting down'));
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Two `shoal agent` processes joined to one `shoal manager` over mTLS on loopback: both
+ * receive their assignment streams; when one agent's heartbeats stop (SIGSTOP), its node
+ * goes Down and its tasks move to the other. Also: refused joins and certificate checks.
+ */
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
+import { ApiConnection, connectManager, ManagerClient, parseHost } from '../../../src/manager/client.ts';
+import { freePort, spawnShoal, startManagerProcess, tempDir, until } from '../../support/manager-harness.ts';
+
+interface AssignmentFile {
+  version: number;
+  nodeId: string;
+  networks: { name: string; vxlanId: number }[];
+  tasks: { id: string; state: string; desiredState: string; addresses: string[] }[];
+  services: { name: string; virtualIps: unknown[] }[];
+  peers: unknown[];
+  keyring?: { keys: number };
+}
+
+function assignment(dataDir: string): AssignmentFile | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dataDir, 'assignment.json'), 'utf8')) as AssignmentFile;
+  } catch {
+    return undefined;
+  }
+}
+
+t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', async (t) => {
+  const root = tempDir(t, 'shoal-e2e-agents-');
+  const port = await freePort();
+  const m = await startManagerProcess(t, { dataDir: join(root, 'manager'), port, extraArgs: ['--dispatcher-heartbeat', '200ms', '--node-down-after', '1500ms'] });
+  const token = (await m.client.joinToken('worker')).token;
+  const agentDirs = [join(root, 'a1'), join(root, 'a2')];
+  const agents = agentDirs.map((dir, i) =>
+    spawnShoal(t, ['agent', '--join-token', token, '--manager', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--data-dir', dir, '--hostname', `node${i + 1}`]),
+  );
+  const nodes = await until(
+    async () => {
+      const list = (await m.client.listNodes()).filter((n) => n.description.hostname.startsWith('node') && n.status.state === 'ready');
+      return list.length === 2 ? list : undefined;
+    },
+    30_000,
+    'both agents to join and become ready',
+  );
+  t.same(nodes.map((n) => n.spec.role), ['worker', 'worker']);
+  const idOf = (dir: string): string => (JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { nodeId: string }).nodeId;
+  const [id1, id2] = agentDirs.map(idOf) as [string, string];
+  t.match(agents[0]!.output(), /joined a swarm as a worker/);
+
+  await m.client.createNetwork(defaultNetworkSpec('front'));
+  const svc = await m.client.createService({ ...defaultServiceSpec('web'), mode: { replicated: { replicas: 4 } }, networks: [{ target: 'front', aliases: [] }] });
+  for (const dir of agentDirs) {
+    const a = await until(
+      () => {
+        const a = assignment(dir);
+        return a && a.tasks.length === 2 && a.tasks.every((x) => x.state === 'running') ? a : undefined;
+      },
+      30_000,
+      `the assignment in ${dir} to hold two running tasks`,
+    );
+    t.same(a.networks.map((n) => n.name).sort(), ['front', 'ingress']);
+    t.same(a.services.map((s) => s.name), ['web']);
+    t.equal(a.keyring?.keys, 1);
+    t.equal(a.peers.length, 1, 'the other node as a gossip peer');
+    for (const task of a.tasks) t.match(task.addresses[0], /^10\.0\.0\.\d+\/24$/);
+  }
+  t.equal((await m.client.inspectService(svc.id)).serviceStatus.runningTasks, 4, 'states reported by the agents');
+
+  // freeze agent 1: its heartbeats stop while its TCP connection stays open
+  agents[0]!.signal('SIGSTOP');
+  await until(async () => (await m.client.inspectNode(id1)).status.state === 'down', 30_000, 'node 1 to be marked down');
+  const live = await until(
+    async () => {
+      const tasks = await m.client.listTasks({ services: ['web'], desiredState: 'running' });
+      return tasks.length === 4 && tasks.every((x) => x.nodeId === id2) ? tasks : undefined;
+    },
+    30_000,
+    'all running tasks on node 2',
+  );
+  t.equal(live.length, 4);
+  const a2 = await until(() => {
+    const a = assignment(agentDirs[1]!);
+    return a && a.tasks.filter((x) => x.desiredState === 'running' && x.state === 'running').length === 4 ? a : undefined;
+  }, 30_000, "node 2's assignment to hold four running tasks");
+  t.equal(a2.peers.length, 0, 'the down node is no longer a peer');
+  // a rotated gossip keyring reaches the agent
+  await m.client.rotateGossipKey();
+  await until(() => assignment(agentDirs[1]!)?.keyring?.keys === 2 || undefined, 30_000, 'the rotated keyring to reach node 2');
+  t.equal((await m.client.inspectNode(id2)).status.state, 'ready');
+  agents[0]!.signal('SIGKILL');
+  await agents[0]!.exited();
+
+  // a worker certificate may use its session but not the administration API
+  const workerTls = {
+    ca: readFileSync(join(agentDirs[1]!, 'certificates', 'ca.crt')),
+    cert: readFileSync(join(agentDirs[1]!, 'certificates', 'node.crt')),
+    key: readFileSync(join(agentDirs[1]!, 'certificates', 'node.key')),
+  };
+  const asWorker = new ManagerClient(new ApiConnection(parseHost(`tcp://127.0.0.1:${port}`), workerTls, 10_000));
+  t.teardown(() => asWorker.close());
+  await t.rejects(asWorker.listNetworks(), { code: 'SHOAL_ERR_PERMISSION_DENIED' });
+  const noCert = new ManagerClient(new ApiConnection(parseHost(`tcp://127.0.0.1:${port}`), { ca: workerTls.ca }, 10_000));
+  t.teardown(() => noCert.close());
+  await t.rejects(noCert.listNetworks(), { code: 'SHOAL_ERR_UNAUTHENTICATED' });
+  t.equal((await noCert.getRootCa()).digest, (await m.client.inspectSwarm()).caDigest, 'the root CA is public');
+  // a manager certificate (the manager's own) drives the API remotely over mTLS
+  const remote = connectManager({ host: `tcp://127.0.0.1:${port}`, tlsDir: join(root, 'manager', 'certificates'), env: {} });
+  t.teardown(() => remote.close());
+  t.same((await remote.listServices()).map((s) => s.spec.name), ['web']);
+
+  // removing the dead node: its identity is refused from then on
+  await m.client.removeNode(id1);
+  const rejoin = spawnShoal(t, ['agent', '--data-dir', agentDirs[0]!, '--manager', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1']);
+  t.equal(await rejoin.exited(), 1);
+  t.match(rejoin.output(), /SHOAL_ERR_UNAUTHENTICATED/);
+});
+
+t.test('joins with wrong, rotated-away or foreign tokens are refused with a clear error', async (t) => {
+  const root = tempDir(t, 'shoal-e2e-join-');
+  const port = await freePort();
+  const m = await startManagerProcess(t, { dataDir: join(root, 'manager'), port });
+  const old = (await m.client.joinToken('worker')).token;
+  await m.client.joinToken('worker', true);
+  const digest = (await m.client.inspectSwarm()).caDigest;
+  const foreign = `SWMTKN-1-${'1'.repeat(50)}-${'a'.repeat(25)}`;
+  const cases: [string, string, RegExp][] = [
+    ['malformed', 'SWMTKN-1-garbage', /SHOAL_ERR_BAD_JOIN_TOKEN/],
+    ['rotated away', old, /SHOAL_ERR_JOIN_TOKEN_REJECTED/],
+    ['unknown secret', `SWMTKN-1-${digest}-${'z'.repeat(25)}`, /SHOAL_ERR_JOIN_TOKEN_REJECTED/],
+    ['another cluster', foreign, /SHOAL_ERR_CA_MISMATCH/],
+  ];
+  for (const [what, token, expected] of cases) {
+    const dir = join(root, what.replace(/\W/g, '-'));
+    const a = spawnShoal(t, ['agent', '--join-token', token, '--manager', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--data-dir', dir]);
+    t.equal(await a.exited(), 1, `${what}: exit status 1`);
+    t.match(a.output(), expected, `${what}: clear error`);
+    t.equal(a.output().trim().split('\n').length, 1, `${what}: one line`);
+  }
+  t.equal((await m.client.listNodes()).length, 1, 'no node was added');
+});
+
+t.test("the manager's own node: an agent started on the manager's data directory needs no token", async (t) => {
+  const root = tempDir(t, 'shoal-e2e-self-');
+  const port = await freePort();
+  const dataDir = join(root, 'manager');
+  const m = await startManagerProcess(t, { dataDir, port, extraArgs: ['--dispatcher-heartbeat', '200ms', '--node-down-after', '1500ms'] });
+  const self = await m.client.inspectNode('self');
+  t.equal(self.status.state, 'unknown', 'no agent yet: the node takes no tasks');
+  const agent = spawnShoal(t, ['agent', '--data-dir', dataDir, '--advertise-addr', '127.0.0.1']);
+  await until(async () => (await m.client.inspectNode('self')).status.state === 'ready', 30_000, "the manager's node to become ready");
+  t.match(agent.output(), /resumes as manager/);
+  const svc = await m.client.createService({ ...defaultServiceSpec('solo'), mode: { replicated: { replicas: 2 } } });
+  await until(async () => (await m.client.inspectService(svc.id)).serviceStatus.runningTasks === 2, 30_000, 'both tasks running on the manager node');
+  t.same((await m.client.listTasks({ services: ['solo'] })).map((x) => x.nodeId), [self.id, self.id]);
+});

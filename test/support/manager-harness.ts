@@ -1,0 +1,199 @@
+/**
+ * Test support for the manager: an in-process manager core on a temporary SQLite file with
+ * virtual time, and real `shoal manager` / `shoal agent` child processes on loopback for
+ * end-to-end tests. Everything a helper creates (directories, processes) is removed or
+ * killed by PID in the test's teardown, also when the test fails.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+import { FakeClock } from '../../src/common/clock.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { initCluster } from '../../src/manager/cluster.ts';
+import { connectManager } from '../../src/manager/client.ts';
+import type { ManagerClient } from '../../src/manager/client.ts';
+import { resolveManagerConfig } from '../../src/manager/config.ts';
+import type { ManagerConfig, ManagerConfigInput } from '../../src/manager/config.ts';
+import { ManagerControl } from '../../src/manager/control.ts';
+import { MANAGER_SCHEMA } from '../../src/manager/objects.ts';
+import type { Kinds } from '../../src/manager/objects.ts';
+import { Dispatcher } from '../../src/manager/session.ts';
+import { SqliteStore } from '../../src/manager/sqlite-store.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const SHOAL_BIN = join(REPO_ROOT, 'bin', 'shoal.js');
+
+/** A temporary directory removed in teardown. */
+export function tempDir(t: Test, prefix = 'shoal-mgr-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface InProcessManager {
+  control: ManagerControl;
+  store: SqliteStore<Kinds>;
+  clock: FakeClock;
+  config: ManagerConfig;
+  dispatcher: Dispatcher;
+  dir: string;
+  /** Closes and reopens the store and core from the same file (a restart). */
+  reopen(): InProcessManager;
+}
+
+/**
+ * The manager core without servers: a real SQLite store in a temp dir, a FakeClock (wall
+ * clock starts 2026-01-01), an initialised cluster. The dispatcher is created but not
+ * started (call `dispatcher.start()` for heartbeat tests).
+ */
+export async function inProcessManager(t: Test, input: Partial<ManagerConfigInput> = {}): Promise<InProcessManager> {
+  const dir = tempDir(t);
+  const config = resolveManagerConfig({ dataDir: dir, listenAddr: '127.0.0.1:2377', advertiseAddr: '127.0.0.1', ...input });
+  const clock = new FakeClock();
+  const open = (): InProcessManager => {
+    const store = new SqliteStore<Kinds>(join(dir, 'manager.db'), MANAGER_SCHEMA);
+    const cluster = store.view((tx) => tx.get('cluster', 'cluster'));
+    const control = new ManagerControl({ store, clock, config, logger: silentLogger }, cluster ?? config);
+    const dispatcher = new Dispatcher({ control, config, clock, logger: silentLogger });
+    const m: InProcessManager = {
+      control,
+      store,
+      clock,
+      config,
+      dispatcher,
+      dir,
+      reopen: () => {
+        dispatcher.close();
+        control.close();
+        store.close();
+        const next = open();
+        t.teardown(() => {
+          next.dispatcher.close();
+          next.control.close();
+          next.store.close();
+        });
+        return next;
+      },
+    };
+    return m;
+  };
+  const m = open();
+  t.teardown(() => {
+    m.dispatcher.close();
+    m.control.close();
+    m.store.close();
+  });
+  await initCluster(m.control, config, '127.0.0.1:2377');
+  return m;
+}
+
+/** A TCP port nobody listens on right now (loopback). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ChildHandle {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  output(): string;
+  /** Resolves with the exit code (or 128+signal) once the process is gone. */
+  exited(): Promise<number>;
+  signal(sig: NodeJS.Signals): void;
+}
+
+/** Spawns `node bin/shoal.js ARGS`, killed by PID (SIGKILL) in teardown if still running. */
+export function spawnShoal(t: Test, args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildHandle {
+  const child = spawn(process.execPath, [SHOAL_BIN, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SHOAL_HOST: '', SHOAL_LOG_LEVEL: 'info', ...env },
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start shoal ${args.join(' ')}`);
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<number>((resolve) => {
+    child.once('exit', (code, sig) => resolve(code ?? (sig ? 128 : 1)));
+  });
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await exited;
+    }
+  });
+  return {
+    child,
+    pid,
+    output: () => out,
+    exited: () => exited,
+    signal: (sig) => {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+export interface ManagerProcess extends ChildHandle {
+  readonly dataDir: string;
+  readonly port: number;
+  readonly client: ManagerClient;
+}
+
+/**
+ * Starts `shoal manager` on 127.0.0.1:PORT with DATA-DIR and waits until the unix socket
+ * answers (the client is closed in teardown).
+ */
+export async function startManagerProcess(t: Test, options: { dataDir: string; port: number; extraArgs?: readonly string[]; timeoutMs?: number }): Promise<ManagerProcess> {
+  const h = spawnShoal(t, ['manager', '--data-dir', options.dataDir, '--listen-addr', `127.0.0.1:${options.port}`, '--advertise-addr', '127.0.0.1', ...(options.extraArgs ?? [])]);
+  const client = connectManager({ dataDir: options.dataDir, env: {}, timeoutMs: 10_000 });
+  t.teardown(() => client.close());
+  await until(
+    async () => {
+      if (h.child.exitCode !== null) throw new Error(`shoal manager exited with ${h.child.exitCode}:\n${h.output()}`);
+      await client.inspectSwarm();
+      return true;
+    },
+    options.timeoutMs ?? 60_000,
+    `the manager to answer on its socket (output so far:\n${h.output()})`,
+  );
+  return { ...h, dataDir: options.dataDir, port: options.port, client };
+}

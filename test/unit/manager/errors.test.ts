@@ -1,0 +1,45 @@
+import t from 'tap';
+import { status } from '@grpc/grpc-js';
+import { ShoalError } from '../../../src/common/errors.ts';
+import { grpcStatusOf, MANAGER_ERROR_CODES } from '../../../src/manager/errors.ts';
+import '../../../src/ipam/index.ts';
+import { toServiceError } from '../../../src/manager/api-server.ts';
+import { fromGrpcError } from '../../../src/manager/client.ts';
+import type { ServiceError } from '@grpc/grpc-js';
+
+t.test('error categories map to the gRPC statuses of the one table', async (t) => {
+  const cases: [string, status][] = [
+    ['SHOAL_ERR_NETWORK_IN_USE', status.FAILED_PRECONDITION],
+    ['SHOAL_ERR_INGRESS_PROTECTED', status.FAILED_PRECONDITION],
+    ['SHOAL_ERR_NETWORK_EXISTS', status.ALREADY_EXISTS],
+    ['SHOAL_ERR_SERVICE_EXISTS', status.ALREADY_EXISTS],
+    ['SHOAL_ERR_PORT_IN_USE', status.ALREADY_EXISTS],
+    ['SHOAL_ERR_BAD_SPEC', status.INVALID_ARGUMENT],
+    ['SHOAL_ERR_DNSRR_INGRESS_PORT', status.INVALID_ARGUMENT],
+    ['SHOAL_ERR_IPAM_BAD_CIDR', status.INVALID_ARGUMENT],
+    ['SHOAL_ERR_IPAM_OVERLAP', status.ALREADY_EXISTS],
+    ['SHOAL_ERR_NETWORK_NOT_FOUND', status.NOT_FOUND],
+    ['SHOAL_ERR_NODE_NOT_FOUND', status.NOT_FOUND],
+    ['SHOAL_ERR_VERSION_CONFLICT', status.ABORTED],
+    ['SHOAL_ERR_JOIN_TOKEN_REJECTED', status.PERMISSION_DENIED],
+    ['SHOAL_ERR_UNAUTHENTICATED', status.UNAUTHENTICATED],
+    ['SHOAL_ERR_PORTS_EXHAUSTED', status.RESOURCE_EXHAUSTED],
+    ['SHOAL_ERR_INTERNAL', status.INTERNAL],
+    ['SHOAL_ERR_SOMETHING_UNREGISTERED', status.INTERNAL],
+  ];
+  for (const [code, want] of cases) t.equal(grpcStatusOf(new ShoalError(code, 'x')), want, code);
+  for (const code of Object.keys(MANAGER_ERROR_CODES)) t.match(code, /^SHOAL_ERR_[A-Z0-9_]+$/);
+});
+
+t.test('an error crosses the wire with its code, message and details', async (t) => {
+  const original = new ShoalError('SHOAL_ERR_PORT_IN_USE', 'port 8080/tcp is already in use by service web', { details: { port: 8080 } });
+  const s = toServiceError(original);
+  const wire = Object.assign(new Error(s.details), { code: s.code, details: s.details, metadata: s.metadata }) as unknown as ServiceError;
+  const back = fromGrpcError(wire, 'unix:///x');
+  t.equal(back.code, 'SHOAL_ERR_PORT_IN_USE');
+  t.equal(back.message, original.message);
+  t.same(back.details, { port: 8080 });
+  const bare = fromGrpcError(Object.assign(new Error('x'), { code: status.UNAVAILABLE, details: 'connect ENOENT', metadata: undefined }) as unknown as ServiceError, 'unix:///x');
+  t.equal(bare.code, 'SHOAL_ERR_MANAGER_UNREACHABLE');
+  t.match(bare.message, /cannot connect to the shoal manager at unix:\/\/\/x/);
+});
