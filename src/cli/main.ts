@@ -5,34 +5,38 @@
 import { Command, CommanderError } from 'commander';
 import { isShoalError } from '../common/errors.ts';
 import { isUsageError } from './parse/usage-error.ts';
-import { registerTestbedCommands } from './testbed.ts';
-import { registerNetworkCommands } from './network.ts';
-import { registerServiceCommands } from './service.ts';
-import { registerContainerCommands } from './container.ts';
-import { registerNodeCommands } from './node.ts';
-import { registerSwarmCommands } from './swarm.ts';
-import { registerManagerCommands } from './manager.ts';
-import { registerAgentCommands } from './agent.ts';
+type Register = (program: Command) => void;
 
-export function buildProgram(): Command {
+/**
+ * Command groups, loaded on demand: a command loads only its own group's modules (the
+ * manager's start-up time counts toward its restart time), while help and unknown
+ * commands load them all.
+ */
+const GROUPS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
+  ['network', async () => (await import('./network.ts')).registerNetworkCommands],
+  ['service', async () => (await import('./service.ts')).registerServiceCommands],
+  ['container', async () => (await import('./container.ts')).registerContainerCommands],
+  ['node', async () => (await import('./node.ts')).registerNodeCommands],
+  ['swarm', async () => (await import('./swarm.ts')).registerSwarmCommands],
+  ['manager', async () => (await import('./manager.ts')).registerManagerCommands],
+  ['agent', async () => (await import('./agent.ts')).registerAgentCommands],
+  ['testbed', async () => (await import('./testbed.ts')).registerTestbedCommands],
+];
+
+/** The program with the group named by argv[0], or every group when argv names none. */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('shoal')
     .description('Container overlay networking for swarm clusters')
     .version('0.1.0')
     .showHelpAfterError(false)
     .exitOverride();
-  registerTestbedCommands(program);
-  registerNetworkCommands(program);
-  registerServiceCommands(program);
-  registerContainerCommands(program);
-  registerNodeCommands(program);
-  registerSwarmCommands(program);
-  registerManagerCommands(program);
-  registerAgentCommands(program);
+  const wanted = GROUPS.filter(([name]) => name === argv[0]);
+  for (const [, load] of wanted.length > 0 ? wanted : GROUPS) (await load())(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
