@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { isShoalError } from '../common/errors.ts';
 import { isUsageError } from './parse/usage-error.ts';
+
 type Register = (program: Command) => void;
 
 /**
