@@ -69,6 +69,8 @@
  * resolves: `new` for a created or changed link, `del` for a deleted or moved-away one.
  */
 import { ShoalError } from '../common/errors.ts';
+import { bytesEqual, canonicalIp, formatIp, inPrefix, networkBytes, requireIp, type IpBytes } from '../common/ip.ts';
+import { formatMac, isFloodMac, isUnicastMac, normalizeMac, ZERO_MAC } from '../common/mac.ts';
 import { createRng, type Rng } from '../common/rng.ts';
 import { FakeNetns } from './fake-netns.ts';
 import { FakeRtnl } from './fake-rtnl.ts';
@@ -89,7 +91,6 @@ import type {
   VxlanOptions,
   Watch,
 } from './types.ts';
-import { normalizeMac, validateIp } from './validate.ts';
 
 const MAIN_TABLE = 254;
 const DEFAULT_MTU = 1500;
@@ -97,7 +98,6 @@ const LOOPBACK_MTU = 65536;
 const IPV6_MIN_MTU = 1280;
 const IPV6_USER_METRIC = 1024;
 const IPV6_KERNEL_METRIC = 256;
-const ZERO_MAC = '00:00:00:00:00:00';
 /**
  * errno 95, EOPNOTSUPP in the kernel's headers: Node and the netlink package name it
  * ENOTSUP, and the real handle reports that name.
@@ -113,98 +113,12 @@ export interface FakeKernelOptions {
 }
 
 // ---------------------------------------------------------------------------------------
-// Addresses
-
-interface Ip {
-  family: Family;
-  bytes: Uint8Array;
-}
-
-function parseIp(text: string): Ip {
-  const family = validateIp(text);
-  if (family === 4) return { family, bytes: Uint8Array.from(text.split('.').map(Number)) };
-  let s = text.toLowerCase();
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-  if (v4) {
-    const b = v4.slice(1).map(Number) as [number, number, number, number];
-    s = `${s.slice(0, v4.index)}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
-  }
-  const halves = s.split('::');
-  const head = halves[0] ? halves[0].split(':') : [];
-  const tail = halves.length > 1 && halves[1] ? halves[1].split(':') : [];
-  const groups = halves.length > 1 ? [...head, ...new Array<string>(8 - head.length - tail.length).fill('0'), ...tail] : head;
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const v = parseInt(g, 16);
-    bytes[i * 2] = v >> 8;
-    bytes[i * 2 + 1] = v & 0xff;
-  });
-  return { family, bytes };
-}
-
-/** Canonical text: dotted quad, or RFC 5952 (longest run of two or more zero groups compressed). */
-function formatIp(ip: Ip): string {
-  const b = ip.bytes;
-  if (ip.family === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i >= 2 && j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
-}
-
-function canonicalIp(text: string): string {
-  return formatIp(parseIp(text));
-}
-
-function networkBytes(bytes: Uint8Array, prefixLen: number): Uint8Array {
-  const out = Uint8Array.from(bytes);
-  for (let i = 0; i < out.length; i++) {
-    const bits = Math.max(0, Math.min(8, prefixLen - i * 8));
-    out[i] = out[i]! & ((0xff << (8 - bits)) & 0xff);
-  }
-  return out;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-function inPrefix(addr: Uint8Array, net: Uint8Array, prefixLen: number): boolean {
-  return addr.length === net.length && sameBytes(networkBytes(addr, prefixLen), net);
-}
-
-/** A MAC a device may carry: not all-zero, not multicast (as is_valid_ether_addr). */
-function isUnicastMac(mac: string): boolean {
-  return mac !== ZERO_MAC && (parseInt(mac.slice(0, 2), 16) & 1) === 0;
-}
-
-/** The all-zero and multicast MACs hold a list of VXLAN destinations; unicast ones hold one. */
-function isFloodMac(mac: string): boolean {
-  return !isUnicastMac(mac);
-}
+// MACs the kernel picks itself
 
 function randomMac(rng: Rng): string {
   const bytes = Array.from({ length: 6 }, () => rng.int(256));
   bytes[0] = (bytes[0]! & 0xfe) | 0x02; // unicast, locally administered (as eth_random_addr)
-  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return formatMac(Uint8Array.from(bytes));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -324,7 +238,7 @@ function linkView(l: FakeLink): Link {
 }
 
 function routeView(r: FakeRoute): Route {
-  const dst = r.prefixLen === 0 ? 'default' : `${formatIp({ family: r.family, bytes: r.net })}/${r.prefixLen}`;
+  const dst = r.prefixLen === 0 ? 'default' : `${formatIp(r.net)}/${r.prefixLen}`;
   const view: Route = { family: r.family, dst };
   if (r.gateway !== undefined) view.gateway = r.gateway;
   view.dev = r.dev.name;
@@ -566,13 +480,13 @@ export class FakeKernel {
       } else if (spec.kind === 'vxlan') {
         const v = spec.vxlan!;
         vxlan = { vni: v.vni, dstport: v.dstport, learning: v.learning, proxy: v.proxy, l2miss: v.l2miss, l3miss: v.l3miss };
-        if (v.local !== undefined && parseIp(v.local).bytes.some((b) => b !== 0)) vxlan.local = canonicalIp(v.local);
+        if (v.local !== undefined && requireIp(v.local).bytes.some((b) => b !== 0)) vxlan.local = canonicalIp(v.local);
         if (v.ttl) vxlan.ttl = v.ttl;
         // The VNI table is the creating namespace's, and a moved device stays in it.
-        const family = vxlan.local !== undefined ? parseIp(vxlan.local).family : 4;
+        const family = vxlan.local !== undefined ? requireIp(vxlan.local).family : 4;
         for (const other of [...this.#alive].flatMap((x) => [...x.links.values()])) {
           const o = other.vxlan;
-          if (o && other.vxlanHome === ns && o.vni === vxlan.vni && o.dstport === vxlan.dstport && (o.local !== undefined ? parseIp(o.local).family : 4) === family) {
+          if (o && other.vxlanHome === ns && o.vni === vxlan.vni && o.dstport === vxlan.dstport && (o.local !== undefined ? requireIp(o.local).family : 4) === family) {
             throw kernelError('EEXIST', `add vxlan link ${spec.name}: VXLAN ID ${vxlan.vni} is in use by ${other.name}`, { link: spec.name });
           }
         }
@@ -710,8 +624,8 @@ export class FakeKernel {
     link.up = true;
     const ns = link.ns;
     if (link.loopback) {
-      if (!ns.addresses.some((a) => a.link === link && a.address === '127.0.0.1' && a.prefixLen === 8)) this.#insertAddress(link, parseIp('127.0.0.1'), 8);
-      if (!ns.addresses.some((a) => a.link === link && a.address === '::1')) this.#insertAddress(link, parseIp('::1'), 128);
+      if (!ns.addresses.some((a) => a.link === link && a.address === '127.0.0.1' && a.prefixLen === 8)) this.#insertAddress(link, requireIp('127.0.0.1'), 8);
+      if (!ns.addresses.some((a) => a.link === link && a.address === '::1')) this.#insertAddress(link, requireIp('::1'), 128);
     }
     for (const a of ns.addresses.filter((x) => x.link === link)) this.#addPrefixRoute(a);
   }
@@ -778,8 +692,8 @@ export class FakeKernel {
   addAddress(ns: FakeNamespace, addr: Address): void {
     this.#mutate(() => {
       const link = this.#requireLink(ns, addr.link);
-      const ip = parseIp(addr.address);
-      const text = formatIp(ip);
+      const ip = requireIp(addr.address);
+      const text = formatIp(ip.bytes);
       if (ip.family === 4) {
         if (ns.addresses.some((a) => a.link === link && a.family === 4 && a.address === text && a.prefixLen === addr.prefixLen)) {
           throw kernelError('EEXIST', `add address ${text}/${addr.prefixLen} to ${link.name}`, { ...addr });
@@ -795,12 +709,12 @@ export class FakeKernel {
     });
   }
 
-  #insertAddress(link: FakeLink, ip: Ip, prefixLen: number): FakeAddress {
+  #insertAddress(link: FakeLink, ip: IpBytes, prefixLen: number): FakeAddress {
     const ns = link.ns;
     const net = networkBytes(ip.bytes, prefixLen);
     const secondary =
-      ip.family === 4 && ns.addresses.some((a) => a.link === link && a.family === 4 && !a.secondary && a.prefixLen === prefixLen && sameBytes(networkBytes(a.bytes, prefixLen), net));
-    const a: FakeAddress = { link, family: ip.family, address: formatIp(ip), bytes: ip.bytes, prefixLen, secondary };
+      ip.family === 4 && ns.addresses.some((a) => a.link === link && a.family === 4 && !a.secondary && a.prefixLen === prefixLen && inPrefix(a.bytes, net, prefixLen));
+    const a: FakeAddress = { link, family: ip.family, address: formatIp(ip.bytes), bytes: ip.bytes, prefixLen, secondary };
     ns.addresses.push(a);
     return a;
   }
@@ -817,7 +731,7 @@ export class FakeKernel {
       return;
     }
     if (link.loopback && a.address === '::1') return;
-    const exists = ns.routes.some((r) => r.family === 6 && r.table === MAIN_TABLE && r.dev === link && r.proto === 'kernel' && r.prefixLen === a.prefixLen && sameBytes(r.net, net));
+    const exists = ns.routes.some((r) => r.family === 6 && r.table === MAIN_TABLE && r.dev === link && r.proto === 'kernel' && r.prefixLen === a.prefixLen && bytesEqual(r.net, net));
     if (!exists) ns.routes.push({ family: 6, table: MAIN_TABLE, prefixLen: a.prefixLen, net, gateway: undefined, dev: link, src: undefined, metric: IPV6_KERNEL_METRIC, proto: 'kernel', scope: 'universe' });
   }
 
@@ -838,10 +752,10 @@ export class FakeKernel {
         // promote_secondaries=0: the primary takes its secondaries with it.
         const victims = a.secondary
           ? [a]
-          : ns.addresses.filter((x) => x === a || (x.link === link && x.family === 4 && x.secondary && x.prefixLen === a.prefixLen && sameBytes(networkBytes(x.bytes, x.prefixLen), net)));
+          : ns.addresses.filter((x) => x === a || (x.link === link && x.family === 4 && x.secondary && x.prefixLen === a.prefixLen && inPrefix(x.bytes, net, x.prefixLen)));
         ns.addresses = ns.addresses.filter((x) => !victims.includes(x));
         if (!a.secondary) {
-          ns.routes = ns.routes.filter((r) => !(r.family === 4 && r.proto === 'kernel' && r.dev === link && r.src === a.address && r.prefixLen === a.prefixLen && sameBytes(r.net, net)));
+          ns.routes = ns.routes.filter((r) => !(r.family === 4 && r.proto === 'kernel' && r.dev === link && r.src === a.address && r.prefixLen === a.prefixLen && bytesEqual(r.net, net)));
         }
         for (const v of victims) this.#dropPrefsrcRoutes(ns, v.address);
         if (!ns.addresses.some((x) => x.link === link && x.family === 4)) {
@@ -852,9 +766,9 @@ export class FakeKernel {
         return;
       }
       ns.addresses = ns.addresses.filter((x) => x !== a);
-      const samePrefix = ns.addresses.some((x) => x.link === link && x.family === 6 && x.prefixLen === a.prefixLen && sameBytes(networkBytes(x.bytes, x.prefixLen), net));
+      const samePrefix = ns.addresses.some((x) => x.link === link && x.family === 6 && x.prefixLen === a.prefixLen && inPrefix(x.bytes, net, x.prefixLen));
       if (!samePrefix) {
-        ns.routes = ns.routes.filter((r) => !(r.family === 6 && r.proto === 'kernel' && r.dev === link && r.prefixLen === a.prefixLen && sameBytes(r.net, net)));
+        ns.routes = ns.routes.filter((r) => !(r.family === 6 && r.proto === 'kernel' && r.dev === link && r.prefixLen === a.prefixLen && bytesEqual(r.net, net)));
       }
       for (const r of ns.routes) if (r.family === 6 && r.dev === link && r.src === a.address) r.src = undefined;
     });
@@ -877,11 +791,11 @@ export class FakeKernel {
     if (route.dst === 'default') return { prefixLen: 0, net: new Uint8Array(route.family === 4 ? 4 : 16) };
     const slash = route.dst.indexOf('/');
     const prefixLen = Number(route.dst.slice(slash + 1));
-    return { prefixLen, net: networkBytes(parseIp(route.dst.slice(0, slash)).bytes, prefixLen) };
+    return { prefixLen, net: networkBytes(requireIp(route.dst.slice(0, slash)).bytes, prefixLen) };
   }
 
-  #isLocal(ns: FakeNamespace, ip: Ip): FakeAddress | undefined {
-    return ns.addresses.find((a) => a.family === ip.family && sameBytes(a.bytes, ip.bytes));
+  #isLocal(ns: FakeNamespace, ip: IpBytes): FakeAddress | undefined {
+    return ns.addresses.find((a) => a.family === ip.family && bytesEqual(a.bytes, ip.bytes));
   }
 
   /** Longest-prefix match, lowest metric on ties. */
@@ -895,7 +809,7 @@ export class FakeKernel {
   }
 
   /** The device a gateway is reached through, as fib_check_nh / ip6_validate_gw decide. */
-  #resolveGateway(ns: FakeNamespace, family: Family, table: number, gw: Ip, dev: FakeLink | undefined, what: string): FakeLink {
+  #resolveGateway(ns: FakeNamespace, family: Family, table: number, gw: IpBytes, dev: FakeLink | undefined, what: string): FakeLink {
     const inTable = (t: number): FakeRoute[] => ns.routes.filter((r) => r.family === family && r.table === t && (!dev || r.dev === dev));
     if (family === 4) {
       // Only link-scope routes can reach a gateway; gateway routes are skipped, so a
@@ -907,15 +821,15 @@ export class FakeKernel {
       if (local && (!dev || local.link === dev)) return local.link;
       const viaMain = linkScope(MAIN_TABLE);
       if (viaMain) return viaMain.dev;
-      throw kernelError('ENETUNREACH', `${what}: gateway ${formatIp(gw)} is not reachable`);
+      throw kernelError('ENETUNREACH', `${what}: gateway ${formatIp(gw.bytes)} is not reachable`);
     }
-    if (this.#isLocal(ns, gw)) throw kernelError('EINVAL', `${what}: gateway ${formatIp(gw)} is a local address`);
+    if (this.#isLocal(ns, gw)) throw kernelError('EINVAL', `${what}: gateway ${formatIp(gw.bytes)} is a local address`);
     // The longest match must itself be on-link (not via another gateway).
     for (const t of table !== MAIN_TABLE ? [table, MAIN_TABLE] : [MAIN_TABLE]) {
       const best = this.#bestMatch(ns.routes.filter((r) => r.family === 6 && r.table === t), gw.bytes);
       if (best && best.gateway === undefined && (!dev || best.dev === dev)) return best.dev;
     }
-    throw kernelError('EHOSTUNREACH', `${what}: gateway ${formatIp(gw)} is not reachable`);
+    throw kernelError('EHOSTUNREACH', `${what}: gateway ${formatIp(gw.bytes)} is not reachable`);
   }
 
   addRoute(ns: FakeNamespace, route: Route): void {
@@ -929,8 +843,8 @@ export class FakeKernel {
       let outDev: FakeLink;
       let gateway: string | undefined;
       if (route.gateway !== undefined) {
-        const gw = parseIp(route.gateway);
-        gateway = formatIp(gw);
+        const gw = requireIp(route.gateway);
+        gateway = formatIp(gw.bytes);
         outDev = this.#resolveGateway(ns, family, table, gw, dev, what);
       } else {
         outDev = dev!;
@@ -938,11 +852,11 @@ export class FakeKernel {
       if (!outDev.up) throw kernelError('ENETDOWN', `${what}: device ${outDev.name} is not up`, { route });
       let src: string | undefined;
       if (route.src !== undefined) {
-        const s = parseIp(route.src);
+        const s = requireIp(route.src);
         if (s.family !== family || !this.#isLocal(ns, s)) throw kernelError('EINVAL', `${what}: preferred source ${route.src} is not a local address`, { route });
-        src = formatIp(s);
+        src = formatIp(s.bytes);
       }
-      if (ns.routes.some((r) => r.family === family && r.table === table && r.prefixLen === prefixLen && sameBytes(r.net, net) && r.metric === metric)) {
+      if (ns.routes.some((r) => r.family === family && r.table === table && r.prefixLen === prefixLen && bytesEqual(r.net, net) && r.metric === metric)) {
         throw kernelError('EEXIST', what, { route });
       }
       const scope = route.scope ?? (gateway !== undefined ? 'universe' : 'link');
@@ -963,7 +877,7 @@ export class FakeKernel {
             r.family === route.family &&
             r.table === table &&
             r.prefixLen === prefixLen &&
-            sameBytes(r.net, net) &&
+            bytesEqual(r.net, net) &&
             r.proto === 'boot' &&
             (!route.metric || r.metric === route.metric) &&
             (gateway === undefined || r.gateway === gateway) &&
@@ -994,8 +908,8 @@ export class FakeKernel {
   setNeighbor(ns: FakeNamespace, neigh: Neighbor): void {
     this.#mutate(() => {
       const link = this.#requireLink(ns, neigh.link);
-      const ip = parseIp(neigh.address);
-      const address = formatIp(ip);
+      const ip = requireIp(neigh.address);
+      const address = formatIp(ip.bytes);
       const entry: FakeNeighbor = { link, family: ip.family, address, lladdr: normalizeMac(neigh.lladdr), state: neigh.state ?? 'permanent' };
       const i = ns.neighbors.findIndex((n) => n.link === link && n.address === address);
       if (i >= 0) ns.neighbors[i] = entry;

@@ -42,6 +42,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { ShoalError } from '../common/errors.ts';
+import { formatIpValue, parseIpValue } from '../common/ip.ts';
 import { canonicalNftTable } from './nft.ts';
 import type { Nft, NftTableDump } from './types.ts';
 
@@ -233,42 +234,6 @@ const PROTO_NUMBERS: Record<string, number> = { ...Object.fromEntries(Object.ent
 
 const TYPES = new Set(['ipv4_addr', 'ipv6_addr', 'inet_proto', 'inet_service', 'mark', 'integer', 'ether_addr', 'ifname', 'verdict']);
 
-function ipv4ToBig(a: string): bigint {
-  return a.split('.').reduce((acc, p) => (acc << 8n) | BigInt(Number(p)), 0n);
-}
-function bigToIpv4(n: bigint): string {
-  return [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join('.');
-}
-function ipv6ToBig(a: string): bigint {
-  const [head = '', tail] = a.toLowerCase().split('::') as [string, string | undefined];
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
-/** RFC 5952 text, as nft prints IPv6 addresses. */
-function bigToIpv6(n: bigint): string {
-  const g = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
-}
-
 interface Parsed {
   json: unknown;
   interval?: [bigint, bigint];
@@ -296,8 +261,8 @@ function parseValue(type: string, words: string[], interval: boolean, chains: Ma
       const v4 = type === 'ipv4_addr';
       const bits = v4 ? 32n : 128n;
       const isAddr = (s: string): boolean => (v4 ? isIPv4(s) && !/(^|\.)0\d/.test(s) : isIPv6(s) && !s.includes('.'));
-      const toBig = v4 ? ipv4ToBig : ipv6ToBig;
-      const toText = v4 ? bigToIpv4 : bigToIpv6;
+      const toBig = (s: string): bigint => parseIpValue(s)!.value; // s passed isAddr
+      const toText = (n: bigint): string => formatIpValue(v4 ? 4 : 6, n); // RFC 5952, as nft prints
       const slash = w.indexOf('/');
       const dash = v4 ? w.indexOf('-') : w.indexOf('-');
       if (slash >= 0 || dash >= 0) {

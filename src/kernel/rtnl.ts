@@ -19,6 +19,8 @@ import { closeSync, openSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createRtNetlink, FlagsNew, rt, type RtNetlinkSocket } from 'netlink';
 import { ShoalError } from '../common/errors.ts';
+import { broadcastBytes, formatIp, ipToBytes, networkBytes } from '../common/ip.ts';
+import { formatMac, isFloodMac, macToBytes } from '../common/mac.ts';
 import { callNative } from './native.ts';
 import { netnsPath, nsPathOrNull, requireNetns } from './netns.ts';
 import type {
@@ -40,7 +42,6 @@ import type {
   Watch,
 } from './types.ts';
 import {
-  normalizeMac,
   parseCidr,
   validateAddress,
   validateFdb,
@@ -111,74 +112,6 @@ function parseAttrs(buf: Buffer): Map<number, Buffer> {
     off += (len + 3) & ~3;
   }
   return out;
-}
-
-function ipBytes(address: string): Buffer {
-  const v = isIP(address);
-  if (v === 4) return Buffer.from(address.split('.').map(Number));
-  if (v === 6) return ipv6Bytes(address);
-  throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `${address} is not an IP address`);
-}
-
-function ipv6Bytes(address: string): Buffer {
-  let text = address;
-  // IPv4-suffixed forms (::ffff:1.2.3.4)
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const b = v4[1]!.split('.').map(Number);
-    text = text.slice(0, v4.index) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
-}
-
-export function formatIp(buf: Buffer): string {
-  if (buf.length === 4) return `${buf[0]}.${buf[1]}.${buf[2]}.${buf[3]}`;
-  if (buf.length !== 16) return buf.toString('hex');
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(i));
-  // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on ties.
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
-}
-
-function macBytes(mac: string): Buffer {
-  return Buffer.from(normalizeMac(mac).split(':').map((h) => parseInt(h, 16)));
-}
-function formatMac(buf: Buffer | undefined): string {
-  if (!buf || buf.length !== 6) return '00:00:00:00:00:00';
-  return [...buf].map((b) => b.toString(16).padStart(2, '0')).join(':');
-}
-
-/** Masks host bits of an address for a prefix length (so route keys are canonical). */
-function networkOf(address: string, prefixLen: number): string {
-  const bytes = ipBytes(address);
-  for (let i = 0; i < bytes.length; i++) {
-    const bits = Math.max(0, Math.min(8, prefixLen - i * 8));
-    bytes[i]! &= bits === 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-  }
-  return formatIp(bytes);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -381,12 +314,12 @@ class KernelRtnl implements Rtnl {
           attr(IFLA_VXLAN.L2MISS, u8(v.l2miss ? 1 : 0)),
           attr(IFLA_VXLAN.L3MISS, u8(v.l3miss ? 1 : 0)),
         ];
-        if (v.local) data.push(attr(isIP(v.local) === 6 ? IFLA_VXLAN.LOCAL6 : IFLA_VXLAN.LOCAL, ipBytes(v.local)));
+        if (v.local) data.push(attr(isIP(v.local) === 6 ? IFLA_VXLAN.LOCAL6 : IFLA_VXLAN.LOCAL, ipToBytes(v.local)));
         if (v.ttl) data.push(attr(IFLA_VXLAN.TTL, u8(v.ttl)));
         infoParts.push(attr(IFLA_INFO_DATA, Buffer.concat(data)));
       } else if (spec.kind === 'veth' && spec.veth) {
         const peerAttrs: Buffer[] = [attr(IFLA_IFNAME, cstr(spec.veth.peerName))];
-        if (spec.veth.peerMac) peerAttrs.push(attr(IFLA_ADDRESS, macBytes(spec.veth.peerMac)));
+        if (spec.veth.peerMac) peerAttrs.push(attr(IFLA_ADDRESS, macToBytes(spec.veth.peerMac)));
         if (spec.mtu) peerAttrs.push(attr(IFLA_MTU, u32(spec.mtu)));
         if (spec.veth.peerNetns !== undefined) {
           peerFd = openSync(netnsPath(spec.veth.peerNetns), 'r');
@@ -396,7 +329,7 @@ class KernelRtnl implements Rtnl {
       }
       const attrs: Record<string, unknown> = { ifname: spec.name, linkinfo: Buffer.concat(infoParts) };
       if (spec.mtu !== undefined) attrs['mtu'] = spec.mtu;
-      if (spec.mac !== undefined) attrs['address'] = macBytes(spec.mac);
+      if (spec.mac !== undefined) attrs['address'] = macToBytes(spec.mac);
       if (masterIndex !== undefined) attrs['master'] = masterIndex;
       const data = spec.up ? { flags: { up: true }, change: { up: true } } : {};
       await this.call(`add ${spec.kind} link ${spec.name}`, { link: spec.name }, () =>
@@ -415,7 +348,7 @@ class KernelRtnl implements Rtnl {
     await this.withIndex(name, async (index) => {
       const attrs: Record<string, unknown> = {};
       if (changes.mtu !== undefined) attrs['mtu'] = changes.mtu;
-      if (changes.mac !== undefined) attrs['address'] = macBytes(changes.mac);
+      if (changes.mac !== undefined) attrs['address'] = macToBytes(changes.mac);
       if (changes.master === null) attrs['master'] = 0;
       else if (masterIndex !== undefined) attrs['master'] = masterIndex;
       if (changes.name !== undefined) attrs['ifname'] = changes.name;
@@ -482,9 +415,9 @@ class KernelRtnl implements Rtnl {
   async addAddress(addr: Address): Promise<void> {
     const family = validateAddress(addr);
     await this.withIndex(addr.link, (index) => {
-      const bytes = ipBytes(addr.address);
+      const bytes = ipToBytes(addr.address);
       const attrs: rt.AddressAttrs = { local: bytes, address: bytes };
-      if (family === 4 && addr.prefixLen < 31) attrs.broadcast = ipBytes(broadcastOf(addr.address, addr.prefixLen));
+      if (family === 4 && addr.prefixLen < 31) attrs.broadcast = broadcastBytes(bytes, addr.prefixLen);
       return this.call(`add address ${addr.address}/${addr.prefixLen} to ${addr.link}`, { ...addr }, () =>
         this.sock.newAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index, scope: 0 }, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL }),
       );
@@ -496,7 +429,7 @@ class KernelRtnl implements Rtnl {
     try {
       await this.withIndex(addr.link, (index) =>
         this.call(`delete address ${addr.address}/${addr.prefixLen} from ${addr.link}`, { ...addr }, () =>
-          this.sock.delAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index }, { local: ipBytes(addr.address), address: ipBytes(addr.address) }),
+          this.sock.delAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index }, { local: ipToBytes(addr.address), address: ipToBytes(addr.address) }),
         ),
       );
       return true;
@@ -543,11 +476,11 @@ class KernelRtnl implements Rtnl {
     if (route.dst !== 'default') {
       const c = parseCidr(route.dst);
       dstLen = c.prefixLen;
-      attrs.dst = ipBytes(networkOf(c.address, c.prefixLen));
+      attrs.dst = networkBytes(ipToBytes(c.address), c.prefixLen);
     }
-    if (route.gateway) attrs.gateway = ipBytes(route.gateway);
+    if (route.gateway) attrs.gateway = ipToBytes(route.gateway);
     if (route.dev) attrs.oif = await this.indexOf(route.dev);
-    if (route.src) attrs.prefsrc = ipBytes(route.src);
+    if (route.src) attrs.prefsrc = ipToBytes(route.src);
     if (route.metric) attrs.priority = route.metric;
     attrs.table = table;
     const scope = route.scope ?? (route.gateway ? 'universe' : 'link');
@@ -609,7 +542,7 @@ class KernelRtnl implements Rtnl {
       this.call(`set neighbour ${neigh.address} on ${neigh.link}`, { ...neigh }, () =>
         this.sock.newNeighbor(
           { family, ifindex, state: stateFlags(neigh.state ?? 'permanent') },
-          { dst: ipBytes(neigh.address), lladdr: macBytes(neigh.lladdr) },
+          { dst: ipToBytes(neigh.address), lladdr: macToBytes(neigh.lladdr) },
           { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
         ),
       ),
@@ -621,7 +554,7 @@ class KernelRtnl implements Rtnl {
     const family = isIP(neigh.address) === 4 ? AF_INET : AF_INET6;
     try {
       await this.withIndex(neigh.link, (ifindex) =>
-        this.call(`delete neighbour ${neigh.address} on ${neigh.link}`, { ...neigh }, () => this.sock.delNeighbor({ family, ifindex }, { dst: ipBytes(neigh.address) })),
+        this.call(`delete neighbour ${neigh.address} on ${neigh.link}`, { ...neigh }, () => this.sock.delNeighbor({ family, ifindex }, { dst: ipToBytes(neigh.address) })),
       );
       return true;
     } catch (err) {
@@ -655,8 +588,8 @@ class KernelRtnl implements Rtnl {
   async setFdb(entry: FdbEntry): Promise<void> {
     validateFdb(entry);
     await this.withIndex(entry.link, (ifindex) => {
-      const attrs: rt.NeighborAttrs = { lladdr: macBytes(entry.mac) };
-      if (entry.dst) attrs.dst = ipBytes(entry.dst);
+      const attrs: rt.NeighborAttrs = { lladdr: macToBytes(entry.mac) };
+      if (entry.dst) attrs.dst = ipToBytes(entry.dst);
       const flags: rt.NeighborFlags = {};
       if (entry.self ?? !entry.master) flags.self = true;
       if (entry.master) flags.master = true;
@@ -677,8 +610,8 @@ class KernelRtnl implements Rtnl {
     validateFdb(entry);
     try {
       await this.withIndex(entry.link, (ifindex) => {
-        const attrs: rt.NeighborAttrs = { lladdr: macBytes(entry.mac) };
-        if (entry.dst) attrs.dst = ipBytes(entry.dst);
+        const attrs: rt.NeighborAttrs = { lladdr: macToBytes(entry.mac) };
+        if (entry.dst) attrs.dst = ipToBytes(entry.dst);
         const flags: rt.NeighborFlags = {};
         if (entry.self ?? !entry.master) flags.self = true;
         if (entry.master) flags.master = true;
@@ -760,21 +693,6 @@ class KernelRtnl implements Rtnl {
       /* already closed */
     }
   }
-}
-
-/** The all-zero MAC and multicast MACs (group bit set) keep several VXLAN remotes. */
-function isFloodMac(mac: string): boolean {
-  const first = parseInt(mac.slice(0, 2), 16);
-  return mac === '00:00:00:00:00:00' || (first & 1) === 1;
-}
-
-function broadcastOf(address: string, prefixLen: number): string {
-  const b = ipBytes(address);
-  for (let i = 0; i < 4; i++) {
-    const bits = Math.max(0, Math.min(8, prefixLen - i * 8));
-    b[i]! |= bits === 8 ? 0 : 0xff >> bits;
-  }
-  return formatIp(b);
 }
 
 const STATE_ORDER: NeighborState[] = ['permanent', 'noarp', 'reachable', 'stale', 'delay', 'probe', 'failed', 'incomplete'];

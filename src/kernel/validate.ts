@@ -5,6 +5,8 @@
  */
 import { isIP } from 'node:net';
 import { ShoalError } from '../common/errors.ts';
+import { bytesEqual, ipToBytes, networkBytes } from '../common/ip.ts';
+import { normalizeMac } from '../common/mac.ts';
 import type { Address, FdbEntry, LinkChanges, LinkSpec, Neighbor, Route } from './types.ts';
 
 /** IFNAMSIZ is 16 including the terminating NUL. */
@@ -25,14 +27,8 @@ export function validateNetnsName(name: string): void {
   }
 }
 
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-
-/** Returns the MAC in canonical lowercase form. */
-export function normalizeMac(mac: string): string {
-  const m = typeof mac === 'string' ? mac.toLowerCase() : '';
-  if (!MAC_RE.test(m)) throw new ShoalError('SHOAL_ERR_BAD_MAC', `MAC address ${JSON.stringify(mac)} is not valid (want xx:xx:xx:xx:xx:xx)`, { details: { mac } });
-  return m;
-}
+/** MAC text is validated by the shared helper; re-exported so callers keep one import. */
+export { normalizeMac } from '../common/mac.ts';
 
 export function validateIp(address: string, what = 'address'): 4 | 6 {
   const v = typeof address === 'string' ? isIP(address) : 0;
@@ -128,28 +124,11 @@ export function parseCidr(cidr: string): { address: string; prefixLen: number; f
   if (!/^\d{1,3}$/.test(lenText)) throw new ShoalError('SHOAL_ERR_BAD_PREFIX', `prefix length in ${JSON.stringify(cidr)} is not a number`, { details: { cidr } });
   const prefixLen = Number(lenText);
   validatePrefixLen(prefixLen, family);
-  const bits = family === 4 ? 32 : 128;
-  const hostMask = (1n << BigInt(bits - prefixLen)) - 1n;
-  if ((ipToBigInt(address, family) & hostMask) !== 0n) {
+  const bytes = ipToBytes(address);
+  if (!bytesEqual(networkBytes(bytes, prefixLen), bytes)) {
     throw new ShoalError('SHOAL_ERR_BAD_PREFIX', `${JSON.stringify(cidr)} has host bits set`, { details: { cidr } });
   }
   return { address, prefixLen, family };
-}
-
-/** An already validated IP address as an integer (for prefix arithmetic). */
-function ipToBigInt(address: string, family: 4 | 6): bigint {
-  if (family === 4) return address.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
-  let text = address.toLowerCase().replace(/%.*$/, '');
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
 export function validateRoute(route: Route): void {

@@ -9,17 +9,15 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { connectManager } from '../../src/manager/client.ts';
 import type { ManagerClient } from '../../src/manager/client.ts';
 import { waitFor } from './kernel.ts';
+import { freePort, REPO_ROOT, SHOAL_BIN } from './manager-harness.ts';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const SHOAL_BIN = join(REPO_ROOT, 'bin', 'shoal.js');
+export { freePort, REPO_ROOT } from './manager-harness.ts';
 
 export interface ShoalResult {
   readonly code: number;
@@ -37,19 +35,6 @@ export interface RunningManager {
   shoal(args: readonly string[], options?: { input?: string; env?: Record<string, string> }): Promise<ShoalResult>;
   /** The manager's output so far (for failure messages). */
   log(): string;
-}
-
-/** A TCP port nobody listens on right now (loopback). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Runs the shoal CLI as a child process and collects its output and exit status. */

@@ -1,0 +1,47 @@
+import fc from 'fast-check';
+import t from 'tap';
+import { isShoalError } from '../../../src/common/errors.ts';
+import { formatMac, isFloodMac, isUnicastMac, macToBytes, normalizeMac, ZERO_MAC } from '../../../src/common/mac.ts';
+
+const seed = Number(process.env.SHOAL_SEED ?? Date.now() % 2 ** 31);
+t.comment(`fast-check seed ${seed} (set SHOAL_SEED to replay)`);
+
+t.test('text, bytes and the canonical form', async (t) => {
+  t.equal(normalizeMac('02:42:0A:00:01:05'), '02:42:0a:00:01:05');
+  t.same([...macToBytes('02:42:0A:00:01:05')], [2, 0x42, 10, 0, 1, 5]);
+  t.equal(formatMac(Uint8Array.of(2, 0x42, 10, 0, 1, 5)), '02:42:0a:00:01:05');
+  t.equal(formatMac(undefined), ZERO_MAC, 'an absent attribute reads as the zero MAC');
+  t.equal(formatMac(Uint8Array.of(1, 2, 3)), ZERO_MAC, 'so does a short one');
+  for (const bad of ['', '02:42:0a:00:01', '02:42:0a:00:01:05:06', '02-42-0a-00-01-05', '0242.0a00.0105', '02:42:0a:00:01:5', 'g2:42:0a:00:01:05']) {
+    let code: string | undefined;
+    try {
+      macToBytes(bad);
+    } catch (err) {
+      code = isShoalError(err) ? err.code : 'not a ShoalError';
+    }
+    t.equal(code, 'SHOAL_ERR_BAD_MAC', `refuses ${JSON.stringify(bad)}`);
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 6, maxLength: 6 }), (bytes) => {
+      const text = formatMac(bytes);
+      return normalizeMac(text) === text && Buffer.from(bytes).equals(macToBytes(text));
+    }),
+    { seed },
+  );
+});
+
+t.test('unicast and flood MACs', async (t) => {
+  const cases: [string, boolean][] = [
+    [ZERO_MAC, false],
+    ['ff:ff:ff:ff:ff:ff', false],
+    ['01:00:5e:00:00:01', false],
+    ['33:33:00:00:00:01', false],
+    ['02:42:0a:00:01:05', true],
+    ['00:00:00:00:00:01', true],
+    ['fe:ff:ff:ff:ff:ff', true],
+  ];
+  for (const [mac, unicast] of cases) {
+    t.equal(isUnicastMac(mac), unicast, `${mac} unicast`);
+    t.equal(isFloodMac(mac), !unicast, `${mac} flood`);
+  }
+});
