@@ -6,6 +6,7 @@
  * validates a MAC before it reaches the kernel.
  */
 import { ShoalError } from './errors.ts';
+import { requireIp } from './ip.ts';
 
 /** The all-zero MAC: a link without an address; in a VXLAN fdb, the flood entry. */
 export const ZERO_MAC = '00:00:00:00:00:00';
@@ -41,4 +42,21 @@ export function isUnicastMac(mac: string): boolean {
 /** The all-zero and multicast MACs hold a list of VXLAN destinations; unicast ones hold one. */
 export function isFloodMac(mac: string): boolean {
   return !isUnicastMac(mac);
+}
+
+/**
+ * The MAC shoal gives an endpoint: 02:42 (locally administered, unicast; Docker's prefix)
+ * followed by the four bytes of its IPv4 address, so '10.0.9.5' gets 02:42:0a:00:09:05. An
+ * IPv6-only endpoint uses the last four bytes of its IPv6 address. Deriving the MAC from
+ * the address lets every node compute a peer's neighbour and fdb entries from the address
+ * alone, without another lookup. Throws SHOAL_ERR_BAD_ADDRESS when `address` is not an
+ * IPv4 or IPv6 address.
+ */
+export function macForAddress(address: string): string {
+  const bytes = requireIp(address).bytes;
+  const mac = Buffer.alloc(6);
+  mac[0] = 0x02;
+  mac[1] = 0x42;
+  bytes.copy(mac, 2, bytes.length - 4);
+  return formatMac(mac);
 }

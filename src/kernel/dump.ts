@@ -19,6 +19,7 @@
  * and `mac: true` put them back, for debugging.
  */
 import { isIP } from 'node:net';
+import { parseIp } from '../common/ip.ts';
 import { addressText, dumpLines, fdbText, linkText, neighborText, routeText } from './canonical.ts';
 import type { Address, FdbEntry, Link, Neighbor, Route, Rtnl } from './types.ts';
 
@@ -36,8 +37,10 @@ export interface DumpOptions {
 
 const DEFAULT_TABLES: readonly number[] = [254];
 
+/** The first 16 bits of an IPv6 address (0 for anything else). */
 function firstHextet(address: string): number {
-  return parseInt(address.split(':')[0] || '0', 16);
+  const ip = parseIp(address);
+  return ip?.family === 6 ? (ip.bytes[0]! << 8) | ip.bytes[1]! : 0;
 }
 
 /** fe80::/10. */

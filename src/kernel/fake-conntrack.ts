@@ -7,8 +7,8 @@
  * (and sport); protocol and family narrow both. Addresses compare in canonical form, so
  * `fd00:0::1` and `fd00::1` are the same address.
  */
-import { isIPv6 } from 'node:net';
 import { ShoalError } from '../common/errors.ts';
+import { canonicalIp } from '../common/ip.ts';
 import { type ConntrackDeleteFilter, validateConntrackFilter } from './conntrack.ts';
 import type { Conntrack } from './types.ts';
 import { validateIp } from './validate.ts';
@@ -33,11 +33,6 @@ export interface ConntrackEntrySpec {
   protocol: 'tcp' | 'udp';
   orig: ConntrackTuple;
   reply?: ConntrackTuple;
-}
-
-/** Canonical text of an address (IPv6 compressed, lowercase). */
-function canonicalIp(address: string): string {
-  return isIPv6(address) ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : address;
 }
 
 function canonicalTuple(t: ConntrackTuple): ConntrackTuple {

@@ -18,6 +18,8 @@
  * indexes so that they are rebuilt from the store.
  */
 import { newId } from '../common/ids.ts';
+import { inPrefix, networkBytes, parseIp } from '../common/ip.ts';
+import { macForAddress } from '../common/mac.ts';
 import { restoreAddressSpace } from '../ipam/index.ts';
 import type { AddressSpace, AddressSpaceConfigInput, NetworkIpam, SubnetRequest } from '../ipam/index.ts';
 import type { IpamConfig, NetworkSpec, PortConfig } from './api-types.ts';
@@ -152,7 +154,7 @@ export class Allocator {
       dirty.add(networkId);
       const addr = a.ipv4 === undefined ? '' : `${a.ipv4}/${prefixOf(n, a.ipv4, 4)}`;
       const addrV6 = a.ipv6 === undefined ? '' : `${a.ipv6}/${prefixOf(n, a.ipv6, 6)}`;
-      return { addr, addrV6, mac: withMac ? macFor(a.ipv4 ?? a.ipv6 ?? '') : '' };
+      return { addr, addrV6, mac: withMac ? macForAddress(a.ipv4 ?? a.ipv6 ?? '') : '' };
     };
 
     const alloc: AllocTx = {
@@ -292,45 +294,18 @@ export function newNetworkId(): string {
   return newId();
 }
 
-/** 02:42 followed by the four bytes of the IPv4 address (or the last four of an IPv6 one). */
-export function macFor(address: string): string {
-  let bytes: number[];
-  if (address.includes(':')) {
-    const v = ipv6ToBigInt(address);
-    bytes = [24n, 16n, 8n, 0n].map((s) => Number((v >> s) & 0xffn));
-  } else {
-    bytes = address.split('.').map(Number);
-  }
-  return ['02', '42', ...bytes.map((b) => b.toString(16).padStart(2, '0'))].join(':');
-}
-
-function ipv4ToNumber(a: string): number {
-  return a.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
-}
-
-function ipv6ToBigInt(a: string): bigint {
-  const [head = '', tail = ''] = a.split('::');
-  const h = head === '' ? [] : head.split(':');
-  const t = a.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
-  const groups = a.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || '0', 16)), 0n);
-}
-
 /** Prefix length of the network subnet holding `address`. */
 function prefixOf(net: NetworkIpam, address: string, family: 4 | 6): number {
   const subnets = net.subnets.filter((s) => s.family === family);
   const only = subnets.length === 1 ? subnets[0] : undefined;
   if (only) return Number(only.subnet.slice(only.subnet.indexOf('/') + 1));
+  const addr = parseIp(address);
+  if (!addr) return family === 4 ? 32 : 128;
   for (const s of subnets) {
     const [base = '', lenText = '0'] = s.subnet.split('/');
     const len = Number(lenText);
-    if (family === 4) {
-      const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-      if (((ipv4ToNumber(address) & mask) >>> 0) === ((ipv4ToNumber(base) & mask) >>> 0)) return len;
-    } else {
-      const shift = BigInt(128 - len);
-      if (ipv6ToBigInt(address) >> shift === ipv6ToBigInt(base) >> shift) return len;
-    }
+    const net = parseIp(base);
+    if (net && inPrefix(addr.bytes, networkBytes(net.bytes, len), len)) return len;
   }
   return family === 4 ? 32 : 128;
 }

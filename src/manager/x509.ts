@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { isIP } from 'node:net';
+import { ipToBytes } from '../common/ip.ts';
 
 // ----------------------------------------------------------------------- DER primitives
 
@@ -100,18 +100,6 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
   return critical ? seq(oid(id), bool(true), octets(value)) : seq(oid(id), octets(value));
 }
 
-function ipBytes(ip: string): Buffer {
-  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
-  // IPv6: expand '::' and write eight 16-bit groups
-  const [head = '', tail = ''] = ip.split('::');
-  const h = head === '' ? [] : head.split(':');
-  const t = ip.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
-  const groups = ip.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
-}
-
 /** SHA-1 of the subjectPublicKey bits (RFC 5280 method 1), from an SPKI DER. */
 function keyId(spkiDer: Buffer): Buffer {
   // SPKI = SEQUENCE { AlgorithmIdentifier, BIT STRING }; hash the whole SPKI instead: still a
@@ -152,7 +140,7 @@ export function buildCertificate(req: CertificateRequest): string {
   if (!req.isCa) exts.push(extension(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth))));
   const sans: Buffer[] = [];
   for (const dns of req.altNames?.dns ?? []) sans.push(tlv(0x82, Buffer.from(dns, 'ascii')));
-  for (const ip of req.altNames?.ips ?? []) sans.push(tlv(0x87, ipBytes(ip)));
+  for (const ip of req.altNames?.ips ?? []) sans.push(tlv(0x87, ipToBytes(ip, 'certificate IP address')));
   if (sans.length > 0) exts.push(extension(OID.subjectAltName, false, seq(...sans)));
 
   const tbs = seq(

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
 import type { Test } from 'tap';
 import { createNetnsManager } from '../../src/kernel/netns.ts';
+import { waitUntil } from './wait.ts';
 
 /** Why kernel tests cannot run here, or undefined when they can. */
 export function kernelUnavailable(): string | undefined {
@@ -74,14 +75,9 @@ export function bridgeJson<T = unknown>(netns: string, ...args: string[]): T {
   return (out.trim() ? JSON.parse(out) : []) as T;
 }
 
-/** Waits until `check` returns true, polling; fails after `timeoutMs`. */
+/** Waits until `check` returns true, polling; a throwing check ends the wait; fails after `timeoutMs`. */
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil(check, timeoutMs, what);
 }
 
 /** Like run(), without blocking the event loop (for talking to servers in this process). */

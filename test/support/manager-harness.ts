@@ -24,6 +24,7 @@ import { MANAGER_SCHEMA } from '../../src/manager/objects.ts';
 import type { Kinds } from '../../src/manager/objects.ts';
 import { Dispatcher } from '../../src/manager/session.ts';
 import { SqliteStore } from '../../src/manager/sqlite-store.ts';
+import { waitUntil } from './wait.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SHOAL_BIN = join(REPO_ROOT, 'bin', 'shoal.js');
@@ -35,22 +36,12 @@ export function tempDir(t: Test, prefix = 'shoal-mgr-'): string {
   return dir;
 }
 
-/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/**
+ * Polls `check` until it returns a value other than undefined/false, or fails after
+ * `timeoutMs`; a throwing check counts as "not yet" (its last error is quoted on timeout).
+ */
+export function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  return waitUntil(check, timeoutMs, what, { retryErrors: true });
 }
 
 export interface InProcessManager {

@@ -8,7 +8,7 @@
  * subnet) and says precisely what is wrong. With several subnets the CLI must decide which
  * subnet each value belongs to, so it refuses what it cannot place, in Docker's words.
  */
-import { isIP } from 'node:net';
+import { inPrefix, networkBytes, parseIp } from '../../common/ip.ts';
 import type { IpamConfig } from '../../manager/api-types.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -20,56 +20,30 @@ export interface IpamFlags {
   readonly auxAddresses: Readonly<Record<string, string>>;
 }
 
+/** A subnet as its network address (host bits cleared) and prefix length. */
 interface Cidr {
-  readonly family: 4 | 6;
-  readonly base: bigint;
+  readonly net: Buffer;
   readonly prefix: number;
-}
-
-function ipBits(ip: string): { family: 4 | 6; bits: bigint } | undefined {
-  const family = isIP(ip);
-  if (family === 4) {
-    return { family: 4, bits: ip.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n) };
-  }
-  if (family === 6) {
-    let text = ip;
-    // an embedded IPv4 tail (::ffff:1.2.3.4) becomes two groups
-    const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-    if (v4) {
-      const n = ipBits(v4[1] as string)?.bits ?? 0n;
-      text = `${text.slice(0, -v4[1]!.length)}${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
-    }
-    const [head = '', tail] = text.split('::');
-    const h = head === '' ? [] : head.split(':');
-    const t = tail === undefined || tail === '' ? [] : tail.split(':');
-    const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-    return { family: 6, bits: groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n) };
-  }
-  return undefined;
 }
 
 function parseCidr(text: string): Cidr | undefined {
   const slash = text.indexOf('/');
   if (slash < 0) return undefined;
-  const ip = ipBits(text.slice(0, slash));
+  const ip = parseIp(text.slice(0, slash));
   const prefixText = text.slice(slash + 1);
   if (!ip || !/^\d{1,3}$/.test(prefixText)) return undefined;
   const prefix = Number(prefixText);
-  const width = ip.family === 4 ? 32 : 128;
-  if (prefix > width) return undefined;
-  const mask = ((1n << BigInt(width)) - 1n) ^ ((1n << BigInt(width - prefix)) - 1n);
-  return { family: ip.family, base: ip.bits & mask, prefix };
+  if (prefix > ip.bytes.length * 8) return undefined;
+  return { net: networkBytes(ip.bytes, prefix), prefix };
 }
 
-function contains(c: Cidr, ip: { family: 4 | 6; bits: bigint }): boolean {
-  if (c.family !== ip.family) return false;
-  const width = c.family === 4 ? 32 : 128;
-  return ip.bits >> BigInt(width - c.prefix) === c.base >> BigInt(width - c.prefix);
+/** True when `ip` lies in `c` (addresses of the other family never do). */
+function contains(c: Cidr, ip: Uint8Array): boolean {
+  return inPrefix(ip, c.net, c.prefix);
 }
 
 function overlaps(a: Cidr, b: Cidr): boolean {
-  if (a.family !== b.family) return false;
-  return a.prefix <= b.prefix ? contains(a, { family: b.family, bits: b.base }) : contains(b, { family: a.family, bits: a.base });
+  return a.prefix <= b.prefix ? contains(a, b.net) : contains(b, a.net);
 }
 
 /** The IPAM configs of a network spec from the flags; throws a UsageError naming what cannot be placed. */
@@ -104,24 +78,24 @@ export function buildIpamConfigs(flags: IpamFlags): IpamConfig[] {
       }
     }
   }
-  const owner = (what: string, value: string, ip: { family: 4 | 6; bits: bigint } | undefined): IpamConfig => {
+  const owner = (what: string, value: string, ip: Uint8Array | undefined): IpamConfig => {
     const idx = ip ? cidrs.findIndex((c) => contains(c, ip)) : -1;
     if (idx < 0) throw new UsageError(`no matching subnet for ${what} ${value}`, { [what]: value });
     return configs[idx] as IpamConfig;
   };
   for (const r of flags.ipRanges) {
     const range = parseCidr(r);
-    const cfg = owner('range', r, range ? { family: range.family, bits: range.base } : undefined);
+    const cfg = owner('range', r, range?.net);
     if (cfg.ipRange !== undefined) throw new UsageError(`cannot configure multiple ranges (${cfg.ipRange}, ${r}) on the same subnet (${cfg.subnet})`);
     cfg.ipRange = r;
   }
   for (const g of flags.gateways) {
-    const cfg = owner('gateway', g, ipBits(g));
+    const cfg = owner('gateway', g, parseIp(g)?.bytes);
     if (cfg.gateway !== undefined) throw new UsageError(`cannot configure multiple gateways (${cfg.gateway}, ${g}) for the same subnet (${cfg.subnet})`);
     cfg.gateway = g;
   }
   for (const [name, addr] of aux) {
-    owner('aux-address', `${name}=${addr}`, ipBits(addr)).auxAddresses[name] = addr;
+    owner('aux-address', `${name}=${addr}`, parseIp(addr)?.bytes).auxAddresses[name] = addr;
   }
   return configs;
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { isShoalError } from '../../../src/common/errors.ts';
-import { formatMac, isFloodMac, isUnicastMac, macToBytes, normalizeMac, ZERO_MAC } from '../../../src/common/mac.ts';
+import { formatMac, isFloodMac, isUnicastMac, macForAddress, macToBytes, normalizeMac, ZERO_MAC } from '../../../src/common/mac.ts';
 
 const seed = Number(process.env.SHOAL_SEED ?? Date.now() % 2 ** 31);
 t.comment(`fast-check seed ${seed} (set SHOAL_SEED to replay)`);
@@ -44,4 +44,14 @@ t.test('unicast and flood MACs', async (t) => {
     t.equal(isUnicastMac(mac), unicast, `${mac} unicast`);
     t.equal(isFloodMac(mac), !unicast, `${mac} flood`);
   }
+});
+
+t.test("an endpoint's MAC is 02:42 and the last four bytes of its address", async (t) => {
+  t.equal(macForAddress('10.0.9.5'), '02:42:0a:00:09:05');
+  t.equal(macForAddress('192.0.2.255'), '02:42:c0:00:02:ff');
+  t.equal(macForAddress('fd00::a00:905'), '02:42:0a:00:09:05', 'IPv6: the low 32 bits');
+  t.equal(macForAddress('FD00:0:0:0:0:0:c000:2ff'), '02:42:c0:00:02:ff', 'any spelling of the same address');
+  t.ok(isUnicastMac(macForAddress('255.255.255.255')), 'never a multicast MAC');
+  t.throws(() => macForAddress(''), { code: 'SHOAL_ERR_BAD_ADDRESS' });
+  t.throws(() => macForAddress('10.0.9'), { code: 'SHOAL_ERR_BAD_ADDRESS' });
 });
