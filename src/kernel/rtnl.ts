@@ -244,9 +244,33 @@ class KernelRtnl implements Rtnl {
     return raws.map((r) => this.toLink(r, names)).sort((x, y) => x.index - y.index);
   }
 
+  /** One link by name: a single RTM_GETLINK (and one more to name its master), not a dump. */
   async getLink(name: string): Promise<Link | undefined> {
     validateIfname(name);
-    return (await this.listLinks()).find((l) => l.name === name);
+    const raw = await this.linkBy({ ifname: name }, name);
+    if (!raw) return undefined;
+    this.indexCache.set(raw.name, raw.index);
+    const names = new Map<number, string>([[raw.index, raw.name]]);
+    const master = raw.attrs['master'];
+    if (typeof master === 'number' && master > 0) {
+      const m = await this.linkBy({ index: master }, `index ${master}`);
+      if (m) names.set(m.index, m.name);
+    }
+    return this.toLink(raw, names);
+  }
+
+  private async linkBy(key: { ifname: string } | { index: number }, what: string): Promise<RawLink | undefined> {
+    try {
+      const msgs = await this.call(`get link ${what}`, {}, () =>
+        'ifname' in key ? this.sock.getLink({}, { ifname: key.ifname }) : this.sock.getLink({ index: key.index }),
+      );
+      const m = msgs[0];
+      if (!m) return undefined;
+      return { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', flags: (m.data.flags ?? {}) as Record<string, unknown>, attrs: m.attrs as Record<string, unknown> };
+    } catch (err) {
+      if (err instanceof ShoalError && (err.errno === 'ENODEV' || err.errno === 'ENOENT')) return undefined;
+      throw err;
+    }
   }
 
   /**
