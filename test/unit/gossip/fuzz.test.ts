@@ -21,7 +21,7 @@ import {
   type GossipMessage,
   type StreamFrame,
 } from '../../../src/gossip/wire.ts';
-import { bytes, seedFor } from './sim-helpers.ts';
+import { bytes, seedFor } from '../../support/gossip-sim.ts';
 
 const TOTAL = 1_000_000;
 const THROUGH_NODE = 200_000;

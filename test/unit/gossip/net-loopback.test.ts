@@ -9,7 +9,7 @@ import { defaultLocalConfig } from '../../../src/gossip/config.ts';
 import { createKeyring, generateGossipKey, type Keyring } from '../../../src/gossip/keyring.ts';
 import { createGossipNode, type GossipNode } from '../../../src/gossip/memberlist.ts';
 import { NetTransport } from '../../../src/gossip/net-transport.ts';
-import { bytes, text } from './sim-helpers.ts';
+import { bytes, text } from '../../support/gossip-sim.ts';
 
 const N = 20;
 const config = defaultLocalConfig();

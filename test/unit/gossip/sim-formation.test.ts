@@ -3,7 +3,7 @@
 // sealed path runs in sim-sealed.test.ts.
 import t from 'tap';
 import { Simulation } from '../../../src/gossip/simulation.ts';
-import { notFormed, seedFor } from './sim-helpers.ts';
+import { notFormed, seedFor } from '../../support/gossip-sim.ts';
 
 const N = 1000;
 

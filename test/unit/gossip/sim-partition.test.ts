@@ -7,7 +7,7 @@
 import t from 'tap';
 import { defaultLanConfig, validateGossipConfig } from '../../../src/gossip/config.ts';
 import { Simulation } from '../../../src/gossip/simulation.ts';
-import { bytes, seedFor, text } from './sim-helpers.ts';
+import { bytes, seedFor, text } from '../../support/gossip-sim.ts';
 
 const N = 1000;
 const ISLAND = 60;

@@ -7,7 +7,7 @@
 // entries their owners hold now.
 import t from 'tap';
 import { Simulation } from '../../../src/gossip/simulation.ts';
-import { bytes, seedFor, text } from './sim-helpers.ts';
+import { bytes, seedFor, text } from '../../support/gossip-sim.ts';
 
 const N = 1000;
 const RESTART = 300;

@@ -6,7 +6,7 @@ import t from 'tap';
 import { defaultLocalConfig, validateGossipConfig } from '../../../src/gossip/config.ts';
 import { createKeyring, generateGossipKey } from '../../../src/gossip/keyring.ts';
 import { Simulation } from '../../../src/gossip/simulation.ts';
-import { bytes, notFormed, seedFor, text } from './sim-helpers.ts';
+import { bytes, notFormed, seedFor, text } from '../../support/gossip-sim.ts';
 
 const N = 40;
 

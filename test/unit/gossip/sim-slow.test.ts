@@ -3,7 +3,7 @@
 // suspected, and may themselves suspect others, but no healthy node may be declared dead.
 import t from 'tap';
 import { Simulation } from '../../../src/gossip/simulation.ts';
-import { seedFor } from './sim-helpers.ts';
+import { seedFor } from '../../support/gossip-sim.ts';
 
 const N = 1000;
 

@@ -3,7 +3,7 @@
 // catches up through anti-entropy (digests, then only the differing entries).
 import t from 'tap';
 import { Simulation } from '../../../src/gossip/simulation.ts';
-import { bytes, seedFor, text } from './sim-helpers.ts';
+import { bytes, seedFor, text } from '../../support/gossip-sim.ts';
 
 const N = 1000;
 const BLUE = Array.from({ length: 600 }, (_, i) => i); // nodes 0-599

@@ -3,7 +3,7 @@
  * reproducible; GOSSIP_SEED overrides it and every test prints the one it used) and small
  * assertions over a whole cluster.
  */
-import type { Simulation, SimNode } from '../../../src/gossip/simulation.ts';
+import type { Simulation, SimNode } from '../../src/gossip/simulation.ts';
 
 export function seedFor(t: { comment(...args: unknown[]): void }, fallback: number): number {
   const env = process.env['GOSSIP_SEED'];
