@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import t from 'tap';
+import { testSeed } from '../../support/seed.ts';
 import { isShoalError } from '../../../src/common/errors.ts';
 import {
   broadcastBytes,
@@ -21,8 +22,7 @@ import {
 } from '../../../src/common/ip.ts';
 import * as ipamAddress from '../../../src/ipam/address.ts';
 
-const seed = Number(process.env.SHOAL_SEED ?? Date.now() % 2 ** 31);
-t.comment(`fast-check seed ${seed} (set SHOAL_SEED to replay)`);
+const seed = testSeed();
 
 /** Node's own IPv6 normalisation (WHATWG URL host serialiser), for comparison. */
 function urlCanonical(v6: string): string {

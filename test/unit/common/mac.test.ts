@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import t from 'tap';
+import { testSeed } from '../../support/seed.ts';
 import { isShoalError } from '../../../src/common/errors.ts';
 import { formatMac, isFloodMac, isUnicastMac, macForAddress, macToBytes, normalizeMac, ZERO_MAC } from '../../../src/common/mac.ts';
 
-const seed = Number(process.env.SHOAL_SEED ?? Date.now() % 2 ** 31);
-t.comment(`fast-check seed ${seed} (set SHOAL_SEED to replay)`);
+const seed = testSeed();
 
 t.test('text, bytes and the canonical form', async (t) => {
   t.equal(normalizeMac('02:42:0A:00:01:05'), '02:42:0a:00:01:05');

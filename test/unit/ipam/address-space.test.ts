@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
+import { testSeed, codeOf, messageOf } from '../../support/seed.ts';
 import { isShoalError } from '../../../src/common/errors.ts';
 import {
   createAddressSpace,
@@ -10,26 +11,7 @@ import {
 } from '../../../src/ipam/index.ts';
 import { parseCidr } from '../../../src/ipam/address.ts';
 
-const seed = Number(process.env.SHOAL_SEED ?? Date.now() % 2 ** 31);
-t.comment(`fast-check seed ${seed} (set SHOAL_SEED to replay)`);
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    return isShoalError(err) ? err.code : `not a ShoalError: ${String(err)}`;
-  }
-}
-
-function messageOf(fn: () => unknown): string {
-  try {
-    fn();
-    return '';
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
+const seed = testSeed();
 
 t.test('Docker parity with the default pools', async (t) => {
   const space = createAddressSpace();

@@ -1,12 +1,12 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import fc from 'fast-check';
 import t from 'tap';
+import { testSeed } from '../../support/seed.ts';
 import { canonicalAddress, canonicalCidr } from '../../../src/ipam/index.ts';
 import { bigintToWords, formatAddress, formatV6, parseAddress, parseCidr, parseV4, parseV6, wordsToBigint } from '../../../src/ipam/address.ts';
 import { isShoalError } from '../../../src/common/errors.ts';
 
-const seed = Number(process.env.SHOAL_SEED ?? Date.now() % 2 ** 31);
-t.comment(`fast-check seed ${seed} (set SHOAL_SEED to replay)`);
+const seed = testSeed();
 
 t.test('IPv4 parse and format', async (t) => {
   t.equal(parseV4('10.0.0.5'), 0x0a000005);

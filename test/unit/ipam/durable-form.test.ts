@@ -1,19 +1,10 @@
 import fc from 'fast-check';
 import t from 'tap';
+import { testSeed, codeOf } from '../../support/seed.ts';
 import { isShoalError } from '../../../src/common/errors.ts';
 import { createAddressSpace, ingressNetworkRequest, restoreAddressSpace, type StoredNetwork } from '../../../src/ipam/index.ts';
 
-const seed = Number(process.env.SHOAL_SEED ?? Date.now() % 2 ** 31);
-t.comment(`fast-check seed ${seed} (set SHOAL_SEED to replay)`);
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    return isShoalError(err) ? err.code : `not a ShoalError: ${String(err)}`;
-  }
-}
+const seed = testSeed();
 
 t.test('the form is compact and readable', async (t) => {
   const space = createAddressSpace();

@@ -10,12 +10,12 @@
  */
 import fc from 'fast-check';
 import t from 'tap';
+import { testSeed } from '../../support/seed.ts';
 import { isShoalError } from '../../../src/common/errors.ts';
 import { createAddressSpace, restoreAddressSpace, type AddressSpace, type AddressSpaceConfigInput, type IpFamily } from '../../../src/ipam/index.ts';
 import { formatAddress, parseAddress, parseCidr, type Cidr } from '../../../src/ipam/address.ts';
 
-const seed = Number(process.env.SHOAL_SEED ?? Date.now() % 2 ** 31);
-t.comment(`fast-check seed ${seed} (set SHOAL_SEED to replay)`);
+const seed = testSeed();
 
 const CONFIG: AddressSpaceConfigInput = {
   defaultAddrPools: ['10.0.0.0/24', '10.0.2.0/25'],

@@ -1,29 +1,10 @@
 import fc from 'fast-check';
 import t from 'tap';
+import { testSeed, codeOf, messageOf } from '../../support/seed.ts';
 import { formatAddress, parseCidr } from '../../../src/ipam/address.ts';
-import { isShoalError } from '../../../src/common/errors.ts';
 import { createAddressSpace, type NetworkIpam, type NetworkRequest } from '../../../src/ipam/index.ts';
 
-const seed = Number(process.env.SHOAL_SEED ?? Date.now() % 2 ** 31);
-t.comment(`fast-check seed ${seed} (set SHOAL_SEED to replay)`);
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    return isShoalError(err) ? err.code : `not a ShoalError: ${String(err)}`;
-  }
-}
-
-function messageOf(fn: () => unknown): string {
-  try {
-    fn();
-    return '';
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
+const seed = testSeed();
 
 function net(req: Omit<NetworkRequest, 'id' | 'name'> & { name?: string }): NetworkIpam {
   return createAddressSpace().createNetwork({ id: 'n1', name: req.name ?? 'front', ...req });

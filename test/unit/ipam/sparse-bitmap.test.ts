@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import t from 'tap';
+import { testSeed } from '../../support/seed.ts';
 import { SparseBitmap } from '../../../src/ipam/sparse-bitmap.ts';
 
-const seed = Number(process.env.SHOAL_SEED ?? Date.now() % 2 ** 31);
-t.comment(`fast-check seed ${seed} (set SHOAL_SEED to replay)`);
+const seed = testSeed();
 
 /** Brute-force first clear position in [from, to] of a model set (positions as key*bits+bit). */
 function modelFindClear(set: Set<number>, from: number, to: number): number | undefined {
