@@ -131,6 +131,17 @@ function kernelError(err: unknown, what: string, details: Record<string, unknown
 
 const MISSING = new Set(['ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL']);
 
+/** Runs a delete: true when it removed something, false when there was nothing to remove. */
+async function deleted(op: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await op();
+    return true;
+  } catch (err) {
+    if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
+    throw err;
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 
 class Semaphore {
@@ -404,11 +415,9 @@ class KernelRtnl implements Rtnl {
   async deleteLink(name: string): Promise<boolean> {
     validateIfname(name);
     try {
-      await this.withIndex(name, (index) => this.call(`delete link ${name}`, { link: name }, () => this.sock.delLink({ index } as rt.Link)));
-      return true;
-    } catch (err) {
-      if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
-      throw err;
+      return await deleted(() =>
+        this.withIndex(name, (index) => this.call(`delete link ${name}`, { link: name }, () => this.sock.delLink({ index } as rt.Link))),
+      );
     } finally {
       this.indexCache.delete(name);
     }
@@ -450,17 +459,13 @@ class KernelRtnl implements Rtnl {
 
   async deleteAddress(addr: Address): Promise<boolean> {
     const family = validateAddress(addr);
-    try {
+    return deleted(async () => {
       await this.withIndex(addr.link, (index) =>
         this.call(`delete address ${addr.address}/${addr.prefixLen} from ${addr.link}`, { ...addr }, () =>
           this.sock.delAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index }, { local: ipToBytes(addr.address), address: ipToBytes(addr.address) }),
         ),
       );
-      return true;
-    } catch (err) {
-      if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
-      throw err;
-    }
+    });
   }
 
   // ----- routes -----
@@ -527,15 +532,11 @@ class KernelRtnl implements Rtnl {
 
   async deleteRoute(route: Route): Promise<boolean> {
     validateRoute(route);
-    try {
+    return deleted(async () => {
       const { data, attrs } = await this.routeMessage(route);
       data.scope = 'NOWHERE'; // on delete, RT_SCOPE_NOWHERE matches a route of any scope
       await this.call(`delete route ${route.dst}`, { route }, () => this.sock.delRoute(data, attrs));
-      return true;
-    } catch (err) {
-      if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
-      throw err;
-    }
+    });
   }
 
   // ----- neighbours -----
@@ -576,15 +577,11 @@ class KernelRtnl implements Rtnl {
   async deleteNeighbor(neigh: Pick<Neighbor, 'link' | 'address'>): Promise<boolean> {
     validateNeighbor(neigh);
     const family = isIP(neigh.address) === 4 ? AF_INET : AF_INET6;
-    try {
+    return deleted(async () => {
       await this.withIndex(neigh.link, (ifindex) =>
         this.call(`delete neighbour ${neigh.address} on ${neigh.link}`, { ...neigh }, () => this.sock.delNeighbor({ family, ifindex }, { dst: ipToBytes(neigh.address) })),
       );
-      return true;
-    } catch (err) {
-      if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
-      throw err;
-    }
+    });
   }
 
   // ----- bridge fdb -----
@@ -632,7 +629,7 @@ class KernelRtnl implements Rtnl {
 
   async deleteFdb(entry: Pick<FdbEntry, 'link' | 'mac' | 'dst' | 'self' | 'master'>): Promise<boolean> {
     validateFdb(entry);
-    try {
+    return deleted(async () => {
       await this.withIndex(entry.link, (ifindex) => {
         const attrs: rt.NeighborAttrs = { lladdr: macToBytes(entry.mac) };
         if (entry.dst) attrs.dst = ipToBytes(entry.dst);
@@ -641,11 +638,7 @@ class KernelRtnl implements Rtnl {
         if (entry.master) flags.master = true;
         return this.call(`delete fdb ${entry.mac} on ${entry.link}`, { ...entry }, () => this.sock.delNeighbor({ family: AF_BRIDGE, ifindex, flags }, attrs));
       });
-      return true;
-    } catch (err) {
-      if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
-      throw err;
-    }
+    });
   }
 
   // ----- events -----
