@@ -178,14 +178,27 @@ static int valid_ns_name(const char *name) {
   return name[0] && strlen(name) < 256 && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
 }
 
-static napi_value CreateNetns(napi_env env, napi_callback_info info) {
+/* Reads the single namespace-name argument into path (NETNS_RUN_DIR/NAME); 0 on success,
+ * -1 with a JS exception pending. */
+static int ns_path_arg(napi_env env, napi_callback_info info, const char *fn, char *path, size_t len) {
   size_t argc = 1;
-  napi_value argv[1], result;
+  napi_value argv[1];
+  char name[512];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char name[512], path[1024];
-  if (argc < 1 || get_opt_string(env, argv[0], name, sizeof name) != 1 || !valid_ns_name(name))
-    return throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "createNetns: bad namespace name");
-  snprintf(path, sizeof path, NETNS_RUN_DIR "/%s", name);
+  if (argc < 1 || get_opt_string(env, argv[0], name, sizeof name) != 1 || !valid_ns_name(name)) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s: bad namespace name", fn);
+    throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", msg);
+    return -1;
+  }
+  snprintf(path, len, NETNS_RUN_DIR "/%s", name);
+  return 0;
+}
+
+static napi_value CreateNetns(napi_env env, napi_callback_info info) {
+  napi_value result;
+  char path[1024];
+  if (ns_path_arg(env, info, "createNetns", path, sizeof path) != 0) return NULL;
   int err = 0;
   if (ensure_run_dir(&err) != 0) return throw_errno(env, "SHOAL_ERR_NETNS", NETNS_RUN_DIR, err);
   int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
@@ -206,13 +219,9 @@ static napi_value CreateNetns(napi_env env, napi_callback_info info) {
 }
 
 static napi_value DeleteNetns(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char name[512], path[1024];
-  if (argc < 1 || get_opt_string(env, argv[0], name, sizeof name) != 1 || !valid_ns_name(name))
-    return throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "deleteNetns: bad namespace name");
-  snprintf(path, sizeof path, NETNS_RUN_DIR "/%s", name);
+  napi_value result;
+  char path[1024];
+  if (ns_path_arg(env, info, "deleteNetns", path, sizeof path) != 0) return NULL;
   struct stat st;
   if (stat(path, &st) != 0) {
     if (errno == ENOENT) { napi_get_boolean(env, 0, &result); return result; }
