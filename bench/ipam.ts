@@ -139,7 +139,9 @@ function heapPer100k(): { v4: number; v6: number } {
   // returned strings are dropped: only what IPAM keeps is measured.
   const measure = (subnets: string[], family: 4 | 6): number => {
     const space = createAddressSpace();
-    const nets = subnets.map((subnet, i) => space.createNetwork({ id: `h${i}`, name: `h${i}`, ...(family === 6 ? { ipv4: false } : {}), subnets: [{ subnet }] }));
+    const nets = subnets.map((subnet, i) =>
+      space.createNetwork({ id: `h${i}`, name: `h${i}`, ...(family === 6 ? { ipv4: false } : {}), subnets: [{ subnet }] }),
+    );
     const before = heapAfterGc();
     for (const net of nets) for (let i = 0; i < 100_000; i++) net.allocate(family);
     const after = heapAfterGc();
@@ -172,7 +174,9 @@ const v4 = allocReleaseV4();
 log(`  ${v4} pairs/s`);
 log('carving 65,536 /24 networks ...');
 const c = carve();
-log(`  ${c.ms.toFixed(1)} ms wall, ${c.cpuMs.toFixed(1)} ms CPU (default config, 65,280 networks: ${c.defaultMs.toFixed(1)} ms); restoring 65,536: ${restoreMs.toFixed(1)} ms`);
+log(
+  `  ${c.ms.toFixed(1)} ms wall, ${c.cpuMs.toFixed(1)} ms CPU (default config, 65,280 networks: ${c.defaultMs.toFixed(1)} ms); restoring 65,536: ${restoreMs.toFixed(1)} ms`,
+);
 log('allocating in an IPv4 /16 (for comparison) ...');
 const v4alloc = allocV4();
 log(`  ${v4alloc} allocations/s`);

@@ -23,7 +23,7 @@ function entries(): Array<{ ip: string; mac: string; vtep: string }> {
   for (let i = 0; i < N; i++) {
     const hi = (i >> 8) & 0xff;
     const lo = i & 0xff;
-    const hex = (x: number): string => x.toString(16).padStart(2, "0");
+    const hex = (x: number): string => x.toString(16).padStart(2, '0');
     out.push({ ip: `10.${hi}.${lo}.7`, mac: `02:42:0a:${hex(hi)}:${hex(lo)}:07`, vtep: `192.0.2.${11 + (i % 200)}` });
   }
   return out;
@@ -32,7 +32,12 @@ function entries(): Array<{ ip: string; mac: string; vtep: string }> {
 async function makeVxlan(ns: string): Promise<Rtnl> {
   await netns.create(ns);
   const rtnl = await openRtnl(ns);
-  await rtnl.addLink({ name: 'vx4097', kind: 'vxlan', vxlan: { vni: 4097, dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true }, up: true });
+  await rtnl.addLink({
+    name: 'vx4097',
+    kind: 'vxlan',
+    vxlan: { vni: 4097, dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true },
+    up: true,
+  });
   return rtnl;
 }
 
@@ -99,7 +104,17 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const a = median(oursMs);
 const b = median(refMs);
-console.log(JSON.stringify({ bench: 'kernel', entries: 2 * N, rounds: ROUNDS, fdb_neigh_2000_ms: round1(a), iproute2_batch_ms: round1(b), ratio: Math.round((a / b) * 100) / 100, goal_ratio_max: 3 }));
+console.log(
+  JSON.stringify({
+    bench: 'kernel',
+    entries: 2 * N,
+    rounds: ROUNDS,
+    fdb_neigh_2000_ms: round1(a),
+    iproute2_batch_ms: round1(b),
+    ratio: Math.round((a / b) * 100) / 100,
+    goal_ratio_max: 3,
+  }),
+);
 
 function round1(x: number): number {
   return Math.round(x * 10) / 10;

@@ -64,11 +64,15 @@ interface ManagerChild {
 }
 
 function spawnManager(dataDir: string, port: number): ManagerChild {
-  const child = spawn(process.execPath, [BIN, 'manager', '--data-dir', dataDir, '--listen-addr', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--log-level', 'info'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, SHOAL_HOST: '' },
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'manager', '--data-dir', dataDir, '--listen-addr', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--log-level', 'info'],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, SHOAL_HOST: '' },
+    },
+  );
   let err = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     err += d;
@@ -143,7 +147,8 @@ async function restart(dataDir: string, port: number, previous: ManagerChild, si
   const nets = await client.listNetworks();
   const tasks = await client.listTasks({ services: ['svc-0'] });
   const stateMs = performance.now() - t0;
-  if (nets.length !== NETWORKS + BIG_NETWORKS + 1) throw new Error(`expected ${NETWORKS + BIG_NETWORKS + 1} networks after restart, got ${nets.length}`);
+  if (nets.length !== NETWORKS + BIG_NETWORKS + 1)
+    throw new Error(`expected ${NETWORKS + BIG_NETWORKS + 1} networks after restart, got ${nets.length}`);
   if (tasks.length !== REPLICAS) throw new Error(`expected ${REPLICAS} tasks of svc-0 after restart, got ${tasks.length}`);
   return { child, client, upMs, stateMs, managerStartMs: child.ready()?.startMs ?? -1 };
 }
@@ -174,7 +179,11 @@ async function main(): Promise<void> {
     }
     t0 = performance.now();
     await pool(SERVICES, 4, async (i) => {
-      await client.createService({ ...defaultServiceSpec(`svc-${i}`), mode: { replicated: { replicas: REPLICAS } }, networks: [{ target: `big-${i % BIG_NETWORKS}`, aliases: [] }] });
+      await client.createService({
+        ...defaultServiceSpec(`svc-${i}`),
+        mode: { replicated: { replicas: REPLICAS } },
+        networks: [{ target: `big-${i % BIG_NETWORKS}`, aliases: [] }],
+      });
     });
     const createTasksMs = performance.now() - t0;
     log(`${SERVICES} services x ${REPLICAS} replicas: ${createTasksMs.toFixed(0)} ms`);
@@ -201,7 +210,9 @@ async function main(): Promise<void> {
       child = r.child;
       client = r.client;
       crashes.push(r);
-      log(`restart after SIGKILL #${i + 1}: API up ${r.upMs.toFixed(0)} ms (manager start ${r.managerStartMs} ms), state answered ${r.stateMs.toFixed(0)} ms`);
+      log(
+        `restart after SIGKILL #${i + 1}: API up ${r.upMs.toFixed(0)} ms (manager start ${r.managerStartMs} ms), state answered ${r.stateMs.toFixed(0)} ms`,
+      );
     }
 
     t0 = performance.now();

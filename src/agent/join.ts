@@ -120,7 +120,10 @@ export async function joinCluster(options: JoinOptions): Promise<AgentIdentity> 
   const ca = new X509Certificate(root.certPem);
   const ours = createPublicKey(key.publicKeyPem).export({ type: 'spki', format: 'der' });
   if (!cert.verify(ca.publicKey) || !cert.publicKey.export({ type: 'spki', format: 'der' }).equals(ours)) {
-    throw new ShoalError('SHOAL_ERR_CERTIFICATE', 'the manager returned a certificate that is not signed by its CA or not for this node\'s key');
+    throw new ShoalError(
+      'SHOAL_ERR_CERTIFICATE',
+      "the manager returned a certificate that is not signed by its CA or not for this node's key",
+    );
   }
   const identity: AgentIdentity = {
     nodeId: issued.nodeId,

@@ -19,7 +19,19 @@ import { systemClock } from '../common/clock.ts';
 import { ShoalError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
-import type { AgentReport, Container, Endpoint, GossipKeyring, Network, Node, Peer, Service, SessionMessage, SessionRequest, TaskStatusUpdate } from '../manager/api-types.ts';
+import type {
+  AgentReport,
+  Container,
+  Endpoint,
+  GossipKeyring,
+  Network,
+  Node,
+  Peer,
+  Service,
+  SessionMessage,
+  SessionRequest,
+  TaskStatusUpdate,
+} from '../manager/api-types.ts';
 import type { Task } from '../manager/api-types.ts';
 import { writeFileAtomic } from '../manager/cluster.ts';
 import { ApiConnection, parseHost } from '../manager/client.ts';
@@ -106,7 +118,10 @@ export class AcknowledgingRunner implements TaskRunner {
       if (t.status.state === want || this.reported.get(t.id) === want) continue;
       if (['complete', 'failed', 'shutdown', 'rejected', 'orphaned'].includes(t.status.state)) continue;
       this.reported.set(t.id, want);
-      out.push({ taskId: t.id, status: { state: want, message: want === 'running' ? 'started' : 'stopped', err: '', timestamp: '', exitCode: 0, health: '' } });
+      out.push({
+        taskId: t.id,
+        status: { state: want, message: want === 'running' ? 'started' : 'stopped', err: '', timestamp: '', exitCode: 0, health: '' },
+      });
     }
     for (const id of [...this.reported.keys()]) if (!state.tasks.has(id)) this.reported.delete(id);
     return out;
@@ -173,9 +188,18 @@ export class AgentSession {
     const gen = ++this.generation;
     const id = this.options.identity;
     const addr = this.options.managerAddr ?? id.managerAddr;
-    this.conn = new ApiConnection(parseHost(`tcp://${addr}`), { ca: Buffer.from(id.caPem), cert: Buffer.from(id.certPem), key: Buffer.from(id.keyPem) });
+    this.conn = new ApiConnection(parseHost(`tcp://${addr}`), {
+      ca: Buffer.from(id.caPem),
+      cert: Buffer.from(id.certPem),
+      key: Buffer.from(id.keyPem),
+    });
     const request: SessionRequest = {
-      description: { hostname: this.options.hostname ?? os.hostname(), platformOs: os.platform(), platformArch: os.arch(), version: SHOAL_VERSION },
+      description: {
+        hostname: this.options.hostname ?? os.hostname(),
+        platformOs: os.platform(),
+        platformArch: os.arch(),
+        version: SHOAL_VERSION,
+      },
       advertiseAddr: this.options.advertiseAddr,
     };
     const stream = this.conn.serverStream<SessionRequest, SessionMessage>('Dispatcher', 'Session', request);
@@ -205,7 +229,10 @@ export class AgentSession {
     this.current = applySessionMessage(this.current, msg);
     this.messages++;
     if (msg.kind === 'snapshot') {
-      this.logger.info({ nodeId: msg.nodeId, version: msg.version, tasks: this.current.tasks.size, networks: this.current.networks.size }, 'session established');
+      this.logger.info(
+        { nodeId: msg.nodeId, version: msg.version, tasks: this.current.tasks.size, networks: this.current.networks.size },
+        'session established',
+      );
       this.startHeartbeats(msg.heartbeatPeriodMs);
     }
     const updates = this.runner.onAssignment(this.current);
@@ -240,9 +267,26 @@ export class AgentSession {
       version: s.version,
       nodeId: s.node?.id ?? this.options.identity.nodeId,
       nodeState: s.node?.status.state ?? '',
-      networks: [...s.networks.values()].map((n) => ({ id: n.id, name: n.spec.name, vxlanId: n.vxlanId, subnets: n.ipam.map((c) => c.subnet) })),
-      tasks: [...s.tasks.values()].map((t) => ({ id: t.id, name: t.name, serviceId: t.serviceId, desiredState: t.desiredState, state: t.status.state, addresses: t.networks.flatMap((n) => n.addresses) })),
-      services: [...s.services.values()].map((v) => ({ id: v.id, name: v.spec.name, virtualIps: v.endpoint.virtualIps, ports: v.endpoint.ports })),
+      networks: [...s.networks.values()].map((n) => ({
+        id: n.id,
+        name: n.spec.name,
+        vxlanId: n.vxlanId,
+        subnets: n.ipam.map((c) => c.subnet),
+      })),
+      tasks: [...s.tasks.values()].map((t) => ({
+        id: t.id,
+        name: t.name,
+        serviceId: t.serviceId,
+        desiredState: t.desiredState,
+        state: t.status.state,
+        addresses: t.networks.flatMap((n) => n.addresses),
+      })),
+      services: [...s.services.values()].map((v) => ({
+        id: v.id,
+        name: v.spec.name,
+        virtualIps: v.endpoint.virtualIps,
+        ports: v.endpoint.ports,
+      })),
       endpoints: [...s.endpoints.values()].map((e) => ({ id: e.id, networkId: e.networkId, kind: e.kind, addr: e.addr, mac: e.mac })),
       containers: [...s.containers.values()].map((c) => ({ id: c.id, name: c.spec.name })),
       peers: [...s.peers.values()],

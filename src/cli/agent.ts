@@ -35,7 +35,8 @@ export function registerAgentCommands(program: Command): void {
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .action(async (flags: AgentFlags) => {
       if (flags.manager !== undefined && !splitHostPort(flags.manager)) throw badFlagValue('--manager', flags.manager, 'expected IP:PORT');
-      if (flags.advertiseAddr !== undefined && isIP(flags.advertiseAddr) === 0) throw badFlagValue('--advertise-addr', flags.advertiseAddr, 'expected an IP address');
+      if (flags.advertiseAddr !== undefined && isIP(flags.advertiseAddr) === 0)
+        throw badFlagValue('--advertise-addr', flags.advertiseAddr, 'expected an IP address');
       const dataDir = resolveDataDir(flags.dataDir);
       // imported here: other commands need none of the agent's modules
       const { joinCluster, loadIdentity } = await import('../agent/join.ts');
@@ -44,7 +45,10 @@ export function registerAgentCommands(program: Command): void {
       let identity: AgentIdentity | undefined = loadIdentity(dataDir);
       if (!identity) {
         if (!flags.joinToken || !flags.manager) {
-          throw managerError('SHOAL_ERR_BAD_JOIN_TOKEN', `${dataDir} holds no node identity: give --join-token and --manager to join a cluster`);
+          throw managerError(
+            'SHOAL_ERR_BAD_JOIN_TOKEN',
+            `${dataDir} holds no node identity: give --join-token and --manager to join a cluster`,
+          );
         }
         if (!flags.advertiseAddr) throw managerError('SHOAL_ERR_BAD_SPEC', '--advertise-addr is required to join a cluster');
         identity = await joinCluster({

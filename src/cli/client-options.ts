@@ -169,11 +169,7 @@ export function clientFlags(cmd: Command): ClientFlags {
  * turned into the exit status. The body returns the exit status when it handled errors
  * itself (several targets), or nothing for success.
  */
-export async function runCommand(
-  ctx: CliContext,
-  cmd: Command,
-  body: (api: () => ApiHandle) => Promise<number | void>,
-): Promise<void> {
+export async function runCommand(ctx: CliContext, cmd: Command, body: (api: () => ApiHandle) => Promise<number | void>): Promise<void> {
   let handle: ApiHandle | undefined;
   const api = (): ApiHandle => {
     handle ??= ctx.connect(clientFlags(cmd));

@@ -37,7 +37,11 @@ const CONTAINER_FILTERS = ['id', 'name', 'network', 'node', 'status'] as const;
 const STATES = ['created', 'running', 'exited'];
 
 /** The spec `container run` sends for these flags. */
-export function buildContainerSpec(flags: RunFlags, command: readonly string[], env: Readonly<Record<string, string | undefined>>): ContainerSpec {
+export function buildContainerSpec(
+  flags: RunFlags,
+  command: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ContainerSpec {
   const spec = defaultContainerSpec(flags.name ?? '');
   const aliases = flags.networkAlias ?? [];
   if (aliases.length > 0 && (flags.network ?? []).length === 0) {
@@ -65,7 +69,7 @@ export function registerContainerCommands(program: Command, ctx: CliContext = pr
     .option('--network <network>', 'connect to a network: NAME or name=NAME,alias=ALIAS (repeatable)', collect)
     .option('--name <name>', 'assign a name to the container')
     .option('--network-alias <alias>', 'add a network-scoped alias on every --network (repeatable)', collect)
-    .option('--node <node>', 'node to run on, by name or ID (default: the manager\'s node)')
+    .option('--node <node>', "node to run on, by name or ID (default: the manager's node)")
     .option('-h, --hostname <name>', 'container host name')
     .option('-e, --env <var>', 'set an environment variable (repeatable)', collect)
     .option('-l, --label <key=value>', 'set metadata on the container (repeatable)', collect)
@@ -102,7 +106,8 @@ export function registerContainerCommands(program: Command, ctx: CliContext = pr
         const shown = list
           .filter((c: Container) => (status.length > 0 ? status.includes(c.state) : flags.all === true || c.state === 'running'))
           .sort((a, b) => (apiMs(b.createdAt) || 0) - (apiMs(a.createdAt) || 0) || (a.id < b.id ? -1 : 1));
-        const names = shown.length > 0 && !flags.quiet ? new Map((await api().listNodes()).map((n) => [n.id, nodeName(n)])) : new Map<string, string>();
+        const names =
+          shown.length > 0 && !flags.quiet ? new Map((await api().listNodes()).map((n) => [n.id, nodeName(n)])) : new Map<string, string>();
         const now = ctx.now();
         const rows = shown.map((c) => containerRow(c, now, !flags.trunc, names));
         if (flags.quiet) ctx.out(renderQuiet(rows.map((r) => r['ID'] as string)));
@@ -128,7 +133,11 @@ export function registerContainerCommands(program: Command, ctx: CliContext = pr
           }
         }
         const names = found.length > 0 ? new Map((await api().listNodes()).map((n) => [n.id, nodeName(n)])) : new Map<string, string>();
-        printInspect(ctx, found.map((c) => containerInspect(c, names.get(c.nodeId))), format);
+        printInspect(
+          ctx,
+          found.map((c) => containerInspect(c, names.get(c.nodeId))),
+          format,
+        );
         for (const e of errors) ctx.err(`${e}\n`);
         return errors.length > 0 ? EXIT_FAILED : EXIT_OK;
       });

@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`Error: ${err.message} (${err.code})\n`);
       return isUsageError(err) ? 2 : 1;
     }
-    process.stderr.write(`Error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`Error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return 1;
   }
 }

@@ -49,8 +49,12 @@ export function registerManagerCommands(program: Command): void {
           ...(flags.listenAddr ? { listenAddr: flags.listenAddr } : {}),
           ...(flags.advertiseAddr ? { advertiseAddr: flags.advertiseAddr } : {}),
           ...(flags.defaultAddrPool ? { defaultAddrPools: flags.defaultAddrPool } : {}),
-          ...(flags.defaultAddrPoolMaskLength ? { defaultAddrPoolMaskLength: parseUint(flags.defaultAddrPoolMaskLength, '--default-addr-pool-mask-length', 32) } : {}),
-          ...(flags.dispatcherHeartbeat ? { heartbeatPeriodMs: Math.round(parseDurationMs(flags.dispatcherHeartbeat, '--dispatcher-heartbeat')) } : {}),
+          ...(flags.defaultAddrPoolMaskLength
+            ? { defaultAddrPoolMaskLength: parseUint(flags.defaultAddrPoolMaskLength, '--default-addr-pool-mask-length', 32) }
+            : {}),
+          ...(flags.dispatcherHeartbeat
+            ? { heartbeatPeriodMs: Math.round(parseDurationMs(flags.dispatcherHeartbeat, '--dispatcher-heartbeat')) }
+            : {}),
           ...(flags.nodeDownAfter ? { nodeDownAfterMs: Math.round(parseDurationMs(flags.nodeDownAfter, '--node-down-after')) } : {}),
           storeSync: flags.storeSync,
           ...(flags.logLevel ? { logLevel: flags.logLevel } : {}),

@@ -123,7 +123,13 @@ export function registerNetworkCommands(program: Command, ctx: CliContext = proc
           ctx.out(renderQuiet(shown.map((n) => (flags.trunc ? n.id.slice(0, 12) : n.id))));
           return;
         }
-        ctx.out(renderList(shown.map((n) => networkRow(n, !flags.trunc)), NETWORK_LIST, format));
+        ctx.out(
+          renderList(
+            shown.map((n) => networkRow(n, !flags.trunc)),
+            NETWORK_LIST,
+            format,
+          ),
+        );
       });
     });
 

@@ -90,9 +90,11 @@ export function registerNodeCommands(program: Command, ctx: CliContext = process
         const format = parseListFormat(flags.format);
         const filters = parseFilters(flags.filter ?? [], NODE_FILTERS);
         const roles = filters.get('role') ?? [];
-        for (const r of roles) if (r !== 'worker' && r !== 'manager') throw new UsageError(`invalid filter 'role=${r}': want worker or manager`);
+        for (const r of roles)
+          if (r !== 'worker' && r !== 'manager') throw new UsageError(`invalid filter 'role=${r}': want worker or manager`);
         const membership = filters.get('membership') ?? [];
-        for (const m of membership) if (m !== 'accepted' && m !== 'pending') throw new UsageError(`invalid filter 'membership=${m}': want accepted or pending`);
+        for (const m of membership)
+          if (m !== 'accepted' && m !== 'pending') throw new UsageError(`invalid filter 'membership=${m}': want accepted or pending`);
         const nodes = (
           await api().listNodes({
             ...(filters.get('id') ? { ids: [...(filters.get('id') ?? [])] } : {}),
@@ -109,7 +111,13 @@ export function registerNodeCommands(program: Command, ctx: CliContext = process
           return;
         }
         const self = await selfId(api());
-        ctx.out(renderList(nodes.map((n) => nodeRow(n, self)), NODE_LIST, format));
+        ctx.out(
+          renderList(
+            nodes.map((n) => nodeRow(n, self)),
+            NODE_LIST,
+            format,
+          ),
+        );
       });
     });
 
@@ -204,4 +212,3 @@ export function registerNodeCommands(program: Command, ctx: CliContext = process
 
   finishGroup(node);
 }
-

@@ -128,7 +128,8 @@ export function parseNetworkAttachment(text: string, flag = '--network'): Networ
     const eq = field.indexOf('=');
     const key = eq < 0 ? field : field.slice(0, eq).trim().toLowerCase();
     const value = eq < 0 ? '' : field.slice(eq + 1).trim();
-    if (eq < 0 || value === '') throw new UsageError(`invalid ${flag} ${JSON.stringify(text)}: field ${JSON.stringify(field)} is not key=value`);
+    if (eq < 0 || value === '')
+      throw new UsageError(`invalid ${flag} ${JSON.stringify(text)}: field ${JSON.stringify(field)} is not key=value`);
     if (key === 'name' || key === 'target') target = value;
     else if (key === 'alias') aliases.push(value);
     else throw new UsageError(`invalid ${flag} ${JSON.stringify(text)}: unknown field ${JSON.stringify(key)} (want name, alias)`);
@@ -151,14 +152,18 @@ function applyHealth(current: HealthConfig | undefined, flags: TaskFlags, change
     return { cmd: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
   }
   if (healthFlags.length === 0) return current;
-  const h: HealthConfig = current ? { ...current, cmd: [...current.cmd] } : { cmd: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+  const h: HealthConfig = current
+    ? { ...current, cmd: [...current.cmd] }
+    : { cmd: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
   if (flags.healthCmd !== undefined) h.cmd = flags.healthCmd === '' ? [] : ['CMD-SHELL', flags.healthCmd];
   if (flags.healthInterval !== undefined) h.intervalMs = parseDurationMs(flags.healthInterval, '--health-interval');
   if (flags.healthTimeout !== undefined) h.timeoutMs = parseDurationMs(flags.healthTimeout, '--health-timeout');
   if (flags.healthRetries !== undefined) h.retries = parseUint(flags.healthRetries, '--health-retries');
   if (flags.healthStartPeriod !== undefined) h.startPeriodMs = parseDurationMs(flags.healthStartPeriod, '--health-start-period');
   if (h.cmd.length === 0 || h.cmd[0] === 'NONE') {
-    throw new UsageError(`${healthFlags.map(flagName).join(', ')} need${healthFlags.length === 1 ? 's' : ''} a health check command: give --health-cmd`);
+    throw new UsageError(
+      `${healthFlags.map(flagName).join(', ')} need${healthFlags.length === 1 ? 's' : ''} a health check command: give --health-cmd`,
+    );
   }
   return h;
 }
@@ -184,7 +189,12 @@ function applyTaskFlags(spec: ServiceSpec, flags: TaskFlags, changed: (name: str
 }
 
 /** The spec `service create` sends for these flags and command words. */
-export function buildCreateSpec(flags: CreateFlags, command: readonly string[], env: Readonly<Record<string, string | undefined>>, changed: (name: string) => boolean): ServiceSpec {
+export function buildCreateSpec(
+  flags: CreateFlags,
+  command: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  changed: (name: string) => boolean,
+): ServiceSpec {
   const mode = validateMode(flags.mode);
   const spec = defaultServiceSpec(flags.name ?? '');
   if (mode === 'global') {
@@ -263,14 +273,25 @@ export async function buildUpdateSpec(
   // ports: match removals against the allocated published ports too
   const allocated = (p: PortConfig): number =>
     p.publishedPort ??
-    service.endpoint.ports.find((a) => a.targetPort === p.targetPort && a.protocol === p.protocol && a.publishMode === p.publishMode)?.publishedPort ??
+    service.endpoint.ports.find((a) => a.targetPort === p.targetPort && a.protocol === p.protocol && a.publishMode === p.publishMode)
+      ?.publishedPort ??
     0;
   let ports = spec.endpointSpec.ports.filter(
-    (p) => !publishRm.some((sel) => publishRemoveMatches(sel, { protocol: (p.protocol || 'tcp') as PortSpec['protocol'], targetPort: p.targetPort, publishedPort: allocated(p) })),
+    (p) =>
+      !publishRm.some((sel) =>
+        publishRemoveMatches(sel, {
+          protocol: (p.protocol || 'tcp') as PortSpec['protocol'],
+          targetPort: p.targetPort,
+          publishedPort: allocated(p),
+        }),
+      ),
   );
   for (const add of publishAdd) {
     const same = (p: PortConfig): boolean =>
-      p.targetPort === add.targetPort && (p.protocol || 'tcp') === add.protocol && (p.publishMode || 'ingress') === add.publishMode && (p.publishedPort ?? 0) === add.publishedPort;
+      p.targetPort === add.targetPort &&
+      (p.protocol || 'tcp') === add.protocol &&
+      (p.publishMode || 'ingress') === add.publishMode &&
+      (p.publishedPort ?? 0) === add.publishedPort;
     ports = [...ports.filter((p) => !same(p)), toApiPort(add)];
   }
   spec.endpointSpec.ports = ports;
@@ -312,11 +333,39 @@ export async function buildUpdateSpec(
 }
 
 const OPTION_KEYS_FOR_UPDATE: readonly string[] = [
-  'replicas', 'publishAdd', 'publishRm', 'networkAdd', 'networkRm', 'envAdd', 'envRm', 'labelAdd', 'labelRm',
-  'containerLabelAdd', 'containerLabelRm', 'dnsAdd', 'dnsRm', 'dnsSearchAdd', 'dnsSearchRm', 'dnsOptionAdd',
-  'dnsOptionRm', 'hostname', 'healthCmd', 'healthInterval', 'healthTimeout', 'healthRetries', 'healthStartPeriod',
-  'healthcheck', 'restartCondition', 'restartDelay', 'restartMaxAttempts', 'updateParallelism', 'updateDelay',
-  'stopGracePeriod', 'endpointMode', 'rollback', 'quiet',
+  'replicas',
+  'publishAdd',
+  'publishRm',
+  'networkAdd',
+  'networkRm',
+  'envAdd',
+  'envRm',
+  'labelAdd',
+  'labelRm',
+  'containerLabelAdd',
+  'containerLabelRm',
+  'dnsAdd',
+  'dnsRm',
+  'dnsSearchAdd',
+  'dnsSearchRm',
+  'dnsOptionAdd',
+  'dnsOptionRm',
+  'hostname',
+  'healthCmd',
+  'healthInterval',
+  'healthTimeout',
+  'healthRetries',
+  'healthStartPeriod',
+  'healthcheck',
+  'restartCondition',
+  'restartDelay',
+  'restartMaxAttempts',
+  'updateParallelism',
+  'updateDelay',
+  'stopGracePeriod',
+  'endpointMode',
+  'rollback',
+  'quiet',
 ];
 
 function changedIn(cmd: Command): (name: string) => boolean {
@@ -397,7 +446,11 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
       .option('--replicas <n>', 'number of tasks (replicated mode) (default 1)')
       .option('--mode <mode>', 'service mode ("replicated" or "global")', 'replicated')
       .option('--network <network>', 'network attachment: NAME or name=NAME,alias=ALIAS (repeatable)', collect)
-      .option('-p, --publish <port>', 'publish a port: [PUBLISHED:]TARGET[/PROTO] or published=,target=,protocol=,mode= (repeatable)', collect)
+      .option(
+        '-p, --publish <port>',
+        'publish a port: [PUBLISHED:]TARGET[/PROTO] or published=,target=,protocol=,mode= (repeatable)',
+        collect,
+      )
       .option('-e, --env <var>', 'set an environment variable: NAME=value, or NAME to copy it from here (repeatable)', collect)
       .option('--dns <ip>', 'set custom DNS servers (repeatable)', collect)
       .option('--dns-search <domain>', 'set custom DNS search domains (repeatable)', collect)
@@ -462,7 +515,9 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
           }
         }
         if (flags.pretty) {
-          const networks = found.some((s) => s.spec.networks.length > 0) ? new Map((await api().listNetworks()).map((n) => [n.id, n.spec.name])) : new Map<string, string>();
+          const networks = found.some((s) => s.spec.networks.length > 0)
+            ? new Map((await api().listNetworks()).map((n) => [n.id, n.spec.name]))
+            : new Map<string, string>();
           ctx.out(found.map((s) => prettyService(s, networks)).join('\n\n'));
         } else {
           printInspect(ctx, found.map(serviceInspect), format);
@@ -481,50 +536,58 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
     .option('--no-resolve', 'do not map node IDs to host names')
     .option('--no-trunc', 'do not truncate output')
     .option('-q, --quiet', 'only display task IDs')
-    .action(async (names: string[], flags: { filter?: string[]; format?: string; resolve: boolean; trunc: boolean; quiet?: boolean }, cmd: Command) => {
-      await runCommand(ctx, cmd, async (api) => {
-        const format = parseListFormat(flags.format);
-        const filters = parseFilters(flags.filter ?? [], TASK_FILTERS);
-        const desired = filters.get('desired-state') ?? [];
-        for (const d of desired) {
-          if (!['running', 'shutdown', 'accepted'].includes(d)) {
-            throw new UsageError(`invalid filter 'desired-state=${d}': want running, shutdown or accepted`);
+    .action(
+      async (
+        names: string[],
+        flags: { filter?: string[]; format?: string; resolve: boolean; trunc: boolean; quiet?: boolean },
+        cmd: Command,
+      ) => {
+        await runCommand(ctx, cmd, async (api) => {
+          const format = parseListFormat(flags.format);
+          const filters = parseFilters(flags.filter ?? [], TASK_FILTERS);
+          const desired = filters.get('desired-state') ?? [];
+          for (const d of desired) {
+            if (!['running', 'shutdown', 'accepted'].includes(d)) {
+              throw new UsageError(`invalid filter 'desired-state=${d}': want running, shutdown or accepted`);
+            }
           }
-        }
-        const errors: string[] = [];
-        const ids: string[] = [];
-        for (const name of names) {
-          try {
-            ids.push((await api().inspectService(name)).id);
-          } catch (err) {
-            errors.push(errorLine(err));
+          const errors: string[] = [];
+          const ids: string[] = [];
+          for (const name of names) {
+            try {
+              ids.push((await api().inspectService(name)).id);
+            } catch (err) {
+              errors.push(errorLine(err));
+            }
           }
-        }
-        let rows: Row[] = [];
-        if (ids.length > 0) {
-          const nodeFilter = filters.get('node');
-          const tasks = await api().listTasks({
-            services: ids,
-            ...(nodeFilter ? { nodes: [...nodeFilter] } : {}),
-            ...(filters.get('id') ? { ids: [...(filters.get('id') ?? [])] } : {}),
-            ...(desired.length === 1 ? { desiredState: desired[0] as string } : {}),
-          });
-          const nameFilter = filters.get('name');
-          const kept = tasks.filter(
-            (t) =>
-              (desired.length <= 1 || desired.includes(t.desiredState)) &&
-              (!nameFilter || nameFilter.some((n) => t.name.startsWith(n) || `${t.serviceName}.${t.slot}`.startsWith(n))),
-          );
-          const names2 = flags.resolve ? await nodeNames(api()) : new Map<string, string>();
-          const now = ctx.now();
-          rows = orderTasks(kept).map(({ task, history }) => taskRow(task, history, { nowMs: now, noTrunc: !flags.trunc, nodeNames: names2 }));
-        }
-        if (flags.quiet) ctx.out(renderQuiet(rows.map((r) => r['ID'] as string)));
-        else if (rows.length > 0 || errors.length === 0) ctx.out(renderList(rows, TASK_LIST, format));
-        for (const e of errors) ctx.err(`${e}\n`);
-        return errors.length > 0 ? EXIT_FAILED : EXIT_OK;
-      });
-    });
+          let rows: Row[] = [];
+          if (ids.length > 0) {
+            const nodeFilter = filters.get('node');
+            const tasks = await api().listTasks({
+              services: ids,
+              ...(nodeFilter ? { nodes: [...nodeFilter] } : {}),
+              ...(filters.get('id') ? { ids: [...(filters.get('id') ?? [])] } : {}),
+              ...(desired.length === 1 ? { desiredState: desired[0] as string } : {}),
+            });
+            const nameFilter = filters.get('name');
+            const kept = tasks.filter(
+              (t) =>
+                (desired.length <= 1 || desired.includes(t.desiredState)) &&
+                (!nameFilter || nameFilter.some((n) => t.name.startsWith(n) || `${t.serviceName}.${t.slot}`.startsWith(n))),
+            );
+            const names2 = flags.resolve ? await nodeNames(api()) : new Map<string, string>();
+            const now = ctx.now();
+            rows = orderTasks(kept).map(({ task, history }) =>
+              taskRow(task, history, { nowMs: now, noTrunc: !flags.trunc, nodeNames: names2 }),
+            );
+          }
+          if (flags.quiet) ctx.out(renderQuiet(rows.map((r) => r['ID'] as string)));
+          else if (rows.length > 0 || errors.length === 0) ctx.out(renderList(rows, TASK_LIST, format));
+          for (const e of errors) ctx.err(`${e}\n`);
+          return errors.length > 0 ? EXIT_FAILED : EXIT_OK;
+        });
+      },
+    );
 
   service
     .command('scale')
@@ -551,7 +614,7 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
   addTaskOptions(
     service
       .command('update')
-      .description('Update a service; a COMMAND after -- replaces its tasks\' command')
+      .description("Update a service; a COMMAND after -- replaces its tasks' command")
       .argument('<service>', 'service name or ID')
       .argument('[command...]', 'new command for the tasks, and its arguments')
       .option('--replicas <n>', 'number of tasks')

@@ -282,7 +282,10 @@ export function parseIp(text: string): IpBytes | undefined {
 /** Like parseIp, but throws SHOAL_ERR_BAD_ADDRESS; `what` names the value in the message. */
 export function requireIp(text: string, what = 'address'): IpBytes {
   const ip = parseIp(text);
-  if (!ip) throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `${what} ${JSON.stringify(text)} is not an IPv4 or IPv6 address`, { details: { address: text } });
+  if (!ip)
+    throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `${what} ${JSON.stringify(text)} is not an IPv4 or IPv6 address`, {
+      details: { address: text },
+    });
   return ip;
 }
 

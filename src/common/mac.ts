@@ -16,7 +16,10 @@ const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 /** Returns the MAC in canonical lowercase form; throws SHOAL_ERR_BAD_MAC. */
 export function normalizeMac(mac: string): string {
   const m = typeof mac === 'string' ? mac.toLowerCase() : '';
-  if (!MAC_RE.test(m)) throw new ShoalError('SHOAL_ERR_BAD_MAC', `MAC address ${JSON.stringify(mac)} is not valid (want xx:xx:xx:xx:xx:xx)`, { details: { mac } });
+  if (!MAC_RE.test(m))
+    throw new ShoalError('SHOAL_ERR_BAD_MAC', `MAC address ${JSON.stringify(mac)} is not valid (want xx:xx:xx:xx:xx:xx)`, {
+      details: { mac },
+    });
   return m;
 }
 

@@ -274,9 +274,12 @@ export function validateGossipConfig(input: GossipConfigInput = {}, base: Gossip
     merged[field] = value;
   }
   const c = merged as unknown as GossipConfig;
-  if (c.probeTimeoutMs >= c.probeIntervalMs) problems.push(`probeTimeoutMs (${c.probeTimeoutMs}) must be less than probeIntervalMs (${c.probeIntervalMs})`);
-  if (c.maxValueBytes + 4 * KIB > c.maxFrameBytes) problems.push(`maxValueBytes (${c.maxValueBytes}) must leave 4 KiB of room in maxFrameBytes (${c.maxFrameBytes})`);
-  if (c.ownerReclaimMs < c.ownerGraceMs) problems.push(`ownerReclaimMs (${c.ownerReclaimMs}) must be at least ownerGraceMs (${c.ownerGraceMs})`);
+  if (c.probeTimeoutMs >= c.probeIntervalMs)
+    problems.push(`probeTimeoutMs (${c.probeTimeoutMs}) must be less than probeIntervalMs (${c.probeIntervalMs})`);
+  if (c.maxValueBytes + 4 * KIB > c.maxFrameBytes)
+    problems.push(`maxValueBytes (${c.maxValueBytes}) must leave 4 KiB of room in maxFrameBytes (${c.maxFrameBytes})`);
+  if (c.ownerReclaimMs < c.ownerGraceMs)
+    problems.push(`ownerReclaimMs (${c.ownerReclaimMs}) must be at least ownerGraceMs (${c.ownerGraceMs})`);
   if (problems.length > 0) {
     throw new ShoalError('SHOAL_ERR_INVALID_CONFIG', `invalid gossip configuration: ${problems.join('; ')}`, { details: { problems } });
   }

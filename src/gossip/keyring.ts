@@ -66,7 +66,9 @@ export function gossipKeyId(key: Uint8Array): number {
 
 function checkKey(key: Uint8Array): Buffer {
   if (!(key instanceof Uint8Array) || key.length !== GOSSIP_KEY_BYTES) {
-    throw gossipError('SHOAL_ERR_GOSSIP_BAD_KEY', `a gossip key must be ${GOSSIP_KEY_BYTES} bytes`, { length: (key as Uint8Array | undefined)?.length });
+    throw gossipError('SHOAL_ERR_GOSSIP_BAD_KEY', `a gossip key must be ${GOSSIP_KEY_BYTES} bytes`, {
+      length: (key as Uint8Array | undefined)?.length,
+    });
   }
   return Buffer.from(key);
 }
@@ -77,7 +79,15 @@ export class Keyring {
   private byId = new Map<number, InstalledKey[]>();
   private noncePrefix: Buffer = randomBytes(8);
   private counter = 0;
-  readonly stats: KeyringStats = { sealed: 0, opened: 0, rejectedShort: 0, rejectedVersion: 0, rejectedKind: 0, rejectedUnknownKey: 0, rejectedAuth: 0 };
+  readonly stats: KeyringStats = {
+    sealed: 0,
+    opened: 0,
+    rejectedShort: 0,
+    rejectedVersion: 0,
+    rejectedKind: 0,
+    rejectedUnknownKey: 0,
+    rejectedAuth: 0,
+  };
 
   /** `keys[primary]` (default the first) seals; all open. At least one key is required. */
   constructor(keys: readonly Uint8Array[], primary = 0) {
@@ -108,7 +118,8 @@ export class Keyring {
   remove(key: Uint8Array): void {
     const i = this.indexOf(checkKey(key));
     if (i < 0) return;
-    if (i === this.primaryIndex) throw gossipError('SHOAL_ERR_GOSSIP_KEY_IN_USE', 'the primary key cannot be removed; use another key first');
+    if (i === this.primaryIndex)
+      throw gossipError('SHOAL_ERR_GOSSIP_KEY_IN_USE', 'the primary key cannot be removed; use another key first');
     const primary = this.keys[this.primaryIndex]!;
     this.keys.splice(i, 1);
     this.primaryIndex = this.keys.indexOf(primary);

@@ -57,7 +57,9 @@ export function membershipSnapshot(
     addrs: Object.freeze(members.map((m) => m.addr)),
     incarnation,
     networks: Object.freeze(
-      networks.map((n) => Object.freeze({ id: n.id, members: n.members === 'all' ? names : sharedNames(n.members.map((i) => members[i]!.name)) })),
+      networks.map((n) =>
+        Object.freeze({ id: n.id, members: n.members === 'all' ? names : sharedNames(n.members.map((i) => members[i]!.name)) }),
+      ),
     ),
   });
 }
@@ -116,7 +118,14 @@ export class MemberTable {
     if (r === null || !this.base) return undefined;
     const i = this.base.names.index.get(name);
     if (i === undefined) return undefined;
-    const rec: MemberRecord = { name, addr: this.base.addrs[i]!, incarnation: this.base.incarnation, state: 'alive', since: 0, accusedAt: -Infinity };
+    const rec: MemberRecord = {
+      name,
+      addr: this.base.addrs[i]!,
+      incarnation: this.base.incarnation,
+      state: 'alive',
+      since: 0,
+      accusedAt: -Infinity,
+    };
     this.records.set(name, rec);
     return rec;
   }

@@ -157,7 +157,16 @@ export class GossipNode<D = Uint8Array, F = Uint8Array> {
   private seeds: string[] = [];
   private rejoinTimer: Timer | undefined;
   private streamsInFlight = 0;
-  private readonly counters = { datagramsReceived: 0, datagramsSent: 0, framesServed: 0, streamsRequested: 0, streamsFailed: 0, streamsSkipped: 0, listenerErrors: 0, internalErrors: 0 };
+  private readonly counters = {
+    datagramsReceived: 0,
+    datagramsSent: 0,
+    framesServed: 0,
+    streamsRequested: 0,
+    streamsFailed: 0,
+    streamsSkipped: 0,
+    listenerErrors: 0,
+    internalErrors: 0,
+  };
 
   constructor(options: GossipNodeBaseOptions, transport: Transport<D, F>, codec: Codec<D, F>, keyring: Keyring | undefined) {
     checkName('node name', options.name, MAX_NAME_LENGTH);
@@ -369,7 +378,8 @@ export class GossipNode<D = Uint8Array, F = Uint8Array> {
   }
 
   private requireRunning(): void {
-    if (this.state === 'new' || this.state === 'closed') throw gossipError('SHOAL_ERR_GOSSIP_NOT_RUNNING', `node ${this.name} is ${this.state}`);
+    if (this.state === 'new' || this.state === 'closed')
+      throw gossipError('SHOAL_ERR_GOSSIP_NOT_RUNNING', `node ${this.name} is ${this.state}`);
   }
 
   /** Runs `fn` as one input: effects are flushed, timers re-armed, events delivered after. */
@@ -514,7 +524,8 @@ export class GossipNode<D = Uint8Array, F = Uint8Array> {
   private deliverEvents(): void {
     while (this.memberQueue.length > 0 || this.changeQueue.length > 0) {
       for (const ev of this.memberQueue.splice(0)) {
-        if (ev.kind !== 'suspected' && ev.kind !== 'recovered') this.logger.debug({ member: ev.member.name, addr: ev.member.addr, incarnation: ev.member.incarnation }, `member ${ev.kind}`);
+        if (ev.kind !== 'suspected' && ev.kind !== 'recovered')
+          this.logger.debug({ member: ev.member.name, addr: ev.member.addr, incarnation: ev.member.incarnation }, `member ${ev.kind}`);
         for (const l of this.memberListeners) this.safely(() => l(ev));
       }
       for (const c of this.changeQueue.splice(0)) {
@@ -579,33 +590,40 @@ export class GossipNode<D = Uint8Array, F = Uint8Array> {
     }
     this.counters.framesServed++;
     let reply: FrameBody = { kind: 'refused', reason: 'unsupported request' };
-    this.guard('stream request', () => this.run(() => {
-      const body = frame.body;
-      const now = this.clock.now();
-      switch (body.kind) {
-        case 'push-pull': {
-          reply = { kind: 'push-pull', join: false, members: exportMembers(this.requireSwim()), attachments: exportAttachments(this.requireTables()) };
-          const peerAddr = body.members.find((m) => m.node === frame.from)?.addr ?? '';
-          this.swimStep({ type: 'push-pull', from: peerAddr, sender: frame.from, members: body.members, weJoined: false });
-          this.applyTables(stepTables(this.requireTables(), { type: 'attachments', attachments: body.attachments }, now));
-          break;
+    this.guard('stream request', () =>
+      this.run(() => {
+        const body = frame.body;
+        const now = this.clock.now();
+        switch (body.kind) {
+          case 'push-pull': {
+            reply = {
+              kind: 'push-pull',
+              join: false,
+              members: exportMembers(this.requireSwim()),
+              attachments: exportAttachments(this.requireTables()),
+            };
+            const peerAddr = body.members.find((m) => m.node === frame.from)?.addr ?? '';
+            this.swimStep({ type: 'push-pull', from: peerAddr, sender: frame.from, members: body.members, weJoined: false });
+            this.applyTables(stepTables(this.requireTables(), { type: 'attachments', attachments: body.attachments }, now));
+            break;
+          }
+          case 'table-sync':
+            reply = this.serveTables({ type: 'sync-request', body }, now) ?? reply;
+            break;
+          case 'table-fetch':
+            reply = this.serveTables({ type: 'fetch-request', body }, now) ?? reply;
+            break;
+          case 'deliver': {
+            const addr = this.swim?.members.peek(frame.from)?.addr ?? from;
+            this.dispatchMessages(addr, frame.from, body.messages);
+            reply = { kind: 'done' };
+            break;
+          }
+          default:
+            break;
         }
-        case 'table-sync':
-          reply = this.serveTables({ type: 'sync-request', body }, now) ?? reply;
-          break;
-        case 'table-fetch':
-          reply = this.serveTables({ type: 'fetch-request', body }, now) ?? reply;
-          break;
-        case 'deliver': {
-          const addr = this.swim?.members.peek(frame.from)?.addr ?? from;
-          this.dispatchMessages(addr, frame.from, body.messages);
-          reply = { kind: 'done' };
-          break;
-        }
-        default:
-          break;
-      }
-    }));
+      }),
+    );
     respond(this.codec.encodeFrame({ from: this.name, body: reply }));
   }
 
@@ -648,7 +666,12 @@ export class GossipNode<D = Uint8Array, F = Uint8Array> {
   }
 
   private pushPull(to: string, join: boolean, tracker: JoinTracker | undefined): void {
-    const body: FrameBody = { kind: 'push-pull', join, members: exportMembers(this.requireSwim()), attachments: exportAttachments(this.requireTables()) };
+    const body: FrameBody = {
+      kind: 'push-pull',
+      join,
+      members: exportMembers(this.requireSwim()),
+      attachments: exportAttachments(this.requireTables()),
+    };
     this.startStream(to, body, (reply, err) => {
       const ok = reply?.body.kind === 'push-pull';
       if (reply && reply.body.kind === 'push-pull') {
@@ -665,7 +688,10 @@ export class GossipNode<D = Uint8Array, F = Uint8Array> {
         else if (err) tracker.errors.push(err.message);
         if (--tracker.pending === 0) {
           if (tracker.ok > 0) tracker.resolve(tracker.ok);
-          else tracker.reject(gossipError('SHOAL_ERR_GOSSIP_JOIN_FAILED', `no seed answered: ${tracker.errors.join('; ')}`, { errors: tracker.errors }));
+          else
+            tracker.reject(
+              gossipError('SHOAL_ERR_GOSSIP_JOIN_FAILED', `no seed answered: ${tracker.errors.join('; ')}`, { errors: tracker.errors }),
+            );
         }
       }
     });
@@ -677,7 +703,9 @@ export class GossipNode<D = Uint8Array, F = Uint8Array> {
     const fail = (): void =>
       this.run(() => {
         const input: TablesInput =
-          body.kind === 'table-sync' ? { type: 'sync-reply', peer: toNode, network, body: undefined } : { type: 'fetch-reply', peer: toNode, network, body: undefined };
+          body.kind === 'table-sync'
+            ? { type: 'sync-reply', peer: toNode, network, body: undefined }
+            : { type: 'fetch-reply', peer: toNode, network, body: undefined };
         this.applyTables(stepTables(this.requireTables(), input, this.clock.now()));
       });
     if (!rec || rec.addr === '') {
@@ -690,14 +718,16 @@ export class GossipNode<D = Uint8Array, F = Uint8Array> {
         return;
       }
       const b = reply.body;
-      this.guard('table reply', () => this.run(() => {
-        const now = this.clock.now();
-        if (body.kind === 'table-sync' && b.kind === 'table-sync-reply') {
-          this.applyTables(stepTables(this.requireTables(), { type: 'sync-reply', peer: toNode, network, body: b }, now));
-        } else if (body.kind === 'table-fetch' && b.kind === 'table-fetch-reply') {
-          this.applyTables(stepTables(this.requireTables(), { type: 'fetch-reply', peer: toNode, network, body: b }, now));
-        }
-      }));
+      this.guard('table reply', () =>
+        this.run(() => {
+          const now = this.clock.now();
+          if (body.kind === 'table-sync' && b.kind === 'table-sync-reply') {
+            this.applyTables(stepTables(this.requireTables(), { type: 'sync-reply', peer: toNode, network, body: b }, now));
+          } else if (body.kind === 'table-fetch' && b.kind === 'table-fetch-reply') {
+            this.applyTables(stepTables(this.requireTables(), { type: 'fetch-reply', peer: toNode, network, body: b }, now));
+          }
+        }),
+      );
     });
   }
 

@@ -167,7 +167,9 @@ export class MemoryNetwork<D = Uint8Array, F = Uint8Array> {
       if (err) this.stats.streamsFailed++;
       done(err, reply);
     };
-    const timer = this.clock.setTimer(timeoutMs, () => finish(gossipError('SHOAL_ERR_GOSSIP_STREAM', `stream to ${to} timed out`, { to }), undefined));
+    const timer = this.clock.setTimer(timeoutMs, () =>
+      finish(gossipError('SHOAL_ERR_GOSSIP_STREAM', `stream to ${to} timed out`, { to }), undefined),
+    );
     if (this.blocked(from, to)) return; // like a SYN into a partition: only the timeout answers
     this.clock.setTimer(this.delay(to), () => {
       const target = this.endpoints.get(to);
@@ -178,7 +180,9 @@ export class MemoryNetwork<D = Uint8Array, F = Uint8Array> {
       if (this.blocked(from, to)) return;
       target.deliverRequest(from, frame, (reply) => {
         if (reply === undefined) {
-          this.clock.setTimer(this.delay(from), () => finish(gossipError('SHOAL_ERR_GOSSIP_STREAM', `stream to ${to} closed without a reply`, { to }), undefined));
+          this.clock.setTimer(this.delay(from), () =>
+            finish(gossipError('SHOAL_ERR_GOSSIP_STREAM', `stream to ${to} closed without a reply`, { to }), undefined),
+          );
           return;
         }
         this.account(to, this.sizeOfFrame(reply));

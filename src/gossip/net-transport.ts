@@ -155,7 +155,10 @@ export class NetTransport implements Transport {
       if (err) this.stats.streamErrors++;
       done(err, reply);
     };
-    const timer = setTimeout(() => finish(gossipError('SHOAL_ERR_GOSSIP_STREAM', `stream to ${to} timed out`, { to }), undefined), timeoutMs);
+    const timer = setTimeout(
+      () => finish(gossipError('SHOAL_ERR_GOSSIP_STREAM', `stream to ${to} timed out`, { to }), undefined),
+      timeoutMs,
+    );
     timer.unref?.();
     socket.setNoDelay(true);
     socket.on('connect', () => {
@@ -167,7 +170,9 @@ export class NetTransport implements Transport {
       if (reply) finish(undefined, reply);
       else finish(gossipError('SHOAL_ERR_GOSSIP_STREAM', `stream to ${to} failed: ${err ?? 'closed'}`, { to }), undefined);
     });
-    socket.on('error', (err) => finish(gossipError('SHOAL_ERR_GOSSIP_STREAM', `stream to ${to} failed: ${err.message}`, { to }, err), undefined));
+    socket.on('error', (err) =>
+      finish(gossipError('SHOAL_ERR_GOSSIP_STREAM', `stream to ${to} failed: ${err.message}`, { to }, err), undefined),
+    );
   }
 
   async close(): Promise<void> {
@@ -178,13 +183,15 @@ export class NetTransport implements Transport {
     const udp = this.udp;
     const tcp = this.tcp;
     await Promise.all([
-      udp ? new Promise<void>((resolve) => {
-        try {
-          udp.close(() => resolve());
-        } catch {
-          resolve();
-        }
-      }) : Promise.resolve(),
+      udp
+        ? new Promise<void>((resolve) => {
+            try {
+              udp.close(() => resolve());
+            } catch {
+              resolve();
+            }
+          })
+        : Promise.resolve(),
       tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve(),
     ]);
   }

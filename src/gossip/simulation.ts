@@ -94,11 +94,21 @@ export class Simulation {
     this.config = o.config ?? defaultLanConfig();
     this.mode = o.mode ?? 'objects';
     this.key = generateGossipKey();
-    const netOptions = { clock: this.clock, rng: this.rng.fork(), latencyMs: o.latencyMs ?? 1, jitterMs: o.jitterMs ?? 1, loss: o.loss ?? 0 };
+    const netOptions = {
+      clock: this.clock,
+      rng: this.rng.fork(),
+      latencyMs: o.latencyMs ?? 1,
+      jitterMs: o.jitterMs ?? 1,
+      loss: o.loss ?? 0,
+    };
     this.network =
       this.mode === 'sealed'
         ? new MemoryNetwork<Uint8Array, Uint8Array>(netOptions)
-        : new MemoryNetwork<Packet, StreamFrame>({ ...netOptions, sizeOfPacket: sealedPacketSize, sizeOfFrame: o.countFrameBytes ? sealedFrameSize : () => 0 });
+        : new MemoryNetwork<Packet, StreamFrame>({
+            ...netOptions,
+            sizeOfPacket: sealedPacketSize,
+            sizeOfFrame: o.countFrameBytes ? sealedFrameSize : () => 0,
+          });
     this.snapshot = o.formed
       ? membershipSnapshot(
           Array.from({ length: o.nodes }, (_, i) => ({ name: simName(i), addr: simAddress(i) })),
@@ -114,7 +124,15 @@ export class Simulation {
     for (let i = 0; i < o.nodes; i++) {
       const lag = new LaggingClock(sim.clock);
       const keyring = sim.mode === 'sealed' ? sim.keyring() : undefined;
-      const s: SimNode = { index: i, name: simName(i), addr: simAddress(i), node: sim.makeNode(i, lag, sim.snapshot, keyring), keyring, clock: lag, running: true };
+      const s: SimNode = {
+        index: i,
+        name: simName(i),
+        addr: simAddress(i),
+        node: sim.makeNode(i, lag, sim.snapshot, keyring),
+        keyring,
+        clock: lag,
+        running: true,
+      };
       sim.nodes.push(s);
       await s.node.start();
     }

@@ -33,7 +33,15 @@ export function suspicionTimeout(minMs: number, maxMs: number, k: number, c: num
   return Math.max(minMs, Math.floor(maxMs - (maxMs - minMs) * frac));
 }
 
-export function startSuspicion(node: string, incarnation: number, from: string, now: number, minMs: number, maxMs: number, k: number): Suspicion {
+export function startSuspicion(
+  node: string,
+  incarnation: number,
+  from: string,
+  now: number,
+  minMs: number,
+  maxMs: number,
+  k: number,
+): Suspicion {
   return {
     node,
     incarnation,

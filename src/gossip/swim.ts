@@ -77,7 +77,13 @@ export type SwimEvent =
   /** Join through these seed addresses (push-pull with each). */
   | { readonly type: 'join'; readonly seeds: readonly string[] }
   /** A remote member list, from a push-pull request we served or a reply we got. */
-  | { readonly type: 'push-pull'; readonly from: string; readonly sender: string; readonly members: readonly MemberStateWire[]; readonly weJoined: boolean }
+  | {
+      readonly type: 'push-pull';
+      readonly from: string;
+      readonly sender: string;
+      readonly members: readonly MemberStateWire[];
+      readonly weJoined: boolean;
+    }
   /** Leave gracefully. */
   | { readonly type: 'leave' }
   /** Queue a cluster-wide broadcast on behalf of another layer (tables' network events). */
@@ -220,7 +226,10 @@ export function nextWake(s: SwimState): number {
   let t = Math.min(s.nextGossipAt, s.nextReapAt);
   if (s.status === 'running') t = Math.min(t, s.nextProbeAt, s.nextPushPullAt, s.nextReconnectAt);
   if (s.probe) t = Math.min(t, s.probe.indirectSent ? s.probe.deadline : s.probe.ackDeadline);
-  t = Math.min(t, s.suspicionDeadlines.peek((node) => s.suspicions.get(node)?.deadline));
+  t = Math.min(
+    t,
+    s.suspicionDeadlines.peek((node) => s.suspicions.get(node)?.deadline),
+  );
   for (const r of s.relays.values()) if (r.deadline < t) t = r.deadline;
   return t;
 }
@@ -524,7 +533,14 @@ function handleDead(s: SwimState, m: DeadMsg, from: string, now: number, out: Sw
   if (!cur) {
     // Remember the death of a node we never heard of and pass it on: if that node restarts,
     // its stale announcement will meet this record and be told to refute (memberlist#345).
-    s.members.add({ name: m.node, addr: '', incarnation: m.incarnation, state: leaving ? 'left' : 'dead', since: now, accusedAt: -Infinity });
+    s.members.add({
+      name: m.node,
+      addr: '',
+      incarnation: m.incarnation,
+      state: leaving ? 'left' : 'dead',
+      since: now,
+      accusedAt: -Infinity,
+    });
     s.gone.set(m.node, now);
     s.queue.enqueue(m.node, m);
     return;
@@ -581,12 +597,27 @@ function accuseIfDead(s: SwimState, sender: string, from: string, now: number, o
 
 // ----- push-pull, join, leave -----
 
-function merge(s: SwimState, members: readonly MemberStateWire[], from: string, sender: string, source: AliveSource, now: number, out: SwimEffect[]): void {
+function merge(
+  s: SwimState,
+  members: readonly MemberStateWire[],
+  from: string,
+  sender: string,
+  source: AliveSource,
+  now: number,
+  out: SwimEffect[],
+): void {
   for (const m of members) {
     if (m.node === s.name && m.status === 'dead' && s.status === 'running' && m.incarnation >= s.incarnation) startSettling(s, now);
     switch (m.status) {
       case 'alive':
-        handleAlive(s, { kind: 'alive', node: m.node, addr: m.addr, incarnation: m.incarnation, protocolMin: PROTOCOL_MIN, protocolMax: PROTOCOL_MAX }, from, now, out, source);
+        handleAlive(
+          s,
+          { kind: 'alive', node: m.node, addr: m.addr, incarnation: m.incarnation, protocolMin: PROTOCOL_MIN, protocolMax: PROTOCOL_MAX },
+          from,
+          now,
+          out,
+          source,
+        );
         break;
       case 'suspect':
         handleSuspect(s, { kind: 'suspect', node: m.node, incarnation: m.incarnation, from: sender }, from, now, out);

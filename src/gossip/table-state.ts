@@ -215,12 +215,28 @@ export function createTablesState(o: TablesOptions): TablesState {
     budget: packetBudget(o.config.packetBytes, o.name),
     nextGossipAt: o.now + o.rng.int(o.config.gossipIntervalMs),
     nextReapAt: o.now + o.config.reapIntervalMs,
-    stats: { eventsApplied: 0, eventsStale: 0, eventsRefused: 0, syncsStarted: 0, syncsCompleted: 0, entriesFetched: 0, entriesPushed: 0, tombstonesReaped: 0 },
+    stats: {
+      eventsApplied: 0,
+      eventsStale: 0,
+      eventsRefused: 0,
+      syncsStarted: 0,
+      syncsCompleted: 0,
+      entriesFetched: 0,
+      entriesPushed: 0,
+      tombstonesReaped: 0,
+    },
   };
   if (o.snapshot) {
     for (const n of o.snapshot.networks) {
       const d = baseDigest(n.members);
-      s.attach.set(n.id, { facts: new Map(), joined: new SampledSet(n.members), base: n.members, count: d.count, lo: d.hashLo, hi: d.hashHi });
+      s.attach.set(n.id, {
+        facts: new Map(),
+        joined: new SampledSet(n.members),
+        base: n.members,
+        count: d.count,
+        lo: d.hashLo,
+        hi: d.hashHi,
+      });
       if (n.members.index.has(o.name)) s.networks.set(n.id, newNet(s, n.id, o.now, true));
     }
   }
@@ -237,7 +253,9 @@ function newNet(s: TablesState, id: string, now: number, inSync: boolean): NetSt
     inSync,
     synced: inSync,
     urgent: false,
-    nextSyncAt: inSync ? now + s.config.tableSyncIntervalMs * intervalScale(networkSize(s, id)) * (0.5 + s.rng.next()) : now + s.config.healSyncMinIntervalMs,
+    nextSyncAt: inSync
+      ? now + s.config.tableSyncIntervalMs * intervalScale(networkSize(s, id)) * (0.5 + s.rng.next())
+      : now + s.config.healSyncMinIntervalMs,
     lastHealSyncAt: -Infinity,
   };
 }
@@ -342,7 +360,8 @@ export function stepTables(s: TablesState, input: TablesInput, now: number): Tab
       leaveNetwork(s, input.network, now, out);
       break;
     case 'attachments':
-      for (const a of input.attachments) applyNetworkEvent(s, { kind: 'network', node: a.node, network: a.network, ltime: a.ltime, joined: a.joined }, false, now, out);
+      for (const a of input.attachments)
+        applyNetworkEvent(s, { kind: 'network', node: a.node, network: a.network, ltime: a.ltime, joined: a.joined }, false, now, out);
       break;
     case 'sync-request':
       out.push({ type: 'reply', body: serveSync(s, input.body, now, out) });
@@ -415,7 +434,16 @@ function nextLtime(s: TablesState): number {
   return s.ltime;
 }
 
-function localWrite(s: TablesState, network: string, table: string, key: string, value: Uint8Array, deleted: boolean, now: number, out: TablesOutput[]): void {
+function localWrite(
+  s: TablesState,
+  network: string,
+  table: string,
+  key: string,
+  value: Uint8Array,
+  deleted: boolean,
+  now: number,
+  out: TablesOutput[],
+): void {
   const net = s.networks.get(network);
   if (!net) return; // the runtime checks membership before stepping
   const cur = lookupEntry(net, table, s.name, key);
@@ -535,7 +563,11 @@ function applyNetworkEvent(s: TablesState, ev: NetworkEventMsg, rebroadcast: boo
     const joined = s.networks.has(ev.network);
     const ltime = nextLtime(s);
     setFact(s, ev.network, s.name, ltime, joined);
-    out.push({ type: 'broadcast', key: netKey(s.name, ev.network), message: { kind: 'network', node: s.name, network: ev.network, ltime, joined } });
+    out.push({
+      type: 'broadcast',
+      key: netKey(s.name, ev.network),
+      message: { kind: 'network', node: s.name, network: ev.network, ltime, joined },
+    });
     return true;
   }
   setFact(s, ev.network, ev.node, ev.ltime, ev.joined);
@@ -725,7 +757,11 @@ function reap(s: TablesState, now: number): void {
 
 function startSync(s: TablesState, net: NetState, peer: string, out: TablesOutput[]): void {
   s.stats.syncsStarted++;
-  out.push({ type: 'request', to: peer, body: { kind: 'table-sync', network: net.id, owners: digests(net), attachments: attachDigest(s.attach.get(net.id)) } });
+  out.push({
+    type: 'request',
+    to: peer,
+    body: { kind: 'table-sync', network: net.id, owners: digests(net), attachments: attachDigest(s.attach.get(net.id)) },
+  });
 }
 
 function attachDigest(a: NetAttach | undefined): AttachmentDigestWire {
@@ -734,7 +770,8 @@ function attachDigest(a: NetAttach | undefined): AttachmentDigestWire {
 
 function mergeAttachments(s: TablesState, network: string, list: readonly AttachmentWire[], now: number, out: TablesOutput[]): void {
   for (const a of list) {
-    if (a.network === network) applyNetworkEvent(s, { kind: 'network', node: a.node, network: a.network, ltime: a.ltime, joined: a.joined }, false, now, out);
+    if (a.network === network)
+      applyNetworkEvent(s, { kind: 'network', node: a.node, network: a.network, ltime: a.ltime, joined: a.joined }, false, now, out);
   }
 }
 
@@ -755,7 +792,16 @@ function serveSync(s: TablesState, body: TableSyncBody, now: number, out: Tables
   const attachments = same || !a ? [] : attachmentsOf(a, body.network);
   const wantAttachments = !same;
   const net = s.networks.get(body.network);
-  if (!net) return { kind: 'table-sync-reply', network: body.network, member: false, differingOwners: [], versions: [], attachments, wantAttachments: false };
+  if (!net)
+    return {
+      kind: 'table-sync-reply',
+      network: body.network,
+      member: false,
+      differingOwners: [],
+      versions: [],
+      attachments,
+      wantAttachments: false,
+    };
   const theirs = new Map<string, OwnerDigestWire>();
   for (const d of body.owners) theirs.set(d.owner, d);
   const differing: string[] = [];
@@ -768,12 +814,28 @@ function serveSync(s: TablesState, body: TableSyncBody, now: number, out: Tables
   for (const owner of differing) {
     const o = net.owners.get(owner);
     if (!o) continue;
-    for (const st of o.entries) versions.push({ owner, table: st.msg.table, key: st.msg.key, ltime: st.msg.ltime, deleted: st.msg.deleted });
+    for (const st of o.entries)
+      versions.push({ owner, table: st.msg.table, key: st.msg.key, ltime: st.msg.ltime, deleted: st.msg.deleted });
   }
-  return { kind: 'table-sync-reply', network: body.network, member: true, differingOwners: differing, versions, attachments, wantAttachments };
+  return {
+    kind: 'table-sync-reply',
+    network: body.network,
+    member: true,
+    differingOwners: differing,
+    versions,
+    attachments,
+    wantAttachments,
+  };
 }
 
-function onSyncReply(s: TablesState, peer: string, network: string, body: TableSyncReplyBody | undefined, now: number, out: TablesOutput[]): void {
+function onSyncReply(
+  s: TablesState,
+  peer: string,
+  network: string,
+  body: TableSyncReplyBody | undefined,
+  now: number,
+  out: TablesOutput[],
+): void {
   if (!body) return; // failed: the periodic sync retries
   mergeAttachments(s, network, body.attachments, now, out);
   const net = s.networks.get(network);

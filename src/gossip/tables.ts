@@ -11,7 +11,16 @@
  */
 import type { GossipConfig } from './config.ts';
 import { gossipError } from './errors.ts';
-import { getEntry, isJoined, listEntries, networkNodes, type TableChange, type TableEntry, type TablesInput, type TablesState } from './table-state.ts';
+import {
+  getEntry,
+  isJoined,
+  listEntries,
+  networkNodes,
+  type TableChange,
+  type TableEntry,
+  type TablesInput,
+  type TablesState,
+} from './table-state.ts';
 import { MAX_KEY_LENGTH, MAX_NAME_LENGTH } from './wire.ts';
 
 export type TableWatcher = (change: TableChange) => void;
@@ -28,7 +37,10 @@ export interface TablesHost {
 /** Throws SHOAL_ERR_GOSSIP_BAD_NAME unless `value` is a non-empty string of at most `max` units without NUL. */
 export function checkName(what: string, value: unknown, max: number): asserts value is string {
   if (typeof value !== 'string' || value.length === 0 || value.length > max || value.includes('\0')) {
-    throw gossipError('SHOAL_ERR_GOSSIP_BAD_NAME', `${what} must be 1-${max} characters without NUL`, { what, value: typeof value === 'string' ? value.slice(0, 64) : typeof value });
+    throw gossipError('SHOAL_ERR_GOSSIP_BAD_NAME', `${what} must be 1-${max} characters without NUL`, {
+      what,
+      value: typeof value === 'string' ? value.slice(0, 64) : typeof value,
+    });
   }
 }
 
@@ -42,7 +54,11 @@ export class GossipTables {
     this.check(network, table, key);
     if (!(value instanceof Uint8Array)) throw gossipError('SHOAL_ERR_GOSSIP_BAD_NAME', 'a table value must be a Uint8Array');
     if (value.length > this.host.config.maxValueBytes) {
-      throw gossipError('SHOAL_ERR_GOSSIP_VALUE_TOO_LARGE', `value of ${value.length} bytes exceeds maxValueBytes ${this.host.config.maxValueBytes}`, { network, table, key, bytes: value.length });
+      throw gossipError(
+        'SHOAL_ERR_GOSSIP_VALUE_TOO_LARGE',
+        `value of ${value.length} bytes exceeds maxValueBytes ${this.host.config.maxValueBytes}`,
+        { network, table, key, bytes: value.length },
+      );
     }
     this.requireJoined(network);
     this.host.input({ type: 'set', network, table, key, value: new Uint8Array(value) });

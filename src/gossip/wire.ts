@@ -390,7 +390,14 @@ function computeMessageSize(m: GossipMessage): number {
       break;
     case 'table':
       body =
-        strField(m.network) + strField(m.table) + strField(m.key) + strField(m.owner) + numField(m.ltime) + boolField(m.deleted) + bytesField(m.value.length) + numField(m.reapInMs);
+        strField(m.network) +
+        strField(m.table) +
+        strField(m.key) +
+        strField(m.owner) +
+        numField(m.ltime) +
+        boolField(m.deleted) +
+        bytesField(m.value.length) +
+        numField(m.reapInMs);
       break;
   }
   return subField(body);
@@ -500,7 +507,9 @@ function bodyToProto(b: FrameBody): Record<string, unknown> {
 }
 
 export function encodeFrame(frame: StreamFrame): Uint8Array {
-  return t().StreamFrame.encode({ from: frame.from, ...bodyToProto(frame.body) }).finish();
+  return t()
+    .StreamFrame.encode({ from: frame.from, ...bodyToProto(frame.body) })
+    .finish();
 }
 
 // ----- decode -----
@@ -601,7 +610,13 @@ function rawMessage(raw: Raw): GossipMessage {
     case 'ping':
       return { kind: 'ping', seq: u32(r['seq']), target: str(r['target'], MAX_NAME_LENGTH, true) };
     case 'indirectPing':
-      return { kind: 'indirect-ping', seq: u32(r['seq']), target: name(r['target']), targetAddr: name(r['targetAddr']), wantNack: bool(r['wantNack']) };
+      return {
+        kind: 'indirect-ping',
+        seq: u32(r['seq']),
+        target: name(r['target']),
+        targetAddr: name(r['targetAddr']),
+        wantNack: bool(r['wantNack']),
+      };
     case 'ack':
       return { kind: 'ack', seq: u32(r['seq']) };
     case 'nack':
@@ -696,7 +711,13 @@ function rawBody(raw: Raw): FrameBody {
         differingOwners: list(r['differingOwners']).map(name),
         versions: list(r['versions']).map((x) => {
           const v = sub(x);
-          return { owner: name(v['owner']), table: name(v['table']), key: str(v['key'], MAX_KEY_LENGTH), ltime: num(v['ltime']), deleted: bool(v['deleted']) };
+          return {
+            owner: name(v['owner']),
+            table: name(v['table']),
+            key: str(v['key'], MAX_KEY_LENGTH),
+            ltime: num(v['ltime']),
+            deleted: bool(v['deleted']),
+          };
         }),
         attachments: list(r['attachments']).map((x) => rawAttachment(sub(x))),
         wantAttachments: bool(r['wantAttachments']),

@@ -23,7 +23,16 @@ import { ipamError } from './errors.ts';
 import { IntervalSet } from './interval-set.ts';
 import { Network, type NetworkHost } from './network-ipam.ts';
 import { buildSubnetSpec, carvedSubnetSpec, SubnetAllocator, type SubnetSpec } from './subnet-allocator.ts';
-import type { AddressSpace, AddressSpaceConfig, AddressSpaceConfigInput, IpFamily, NetworkIpam, NetworkRequest, OverlapInfo, StoredNetwork } from './types.ts';
+import type {
+  AddressSpace,
+  AddressSpaceConfig,
+  AddressSpaceConfigInput,
+  IpFamily,
+  NetworkIpam,
+  NetworkRequest,
+  OverlapInfo,
+  StoredNetwork,
+} from './types.ts';
 
 /**
  * Interval set items and carve order entries are the SubnetAllocators themselves (their
@@ -133,7 +142,10 @@ class Space implements AddressSpace, NetworkHost {
 
   require(id: string): NetworkIpam {
     const net = this.byId.get(id);
-    if (!net) throw ipamError('SHOAL_ERR_IPAM_NETWORK_NOT_FOUND', `no network with ID ${JSON.stringify(id)} in the address space`, { networkId: id });
+    if (!net)
+      throw ipamError('SHOAL_ERR_IPAM_NETWORK_NOT_FOUND', `no network with ID ${JSON.stringify(id)} in the address space`, {
+        networkId: id,
+      });
     return net;
   }
 
@@ -149,19 +161,25 @@ class Space implements AddressSpace, NetworkHost {
 
   createNetwork(request: NetworkRequest): NetworkIpam {
     const { id, name } = request;
-    if (typeof id !== 'string' || id.length === 0) throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', 'a network needs a non-empty ID', { networkId: id });
+    if (typeof id !== 'string' || id.length === 0)
+      throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', 'a network needs a non-empty ID', { networkId: id });
     if (typeof name !== 'string') throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', `network ${id} needs a name`, { networkId: id });
     const existing = this.byId.get(id);
     if (existing) {
-      throw ipamError('SHOAL_ERR_IPAM_NETWORK_EXISTS', `network ID ${id} is already taken by network "${existing.name}"`, { networkId: id, network: existing.name });
+      throw ipamError('SHOAL_ERR_IPAM_NETWORK_EXISTS', `network ID ${id} is already taken by network "${existing.name}"`, {
+        networkId: id,
+        network: existing.name,
+      });
     }
     const specs: SubnetSpec[] = (request.subnets ?? []).map((r) => buildSubnetSpec(r));
     const hasV4 = specs.some((s) => s.cidr.family === 4);
     const hasV6 = specs.some((s) => s.cidr.family === 6);
     const ipv4 = request.ipv4 ?? true;
     const ipv6 = request.ipv6 ?? hasV6;
-    if (!ipv4 && hasV4) throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', `network "${name}" has IPv4 disabled but an IPv4 subnet was given`, { network: name });
-    if (!ipv6 && hasV6) throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', `network "${name}" has IPv6 disabled but an IPv6 subnet was given`, { network: name });
+    if (!ipv4 && hasV4)
+      throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', `network "${name}" has IPv4 disabled but an IPv4 subnet was given`, { network: name });
+    if (!ipv6 && hasV6)
+      throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', `network "${name}" has IPv6 disabled but an IPv6 subnet was given`, { network: name });
     if (!ipv4 && !ipv6) throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', `network "${name}" needs IPv4 or IPv6`, { network: name });
 
     for (let i = 0; i < specs.length; i++) {
@@ -191,7 +209,12 @@ class Space implements AddressSpace, NetworkHost {
     if (ipv4 && !hasV4) specs.push(this.carve(4));
     if (ipv6 && !hasV6) specs.push(this.carve(6));
 
-    const net = new Network(id, name, specs.map((s) => new SubnetAllocator(s)), this);
+    const net = new Network(
+      id,
+      name,
+      specs.map((s) => new SubnetAllocator(s)),
+      this,
+    );
     this.attach(net);
     this.journal?.push(() => this.detach(net));
     return net;

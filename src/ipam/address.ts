@@ -33,7 +33,17 @@ export interface Cidr {
 // ---------------------------------------------------------------- codecs
 
 // The codecs are shoal's shared ones (src/common/ip.ts), under the names IPAM's modules use.
-export { bigintToWords, formatIpValue as formatAddress, formatV4, formatV6, hex16, parseV4, parseV4Range, parseV6, wordsToBigint } from '../common/ip.ts';
+export {
+  bigintToWords,
+  formatIpValue as formatAddress,
+  formatV4,
+  formatV6,
+  hex16,
+  parseV4,
+  parseV4Range,
+  parseV6,
+  wordsToBigint,
+} from '../common/ip.ts';
 
 // ---------------------------------------------------------------- generic (bigint)
 
@@ -99,7 +109,11 @@ export function makeCidr(family: IpFamily, base: bigint, prefix: number): Cidr {
  * SHOAL_ERR_IPAM_HOST_BITS_SET when bits after the prefix are set. `what` names it.
  */
 function badCidr(text: string, what: string): Error {
-  return ipamError('SHOAL_ERR_IPAM_BAD_CIDR', `${what} ${JSON.stringify(text)} is not a valid CIDR (want address/prefix, e.g. 10.1.0.0/16 or fd00:1::/64)`, { cidr: text });
+  return ipamError(
+    'SHOAL_ERR_IPAM_BAD_CIDR',
+    `${what} ${JSON.stringify(text)} is not a valid CIDR (want address/prefix, e.g. 10.1.0.0/16 or fd00:1::/64)`,
+    { cidr: text },
+  );
 }
 
 export function parseCidr(text: string, what = 'subnet'): Cidr {
@@ -117,7 +131,10 @@ export function parseCidr(text: string, what = 'subnet'): Cidr {
   const base = (addr.value >> hostBits) << hostBits;
   if (base !== addr.value) {
     const suggestion = `${formatAddress(addr.family, base)}/${prefix}`;
-    throw ipamError('SHOAL_ERR_IPAM_HOST_BITS_SET', `${what} ${text} has host bits set (did you mean ${suggestion}?)`, { cidr: text, suggestion });
+    throw ipamError('SHOAL_ERR_IPAM_HOST_BITS_SET', `${what} ${text} has host bits set (did you mean ${suggestion}?)`, {
+      cidr: text,
+      suggestion,
+    });
   }
   return makeCidr(addr.family, base, prefix);
 }

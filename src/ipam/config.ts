@@ -72,7 +72,8 @@ export function parseAddressSpaceConfig(input: AddressSpaceConfigInput = {}): Pa
   }
   for (let i = 0; i < v4Pools.length; i++) {
     for (let j = i + 1; j < v4Pools.length; j++) {
-      if (cidrsOverlap(v4Pools[i]!, v4Pools[j]!)) problems.push(`default address pools ${v4Pools[i]!.text} and ${v4Pools[j]!.text} overlap`);
+      if (cidrsOverlap(v4Pools[i]!, v4Pools[j]!))
+        problems.push(`default address pools ${v4Pools[i]!.text} and ${v4Pools[j]!.text} overlap`);
     }
   }
   const mask = config.defaultAddrPoolMaskLength;

@@ -239,7 +239,11 @@ export function decodeNetworkAllocators(id: string, name: string, state: string)
     if (parts.length < 2) throw new Error('no subnet');
     return parts.slice(1).map(decodeSubnet);
   } catch (err) {
-    throw ipamError('SHOAL_ERR_IPAM_BAD_STATE', `stored IPAM state of network "${name}" (${id}) cannot be read: ${(err as Error).message}`, { network: name, networkId: id }, err);
+    throw ipamError(
+      'SHOAL_ERR_IPAM_BAD_STATE',
+      `stored IPAM state of network "${name}" (${id}) cannot be read: ${(err as Error).message}`,
+      { network: name, networkId: id },
+      err,
+    );
   }
 }
-

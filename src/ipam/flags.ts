@@ -23,11 +23,18 @@ export interface SubnetFlags {
 
 export function subnetRequestsFromFlags(flags: SubnetFlags): SubnetRequest[] {
   const cidrs = flags.subnets.map((s) => parseCidr(s, 'subnet'));
-  const requests: { subnet: string; gateway?: string; ipRange?: string; aux: Record<string, string> }[] = cidrs.map((c) => ({ subnet: c.text, aux: {} }));
+  const requests: { subnet: string; gateway?: string; ipRange?: string; aux: Record<string, string> }[] = cidrs.map((c) => ({
+    subnet: c.text,
+    aux: {},
+  }));
   const owner = (value: bigint, family: 4 | 6, what: string, text: string): number => {
     const i = cidrs.findIndex((c) => c.family === family && value >= c.base && value <= c.last);
     if (i < 0) {
-      throw ipamError('SHOAL_ERR_IPAM_OUTSIDE_SUBNET', `${what} ${text} is not inside any --subnet (${cidrs.map((c) => c.text).join(', ') || 'none given'})`, { [what]: text });
+      throw ipamError(
+        'SHOAL_ERR_IPAM_OUTSIDE_SUBNET',
+        `${what} ${text} is not inside any --subnet (${cidrs.map((c) => c.text).join(', ') || 'none given'})`,
+        { [what]: text },
+      );
     }
     return i;
   };
@@ -44,11 +51,17 @@ export function subnetRequestsFromFlags(flags: SubnetFlags): SubnetRequest[] {
     const range: Cidr = parseCidr(text, 'ip-range');
     const i = cidrs.findIndex((c) => cidrContains(c, range));
     if (i < 0) {
-      throw ipamError('SHOAL_ERR_IPAM_OUTSIDE_SUBNET', `ip-range ${range.text} is not inside any --subnet (${cidrs.map((c) => c.text).join(', ') || 'none given'})`, { ipRange: text });
+      throw ipamError(
+        'SHOAL_ERR_IPAM_OUTSIDE_SUBNET',
+        `ip-range ${range.text} is not inside any --subnet (${cidrs.map((c) => c.text).join(', ') || 'none given'})`,
+        { ipRange: text },
+      );
     }
     const r = requests[i]!;
     if (r.ipRange !== undefined) {
-      throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', `subnet ${r.subnet} has two ip-ranges (${r.ipRange}, ${range.text})`, { subnet: r.subnet });
+      throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', `subnet ${r.subnet} has two ip-ranges (${r.ipRange}, ${range.text})`, {
+        subnet: r.subnet,
+      });
     }
     r.ipRange = range.text;
   }

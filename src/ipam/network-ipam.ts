@@ -11,7 +11,16 @@ import { formatAddress, parseV4, parseV6, requireAddress } from './address.ts';
 import { encodeNetwork } from './durable-form.ts';
 import { ipamError } from './errors.ts';
 import { describeKind, type Reserved, type SubnetAllocator } from './subnet-allocator.ts';
-import type { AddressCounts, AddressStatus, EndpointAddresses, IpFamily, NetworkIpam, NetworkUsage, SubnetInfo, SubnetUsage } from './types.ts';
+import type {
+  AddressCounts,
+  AddressStatus,
+  EndpointAddresses,
+  IpFamily,
+  NetworkIpam,
+  NetworkUsage,
+  SubnetInfo,
+  SubnetUsage,
+} from './types.ts';
 
 /** What a network needs from its address space. */
 export interface NetworkHost {
@@ -58,7 +67,11 @@ export class Network implements NetworkIpam {
     const fam = family ?? (this.v4.length > 0 ? 4 : 6);
     const list = fam === 4 ? this.v4 : this.v6;
     if (list.length === 0) {
-      throw ipamError('SHOAL_ERR_IPAM_NO_SUBNET', `network "${this.name}" has no IPv${fam} subnet`, { network: this.name, networkId: this.id, family: fam });
+      throw ipamError('SHOAL_ERR_IPAM_NO_SUBNET', `network "${this.name}" has no IPv${fam} subnet`, {
+        network: this.name,
+        networkId: this.id,
+        family: fam,
+      });
     }
     return list;
   }
@@ -287,7 +300,15 @@ export class Network implements NetworkIpam {
     const subnets: SubnetUsage[] = this.allocators.map((s) => {
       const size = Number(s.cidr.size);
       const reserved = s.reservedCount;
-      return { subnet: s.cidr.text, family: s.family, size, reserved, used: s.used, free: size - reserved - s.used, dynamicFree: s.dynamicFree };
+      return {
+        subnet: s.cidr.text,
+        family: s.family,
+        size,
+        reserved,
+        used: s.used,
+        free: size - reserved - s.used,
+        dynamicFree: s.dynamicFree,
+      };
     });
     const total = (family: IpFamily): AddressCounts | undefined => {
       const list = subnets.filter((u) => u.family === family);

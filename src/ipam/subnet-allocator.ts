@@ -59,13 +59,17 @@ export function buildSubnetSpec(req: SubnetRequest, carveSeq = 0): SubnetSpec {
   if (req.ipRange !== undefined) {
     ipRange = parseCidr(req.ipRange, 'ip-range');
     if (!cidrContains(cidr, ipRange)) {
-      throw ipamError('SHOAL_ERR_IPAM_OUTSIDE_SUBNET', `ip-range ${ipRange.text} is outside subnet ${cidr.text}`, { subnet: cidr.text, ipRange: ipRange.text });
+      throw ipamError('SHOAL_ERR_IPAM_OUTSIDE_SUBNET', `ip-range ${ipRange.text} is outside subnet ${cidr.text}`, {
+        subnet: cidr.text,
+        ipRange: ipRange.text,
+      });
     }
   }
   const aux: [string, bigint][] = [];
   const seen = new Map<bigint, string>([[gateway, 'the gateway']]);
   for (const [name, text] of Object.entries(req.auxAddresses ?? {})) {
-    if (name.length === 0) throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', `aux-address ${text} needs a name (name=ip)`, { subnet: cidr.text });
+    if (name.length === 0)
+      throw ipamError('SHOAL_ERR_IPAM_BAD_OPTIONS', `aux-address ${text} needs a name (name=ip)`, { subnet: cidr.text });
     const value = insideSubnet(cidr, text, `aux-address ${name}`);
     const other = seen.get(value);
     if (other !== undefined) {
@@ -85,12 +89,24 @@ export function buildSubnetSpec(req: SubnetRequest, carveSeq = 0): SubnetSpec {
 function insideSubnet(cidr: Cidr, text: string, what: string): bigint {
   const a = requireAddress(text, what);
   if (a.family !== cidr.family || a.value < cidr.base || a.value > cidr.last) {
-    throw ipamError('SHOAL_ERR_IPAM_OUTSIDE_SUBNET', `${what} ${text} is outside subnet ${cidr.text}`, { subnet: cidr.text, address: text });
+    throw ipamError('SHOAL_ERR_IPAM_OUTSIDE_SUBNET', `${what} ${text} is outside subnet ${cidr.text}`, {
+      subnet: cidr.text,
+      address: text,
+    });
   }
   const kind: ReservedKind | undefined =
-    a.value === cidr.base ? (cidr.family === 4 ? 'network' : 'anycast') : cidr.family === 4 && a.value === cidr.last ? 'broadcast' : undefined;
+    a.value === cidr.base
+      ? cidr.family === 4
+        ? 'network'
+        : 'anycast'
+      : cidr.family === 4 && a.value === cidr.last
+        ? 'broadcast'
+        : undefined;
   if (kind) {
-    throw ipamError('SHOAL_ERR_IPAM_ADDRESS_RESERVED', `${what} ${text} is the ${describeKind(kind)} of subnet ${cidr.text}`, { subnet: cidr.text, address: text });
+    throw ipamError('SHOAL_ERR_IPAM_ADDRESS_RESERVED', `${what} ${text} is the ${describeKind(kind)} of subnet ${cidr.text}`, {
+      subnet: cidr.text,
+      address: text,
+    });
   }
   return a.value;
 }
@@ -359,12 +375,19 @@ export class SubnetAllocator {
     const m = this.winMask;
     const b = this.winWords;
     if (
-      (w[0]! & m[0]!) === b[0] && (w[1]! & m[1]!) === b[1] && (w[2]! & m[2]!) === b[2] && (w[3]! & m[3]!) === b[3] &&
-      (w[4]! & m[4]!) === b[4] && (w[5]! & m[5]!) === b[5] && (w[6]! & m[6]!) === b[6] && (w[7]! & m[7]!) === b[7]
+      (w[0]! & m[0]!) === b[0] &&
+      (w[1]! & m[1]!) === b[1] &&
+      (w[2]! & m[2]!) === b[2] &&
+      (w[3]! & m[3]!) === b[3] &&
+      (w[4]! & m[4]!) === b[4] &&
+      (w[5]! & m[5]!) === b[5] &&
+      (w[6]! & m[6]!) === b[6] &&
+      (w[7]! & m[7]!) === b[7]
     ) {
       const o7 = w[7]! & ~m[7]!;
       if (this.chunkBits === MAX_CHUNK_BITS) {
-        this.key = (w[4]! & ~m[4]! & 0xffff) * 68719476736 + (w[5]! & ~m[5]! & 0xffff) * 1048576 + (w[6]! & ~m[6]! & 0xffff) * 16 + (o7 >>> 12);
+        this.key =
+          (w[4]! & ~m[4]! & 0xffff) * 68719476736 + (w[5]! & ~m[5]! & 0xffff) * 1048576 + (w[6]! & ~m[6]! & 0xffff) * 16 + (o7 >>> 12);
         this.bit = o7 & 4095;
       } else {
         this.key = 0;
@@ -412,7 +435,9 @@ export class SubnetAllocator {
   }
 
   inRange(key: number, bit: number): boolean {
-    return (key > this.rsKey || (key === this.rsKey && bit >= this.rsBit)) && (key < this.reKey || (key === this.reKey && bit <= this.reBit));
+    return (
+      (key > this.rsKey || (key === this.rsKey && bit >= this.rsBit)) && (key < this.reKey || (key === this.reKey && bit <= this.reBit))
+    );
   }
 
   /** The reservation at a window position, if any. */
@@ -449,7 +474,10 @@ export class SubnetAllocator {
   allocateDynamic(): boolean {
     if (this.rangeSize - this.reservedInRange - this.usedInRange <= 0) return false;
     const bm = this.bitmap;
-    if (!bm.findClear(this.curKey, this.curBit, this.reKey, this.reBit) && !bm.findClear(this.rsKey, this.rsBit, this.curKey, this.curBit)) {
+    if (
+      !bm.findClear(this.curKey, this.curBit, this.reKey, this.reBit) &&
+      !bm.findClear(this.rsKey, this.rsBit, this.curKey, this.curBit)
+    ) {
       return false;
     }
     const k = bm.foundKey;

@@ -28,17 +28,23 @@ export interface ConntrackOptions {
 export function validateConntrackFilter(address: string, filter: ConntrackDeleteFilter): 4 | 6 {
   const family = validateIp(address);
   if (filter.family !== undefined && filter.family !== family) {
-    throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `address ${address} is not IPv${filter.family}`, { details: { address, family: filter.family } });
+    throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `address ${address} is not IPv${filter.family}`, {
+      details: { address, family: filter.family },
+    });
   }
   if (filter.protocol !== undefined && filter.protocol !== 'tcp' && filter.protocol !== 'udp') {
     throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `conntrack protocol ${JSON.stringify(filter.protocol)} must be tcp or udp`);
   }
   if (filter.port !== undefined) {
     if (!Number.isInteger(filter.port) || filter.port < 1 || filter.port > 65535) {
-      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `conntrack port ${filter.port} is out of range 1-65535`, { details: { port: filter.port } });
+      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `conntrack port ${filter.port} is out of range 1-65535`, {
+        details: { port: filter.port },
+      });
     }
     if (filter.protocol === undefined) {
-      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `a conntrack port filter needs a protocol (tcp or udp)`, { details: { address, port: filter.port } });
+      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `a conntrack port filter needs a protocol (tcp or udp)`, {
+        details: { address, port: filter.port },
+      });
     }
   }
   return family;
@@ -97,9 +103,13 @@ class KernelConntrack implements Conntrack {
     const count = parseDeletedCount(result.stderr);
     // Exit 1 is "nothing deleted" only when the tool says so; otherwise it failed.
     if (count === undefined || (result.code === 1 && count !== 0)) {
-      throw new ShoalError('SHOAL_ERR_CONNTRACK', `conntrack ${args.join(' ')} exited ${result.code}: ${firstLines(result.stderr) || 'no output'}`, {
-        details: { netns: this.netns, args, exitCode: result.code, stderr: firstLines(result.stderr) },
-      });
+      throw new ShoalError(
+        'SHOAL_ERR_CONNTRACK',
+        `conntrack ${args.join(' ')} exited ${result.code}: ${firstLines(result.stderr) || 'no output'}`,
+        {
+          details: { netns: this.netns, args, exitCode: result.code, stderr: firstLines(result.stderr) },
+        },
+      );
     }
     return count;
   }

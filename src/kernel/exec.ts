@@ -46,7 +46,10 @@ export function commandLine(netns: string, cmd: string, args: readonly string[])
 
 /** First lines of a tool's stderr, trimmed, for an error message. */
 export function firstLines(text: string, max = 4): string {
-  const lines = text.split('\n').map((l) => l.trimEnd()).filter((l) => l.length > 0);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.length > 0);
   return lines.slice(0, max).join('\n') + (lines.length > max ? `\n... (${lines.length - max} more lines)` : '');
 }
 
@@ -89,11 +92,13 @@ export async function execInNetns(netns: string, cmd: string, args: readonly str
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e: NodeJS.ErrnoException) => {
-      fail(new ShoalError('SHOAL_ERR_COMMAND_FAILED', `cannot run ${line}: ${e.message}`, {
-        cause: e,
-        details: { command: line, netns },
-        ...(e.code ? { errno: e.code } : {}),
-      }));
+      fail(
+        new ShoalError('SHOAL_ERR_COMMAND_FAILED', `cannot run ${line}: ${e.message}`, {
+          cause: e,
+          details: { command: line, netns },
+          ...(e.code ? { errno: e.code } : {}),
+        }),
+      );
     });
     // A command that exits without reading all of stdin closes the pipe: EPIPE here is
     // not the failure; the exit code says what happened.
@@ -105,24 +110,30 @@ export async function execInNetns(netns: string, cmd: string, args: readonly str
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
       if (timedOut) {
-        reject(new ShoalError('SHOAL_ERR_TIMEOUT', `${line} did not finish within ${timeoutMs} ms and was killed`, {
-          details: { command: line, netns, timeoutMs, stderr: firstLines(stderr) },
-        }));
+        reject(
+          new ShoalError('SHOAL_ERR_TIMEOUT', `${line} did not finish within ${timeoutMs} ms and was killed`, {
+            details: { command: line, netns, timeoutMs, stderr: firstLines(stderr) },
+          }),
+        );
         return;
       }
       const exitCode = code ?? -1;
       // nsenter reports its own failures (before it runs the command) prefixed 'nsenter: '.
       if (netns !== '' && exitCode !== 0 && stderr.startsWith('nsenter: ')) {
         if (stderr.startsWith(`nsenter: cannot open ${netnsPath(netns)}`) && /No such file or directory/.test(stderr)) {
-          reject(new ShoalError('SHOAL_ERR_NETNS_NOT_FOUND', `network namespace ${netns} does not exist`, {
-            details: { netns, command: line },
-            errno: 'ENOENT',
-          }));
+          reject(
+            new ShoalError('SHOAL_ERR_NETNS_NOT_FOUND', `network namespace ${netns} does not exist`, {
+              details: { netns, command: line },
+              errno: 'ENOENT',
+            }),
+          );
           return;
         }
-        reject(new ShoalError('SHOAL_ERR_COMMAND_FAILED', `${line} failed: ${firstLines(stderr)}`, {
-          details: { command: line, netns, exitCode, stderr },
-        }));
+        reject(
+          new ShoalError('SHOAL_ERR_COMMAND_FAILED', `${line} failed: ${firstLines(stderr)}`, {
+            details: { command: line, netns, exitCode, stderr },
+          }),
+        );
         return;
       }
       if (exitCode === 0 || (options.okExitCodes ?? []).includes(exitCode)) {
@@ -130,9 +141,11 @@ export async function execInNetns(netns: string, cmd: string, args: readonly str
         return;
       }
       const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
-      reject(new ShoalError('SHOAL_ERR_COMMAND_FAILED', `${line} ${how}${stderr.trim() ? `: ${firstLines(stderr)}` : ''}`, {
-        details: { command: line, netns, exitCode, ...(signal ? { signal } : {}), stderr },
-      }));
+      reject(
+        new ShoalError('SHOAL_ERR_COMMAND_FAILED', `${line} ${how}${stderr.trim() ? `: ${firstLines(stderr)}` : ''}`, {
+          details: { command: line, netns, exitCode, ...(signal ? { signal } : {}), stderr },
+        }),
+      );
     });
     child.stdin.end(options.input ?? '');
   });

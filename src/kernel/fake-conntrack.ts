@@ -56,17 +56,20 @@ export class FakeConntrack implements Conntrack {
     for (const t of [spec.orig, spec.reply]) {
       if (t === undefined) continue;
       for (const port of [t.sport, t.dport]) {
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `conntrack port ${port} is out of range 0-65535`);
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+          throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `conntrack port ${port} is out of range 0-65535`);
       }
     }
     for (const a of [spec.orig.dst, spec.reply?.src, spec.reply?.dst]) {
-      if (a !== undefined && validateIp(a) !== family) throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `conntrack entry mixes IPv4 and IPv6 (${a})`);
+      if (a !== undefined && validateIp(a) !== family)
+        throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `conntrack entry mixes IPv4 and IPv6 (${a})`);
     }
     const orig = canonicalTuple(spec.orig);
     const reply = canonicalTuple(spec.reply ?? { src: spec.orig.dst, dst: spec.orig.src, sport: spec.orig.dport, dport: spec.orig.sport });
     const entry: ConntrackEntry = { protocol: spec.protocol, family, orig, reply };
     // The kernel hashes both directions: a second entry with either tuple equal clashes.
-    const same = (x: ConntrackTuple, y: ConntrackTuple): boolean => x.src === y.src && x.dst === y.dst && x.sport === y.sport && x.dport === y.dport;
+    const same = (x: ConntrackTuple, y: ConntrackTuple): boolean =>
+      x.src === y.src && x.dst === y.dst && x.sport === y.sport && x.dport === y.dport;
     if (this.#entries.some((e) => e.protocol === entry.protocol && (same(e.orig, orig) || same(e.reply, reply)))) {
       throw new ShoalError('SHOAL_ERR_ALREADY_EXISTS', `conntrack entry ${conntrackEntryText(entry)} exists`, { errno: 'EEXIST' });
     }

@@ -126,7 +126,13 @@ function randomMac(rng: Rng): string {
 
 function kernelError(errno: string, message: string, details: Record<string, unknown> = {}): ShoalError {
   const code =
-    errno === 'EEXIST' ? 'SHOAL_ERR_ALREADY_EXISTS' : errno === 'ENODEV' ? 'SHOAL_ERR_LINK_NOT_FOUND' : errno === 'ENOENT' || errno === 'ESRCH' ? 'SHOAL_ERR_NOT_FOUND' : 'SHOAL_ERR_NETLINK';
+    errno === 'EEXIST'
+      ? 'SHOAL_ERR_ALREADY_EXISTS'
+      : errno === 'ENODEV'
+        ? 'SHOAL_ERR_LINK_NOT_FOUND'
+        : errno === 'ENOENT' || errno === 'ESRCH'
+          ? 'SHOAL_ERR_NOT_FOUND'
+          : 'SHOAL_ERR_NETLINK';
   return new ShoalError(code, `${message}: ${errno}`, { details, errno });
 }
 
@@ -323,7 +329,10 @@ export class FakeKernel {
   }
 
   #netnsNotFound(name: string): ShoalError {
-    return new ShoalError('SHOAL_ERR_NETNS_NOT_FOUND', `network namespace ${name} does not exist`, { details: { netns: name }, errno: 'ENOENT' });
+    return new ShoalError('SHOAL_ERR_NETNS_NOT_FOUND', `network namespace ${name} does not exist`, {
+      details: { netns: name },
+      errno: 'ENOENT',
+    });
   }
 
   #newNamespace(name: string): FakeNamespace {
@@ -414,7 +423,10 @@ export class FakeKernel {
   #requireLink(ns: FakeNamespace, name: string): FakeLink {
     const link = ns.linkByName(name);
     if (!link) {
-      throw new ShoalError('SHOAL_ERR_LINK_NOT_FOUND', `link ${name} does not exist in ${ns.name || 'the current namespace'}`, { details: { link: name, netns: ns.name }, errno: 'ENODEV' });
+      throw new ShoalError('SHOAL_ERR_LINK_NOT_FOUND', `link ${name} does not exist in ${ns.name || 'the current namespace'}`, {
+        details: { link: name, netns: ns.name },
+        errno: 'ENODEV',
+      });
     }
     return link;
   }
@@ -433,7 +445,10 @@ export class FakeKernel {
     return index;
   }
 
-  #addLinkObject(ns: FakeNamespace, props: { name: string; kind: LinkKind; mtu: number; mac: string; loopback?: boolean; vxlan?: VxlanOptions; macSetByUser?: boolean }): FakeLink {
+  #addLinkObject(
+    ns: FakeNamespace,
+    props: { name: string; kind: LinkKind; mtu: number; mac: string; loopback?: boolean; vxlan?: VxlanOptions; macSetByUser?: boolean },
+  ): FakeLink {
     const link: FakeLink = {
       ns,
       index: this.#allocIndex(ns),
@@ -486,8 +501,16 @@ export class FakeKernel {
         const family = vxlan.local !== undefined ? requireIp(vxlan.local).family : 4;
         for (const other of [...this.#alive].flatMap((x) => [...x.links.values()])) {
           const o = other.vxlan;
-          if (o && other.vxlanHome === ns && o.vni === vxlan.vni && o.dstport === vxlan.dstport && (o.local !== undefined ? requireIp(o.local).family : 4) === family) {
-            throw kernelError('EEXIST', `add vxlan link ${spec.name}: VXLAN ID ${vxlan.vni} is in use by ${other.name}`, { link: spec.name });
+          if (
+            o &&
+            other.vxlanHome === ns &&
+            o.vni === vxlan.vni &&
+            o.dstport === vxlan.dstport &&
+            (o.local !== undefined ? requireIp(o.local).family : 4) === family
+          ) {
+            throw kernelError('EEXIST', `add vxlan link ${spec.name}: VXLAN ID ${vxlan.vni} is in use by ${other.name}`, {
+              link: spec.name,
+            });
           }
         }
       }
@@ -497,12 +520,24 @@ export class FakeKernel {
       let link: FakeLink;
       if (spec.kind === 'veth') {
         const v = spec.veth!;
-        const peer = this.#addLinkObject(peerNs, { name: v.peerName, kind: 'veth', mtu, mac: v.peerMac !== undefined ? normalizeMac(v.peerMac) : randomMac(this.#rng) });
+        const peer = this.#addLinkObject(peerNs, {
+          name: v.peerName,
+          kind: 'veth',
+          mtu,
+          mac: v.peerMac !== undefined ? normalizeMac(v.peerMac) : randomMac(this.#rng),
+        });
         link = this.#addLinkObject(ns, { name: spec.name, kind: 'veth', mtu, mac: mac ?? randomMac(this.#rng) });
         link.peer = peer;
         peer.peer = link;
       } else {
-        link = this.#addLinkObject(ns, { name: spec.name, kind: spec.kind, mtu, mac: mac ?? randomMac(this.#rng), macSetByUser: mac !== undefined, ...(vxlan ? { vxlan } : {}) });
+        link = this.#addLinkObject(ns, {
+          name: spec.name,
+          kind: spec.kind,
+          mtu,
+          mac: mac ?? randomMac(this.#rng),
+          macSetByUser: mac !== undefined,
+          ...(vxlan ? { vxlan } : {}),
+        });
       }
       if (master) this.#enslave(link, master);
       if (spec.up) this.#setUp(link);
@@ -510,9 +545,18 @@ export class FakeKernel {
   }
 
   #checkMaster(isBridge: boolean, isLoopback: boolean, master: FakeLink, name: string): void {
-    if (master.kind !== 'bridge') throw kernelError(ENOTSUP, `enslave ${name} to ${master.name}: not a bridge`, { link: name, master: master.name });
-    if (isBridge) throw kernelError('ELOOP', `enslave ${name} to ${master.name}: a bridge cannot be a bridge port`, { link: name, master: master.name });
-    if (isLoopback) throw kernelError('EINVAL', `enslave ${name} to ${master.name}: a loopback device cannot be a bridge port`, { link: name, master: master.name });
+    if (master.kind !== 'bridge')
+      throw kernelError(ENOTSUP, `enslave ${name} to ${master.name}: not a bridge`, { link: name, master: master.name });
+    if (isBridge)
+      throw kernelError('ELOOP', `enslave ${name} to ${master.name}: a bridge cannot be a bridge port`, {
+        link: name,
+        master: master.name,
+      });
+    if (isLoopback)
+      throw kernelError('EINVAL', `enslave ${name} to ${master.name}: a loopback device cannot be a bridge port`, {
+        link: name,
+        master: master.name,
+      });
   }
 
   setLink(ns: FakeNamespace, name: string, changes: LinkChanges): void {
@@ -525,8 +569,10 @@ export class FakeKernel {
       const home = target ?? ns;
       const newName = changes.name ?? link.name;
       if (target && target !== ns) {
-        if (link.kind === 'bridge' || link.loopback) throw kernelError('EINVAL', `move ${name} to ${target.name}: the link cannot change namespace`, { link: name });
-        if (target.linkByName(newName)) throw kernelError('EEXIST', `move ${name} to ${target.name}: a link named ${newName} exists there`, { link: newName });
+        if (link.kind === 'bridge' || link.loopback)
+          throw kernelError('EINVAL', `move ${name} to ${target.name}: the link cannot change namespace`, { link: name });
+        if (target.linkByName(newName))
+          throw kernelError('EEXIST', `move ${name} to ${target.name}: a link named ${newName} exists there`, { link: newName });
       } else if (changes.name !== undefined && changes.name !== link.name && ns.linkByName(changes.name)) {
         throw kernelError('EEXIST', `rename ${name} to ${changes.name}`, { link: changes.name });
       }
@@ -624,7 +670,8 @@ export class FakeKernel {
     link.up = true;
     const ns = link.ns;
     if (link.loopback) {
-      if (!ns.addresses.some((a) => a.link === link && a.address === '127.0.0.1' && a.prefixLen === 8)) this.#insertAddress(link, requireIp('127.0.0.1'), 8);
+      if (!ns.addresses.some((a) => a.link === link && a.address === '127.0.0.1' && a.prefixLen === 8))
+        this.#insertAddress(link, requireIp('127.0.0.1'), 8);
       if (!ns.addresses.some((a) => a.link === link && a.address === '::1')) this.#insertAddress(link, requireIp('::1'), 128);
     }
     for (const a of ns.addresses.filter((x) => x.link === link)) this.#addPrefixRoute(a);
@@ -699,7 +746,8 @@ export class FakeKernel {
           throw kernelError('EEXIST', `add address ${text}/${addr.prefixLen} to ${link.name}`, { ...addr });
         }
       } else {
-        if (link.ipv6Disabled) throw kernelError('EINVAL', `add address ${text}/${addr.prefixLen} to ${link.name}: IPv6 is disabled on the link`, { ...addr });
+        if (link.ipv6Disabled)
+          throw kernelError('EINVAL', `add address ${text}/${addr.prefixLen} to ${link.name}: IPv6 is disabled on the link`, { ...addr });
         if (ns.addresses.some((a) => a.link === link && a.family === 6 && a.address === text)) {
           throw kernelError('EEXIST', `add address ${text}/${addr.prefixLen} to ${link.name}`, { ...addr });
         }
@@ -713,7 +761,10 @@ export class FakeKernel {
     const ns = link.ns;
     const net = networkBytes(ip.bytes, prefixLen);
     const secondary =
-      ip.family === 4 && ns.addresses.some((a) => a.link === link && a.family === 4 && !a.secondary && a.prefixLen === prefixLen && inPrefix(a.bytes, net, prefixLen));
+      ip.family === 4 &&
+      ns.addresses.some(
+        (a) => a.link === link && a.family === 4 && !a.secondary && a.prefixLen === prefixLen && inPrefix(a.bytes, net, prefixLen),
+      );
     const a: FakeAddress = { link, family: ip.family, address: formatIp(ip.bytes), bytes: ip.bytes, prefixLen, secondary };
     ns.addresses.push(a);
     return a;
@@ -727,12 +778,43 @@ export class FakeKernel {
     if (a.family === 4) {
       // No route for lo (its routes live in table local), a secondary, a /32 or a 0.0.0.0 prefix.
       if (link.loopback || a.secondary || a.prefixLen === 32 || net.every((b) => b === 0)) return;
-      ns.routes.push({ family: 4, table: MAIN_TABLE, prefixLen: a.prefixLen, net, gateway: undefined, dev: link, src: a.address, metric: 0, proto: 'kernel', scope: 'link' });
+      ns.routes.push({
+        family: 4,
+        table: MAIN_TABLE,
+        prefixLen: a.prefixLen,
+        net,
+        gateway: undefined,
+        dev: link,
+        src: a.address,
+        metric: 0,
+        proto: 'kernel',
+        scope: 'link',
+      });
       return;
     }
     if (link.loopback && a.address === '::1') return;
-    const exists = ns.routes.some((r) => r.family === 6 && r.table === MAIN_TABLE && r.dev === link && r.proto === 'kernel' && r.prefixLen === a.prefixLen && bytesEqual(r.net, net));
-    if (!exists) ns.routes.push({ family: 6, table: MAIN_TABLE, prefixLen: a.prefixLen, net, gateway: undefined, dev: link, src: undefined, metric: IPV6_KERNEL_METRIC, proto: 'kernel', scope: 'universe' });
+    const exists = ns.routes.some(
+      (r) =>
+        r.family === 6 &&
+        r.table === MAIN_TABLE &&
+        r.dev === link &&
+        r.proto === 'kernel' &&
+        r.prefixLen === a.prefixLen &&
+        bytesEqual(r.net, net),
+    );
+    if (!exists)
+      ns.routes.push({
+        family: 6,
+        table: MAIN_TABLE,
+        prefixLen: a.prefixLen,
+        net,
+        gateway: undefined,
+        dev: link,
+        src: undefined,
+        metric: IPV6_KERNEL_METRIC,
+        proto: 'kernel',
+        scope: 'universe',
+      });
   }
 
   /** Routes preferring an IPv4 address that is no longer local anywhere go with it. */
@@ -752,10 +834,24 @@ export class FakeKernel {
         // promote_secondaries=0: the primary takes its secondaries with it.
         const victims = a.secondary
           ? [a]
-          : ns.addresses.filter((x) => x === a || (x.link === link && x.family === 4 && x.secondary && x.prefixLen === a.prefixLen && inPrefix(x.bytes, net, x.prefixLen)));
+          : ns.addresses.filter(
+              (x) =>
+                x === a ||
+                (x.link === link && x.family === 4 && x.secondary && x.prefixLen === a.prefixLen && inPrefix(x.bytes, net, x.prefixLen)),
+            );
         ns.addresses = ns.addresses.filter((x) => !victims.includes(x));
         if (!a.secondary) {
-          ns.routes = ns.routes.filter((r) => !(r.family === 4 && r.proto === 'kernel' && r.dev === link && r.src === a.address && r.prefixLen === a.prefixLen && bytesEqual(r.net, net)));
+          ns.routes = ns.routes.filter(
+            (r) =>
+              !(
+                r.family === 4 &&
+                r.proto === 'kernel' &&
+                r.dev === link &&
+                r.src === a.address &&
+                r.prefixLen === a.prefixLen &&
+                bytesEqual(r.net, net)
+              ),
+          );
         }
         for (const v of victims) this.#dropPrefsrcRoutes(ns, v.address);
         if (!ns.addresses.some((x) => x.link === link && x.family === 4)) {
@@ -766,9 +862,13 @@ export class FakeKernel {
         return;
       }
       ns.addresses = ns.addresses.filter((x) => x !== a);
-      const samePrefix = ns.addresses.some((x) => x.link === link && x.family === 6 && x.prefixLen === a.prefixLen && inPrefix(x.bytes, net, x.prefixLen));
+      const samePrefix = ns.addresses.some(
+        (x) => x.link === link && x.family === 6 && x.prefixLen === a.prefixLen && inPrefix(x.bytes, net, x.prefixLen),
+      );
       if (!samePrefix) {
-        ns.routes = ns.routes.filter((r) => !(r.family === 6 && r.proto === 'kernel' && r.dev === link && r.prefixLen === a.prefixLen && bytesEqual(r.net, net)));
+        ns.routes = ns.routes.filter(
+          (r) => !(r.family === 6 && r.proto === 'kernel' && r.dev === link && r.prefixLen === a.prefixLen && bytesEqual(r.net, net)),
+        );
       }
       for (const r of ns.routes) if (r.family === 6 && r.dev === link && r.src === a.address) r.src = undefined;
     });
@@ -814,7 +914,11 @@ export class FakeKernel {
     if (family === 4) {
       // Only link-scope routes can reach a gateway; gateway routes are skipped, so a
       // shorter connected route still matches.
-      const linkScope = (t: number): FakeRoute | undefined => this.#bestMatch(inTable(t).filter((r) => r.scope !== 'universe'), gw.bytes);
+      const linkScope = (t: number): FakeRoute | undefined =>
+        this.#bestMatch(
+          inTable(t).filter((r) => r.scope !== 'universe'),
+          gw.bytes,
+        );
       const viaTable = table !== MAIN_TABLE ? linkScope(table) : undefined;
       if (viaTable) return viaTable.dev;
       const local = this.#isLocal(ns, gw);
@@ -826,7 +930,10 @@ export class FakeKernel {
     if (this.#isLocal(ns, gw)) throw kernelError('EINVAL', `${what}: gateway ${formatIp(gw.bytes)} is a local address`);
     // The longest match must itself be on-link (not via another gateway).
     for (const t of table !== MAIN_TABLE ? [table, MAIN_TABLE] : [MAIN_TABLE]) {
-      const best = this.#bestMatch(ns.routes.filter((r) => r.family === 6 && r.table === t), gw.bytes);
+      const best = this.#bestMatch(
+        ns.routes.filter((r) => r.family === 6 && r.table === t),
+        gw.bytes,
+      );
       if (best && best.gateway === undefined && (!dev || best.dev === dev)) return best.dev;
     }
     throw kernelError('EHOSTUNREACH', `${what}: gateway ${formatIp(gw.bytes)} is not reachable`);
@@ -853,10 +960,15 @@ export class FakeKernel {
       let src: string | undefined;
       if (route.src !== undefined) {
         const s = requireIp(route.src);
-        if (s.family !== family || !this.#isLocal(ns, s)) throw kernelError('EINVAL', `${what}: preferred source ${route.src} is not a local address`, { route });
+        if (s.family !== family || !this.#isLocal(ns, s))
+          throw kernelError('EINVAL', `${what}: preferred source ${route.src} is not a local address`, { route });
         src = formatIp(s.bytes);
       }
-      if (ns.routes.some((r) => r.family === family && r.table === table && r.prefixLen === prefixLen && bytesEqual(r.net, net) && r.metric === metric)) {
+      if (
+        ns.routes.some(
+          (r) => r.family === family && r.table === table && r.prefixLen === prefixLen && bytesEqual(r.net, net) && r.metric === metric,
+        )
+      ) {
         throw kernelError('EEXIST', what, { route });
       }
       const scope = route.scope ?? (gateway !== undefined ? 'universe' : 'link');
@@ -910,7 +1022,13 @@ export class FakeKernel {
       const link = this.#requireLink(ns, neigh.link);
       const ip = requireIp(neigh.address);
       const address = formatIp(ip.bytes);
-      const entry: FakeNeighbor = { link, family: ip.family, address, lladdr: normalizeMac(neigh.lladdr), state: neigh.state ?? 'permanent' };
+      const entry: FakeNeighbor = {
+        link,
+        family: ip.family,
+        address,
+        lladdr: normalizeMac(neigh.lladdr),
+        state: neigh.state ?? 'permanent',
+      };
       const i = ns.neighbors.findIndex((n) => n.link === link && n.address === address);
       if (i >= 0) ns.neighbors[i] = entry;
       else ns.neighbors.push(entry);
@@ -937,7 +1055,8 @@ export class FakeKernel {
         const ports = this.#ports(link);
         // The kernel's own local entries: each port's MAC, and the bridge's MAC when no port has it.
         for (const p of ports) out.push({ link: p.name, mac: p.mac, master: true, permanent: true });
-        if (link.mac !== ZERO_MAC && !ports.some((p) => p.mac === link.mac)) out.push({ link: link.name, mac: link.mac, master: true, permanent: true });
+        if (link.mac !== ZERO_MAC && !ports.some((p) => p.mac === link.mac))
+          out.push({ link: link.name, mac: link.mac, master: true, permanent: true });
         for (const e of link.bridgeFdb) {
           const entry: FdbEntry = { link: e.port.name, mac: e.mac, master: true };
           if (e.permanent) entry.permanent = true;
@@ -1007,7 +1126,8 @@ export class FakeKernel {
       const mac = normalizeMac(entry.mac);
       const dst = entry.dst !== undefined ? canonicalIp(entry.dst) : undefined;
       const targets = this.#fdbTargets(link, entry);
-      if (!targets.master && !targets.self) throw kernelError(ENOTSUP, `delete fdb ${mac} on ${link.name}: not a bridge port`, { ...entry });
+      if (!targets.master && !targets.self)
+        throw kernelError(ENOTSUP, `delete fdb ${mac} on ${link.name}: not a bridge port`, { ...entry });
       if (targets.master) {
         const bridge = link.master!;
         const i = bridge.bridgeFdb.findIndex((e) => e.mac === mac && e.port === link);
@@ -1015,7 +1135,8 @@ export class FakeKernel {
         bridge.bridgeFdb.splice(i, 1);
       }
       if (targets.self) {
-        if (link.kind !== 'vxlan') throw kernelError(ENOTSUP, `delete fdb ${mac} on ${link.name}: the fake models self entries on vxlan devices only`, { ...entry });
+        if (link.kind !== 'vxlan')
+          throw kernelError(ENOTSUP, `delete fdb ${mac} on ${link.name}: the fake models self entries on vxlan devices only`, { ...entry });
         const e = link.vxlanFdb.find((x) => x.mac === mac);
         if (!e) throw kernelError('ENOENT', `delete fdb ${mac} on ${link.name}`, { ...entry });
         if (dst !== undefined) {

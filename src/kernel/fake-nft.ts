@@ -228,9 +228,22 @@ function splitStatements(script: string): Statement[] {
 // Typed values
 
 const PROTO_NAMES: Record<number, string> = {
-  1: 'icmp', 2: 'igmp', 6: 'tcp', 17: 'udp', 33: 'dccp', 47: 'gre', 50: 'esp', 51: 'ah', 58: 'ipv6-icmp', 132: 'sctp', 136: 'udplite',
+  1: 'icmp',
+  2: 'igmp',
+  6: 'tcp',
+  17: 'udp',
+  33: 'dccp',
+  47: 'gre',
+  50: 'esp',
+  51: 'ah',
+  58: 'ipv6-icmp',
+  132: 'sctp',
+  136: 'udplite',
 };
-const PROTO_NUMBERS: Record<string, number> = { ...Object.fromEntries(Object.entries(PROTO_NAMES).map(([n, name]) => [name, Number(n)])), icmpv6: 58 };
+const PROTO_NUMBERS: Record<string, number> = {
+  ...Object.fromEntries(Object.entries(PROTO_NAMES).map(([n, name]) => [name, Number(n)])),
+  icmpv6: 58,
+};
 
 const TYPES = new Set(['ipv4_addr', 'ipv6_addr', 'inet_proto', 'inet_service', 'mark', 'integer', 'ether_addr', 'ifname', 'verdict']);
 
@@ -240,7 +253,12 @@ interface Parsed {
 }
 
 /** Parses one element component of `type`. Throws a message string on a bad value. */
-function parseValue(type: string, words: string[], interval: boolean, chains: Map<string, FakeChain> | undefined): Parsed & { chainRef?: string } {
+function parseValue(
+  type: string,
+  words: string[],
+  interval: boolean,
+  chains: Map<string, FakeChain> | undefined,
+): Parsed & { chainRef?: string } {
   const bad = (why: string): never => {
     throw new Error(`${JSON.stringify(words.join(' '))} is not a valid ${type}${why ? `: ${why}` : ''}`);
   };
@@ -391,13 +409,21 @@ export class FakeNft implements Nft {
 
   /** Makes the next apply() fail with `error` (default: an EBUSY-like SHOAL_ERR_NFT) and change nothing. */
   failNextApply(error?: ShoalError): void {
-    this.#failures.push(error ?? new ShoalError('SHOAL_ERR_NFT', 'injected nft failure: Could not process rule: Device or resource busy', { errno: 'EBUSY', details: { injected: true } }));
+    this.#failures.push(
+      error ??
+        new ShoalError('SHOAL_ERR_NFT', 'injected nft failure: Could not process rule: Device or resource busy', {
+          errno: 'EBUSY',
+          details: { injected: true },
+        }),
+    );
   }
 
   async apply(tx: string | { nftables: unknown[] }): Promise<void> {
     this.applyCalls++;
     if (typeof tx !== 'string') {
-      throw new ShoalError('SHOAL_ERR_NFT', 'FakeNft accepts nft script text only; JSON transactions are outside its subset', { details: { netns: this.netns, unsupported: 'json' } });
+      throw new ShoalError('SHOAL_ERR_NFT', 'FakeNft accepts nft script text only; JSON transactions are outside its subset', {
+        details: { netns: this.netns, unsupported: 'json' },
+      });
     }
     const injected = this.#failures.shift();
     if (injected) throw injected;
@@ -445,7 +471,7 @@ export class FakeNft implements Nft {
 
   #error(err: unknown, st: Statement | undefined): ShoalError {
     if (err instanceof ShoalError) return err;
-    const line = err instanceof ParseError && err.line > 0 ? err.line : st?.line ?? 0;
+    const line = err instanceof ParseError && err.line > 0 ? err.line : (st?.line ?? 0);
     const errno = err instanceof ParseError ? err.errno : undefined;
     const msg = err instanceof Error ? err.message : String(err);
     return new ShoalError('SHOAL_ERR_NFT', `nft transaction failed: line ${line}: ${msg}${st ? `\n${st.source}` : ''}`, {
@@ -525,7 +551,10 @@ export class FakeNft implements Nft {
         const chain = table.chains.get(name) ?? fail(`chain ${name}: No such file or directory`, 'ENOENT');
         const ruleTokens = words.slice(i);
         if (ruleTokens.length === 0) fail('syntax error: empty rule');
-        const text = st.source.slice(ruleTokens[0]!.start - words[0]!.start).replace(/\s+/g, ' ').trim();
+        const text = st.source
+          .slice(ruleTokens[0]!.start - words[0]!.start)
+          .replace(/\s+/g, ' ')
+          .trim();
         const sets: string[] = [];
         const chains: string[] = [];
         ruleTokens.forEach((t, k) => {
@@ -576,15 +605,18 @@ export class FakeNft implements Nft {
         return;
       }
       if (!chain.base || chain.base.type !== spec.base.type) fail(`chain ${name}: File exists`, 'EEXIST');
-      if (chain.base!.hook !== spec.base.hook || chain.base!.prio !== spec.base.prio) fail(`chain ${name} cannot change hook or priority: Operation not supported`, 'EOPNOTSUPP');
+      if (chain.base!.hook !== spec.base.hook || chain.base!.prio !== spec.base.prio)
+        fail(`chain ${name} cannot change hook or priority: Operation not supported`, 'EOPNOTSUPP');
       if (spec.policy !== undefined) chain.base!.policy = spec.policy;
       return;
     }
     if (spec && !spec.base && spec.policy !== undefined) fail(`policy on a regular chain: Operation not supported`, 'EOPNOTSUPP');
     if (spec?.base) {
       const hooks = HOOKS_BY_TYPE[spec.base.type];
-      if (!hooks?.includes(spec.base.hook)) fail(`chain type ${spec.base.type} on hook ${spec.base.hook}: Operation not supported`, 'EOPNOTSUPP');
-      if (spec.base.type === 'route' && table.family !== 'ip' && table.family !== 'ip6' && table.family !== 'inet') fail('route chains need family ip, ip6 or inet', 'EOPNOTSUPP');
+      if (!hooks?.includes(spec.base.hook))
+        fail(`chain type ${spec.base.type} on hook ${spec.base.hook}: Operation not supported`, 'EOPNOTSUPP');
+      if (spec.base.type === 'route' && table.family !== 'ip' && table.family !== 'ip6' && table.family !== 'inet')
+        fail('route chains need family ip, ip6 or inet', 'EOPNOTSUPP');
     }
     table.chains.set(name, {
       name,
@@ -655,7 +687,8 @@ export class FakeNft implements Nft {
       }
       if (current) {
         if (verb === 'create') fail(`element ${where}: File exists`, 'EEXIST');
-        if (set.kind === 'map' && JSON.stringify(current.data) !== JSON.stringify(data!.json)) fail(`element ${where} exists with other data: File exists`, 'EEXIST');
+        if (set.kind === 'map' && JSON.stringify(current.data) !== JSON.stringify(data!.json))
+          fail(`element ${where} exists with other data: File exists`, 'EEXIST');
         continue;
       }
       if (key!.interval) {
@@ -681,7 +714,8 @@ export class FakeNft implements Nft {
 function braceBody(rest: Token[], fail: (m: string) => never): Token[] {
   const first = rest[0];
   const last = rest[rest.length - 1];
-  if (first?.text !== '{' || last?.text !== '}' || first.kind !== 'punct' || last.kind !== 'punct') fail("syntax error: expected '{ ... }'");
+  if (first?.text !== '{' || last?.text !== '}' || first.kind !== 'punct' || last.kind !== 'punct')
+    fail("syntax error: expected '{ ... }'");
   return rest.slice(1, -1);
 }
 
@@ -703,7 +737,10 @@ function clauses(body: Token[], fail: (m: string) => never): Token[][] {
   return out;
 }
 
-function parseChainSpec(rest: Token[], fail: (m: string, e?: string) => never): { base?: Omit<BaseChain, 'policy'>; policy?: 'accept' | 'drop' } {
+function parseChainSpec(
+  rest: Token[],
+  fail: (m: string, e?: string) => never,
+): { base?: Omit<BaseChain, 'policy'>; policy?: 'accept' | 'drop' } {
   const out: { base?: Omit<BaseChain, 'policy'>; policy?: 'accept' | 'drop' } = {};
   for (const c of clauses(braceBody(rest, fail), fail)) {
     const t = c.map((x) => x.text);
@@ -712,7 +749,8 @@ function parseChainSpec(rest: Token[], fail: (m: string, e?: string) => never): 
       const type = t[1]!;
       const hook = t[3]!;
       if (!HOOKS_BY_TYPE[type]) fail(`chain type ${type} is outside the subset FakeNft understands`);
-      if (!['prerouting', 'input', 'forward', 'output', 'postrouting'].includes(hook)) fail(`hook ${hook} is outside the subset FakeNft understands`);
+      if (!['prerouting', 'input', 'forward', 'output', 'postrouting'].includes(hook))
+        fail(`hook ${hook} is outside the subset FakeNft understands`);
       const prioText = t.slice(5).join(' ');
       let prio: number;
       const m = /^([a-z]+)(?: ?([+-]) ?(\d+))?$/.exec(prioText);
@@ -720,7 +758,8 @@ function parseChainSpec(rest: Token[], fail: (m: string, e?: string) => never): 
         prio = Number(prioText);
       } else if (m && NAMED_PRIORITIES[m[1]!]) {
         const named = NAMED_PRIORITIES[m[1]!]!;
-        if (named.hooks && !named.hooks.includes(hook)) fail(`priority ${m[1]} on hook ${hook}: invalid priority expression value in this context`);
+        if (named.hooks && !named.hooks.includes(hook))
+          fail(`priority ${m[1]} on hook ${hook}: invalid priority expression value in this context`);
         prio = named.value + (m[2] === '-' ? -1 : 1) * Number(m[3] ?? 0);
       } else {
         return fail(`priority ${JSON.stringify(prioText)} is not a number or a standard priority name`);
@@ -735,7 +774,11 @@ function parseChainSpec(rest: Token[], fail: (m: string, e?: string) => never): 
   return out;
 }
 
-function parseSetSpec(kind: 'set' | 'map', rest: Token[], fail: (m: string, e?: string) => never): { keyTypes: string[]; dataTypes: string[] | undefined; flags: string[] } {
+function parseSetSpec(
+  kind: 'set' | 'map',
+  rest: Token[],
+  fail: (m: string, e?: string) => never,
+): { keyTypes: string[]; dataTypes: string[] | undefined; flags: string[] } {
   let keyTypes: string[] | undefined;
   let dataTypes: string[] | undefined;
   const flags: string[] = [];
@@ -754,7 +797,8 @@ function parseSetSpec(kind: 'set' | 'map', rest: Token[], fail: (m: string, e?: 
         return parts.map((p) => {
           if (p.length === 0) fail(`syntax error in ${head}`);
           if (head === 'type') {
-            if (p.length !== 1 || !TYPES.has(p[0]!) || p[0] === 'integer') fail(`type ${JSON.stringify(p.join(' '))} is outside the subset FakeNft understands`);
+            if (p.length !== 1 || !TYPES.has(p[0]!) || p[0] === 'integer')
+              fail(`type ${JSON.stringify(p.join(' '))} is outside the subset FakeNft understands`);
             return p[0]!;
           }
           if (p.length === 1 && p[0] === 'verdict') return 'verdict';
@@ -807,7 +851,12 @@ function braceList(rest: Token[], fail: (m: string) => never): Token[][] {
   return out;
 }
 
-function parseTuple(types: string[], tokens: Token[], interval: boolean, chains: Map<string, FakeChain> | undefined): Parsed & { chainRef?: string } {
+function parseTuple(
+  types: string[],
+  tokens: Token[],
+  interval: boolean,
+  chains: Map<string, FakeChain> | undefined,
+): Parsed & { chainRef?: string } {
   const parts: string[][] = [[]];
   for (const t of tokens) {
     if (t.kind === 'word' && t.text === '.') parts.push([]);

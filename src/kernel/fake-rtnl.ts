@@ -12,7 +12,20 @@
  */
 import { ShoalError } from '../common/errors.ts';
 import type { FakeKernel, FakeNamespace } from './fake-kernel.ts';
-import type { Address, FdbEntry, Family, Link, LinkChanges, LinkSpec, Neighbor, NeighborMiss, Route, Rtnl, RtnlEvents, Watch } from './types.ts';
+import type {
+  Address,
+  FdbEntry,
+  Family,
+  Link,
+  LinkChanges,
+  LinkSpec,
+  Neighbor,
+  NeighborMiss,
+  Route,
+  Rtnl,
+  RtnlEvents,
+  Watch,
+} from './types.ts';
 import {
   validateAddress,
   validateFdb,

@@ -133,13 +133,19 @@ export class FakeSysctl implements Sysctl {
     const old = this.#values.get(path);
     if (old === undefined) throw this.#notFound(name, path);
     if (READ_ONLY.has(path)) {
-      throw new ShoalError('SHOAL_ERR_SYSCTL', `cannot write sysctl ${name}: Permission denied (read-only in a network namespace)`, { details: { name }, errno: 'EACCES' });
+      throw new ShoalError('SHOAL_ERR_SYSCTL', `cannot write sysctl ${name}: Permission denied (read-only in a network namespace)`, {
+        details: { name },
+        errno: 'EACCES',
+      });
     }
     let text = sysctlValueText(name, value).trim();
     if (NUMERIC.test(old)) {
       const fields = text.split(/\s+/);
       if (text === '' || !fields.every((f) => /^-?\d+$/.test(f))) {
-        throw new ShoalError('SHOAL_ERR_SYSCTL', `cannot write sysctl ${name}: Invalid argument`, { details: { name, value: text }, errno: 'EINVAL' });
+        throw new ShoalError('SHOAL_ERR_SYSCTL', `cannot write sysctl ${name}: Invalid argument`, {
+          details: { name, value: text },
+          errno: 'EINVAL',
+        });
       }
       text = fields.map((f) => String(Number(f))).join('\t');
     }

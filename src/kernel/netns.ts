@@ -68,6 +68,9 @@ export async function requireNetns(name: string): Promise<void> {
   try {
     await stat(netnsPath(name));
   } catch {
-    throw new ShoalError('SHOAL_ERR_NETNS_NOT_FOUND', `network namespace ${name} does not exist`, { details: { netns: name }, errno: 'ENOENT' });
+    throw new ShoalError('SHOAL_ERR_NETNS_NOT_FOUND', `network namespace ${name} does not exist`, {
+      details: { netns: name },
+      errno: 'ENOENT',
+    });
   }
 }

@@ -36,13 +36,21 @@ const NFT_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,254}$/;
 
 export function validateNftFamily(family: string): asserts family is NftFamily {
   if (!(NFT_FAMILIES as readonly string[]).includes(family)) {
-    throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `nftables family ${JSON.stringify(family)} is not one of ${NFT_FAMILIES.join(', ')}`, { details: { family } });
+    throw new ShoalError(
+      'SHOAL_ERR_INVALID_ARGUMENT',
+      `nftables family ${JSON.stringify(family)} is not one of ${NFT_FAMILIES.join(', ')}`,
+      { details: { family } },
+    );
   }
 }
 
 export function validateNftName(name: string, what = 'table'): void {
   if (typeof name !== 'string' || !NFT_NAME_RE.test(name)) {
-    throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `nftables ${what} name ${JSON.stringify(name)} must start with a letter or _ and contain only letters, digits, _ . -`, { details: { name } });
+    throw new ShoalError(
+      'SHOAL_ERR_INVALID_ARGUMENT',
+      `nftables ${what} name ${JSON.stringify(name)} must start with a letter or _ and contain only letters, digits, _ . -`,
+      { details: { name } },
+    );
   }
 }
 
@@ -182,7 +190,9 @@ class KernelNft implements Nft {
     });
     if (result.code === 0) return result.stdout;
     if (isNftNoSuchObject(result.stderr)) return undefined;
-    throw new ShoalError('SHOAL_ERR_NFT', `nft -a list table ${family} ${name} failed: ${firstLines(result.stderr, 6)}`, { details: { netns: this.netns } });
+    throw new ShoalError('SHOAL_ERR_NFT', `nft -a list table ${family} ${name} failed: ${firstLines(result.stderr, 6)}`, {
+      details: { netns: this.netns },
+    });
   }
 
   #run(args: string[], input?: string, okExitCodes?: number[]) {
@@ -203,7 +213,10 @@ function parseJson(text: string): unknown {
 }
 
 /** The real nftables of network namespace `netns` ('' = the one this process runs in). */
-export function createNft(netns: string, options: NftOptions = {}): Nft & { listTableText(family: string, name: string): Promise<string | undefined> } {
+export function createNft(
+  netns: string,
+  options: NftOptions = {},
+): Nft & { listTableText(family: string, name: string): Promise<string | undefined> } {
   return new KernelNft(netns, options);
 }
 
@@ -298,7 +311,9 @@ export function canonicalNftTable(json: readonly unknown[]): string {
       case 'chain': {
         const parts = [`chain ${String(body['family'])} ${String(body['table'])} ${String(body['name'])}`];
         if (body['hook'] !== undefined) {
-          parts.push(`type ${String(body['type'])} hook ${String(body['hook'])} prio ${String(body['prio'])} policy ${String(body['policy'] ?? 'accept')}`);
+          parts.push(
+            `type ${String(body['type'])} hook ${String(body['hook'])} prio ${String(body['prio'])} policy ${String(body['policy'] ?? 'accept')}`,
+          );
         }
         chains.set(String(body['name']), { line: parts.join(' '), rules: [] });
         break;
@@ -317,7 +332,8 @@ export function canonicalNftTable(json: readonly unknown[]): string {
       }
       case 'rule': {
         const text = typeof body['text'] === 'string' ? normalizeRuleText(body['text']) : `expr ${JSON.stringify(body['expr'])}`;
-        const comment = typeof body['text'] !== 'string' && typeof body['comment'] === 'string' ? ` comment ${JSON.stringify(body['comment'])}` : '';
+        const comment =
+          typeof body['text'] !== 'string' && typeof body['comment'] === 'string' ? ` comment ${JSON.stringify(body['comment'])}` : '';
         rules.push({ chain: String(body['chain']), text: text + comment });
         break;
       }

@@ -125,8 +125,19 @@ function errnoFromNetlink(err: unknown): string | undefined {
 function kernelError(err: unknown, what: string, details: Record<string, unknown> = {}): ShoalError {
   if (err instanceof ShoalError) return err;
   const errno = errnoFromNetlink(err);
-  const code = errno === 'EEXIST' ? 'SHOAL_ERR_ALREADY_EXISTS' : errno === 'ENODEV' ? 'SHOAL_ERR_LINK_NOT_FOUND' : errno === 'ENOENT' || errno === 'ESRCH' ? 'SHOAL_ERR_NOT_FOUND' : 'SHOAL_ERR_NETLINK';
-  return new ShoalError(code, `${what}: ${errno ?? (err instanceof Error ? err.message : String(err))}`, { cause: err, details, ...(errno ? { errno } : {}) });
+  const code =
+    errno === 'EEXIST'
+      ? 'SHOAL_ERR_ALREADY_EXISTS'
+      : errno === 'ENODEV'
+        ? 'SHOAL_ERR_LINK_NOT_FOUND'
+        : errno === 'ENOENT' || errno === 'ESRCH'
+          ? 'SHOAL_ERR_NOT_FOUND'
+          : 'SHOAL_ERR_NETLINK';
+  return new ShoalError(code, `${what}: ${errno ?? (err instanceof Error ? err.message : String(err))}`, {
+    cause: err,
+    details,
+    ...(errno ? { errno } : {}),
+  });
 }
 
 const MISSING = new Set(['ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL']);
@@ -203,7 +214,12 @@ class KernelRtnl implements Rtnl {
 
   private async rawLinks(): Promise<RawLink[]> {
     const msgs = await this.dump('list links', () => this.sock.getLinks());
-    return msgs.map((m) => ({ index: m.data.index ?? 0, name: m.attrs.ifname ?? '', flags: (m.data.flags ?? {}) as Record<string, unknown>, attrs: m.attrs as Record<string, unknown> }));
+    return msgs.map((m) => ({
+      index: m.data.index ?? 0,
+      name: m.attrs.ifname ?? '',
+      flags: (m.data.flags ?? {}) as Record<string, unknown>,
+      attrs: m.attrs as Record<string, unknown>,
+    }));
   }
 
   private toLink(raw: RawLink, names: Map<number, string>): Link {
@@ -277,7 +293,12 @@ class KernelRtnl implements Rtnl {
       );
       const m = msgs[0];
       if (!m) return undefined;
-      return { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', flags: (m.data.flags ?? {}) as Record<string, unknown>, attrs: m.attrs as Record<string, unknown> };
+      return {
+        index: m.data.index ?? 0,
+        name: m.attrs.ifname ?? '',
+        flags: (m.data.flags ?? {}) as Record<string, unknown>,
+        attrs: m.attrs as Record<string, unknown>,
+      };
     } catch (err) {
       if (err instanceof ShoalError && (err.errno === 'ENODEV' || err.errno === 'ENOENT')) return undefined;
       throw err;
@@ -305,10 +326,12 @@ class KernelRtnl implements Rtnl {
         details: { link: name, netns: this.netns },
         errno: 'ENODEV',
       });
-    const msgs = await this.call(`look up link ${name}`, { link: name }, () => this.sock.getLink({}, { ifname: name })).catch((err: unknown) => {
-      if (err instanceof ShoalError && (err.errno === 'ENODEV' || err.errno === 'ENOENT')) throw notFound(err);
-      throw err;
-    });
+    const msgs = await this.call(`look up link ${name}`, { link: name }, () => this.sock.getLink({}, { ifname: name })).catch(
+      (err: unknown) => {
+        if (err instanceof ShoalError && (err.errno === 'ENODEV' || err.errno === 'ENOENT')) throw notFound(err);
+        throw err;
+      },
+    );
     const index = msgs[0]?.data.index;
     if (index === undefined) throw notFound();
     this.indexCache.set(name, index);
@@ -452,7 +475,9 @@ class KernelRtnl implements Rtnl {
       const attrs: rt.AddressAttrs = { local: bytes, address: bytes };
       if (family === 4 && addr.prefixLen < 31) attrs.broadcast = broadcastBytes(bytes, addr.prefixLen);
       return this.call(`add address ${addr.address}/${addr.prefixLen} to ${addr.link}`, { ...addr }, () =>
-        this.sock.newAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index, scope: 0 }, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL }),
+        this.sock.newAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index, scope: 0 }, attrs, {
+          flags: FlagsNew.CREATE | FlagsNew.EXCL,
+        }),
       );
     });
   }
@@ -462,7 +487,10 @@ class KernelRtnl implements Rtnl {
     return deleted(async () => {
       await this.withIndex(addr.link, (index) =>
         this.call(`delete address ${addr.address}/${addr.prefixLen} from ${addr.link}`, { ...addr }, () =>
-          this.sock.delAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index }, { local: ipToBytes(addr.address), address: ipToBytes(addr.address) }),
+          this.sock.delAddress(
+            { family: family === 4 ? AF_INET : AF_INET6, prefixlen: addr.prefixLen, index },
+            { local: ipToBytes(addr.address), address: ipToBytes(addr.address) },
+          ),
         ),
       );
     });
@@ -483,7 +511,11 @@ class KernelRtnl implements Rtnl {
         const type = m.data.type;
         if (type !== 'UNICAST' && type !== 1) continue;
         const dstLen = m.data.dstLen ?? 0;
-        const route: Route = { family, dst: dstLen === 0 && !m.attrs.dst ? 'default' : `${m.attrs.dst ? formatIp(m.attrs.dst) : family === 4 ? '0.0.0.0' : '::'}/${dstLen}` };
+        const route: Route = {
+          family,
+          dst:
+            dstLen === 0 && !m.attrs.dst ? 'default' : `${m.attrs.dst ? formatIp(m.attrs.dst) : family === 4 ? '0.0.0.0' : '::'}/${dstLen}`,
+        };
         if (m.attrs.gateway) route.gateway = formatIp(m.attrs.gateway);
         if (m.attrs.oif !== undefined) {
           const dev = names.get(m.attrs.oif);
@@ -579,7 +611,9 @@ class KernelRtnl implements Rtnl {
     const family = isIP(neigh.address) === 4 ? AF_INET : AF_INET6;
     return deleted(async () => {
       await this.withIndex(neigh.link, (ifindex) =>
-        this.call(`delete neighbour ${neigh.address} on ${neigh.link}`, { ...neigh }, () => this.sock.delNeighbor({ family, ifindex }, { dst: ipToBytes(neigh.address) })),
+        this.call(`delete neighbour ${neigh.address} on ${neigh.link}`, { ...neigh }, () =>
+          this.sock.delNeighbor({ family, ifindex }, { dst: ipToBytes(neigh.address) }),
+        ),
       );
     });
   }
@@ -636,7 +670,9 @@ class KernelRtnl implements Rtnl {
         const flags: rt.NeighborFlags = {};
         if (entry.self ?? !entry.master) flags.self = true;
         if (entry.master) flags.master = true;
-        return this.call(`delete fdb ${entry.mac} on ${entry.link}`, { ...entry }, () => this.sock.delNeighbor({ family: AF_BRIDGE, ifindex, flags }, attrs));
+        return this.call(`delete fdb ${entry.mac} on ${entry.link}`, { ...entry }, () =>
+          this.sock.delNeighbor({ family: AF_BRIDGE, ifindex, flags }, attrs),
+        );
       });
     });
   }
@@ -658,7 +694,12 @@ class KernelRtnl implements Rtnl {
             // The bridge reports port changes (a port released) as AF_BRIDGE link messages,
             // an RTM_DELLINK among them: the link itself still exists.
             if (parsed.data.family === AF_BRIDGE) continue;
-            const r: RawLink = { index: parsed.data.index ?? 0, name: parsed.attrs.ifname ?? '', flags: (parsed.data.flags ?? {}) as Record<string, unknown>, attrs: parsed.attrs as Record<string, unknown> };
+            const r: RawLink = {
+              index: parsed.data.index ?? 0,
+              name: parsed.attrs.ifname ?? '',
+              flags: (parsed.data.flags ?? {}) as Record<string, unknown>,
+              attrs: parsed.attrs as Record<string, unknown>,
+            };
             if (m.type === RTM_NEWLINK) names.set(r.index, r.name);
             const event: LinkEvent = { type: m.type === RTM_NEWLINK ? 'new' : 'del', link: this.toLink(r, names) };
             if (m.type === RTM_DELLINK) names.delete(r.index);
@@ -694,7 +735,11 @@ class KernelRtnl implements Rtnl {
     const link = names.get(m.data.ifindex ?? -1) ?? `if${m.data.ifindex ?? '?'}`;
     const dst = m.attrs.dst;
     const lladdr = m.attrs.lladdr;
-    if (dst && dst.some((b) => b !== 0) && (m.data.family === AF_INET || m.data.family === AF_INET6 || !lladdr || lladdr.every((b) => b === 0))) {
+    if (
+      dst &&
+      dst.some((b) => b !== 0) &&
+      (m.data.family === AF_INET || m.data.family === AF_INET6 || !lladdr || lladdr.every((b) => b === 0))
+    ) {
       return { kind: 'l3miss', link, address: formatIp(dst) };
     }
     if (lladdr && lladdr.length === 6) return { kind: 'l2miss', link, mac: formatMac(lladdr) };
@@ -730,4 +775,3 @@ export async function openRtnl(netns: string): Promise<Rtnl> {
   await requireNetns(netns);
   return new KernelRtnl(netns, openSocket(netns));
 }
-

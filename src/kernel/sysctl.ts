@@ -39,23 +39,30 @@ export function sysctlPath(name: string, netns = ''): string {
   for (const p of parts) {
     if (p === '' || p === '.' || p === '..') throw bad('has an empty, "." or ".." component');
   }
-  if (netns !== '' && parts[0] !== 'net') throw bad(`is not a network sysctl (net.*); it is global to the host, not per namespace ${netns}`);
+  if (netns !== '' && parts[0] !== 'net')
+    throw bad(`is not a network sysctl (net.*); it is global to the host, not per namespace ${netns}`);
   return parts.join('/');
 }
 
 /** The dotted name of a sysctl path (`net/ipv4/conf/eth0.1/rp_filter` -> `net.ipv4.conf.eth0/1.rp_filter`). */
 export function sysctlDottedName(path: string): string {
-  return path.split('/').map((p) => p.replace(/\./g, '/')).join('.');
+  return path
+    .split('/')
+    .map((p) => p.replace(/\./g, '/'))
+    .join('.');
 }
 
 /** A value as it is written: integers and strings; no newline or NUL inside. */
 export function sysctlValueText(name: string, value: string | number): string {
   if (typeof value === 'number') {
-    if (!Number.isInteger(value)) throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `sysctl ${name} value ${value} is not an integer`, { details: { name, value } });
+    if (!Number.isInteger(value))
+      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `sysctl ${name} value ${value} is not an integer`, { details: { name, value } });
     return String(value);
   }
   if (typeof value !== 'string' || /[\n\0]/.test(value)) {
-    throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `sysctl ${name} value ${JSON.stringify(value)} must be one line of text`, { details: { name } });
+    throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `sysctl ${name} value ${JSON.stringify(value)} must be one line of text`, {
+      details: { name },
+    });
   }
   return value;
 }
@@ -66,13 +73,27 @@ function sysctlError(err: unknown, name: string, op: 'read' | 'write', netns: st
   const stderr = String(err.details['stderr'] ?? '');
   const details = { name, netns, stderr: firstLines(stderr) };
   if (/No such file or directory/.test(stderr)) {
-    return new ShoalError('SHOAL_ERR_NOT_FOUND', `sysctl ${name} does not exist${netns ? ` in namespace ${netns}` : ''}`, { cause: err, details, errno: 'ENOENT' });
+    return new ShoalError('SHOAL_ERR_NOT_FOUND', `sysctl ${name} does not exist${netns ? ` in namespace ${netns}` : ''}`, {
+      cause: err,
+      details,
+      errno: 'ENOENT',
+    });
   }
   if (/Is a directory/.test(stderr)) {
     return new ShoalError('SHOAL_ERR_NOT_FOUND', `sysctl ${name} is a directory, not a value`, { cause: err, details, errno: 'EISDIR' });
   }
-  const errno = /Invalid argument/.test(stderr) ? 'EINVAL' : /Permission denied/.test(stderr) ? 'EACCES' : /Operation not permitted/.test(stderr) ? 'EPERM' : undefined;
-  return new ShoalError('SHOAL_ERR_SYSCTL', `cannot ${op} sysctl ${name}: ${firstLines(stderr, 1) || err.message}`, { cause: err, details, ...(errno ? { errno } : {}) });
+  const errno = /Invalid argument/.test(stderr)
+    ? 'EINVAL'
+    : /Permission denied/.test(stderr)
+      ? 'EACCES'
+      : /Operation not permitted/.test(stderr)
+        ? 'EPERM'
+        : undefined;
+  return new ShoalError('SHOAL_ERR_SYSCTL', `cannot ${op} sysctl ${name}: ${firstLines(stderr, 1) || err.message}`, {
+    cause: err,
+    details,
+    ...(errno ? { errno } : {}),
+  });
 }
 
 class KernelSysctl implements Sysctl {

@@ -14,10 +14,14 @@ export const IFNAME_MAX = 15;
 
 export function validateIfname(name: string): void {
   if (typeof name !== 'string' || name.length === 0 || name.length > IFNAME_MAX) {
-    throw new ShoalError('SHOAL_ERR_BAD_IFNAME', `interface name ${JSON.stringify(name)} must be 1-${IFNAME_MAX} characters`, { details: { name } });
+    throw new ShoalError('SHOAL_ERR_BAD_IFNAME', `interface name ${JSON.stringify(name)} must be 1-${IFNAME_MAX} characters`, {
+      details: { name },
+    });
   }
   if (name === '.' || name === '..' || /[\s/:]/.test(name) || !/^[\x21-\x7e]+$/.test(name)) {
-    throw new ShoalError('SHOAL_ERR_BAD_IFNAME', `interface name ${JSON.stringify(name)} contains a character the kernel refuses`, { details: { name } });
+    throw new ShoalError('SHOAL_ERR_BAD_IFNAME', `interface name ${JSON.stringify(name)} contains a character the kernel refuses`, {
+      details: { name },
+    });
   }
 }
 
@@ -32,7 +36,10 @@ export { normalizeMac } from '../common/mac.ts';
 
 export function validateIp(address: string, what = 'address'): 4 | 6 {
   const v = typeof address === 'string' ? isIP(address) : 0;
-  if (v !== 4 && v !== 6) throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `${what} ${JSON.stringify(address)} is not an IPv4 or IPv6 address`, { details: { address } });
+  if (v !== 4 && v !== 6)
+    throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `${what} ${JSON.stringify(address)} is not an IPv4 or IPv6 address`, {
+      details: { address },
+    });
   return v;
 }
 
@@ -117,11 +124,13 @@ export function validateAddress(addr: Address): 4 | 6 {
 /** Parses 'a.b.c.d/len' and checks host bits are clear. */
 export function parseCidr(cidr: string): { address: string; prefixLen: number; family: 4 | 6 } {
   const slash = typeof cidr === 'string' ? cidr.indexOf('/') : -1;
-  if (slash < 0) throw new ShoalError('SHOAL_ERR_BAD_PREFIX', `${JSON.stringify(cidr)} is not in CIDR form (address/length)`, { details: { cidr } });
+  if (slash < 0)
+    throw new ShoalError('SHOAL_ERR_BAD_PREFIX', `${JSON.stringify(cidr)} is not in CIDR form (address/length)`, { details: { cidr } });
   const address = cidr.slice(0, slash);
   const lenText = cidr.slice(slash + 1);
   const family = validateIp(address);
-  if (!/^\d{1,3}$/.test(lenText)) throw new ShoalError('SHOAL_ERR_BAD_PREFIX', `prefix length in ${JSON.stringify(cidr)} is not a number`, { details: { cidr } });
+  if (!/^\d{1,3}$/.test(lenText))
+    throw new ShoalError('SHOAL_ERR_BAD_PREFIX', `prefix length in ${JSON.stringify(cidr)} is not a number`, { details: { cidr } });
   const prefixLen = Number(lenText);
   validatePrefixLen(prefixLen, family);
   const bytes = ipToBytes(address);

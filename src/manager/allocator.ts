@@ -63,7 +63,12 @@ export interface AllocTx {
    * service holds), reuses `previous` automatic ports that still match, and takes the
    * first free port of the range for the rest. Releases whatever the service held before.
    */
-  allocatePorts(service: PortOwner, ports: readonly PortConfig[], previousSpec: readonly PortConfig[], previousAllocated: readonly PortConfig[]): PortConfig[];
+  allocatePorts(
+    service: PortOwner,
+    ports: readonly PortConfig[],
+    previousSpec: readonly PortConfig[],
+    previousAllocated: readonly PortConfig[],
+  ): PortConfig[];
   releasePorts(serviceId: string): void;
 }
 
@@ -93,7 +98,10 @@ export class Allocator {
 
   private loadSpace(tx: ReadTx<Kinds>): AddressSpace {
     if (!this.space) {
-      this.space = restoreAddressSpace(this.options.addressSpace, tx.all('ipam').map((r) => ({ id: r.id, name: r.name, state: r.state })));
+      this.space = restoreAddressSpace(
+        this.options.addressSpace,
+        tx.all('ipam').map((r) => ({ id: r.id, name: r.name, state: r.state })),
+      );
     }
     return this.space;
   }
@@ -114,8 +122,11 @@ export class Allocator {
       for (const s of tx.all('service')) {
         for (const p of s.endpoint.ports) {
           if (p.publishedPort === undefined) continue;
-          const auto = p.publishMode === 'host' && !s.spec.endpointSpec.ports.some((q) => q.publishedPort === p.publishedPort && q.protocol === p.protocol);
-          if (p.publishMode === 'ingress' || auto) ports.set(`${p.protocol}/${p.publishedPort}`, { serviceId: s.id, serviceName: s.spec.name });
+          const auto =
+            p.publishMode === 'host' &&
+            !s.spec.endpointSpec.ports.some((q) => q.publishedPort === p.publishedPort && q.protocol === p.protocol);
+          if (p.publishMode === 'ingress' || auto)
+            ports.set(`${p.protocol}/${p.publishedPort}`, { serviceId: s.id, serviceName: s.spec.name });
         }
       }
       this.ports = ports;
@@ -138,13 +149,15 @@ export class Allocator {
     const dirty = new Set<string>();
     let bodyDone = false;
     tx.onRollback(() => {
-      if (bodyDone) this.reset(); // the commit itself failed: memory is ahead of the store
+      if (bodyDone)
+        this.reset(); // the commit itself failed: memory is ahead of the store
       else for (const undo of journal.reverse()) undo();
     });
 
     const net = (networkId: string): NetworkIpam => {
       const n = space.get(networkId);
-      if (!n) throw managerError('SHOAL_ERR_NETWORK_NOT_FOUND', `network ${networkId} has no address space (was it removed?)`, { networkId });
+      if (!n)
+        throw managerError('SHOAL_ERR_NETWORK_NOT_FOUND', `network ${networkId} has no address space (was it removed?)`, { networkId });
       return n;
     };
 
@@ -230,18 +243,31 @@ export class Allocator {
           if (p.publishedPort === undefined || p.publishMode !== 'ingress') continue;
           const holder = table.get(`${p.protocol}/${p.publishedPort}`);
           if (holder) {
-            throw managerError('SHOAL_ERR_PORT_IN_USE', `port ${p.publishedPort}/${p.protocol} is already in use by service ${holder.serviceName} (${holder.serviceId})`, {
-              port: p.publishedPort,
-              protocol: p.protocol,
-              serviceId: holder.serviceId,
-            });
+            throw managerError(
+              'SHOAL_ERR_PORT_IN_USE',
+              `port ${p.publishedPort}/${p.protocol} is already in use by service ${holder.serviceName} (${holder.serviceId})`,
+              {
+                port: p.publishedPort,
+                protocol: p.protocol,
+                serviceId: holder.serviceId,
+              },
+            );
           }
           take(p.protocol, p.publishedPort);
         }
         for (const p of out) {
           if (p.publishedPort !== undefined) continue;
-          const prevIndex = previousSpec.findIndex((q) => q.publishedPort === undefined && q.protocol === p.protocol && q.targetPort === p.targetPort && q.publishMode === p.publishMode);
-          const prev = prevIndex >= 0 ? previousAllocated.find((q) => q.protocol === p.protocol && q.targetPort === p.targetPort && q.publishMode === p.publishMode) : undefined;
+          const prevIndex = previousSpec.findIndex(
+            (q) =>
+              q.publishedPort === undefined &&
+              q.protocol === p.protocol &&
+              q.targetPort === p.targetPort &&
+              q.publishMode === p.publishMode,
+          );
+          const prev =
+            prevIndex >= 0
+              ? previousAllocated.find((q) => q.protocol === p.protocol && q.targetPort === p.targetPort && q.publishMode === p.publishMode)
+              : undefined;
           let port = prev?.publishedPort;
           if (port === undefined || table.has(`${p.protocol}/${port}`)) port = this.firstFreePort(table, p.protocol);
           take(p.protocol, port);
@@ -275,7 +301,7 @@ export class Allocator {
   private nextVni(vnis: Set<number>): number {
     const span = MAX_VXLAN_ID - FIRST_USER_VXLAN_ID + 1;
     for (let i = 1; i <= span; i++) {
-      const v = FIRST_USER_VXLAN_ID + ((this.lastVni - FIRST_USER_VXLAN_ID + i) % span + span) % span;
+      const v = FIRST_USER_VXLAN_ID + ((((this.lastVni - FIRST_USER_VXLAN_ID + i) % span) + span) % span);
       if (!vnis.has(v)) return v;
     }
     throw managerError('SHOAL_ERR_VXLAN_EXHAUSTED', `no free VXLAN ID left in ${FIRST_USER_VXLAN_ID}-${MAX_VXLAN_ID}`);
@@ -285,7 +311,10 @@ export class Allocator {
     for (let port = this.options.portRangeStart; port <= this.options.portRangeEnd; port++) {
       if (!table.has(`${protocol}/${port}`)) return port;
     }
-    throw managerError('SHOAL_ERR_PORTS_EXHAUSTED', `no free ${protocol} port left in the published port range ${this.options.portRangeStart}-${this.options.portRangeEnd}`);
+    throw managerError(
+      'SHOAL_ERR_PORTS_EXHAUSTED',
+      `no free ${protocol} port left in the published port range ${this.options.portRangeStart}-${this.options.portRangeEnd}`,
+    );
   }
 }
 

@@ -73,7 +73,11 @@ export function toServiceError(err: ShoalError): Partial<grpc.StatusObject> {
  * so a synchronous first update would be lost.
  */
 class StaticCertificates implements experimental.CertificateProvider {
-  constructor(private readonly ca: Buffer, private readonly cert: Buffer, private readonly key: Buffer) {}
+  constructor(
+    private readonly ca: Buffer,
+    private readonly cert: Buffer,
+    private readonly key: Buffer,
+  ) {}
   addCaCertificateListener(l: experimental.CaCertificateUpdateListener): void {
     queueMicrotask(() => l({ caCertificate: this.ca }));
   }
@@ -109,7 +113,11 @@ export class ApiServer {
     const { socketPath, listenAddr, tls } = this.options;
     // sun_path holds 107 bytes and a NUL; a longer path would fail with a bare EINVAL
     if (Buffer.byteLength(socketPath) > 107) {
-      throw new ShoalError('SHOAL_ERR_INVALID_CONFIG', `the socket path ${socketPath} is longer than 107 bytes (a unix socket limit): use a shorter --data-dir`, { details: { socketPath } });
+      throw new ShoalError(
+        'SHOAL_ERR_INVALID_CONFIG',
+        `the socket path ${socketPath} is longer than 107 bytes (a unix socket limit): use a shorter --data-dir`,
+        { details: { socketPath } },
+      );
     }
     if (existsSync(socketPath)) unlinkSync(socketPath);
     await bind(this.local, `unix://${socketPath}`, grpc.ServerCredentials.createInsecure());
@@ -139,7 +147,8 @@ export class ApiServer {
     const cert = call.getAuthContext()?.sslPeerCertificate;
     if (!cert) throw managerError('SHOAL_ERR_UNAUTHENTICATED', 'a client certificate of this cluster is required (join the cluster first)');
     const identity = identityOfPeer(cert as Parameters<typeof identityOfPeer>[0]);
-    if (identity.clusterId !== this.options.clusterId) throw managerError('SHOAL_ERR_UNAUTHENTICATED', 'the client certificate belongs to another cluster');
+    if (identity.clusterId !== this.options.clusterId)
+      throw managerError('SHOAL_ERR_UNAUTHENTICATED', 'the client certificate belongs to another cluster');
     this.options.control.requireNode(identity.nodeId);
     if (access === 'manager' && identity.role !== 'manager') {
       throw managerError('SHOAL_ERR_PERMISSION_DENIED', 'this call needs a manager certificate; worker nodes may only use their session');
@@ -155,7 +164,8 @@ export class ApiServer {
 
   private handlers(service: ApiServiceName, access: Access): grpc.UntypedServiceImplementation {
     const c = this.options.control;
-    const unary = (name: string, fn: (req: any, ctx: CallContext) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> =>
+    const unary =
+      (name: string, fn: (req: any, ctx: CallContext) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> =>
       (call, callback) => {
         let ctx: CallContext;
         try {
@@ -225,7 +235,8 @@ export class ApiServer {
         return {
           NetworkEndpoints: unary('NetworkEndpoints', (r) => c.networkEndpoints(r.network)),
           Session: (call: grpc.ServerWritableStream<SessionRequest, unknown>) => this.session(call),
-          Report: (call: grpc.ServerReadableStream<AgentReport, unknown>, callback: grpc.sendUnaryData<unknown>) => this.reportStream(call, callback),
+          Report: (call: grpc.ServerReadableStream<AgentReport, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+            this.reportStream(call, callback),
         };
     }
   }

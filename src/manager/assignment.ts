@@ -146,7 +146,10 @@ export function snapshotOf(set: AssignmentSet): Assignment {
 }
 
 /** What changed from `previous` (key -> version) to `next`; undefined when nothing did. */
-export function deltaOf(previous: ReadonlyMap<string, number>, next: AssignmentSet): { updates: Assignment; removals: AssignmentRemovals } | undefined {
+export function deltaOf(
+  previous: ReadonlyMap<string, number>,
+  next: AssignmentSet,
+): { updates: Assignment; removals: AssignmentRemovals } | undefined {
   const updates = emptyAssignment();
   const removals = emptyRemovals();
   let changed = false;

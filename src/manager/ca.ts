@@ -142,9 +142,17 @@ export function identityOfCertificate(certPem: string): NodeIdentity & { fingerp
   } catch (err) {
     throw new ShoalError('SHOAL_ERR_CERTIFICATE', `not a certificate: ${(err as Error).message}`, { cause: err });
   }
-  const fields = Object.fromEntries(cert.subject.split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+  const fields = Object.fromEntries(
+    cert.subject.split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
   const ou = fields['OU'] ?? '';
   const role: NodeRole | undefined = ou === ROLE_UNITS.manager ? 'manager' : ou === ROLE_UNITS.worker ? 'worker' : undefined;
   if (!role) throw new ShoalError('SHOAL_ERR_CERTIFICATE', 'not a shoal node certificate');
-  return { nodeId: fields['CN'] ?? '', role, clusterId: fields['O'] ?? '', fingerprint: certificateFingerprint(certPem), validTo: cert.validTo };
+  return {
+    nodeId: fields['CN'] ?? '',
+    role,
+    clusterId: fields['O'] ?? '',
+    fingerprint: certificateFingerprint(certPem),
+    validTo: cert.validTo,
+  };
 }

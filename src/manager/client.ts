@@ -131,7 +131,8 @@ export interface Target {
 export function parseHost(host: string): Target {
   if (host.startsWith('unix://')) {
     const path = host.slice('unix://'.length);
-    if (!path.startsWith('/')) throw managerError('SHOAL_ERR_BAD_SPEC', `host ${JSON.stringify(host)}: a unix socket path must be absolute (unix:///path)`);
+    if (!path.startsWith('/'))
+      throw managerError('SHOAL_ERR_BAD_SPEC', `host ${JSON.stringify(host)}: a unix socket path must be absolute (unix:///path)`);
     return { target: `unix://${path}`, display: host, secure: false };
   }
   const hostPort = host.startsWith('tcp://') ? host.slice('tcp://'.length) : host;
@@ -208,7 +209,9 @@ export function fromGrpcError(err: grpc.ServiceError, display: string): ShoalErr
   }
   const bare = codeForBareStatus(err.code);
   if (bare === 'SHOAL_ERR_MANAGER_UNREACHABLE') {
-    return new ShoalError(bare, `cannot connect to the shoal manager at ${display}: ${err.details}. Is the manager running?`, { cause: err });
+    return new ShoalError(bare, `cannot connect to the shoal manager at ${display}: ${err.details}. Is the manager running?`, {
+      cause: err,
+    });
   }
   return new ShoalError(bare, err.details || err.message, { cause: err });
 }
@@ -262,25 +265,50 @@ export class ApiConnection {
     const m = this.method(service, name);
     const req = codecFor<Req>(m.requestType);
     const res = codecFor<Res>(m.responseType);
-    return this.client.makeServerStreamRequest<Req, Res>(m.path, (v) => req.encode(v), (b) => res.decode(b), request, new grpc.Metadata(), {});
+    return this.client.makeServerStreamRequest<Req, Res>(
+      m.path,
+      (v) => req.encode(v),
+      (b) => res.decode(b),
+      request,
+      new grpc.Metadata(),
+      {},
+    );
   }
 
   /** A client stream; `done` gets the single response or the error. */
-  clientStream<Req, Res>(service: ApiServiceName, name: string, done: (err: ShoalError | null, value?: Res) => void): grpc.ClientWritableStream<Req> {
+  clientStream<Req, Res>(
+    service: ApiServiceName,
+    name: string,
+    done: (err: ShoalError | null, value?: Res) => void,
+  ): grpc.ClientWritableStream<Req> {
     const m = this.method(service, name);
     const req = codecFor<Req>(m.requestType);
     const res = codecFor<Res>(m.responseType);
-    return this.client.makeClientStreamRequest<Req, Res>(m.path, (v) => req.encode(v), (b) => res.decode(b), new grpc.Metadata(), {}, (err, value) => {
-      if (err) done(fromGrpcError(err, this.target.display));
-      else done(null, value);
-    });
+    return this.client.makeClientStreamRequest<Req, Res>(
+      m.path,
+      (v) => req.encode(v),
+      (b) => res.decode(b),
+      new grpc.Metadata(),
+      {},
+      (err, value) => {
+        if (err) done(fromGrpcError(err, this.target.display));
+        else done(null, value);
+      },
+    );
   }
 
   /** Resolves when the channel is connected, or rejects with SHOAL_ERR_MANAGER_UNREACHABLE. */
   waitForReady(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       this.client.waitForReady(Date.now() + timeoutMs, (err) => {
-        if (err) reject(new ShoalError('SHOAL_ERR_MANAGER_UNREACHABLE', `cannot connect to the shoal manager at ${this.target.display}: ${err.message}`, { cause: err }));
+        if (err)
+          reject(
+            new ShoalError(
+              'SHOAL_ERR_MANAGER_UNREACHABLE',
+              `cannot connect to the shoal manager at ${this.target.display}: ${err.message}`,
+              { cause: err },
+            ),
+          );
         else resolve();
       });
     });

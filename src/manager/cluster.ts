@@ -58,7 +58,11 @@ export function writeFileAtomic(path: string, data: string, mode = 0o644): void 
 }
 
 /** Creates the cluster in one transaction. */
-export async function initCluster(control: ManagerControl, config: ManagerConfig, managerAddr: string): Promise<{ cluster: ClusterRecord; nodeKeyPem: string; nodeCertPem: string }> {
+export async function initCluster(
+  control: ManagerControl,
+  config: ManagerConfig,
+  managerAddr: string,
+): Promise<{ cluster: ClusterRecord; nodeKeyPem: string; nodeCertPem: string }> {
   const nodeKey = generateNodeKey();
   let certPem = '';
   const cluster = await control.mutate((ctx) => {
@@ -166,7 +170,12 @@ export async function ensureManagerCertificates(
   if (caOnDisk === '' || caDigest(caOnDisk) !== cluster.ca.digest) writeFileAtomic(paths.caCert, cluster.ca.certPem);
   if (!existsSync(paths.nodeKey) || readFileSync(paths.nodeKey, 'utf8') !== keyPem) writeFileAtomic(paths.nodeKey, keyPem, 0o600);
   if (!existsSync(paths.nodeCert) || readFileSync(paths.nodeCert, 'utf8') !== certPem) writeFileAtomic(paths.nodeCert, certPem);
-  const identity: NodeIdentityFile = { nodeId: cluster.managerNodeId, clusterId: cluster.clusterId, role: 'manager', managerAddr: cluster.managerAddr };
+  const identity: NodeIdentityFile = {
+    nodeId: cluster.managerNodeId,
+    clusterId: cluster.clusterId,
+    role: 'manager',
+    managerAddr: cluster.managerAddr,
+  };
   const text = `${JSON.stringify(identity, null, 2)}\n`;
   if (!existsSync(paths.identity) || readFileSync(paths.identity, 'utf8') !== text) writeFileAtomic(paths.identity, text);
   return { keyPem, certPem, caPem: cluster.ca.certPem, cluster };

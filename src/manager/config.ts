@@ -124,7 +124,8 @@ export function resolveManagerConfig(input: ManagerConfigInput): ManagerConfig {
   posInt('sessionMinIntervalMs', 0, 60_000);
   posInt('portRangeStart', 1, 65535);
   posInt('portRangeEnd', 1, 65535);
-  if (config.nodeDownAfterMs <= config.heartbeatPeriodMs) problems.push(`nodeDownAfterMs ${config.nodeDownAfterMs} must exceed heartbeatPeriodMs ${config.heartbeatPeriodMs}`);
+  if (config.nodeDownAfterMs <= config.heartbeatPeriodMs)
+    problems.push(`nodeDownAfterMs ${config.nodeDownAfterMs} must exceed heartbeatPeriodMs ${config.heartbeatPeriodMs}`);
   if (config.portRangeEnd < config.portRangeStart) problems.push(`port range ${config.portRangeStart}-${config.portRangeEnd} is empty`);
   if (problems.length > 0) {
     throw new ShoalError('SHOAL_ERR_INVALID_CONFIG', `invalid manager configuration: ${problems.join('; ')}`, { details: { problems } });

@@ -109,13 +109,19 @@ export class ManagerControl implements ManagerApi {
   private readonly config: ManagerConfig;
   private readonly logger: Logger;
 
-  constructor(deps: ControlDeps, clusterConfig: { defaultAddrPools: readonly string[]; defaultAddrPoolMaskLength: number; portRangeStart: number; portRangeEnd: number }) {
+  constructor(
+    deps: ControlDeps,
+    clusterConfig: { defaultAddrPools: readonly string[]; defaultAddrPoolMaskLength: number; portRangeStart: number; portRangeEnd: number },
+  ) {
     this.store = deps.store;
     this.clock = deps.clock;
     this.config = deps.config;
     this.logger = deps.logger;
     this.allocator = new Allocator({
-      addressSpace: { defaultAddrPools: clusterConfig.defaultAddrPools, defaultAddrPoolMaskLength: clusterConfig.defaultAddrPoolMaskLength },
+      addressSpace: {
+        defaultAddrPools: clusterConfig.defaultAddrPools,
+        defaultAddrPoolMaskLength: clusterConfig.defaultAddrPoolMaskLength,
+      },
       portRangeStart: clusterConfig.portRangeStart,
       portRangeEnd: clusterConfig.portRangeEnd,
     });
@@ -205,7 +211,13 @@ export class ManagerControl implements ManagerApi {
     return this.store.view((tx) => {
       const list = tx
         .all('network')
-        .filter((n) => matchesIds(n.id, filter.ids) && matchesNames(n.spec.name, filter.names) && matchesLabels(n.spec.labels, filter.labels) && (!filter.driver || n.spec.driver === filter.driver))
+        .filter(
+          (n) =>
+            matchesIds(n.id, filter.ids) &&
+            matchesNames(n.spec.name, filter.names) &&
+            matchesLabels(n.spec.labels, filter.labels) &&
+            (!filter.driver || n.spec.driver === filter.driver),
+        )
         .sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : a.id < b.id ? -1 : 1));
       const derived = list.length > 32 ? networkDerived(tx) : undefined;
       return list.map((n) => networkView(tx, n, derived));
@@ -218,21 +230,34 @@ export class ManagerControl implements ManagerApi {
 
   private checkRemovable(tx: ReadTx<Kinds>, net: NetworkRecord): void {
     if (net.ingress) {
-      throw managerError('SHOAL_ERR_INGRESS_PROTECTED', `network ${net.spec.name} is the ingress network (the routing mesh) and cannot be removed`, { networkId: net.id });
+      throw managerError(
+        'SHOAL_ERR_INGRESS_PROTECTED',
+        `network ${net.spec.name} is the ingress network (the routing mesh) and cannot be removed`,
+        { networkId: net.id },
+      );
     }
     const services = tx.byIndex('service', 'network', net.id);
     if (services.length > 0) {
-      throw managerError('SHOAL_ERR_NETWORK_IN_USE', `network ${net.spec.name} is in use by service ${services.map((s) => s.spec.name).join(', ')}`, {
-        networkId: net.id,
-        services: services.map((s) => s.id),
-      });
+      throw managerError(
+        'SHOAL_ERR_NETWORK_IN_USE',
+        `network ${net.spec.name} is in use by service ${services.map((s) => s.spec.name).join(', ')}`,
+        {
+          networkId: net.id,
+          services: services.map((s) => s.id),
+        },
+      );
     }
     const endpoints = tx.countByIndex('endpoint', 'network', net.id);
     if (endpoints > 0) {
-      const containers = tx.byIndex('endpoint', 'network', net.id).filter((e) => e.kind === 'container').map((e) => e.name);
+      const containers = tx
+        .byIndex('endpoint', 'network', net.id)
+        .filter((e) => e.kind === 'container')
+        .map((e) => e.name);
       throw managerError(
         'SHOAL_ERR_NETWORK_IN_USE',
-        containers.length > 0 ? `network ${net.spec.name} has active endpoints (containers ${containers.join(', ')})` : `network ${net.spec.name} has ${endpoints} active endpoints`,
+        containers.length > 0
+          ? `network ${net.spec.name} has active endpoints (containers ${containers.join(', ')})`
+          : `network ${net.spec.name} has ${endpoints} active endpoints`,
         { networkId: net.id, endpoints },
       );
     }
@@ -265,9 +290,14 @@ export class ManagerControl implements ManagerApi {
   }
 
   private attachable(net: NetworkRecord): void {
-    if (net.ingress) throw managerError('SHOAL_ERR_NOT_ATTACHABLE', `network ${net.spec.name} is the ingress network; containers cannot attach to it`, { networkId: net.id });
+    if (net.ingress)
+      throw managerError('SHOAL_ERR_NOT_ATTACHABLE', `network ${net.spec.name} is the ingress network; containers cannot attach to it`, {
+        networkId: net.id,
+      });
     if (!net.spec.attachable) {
-      throw managerError('SHOAL_ERR_NOT_ATTACHABLE', `network ${net.spec.name} is not manually attachable (create it with --attachable)`, { networkId: net.id });
+      throw managerError('SHOAL_ERR_NOT_ATTACHABLE', `network ${net.spec.name} is not manually attachable (create it with --attachable)`, {
+        networkId: net.id,
+      });
     }
   }
 
@@ -289,7 +319,14 @@ export class ManagerControl implements ManagerApi {
       mac: a.mac,
       addrV6: a.addrV6,
     });
-    return { networkId: net.id, networkName: net.spec.name, addresses: [a.addr, a.addrV6].filter((x) => x !== ''), mac: a.mac, aliases, endpointId };
+    return {
+      networkId: net.id,
+      networkName: net.spec.name,
+      addresses: [a.addr, a.addrV6].filter((x) => x !== ''),
+      mac: a.mac,
+      aliases,
+      endpointId,
+    };
   }
 
   async connectNetwork(networkRef: string, containerRef: string, aliases: string[] = []): Promise<Container> {
@@ -299,7 +336,10 @@ export class ManagerControl implements ManagerApi {
       const c = resolveContainer(ctx.tx, containerRef);
       this.attachable(net);
       if (c.networks.some((n) => n.networkId === net.id)) {
-        throw managerError('SHOAL_ERR_ALREADY_CONNECTED', `container ${c.spec.name} is already connected to network ${net.spec.name}`, { containerId: c.id, networkId: net.id });
+        throw managerError('SHOAL_ERR_ALREADY_CONNECTED', `container ${c.spec.name} is already connected to network ${net.spec.name}`, {
+          containerId: c.id,
+          networkId: net.id,
+        });
       }
       c.networks.push(this.attachContainer(ctx, c, net, checked));
       c.spec.networks.push({ target: net.id, aliases: checked });
@@ -313,7 +353,11 @@ export class ManagerControl implements ManagerApi {
       const net = resolveNetwork(ctx.tx, networkRef);
       const c = resolveContainer(ctx.tx, containerRef);
       const att = c.networks.find((n) => n.networkId === net.id);
-      if (!att) throw managerError('SHOAL_ERR_NOT_CONNECTED', `container ${c.spec.name} is not connected to network ${net.spec.name}`, { containerId: c.id, networkId: net.id });
+      if (!att)
+        throw managerError('SHOAL_ERR_NOT_CONNECTED', `container ${c.spec.name} is not connected to network ${net.spec.name}`, {
+          containerId: c.id,
+          networkId: net.id,
+        });
       const ep = ctx.tx.get('endpoint', att.endpointId);
       if (ep) {
         ctx.alloc.release(ep.networkId, ep.addr, ep.addrV6);
@@ -348,7 +392,11 @@ export class ManagerControl implements ManagerApi {
     for (const att of spec.networks) {
       const net = resolveNetwork(tx, att.target);
       if (net.ingress) {
-        throw managerError('SHOAL_ERR_BAD_SPEC', `service cannot be explicitly attached to the ingress network ${net.spec.name}; publish a port instead`, { networkId: net.id });
+        throw managerError(
+          'SHOAL_ERR_BAD_SPEC',
+          `service cannot be explicitly attached to the ingress network ${net.spec.name}; publish a port instead`,
+          { networkId: net.id },
+        );
       }
       if (seen.has(net.id)) throw managerError('SHOAL_ERR_BAD_SPEC', `network ${net.spec.name} is given twice`, { networkId: net.id });
       seen.add(net.id);
@@ -408,7 +456,11 @@ export class ManagerControl implements ManagerApi {
     return this.mutate((ctx) => {
       const { tx } = ctx;
       const taken = tx.byIndex('service', 'name', spec.name)[0];
-      if (taken) throw managerError('SHOAL_ERR_SERVICE_EXISTS', `service ${spec.name} already exists (${taken.id})`, { name: spec.name, serviceId: taken.id });
+      if (taken)
+        throw managerError('SHOAL_ERR_SERVICE_EXISTS', `service ${spec.name} already exists (${taken.id})`, {
+          name: spec.name,
+          serviceId: taken.id,
+        });
       this.resolveServiceNetworks(tx, spec);
       const id = newId();
       const ports = ctx.alloc.allocatePorts({ serviceId: id, serviceName: spec.name }, spec.endpointSpec.ports, [], []);
@@ -457,18 +509,31 @@ export class ManagerControl implements ManagerApi {
       const { tx } = ctx;
       const svc = resolveService(tx, ref);
       if (version !== 0 && version !== svc.version) {
-        throw managerError('SHOAL_ERR_VERSION_CONFLICT', `update out of sequence: service ${svc.spec.name} is at version ${svc.version}, the update was made against version ${version}; inspect it again and retry`, {
-          serviceId: svc.id,
-          version: svc.version,
-        });
+        throw managerError(
+          'SHOAL_ERR_VERSION_CONFLICT',
+          `update out of sequence: service ${svc.spec.name} is at version ${svc.version}, the update was made against version ${version}; inspect it again and retry`,
+          {
+            serviceId: svc.id,
+            version: svc.version,
+          },
+        );
       }
-      if (spec.name !== svc.spec.name) throw managerError('SHOAL_ERR_BAD_SPEC', `renaming services is not supported (${svc.spec.name} -> ${spec.name})`);
+      if (spec.name !== svc.spec.name)
+        throw managerError('SHOAL_ERR_BAD_SPEC', `renaming services is not supported (${svc.spec.name} -> ${spec.name})`);
       if ((spec.mode.global !== undefined) !== (svc.spec.mode.global !== undefined)) {
-        throw managerError('SHOAL_ERR_BAD_SPEC', `service mode change is not allowed (${svc.spec.mode.global ? 'global' : 'replicated'} -> ${spec.mode.global ? 'global' : 'replicated'})`);
+        throw managerError(
+          'SHOAL_ERR_BAD_SPEC',
+          `service mode change is not allowed (${svc.spec.mode.global ? 'global' : 'replicated'} -> ${spec.mode.global ? 'global' : 'replicated'})`,
+        );
       }
       this.resolveServiceNetworks(tx, spec);
       const previous: ServiceRecord = structuredClone(svc);
-      const ports = ctx.alloc.allocatePorts({ serviceId: svc.id, serviceName: spec.name }, spec.endpointSpec.ports, svc.spec.endpointSpec.ports, svc.endpoint.ports);
+      const ports = ctx.alloc.allocatePorts(
+        { serviceId: svc.id, serviceName: spec.name },
+        spec.endpointSpec.ports,
+        svc.spec.endpointSpec.ports,
+        svc.endpoint.ports,
+      );
       svc.previousSpec = previous.spec;
       svc.spec = spec;
       svc.endpoint = { spec: spec.endpointSpec, ports, virtualIps: previous.endpoint.virtualIps };
@@ -494,11 +559,13 @@ export class ManagerControl implements ManagerApi {
   }
 
   async scaleService(ref: string, replicas: number): Promise<Service> {
-    if (!Number.isInteger(replicas) || replicas < 0) throw managerError('SHOAL_ERR_BAD_SPEC', `replicas must be a whole number >= 0 (got ${replicas})`);
+    if (!Number.isInteger(replicas) || replicas < 0)
+      throw managerError('SHOAL_ERR_BAD_SPEC', `replicas must be a whole number >= 0 (got ${replicas})`);
     return this.mutate((ctx) => {
       const { tx } = ctx;
       const svc = resolveService(tx, ref);
-      if (!svc.spec.mode.replicated) throw managerError('SHOAL_ERR_BAD_SPEC', `scale can only be used with replicated mode (service ${svc.spec.name} is global)`);
+      if (!svc.spec.mode.replicated)
+        throw managerError('SHOAL_ERR_BAD_SPEC', `scale can only be used with replicated mode (service ${svc.spec.name} is global)`);
       const normalized = normalizeServiceSpec({ ...svc.spec, mode: { replicated: { replicas } } });
       svc.spec.mode = normalized.mode;
       svc.updatedAt = ctx.now;
@@ -539,12 +606,20 @@ export class ManagerControl implements ManagerApi {
       const desired = filter.desiredState ?? '';
       if (desired !== '') {
         const want = desired === 'accepted' ? 'running' : desired;
-        if (want !== 'running' && want !== 'shutdown') throw managerError('SHOAL_ERR_BAD_SPEC', `desired-state filter ${JSON.stringify(desired)} is not running, shutdown or accepted`);
+        if (want !== 'running' && want !== 'shutdown')
+          throw managerError('SHOAL_ERR_BAD_SPEC', `desired-state filter ${JSON.stringify(desired)} is not running, shutdown or accepted`);
         tasks = tasks.filter((t) => t.desiredState === want);
       }
       tasks = tasks.filter((t) => matchesIds(t.id, filter.ids));
       const cmp = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
-      return tasks.sort((a, b) => cmp(a.serviceName, b.serviceName) || a.slot - b.slot || cmp(a.nodeId, b.nodeId) || cmp(b.createdAt, a.createdAt) || cmp(a.id, b.id));
+      return tasks.sort(
+        (a, b) =>
+          cmp(a.serviceName, b.serviceName) ||
+          a.slot - b.slot ||
+          cmp(a.nodeId, b.nodeId) ||
+          cmp(b.createdAt, a.createdAt) ||
+          cmp(a.id, b.id),
+      );
     });
   }
 
@@ -557,7 +632,10 @@ export class ManagerControl implements ManagerApi {
       const id = newId();
       if (spec.name === '') spec.name = `shoal-${id.slice(0, 12)}`;
       const taken = tx.byIndex('container', 'name', spec.name)[0];
-      if (taken) throw managerError('SHOAL_ERR_CONTAINER_EXISTS', `the container name ${spec.name} is already in use by container ${taken.id}`, { name: spec.name });
+      if (taken)
+        throw managerError('SHOAL_ERR_CONTAINER_EXISTS', `the container name ${spec.name} is already in use by container ${taken.id}`, {
+          name: spec.name,
+        });
       const node = spec.node === '' ? tx.get('node', this.cluster(tx).managerNodeId) : resolveNode(tx, spec.node, this.managerNodeId(tx));
       if (!node) throw managerError('SHOAL_ERR_NODE_NOT_FOUND', 'the manager node is missing');
       const nets: { net: NetworkRecord; aliases: string[] }[] = [];
@@ -569,7 +647,16 @@ export class ManagerControl implements ManagerApi {
         att.target = net.id;
       }
       spec.node = node.id;
-      const c: ContainerRecord = { id, version: 0, createdAt: ctx.now, updatedAt: ctx.now, spec, nodeId: node.id, networks: [], state: 'created' };
+      const c: ContainerRecord = {
+        id,
+        version: 0,
+        createdAt: ctx.now,
+        updatedAt: ctx.now,
+        spec,
+        nodeId: node.id,
+        networks: [],
+        state: 'created',
+      };
       for (const { net, aliases } of nets) c.networks.push(this.attachContainer(ctx, c, net, aliases));
       return tx.put('container', c);
     });
@@ -577,8 +664,12 @@ export class ManagerControl implements ManagerApi {
 
   async listContainers(filter: ListContainersFilter = {}): Promise<Container[]> {
     return this.store.view((tx) => {
-      const netIds = filter.networks && filter.networks.length > 0 ? new Set(filter.networks.map((r) => resolveNetwork(tx, r).id)) : undefined;
-      const nodeIds = filter.nodes && filter.nodes.length > 0 ? new Set(filter.nodes.map((r) => resolveNode(tx, r, this.managerNodeId(tx)).id)) : undefined;
+      const netIds =
+        filter.networks && filter.networks.length > 0 ? new Set(filter.networks.map((r) => resolveNetwork(tx, r).id)) : undefined;
+      const nodeIds =
+        filter.nodes && filter.nodes.length > 0
+          ? new Set(filter.nodes.map((r) => resolveNode(tx, r, this.managerNodeId(tx)).id))
+          : undefined;
       return tx
         .all('container')
         .filter(
@@ -600,7 +691,9 @@ export class ManagerControl implements ManagerApi {
     await this.mutate((ctx) => {
       const c = resolveContainer(ctx.tx, ref);
       if (c.state === 'running' && !force) {
-        throw managerError('SHOAL_ERR_CONTAINER_RUNNING', `container ${c.spec.name} is running: stop it first or remove it with --force`, { containerId: c.id });
+        throw managerError('SHOAL_ERR_CONTAINER_RUNNING', `container ${c.spec.name} is running: stop it first or remove it with --force`, {
+          containerId: c.id,
+        });
       }
       this.orchestrator.releaseEndpoints(ctx, c.id);
       ctx.tx.delete('container', c.id);
@@ -617,7 +710,13 @@ export class ManagerControl implements ManagerApi {
     return this.store.view((tx) =>
       tx
         .all('node')
-        .filter((n) => matchesIds(n.id, filter.ids) && matchesNames(nodeName(n), filter.names) && matchesLabels(n.spec.labels, filter.labels) && (!filter.role || n.spec.role === filter.role))
+        .filter(
+          (n) =>
+            matchesIds(n.id, filter.ids) &&
+            matchesNames(nodeName(n), filter.names) &&
+            matchesLabels(n.spec.labels, filter.labels) &&
+            (!filter.role || n.spec.role === filter.role),
+        )
         .sort((a, b) => nodeName(a).localeCompare(nodeName(b)) || a.id.localeCompare(b.id)),
     );
   }
@@ -632,14 +731,23 @@ export class ManagerControl implements ManagerApi {
       const { tx } = ctx;
       const node = resolveNode(tx, ref, this.managerNodeId(tx));
       if (version !== 0 && version !== node.version) {
-        throw managerError('SHOAL_ERR_VERSION_CONFLICT', `update out of sequence: node ${nodeName(node)} is at version ${node.version}, the update was made against version ${version}`, { nodeId: node.id });
+        throw managerError(
+          'SHOAL_ERR_VERSION_CONFLICT',
+          `update out of sequence: node ${nodeName(node)} is at version ${node.version}, the update was made against version ${version}`,
+          { nodeId: node.id },
+        );
       }
       if (node.spec.role === 'manager' && spec.role === 'worker') {
         if (node.id === this.cluster(tx).managerNodeId) {
-          throw managerError('SHOAL_ERR_LAST_MANAGER', `node ${nodeName(node)} runs the manager of this swarm and cannot be demoted`, { nodeId: node.id });
+          throw managerError('SHOAL_ERR_LAST_MANAGER', `node ${nodeName(node)} runs the manager of this swarm and cannot be demoted`, {
+            nodeId: node.id,
+          });
         }
         const managers = tx.all('node').filter((n) => n.spec.role === 'manager');
-        if (managers.length <= 1) throw managerError('SHOAL_ERR_LAST_MANAGER', `cannot demote the last manager of the swarm (${nodeName(node)})`, { nodeId: node.id });
+        if (managers.length <= 1)
+          throw managerError('SHOAL_ERR_LAST_MANAGER', `cannot demote the last manager of the swarm (${nodeName(node)})`, {
+            nodeId: node.id,
+          });
       }
       node.spec = spec;
       node.updatedAt = ctx.now;
@@ -657,13 +765,22 @@ export class ManagerControl implements ManagerApi {
       const { tx } = ctx;
       const node = resolveNode(tx, ref, this.managerNodeId(tx));
       if (node.id === this.cluster(tx).managerNodeId) {
-        throw managerError('SHOAL_ERR_NODE_IS_MANAGER', `node ${nodeName(node)} runs the manager of this swarm and cannot be removed`, { nodeId: node.id });
+        throw managerError('SHOAL_ERR_NODE_IS_MANAGER', `node ${nodeName(node)} runs the manager of this swarm and cannot be removed`, {
+          nodeId: node.id,
+        });
       }
       if (node.spec.role === 'manager' && !force) {
-        throw managerError('SHOAL_ERR_NODE_IS_MANAGER', `node ${nodeName(node)} is a manager; demote it before removing it (or use --force)`, { nodeId: node.id });
+        throw managerError(
+          'SHOAL_ERR_NODE_IS_MANAGER',
+          `node ${nodeName(node)} is a manager; demote it before removing it (or use --force)`,
+          { nodeId: node.id },
+        );
       }
       if (node.status.state !== 'down' && node.status.state !== 'unknown' && !force) {
-        throw managerError('SHOAL_ERR_NODE_UP', `node ${nodeName(node)} is not down and can't be removed (use --force)`, { nodeId: node.id, state: node.status.state });
+        throw managerError('SHOAL_ERR_NODE_UP', `node ${nodeName(node)} is not down and can't be removed (use --force)`, {
+          nodeId: node.id,
+          state: node.status.state,
+        });
       }
       const affected = this.orchestrator.servicesForNode(ctx, node.id);
       for (const c of tx.byIndex('container', 'node', node.id)) {
@@ -710,7 +827,8 @@ export class ManagerControl implements ManagerApi {
   }
 
   async joinToken(role: NodeRole, rotate = false): Promise<JoinToken> {
-    if (role !== 'worker' && role !== 'manager') throw managerError('SHOAL_ERR_BAD_SPEC', `join token role ${JSON.stringify(role)} is not worker or manager`);
+    if (role !== 'worker' && role !== 'manager')
+      throw managerError('SHOAL_ERR_BAD_SPEC', `join token role ${JSON.stringify(role)} is not worker or manager`);
     if (!rotate) {
       return this.store.view((tx) => {
         const c = this.cluster(tx);
@@ -808,12 +926,20 @@ export class ManagerControl implements ManagerApi {
   /** The node record for an authenticated caller, or UNAUTHENTICATED when it was removed. */
   requireNode(nodeId: string): NodeRecord {
     const node = this.store.view((tx) => tx.get('node', nodeId));
-    if (!node) throw managerError('SHOAL_ERR_UNAUTHENTICATED', `node ${nodeId} is not a member of this cluster (it was removed); join again with a token`, { nodeId });
+    if (!node)
+      throw managerError(
+        'SHOAL_ERR_UNAUTHENTICATED',
+        `node ${nodeId} is not a member of this cluster (it was removed); join again with a token`,
+        { nodeId },
+      );
     return node;
   }
 
   /** A node's session started or its heartbeats resumed: mark it ready and schedule onto it. */
-  async nodeReady(nodeId: string, info: { hostname: string; platformOs: string; platformArch: string; version: string; addr: string }): Promise<void> {
+  async nodeReady(
+    nodeId: string,
+    info: { hostname: string; platformOs: string; platformArch: string; version: string; addr: string },
+  ): Promise<void> {
     await this.mutate((ctx) => {
       const node = ctx.tx.get('node', nodeId);
       if (!node) return;
@@ -830,7 +956,11 @@ export class ManagerControl implements ManagerApi {
         platformArch: info.platformArch || node.description.platformArch,
         version: info.version || node.description.version,
       };
-      if (node.managerStatus) node.managerStatus = { ...node.managerStatus, reachability: node.id === ctx.cluster().managerNodeId ? 'reachable' : node.managerStatus.reachability };
+      if (node.managerStatus)
+        node.managerStatus = {
+          ...node.managerStatus,
+          reachability: node.id === ctx.cluster().managerNodeId ? 'reachable' : node.managerStatus.reachability,
+        };
       node.updatedAt = ctx.now;
       ctx.tx.put('node', node);
       ctx.invalidateNodes();

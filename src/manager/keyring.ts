@@ -43,7 +43,12 @@ export function keyringDue(ring: StoredKeyring, nowMs: number, maxAgeMs: number)
 export function keyringForAgents(ring: StoredKeyring): GossipKeyring {
   return {
     version: ring.version,
-    keys: ring.keys.map((k, i) => ({ key: Buffer.from(k.key, 'base64'), lamportTime: k.lamportTime, primary: i === ring.keys.length - 1, algorithm: GOSSIP_ALGORITHM })),
+    keys: ring.keys.map((k, i) => ({
+      key: Buffer.from(k.key, 'base64'),
+      lamportTime: k.lamportTime,
+      primary: i === ring.keys.length - 1,
+      algorithm: GOSSIP_ALGORITHM,
+    })),
   };
 }
 

@@ -40,7 +40,14 @@ export async function runManagerProcess(options: ManagerProcessOptions, io: Proc
   );
   // uptimeMs - startMs is the cost of loading the program before the manager could start
   logger.info(
-    { clusterId: manager.clusterId, managerAddr: manager.managerAddr, socket: manager.paths.socket, pid: process.pid, startMs, uptimeMs: Math.round(process.uptime() * 1000) },
+    {
+      clusterId: manager.clusterId,
+      managerAddr: manager.managerAddr,
+      socket: manager.paths.socket,
+      pid: process.pid,
+      startMs,
+      uptimeMs: Math.round(process.uptime() * 1000),
+    },
     'manager ready',
   );
   await new Promise<void>((resolve) => {

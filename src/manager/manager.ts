@@ -66,7 +66,10 @@ function lockDataDir(paths: DataDirPaths): void {
   try {
     const pid = Number(readFileSync(paths.pidFile, 'utf8').trim());
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
-      throw managerError('SHOAL_ERR_DATA_DIR_LOCKED', `data directory ${paths.root} is in use by another manager (pid ${pid})`, { pid, dataDir: paths.root });
+      throw managerError('SHOAL_ERR_DATA_DIR_LOCKED', `data directory ${paths.root} is in use by another manager (pid ${pid})`, {
+        pid,
+        dataDir: paths.root,
+      });
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -96,10 +99,16 @@ export async function startManager(input: ManagerConfigInput, options: StartOpti
       { store, clock, config, logger },
       existing
         ? existing
-        : { defaultAddrPools: config.defaultAddrPools, defaultAddrPoolMaskLength: config.defaultAddrPoolMaskLength, portRangeStart: config.portRangeStart, portRangeEnd: config.portRangeEnd },
+        : {
+            defaultAddrPools: config.defaultAddrPools,
+            defaultAddrPoolMaskLength: config.defaultAddrPoolMaskLength,
+            portRangeStart: config.portRangeStart,
+            portRangeEnd: config.portRangeEnd,
+          },
     );
     const listen = splitHostPort(config.listenAddr)!;
-    const wantedAddr = (port: number): string => (config.advertiseAddr.includes(':') ? `[${config.advertiseAddr}]:${port}` : `${config.advertiseAddr}:${port}`);
+    const wantedAddr = (port: number): string =>
+      config.advertiseAddr.includes(':') ? `[${config.advertiseAddr}]:${port}` : `${config.advertiseAddr}:${port}`;
     let fresh: { nodeKeyPem: string; nodeCertPem: string } | undefined;
     let created = false;
     if (!existing) {

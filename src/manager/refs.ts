@@ -22,7 +22,10 @@ function resolve<K extends 'network' | 'service' | 'container' | 'node'>(
   const named = byName(ref);
   if (named.length === 1) return named[0]!;
   if (named.length > 1) {
-    throw managerError('SHOAL_ERR_AMBIGUOUS_REF', `${what} ${ref} is ambiguous (${named.length} ${what}s have that name); use an ID`, { ref, matches: named.map((o) => o.id) });
+    throw managerError('SHOAL_ERR_AMBIGUOUS_REF', `${what} ${ref} is ambiguous (${named.length} ${what}s have that name); use an ID`, {
+      ref,
+      matches: named.map((o) => o.id),
+    });
   }
   if (/^[0-9a-z]+$/.test(ref)) {
     const ids = tx.idsWithPrefix(kind, ref, 2);

@@ -123,7 +123,17 @@ export class Dispatcher {
     this.control.requireNode(nodeId);
     const previous = this.sessions.get(nodeId);
     if (previous) this.end(previous, managerError('SHOAL_ERR_UNAUTHENTICATED', 'a newer session of this node replaced this one'));
-    const session: Session = { id: randomUUID(), nodeId, sink, sent: new Map(), version: 0, dirty: false, timer: undefined, lastSendAt: -Infinity, closed: false };
+    const session: Session = {
+      id: randomUUID(),
+      nodeId,
+      sink,
+      sent: new Map(),
+      version: 0,
+      dirty: false,
+      timer: undefined,
+      lastSendAt: -Infinity,
+      closed: false,
+    };
     this.sessions.set(nodeId, session);
     this.lastBeat.set(nodeId, this.clock.now());
     const d = request.description;
@@ -227,7 +237,13 @@ export class Dispatcher {
     const node = this.control.store.view((tx) => tx.get('node', nodeId));
     if (node && node.status.state !== 'ready') {
       const d = node.description;
-      await this.control.nodeReady(nodeId, { hostname: d.hostname, platformOs: d.platformOs, platformArch: d.platformArch, version: d.version, addr: node.status.addr });
+      await this.control.nodeReady(nodeId, {
+        hostname: d.hostname,
+        platformOs: d.platformOs,
+        platformArch: d.platformArch,
+        version: d.version,
+        addr: node.status.addr,
+      });
     }
   }
 

@@ -67,7 +67,8 @@ function int(v: unknown): number {
 
 function checkLabels(p: Problems, labels: Record<string, string>, what: string): void {
   for (const key of Object.keys(labels)) {
-    if (key === '' || /\s/.test(key)) p.add('SHOAL_ERR_BAD_SPEC', `${what} key ${JSON.stringify(key)} is not valid (no empty keys or whitespace)`);
+    if (key === '' || /\s/.test(key))
+      p.add('SHOAL_ERR_BAD_SPEC', `${what} key ${JSON.stringify(key)} is not valid (no empty keys or whitespace)`);
   }
 }
 
@@ -79,7 +80,10 @@ export function normalizeNetworkSpec(input: Partial<NetworkSpec> | undefined): N
   const name = str(s.name);
   if (name === '') p.add('SHOAL_ERR_BAD_NAME', 'a network name is required');
   else if (name.length > MAX_NAME || !OBJECT_NAME_RE.test(name)) {
-    p.add('SHOAL_ERR_BAD_NAME', `network name ${JSON.stringify(name)} is not valid: use letters, digits, "_", "." and "-", starting with a letter or digit`);
+    p.add(
+      'SHOAL_ERR_BAD_NAME',
+      `network name ${JSON.stringify(name)} is not valid: use letters, digits, "_", "." and "-", starting with a letter or digit`,
+    );
   }
   const driver = str(s.driver) === '' ? 'overlay' : str(s.driver);
   if (driver !== 'overlay') p.add('SHOAL_ERR_BAD_DRIVER', `network driver ${JSON.stringify(driver)} is not supported (only "overlay")`);
@@ -123,7 +127,8 @@ function normalizeMode(p: Problems, m: ServiceMode | undefined): ServiceMode {
   }
   if (hasGlobal) return { global: {} };
   const replicas = hasReplicated ? m!.replicated!.replicas : 1;
-  if (!Number.isInteger(replicas) || replicas < 0) p.add('SHOAL_ERR_BAD_SPEC', `replicas must be a whole number >= 0 (got ${String(replicas)})`);
+  if (!Number.isInteger(replicas) || replicas < 0)
+    p.add('SHOAL_ERR_BAD_SPEC', `replicas must be a whole number >= 0 (got ${String(replicas)})`);
   else if (replicas > MAX_REPLICAS) p.add('SHOAL_ERR_BAD_SPEC', `replicas ${replicas} is more than ${MAX_REPLICAS}`);
   return { replicated: { replicas: Number.isInteger(replicas) && replicas >= 0 ? replicas : 0 } };
 }
@@ -160,7 +165,8 @@ function normalizeTaskTemplate(p: Problems, t: Partial<TaskTemplate> | undefined
     p.add('SHOAL_ERR_BAD_SPEC', `restart condition ${JSON.stringify(condition)} is not one of none, on-failure, any`);
   }
   const env = strings(s.env);
-  for (const e of env) if (e === '' || e.startsWith('=')) p.add('SHOAL_ERR_BAD_SPEC', `environment entry ${JSON.stringify(e)} is not KEY=VALUE`);
+  for (const e of env)
+    if (e === '' || e.startsWith('=')) p.add('SHOAL_ERR_BAD_SPEC', `environment entry ${JSON.stringify(e)} is not KEY=VALUE`);
   const dns = strings(s.dns);
   for (const d of dns) if (isIP(d) === 0) p.add('SHOAL_ERR_BAD_SPEC', `DNS server ${JSON.stringify(d)} is not an IP address`);
   const hostname = str(s.hostname);
@@ -196,7 +202,8 @@ function normalizeAttachments(p: Problems, list: NetworkAttachmentConfig[] | und
       continue;
     }
     const aliases = strings(a?.aliases);
-    for (const alias of aliases) if (!ALIAS_RE.test(alias)) p.add('SHOAL_ERR_BAD_SPEC', `network alias ${JSON.stringify(alias)} is not a valid DNS name`);
+    for (const alias of aliases)
+      if (!ALIAS_RE.test(alias)) p.add('SHOAL_ERR_BAD_SPEC', `network alias ${JSON.stringify(alias)} is not a valid DNS name`);
     out.push({ target, aliases });
   }
   return out;
@@ -211,9 +218,12 @@ function normalizePorts(p: Problems, e: EndpointSpec | undefined): EndpointSpec 
     const protocol = str(port?.protocol) === '' ? 'tcp' : str(port?.protocol).toLowerCase();
     const publishMode = str(port?.publishMode) === '' ? 'ingress' : str(port?.publishMode);
     const targetPort = int(port?.targetPort);
-    if (!['tcp', 'udp', 'sctp'].includes(protocol)) p.add('SHOAL_ERR_BAD_PORT', `protocol ${JSON.stringify(protocol)} is not tcp, udp or sctp`);
-    if (publishMode !== 'ingress' && publishMode !== 'host') p.add('SHOAL_ERR_BAD_PORT', `publish mode ${JSON.stringify(publishMode)} is not ingress or host`);
-    if (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) p.add('SHOAL_ERR_BAD_PORT', `target port ${targetPort} is out of range 1-65535`);
+    if (!['tcp', 'udp', 'sctp'].includes(protocol))
+      p.add('SHOAL_ERR_BAD_PORT', `protocol ${JSON.stringify(protocol)} is not tcp, udp or sctp`);
+    if (publishMode !== 'ingress' && publishMode !== 'host')
+      p.add('SHOAL_ERR_BAD_PORT', `publish mode ${JSON.stringify(publishMode)} is not ingress or host`);
+    if (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535)
+      p.add('SHOAL_ERR_BAD_PORT', `target port ${targetPort} is out of range 1-65535`);
     const out: PortConfig = { name: str(port?.name), protocol, targetPort, publishMode };
     if (port?.publishedPort !== undefined && port.publishedPort !== 0) {
       const pub = int(port.publishedPort);
@@ -224,7 +234,10 @@ function normalizePorts(p: Problems, e: EndpointSpec | undefined): EndpointSpec 
       seen.add(key);
     }
     if (mode === 'dnsrr' && publishMode === 'ingress') {
-      p.add('SHOAL_ERR_DNSRR_INGRESS_PORT', `port ${out.publishedPort ?? '(auto)'}:${targetPort}/${protocol} is published in ingress mode, which endpoint mode dnsrr does not support (use mode=host)`);
+      p.add(
+        'SHOAL_ERR_DNSRR_INGRESS_PORT',
+        `port ${out.publishedPort ?? '(auto)'}:${targetPort}/${protocol} is published in ingress mode, which endpoint mode dnsrr does not support (use mode=host)`,
+      );
     }
     ports.push(out);
   }
@@ -237,7 +250,10 @@ export function normalizeServiceSpec(input: Partial<ServiceSpec> | undefined): S
   const name = str(s.name);
   if (name === '') p.add('SHOAL_ERR_BAD_NAME', 'a service name is required (--name)');
   else if (!SERVICE_NAME_RE.test(name)) {
-    p.add('SHOAL_ERR_BAD_NAME', `service name ${JSON.stringify(name)} is not valid: use letters, digits and "-" (a DNS label of at most 63 characters)`);
+    p.add(
+      'SHOAL_ERR_BAD_NAME',
+      `service name ${JSON.stringify(name)} is not valid: use letters, digits and "-" (a DNS label of at most 63 characters)`,
+    );
   }
   const labels = record(s.labels);
   checkLabels(p, labels, 'label');
@@ -261,11 +277,15 @@ export function normalizeContainerSpec(input: Partial<ContainerSpec> | undefined
   const p = new Problems();
   const name = str(s.name);
   if (name !== '' && (name.length > MAX_NAME || !OBJECT_NAME_RE.test(name))) {
-    p.add('SHOAL_ERR_BAD_NAME', `container name ${JSON.stringify(name)} is not valid: use letters, digits, "_", "." and "-", starting with a letter or digit`);
+    p.add(
+      'SHOAL_ERR_BAD_NAME',
+      `container name ${JSON.stringify(name)} is not valid: use letters, digits, "_", "." and "-", starting with a letter or digit`,
+    );
   }
   const networks = normalizeAttachments(p, s.networks, 'container network');
   const env = strings(s.env);
-  for (const e of env) if (e === '' || e.startsWith('=')) p.add('SHOAL_ERR_BAD_SPEC', `environment entry ${JSON.stringify(e)} is not KEY=VALUE`);
+  for (const e of env)
+    if (e === '' || e.startsWith('=')) p.add('SHOAL_ERR_BAD_SPEC', `environment entry ${JSON.stringify(e)} is not KEY=VALUE`);
   const labels = record(s.labels);
   checkLabels(p, labels, 'label');
   p.throwIfAny('container spec');
@@ -280,12 +300,13 @@ export function normalizeNodeSpec(input: Partial<NodeSpec> | undefined): NodeSpe
   const role = str(s.role) === '' ? 'worker' : str(s.role);
   const availability = str(s.availability) === '' ? 'active' : str(s.availability);
   if (role !== 'worker' && role !== 'manager') p.add('SHOAL_ERR_BAD_SPEC', `node role ${JSON.stringify(role)} is not worker or manager`);
-  if (!['active', 'pause', 'drain'].includes(availability)) p.add('SHOAL_ERR_BAD_SPEC', `node availability ${JSON.stringify(availability)} is not active, pause or drain`);
+  if (!['active', 'pause', 'drain'].includes(availability))
+    p.add('SHOAL_ERR_BAD_SPEC', `node availability ${JSON.stringify(availability)} is not active, pause or drain`);
   const name = str(s.name);
-  if (name !== '' && (name.length > MAX_NAME || !OBJECT_NAME_RE.test(name))) p.add('SHOAL_ERR_BAD_NAME', `node name ${JSON.stringify(name)} is not valid`);
+  if (name !== '' && (name.length > MAX_NAME || !OBJECT_NAME_RE.test(name)))
+    p.add('SHOAL_ERR_BAD_NAME', `node name ${JSON.stringify(name)} is not valid`);
   const labels = record(s.labels);
   checkLabels(p, labels, 'label');
   p.throwIfAny('node spec');
   return { name, labels, role, availability };
 }
-

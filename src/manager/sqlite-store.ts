@@ -16,7 +16,18 @@ import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { ShoalError } from '../common/errors.ts';
 import { canonicalJson } from './store.ts';
-import type { ChangeBatch, ChangeEvent, ChangeListener, DumpRedactor, IndexDef, ReadTx, Schema, Store, StoredObject, WriteTx } from './store.ts';
+import type {
+  ChangeBatch,
+  ChangeEvent,
+  ChangeListener,
+  DumpRedactor,
+  IndexDef,
+  ReadTx,
+  Schema,
+  Store,
+  StoredObject,
+  WriteTx,
+} from './store.ts';
 
 export interface SqliteStoreOptions {
   /** 'normal' (default): crash-safe, not power-loss-durable for the last commits; 'full': fsync per commit. */
@@ -38,7 +49,10 @@ interface KindStatements {
   count: Statement;
   prefix: Statement;
   single: Map<string, { by: Statement; ids: Statement; count: Statement; entries: Statement; counts: Statement }>;
-  multi: Map<string, { by: Statement; ids: Statement; count: Statement; entries: Statement; counts: Statement; insert: Statement; clear: Statement }>;
+  multi: Map<
+    string,
+    { by: Statement; ids: Statement; count: Statement; entries: Statement; counts: Statement; insert: Statement; clear: Statement }
+  >;
   singleIndexes: IndexDef<unknown>[];
   multiIndexes: IndexDef<unknown>[];
 }
@@ -70,7 +84,8 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
         throw new ShoalError('SHOAL_ERR_STORE', `store ${path} has schema version ${version}; this manager reads ${SCHEMA_VERSION}`);
       }
       if (!this.readonly) this.db.exec(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '${SCHEMA_VERSION}'), ('revision', '0')`);
-      for (const kind of Object.keys(schema) as (keyof M & string)[]) this.prepareKind(kind, schema[kind].indexes as readonly IndexDef<unknown>[]);
+      for (const kind of Object.keys(schema) as (keyof M & string)[])
+        this.prepareKind(kind, schema[kind].indexes as readonly IndexDef<unknown>[]);
       this.setRevision = this.db.prepare("UPDATE meta SET value = ? WHERE key = 'revision'");
       this.rev = Number(this.db.prepare("SELECT value FROM meta WHERE key = 'revision'").pluck().get());
     } catch (err) {
@@ -91,7 +106,9 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
     const multi = indexes.filter((i) => i.multi);
     for (const i of indexes) if (!KIND_RE.test(i.name)) throw new ShoalError('SHOAL_ERR_STORE', `bad index name ${i.name}`);
     const cols = single.map((i) => `ix_${i.name} TEXT`).join(', ');
-    this.ddl(`CREATE TABLE IF NOT EXISTS ${t} (id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL${cols ? `, ${cols}` : ''})`);
+    this.ddl(
+      `CREATE TABLE IF NOT EXISTS ${t} (id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL${cols ? `, ${cols}` : ''})`,
+    );
     // an index declared after the table was made: add its column or side table and fill it
     const added: IndexDef<unknown>[] = [];
     if (!this.readonly) {
@@ -121,7 +138,9 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
     const updates = ['version = excluded.version', 'body = excluded.body', ...colNames.map((c) => `${c} = excluded.${c}`)].join(', ');
     const stmts: KindStatements = {
       get: this.db.prepare(`SELECT body FROM ${t} WHERE id = ?`).pluck(),
-      put: this.db.prepare(`INSERT INTO ${t} (id, version, body${colNames.map((c) => `, ${c}`).join('')}) VALUES (${placeholders}) ON CONFLICT(id) DO UPDATE SET ${updates}`),
+      put: this.db.prepare(
+        `INSERT INTO ${t} (id, version, body${colNames.map((c) => `, ${c}`).join('')}) VALUES (${placeholders}) ON CONFLICT(id) DO UPDATE SET ${updates}`,
+      ),
       del: this.db.prepare(`DELETE FROM ${t} WHERE id = ?`),
       all: this.db.prepare(`SELECT body FROM ${t} ORDER BY id`).pluck(),
       count: this.db.prepare(`SELECT COUNT(*) FROM ${t}`).pluck(),
@@ -296,11 +315,13 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
     this.inUpdate = true;
     let result: T;
     try {
-      result = this.db.transaction(() => {
-        const r = fn(tx);
-        if (events.length > 0) this.setRevision.run(String(nextRev));
-        return r;
-      }).immediate();
+      result = this.db
+        .transaction(() => {
+          const r = fn(tx);
+          if (events.length > 0) this.setRevision.run(String(nextRev));
+          return r;
+        })
+        .immediate();
     } catch (err) {
       this.inUpdate = false;
       for (const hook of rollbackHooks) hook();
@@ -368,7 +389,13 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
 function translateSqliteError(err: unknown, kind: string, id: string): ShoalError {
   const code = (err as { code?: string }).code ?? '';
   if (code.startsWith('SQLITE_CONSTRAINT')) {
-    return new ShoalError('SHOAL_ERR_ALREADY_EXISTS', `${kind} ${id}: a unique value is already taken (${(err as Error).message})`, { cause: err, details: { kind, id } });
+    return new ShoalError('SHOAL_ERR_ALREADY_EXISTS', `${kind} ${id}: a unique value is already taken (${(err as Error).message})`, {
+      cause: err,
+      details: { kind, id },
+    });
   }
-  return new ShoalError('SHOAL_ERR_STORE', `store write of ${kind} ${id} failed: ${(err as Error).message}`, { cause: err, details: { kind, id } });
+  return new ShoalError('SHOAL_ERR_STORE', `store write of ${kind} ${id} failed: ${(err as Error).message}`, {
+    cause: err,
+    details: { kind, id },
+  });
 }

@@ -56,7 +56,10 @@ export function roleForToken(token: string, current: { worker: string; manager: 
   const presented = parseJoinToken(token);
   const worker = parseJoinToken(current.worker);
   if (!same(presented.digest, worker.digest)) {
-    throw managerError('SHOAL_ERR_JOIN_TOKEN_REJECTED', 'the join token is for a different cluster (its CA digest does not match this cluster\'s CA)');
+    throw managerError(
+      'SHOAL_ERR_JOIN_TOKEN_REJECTED',
+      "the join token is for a different cluster (its CA digest does not match this cluster's CA)",
+    );
   }
   if (same(presented.secret, worker.secret)) return 'worker';
   if (same(presented.secret, parseJoinToken(current.manager).secret)) return 'manager';

@@ -155,6 +155,9 @@ export function buildCertificate(req: CertificateRequest): string {
   );
   const signature = sign('sha256', tbs, req.signingKey);
   const der = seq(tbs, algorithm, bitString(signature));
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }

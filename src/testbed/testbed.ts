@@ -133,7 +133,8 @@ export class Testbed {
       await ensureLinkUp(host, HOST_LINK);
       await ensureAddress(host, HOST_LINK, this.hostAddress(i), this.config.underlayPrefixLen);
       const routes = await host.listRoutes({ family: 4 });
-      if (!routes.some((r) => r.dst === 'default')) await host.addRoute({ family: 4, dst: 'default', gateway: this.clientAddress, dev: HOST_LINK });
+      if (!routes.some((r) => r.dst === 'default'))
+        await host.addRoute({ family: 4, dst: 'default', gateway: this.clientAddress, dev: HOST_LINK });
       const sysctl = createSysctl(ns);
       if ((await sysctl.get('net.ipv4.ip_forward')).trim() !== '1') await sysctl.set('net.ipv4.ip_forward', 1);
     } finally {
@@ -215,20 +216,30 @@ export class Testbed {
   }
 
   /** Runs a command inside a host's namespace (nsenter, so /sys stays the host's). */
-  async exec(host: string, argv: string[], options: { stdio?: 'inherit' | 'pipe' } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  async exec(
+    host: string,
+    argv: string[],
+    options: { stdio?: 'inherit' | 'pipe' } = {},
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     const ns = this.resolveHost(host);
     if (!(await this.netns.exists(ns))) {
-      throw new ShoalError('SHOAL_ERR_TESTBED_NOT_UP', `testbed host ${host} does not exist (run \`shoal testbed up\`)`, { details: { netns: ns } });
+      throw new ShoalError('SHOAL_ERR_TESTBED_NOT_UP', `testbed host ${host} does not exist (run \`shoal testbed up\`)`, {
+        details: { netns: ns },
+      });
     }
     if (argv.length === 0) throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', 'no command given (shoal testbed exec HOST -- CMD ARGS...)');
     const stdio = options.stdio ?? 'pipe';
     return new Promise((resolve, reject) => {
-      const child = spawn('nsenter', [`--net=${netnsPath(ns)}`, '--', ...argv], { stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('nsenter', [`--net=${netnsPath(ns)}`, '--', ...argv], {
+        stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
       child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', (err) => reject(new ShoalError('SHOAL_ERR_COMMAND_FAILED', `cannot run ${argv[0]} in ${ns}: ${err.message}`, { cause: err })));
+      child.on('error', (err) =>
+        reject(new ShoalError('SHOAL_ERR_COMMAND_FAILED', `cannot run ${argv[0]} in ${ns}: ${err.message}`, { cause: err })),
+      );
       child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
     });
   }

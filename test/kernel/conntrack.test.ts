@@ -12,7 +12,6 @@ import { execInNetns } from '../../src/kernel/exec.ts';
 import { type ConntrackEntrySpec, FakeConntrack } from '../../src/kernel/fake-conntrack.ts';
 import { createNft } from '../../src/kernel/nft.ts';
 
-
 /** `conntrack -L` of a namespace in FakeConntrack's dump form. */
 async function realDump(netns: string): Promise<string> {
   const { stdout } = await execInNetns(netns, 'conntrack', ['-L']);
@@ -28,22 +27,66 @@ async function realDump(netns: string): Promise<string> {
 }
 
 async function insert(netns: string, e: ConntrackEntrySpec): Promise<void> {
-  const args = ['-I', '-p', e.protocol, '-s', e.orig.src, '-d', e.orig.dst, '--sport', String(e.orig.sport), '--dport', String(e.orig.dport), '-t', '600'];
-  if (e.reply) args.push('--reply-src', e.reply.src, '--reply-dst', e.reply.dst, '--reply-port-src', String(e.reply.sport), '--reply-port-dst', String(e.reply.dport));
+  const args = [
+    '-I',
+    '-p',
+    e.protocol,
+    '-s',
+    e.orig.src,
+    '-d',
+    e.orig.dst,
+    '--sport',
+    String(e.orig.sport),
+    '--dport',
+    String(e.orig.dport),
+    '-t',
+    '600',
+  ];
+  if (e.reply)
+    args.push(
+      '--reply-src',
+      e.reply.src,
+      '--reply-dst',
+      e.reply.dst,
+      '--reply-port-src',
+      String(e.reply.sport),
+      '--reply-port-dst',
+      String(e.reply.dport),
+    );
   if (e.protocol === 'tcp') args.push('--state', 'ESTABLISHED');
   await execInNetns(netns, 'conntrack', args);
 }
 
 const ENTRIES: ConntrackEntrySpec[] = [
   // Client -> VIP 10.0.0.2:80, DNATed to two backends.
-  { protocol: 'tcp', orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40000, dport: 80 }, reply: { src: '10.0.1.5', dst: '10.0.0.9', sport: 8080, dport: 40000 } },
-  { protocol: 'tcp', orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40001, dport: 80 }, reply: { src: '10.0.1.6', dst: '10.0.0.9', sport: 8080, dport: 40001 } },
-  { protocol: 'tcp', orig: { src: '10.0.0.10', dst: '10.0.0.2', sport: 40002, dport: 443 }, reply: { src: '10.0.1.5', dst: '10.0.0.10', sport: 8443, dport: 40002 } },
+  {
+    protocol: 'tcp',
+    orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40000, dport: 80 },
+    reply: { src: '10.0.1.5', dst: '10.0.0.9', sport: 8080, dport: 40000 },
+  },
+  {
+    protocol: 'tcp',
+    orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40001, dport: 80 },
+    reply: { src: '10.0.1.6', dst: '10.0.0.9', sport: 8080, dport: 40001 },
+  },
+  {
+    protocol: 'tcp',
+    orig: { src: '10.0.0.10', dst: '10.0.0.2', sport: 40002, dport: 443 },
+    reply: { src: '10.0.1.5', dst: '10.0.0.10', sport: 8443, dport: 40002 },
+  },
   // UDP to the VIP, DNATed, and one without NAT.
-  { protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40003, dport: 53 }, reply: { src: '10.0.1.5', dst: '10.0.0.9', sport: 53, dport: 40003 } },
+  {
+    protocol: 'udp',
+    orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40003, dport: 53 },
+    reply: { src: '10.0.1.5', dst: '10.0.0.9', sport: 53, dport: 40003 },
+  },
   { protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.3', sport: 40004, dport: 53 } },
   { protocol: 'udp', orig: { src: 'fd00::9', dst: 'fd00::2', sport: 40005, dport: 53 } },
-  { protocol: 'tcp', orig: { src: 'fd00::9', dst: 'fd00::2', sport: 40006, dport: 80 }, reply: { src: 'fd00:0::1:5', dst: 'fd00::9', sport: 8080, dport: 40006 } },
+  {
+    protocol: 'tcp',
+    orig: { src: 'fd00::9', dst: 'fd00::2', sport: 40006, dport: 80 },
+    reply: { src: 'fd00:0::1:5', dst: 'fd00::9', sport: 8080, dport: 40006 },
+  },
 ];
 
 t.test('FakeConntrack and conntrack agree', async (t) => {
@@ -84,7 +127,9 @@ t.test('a real UDP flow is tracked and deleted by original destination', async (
   if (!netns) return;
   await execInNetns(netns, 'ip', ['link', 'set', 'lo', 'up']);
   // Conntrack hooks into a namespace only once something there uses it.
-  await createNft(netns).apply('add table inet shoal-ct\nadd chain inet shoal-ct out { type filter hook output priority 0; }\nadd rule inet shoal-ct out ct state new counter');
+  await createNft(netns).apply(
+    'add table inet shoal-ct\nadd chain inet shoal-ct out { type filter hook output priority 0; }\nadd rule inet shoal-ct out ct state new counter',
+  );
   await execInNetns(netns, 'bash', ['-c', 'echo ping > /dev/udp/127.0.0.1/9; echo ping > /dev/udp/127.0.0.1/10']);
   const listed = await realDump(netns);
   t.match(listed, /udp src=127\.0\.0\.1 dst=127\.0\.0\.1 sport=\d+ dport=9 /, 'the flow is in the table');

@@ -11,7 +11,6 @@ import type { ShoalError } from '../../src/common/errors.ts';
 import { FakeNft } from '../../src/kernel/fake-nft.ts';
 import { canonicalNftTable, createNft, withRuleText } from '../../src/kernel/nft.ts';
 
-
 type Outcome = { ok: true } | { ok: false; errno: string | undefined; message: string };
 
 async function outcome(p: Promise<unknown>): Promise<Outcome> {
@@ -56,8 +55,15 @@ add element inet shoal-t local6 { fd00:0::1, FD00::A }
 add element inet shoal-t protos { 6, udp, 1, 58, 255 }
 add element inet shoal-t backends-2 { 0 : 10.0.1.5 . 8080, 2 : 10.0.1.6 . 8081 }`,
   },
-  { what: 'add is idempotent', tx: 'add table inet shoal-t\nadd chain inet shoal-t svc-1\nadd element inet shoal-t services { 10.0.0.2 . tcp . 80 : goto svc-1 }\nadd map inet shoal-t services { type ipv4_addr . inet_proto . inet_service : verdict; }' },
-  { what: 'a bad last line: nothing applies', tx: 'add element inet shoal-t services { 10.0.0.4 . tcp . 443 : goto svc-1 }\nadd chain inet shoal-t svc-3\ncreate element inet shoal-t backends-1 { 0 : 10.0.1.7 }', fails: true },
+  {
+    what: 'add is idempotent',
+    tx: 'add table inet shoal-t\nadd chain inet shoal-t svc-1\nadd element inet shoal-t services { 10.0.0.2 . tcp . 80 : goto svc-1 }\nadd map inet shoal-t services { type ipv4_addr . inet_proto . inet_service : verdict; }',
+  },
+  {
+    what: 'a bad last line: nothing applies',
+    tx: 'add element inet shoal-t services { 10.0.0.4 . tcp . 443 : goto svc-1 }\nadd chain inet shoal-t svc-3\ncreate element inet shoal-t backends-1 { 0 : 10.0.1.7 }',
+    fails: true,
+  },
   { what: 'replace one backend', tx: 'delete element inet shoal-t backends-1 { 1 }\nadd element inet shoal-t backends-1 { 1 : 10.0.1.7 }' },
   { what: 'map data conflict', tx: 'add element inet shoal-t backends-1 { 0 : 10.0.1.9 }', fails: true },
   { what: 'create an existing table', tx: 'create table inet shoal-t', fails: true },
@@ -76,10 +82,19 @@ add element inet shoal-t backends-2 { 0 : 10.0.1.5 . 8080, 2 : 10.0.1.6 . 8081 }
   { what: 'interval overlap', tx: 'add element inet shoal-t local { 10.0.0.128/25 }', fails: true },
   { what: 'missing semicolon before }', tx: 'add chain inet shoal-t x { type filter hook input priority 0 }', fails: true },
   { what: 'flush map of a set', tx: 'flush map inet shoal-t local', fails: true },
-  { what: 'policy change and masked prefix', tx: 'add chain inet shoal-t input { type filter hook input priority 0; policy drop; }\nadd element inet shoal-t local { 10.7.3.1/16 }' },
+  {
+    what: 'policy change and masked prefix',
+    tx: 'add chain inet shoal-t input { type filter hook input priority 0; policy drop; }\nadd element inet shoal-t local { 10.7.3.1/16 }',
+  },
   { what: 'flush table keeps elements', tx: 'flush table inet shoal-t' },
-  { what: 'now unreferenced: delete', tx: 'delete element inet shoal-t services { 10.0.0.2 . tcp . 80 }\ndelete chain inet shoal-t svc-1\ndelete map inet shoal-t backends-1\nflush map inet shoal-t services\ndelete chain inet shoal-t svc-2' },
-  { what: 'full resync: delete and re-create in one transaction', tx: 'delete table inet shoal-t\nadd table inet shoal-t\nadd chain inet shoal-t c\nadd set inet shoal-t s { type ipv4_addr; }\nadd rule inet shoal-t c ip daddr @s counter' },
+  {
+    what: 'now unreferenced: delete',
+    tx: 'delete element inet shoal-t services { 10.0.0.2 . tcp . 80 }\ndelete chain inet shoal-t svc-1\ndelete map inet shoal-t backends-1\nflush map inet shoal-t services\ndelete chain inet shoal-t svc-2',
+  },
+  {
+    what: 'full resync: delete and re-create in one transaction',
+    tx: 'delete table inet shoal-t\nadd table inet shoal-t\nadd chain inet shoal-t c\nadd set inet shoal-t s { type ipv4_addr; }\nadd rule inet shoal-t c ip daddr @s counter',
+  },
 ];
 
 t.test('FakeNft and nft agree on every step', async (t) => {
@@ -116,17 +131,25 @@ t.test('listTable, deleteTable, listTables, JSON transactions', async (t) => {
   const real = createNft(netns);
   t.equal(await real.listTable('inet', 'shoal-x'), undefined, 'a missing table');
   t.equal(await real.deleteTable('inet', 'shoal-x'), false, 'deleting a missing table is success');
-  await real.apply({ nftables: [{ add: { table: { family: 'ip', name: 'shoal-j' } } }, { add: { chain: { family: 'ip', table: 'shoal-j', name: 'c' } } }] });
+  await real.apply({
+    nftables: [{ add: { table: { family: 'ip', name: 'shoal-j' } } }, { add: { chain: { family: 'ip', table: 'shoal-j', name: 'c' } } }],
+  });
   await real.apply('add table inet shoal-x\nadd table ip6 shoal-x');
   await real.apply('   \n');
   const tables = await real.listTables();
   t.same(tables.map((x) => `${x.family} ${x.name}`).sort(), ['inet shoal-x', 'ip shoal-j', 'ip6 shoal-x']);
   const j = await real.listTable('ip', 'shoal-j');
-  t.same(j?.json, [{ table: { family: 'ip', name: 'shoal-j', handle: (j?.json[0] as { table: { handle: number } }).table.handle } }, { chain: { family: 'ip', table: 'shoal-j', name: 'c', handle: 1 } }]);
+  t.same(j?.json, [
+    { table: { family: 'ip', name: 'shoal-j', handle: (j?.json[0] as { table: { handle: number } }).table.handle } },
+    { chain: { family: 'ip', table: 'shoal-j', name: 'c', handle: 1 } },
+  ]);
   t.equal(await real.listTable('ip', 'shoal-x'), undefined, 'a table of that name in another family does not count');
   t.equal(await real.deleteTable('inet', 'shoal-x'), true);
   t.equal(await real.deleteTable('inet', 'shoal-x'), false);
-  await t.rejects(real.apply({ nftables: [{ add: { chain: { family: 'ip', table: 'nope', name: 'c' } } }] }), { code: 'SHOAL_ERR_NFT', errno: 'ENOENT' });
+  await t.rejects(real.apply({ nftables: [{ add: { chain: { family: 'ip', table: 'nope', name: 'c' } } }] }), {
+    code: 'SHOAL_ERR_NFT',
+    errno: 'ENOENT',
+  });
   await t.rejects(real.apply('add table ip shoal-y\nthis is not nft'), { code: 'SHOAL_ERR_NFT', message: /syntax error/ });
   t.equal(await real.listTable('ip', 'shoal-y'), undefined, 'the table of a failed transaction does not exist');
   await t.rejects(real.listTable('inet', 'bad name'), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });

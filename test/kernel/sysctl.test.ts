@@ -10,14 +10,19 @@ import { execInNetns } from '../../src/kernel/exec.ts';
 import { FakeSysctl } from '../../src/kernel/fake-sysctl.ts';
 import { createSysctl, sysctlPath } from '../../src/kernel/sysctl.ts';
 
-
 /** The real values of every name the fake knows, read in one process, in the fake's dump form. */
 async function realDump(netns: string, fake: FakeSysctl): Promise<string> {
-  const names = fake.dump().split('\n').map((l) => l.slice(0, l.indexOf(' = ')));
+  const names = fake
+    .dump()
+    .split('\n')
+    .map((l) => l.slice(0, l.indexOf(' = ')));
   const script = 'for f in "$@"; do printf "%s\\0" "$(cat "/proc/sys/$f" 2>&1)"; done';
   const { stdout } = await execInNetns(netns, 'sh', ['-c', script, 'sh', ...names.map((n) => sysctlPath(n))]);
   const values = stdout.split('\0');
-  return names.map((n, i) => `${n} = ${values[i]}`).sort().join('\n');
+  return names
+    .map((n, i) => `${n} = ${values[i]}`)
+    .sort()
+    .join('\n');
 }
 
 t.test('FakeSysctl and the kernel agree', async (t) => {

@@ -146,12 +146,30 @@ export interface RunningAgent {
  * 127.0.0.1 --data-dir DIR --hostname HOSTNAME` and waits (up to 60 s) until the manager
  * lists a Ready node of that host name. Teardown kills it by PID and removes its directory.
  */
-export async function startAgent(t: Test, manager: RunningManager, hostname: string, role: 'worker' | 'manager' = 'worker'): Promise<RunningAgent> {
+export async function startAgent(
+  t: Test,
+  manager: RunningManager,
+  hostname: string,
+  role: 'worker' | 'manager' = 'worker',
+): Promise<RunningAgent> {
   const dataDir = mkdtempSync(join(tmpdir(), `shoal-cli-e2e-${hostname}-`));
   const token = (await manager.client.joinToken(role)).token;
   const child = spawn(
     process.execPath,
-    [SHOAL_BIN, 'agent', '--join-token', token, '--manager', `127.0.0.1:${manager.port}`, '--advertise-addr', '127.0.0.1', '--data-dir', dataDir, '--hostname', hostname],
+    [
+      SHOAL_BIN,
+      'agent',
+      '--join-token',
+      token,
+      '--manager',
+      `127.0.0.1:${manager.port}`,
+      '--advertise-addr',
+      '127.0.0.1',
+      '--data-dir',
+      dataDir,
+      '--hostname',
+      hostname,
+    ],
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHOAL_HOST: '', SHOAL_DATA_DIR: dataDir } },
   );
   const pid = child.pid;

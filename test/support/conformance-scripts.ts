@@ -115,7 +115,10 @@ async function linkOf(r: Rtnl, name: string): Promise<Link> {
 async function bridgeMacFollowsPorts(r: Rtnl, bridge: string): Promise<string> {
   const links = await r.listLinks();
   const br = links.find((l) => l.name === bridge);
-  const ports = links.filter((l) => l.master === bridge).map((l) => l.mac).sort();
+  const ports = links
+    .filter((l) => l.master === bridge)
+    .map((l) => l.mac)
+    .sort();
   if (!br) return 'no bridge';
   if (ports.length === 0) return `no ports, mac ${br.mac}`;
   return br.mac === ports[0] ? 'smallest port mac' : 'other mac';
@@ -146,11 +149,24 @@ const overlayStatic: ConformanceScript = async ({ rtnl, names, step, checkpoint 
     await step(`a: fdb ${mac} dst ${vtep}`, () => a.setFdb({ link: 'vx4097', mac, dst: vtep, self: true, permanent: true }));
   }
   await step('a: neigh fd00:1::5', () => a.setNeighbor({ link: 'vx4097', address: 'fd00:1::5', lladdr: '02:42:0a:00:01:05' }));
-  await step('a: flood entry to 192.0.2.12', () => a.setFdb({ link: 'vx4097', mac: '00:00:00:00:00:00', dst: '192.0.2.12', self: true, permanent: true }));
-  await step('a: flood entry to 192.0.2.13', () => a.setFdb({ link: 'vx4097', mac: '00:00:00:00:00:00', dst: '192.0.2.13', self: true, permanent: true }));
-  await step('a: flood entry to 192.0.2.12 again', () => a.setFdb({ link: 'vx4097', mac: '00:00:00:00:00:00', dst: '192.0.2.12', self: true, permanent: true }));
+  await step('a: flood entry to 192.0.2.12', () =>
+    a.setFdb({ link: 'vx4097', mac: '00:00:00:00:00:00', dst: '192.0.2.12', self: true, permanent: true }),
+  );
+  await step('a: flood entry to 192.0.2.13', () =>
+    a.setFdb({ link: 'vx4097', mac: '00:00:00:00:00:00', dst: '192.0.2.13', self: true, permanent: true }),
+  );
+  await step('a: flood entry to 192.0.2.12 again', () =>
+    a.setFdb({ link: 'vx4097', mac: '00:00:00:00:00:00', dst: '192.0.2.12', self: true, permanent: true }),
+  );
   await step('a: veth vb-1 with peer eth0 in b', () =>
-    a.addLink({ name: 'vb-1', kind: 'veth', mtu: 1450, master: 'br0', up: true, veth: { peerName: 'eth0', peerNetns: names.b, peerMac: '02:42:0a:00:01:02' } }),
+    a.addLink({
+      name: 'vb-1',
+      kind: 'veth',
+      mtu: 1450,
+      master: 'br0',
+      up: true,
+      veth: { peerName: 'eth0', peerNetns: names.b, peerMac: '02:42:0a:00:01:02' },
+    }),
   );
   await step('b: eth0 mtu is the veth mtu', async () => (await linkOf(b, 'eth0')).mtu);
   await step('b: eth0 mac as given', async () => (await linkOf(b, 'eth0')).mac);
@@ -162,15 +178,27 @@ const overlayStatic: ConformanceScript = async ({ rtnl, names, step, checkpoint 
   await step('b: default -6 via fd00:1::1', () => b.addRoute({ family: 6, dst: 'default', gateway: 'fd00:1::1' }));
   await checkpoint('overlay programmed');
 
-  await step('a: add vx4097 again', () => a.addLink({ name: 'vx4097', kind: 'vxlan', vxlan: { vni: 4097, dstport: 4789, ...VXLAN_STATIC } }));
-  await step('a: add vx-dup with the same VNI and port', () => a.addLink({ name: 'vx-dup', kind: 'vxlan', vxlan: { vni: 4097, dstport: 4789, ...VXLAN_STATIC } }));
-  await step('a: add vx-other with the same VNI on another port', () => a.addLink({ name: 'vx-other', kind: 'vxlan', vxlan: { vni: 4097, dstport: 4790, ...VXLAN_STATIC } }));
+  await step('a: add vx4097 again', () =>
+    a.addLink({ name: 'vx4097', kind: 'vxlan', vxlan: { vni: 4097, dstport: 4789, ...VXLAN_STATIC } }),
+  );
+  await step('a: add vx-dup with the same VNI and port', () =>
+    a.addLink({ name: 'vx-dup', kind: 'vxlan', vxlan: { vni: 4097, dstport: 4789, ...VXLAN_STATIC } }),
+  );
+  await step('a: add vx-other with the same VNI on another port', () =>
+    a.addLink({ name: 'vx-other', kind: 'vxlan', vxlan: { vni: 4097, dstport: 4790, ...VXLAN_STATIC } }),
+  );
   await step('a: replace neigh 10.0.1.5', () => a.setNeighbor({ link: 'vx4097', address: '10.0.1.5', lladdr: '02:42:0a:00:01:55' }));
   await step('a: delete missing neigh', () => a.deleteNeighbor({ link: 'vx4097', address: '10.0.1.99' }));
   await step('a: delete missing fdb', () => a.deleteFdb({ link: 'vx4097', mac: '02:42:0a:00:01:99', self: true }));
-  await step('a: delete flood entry to a VTEP it does not have', () => a.deleteFdb({ link: 'vx4097', mac: '00:00:00:00:00:00', dst: '192.0.2.99', self: true }));
-  await step('a: delete flood entry to 192.0.2.13', () => a.deleteFdb({ link: 'vx4097', mac: '00:00:00:00:00:00', dst: '192.0.2.13', self: true }));
-  await step('a: delete fdb 02:42:0a:00:01:06 with the wrong VTEP', () => a.deleteFdb({ link: 'vx4097', mac: '02:42:0a:00:01:06', dst: '192.0.2.99', self: true }));
+  await step('a: delete flood entry to a VTEP it does not have', () =>
+    a.deleteFdb({ link: 'vx4097', mac: '00:00:00:00:00:00', dst: '192.0.2.99', self: true }),
+  );
+  await step('a: delete flood entry to 192.0.2.13', () =>
+    a.deleteFdb({ link: 'vx4097', mac: '00:00:00:00:00:00', dst: '192.0.2.13', self: true }),
+  );
+  await step('a: delete fdb 02:42:0a:00:01:06 with the wrong VTEP', () =>
+    a.deleteFdb({ link: 'vx4097', mac: '02:42:0a:00:01:06', dst: '192.0.2.99', self: true }),
+  );
   await step('a: neigh on a missing link', () => a.setNeighbor({ link: 'vx9999', address: '10.0.1.7', lladdr: '02:42:0a:00:01:07' }));
   await checkpoint('after replacements and deletions');
 
@@ -192,7 +220,9 @@ const overlayStatic: ConformanceScript = async ({ rtnl, names, step, checkpoint 
 const vxlanMoveAndFdb: ConformanceScript = async ({ rtnl, names, step, checkpoint }) => {
   const a = await rtnl(names.a);
   const b = await rtnl(names.b);
-  await step('a: add vx300', () => a.addLink({ name: 'vx300', kind: 'vxlan', vxlan: { vni: 300, dstport: 4789, local: '192.0.2.11', ttl: 64, ...VXLAN_STATIC } }));
+  await step('a: add vx300', () =>
+    a.addLink({ name: 'vx300', kind: 'vxlan', vxlan: { vni: 300, dstport: 4789, local: '192.0.2.11', ttl: 64, ...VXLAN_STATIC } }),
+  );
   await step('a: vx300 as read back', () => linkOf(a, 'vx300'));
   await step('a: vx300 up', () => a.setLink('vx300', { up: true }));
   await step('a: fdb permanent', () => a.setFdb({ link: 'vx300', mac: '02:42:0a:00:03:05', dst: '192.0.2.12', self: true }));
@@ -204,11 +234,19 @@ const vxlanMoveAndFdb: ConformanceScript = async ({ rtnl, names, step, checkpoin
   await step('a: vx300 is gone', async () => (await a.getLink('vx300')) === undefined);
   await step('b: vx-ov as read back', () => linkOf(b, 'vx-ov'));
   await checkpoint('after the move');
-  await step('a: add vx301 with VNI 300 (vx-ov was created here)', () => a.addLink({ name: 'vx301', kind: 'vxlan', vxlan: { vni: 300, dstport: 4789, ...VXLAN_STATIC } }));
-  await step('b: add vx-b with VNI 300', () => b.addLink({ name: 'vx-b', kind: 'vxlan', vxlan: { vni: 300, dstport: 4789, ...VXLAN_STATIC } }));
+  await step('a: add vx301 with VNI 300 (vx-ov was created here)', () =>
+    a.addLink({ name: 'vx301', kind: 'vxlan', vxlan: { vni: 300, dstport: 4789, ...VXLAN_STATIC } }),
+  );
+  await step('b: add vx-b with VNI 300', () =>
+    b.addLink({ name: 'vx-b', kind: 'vxlan', vxlan: { vni: 300, dstport: 4789, ...VXLAN_STATIC } }),
+  );
   await step('b: vx-ov up', () => b.setLink('vx-ov', { up: true }));
-  await step('b: the unicast MAC moves to VTEP 192.0.2.14', () => b.setFdb({ link: 'vx-ov', mac: '02:42:0a:00:03:05', dst: '192.0.2.14', self: true }));
-  await step('b: the unicast MAC as listed', async () => (await b.listFdb({ link: 'vx-ov' })).filter((f) => f.mac === '02:42:0a:00:03:05').map((f) => f.dst ?? '-'));
+  await step('b: the unicast MAC moves to VTEP 192.0.2.14', () =>
+    b.setFdb({ link: 'vx-ov', mac: '02:42:0a:00:03:05', dst: '192.0.2.14', self: true }),
+  );
+  await step('b: the unicast MAC as listed', async () =>
+    (await b.listFdb({ link: 'vx-ov' })).filter((f) => f.mac === '02:42:0a:00:03:05').map((f) => f.dst ?? '-'),
+  );
   await step('b: flood entry to 192.0.2.14', () => b.setFdb({ link: 'vx-ov', mac: '00:00:00:00:00:00', dst: '192.0.2.14', self: true }));
   await step('b: delete the flood MAC without a VTEP', () => b.deleteFdb({ link: 'vx-ov', mac: '00:00:00:00:00:00', self: true }));
   await step('b: delete the unicast MAC without a VTEP', () => b.deleteFdb({ link: 'vx-ov', mac: '02:42:0a:00:03:05', self: true }));
@@ -260,7 +298,9 @@ const linkLifecycle: ConformanceScript = async ({ rtnl, names, step, checkpoint 
   await step('a: set a missing link', () => a.setLink('nolink', { up: true }));
   await step('a: master is missing', () => a.setLink('v1', { master: 'nobr' }));
   await step('a: master is not a bridge', () => a.setLink('v1', { master: 'v0x' }));
-  await step('a: add veth v6 with a master that is not a bridge', () => a.addLink({ name: 'v6', kind: 'veth', master: 'v1', veth: { peerName: 'v7' } }));
+  await step('a: add veth v6 with a master that is not a bridge', () =>
+    a.addLink({ name: 'v6', kind: 'veth', master: 'v1', veth: { peerName: 'v7' } }),
+  );
   await step('a: v6 and v7 were not created', async () => (await a.getLink('v6')) === undefined && (await a.getLink('v7')) === undefined);
   await step('a: add bridge br2', () => a.addLink({ name: 'br2', kind: 'bridge' }));
   await step('a: bridge into a bridge', () => a.setLink('br2', { master: 'br1' }));
@@ -304,7 +344,9 @@ const addressesAndRoutes: ConformanceScript = async ({ rtnl, names, step, checkp
   await step('a: 10.9.9.9/32 on br0', () => a.addAddress({ link: 'br0', address: '10.9.9.9', prefixLen: 32 }));
   await step('a: 10.7.0.1/31 on br0', () => a.addAddress({ link: 'br0', address: '10.7.0.1', prefixLen: 31 }));
   await step('a: fd00:10::9/128 on br0', () => a.addAddress({ link: 'br0', address: 'fd00:10::9', prefixLen: 128 }));
-  await step('a: fd00:11:0:0::1/64 on br0 (non-canonical text)', () => a.addAddress({ link: 'br0', address: 'fd00:11:0:0::1', prefixLen: 64 }));
+  await step('a: fd00:11:0:0::1/64 on br0 (non-canonical text)', () =>
+    a.addAddress({ link: 'br0', address: 'fd00:11:0:0::1', prefixLen: 64 }),
+  );
   await step('a: 10.1.0.1/24 again', () => a.addAddress({ link: 'br0', address: '10.1.0.1', prefixLen: 24 }));
   await step('a: fd00:10::1/80 (same IPv6 address)', () => a.addAddress({ link: 'br0', address: 'fd00:10::1', prefixLen: 80 }));
   await step('a: address on a missing link', () => a.addAddress({ link: 'nolink', address: '10.1.0.3', prefixLen: 24 }));
@@ -312,18 +354,28 @@ const addressesAndRoutes: ConformanceScript = async ({ rtnl, names, step, checkp
   await checkpoint('addresses');
 
   await step('a: 10.20.0.0/16 via 10.1.0.254', () => a.addRoute({ family: 4, dst: '10.20.0.0/16', gateway: '10.1.0.254' }));
-  await step('a: 10.20.0.0/16 via 10.1.0.253 metric 10', () => a.addRoute({ family: 4, dst: '10.20.0.0/16', gateway: '10.1.0.253', metric: 10 }));
+  await step('a: 10.20.0.0/16 via 10.1.0.253 metric 10', () =>
+    a.addRoute({ family: 4, dst: '10.20.0.0/16', gateway: '10.1.0.253', metric: 10 }),
+  );
   await step('a: 10.21.0.1/32 dev br0', () => a.addRoute({ family: 4, dst: '10.21.0.1/32', dev: 'br0' }));
   await step('a: 10.1.0.128/25 via 10.1.0.7', () => a.addRoute({ family: 4, dst: '10.1.0.128/25', gateway: '10.1.0.7' }));
-  await step('a: 10.24.0.0/16 via 10.1.0.200 (longest match is via a gateway)', () => a.addRoute({ family: 4, dst: '10.24.0.0/16', gateway: '10.1.0.200' }));
+  await step('a: 10.24.0.0/16 via 10.1.0.200 (longest match is via a gateway)', () =>
+    a.addRoute({ family: 4, dst: '10.24.0.0/16', gateway: '10.1.0.200' }),
+  );
   await step('a: default via 10.1.0.254', () => a.addRoute({ family: 4, dst: 'default', gateway: '10.1.0.254' }));
-  await step('a: 10.22.0.0/16 via 10.1.0.254 table 100', () => a.addRoute({ family: 4, dst: '10.22.0.0/16', gateway: '10.1.0.254', table: 100 }));
-  await step('a: 10.25.0.0/16 via 10.22.0.5 table 100', () => a.addRoute({ family: 4, dst: '10.25.0.0/16', gateway: '10.22.0.5', table: 100 }));
+  await step('a: 10.22.0.0/16 via 10.1.0.254 table 100', () =>
+    a.addRoute({ family: 4, dst: '10.22.0.0/16', gateway: '10.1.0.254', table: 100 }),
+  );
+  await step('a: 10.25.0.0/16 via 10.22.0.5 table 100', () =>
+    a.addRoute({ family: 4, dst: '10.25.0.0/16', gateway: '10.22.0.5', table: 100 }),
+  );
   await step('a: 10.23.0.0/16 dev br0 src 10.1.0.1', () => a.addRoute({ family: 4, dst: '10.23.0.0/16', dev: 'br0', src: '10.1.0.1' }));
   await step('a: 10.26.0.0/16 via a local address', () => a.addRoute({ family: 4, dst: '10.26.0.0/16', gateway: '10.1.0.2' }));
   await step('a: fd00:20::/64 via fd00:10::fe', () => a.addRoute({ family: 6, dst: 'fd00:20::/64', gateway: 'fd00:10::fe' }));
   await step('a: fd00:21::/64 dev br0 table 100', () => a.addRoute({ family: 6, dst: 'fd00:21::/64', dev: 'br0', table: 100 }));
-  await step('a: fd00:22::/64 via fd00:21::5 table 100', () => a.addRoute({ family: 6, dst: 'fd00:22::/64', gateway: 'fd00:21::5', table: 100 }));
+  await step('a: fd00:22::/64 via fd00:21::5 table 100', () =>
+    a.addRoute({ family: 6, dst: 'fd00:22::/64', gateway: 'fd00:21::5', table: 100 }),
+  );
   await step('a: fd00:23::/64 dev br0 metric 50', () => a.addRoute({ family: 6, dst: 'fd00:23::/64', dev: 'br0', metric: 50 }));
   await step('a: default -6 via fd00:10::fe', () => a.addRoute({ family: 6, dst: 'default', gateway: 'fd00:10::fe' }));
   await checkpoint('routes');
@@ -338,17 +390,25 @@ const addressesAndRoutes: ConformanceScript = async ({ rtnl, names, step, checkp
   await step('a: source not local', () => a.addRoute({ family: 4, dst: '10.34.0.0/16', dev: 'br0', src: '10.99.0.1' }));
   await step('a: device missing', () => a.addRoute({ family: 4, dst: '10.35.0.0/16', dev: 'nolink' }));
   await step('a: host bits set', () => a.addRoute({ family: 4, dst: '10.36.0.1/16', dev: 'br0' }));
-  await step('a: IPv6 gateway not on link (default route is via a gateway)', () => a.addRoute({ family: 6, dst: 'fd00:30::/64', gateway: 'fd00:99::1' }));
+  await step('a: IPv6 gateway not on link (default route is via a gateway)', () =>
+    a.addRoute({ family: 6, dst: 'fd00:30::/64', gateway: 'fd00:99::1' }),
+  );
   await step('a: IPv6 gateway is local', () => a.addRoute({ family: 6, dst: 'fd00:31::/64', gateway: 'fd00:10::1' }));
   await step('a: fd00:20::/64 again with another gateway', () => a.addRoute({ family: 6, dst: 'fd00:20::/64', gateway: 'fd00:10::fd' }));
   await step('a: fd00:20::/64 metric 2000', () => a.addRoute({ family: 6, dst: 'fd00:20::/64', gateway: 'fd00:10::fd', metric: 2000 }));
 
   await step('a: delete a missing route', () => a.deleteRoute({ family: 4, dst: '10.99.0.0/16', dev: 'br0' }));
   await step('a: delete the connected route', () => a.deleteRoute({ family: 4, dst: '10.1.0.0/24', dev: 'br0' }));
-  await step('a: delete 10.20.0.0/16 metric 10', () => a.deleteRoute({ family: 4, dst: '10.20.0.0/16', gateway: '10.1.0.253', metric: 10 }));
-  await step('a: delete 10.20.0.0/16 with the wrong gateway', () => a.deleteRoute({ family: 4, dst: '10.20.0.0/16', gateway: '10.1.0.77' }));
+  await step('a: delete 10.20.0.0/16 metric 10', () =>
+    a.deleteRoute({ family: 4, dst: '10.20.0.0/16', gateway: '10.1.0.253', metric: 10 }),
+  );
+  await step('a: delete 10.20.0.0/16 with the wrong gateway', () =>
+    a.deleteRoute({ family: 4, dst: '10.20.0.0/16', gateway: '10.1.0.77' }),
+  );
   await step('a: delete fd00:20::/64 without a metric', () => a.deleteRoute({ family: 6, dst: 'fd00:20::/64', gateway: 'fd00:10::fe' }));
-  await step('a: delete 10.22.0.0/16 from main (it is in table 100)', () => a.deleteRoute({ family: 4, dst: '10.22.0.0/16', gateway: '10.1.0.254' }));
+  await step('a: delete 10.22.0.0/16 from main (it is in table 100)', () =>
+    a.deleteRoute({ family: 4, dst: '10.22.0.0/16', gateway: '10.1.0.254' }),
+  );
   await step('a: delete a route on a missing device', () => a.deleteRoute({ family: 4, dst: '10.21.0.1/32', dev: 'nolink' }));
   await step('a: routes of table 100, IPv6', () => a.listRoutes({ table: 100, family: 6 }).then((rs) => rs.map((r) => r.dst)));
   await checkpoint('after route errors and deletions');
@@ -369,9 +429,13 @@ const addressesAndRoutes: ConformanceScript = async ({ rtnl, names, step, checkp
   await step('a: 10.23.0.0/16 dev br0 src 10.9.9.9', () => a.addRoute({ family: 4, dst: '10.23.0.0/16', dev: 'br0', src: '10.9.9.9' }));
   await step('a: 10.20.0.0/16 via 10.1.0.254', () => a.addRoute({ family: 4, dst: '10.20.0.0/16', gateway: '10.1.0.254' }));
   await step('a: neigh 10.1.0.5', () => a.setNeighbor({ link: 'br0', address: '10.1.0.5', lladdr: '02:00:00:00:01:05' }));
-  await step('a: neigh fd00:10::5', () => a.setNeighbor({ link: 'br0', address: 'fd00:10::5', lladdr: '02:00:00:00:01:05', state: 'noarp' }));
+  await step('a: neigh fd00:10::5', () =>
+    a.setNeighbor({ link: 'br0', address: 'fd00:10::5', lladdr: '02:00:00:00:01:05', state: 'noarp' }),
+  );
   await checkpoint('after up');
-  await step('a: delete 10.9.9.9/32 (takes the route preferring it)', () => a.deleteAddress({ link: 'br0', address: '10.9.9.9', prefixLen: 32 }));
+  await step('a: delete 10.9.9.9/32 (takes the route preferring it)', () =>
+    a.deleteAddress({ link: 'br0', address: '10.9.9.9', prefixLen: 32 }),
+  );
   await step('a: routes of main, IPv4', () => a.listRoutes({ family: 4 }).then((rs) => rs.map((r) => r.dst)));
   await step('a: delete 10.7.0.1/31', () => a.deleteAddress({ link: 'br0', address: '10.7.0.1', prefixLen: 31 }));
   await step('a: delete 10.1.0.1/16 (the last IPv4 address)', () => a.deleteAddress({ link: 'br0', address: '10.1.0.1', prefixLen: 16 }));
@@ -382,7 +446,9 @@ const addressesAndRoutes: ConformanceScript = async ({ rtnl, names, step, checkp
   await step('a: IPv6 address on a link with mtu 1200', () => a.addAddress({ link: 'br0', address: 'fd00:10::2', prefixLen: 64 }));
   await step('a: br0 mtu 1500', () => a.setLink('br0', { mtu: 1500 }));
   await step('a: 10.1.0.1/24 on br0', () => a.addAddress({ link: 'br0', address: '10.1.0.1', prefixLen: 24 }));
-  await step('a: 10.40.0.0/16 via 10.1.0.254 table 100', () => a.addRoute({ family: 4, dst: '10.40.0.0/16', gateway: '10.1.0.254', table: 100 }));
+  await step('a: 10.40.0.0/16 via 10.1.0.254 table 100', () =>
+    a.addRoute({ family: 4, dst: '10.40.0.0/16', gateway: '10.1.0.254', table: 100 }),
+  );
   await step('a: delete br0', () => a.deleteLink('br0'));
   await checkpoint('end');
 };
@@ -393,15 +459,24 @@ const vethAcrossNamespaces: ConformanceScript = async ({ netns, rtnl, names, ste
   const b = await rtnl(names.b);
   await step('b: lo up', () => b.setLink('lo', { up: true }));
   await step('b: lo addresses', () => b.listAddresses('lo').then((xs) => xs.map((x) => `${x.address}/${x.prefixLen}`)));
-  await step('a: veth va with peer vb in b', () => a.addLink({ name: 'va', kind: 'veth', up: true, veth: { peerName: 'vb', peerNetns: names.b } }));
+  await step('a: veth va with peer vb in b', () =>
+    a.addLink({ name: 'va', kind: 'veth', up: true, veth: { peerName: 'vb', peerNetns: names.b } }),
+  );
   await step('b: vb as created', () => linkOf(b, 'vb'));
   await step('a: va as created', () => linkOf(a, 'va'));
-  await step('a: va and vb point at each other', async () => (await linkOf(a, 'va')).peerIndex === (await linkOf(b, 'vb')).index && (await linkOf(b, 'vb')).peerIndex === (await linkOf(a, 'va')).index);
+  await step(
+    'a: va and vb point at each other',
+    async () =>
+      (await linkOf(a, 'va')).peerIndex === (await linkOf(b, 'vb')).index &&
+      (await linkOf(b, 'vb')).peerIndex === (await linkOf(a, 'va')).index,
+  );
   await step('a: 172.16.0.1/30 on va', () => a.addAddress({ link: 'va', address: '172.16.0.1', prefixLen: 30 }));
   await step('b: 172.16.0.2/30 on vb', () => b.addAddress({ link: 'vb', address: '172.16.0.2', prefixLen: 30 }));
   await step('b: vb up', () => b.setLink('vb', { up: true }));
   await step('b: default via 172.16.0.1', () => b.addRoute({ family: 4, dst: 'default', gateway: '172.16.0.1' }));
-  await step('b: 172.17.0.0/16 via 172.16.0.1 table 100', () => b.addRoute({ family: 4, dst: '172.17.0.0/16', gateway: '172.16.0.1', table: 100 }));
+  await step('b: 172.17.0.0/16 via 172.16.0.1 table 100', () =>
+    b.addRoute({ family: 4, dst: '172.17.0.0/16', gateway: '172.16.0.1', table: 100 }),
+  );
   await step('a: 172.18.0.0/16 via 172.16.0.2', () => a.addRoute({ family: 4, dst: '172.18.0.0/16', gateway: '172.16.0.2' }));
   await step('b: neigh 172.16.0.1', () => b.setNeighbor({ link: 'vb', address: '172.16.0.1', lladdr: '02:00:00:00:10:01' }));
   await checkpoint('pair programmed');
@@ -410,9 +485,13 @@ const vethAcrossNamespaces: ConformanceScript = async ({ netns, rtnl, names, ste
   await checkpoint('after deleting one end');
 
   await step('a: veth vc with peer vd in b', () => a.addLink({ name: 'vc', kind: 'veth', veth: { peerName: 'vd', peerNetns: names.b } }));
-  await step('a: veth ve with peer vd in b (exists there)', () => a.addLink({ name: 've', kind: 'veth', veth: { peerName: 'vd', peerNetns: names.b } }));
+  await step('a: veth ve with peer vd in b (exists there)', () =>
+    a.addLink({ name: 've', kind: 'veth', veth: { peerName: 'vd', peerNetns: names.b } }),
+  );
   await step('a: ve was not created', async () => (await a.getLink('ve')) === undefined);
-  await step('a: veth with a peer in a missing namespace', () => a.addLink({ name: 've', kind: 'veth', veth: { peerName: 'vf', peerNetns: `${names.b}-missing` } }));
+  await step('a: veth with a peer in a missing namespace', () =>
+    a.addLink({ name: 've', kind: 'veth', veth: { peerName: 'vf', peerNetns: `${names.b}-missing` } }),
+  );
   await step('b: delete vd', () => b.deleteLink('vd'));
   await step('a: vc went with its peer', async () => (await a.getLink('vc')) === undefined);
 
@@ -420,7 +499,9 @@ const vethAcrossNamespaces: ConformanceScript = async ({ netns, rtnl, names, ste
   await step('a: bridge brm', () => a.addLink({ name: 'brm', kind: 'bridge', up: true }));
   await step('a: enslave m0 to brm', () => a.setLink('m0', { master: 'brm' }));
   await step('a: 10.50.0.1/24 on m0', () => a.addAddress({ link: 'm0', address: '10.50.0.1', prefixLen: 24 }));
-  await step('a: 10.51.0.0/16 via 10.50.0.9 table 100', () => a.addRoute({ family: 4, dst: '10.51.0.0/16', gateway: '10.50.0.9', table: 100 }));
+  await step('a: 10.51.0.0/16 via 10.50.0.9 table 100', () =>
+    a.addRoute({ family: 4, dst: '10.51.0.0/16', gateway: '10.50.0.9', table: 100 }),
+  );
   await step('a: neigh 10.50.0.9 on m0', () => a.setNeighbor({ link: 'm0', address: '10.50.0.9', lladdr: '02:00:00:00:50:09' }));
   await step('a: fdb on m0 in brm', () => a.setFdb({ link: 'm0', mac: '02:00:00:00:50:10', master: true }));
   await step('a: fdb on m0 in brm again', () => a.setFdb({ link: 'm0', mac: '02:00:00:00:50:10', master: true }));

@@ -173,8 +173,20 @@ export interface ManagerProcess extends ChildHandle {
  * Starts `shoal manager` on 127.0.0.1:PORT with DATA-DIR and waits until the unix socket
  * answers (the client is closed in teardown).
  */
-export async function startManagerProcess(t: Test, options: { dataDir: string; port: number; extraArgs?: readonly string[]; timeoutMs?: number }): Promise<ManagerProcess> {
-  const h = spawnShoal(t, ['manager', '--data-dir', options.dataDir, '--listen-addr', `127.0.0.1:${options.port}`, '--advertise-addr', '127.0.0.1', ...(options.extraArgs ?? [])]);
+export async function startManagerProcess(
+  t: Test,
+  options: { dataDir: string; port: number; extraArgs?: readonly string[]; timeoutMs?: number },
+): Promise<ManagerProcess> {
+  const h = spawnShoal(t, [
+    'manager',
+    '--data-dir',
+    options.dataDir,
+    '--listen-addr',
+    `127.0.0.1:${options.port}`,
+    '--advertise-addr',
+    '127.0.0.1',
+    ...(options.extraArgs ?? []),
+  ]);
   const client = connectManager({ dataDir: options.dataDir, env: {}, timeoutMs: 10_000 });
   t.teardown(() => client.close());
   await until(

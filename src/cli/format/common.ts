@@ -25,7 +25,7 @@ export function labelsText(labels: Readonly<Record<string, string>>): string {
 
 /** A label lookup usable as `{{.Label "key"}}` in --format. */
 export function labelMethod(labels: Readonly<Record<string, string>>): (key: unknown) => string {
-  return (key: unknown) => (typeof key === 'string' ? labels[key] ?? '' : '');
+  return (key: unknown) => (typeof key === 'string' ? (labels[key] ?? '') : '');
 }
 
 /** A copy of a string map that prints as a Go map in templates. */

@@ -51,7 +51,8 @@ export function renderList(rows: readonly Row[], layout: ListLayout, format: For
       return rows.map((r) => `${executeTemplate(format.template, r)}\n`).join('');
     case 'default':
     case 'table': {
-      const tpl = format.kind === 'table' && format.template ? format.template : parseTemplate(layout.defaultTable.replace(/^table\s*/, ''));
+      const tpl =
+        format.kind === 'table' && format.template ? format.template : parseTemplate(layout.defaultTable.replace(/^table\s*/, ''));
       const lines = [executeTemplate(tpl, headerRow(layout, rows[0])), ...rows.map((r) => executeTemplate(tpl, r))];
       return alignColumns(`${lines.join('\n')}\n`);
     }

@@ -45,7 +45,8 @@ export function nodeInspect(n: Node): Record<string, unknown> {
 }
 
 export const NODE_LIST: ListLayout = Object.freeze({
-  defaultTable: 'table {{.ID}} {{if .Self}}*{{else}} {{end}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}\t{{.EngineVersion}}',
+  defaultTable:
+    'table {{.ID}} {{if .Self}}*{{else}} {{end}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}\t{{.EngineVersion}}',
   headers: Object.freeze({
     ID: 'ID',
     Hostname: 'HOSTNAME',

@@ -77,7 +77,9 @@ export function serviceSpec(s: ServiceSpec): Record<string, unknown> {
   restart['MaxAttempts'] = s.taskTemplate.restartPolicy.maxAttempts;
   const taskTemplate: Record<string, unknown> = { ContainerSpec: containerSpec(s.taskTemplate), RestartPolicy: restart };
   if (s.networks.length > 0) {
-    taskTemplate['Networks'] = s.networks.map((n) => (n.aliases.length > 0 ? { Target: n.target, Aliases: n.aliases } : { Target: n.target }));
+    taskTemplate['Networks'] = s.networks.map((n) =>
+      n.aliases.length > 0 ? { Target: n.target, Aliases: n.aliases } : { Target: n.target },
+    );
   }
   const mode = s.mode.global ? { Global: {} } : { Replicated: { Replicas: s.mode.replicated?.replicas ?? 0 } };
   const update: Record<string, unknown> = { Parallelism: s.updateConfig.parallelism };
@@ -104,7 +106,8 @@ export function serviceInspect(s: Service): Record<string, unknown> {
   if (s.previousSpec) out['PreviousSpec'] = serviceSpec(s.previousSpec);
   const endpoint: Record<string, unknown> = { Spec: endpointSpec(s.endpoint.spec) };
   if (s.endpoint.ports.length > 0) endpoint['Ports'] = s.endpoint.ports.map(dockerPort);
-  if (s.endpoint.virtualIps.length > 0) endpoint['VirtualIPs'] = s.endpoint.virtualIps.map((v) => ({ NetworkID: v.networkId, Addr: v.addr }));
+  if (s.endpoint.virtualIps.length > 0)
+    endpoint['VirtualIPs'] = s.endpoint.virtualIps.map((v) => ({ NetworkID: v.networkId, Addr: v.addr }));
   out['Endpoint'] = endpoint;
   if (s.updateStatus.state !== '') {
     const u: Record<string, unknown> = { State: s.updateStatus.state };
@@ -133,11 +136,13 @@ export function portsText(ports: readonly PortConfig[], mode: 'ingress' | 'host'
     while (j + 1 < chosen.length) {
       const cur = chosen[j] as (typeof chosen)[number];
       const next = chosen[j + 1] as (typeof chosen)[number];
-      if (next.protocol !== first.protocol || next.published !== cur.published + 1 || next.target !== cur.target + 1 || cur.published === 0) break;
+      if (next.protocol !== first.protocol || next.published !== cur.published + 1 || next.target !== cur.target + 1 || cur.published === 0)
+        break;
       j++;
     }
     const last = chosen[j] as (typeof chosen)[number];
-    const pub = first.published === 0 ? '' : first.published === last.published ? `${first.published}` : `${first.published}-${last.published}`;
+    const pub =
+      first.published === 0 ? '' : first.published === last.published ? `${first.published}` : `${first.published}-${last.published}`;
     const tgt = first.target === last.target ? `${first.target}` : `${first.target}-${last.target}`;
     out.push(`*:${pub}->${tgt}/${first.protocol}`);
     i = j + 1;
@@ -162,7 +167,8 @@ export function serviceRow(s: Service, noTrunc = false): Row {
     Name: s.spec.name,
     Mode: serviceMode(s.spec),
     Replicas: `${s.serviceStatus.runningTasks}/${s.serviceStatus.desiredTasks}`,
-    Command: s.spec.taskTemplate.command.length > 0 ? commandText([...s.spec.taskTemplate.command, ...s.spec.taskTemplate.args], noTrunc) : '',
+    Command:
+      s.spec.taskTemplate.command.length > 0 ? commandText([...s.spec.taskTemplate.command, ...s.spec.taskTemplate.args], noTrunc) : '',
     Ports: portsText(s.endpoint.ports),
     Label: labelMethod(s.spec.labels) as (...args: unknown[]) => string,
   };
@@ -223,7 +229,7 @@ export function taskRow(t: Task, history: boolean, ctx: TaskRowContext): Row {
   return {
     ID: truncId(t.id, ctx.noTrunc),
     Name: history ? ` \\_ ${name}` : name,
-    Node: t.nodeId === '' ? '' : ctx.nodeNames.get(t.nodeId) ?? t.nodeId,
+    Node: t.nodeId === '' ? '' : (ctx.nodeNames.get(t.nodeId) ?? t.nodeId),
     DesiredState: prettyPrint(t.desiredState),
     CurrentState: `${prettyPrint(t.status.state)} ${Number.isNaN(since) ? '' : ago(ctx.nowMs, since).toLowerCase()}`.trimEnd(),
     Error: err === '' ? '' : `"${err}"`,

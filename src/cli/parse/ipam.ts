@@ -86,12 +86,14 @@ export function buildIpamConfigs(flags: IpamFlags): IpamConfig[] {
   for (const r of flags.ipRanges) {
     const range = parseCidr(r);
     const cfg = owner('range', r, range?.net);
-    if (cfg.ipRange !== undefined) throw new UsageError(`cannot configure multiple ranges (${cfg.ipRange}, ${r}) on the same subnet (${cfg.subnet})`);
+    if (cfg.ipRange !== undefined)
+      throw new UsageError(`cannot configure multiple ranges (${cfg.ipRange}, ${r}) on the same subnet (${cfg.subnet})`);
     cfg.ipRange = r;
   }
   for (const g of flags.gateways) {
     const cfg = owner('gateway', g, parseIp(g)?.bytes);
-    if (cfg.gateway !== undefined) throw new UsageError(`cannot configure multiple gateways (${cfg.gateway}, ${g}) for the same subnet (${cfg.subnet})`);
+    if (cfg.gateway !== undefined)
+      throw new UsageError(`cannot configure multiple gateways (${cfg.gateway}, ${g}) for the same subnet (${cfg.subnet})`);
     cfg.gateway = g;
   }
   for (const [name, addr] of aux) {

@@ -65,8 +65,8 @@ function parseShort(spec: string, flag: string): PortSpec[] {
   const protocol = slash < 0 ? 'tcp' : protocolOf(spec.slice(slash + 1), spec, flag);
   const parts = ports.split(':');
   if (parts.length > 2) throw bad(spec, flag, 'a host IP is not supported: published ports listen on every address of every node');
-  const targetText = parts.length === 2 ? parts[1] ?? '' : parts[0] ?? '';
-  const publishedText = parts.length === 2 ? parts[0] ?? '' : '';
+  const targetText = parts.length === 2 ? (parts[1] ?? '') : (parts[0] ?? '');
+  const publishedText = parts.length === 2 ? (parts[0] ?? '') : '';
   if (targetText === '') throw bad(spec, flag, 'the target port is missing');
   const [tLo, tHi] = range(targetText, 'target', spec, flag, false);
   const [pLo, pHi] = publishedText === '' ? [0, 0] : range(publishedText, 'published', spec, flag, true);

@@ -16,7 +16,9 @@ export function parseScaleArg(text: string): ScaleTarget {
   const count = text.slice(eq + 1);
   if (service === '') throw new UsageError(`invalid scale specifier ${JSON.stringify(text)}: the service name is empty`, { value: text });
   if (!/^\d+$/.test(count) || !Number.isSafeInteger(Number(count))) {
-    throw new UsageError(`invalid replicas value ${JSON.stringify(count)} for service ${service}: want a non-negative integer`, { value: text });
+    throw new UsageError(`invalid replicas value ${JSON.stringify(count)} for service ${service}: want a non-negative integer`, {
+      value: text,
+    });
   }
   return { service, replicas: Number(count) };
 }

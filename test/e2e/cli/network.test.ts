@@ -18,7 +18,24 @@ t.test('networks and standalone containers through the CLI', async (t) => {
 
   const frontId = ok(
     t,
-    await m.shoal(['network', 'create', '--subnet', '10.0.9.0/24', '--gateway', '10.0.9.254', '--ip-range', '10.0.9.128/25', '--aux-address', 'router=10.0.9.2', '--attachable', '--label', 'tier=front', '-o', 'com.example.note=1', 'front']),
+    await m.shoal([
+      'network',
+      'create',
+      '--subnet',
+      '10.0.9.0/24',
+      '--gateway',
+      '10.0.9.254',
+      '--ip-range',
+      '10.0.9.128/25',
+      '--aux-address',
+      'router=10.0.9.2',
+      '--attachable',
+      '--label',
+      'tier=front',
+      '-o',
+      'com.example.note=1',
+      'front',
+    ]),
     'network create front',
   );
   t.match(frontId, ID_LINE, 'create prints the 25-character ID');
@@ -34,18 +51,30 @@ t.test('networks and standalone containers through the CLI', async (t) => {
     t.equal(out.length, 5);
     t.equal(ok(t, await m.shoal(['network', 'ls', '--format', '{{.Name}}']), 'format'), 'back\nfront\ningress\n');
     t.equal(ok(t, await m.shoal(['network', 'ls', '--filter', 'name=fro', '-q', '--no-trunc']), 'filter'), frontId);
-    t.equal(ok(t, await m.shoal(['network', 'ls', '-f', 'label=tier=front', '--format', '{{.Name}} {{.Label "tier"}}']), 'label filter'), 'front front\n');
+    t.equal(
+      ok(t, await m.shoal(['network', 'ls', '-f', 'label=tier=front', '--format', '{{.Name}} {{.Label "tier"}}']), 'label filter'),
+      'front front\n',
+    );
     t.equal(ok(t, await m.shoal(['network', 'ls', '-f', 'dangling=true', '--format', '{{.Name}}']), 'dangling'), 'back\nfront\n');
-    const json = ok(t, await m.shoal(['network', 'ls', '--format', 'json']), 'json').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
-    t.same(json.map((j) => [j['Name'], j['Driver'], j['Scope'], j['Internal']]), [
-      ['back', 'overlay', 'swarm', 'false'],
-      ['front', 'overlay', 'swarm', 'false'],
-      ['ingress', 'overlay', 'swarm', 'false'],
-    ]);
-    t.equal(ok(t, await m.shoal(['network', 'ls', '--format', 'table {{.Name}}\\t{{.Labels}}']), 'table'), 'NAME      LABELS\nback      \nfront     tier=front\ningress   \n');
+    const json = ok(t, await m.shoal(['network', 'ls', '--format', 'json']), 'json')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string>);
+    t.same(
+      json.map((j) => [j['Name'], j['Driver'], j['Scope'], j['Internal']]),
+      [
+        ['back', 'overlay', 'swarm', 'false'],
+        ['front', 'overlay', 'swarm', 'false'],
+        ['ingress', 'overlay', 'swarm', 'false'],
+      ],
+    );
+    t.equal(
+      ok(t, await m.shoal(['network', 'ls', '--format', 'table {{.Name}}\\t{{.Labels}}']), 'table'),
+      'NAME      LABELS\nback      \nfront     tier=front\ningress   \n',
+    );
   });
 
-  await t.test('inspect: Docker\'s JSON', async (t) => {
+  await t.test("inspect: Docker's JSON", async (t) => {
     const [net] = JSON.parse(ok(t, await m.shoal(['network', 'inspect', 'front']), 'inspect')) as Record<string, unknown>[];
     t.equal(net?.['Name'], 'front');
     t.equal(net?.['Id'], frontId.trim());
@@ -67,7 +96,18 @@ t.test('networks and standalone containers through the CLI', async (t) => {
     t.equal((ingress?.['Options'] as Record<string, string>)['com.docker.network.driver.overlay.vxlanid_list'], '4096');
     t.same((ingress?.['IPAM'] as { Config: unknown[] }).Config, [{ Subnet: '10.255.0.0/16', Gateway: '10.255.0.1' }]);
     t.equal(
-      ok(t, await m.shoal(['network', 'inspect', '--format', '{{.Name}} {{index .Options "com.docker.network.driver.overlay.vxlanid_list"}} {{range .IPAM.Config}}{{.Subnet}}{{end}}', 'ingress', 'front']), 'template'),
+      ok(
+        t,
+        await m.shoal([
+          'network',
+          'inspect',
+          '--format',
+          '{{.Name}} {{index .Options "com.docker.network.driver.overlay.vxlanid_list"}} {{range .IPAM.Config}}{{.Subnet}}{{end}}',
+          'ingress',
+          'front',
+        ]),
+        'template',
+      ),
       `ingress 4096 10.255.0.0/16\nfront ${options['com.docker.network.driver.overlay.vxlanid_list']} 10.0.9.0/24\n`,
     );
     const compact = ok(t, await m.shoal(['network', 'inspect', '--format', 'json', 'front']), 'inspect json');
@@ -76,25 +116,37 @@ t.test('networks and standalone containers through the CLI', async (t) => {
   });
 
   await t.test('containers on attachable networks', async (t) => {
-    const cid = ok(t, await m.shoal(['container', 'run', '--network', 'front', '--name', 'probe', '--network-alias', 'p', '--', 'sleep', '600']), 'container run');
+    const cid = ok(
+      t,
+      await m.shoal(['container', 'run', '--network', 'front', '--name', 'probe', '--network-alias', 'p', '--', 'sleep', '600']),
+      'container run',
+    );
     t.match(cid, ID_LINE);
-    t.equal(ok(t, await m.shoal(['container', 'ls', '-a', '--format', '{{.Names}} {{.Networks}} {{.Command}}']), 'container ls'), 'probe front "sleep 600"\n');
+    t.equal(
+      ok(t, await m.shoal(['container', 'ls', '-a', '--format', '{{.Names}} {{.Networks}} {{.Command}}']), 'container ls'),
+      'probe front "sleep 600"\n',
+    );
     t.equal(ok(t, await m.shoal(['container', 'ls', '-a', '-q', '--no-trunc']), 'container ls -q'), cid);
     const lines = ok(t, await m.shoal(['container', 'ls', '-a']), 'container ls table').split('\n');
     t.match(lines[0], /^CONTAINER ID   COMMAND       CREATED\s+STATUS\s+NODE\s+NETWORKS   NAMES$/);
     t.match(lines[1], new RegExp(`^${cid.slice(0, 12)}   "sleep 600"   .* ago\\s+\\S+\\s+\\S+\\s+front      probe$`));
     const [c] = JSON.parse(ok(t, await m.shoal(['container', 'inspect', 'probe']), 'container inspect')) as Record<string, unknown>[];
     t.equal(c?.['Name'], '/probe');
-    const nets = (c?.['NetworkSettings'] as { Networks: Record<string, { IPAddress: string; Aliases: string[]; MacAddress: string }> }).Networks;
+    const nets = (c?.['NetworkSettings'] as { Networks: Record<string, { IPAddress: string; Aliases: string[]; MacAddress: string }> })
+      .Networks;
     t.match(nets['front']?.IPAddress, /^10\.0\.9\.(12[89]|1[3-9][0-9]|2[0-5][0-9])$/, 'address from the ip-range 10.0.9.128/25');
     t.same(nets['front']?.Aliases, ['p']);
     t.match(nets['front']?.MacAddress, /^02:42:0a:00:09:[0-9a-f]{2}$/);
-    const [net] = JSON.parse(ok(t, await m.shoal(['network', 'inspect', 'front']), 'inspect')) as { Containers: Record<string, { Name: string; IPv4Address: string }> }[];
+    const [net] = JSON.parse(ok(t, await m.shoal(['network', 'inspect', 'front']), 'inspect')) as {
+      Containers: Record<string, { Name: string; IPv4Address: string }>;
+    }[];
     t.equal(net?.Containers[cid.trim()]?.Name, 'probe', 'network inspect lists the container');
 
     t.match(ok(t, await m.shoal(['network', 'create', '--attachable', 'side']), 'create side'), ID_LINE);
     t.equal(ok(t, await m.shoal(['network', 'connect', '--alias', 'extra', 'side', 'probe']), 'connect'), '');
-    const [c2] = JSON.parse(ok(t, await m.shoal(['container', 'inspect', 'probe']), 'inspect after connect')) as { NetworkSettings: { Networks: Record<string, { Aliases: string[] }> } }[];
+    const [c2] = JSON.parse(ok(t, await m.shoal(['container', 'inspect', 'probe']), 'inspect after connect')) as {
+      NetworkSettings: { Networks: Record<string, { Aliases: string[] }> };
+    }[];
     t.same(Object.keys(c2?.NetworkSettings.Networks ?? {}).sort(), ['front', 'side']);
     t.same(c2?.NetworkSettings.Networks['side']?.Aliases, ['extra']);
     t.equal(ok(t, await m.shoal(['network', 'disconnect', 'side', 'probe']), 'disconnect'), '');
@@ -115,7 +167,10 @@ t.test('networks and standalone containers through the CLI', async (t) => {
   await t.test('prune removes unused networks after confirmation', async (t) => {
     const asked = await m.shoal(['network', 'prune'], { input: 'y\n' });
     t.equal(asked.code, 0, asked.stderr);
-    t.equal(asked.stdout, 'WARNING! This will remove all custom networks not used by at least one service or container.\nAre you sure you want to continue? [y/N] Deleted Networks:\nside\n\n');
+    t.equal(
+      asked.stdout,
+      'WARNING! This will remove all custom networks not used by at least one service or container.\nAre you sure you want to continue? [y/N] Deleted Networks:\nside\n\n',
+    );
     t.equal(ok(t, await m.shoal(['network', 'prune', '-f']), 'prune again'), '', 'nothing left to prune: nothing printed');
     t.equal(ok(t, await m.shoal(['container', 'rm', '-f', 'probe']), 'container rm'), 'probe\n');
     t.equal(ok(t, await m.shoal(['container', 'ls', '-a', '-q']), 'container ls'), '');
@@ -128,13 +183,21 @@ t.test('networks and standalone containers through the CLI', async (t) => {
     const env = { SHOAL_DATA_DIR: '/nonexistent' };
     t.equal(ok(t, await m.shoal(['network', '-H', sock, 'ls', '--format', '{{.Name}}'], { env }), '-H before'), 'ingress\n');
     t.equal(ok(t, await m.shoal(['network', 'ls', '--host', sock, '--format', '{{.Name}}'], { env }), '--host after'), 'ingress\n');
-    t.equal(ok(t, await m.shoal(['network', 'ls', '--format', '{{.Name}}'], { env: { ...env, SHOAL_HOST: sock } }), 'SHOAL_HOST'), 'ingress\n');
+    t.equal(
+      ok(t, await m.shoal(['network', 'ls', '--format', '{{.Name}}'], { env: { ...env, SHOAL_HOST: sock } }), 'SHOAL_HOST'),
+      'ingress\n',
+    );
     t.equal(ok(t, await m.shoal(['network', 'ls', '--data-dir', m.dataDir, '--format', '{{.Name}}'], { env }), '--data-dir'), 'ingress\n');
-    const tcp = await m.shoal(['network', 'ls', '-H', `tcp://127.0.0.1:${m.port}`, '--format', '{{.Name}}'], { env: { SHOAL_CERT_PATH: `${m.dataDir}/certificates` } });
+    const tcp = await m.shoal(['network', 'ls', '-H', `tcp://127.0.0.1:${m.port}`, '--format', '{{.Name}}'], {
+      env: { SHOAL_CERT_PATH: `${m.dataDir}/certificates` },
+    });
     t.equal(tcp.code, 0, `over mTLS with the manager's certificate: ${tcp.stderr}`);
     t.equal(tcp.stdout, 'ingress\n');
     const down = await m.shoal(['network', 'ls'], { env: { SHOAL_DATA_DIR: '/nonexistent' } });
     t.equal(down.code, 1);
-    t.match(down.stderr, /^Error: cannot connect to the shoal manager at unix:\/\/\/nonexistent\/manager\.sock.*\(SHOAL_ERR_MANAGER_UNREACHABLE\)\n$/);
+    t.match(
+      down.stderr,
+      /^Error: cannot connect to the shoal manager at unix:\/\/\/nonexistent\/manager\.sock.*\(SHOAL_ERR_MANAGER_UNREACHABLE\)\n$/,
+    );
   });
 });

@@ -31,11 +31,27 @@ function assignment(dataDir: string): AssignmentFile | undefined {
 t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', async (t) => {
   const root = tempDir(t, 'shoal-e2e-agents-');
   const port = await freePort();
-  const m = await startManagerProcess(t, { dataDir: join(root, 'manager'), port, extraArgs: ['--dispatcher-heartbeat', '200ms', '--node-down-after', '1500ms'] });
+  const m = await startManagerProcess(t, {
+    dataDir: join(root, 'manager'),
+    port,
+    extraArgs: ['--dispatcher-heartbeat', '200ms', '--node-down-after', '1500ms'],
+  });
   const token = (await m.client.joinToken('worker')).token;
   const agentDirs = [join(root, 'a1'), join(root, 'a2')];
   const agents = agentDirs.map((dir, i) =>
-    spawnShoal(t, ['agent', '--join-token', token, '--manager', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--data-dir', dir, '--hostname', `node${i + 1}`]),
+    spawnShoal(t, [
+      'agent',
+      '--join-token',
+      token,
+      '--manager',
+      `127.0.0.1:${port}`,
+      '--advertise-addr',
+      '127.0.0.1',
+      '--data-dir',
+      dir,
+      '--hostname',
+      `node${i + 1}`,
+    ]),
   );
   const nodes = await until(
     async () => {
@@ -45,13 +61,20 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
     30_000,
     'both agents to join and become ready',
   );
-  t.same(nodes.map((n) => n.spec.role), ['worker', 'worker']);
+  t.same(
+    nodes.map((n) => n.spec.role),
+    ['worker', 'worker'],
+  );
   const idOf = (dir: string): string => (JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { nodeId: string }).nodeId;
   const [id1, id2] = agentDirs.map(idOf) as [string, string];
   t.match(agents[0]!.output(), /joined a swarm as a worker/);
 
   await m.client.createNetwork(defaultNetworkSpec('front'));
-  const svc = await m.client.createService({ ...defaultServiceSpec('web'), mode: { replicated: { replicas: 4 } }, networks: [{ target: 'front', aliases: [] }] });
+  const svc = await m.client.createService({
+    ...defaultServiceSpec('web'),
+    mode: { replicated: { replicas: 4 } },
+    networks: [{ target: 'front', aliases: [] }],
+  });
   for (const dir of agentDirs) {
     const a = await until(
       () => {
@@ -62,7 +85,10 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
       `the assignment in ${dir} to hold two running tasks`,
     );
     t.same(a.networks.map((n) => n.name).sort(), ['front', 'ingress']);
-    t.same(a.services.map((s) => s.name), ['web']);
+    t.same(
+      a.services.map((s) => s.name),
+      ['web'],
+    );
     t.equal(a.keyring?.keys, 1);
     t.equal(a.peers.length, 1, 'the other node as a gossip peer');
     for (const task of a.tasks) t.match(task.addresses[0], /^10\.0\.0\.\d+\/24$/);
@@ -81,10 +107,14 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
     'all running tasks on node 2',
   );
   t.equal(live.length, 4);
-  const a2 = await until(() => {
-    const a = assignment(agentDirs[1]!);
-    return a && a.tasks.filter((x) => x.desiredState === 'running' && x.state === 'running').length === 4 ? a : undefined;
-  }, 30_000, "node 2's assignment to hold four running tasks");
+  const a2 = await until(
+    () => {
+      const a = assignment(agentDirs[1]!);
+      return a && a.tasks.filter((x) => x.desiredState === 'running' && x.state === 'running').length === 4 ? a : undefined;
+    },
+    30_000,
+    "node 2's assignment to hold four running tasks",
+  );
   t.equal(a2.peers.length, 0, 'the down node is no longer a peer');
   // a rotated gossip keyring reaches the agent
   await m.client.rotateGossipKey();
@@ -109,7 +139,10 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
   // a manager certificate (the manager's own) drives the API remotely over mTLS
   const remote = connectManager({ host: `tcp://127.0.0.1:${port}`, tlsDir: join(root, 'manager', 'certificates'), env: {} });
   t.teardown(() => remote.close());
-  t.same((await remote.listServices()).map((s) => s.spec.name), ['web']);
+  t.same(
+    (await remote.listServices()).map((s) => s.spec.name),
+    ['web'],
+  );
 
   // removing the dead node: its identity is refused from then on
   await m.client.removeNode(id1);
@@ -134,7 +167,17 @@ t.test('joins with wrong, rotated-away or foreign tokens are refused with a clea
   ];
   for (const [what, token, expected] of cases) {
     const dir = join(root, what.replace(/\W/g, '-'));
-    const a = spawnShoal(t, ['agent', '--join-token', token, '--manager', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1', '--data-dir', dir]);
+    const a = spawnShoal(t, [
+      'agent',
+      '--join-token',
+      token,
+      '--manager',
+      `127.0.0.1:${port}`,
+      '--advertise-addr',
+      '127.0.0.1',
+      '--data-dir',
+      dir,
+    ]);
     t.equal(await a.exited(), 1, `${what}: exit status 1`);
     t.match(a.output(), expected, `${what}: clear error`);
     t.equal(a.output().trim().split('\n').length, 1, `${what}: one line`);
@@ -153,6 +196,13 @@ t.test("the manager's own node: an agent started on the manager's data directory
   await until(async () => (await m.client.inspectNode('self')).status.state === 'ready', 30_000, "the manager's node to become ready");
   t.match(agent.output(), /resumes as manager/);
   const svc = await m.client.createService({ ...defaultServiceSpec('solo'), mode: { replicated: { replicas: 2 } } });
-  await until(async () => (await m.client.inspectService(svc.id)).serviceStatus.runningTasks === 2, 30_000, 'both tasks running on the manager node');
-  t.same((await m.client.listTasks({ services: ['solo'] })).map((x) => x.nodeId), [self.id, self.id]);
+  await until(
+    async () => (await m.client.inspectService(svc.id)).serviceStatus.runningTasks === 2,
+    30_000,
+    'both tasks running on the manager node',
+  );
+  t.same(
+    (await m.client.listTasks({ services: ['solo'] })).map((x) => x.nodeId),
+    [self.id, self.id],
+  );
 });

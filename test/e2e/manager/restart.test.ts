@@ -13,7 +13,12 @@ import type { ManagerProcess } from '../../support/manager-harness.ts';
 
 async function allocations(c: ManagerClient): Promise<unknown> {
   const networks = (await c.listNetworks()).map((n) => ({ id: n.id, name: n.spec.name, vxlanId: n.vxlanId, ipam: n.ipam }));
-  const services = (await c.listServices()).map((s) => ({ id: s.id, version: s.version, ports: s.endpoint.ports, vips: s.endpoint.virtualIps }));
+  const services = (await c.listServices()).map((s) => ({
+    id: s.id,
+    version: s.version,
+    ports: s.endpoint.ports,
+    vips: s.endpoint.virtualIps,
+  }));
   const tasks = (await c.listTasks()).map((x) => ({ id: x.id, slot: x.slot, desired: x.desiredState, networks: x.networks }));
   const containers = (await c.listContainers()).map((x) => ({ id: x.id, networks: x.networks }));
   const endpoints: Record<string, unknown> = {};
@@ -31,7 +36,9 @@ async function assertUnique(t: Test, c: ManagerClient): Promise<void> {
     const addrs = (await c.networkEndpoints(n.id)).endpoints.map((e) => e.addr);
     t.equal(new Set(addrs).size, addrs.length, `addresses on ${n.spec.name} unique`);
   }
-  const ports = (await c.listServices()).flatMap((s) => s.endpoint.ports.filter((p) => p.publishMode === 'ingress').map((p) => `${p.protocol}/${p.publishedPort}`));
+  const ports = (await c.listServices()).flatMap((s) =>
+    s.endpoint.ports.filter((p) => p.publishMode === 'ingress').map((p) => `${p.protocol}/${p.publishedPort}`),
+  );
   t.equal(new Set(ports).size, ports.length, 'ingress ports unique');
 }
 
@@ -52,9 +59,26 @@ t.test('allocations survive SIGKILL and restart, identical and without duplicate
   let m = await startManagerProcess(t, { dataDir, port });
   const c1 = m.client;
   await c1.createNetwork(defaultNetworkSpec('front'));
-  await c1.createNetwork({ ...defaultNetworkSpec('back'), attachable: true, subnets: [{ subnet: '10.20.0.0/16', gateway: '10.20.0.254', auxAddresses: {} }] });
-  await c1.createService({ ...defaultServiceSpec('web'), mode: { replicated: { replicas: 3 } }, networks: [{ target: 'front', aliases: ['www'] }, { target: 'back', aliases: [] }], endpointSpec: { mode: 'vip', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishMode: 'ingress' }] } });
-  await c1.createService({ ...defaultServiceSpec('dns'), mode: { global: {} }, endpointSpec: { mode: 'dnsrr', ports: [] }, networks: [{ target: 'back', aliases: [] }] });
+  await c1.createNetwork({
+    ...defaultNetworkSpec('back'),
+    attachable: true,
+    subnets: [{ subnet: '10.20.0.0/16', gateway: '10.20.0.254', auxAddresses: {} }],
+  });
+  await c1.createService({
+    ...defaultServiceSpec('web'),
+    mode: { replicated: { replicas: 3 } },
+    networks: [
+      { target: 'front', aliases: ['www'] },
+      { target: 'back', aliases: [] },
+    ],
+    endpointSpec: { mode: 'vip', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishMode: 'ingress' }] },
+  });
+  await c1.createService({
+    ...defaultServiceSpec('dns'),
+    mode: { global: {} },
+    endpointSpec: { mode: 'dnsrr', ports: [] },
+    networks: [{ target: 'back', aliases: [] }],
+  });
   await c1.runContainer({ ...defaultContainerSpec('box'), networks: [{ target: 'back', aliases: ['b'] }] });
   const before = await allocations(c1);
   const dumpBefore = await c1.dump();
@@ -71,10 +95,25 @@ t.test('allocations survive SIGKILL and restart, identical and without duplicate
     (c) => c.scaleService('web', 5),
     async (c) => {
       const s = await c.inspectService('web');
-      return c.updateService('web', { ...s.spec, endpointSpec: { mode: 'vip', ports: [...s.spec.endpointSpec.ports, { name: '', protocol: 'udp', targetPort: 53, publishMode: 'ingress' }] } }, s.version);
+      return c.updateService(
+        'web',
+        {
+          ...s.spec,
+          endpointSpec: {
+            mode: 'vip',
+            ports: [...s.spec.endpointSpec.ports, { name: '', protocol: 'udp', targetPort: 53, publishMode: 'ingress' }],
+          },
+        },
+        s.version,
+      );
     },
     (c) => c.removeService('dns'),
-    (c) => c.createService({ ...defaultServiceSpec('api'), networks: [{ target: 'third', aliases: [] }], endpointSpec: { mode: 'vip', ports: [{ name: '', protocol: 'tcp', targetPort: 8080, publishMode: 'ingress' }] } }),
+    (c) =>
+      c.createService({
+        ...defaultServiceSpec('api'),
+        networks: [{ target: 'third', aliases: [] }],
+        endpointSpec: { mode: 'vip', ports: [{ name: '', protocol: 'tcp', targetPort: 8080, publishMode: 'ingress' }] },
+      }),
     (c) => c.removeContainer('box'),
   ];
   for (const [i, step] of steps.entries()) {
@@ -88,8 +127,15 @@ t.test('allocations survive SIGKILL and restart, identical and without duplicate
     await assertUnique(t, m.client);
   }
   const api = await m.client.inspectService('api');
-  t.same(api.endpoint.ports.map((p) => p.publishedPort), [30001], 'the next free tcp port after web\'s 30000 (web\'s udp port is another namespace)');
-  t.same((await m.client.inspectService('web')).endpoint.ports.map((p) => `${p.publishedPort}/${p.protocol}`), ['30000/tcp', '30000/udp']);
+  t.same(
+    api.endpoint.ports.map((p) => p.publishedPort),
+    [30001],
+    "the next free tcp port after web's 30000 (web's udp port is another namespace)",
+  );
+  t.same(
+    (await m.client.inspectService('web')).endpoint.ports.map((p) => `${p.publishedPort}/${p.protocol}`),
+    ['30000/tcp', '30000/udp'],
+  );
 });
 
 t.test('SIGKILL in the middle of a burst of writes loses no acknowledged write and leaves a consistent store', async (t) => {
@@ -116,7 +162,11 @@ t.test('SIGKILL in the middle of a burst of writes loses no acknowledged write a
   t.ok(acknowledged.length >= 100, `${acknowledged.length} writes acknowledged before the kill`);
   m = await startManagerProcess(t, { dataDir, port });
   const names = new Set((await m.client.listNetworks()).map((n) => n.spec.name));
-  t.same(acknowledged.filter((n) => !names.has(n)), [], 'every acknowledged network is there');
+  t.same(
+    acknowledged.filter((n) => !names.has(n)),
+    [],
+    'every acknowledged network is there',
+  );
   await assertUnique(t, m.client);
   // the allocator continues without collisions
   const more = await Promise.all(Array.from({ length: 10 }, (_, i) => m.client.createNetwork(defaultNetworkSpec(`after${i}`))));

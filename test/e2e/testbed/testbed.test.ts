@@ -45,9 +45,15 @@ if (requireKernel(t)) {
 
     const again = await shoal('testbed', 'up', '--hosts', '3', '--prefix', prefix);
     t.equal(again.code, 0, 'up is idempotent');
-    const status = JSON.parse((await shoal('testbed', 'status', '--format', 'json', '--prefix', prefix)).stdout) as { up: boolean; hosts: Array<{ name: string; address: string; up: boolean }> };
+    const status = JSON.parse((await shoal('testbed', 'status', '--format', 'json', '--prefix', prefix)).stdout) as {
+      up: boolean;
+      hosts: Array<{ name: string; address: string; up: boolean }>;
+    };
     t.equal(status.up, true);
-    t.same(status.hosts.map((h) => `${h.name} ${h.address} ${h.up}`), ['h1 192.0.2.11 true', 'h2 192.0.2.12 true', 'h3 192.0.2.13 true']);
+    t.same(
+      status.hosts.map((h) => `${h.name} ${h.address} ${h.up}`),
+      ['h1 192.0.2.11 true', 'h2 192.0.2.12 true', 'h3 192.0.2.13 true'],
+    );
 
     const bad = await shoal('testbed', 'exec', 'h9', '--prefix', prefix, '--', 'true');
     t.not(bad.code, 0, 'exec on a missing host fails');

@@ -40,7 +40,13 @@ async function scenario(side: Side, names: { a: string; b: string }): Promise<{ 
   try {
     await a.addLink({ name: 'br0', kind: 'bridge', up: true });
     await a.addAddress({ link: 'br0', address: '10.0.9.1', prefixLen: 24 });
-    await a.addLink({ name: 'vx1', kind: 'vxlan', master: 'br0', up: true, vxlan: { vni: 9, dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true } });
+    await a.addLink({
+      name: 'vx1',
+      kind: 'vxlan',
+      master: 'br0',
+      up: true,
+      vxlan: { vni: 9, dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true },
+    });
     await a.addLink({ name: 'va', kind: 'veth', master: 'br0', up: true, veth: { peerName: 'vb', peerNetns: names.b } });
     await b.addAddress({ link: 'vb', address: '10.0.9.2', prefixLen: 24 });
     await b.setLink('vb', { up: true });

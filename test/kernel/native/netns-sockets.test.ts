@@ -67,11 +67,19 @@ if (requireKernel(t)) {
     const inside = n.runInNetns(netnsPath(name), () => n.netnsInode(null));
     t.equal(inside, n.netnsInode(netnsPath(name)), 'the callback ran in the target namespace');
     t.not(n.netnsInode(null), inside, 'and the thread came back');
-    t.throws(() => n.runInNetns(netnsPath(name), () => {
-      throw new Error('boom');
-    }), /boom/, 'exceptions propagate');
+    t.throws(
+      () =>
+        n.runInNetns(netnsPath(name), () => {
+          throw new Error('boom');
+        }),
+      /boom/,
+      'exceptions propagate',
+    );
     t.not(n.netnsInode(null), inside, 'the thread came back after an exception too');
-    t.throws(() => n.openSocket('/run/netns/shoal-does-not-exist', n.constants.AF_INET, n.constants.SOCK_DGRAM, 0, null, 0), { code: 'SHOAL_ERR_NETNS_NOT_FOUND', errno: 'ENOENT' });
+    t.throws(() => n.openSocket('/run/netns/shoal-does-not-exist', n.constants.AF_INET, n.constants.SOCK_DGRAM, 0, null, 0), {
+      code: 'SHOAL_ERR_NETNS_NOT_FOUND',
+      errno: 'ENOENT',
+    });
     await t.rejects(openRtnl('shoal-does-not-exist'), { code: 'SHOAL_ERR_NETNS_NOT_FOUND' });
   });
 }

@@ -19,9 +19,19 @@ if (requireKernel(t)) {
     t.teardown(() => watch.close());
 
     await r.addLink({ name: 'br0', kind: 'bridge', up: true });
-    await r.addLink({ name: 'vx4100', kind: 'vxlan', master: 'br0', up: true, vxlan: { vni: 4100, dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true } });
+    await r.addLink({
+      name: 'vx4100',
+      kind: 'vxlan',
+      master: 'br0',
+      up: true,
+      vxlan: { vni: 4100, dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true },
+    });
     await r.addAddress({ link: 'br0', address: '10.0.9.1', prefixLen: 24 });
-    await waitFor(() => links.some((e) => e.type === 'new' && e.link.name === 'vx4100' && e.link.kind === 'vxlan'), 5000, 'link event for vx4100');
+    await waitFor(
+      () => links.some((e) => e.type === 'new' && e.link.name === 'vx4100' && e.link.kind === 'vxlan'),
+      5000,
+      'link event for vx4100',
+    );
 
     // ARP for an address nobody has: the bridge floods it to the vxlan port, which has
     // proxy on and no neighbour entry, so it reports an l3miss

@@ -55,7 +55,8 @@ async function run(argv: string[], impl: Impl = {}, input?: string): Promise<Run
   registerSwarmCommands(program, ctx);
   for (const g of program.commands) {
     g.configureOutput({ writeOut: (s) => void (r.out += s), writeErr: (s) => void (r.err += s) });
-    for (const c of g.commands) c.configureOutput({ ...c.configureOutput(), writeOut: (s) => void (r.out += s), writeErr: (s) => void (r.err += s) });
+    for (const c of g.commands)
+      c.configureOutput({ ...c.configureOutput(), writeOut: (s) => void (r.out += s), writeErr: (s) => void (r.err += s) });
   }
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -111,7 +112,25 @@ function svc(): Service {
 
 t.test('network create sends the whole spec and prints the ID', async (t) => {
   const r = await run(
-    ['network', 'create', '--subnet', '10.0.9.0/24', '--gateway', '10.0.9.1', '--ip-range', '10.0.9.128/25', '--aux-address', 'router=10.0.9.2', '--attachable', '--internal', '--label', 'tier=web', '-o', 'mtu=1400', 'front'],
+    [
+      'network',
+      'create',
+      '--subnet',
+      '10.0.9.0/24',
+      '--gateway',
+      '10.0.9.1',
+      '--ip-range',
+      '10.0.9.128/25',
+      '--aux-address',
+      'router=10.0.9.2',
+      '--attachable',
+      '--internal',
+      '--label',
+      'tier=web',
+      '-o',
+      'mtu=1400',
+      'front',
+    ],
     { createNetwork: () => NET },
   );
   t.equal(r.status, 0);
@@ -136,20 +155,41 @@ t.test('network create sends the whole spec and prints the ID', async (t) => {
 
 t.test('usage errors exit 2 with one line and never connect', async (t) => {
   const cases: [string[], RegExp][] = [
-    [['network', 'create', 'x', '--aux-address', 'nonsense'], /^Error: invalid argument "nonsense" for "--aux-address" flag: want name=IP \(SHOAL_ERR_INVALID_ARGUMENT\)\n$/],
-    [['network', 'create', 'x', '--gateway', '10.0.0.1'], /^Error: every ip-range, gateway or aux-address must have a corresponding subnet/],
+    [
+      ['network', 'create', 'x', '--aux-address', 'nonsense'],
+      /^Error: invalid argument "nonsense" for "--aux-address" flag: want name=IP \(SHOAL_ERR_INVALID_ARGUMENT\)\n$/,
+    ],
+    [
+      ['network', 'create', 'x', '--gateway', '10.0.0.1'],
+      /^Error: every ip-range, gateway or aux-address must have a corresponding subnet/,
+    ],
     [['network', 'create', 'x', '--scope', 'local'], /^Error: invalid argument "local" for "--scope" flag/],
     [['network', 'create'], /^Error: missing required argument 'name' \(see 'shoal network create --help'\)\n$/],
     [['network', 'create', 'x', '--bogus'], /^Error: unknown option '--bogus' \(see 'shoal network create --help'\)\n$/],
-    [['network', 'ls', '--filter', 'colour=red'], /^Error: invalid filter "colour" \(valid filters: driver, id, label, name, scope, type, dangling\)/],
+    [
+      ['network', 'ls', '--filter', 'colour=red'],
+      /^Error: invalid filter "colour" \(valid filters: driver, id, label, name, scope, type, dangling\)/,
+    ],
     [['network', 'ls', '--format', '{{.Name'], /^Error: template: unclosed action/],
-    [['service', 'create', '--name', 'web', '--replicas', '-1'], /^Error: invalid argument "-1" for "--replicas" flag: want a non-negative integer/],
+    [
+      ['service', 'create', '--name', 'web', '--replicas', '-1'],
+      /^Error: invalid argument "-1" for "--replicas" flag: want a non-negative integer/,
+    ],
     [['service', 'create', '--name', 'web', '-p', '8080:80:90'], /a host IP is not supported/],
-    [['service', 'create', '--name', 'web', '--mode', 'global', '--replicas', '2'], /^Error: replicas can only be used with replicated mode/],
+    [
+      ['service', 'create', '--name', 'web', '--mode', 'global', '--replicas', '2'],
+      /^Error: replicas can only be used with replicated mode/,
+    ],
     [['service', 'create', '--name', 'web', '--mode', 'daemon'], /"--mode" flag: want replicated or global/],
     [['service', 'create', '--name', 'web', '--health-interval', '30'], /missing unit in duration "30"/],
-    [['service', 'create', '--name', 'web', '--health-interval', '30s'], /--health-interval needs a health check command: give --health-cmd/],
-    [['service', 'create', '--name', 'web', '--no-healthcheck', '--health-cmd', 'true'], /--no-healthcheck conflicts with --health-\* options/],
+    [
+      ['service', 'create', '--name', 'web', '--health-interval', '30s'],
+      /--health-interval needs a health check command: give --health-cmd/,
+    ],
+    [
+      ['service', 'create', '--name', 'web', '--no-healthcheck', '--health-cmd', 'true'],
+      /--no-healthcheck conflicts with --health-\* options/,
+    ],
     [['service', 'create', '--name', 'web', '--network', 'name=front,colour=red'], /unknown field "colour"/],
     [['service', 'scale', 'web'], /invalid scale specifier "web": want SERVICE=REPLICAS/],
     [['service', 'scale', 'web=2', 'api=x'], /invalid replicas value "x" for service api/],
@@ -189,7 +229,10 @@ t.test('network rm removes what it can and reports each failure', async (t) => {
   t.equal(r.status, 1);
   t.equal(r.out, 'a\nc\n');
   t.equal(r.err, 'Error: network b not found (SHOAL_ERR_NETWORK_NOT_FOUND)\n');
-  t.same(r.calls.map((c) => c[1]), ['a', 'b', 'c']);
+  t.same(
+    r.calls.map((c) => c[1]),
+    ['a', 'b', 'c'],
+  );
   const forced = await run(['network', 'rm', '-f', 'b'], {
     removeNetwork: () => {
       throw new ShoalError('SHOAL_ERR_NETWORK_NOT_FOUND', 'network b not found');
@@ -233,15 +276,58 @@ t.test('client flags reach the connection, before or after the subcommand', asyn
   t.equal(a.out, 'n1abcdefghij\n');
 });
 
-t.test('service create builds Docker\'s spec from the flags and the command after --', async (t) => {
+t.test("service create builds Docker's spec from the flags and the command after --", async (t) => {
   const r = await run(
     [
-      'service', 'create', '--name', 'web', '--replicas', '3', '--network', 'front', '--network', 'name=back,alias=api',
-      '-p', '8080:80', '-p', 'published=5353,target=53,protocol=udp,mode=host', '--endpoint-mode', 'vip',
-      '--health-cmd', 'curl -f localhost', '--health-interval', '1m30s', '--health-retries', '5',
-      '-e', 'A=1', '-e', 'HOME', '--hostname', 'web-host', '--dns', '192.0.2.53', '--dns-search', 'example.org', '--dns-option', 'ndots:2',
-      '--restart-condition', 'on-failure', '--update-parallelism', '2', '--update-delay', '10s', '--stop-grace-period', '500ms',
-      '--label', 'team=a', '--', 'python3', '-m', 'http.server', '80',
+      'service',
+      'create',
+      '--name',
+      'web',
+      '--replicas',
+      '3',
+      '--network',
+      'front',
+      '--network',
+      'name=back,alias=api',
+      '-p',
+      '8080:80',
+      '-p',
+      'published=5353,target=53,protocol=udp,mode=host',
+      '--endpoint-mode',
+      'vip',
+      '--health-cmd',
+      'curl -f localhost',
+      '--health-interval',
+      '1m30s',
+      '--health-retries',
+      '5',
+      '-e',
+      'A=1',
+      '-e',
+      'HOME',
+      '--hostname',
+      'web-host',
+      '--dns',
+      '192.0.2.53',
+      '--dns-search',
+      'example.org',
+      '--dns-option',
+      'ndots:2',
+      '--restart-condition',
+      'on-failure',
+      '--update-parallelism',
+      '2',
+      '--update-delay',
+      '10s',
+      '--stop-grace-period',
+      '500ms',
+      '--label',
+      'team=a',
+      '--',
+      'python3',
+      '-m',
+      'http.server',
+      '80',
     ],
     { createService: () => ({ id: 'newserviceid' }) },
   );
@@ -249,7 +335,10 @@ t.test('service create builds Docker\'s spec from the flags and the command afte
   t.equal(r.out, 'newserviceid\n');
   const spec = r.calls[0]?.[1] as ReturnType<typeof defaultServiceSpec>;
   t.same(spec.mode, { replicated: { replicas: 3 } });
-  t.same(spec.networks, [{ target: 'front', aliases: [] }, { target: 'back', aliases: ['api'] }]);
+  t.same(spec.networks, [
+    { target: 'front', aliases: [] },
+    { target: 'back', aliases: ['api'] },
+  ]);
   t.same(spec.endpointSpec, {
     mode: 'vip',
     ports: [
@@ -257,7 +346,13 @@ t.test('service create builds Docker\'s spec from the flags and the command afte
       { name: '', protocol: 'udp', targetPort: 53, publishMode: 'host', publishedPort: 5353 },
     ],
   });
-  t.same(spec.taskTemplate.health, { cmd: ['CMD-SHELL', 'curl -f localhost'], intervalMs: 90000, timeoutMs: 0, retries: 5, startPeriodMs: 0 });
+  t.same(spec.taskTemplate.health, {
+    cmd: ['CMD-SHELL', 'curl -f localhost'],
+    intervalMs: 90000,
+    timeoutMs: 0,
+    retries: 5,
+    startPeriodMs: 0,
+  });
   t.same(spec.taskTemplate.env, ['A=1', 'HOME=/home/u']);
   t.same(spec.taskTemplate.command, ['python3', '-m', 'http.server', '80']);
   t.equal(spec.taskTemplate.hostname, 'web-host');
@@ -269,19 +364,50 @@ t.test('service create builds Docker\'s spec from the flags and the command afte
   t.same(spec.updateConfig, { parallelism: 2, delayMs: 10000 });
   t.same(spec.labels, { team: 'a' });
 
-  const g = await run(['service', 'create', '--name', 'agent', '--mode', 'global', '--', 'sleep', 'infinity'], { createService: () => ({ id: 'x' }) });
+  const g = await run(['service', 'create', '--name', 'agent', '--mode', 'global', '--', 'sleep', 'infinity'], {
+    createService: () => ({ id: 'x' }),
+  });
   t.same((g.calls[0]?.[1] as ReturnType<typeof defaultServiceSpec>).mode, { global: {} });
   const auto = await run(['service', 'create', '--name', 'dns', '-p', '53/udp'], { createService: () => ({ id: 'x' }) });
-  t.same((auto.calls[0]?.[1] as ReturnType<typeof defaultServiceSpec>).endpointSpec.ports, [{ name: '', protocol: 'udp', targetPort: 53, publishMode: 'ingress' }], 'no published port: the manager picks');
+  t.same(
+    (auto.calls[0]?.[1] as ReturnType<typeof defaultServiceSpec>).endpointSpec.ports,
+    [{ name: '', protocol: 'udp', targetPort: 53, publishMode: 'ingress' }],
+    'no published port: the manager picks',
+  );
 });
 
 t.test('service update applies removals, then additions, to the current spec with its version', async (t) => {
   const current = svc();
   const r = await run(
     [
-      'service', 'update', '--replicas', '4', '--publish-rm', '80', '--publish-rm', '30000:53/udp', '--publish-add', '9090:90',
-      '--network-rm', 'front', '--network-add', 'name=back,alias=b', '--env-rm', 'A', '--env-add', 'B=3', '--env-add', 'C=4',
-      '--label-rm', 'drop', '--label-add', 'new=1', 'web', '--', 'sleep', '200',
+      'service',
+      'update',
+      '--replicas',
+      '4',
+      '--publish-rm',
+      '80',
+      '--publish-rm',
+      '30000:53/udp',
+      '--publish-add',
+      '9090:90',
+      '--network-rm',
+      'front',
+      '--network-add',
+      'name=back,alias=b',
+      '--env-rm',
+      'A',
+      '--env-add',
+      'B=3',
+      '--env-add',
+      'C=4',
+      '--label-rm',
+      'drop',
+      '--label-add',
+      'new=1',
+      'web',
+      '--',
+      'sleep',
+      '200',
     ],
     {
       inspectService: () => current,
@@ -302,7 +428,10 @@ t.test('service update applies removals, then additions, to the current spec wit
   t.same(spec.labels, { keep: '1', new: '1' });
   t.same(spec.taskTemplate.command, ['sleep', '200']);
 
-  const again = await run(['service', 'update', '--network-add', 'front', 'web'], { inspectService: () => current, inspectNetwork: () => NET });
+  const again = await run(['service', 'update', '--network-add', 'front', 'web'], {
+    inspectService: () => current,
+    inspectNetwork: () => NET,
+  });
   t.equal(again.status, 1);
   t.match(again.err, /service web is already attached to network front \(SHOAL_ERR_ALREADY_EXISTS\)/);
   t.notOk(again.calls.some((c) => c[0] === 'updateService'));
@@ -326,7 +455,14 @@ t.test('service scale reports each service', async (t) => {
   t.equal(r.out, 'web scaled to 5\napi scaled to 0\n');
   t.equal(r.err, 'Error: service gone not found (SHOAL_ERR_SERVICE_NOT_FOUND)\n');
   t.equal(r.status, 1);
-  t.same(r.calls.map((c) => [c[1], c[2]]), [['web', 5], ['gone', 2], ['api', 0]]);
+  t.same(
+    r.calls.map((c) => [c[1], c[2]]),
+    [
+      ['web', 5],
+      ['gone', 2],
+      ['api', 0],
+    ],
+  );
 });
 
 t.test('node ls marks self; promote and demote speak Docker', async (t) => {
@@ -341,14 +477,20 @@ t.test('node ls marks self; promote and demote speak Docker', async (t) => {
     managerStatus: { leader: true, reachability: 'reachable', addr: '192.0.2.11:2377' },
     certFingerprint: '',
   };
-  const r = await run(['node', 'ls', '--format', '{{.ID}} {{.Self}} {{.ManagerStatus}}'], { listNodes: () => [self], inspectNode: () => self });
+  const r = await run(['node', 'ls', '--format', '{{.ID}} {{.Self}} {{.ManagerStatus}}'], {
+    listNodes: () => [self],
+    inspectNode: () => self,
+  });
   t.equal(r.out, 'node1xxxxxxxxxxxxxxxxxxxx true Leader\n');
   const p = await run(['node', 'promote', 'h1'], { inspectNode: () => self });
   t.equal(p.out, 'Node h1 is already a manager.\n');
   const d = await run(['node', 'demote', 'h1'], { inspectNode: () => self, updateNode: () => self });
   t.equal(d.out, 'Manager h1 demoted in the swarm.\n');
   t.same(d.calls[1], ['updateNode', self.id, { ...self.spec, role: 'worker' }, 2]);
-  const u = await run(['node', 'update', '--availability', 'drain', '--label-add', 'zone=a', 'h1'], { inspectNode: () => self, updateNode: () => self });
+  const u = await run(['node', 'update', '--availability', 'drain', '--label-add', 'zone=a', 'h1'], {
+    inspectNode: () => self,
+    updateNode: () => self,
+  });
   t.same(u.calls[1], ['updateNode', self.id, { name: '', labels: { zone: 'a' }, role: 'manager', availability: 'drain' }, 2]);
   t.equal(u.out, 'h1\n');
 });
@@ -368,9 +510,30 @@ t.test('swarm join-token prints the join command, or only the token with -q', as
 });
 
 t.test('container run', async (t) => {
-  const r = await run(['container', 'run', '--network', 'front', '--network', 'back', '--network-alias', 'probe', '--name', 'p1', '--node', 'h2', '-e', 'X=1', '--', 'sleep', '600'], {
-    runContainer: () => ({ id: 'cid' }),
-  });
+  const r = await run(
+    [
+      'container',
+      'run',
+      '--network',
+      'front',
+      '--network',
+      'back',
+      '--network-alias',
+      'probe',
+      '--name',
+      'p1',
+      '--node',
+      'h2',
+      '-e',
+      'X=1',
+      '--',
+      'sleep',
+      '600',
+    ],
+    {
+      runContainer: () => ({ id: 'cid' }),
+    },
+  );
   t.equal(r.out, 'cid\n');
   t.same(r.calls[0]?.[1], {
     name: 'p1',

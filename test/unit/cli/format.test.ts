@@ -92,34 +92,111 @@ function task(id: string, slot: number, createdAt: string, state: string, desire
   };
 }
 
-t.test('network inspect has Docker\'s fields in Docker\'s order', async (t) => {
-  const n = network({ ipam: [{ subnet: '10.0.9.0/24', gateway: '10.0.9.1', ipRange: '10.0.9.128/25', auxAddresses: { router: '10.0.9.2' } }] });
-  const out = networkInspect(n, {
-    version: 1,
-    network: n,
-    endpoints: [
-      { id: 'ep1', networkId: NET_ID, kind: 'task', ownerId: 'task1', serviceId: 's1', serviceName: 'web', nodeId: 'node1xxxxxxxxxxxxxxxxxxxx', name: 'web.1.task1', aliases: [], addr: '10.0.9.3/24', mac: '02:42:0a:00:09:03', addrV6: '', version: 1 },
-      { id: 'ep2', networkId: NET_ID, kind: 'vip', ownerId: 's1', serviceId: 's1', serviceName: 'web', nodeId: '', name: 'web', aliases: [], addr: '10.0.9.2/24', mac: '', addrV6: '', version: 1 },
-    ],
-    peers: [{ nodeId: 'node1xxxxxxxxxxxxxxxxxxxx', addr: '192.0.2.11', hostname: 'h1', role: 'manager' }],
-  }, true);
-  t.same(Object.keys(out), ['Name', 'Id', 'Created', 'Scope', 'Driver', 'EnableIPv6', 'IPAM', 'Internal', 'Attachable', 'Ingress', 'ConfigFrom', 'ConfigOnly', 'Containers', 'Options', 'Labels', 'Peers', 'Services']);
+t.test("network inspect has Docker's fields in Docker's order", async (t) => {
+  const n = network({
+    ipam: [{ subnet: '10.0.9.0/24', gateway: '10.0.9.1', ipRange: '10.0.9.128/25', auxAddresses: { router: '10.0.9.2' } }],
+  });
+  const out = networkInspect(
+    n,
+    {
+      version: 1,
+      network: n,
+      endpoints: [
+        {
+          id: 'ep1',
+          networkId: NET_ID,
+          kind: 'task',
+          ownerId: 'task1',
+          serviceId: 's1',
+          serviceName: 'web',
+          nodeId: 'node1xxxxxxxxxxxxxxxxxxxx',
+          name: 'web.1.task1',
+          aliases: [],
+          addr: '10.0.9.3/24',
+          mac: '02:42:0a:00:09:03',
+          addrV6: '',
+          version: 1,
+        },
+        {
+          id: 'ep2',
+          networkId: NET_ID,
+          kind: 'vip',
+          ownerId: 's1',
+          serviceId: 's1',
+          serviceName: 'web',
+          nodeId: '',
+          name: 'web',
+          aliases: [],
+          addr: '10.0.9.2/24',
+          mac: '',
+          addrV6: '',
+          version: 1,
+        },
+      ],
+      peers: [{ nodeId: 'node1xxxxxxxxxxxxxxxxxxxx', addr: '192.0.2.11', hostname: 'h1', role: 'manager' }],
+    },
+    true,
+  );
+  t.same(Object.keys(out), [
+    'Name',
+    'Id',
+    'Created',
+    'Scope',
+    'Driver',
+    'EnableIPv6',
+    'IPAM',
+    'Internal',
+    'Attachable',
+    'Ingress',
+    'ConfigFrom',
+    'ConfigOnly',
+    'Containers',
+    'Options',
+    'Labels',
+    'Peers',
+    'Services',
+  ]);
   t.equal(out.Created, '2026-11-22T10:00:00.12Z', 'RFC 3339 with the fraction trimmed, as Go prints it');
-  t.same(out.IPAM, { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.9.0/24', IPRange: '10.0.9.128/25', Gateway: '10.0.9.1', AuxiliaryAddresses: { router: '10.0.9.2' } }] });
+  t.same(out.IPAM, {
+    Driver: 'default',
+    Options: null,
+    Config: [{ Subnet: '10.0.9.0/24', IPRange: '10.0.9.128/25', Gateway: '10.0.9.1', AuxiliaryAddresses: { router: '10.0.9.2' } }],
+  });
   t.same(out.Options, { 'com.docker.network.driver.overlay.vxlanid_list': '4097' });
-  t.same(out.Containers, { task1: { Name: 'web.1.task1', EndpointID: 'ep1', MacAddress: '02:42:0a:00:09:03', IPv4Address: '10.0.9.3/24', IPv6Address: '' } });
+  t.same(out.Containers, {
+    task1: { Name: 'web.1.task1', EndpointID: 'ep1', MacAddress: '02:42:0a:00:09:03', IPv4Address: '10.0.9.3/24', IPv6Address: '' },
+  });
   t.same(out.Peers, [{ Name: 'h1-node1xxxxxxx', IP: '192.0.2.11' }]);
-  t.same(out.Services, { web: { VIP: '10.0.9.2', Ports: [], LocalLBIndex: 0, Tasks: [{ Name: 'web.1.task1', EndpointID: 'ep1', EndpointIP: '10.0.9.3', Info: { 'Host IP': '192.0.2.11' } }] } });
-  t.equal(renderTemplate('{{.Name}} {{.Id}} {{index .Options "com.docker.network.driver.overlay.vxlanid_list"}} {{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Labels}}', out), `front ${NET_ID} 4097 10.0.9.0/24 map[tier:web]`);
+  t.same(out.Services, {
+    web: {
+      VIP: '10.0.9.2',
+      Ports: [],
+      LocalLBIndex: 0,
+      Tasks: [{ Name: 'web.1.task1', EndpointID: 'ep1', EndpointIP: '10.0.9.3', Info: { 'Host IP': '192.0.2.11' } }],
+    },
+  });
+  t.equal(
+    renderTemplate(
+      '{{.Name}} {{.Id}} {{index .Options "com.docker.network.driver.overlay.vxlanid_list"}} {{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Labels}}',
+      out,
+    ),
+    `front ${NET_ID} 4097 10.0.9.0/24 map[tier:web]`,
+  );
 });
 
 t.test('inspect JSON: 4-space indent, Go escaping, [] for none', async (t) => {
   t.equal(inspectJson([]), '[]\n');
-  t.equal(inspectJson([{ Name: 'a<b>&c', Labels: {} }]), '[\n    {\n        "Name": "a\\u003cb\\u003e\\u0026c",\n        "Labels": {}\n    }\n]\n');
+  t.equal(
+    inspectJson([{ Name: 'a<b>&c', Labels: {} }]),
+    '[\n    {\n        "Name": "a\\u003cb\\u003e\\u0026c",\n        "Labels": {}\n    }\n]\n',
+  );
 });
 
 t.test('network ls: Docker columns and widths', async (t) => {
-  const rows = [networkRow(network(), false), networkRow(network({ id: 'ingressidxxxxxxxxxxxxxxxxx', spec: { ...defaultNetworkSpec('ingress'), ingress: true } }, 'ingress'), false)];
+  const rows = [
+    networkRow(network(), false),
+    networkRow(network({ id: 'ingressidxxxxxxxxxxxxxxxxx', spec: { ...defaultNetworkSpec('ingress'), ingress: true } }, 'ingress'), false),
+  ];
   t.equal(
     renderList(rows, NETWORK_LIST, parseListFormat(undefined)),
     'NETWORK ID     NAME      DRIVER    SCOPE\n' +
@@ -127,7 +204,10 @@ t.test('network ls: Docker columns and widths', async (t) => {
       'ingressidxxx   ingress   overlay   swarm\n',
   );
   t.equal(renderList(rows, NETWORK_LIST, parseListFormat('{{.Name}}')), 'front\ningress\n');
-  t.equal(renderList(rows, NETWORK_LIST, parseListFormat('table {{.Name}}\\t{{.Labels}}')), 'NAME      LABELS\nfront     tier=web\ningress   \n');
+  t.equal(
+    renderList(rows, NETWORK_LIST, parseListFormat('table {{.Name}}\\t{{.Labels}}')),
+    'NAME      LABELS\nfront     tier=web\ningress   \n',
+  );
   t.equal(renderList(rows.slice(0, 1), NETWORK_LIST, parseListFormat('{{.Label "tier"}}')), 'web\n');
   t.equal(
     renderList(rows.slice(0, 1), NETWORK_LIST, parseListFormat('json')),
@@ -185,13 +265,23 @@ t.test('service ls table and service inspect shape', async (t) => {
     RestartPolicy: { Condition: 'any', Delay: 5e9, MaxAttempts: 0 },
     Networks: [{ Target: NET_ID }],
   });
-  t.equal(renderTemplate('{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}} {{range .Endpoint.Ports}}{{.PublishedPort}}->{{.TargetPort}}{{end}}', out), 'web 1 8080->80');
+  t.equal(
+    renderTemplate(
+      '{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}} {{range .Endpoint.Ports}}{{.PublishedPort}}->{{.TargetPort}}{{end}}',
+      out,
+    ),
+    'web 1 8080->80',
+  );
   const withHealth = structuredClone(s);
   withHealth.spec.taskTemplate.health = { cmd: ['CMD-SHELL', 'true'], intervalMs: 30000, timeoutMs: 0, retries: 3, startPeriodMs: 0 };
   withHealth.spec.endpointSpec.ports = [{ name: '', protocol: 'tcp', targetPort: 80, publishMode: 'ingress' }];
   const ws = serviceInspect(withHealth)['Spec'] as { TaskTemplate: { ContainerSpec: Record<string, unknown> }; EndpointSpec: unknown };
   t.same(ws.TaskTemplate.ContainerSpec['Healthcheck'], { Test: ['CMD-SHELL', 'true'], Interval: 30e9, Retries: 3 });
-  t.same(ws.EndpointSpec, { Mode: 'vip', Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishMode: 'ingress' }] }, 'an unallocated published port is left out');
+  t.same(
+    ws.EndpointSpec,
+    { Mode: 'vip', Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishMode: 'ingress' }] },
+    'an unallocated published port is left out',
+  );
 });
 
 t.test('service ps: slots, history, states, errors', async (t) => {
@@ -219,7 +309,10 @@ t.test('node ls marks the current node and uses Docker words', async (t) => {
     spec: { name: '', labels: {}, role: 'manager', availability: 'active' },
     managerStatus: { leader: true, reachability: 'reachable', addr: '192.0.2.11:2377' },
   });
-  const worker = node('node2xxxxxxxxxxxxxxxxxxxx', 'h2', { spec: { name: '', labels: {}, role: 'worker', availability: 'drain' }, status: { state: 'down', message: 'heartbeat failure', addr: '192.0.2.12' } });
+  const worker = node('node2xxxxxxxxxxxxxxxxxxxx', 'h2', {
+    spec: { name: '', labels: {}, role: 'worker', availability: 'drain' },
+    status: { state: 'down', message: 'heartbeat failure', addr: '192.0.2.12' },
+  });
   t.equal(
     renderList([nodeRow(leader, leader.id), nodeRow(worker, leader.id)], NODE_LIST, parseListFormat(undefined)),
     'ID                            HOSTNAME   STATUS    AVAILABILITY   MANAGER STATUS   ENGINE VERSION\n' +
@@ -240,9 +333,15 @@ t.test('container ls and inspect', async (t) => {
     version: 1,
     createdAt: '2026-11-22T11:55:00Z',
     updatedAt: '2026-11-22T11:56:00Z',
-    spec: { ...defaultContainerSpec('probe'), command: ['sleep', 'infinity-and-a-bit-more'], networks: [{ target: NET_ID, aliases: ['p'] }] },
+    spec: {
+      ...defaultContainerSpec('probe'),
+      command: ['sleep', 'infinity-and-a-bit-more'],
+      networks: [{ target: NET_ID, aliases: ['p'] }],
+    },
     nodeId: 'node1xxxxxxxxxxxxxxxxxxxx',
-    networks: [{ networkId: NET_ID, networkName: 'front', addresses: ['10.0.9.7/24'], mac: '02:42:0a:00:09:07', aliases: ['p'], endpointId: 'ep7' }],
+    networks: [
+      { networkId: NET_ID, networkName: 'front', addresses: ['10.0.9.7/24'], mac: '02:42:0a:00:09:07', aliases: ['p'], endpointId: 'ep7' },
+    ],
     state: 'running',
   };
   t.equal(
@@ -252,7 +351,20 @@ t.test('container ls and inspect', async (t) => {
   );
   const out = containerInspect(c, 'h1');
   t.equal(out['Name'], '/probe');
-  t.same(out['NetworkSettings'], { Networks: { front: { Aliases: ['p'], NetworkID: NET_ID, EndpointID: 'ep7', IPAddress: '10.0.9.7', IPPrefixLen: 24, GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '02:42:0a:00:09:07' } } });
+  t.same(out['NetworkSettings'], {
+    Networks: {
+      front: {
+        Aliases: ['p'],
+        NetworkID: NET_ID,
+        EndpointID: 'ep7',
+        IPAddress: '10.0.9.7',
+        IPPrefixLen: 24,
+        GlobalIPv6Address: '',
+        GlobalIPv6PrefixLen: 0,
+        MacAddress: '02:42:0a:00:09:07',
+      },
+    },
+  });
   t.equal(renderTemplate('{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}}{{end}}', out), 'front=10.0.9.7');
 });
 
@@ -268,7 +380,7 @@ t.test('--format classification', async (t) => {
   t.throws(() => parseListFormat('{{.ID'), /template: unclosed action/);
 });
 
-t.test('human durations follow Docker\'s thresholds', async (t) => {
+t.test("human durations follow Docker's thresholds", async (t) => {
   const cases: [number, string][] = [
     [0, 'Less than a second'],
     [1000, '1 second'],
@@ -292,26 +404,60 @@ t.test('human durations follow Docker\'s thresholds', async (t) => {
 
 t.test('subnets, gateways, ranges and aux addresses are placed as Docker places them', async (t) => {
   t.same(buildIpamConfigs({ subnets: [], gateways: [], ipRanges: [], auxAddresses: {} }), []);
-  t.same(buildIpamConfigs({ subnets: ['10.0.9.0/24'], gateways: ['10.0.9.1'], ipRanges: ['10.0.9.128/25'], auxAddresses: { r: '10.0.9.2' } }), [
-    { subnet: '10.0.9.0/24', gateway: '10.0.9.1', ipRange: '10.0.9.128/25', auxAddresses: { r: '10.0.9.2' } },
-  ]);
-  t.same(buildIpamConfigs({ subnets: ['10.0.9.0/24'], gateways: ['10.1.0.1'], ipRanges: [], auxAddresses: {} }), [{ subnet: '10.0.9.0/24', gateway: '10.1.0.1', auxAddresses: {} }], 'one subnet: the manager judges containment');
   t.same(
-    buildIpamConfigs({ subnets: ['10.0.9.0/24', '2001:db8:1::/64'], gateways: ['2001:db8:1::1', '10.0.9.254'], ipRanges: [], auxAddresses: { v6: '2001:db8:1::5', v4: '10.0.9.5' } }),
+    buildIpamConfigs({ subnets: ['10.0.9.0/24'], gateways: ['10.0.9.1'], ipRanges: ['10.0.9.128/25'], auxAddresses: { r: '10.0.9.2' } }),
+    [{ subnet: '10.0.9.0/24', gateway: '10.0.9.1', ipRange: '10.0.9.128/25', auxAddresses: { r: '10.0.9.2' } }],
+  );
+  t.same(
+    buildIpamConfigs({ subnets: ['10.0.9.0/24'], gateways: ['10.1.0.1'], ipRanges: [], auxAddresses: {} }),
+    [{ subnet: '10.0.9.0/24', gateway: '10.1.0.1', auxAddresses: {} }],
+    'one subnet: the manager judges containment',
+  );
+  t.same(
+    buildIpamConfigs({
+      subnets: ['10.0.9.0/24', '2001:db8:1::/64'],
+      gateways: ['2001:db8:1::1', '10.0.9.254'],
+      ipRanges: [],
+      auxAddresses: { v6: '2001:db8:1::5', v4: '10.0.9.5' },
+    }),
     [
       { subnet: '10.0.9.0/24', gateway: '10.0.9.254', auxAddresses: { v4: '10.0.9.5' } },
       { subnet: '2001:db8:1::/64', gateway: '2001:db8:1::1', auxAddresses: { v6: '2001:db8:1::5' } },
     ],
   );
   const bad: [Parameters<typeof buildIpamConfigs>[0], string][] = [
-    [{ subnets: [], gateways: ['10.0.0.1'], ipRanges: [], auxAddresses: {} }, 'every ip-range, gateway or aux-address must have a corresponding subnet (give --subnet)'],
-    [{ subnets: ['10.0.9.0/24'], gateways: ['10.0.9.1', '10.0.9.2'], ipRanges: [], auxAddresses: {} }, 'every ip-range or gateway must have a corresponding subnet'],
-    [{ subnets: ['10.0.9.0/24', '10.0.10.0/24'], gateways: ['10.0.11.1'], ipRanges: [], auxAddresses: {} }, 'no matching subnet for gateway 10.0.11.1'],
-    [{ subnets: ['10.0.9.0/24', '10.0.10.0/24'], gateways: [], ipRanges: ['10.0.9.0/25', '10.0.9.128/25'], auxAddresses: {} }, 'cannot configure multiple ranges (10.0.9.0/25, 10.0.9.128/25) on the same subnet (10.0.9.0/24)'],
-    [{ subnets: ['10.0.9.0/24', '10.0.10.0/24'], gateways: ['10.0.9.1', '10.0.9.2'], ipRanges: [], auxAddresses: {} }, 'cannot configure multiple gateways (10.0.9.1, 10.0.9.2) for the same subnet (10.0.9.0/24)'],
-    [{ subnets: ['10.0.0.0/16', '10.0.9.0/24'], gateways: [], ipRanges: [], auxAddresses: {} }, 'multiple overlapping subnet configuration is not allowed (10.0.0.0/16 and 10.0.9.0/24)'],
-    [{ subnets: ['10.0.9.0/24', 'banana'], gateways: [], ipRanges: [], auxAddresses: {} }, 'invalid subnet "banana": not an IPv4 or IPv6 CIDR'],
-    [{ subnets: ['10.0.9.0/24', '10.0.10.0/24'], gateways: [], ipRanges: [], auxAddresses: { x: '10.0.11.5' } }, 'no matching subnet for aux-address x=10.0.11.5'],
+    [
+      { subnets: [], gateways: ['10.0.0.1'], ipRanges: [], auxAddresses: {} },
+      'every ip-range, gateway or aux-address must have a corresponding subnet (give --subnet)',
+    ],
+    [
+      { subnets: ['10.0.9.0/24'], gateways: ['10.0.9.1', '10.0.9.2'], ipRanges: [], auxAddresses: {} },
+      'every ip-range or gateway must have a corresponding subnet',
+    ],
+    [
+      { subnets: ['10.0.9.0/24', '10.0.10.0/24'], gateways: ['10.0.11.1'], ipRanges: [], auxAddresses: {} },
+      'no matching subnet for gateway 10.0.11.1',
+    ],
+    [
+      { subnets: ['10.0.9.0/24', '10.0.10.0/24'], gateways: [], ipRanges: ['10.0.9.0/25', '10.0.9.128/25'], auxAddresses: {} },
+      'cannot configure multiple ranges (10.0.9.0/25, 10.0.9.128/25) on the same subnet (10.0.9.0/24)',
+    ],
+    [
+      { subnets: ['10.0.9.0/24', '10.0.10.0/24'], gateways: ['10.0.9.1', '10.0.9.2'], ipRanges: [], auxAddresses: {} },
+      'cannot configure multiple gateways (10.0.9.1, 10.0.9.2) for the same subnet (10.0.9.0/24)',
+    ],
+    [
+      { subnets: ['10.0.0.0/16', '10.0.9.0/24'], gateways: [], ipRanges: [], auxAddresses: {} },
+      'multiple overlapping subnet configuration is not allowed (10.0.0.0/16 and 10.0.9.0/24)',
+    ],
+    [
+      { subnets: ['10.0.9.0/24', 'banana'], gateways: [], ipRanges: [], auxAddresses: {} },
+      'invalid subnet "banana": not an IPv4 or IPv6 CIDR',
+    ],
+    [
+      { subnets: ['10.0.9.0/24', '10.0.10.0/24'], gateways: [], ipRanges: [], auxAddresses: { x: '10.0.11.5' } },
+      'no matching subnet for aux-address x=10.0.11.5',
+    ],
   ];
   for (const [flags, msg] of bad) {
     try {

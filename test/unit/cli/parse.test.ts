@@ -1,7 +1,15 @@
 import t from 'tap';
 import { parseDurationNs, formatDurationNs } from '../../../src/cli/parse/duration.ts';
 import { parseUint } from '../../../src/cli/parse/numbers.ts';
-import { parseAuxAddress, parseEnv, parseEnvName, parseLabel, parseOpt, auxAddressesToRecord, pairsToRecord } from '../../../src/cli/parse/key-value.ts';
+import {
+  parseAuxAddress,
+  parseEnv,
+  parseEnvName,
+  parseLabel,
+  parseOpt,
+  auxAddressesToRecord,
+  pairsToRecord,
+} from '../../../src/cli/parse/key-value.ts';
 import { parseScaleArg, parseScaleArgs } from '../../../src/cli/parse/scale.ts';
 import { parsePublish, parsePublishList, publishRemoveMatches, portSpecText } from '../../../src/cli/parse/publish.ts';
 import { isUsageError } from '../../../src/cli/parse/usage-error.ts';
@@ -48,7 +56,12 @@ t.test('durations: refused with the flag named', async (t) => {
     ['.s', 'invalid argument ".s" for "--health-interval" flag: invalid duration ".s"'],
     ['s', 'invalid argument "s" for "--health-interval" flag: invalid duration "s"'],
   ];
-  for (const [text, msg] of cases) t.equal(errorOf(() => parseDurationNs(text, '--health-interval')), msg, JSON.stringify(text));
+  for (const [text, msg] of cases)
+    t.equal(
+      errorOf(() => parseDurationNs(text, '--health-interval')),
+      msg,
+      JSON.stringify(text),
+    );
 });
 
 t.test('durations: printed as Go prints them', async (t) => {
@@ -75,25 +88,69 @@ t.test('whole numbers', async (t) => {
     ['three', 'invalid argument "three" for "--replicas" flag: want a non-negative integer'],
     ['99999999999999999999', 'invalid argument "99999999999999999999" for "--replicas" flag: want an integer from 0 to 9007199254740991'],
   ];
-  for (const [text, msg] of bad) t.equal(errorOf(() => parseUint(text, '--replicas')), msg, text);
-  t.equal(errorOf(() => parseUint('101', '--x', 100)), 'invalid argument "101" for "--x" flag: want an integer from 0 to 100');
+  for (const [text, msg] of bad)
+    t.equal(
+      errorOf(() => parseUint(text, '--replicas')),
+      msg,
+      text,
+    );
+  t.equal(
+    errorOf(() => parseUint('101', '--x', 100)),
+    'invalid argument "101" for "--x" flag: want an integer from 0 to 100',
+  );
 });
 
 t.test('labels, options, aux addresses', async (t) => {
   t.same(parseLabel('tier=front'), ['tier', 'front']);
   t.same(parseLabel('flag'), ['flag', '']);
   t.same(parseLabel('a=b=c'), ['a', 'b=c']);
-  t.equal(errorOf(() => parseLabel('=x')), 'invalid argument "=x" for "--label" flag: label name is empty');
+  t.equal(
+    errorOf(() => parseLabel('=x')),
+    'invalid argument "=x" for "--label" flag: label name is empty',
+  );
   t.same(parseOpt('com.docker.network.driver.mtu=1400', '-o'), ['com.docker.network.driver.mtu', '1400']);
-  t.equal(errorOf(() => parseOpt('=1', '--opt')), 'invalid argument "=1" for "--opt" flag: option name is empty');
+  t.equal(
+    errorOf(() => parseOpt('=1', '--opt')),
+    'invalid argument "=1" for "--opt" flag: option name is empty',
+  );
   t.same(parseAuxAddress('router=10.0.9.2'), ['router', '10.0.9.2']);
   t.same(parseAuxAddress('v6=2001:db8::2'), ['v6', '2001:db8::2']);
-  t.equal(errorOf(() => parseAuxAddress('router')), 'invalid argument "router" for "--aux-address" flag: want name=IP');
-  t.equal(errorOf(() => parseAuxAddress('=10.0.0.1')), 'invalid argument "=10.0.0.1" for "--aux-address" flag: auxiliary address name is empty');
-  t.equal(errorOf(() => parseAuxAddress('r=10.0.0.300')), 'invalid argument "r=10.0.0.300" for "--aux-address" flag: "10.0.0.300" is not an IP address');
-  t.same(auxAddressesToRecord([['a', '10.0.0.2'], ['b', '10.0.0.3'], ['a', '10.0.0.2']]), { a: '10.0.0.2', b: '10.0.0.3' });
-  t.equal(errorOf(() => auxAddressesToRecord([['a', '10.0.0.2'], ['a', '10.0.0.3']])), 'auxiliary address name "a" given twice');
-  t.same(pairsToRecord([['a', '1'], ['a', '2']]), { a: '2' });
+  t.equal(
+    errorOf(() => parseAuxAddress('router')),
+    'invalid argument "router" for "--aux-address" flag: want name=IP',
+  );
+  t.equal(
+    errorOf(() => parseAuxAddress('=10.0.0.1')),
+    'invalid argument "=10.0.0.1" for "--aux-address" flag: auxiliary address name is empty',
+  );
+  t.equal(
+    errorOf(() => parseAuxAddress('r=10.0.0.300')),
+    'invalid argument "r=10.0.0.300" for "--aux-address" flag: "10.0.0.300" is not an IP address',
+  );
+  t.same(
+    auxAddressesToRecord([
+      ['a', '10.0.0.2'],
+      ['b', '10.0.0.3'],
+      ['a', '10.0.0.2'],
+    ]),
+    { a: '10.0.0.2', b: '10.0.0.3' },
+  );
+  t.equal(
+    errorOf(() =>
+      auxAddressesToRecord([
+        ['a', '10.0.0.2'],
+        ['a', '10.0.0.3'],
+      ]),
+    ),
+    'auxiliary address name "a" given twice',
+  );
+  t.same(
+    pairsToRecord([
+      ['a', '1'],
+      ['a', '2'],
+    ]),
+    { a: '2' },
+  );
 });
 
 t.test('environment variables', async (t) => {
@@ -104,11 +161,20 @@ t.test('environment variables', async (t) => {
   t.equal(parseEnv('HOME', env), 'HOME=/root');
   t.equal(parseEnv('EMPTY', env), 'EMPTY=');
   t.equal(parseEnv('UNSET', env), 'UNSET');
-  t.equal(errorOf(() => parseEnv('=x', env)), 'invalid argument "=x" for "--env" flag: variable name is empty');
-  t.equal(errorOf(() => parseEnv('A B=1', env)), 'invalid argument "A B=1" for "--env" flag: variable name contains whitespace');
+  t.equal(
+    errorOf(() => parseEnv('=x', env)),
+    'invalid argument "=x" for "--env" flag: variable name is empty',
+  );
+  t.equal(
+    errorOf(() => parseEnv('A B=1', env)),
+    'invalid argument "A B=1" for "--env" flag: variable name contains whitespace',
+  );
   t.equal(parseEnvName('A'), 'A');
   t.equal(parseEnvName('A=1'), 'A');
-  t.equal(errorOf(() => parseEnvName('')), 'invalid argument "" for "--env-rm" flag: want a variable name');
+  t.equal(
+    errorOf(() => parseEnvName('')),
+    'invalid argument "" for "--env-rm" flag: want a variable name',
+  );
 });
 
 t.test('scale arguments', async (t) => {
@@ -127,11 +193,21 @@ t.test('scale arguments', async (t) => {
     [['web=1', 'web=2'], 'service web is named twice'],
     [[], 'service scale needs at least one SERVICE=REPLICAS argument'],
   ];
-  for (const [args, msg] of bad) t.equal(errorOf(() => parseScaleArgs(args)), msg, args.join(' '));
+  for (const [args, msg] of bad)
+    t.equal(
+      errorOf(() => parseScaleArgs(args)),
+      msg,
+      args.join(' '),
+    );
 });
 
 t.test('--publish: accepted forms', async (t) => {
-  const tcp = (publishedPort: number, targetPort: number, protocol = 'tcp', publishMode = 'ingress') => ({ protocol, targetPort, publishedPort, publishMode });
+  const tcp = (publishedPort: number, targetPort: number, protocol = 'tcp', publishMode = 'ingress') => ({
+    protocol,
+    targetPort,
+    publishedPort,
+    publishMode,
+  });
   const cases: [string, unknown[]][] = [
     ['8080:80', [tcp(8080, 80)]],
     ['8080:80/udp', [tcp(8080, 80, 'udp')]],
@@ -163,11 +239,17 @@ t.test('--publish: malformed values are refused with a reason', async (t) => {
     ['8080:0', 'invalid --publish "8080:0": target port 0 is out of range 1-65535'],
     ['8080:80/icmp', 'invalid --publish "8080:80/icmp": protocol "icmp" is not one of tcp, udp, sctp'],
     ['8080:80/', 'invalid --publish "8080:80/": protocol "" is not one of tcp, udp, sctp'],
-    ['127.0.0.1:8080:80', 'invalid --publish "127.0.0.1:8080:80": a host IP is not supported: published ports listen on every address of every node'],
+    [
+      '127.0.0.1:8080:80',
+      'invalid --publish "127.0.0.1:8080:80": a host IP is not supported: published ports listen on every address of every node',
+    ],
     ['8080-8082:80-81', 'invalid --publish "8080-8082:80-81": the published and target port ranges differ in length'],
     ['8081-8080:80-81', 'invalid --publish "8081-8080:80-81": published port range 8081-8080 ends before it starts'],
     ['published=8080', 'invalid --publish "published=8080": missing mandatory field "target"'],
-    ['published=8080,target=80,foo=1', 'invalid --publish "published=8080,target=80,foo=1": unknown field "foo" (want published, target, protocol, mode)'],
+    [
+      'published=8080,target=80,foo=1',
+      'invalid --publish "published=8080,target=80,foo=1": unknown field "foo" (want published, target, protocol, mode)',
+    ],
     ['published=8080,target', 'invalid --publish "published=8080,target": field "target" is not key=value'],
     ['target=80,mode=bridge', 'invalid --publish "target=80,mode=bridge": publish mode "bridge" is not one of ingress, host'],
     ['target=80,protocol=icmp', 'invalid --publish "target=80,protocol=icmp": protocol "icmp" is not one of tcp, udp, sctp'],
@@ -175,13 +257,24 @@ t.test('--publish: malformed values are refused with a reason', async (t) => {
     ['target=-1', 'invalid --publish "target=-1": target port "-1" is not a number'],
     ['target=80,published=65536', 'invalid --publish "target=80,published=65536": published port 65536 is out of range 0-65535'],
   ];
-  for (const [spec, msg] of cases) t.equal(errorOf(() => parsePublish(spec)), msg, spec);
-  t.equal(errorOf(() => parsePublish('x', '--publish-add')), 'invalid --publish-add "x": target port "x" is not a number');
+  for (const [spec, msg] of cases)
+    t.equal(
+      errorOf(() => parsePublish(spec)),
+      msg,
+      spec,
+    );
+  t.equal(
+    errorOf(() => parsePublish('x', '--publish-add')),
+    'invalid --publish-add "x": target port "x" is not a number',
+  );
 });
 
 t.test('--publish: duplicates across values', async (t) => {
   t.equal(parsePublishList(['8080:80', '8080:80/udp', '81']).length, 3);
-  t.equal(errorOf(() => parsePublishList(['8080:80', 'published=8080,target=81'])), 'invalid --publish "published=8080,target=81": published port 8080/tcp is also given by "8080:80"');
+  t.equal(
+    errorOf(() => parsePublishList(['8080:80', 'published=8080,target=81'])),
+    'invalid --publish "published=8080,target=81": published port 8080/tcp is also given by "8080:80"',
+  );
 });
 
 t.test('--publish-rm matching and port text', async (t) => {
@@ -213,7 +306,13 @@ t.test('round trips over random values (property)', async (t) => {
       fc.constantFrom('tcp', 'udp', 'sctp'),
       (published, target, protocol) => {
         const [p] = parsePublish(portSpecText({ publishedPort: published, targetPort: target, protocol: protocol as 'tcp' }));
-        return p !== undefined && p.publishedPort === published && p.targetPort === target && p.protocol === protocol && p.publishMode === 'ingress';
+        return (
+          p !== undefined &&
+          p.publishedPort === published &&
+          p.targetPort === target &&
+          p.protocol === protocol &&
+          p.publishMode === 'ingress'
+        );
       },
     ),
     { seed, numRuns: 500 },

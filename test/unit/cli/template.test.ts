@@ -9,11 +9,17 @@ const net = {
   Internal: false,
   Attachable: true,
   Labels: asGoMap({ tier: 'web', env: 'prod' }),
-  IPAM: { Driver: 'default', Config: [{ Subnet: '10.0.9.0/24', Gateway: '10.0.9.1' }, { Subnet: '10.0.10.0/24', Gateway: '10.0.10.1' }] },
+  IPAM: {
+    Driver: 'default',
+    Config: [
+      { Subnet: '10.0.9.0/24', Gateway: '10.0.9.1' },
+      { Subnet: '10.0.10.0/24', Gateway: '10.0.10.1' },
+    ],
+  },
   Ports: [80, 443],
   Empty: [],
   Count: 3,
-  Label: (k: string) => ({ tier: 'web' } as Record<string, string>)[k] ?? '',
+  Label: (k: string) => (({ tier: 'web' }) as Record<string, string>)[k] ?? '',
 };
 
 t.test('templates print what Docker templates print', async (t) => {

@@ -25,7 +25,11 @@ t.test('seeded Rng replays and samples without repeats', async (t) => {
   const a = createRng(42);
   const b = createRng(42);
   const xs = Array.from({ length: 100 }, () => a.next());
-  t.same(xs, Array.from({ length: 100 }, () => b.next()), 'same seed, same sequence');
+  t.same(
+    xs,
+    Array.from({ length: 100 }, () => b.next()),
+    'same seed, same sequence',
+  );
   t.ok(xs.every((x) => x >= 0 && x < 1));
   const items = Array.from({ length: 50 }, (_, i) => i);
   const s = createRng(7).sample(items, 10);
@@ -33,7 +37,10 @@ t.test('seeded Rng replays and samples without repeats', async (t) => {
   const counts = new Array(6).fill(0);
   const r = createRng(1);
   for (let i = 0; i < 60000; i++) counts[r.int(6)]++;
-  t.ok(counts.every((n) => n > 9000 && n < 11000), `int() is roughly uniform: ${counts.join(',')}`);
+  t.ok(
+    counts.every((n) => n > 9000 && n < 11000),
+    `int() is roughly uniform: ${counts.join(',')}`,
+  );
 });
 
 t.test('errors carry codes, causes, errno and categories', async (t) => {

@@ -85,9 +85,39 @@ t.test('text to bytes', async (t) => {
 
 t.test('refused text', async (t) => {
   const bad = [
-    '', ' ', '1', '10.0.0', '10.0.0.0.1', '10.0.0.256', '010.0.0.1', '10.0.0.-1', '10..0.1', ' 10.0.0.1', '10.0.0.1 ', 'a.b.c.d', '1e1.0.0.1',
-    ':', ':::', '1::2::3', '1:2:3:4:5:6:7:8:9', '12345::', 'g::1', '1:2:3:4:5:6:7', '1::2:3:4:5:6:7:8', '::1:', ':1::', '1:2:3:4:5:6::1.2.3.4',
-    '::ffff:01.2.3.4', '::ffff:1.2.3', '::1.2.3.4:5', 'fe80::1%', 'fe80::1%a%b', 'fe80::1%a_b', '10.0.0.1%eth0', '[::1]', '::1/128',
+    '',
+    ' ',
+    '1',
+    '10.0.0',
+    '10.0.0.0.1',
+    '10.0.0.256',
+    '010.0.0.1',
+    '10.0.0.-1',
+    '10..0.1',
+    ' 10.0.0.1',
+    '10.0.0.1 ',
+    'a.b.c.d',
+    '1e1.0.0.1',
+    ':',
+    ':::',
+    '1::2::3',
+    '1:2:3:4:5:6:7:8:9',
+    '12345::',
+    'g::1',
+    '1:2:3:4:5:6:7',
+    '1::2:3:4:5:6:7:8',
+    '::1:',
+    ':1::',
+    '1:2:3:4:5:6::1.2.3.4',
+    '::ffff:01.2.3.4',
+    '::ffff:1.2.3',
+    '::1.2.3.4:5',
+    'fe80::1%',
+    'fe80::1%a%b',
+    'fe80::1%a_b',
+    '10.0.0.1%eth0',
+    '[::1]',
+    '::1/128',
   ];
   for (const text of bad) {
     t.equal(parseIp(text), undefined, `refuses ${JSON.stringify(text)}`);
@@ -95,9 +125,18 @@ t.test('refused text', async (t) => {
     t.equal(isIP(text), 0, `node:net refuses ${JSON.stringify(text)} too`);
   }
   t.equal(parseIp(undefined as unknown as string), undefined, 'not a string');
-  t.equal(errorCode(() => requireIp('nope')), 'SHOAL_ERR_BAD_ADDRESS');
-  t.equal(errorCode(() => ipToBytes('10.0.0.256')), 'SHOAL_ERR_BAD_ADDRESS');
-  t.equal(errorCode(() => canonicalIp('::g')), 'SHOAL_ERR_BAD_ADDRESS');
+  t.equal(
+    errorCode(() => requireIp('nope')),
+    'SHOAL_ERR_BAD_ADDRESS',
+  );
+  t.equal(
+    errorCode(() => ipToBytes('10.0.0.256')),
+    'SHOAL_ERR_BAD_ADDRESS',
+  );
+  t.equal(
+    errorCode(() => canonicalIp('::g')),
+    'SHOAL_ERR_BAD_ADDRESS',
+  );
   t.throws(() => requireIp('x', 'gateway'), { message: 'gateway "x" is not an IPv4 or IPv6 address' });
 });
 
@@ -175,7 +214,10 @@ t.test('property: 16 random bytes -> text -> the same bytes, as Node would write
         if (urlCanonical(text) !== text) return false;
         if (canonicalIp(text) !== text) return false;
         // The uncompressed, zero-padded, upper-case spelling of the same bytes.
-        const long = Buffer.from(bytes).toString('hex').toUpperCase().replace(/(....)(?!$)/g, '$1:');
+        const long = Buffer.from(bytes)
+          .toString('hex')
+          .toUpperCase()
+          .replace(/(....)(?!$)/g, '$1:');
         if (canonicalIp(long) !== text || urlCanonical(long) !== text) return false;
       }
       return true;
@@ -204,17 +246,27 @@ t.test('property: accepts exactly the text node:net isIP accepts', async (t) => 
   const candidate = fc.oneof(
     fc.array(piece, { maxLength: 18 }).map((parts) => parts.join('')),
     // Groups with or without '::' and an IPv4 suffix: right and wrong group counts.
-    fc.tuple(fc.array(group, { maxLength: 8 }), fc.nat(8), fc.boolean(), fc.boolean(), fc.tuple(fc.nat(256), fc.nat(255), fc.nat(255), fc.nat(255))).map(([groups, at, gap, v4, octets]) => {
-      const head = groups.slice(0, at).join(':');
-      const tail = [...groups.slice(at), ...(v4 ? [octets.join('.')] : [])].join(':');
-      return gap ? `${head}::${tail}` : [head, tail].filter((x) => x !== '').join(':');
-    }),
+    fc
+      .tuple(
+        fc.array(group, { maxLength: 8 }),
+        fc.nat(8),
+        fc.boolean(),
+        fc.boolean(),
+        fc.tuple(fc.nat(256), fc.nat(255), fc.nat(255), fc.nat(255)),
+      )
+      .map(([groups, at, gap, v4, octets]) => {
+        const head = groups.slice(0, at).join(':');
+        const tail = [...groups.slice(at), ...(v4 ? [octets.join('.')] : [])].join(':');
+        return gap ? `${head}::${tail}` : [head, tail].filter((x) => x !== '').join(':');
+      }),
     // Valid addresses with one character changed, inserted or dropped.
-    fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.nat(), fc.constantFrom('', ':', '.', '0', 'a', '::', '1.2.3.4')).map(([bytes, at, insert]) => {
-      const s = formatIp(bytes);
-      const i = at % (s.length + 1);
-      return s.slice(0, i) + insert + s.slice(i + (insert === '' ? 1 : 0));
-    }),
+    fc
+      .tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.nat(), fc.constantFrom('', ':', '.', '0', 'a', '::', '1.2.3.4'))
+      .map(([bytes, at, insert]) => {
+        const s = formatIp(bytes);
+        const i = at % (s.length + 1);
+        return s.slice(0, i) + insert + s.slice(i + (insert === '' ? 1 : 0));
+      }),
   );
   fc.assert(
     fc.property(candidate, (text) => {

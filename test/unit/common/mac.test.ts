@@ -12,7 +12,15 @@ t.test('text, bytes and the canonical form', async (t) => {
   t.equal(formatMac(Uint8Array.of(2, 0x42, 10, 0, 1, 5)), '02:42:0a:00:01:05');
   t.equal(formatMac(undefined), ZERO_MAC, 'an absent attribute reads as the zero MAC');
   t.equal(formatMac(Uint8Array.of(1, 2, 3)), ZERO_MAC, 'so does a short one');
-  for (const bad of ['', '02:42:0a:00:01', '02:42:0a:00:01:05:06', '02-42-0a-00-01-05', '0242.0a00.0105', '02:42:0a:00:01:5', 'g2:42:0a:00:01:05']) {
+  for (const bad of [
+    '',
+    '02:42:0a:00:01',
+    '02:42:0a:00:01:05:06',
+    '02-42-0a-00-01-05',
+    '0242.0a00.0105',
+    '02:42:0a:00:01:5',
+    'g2:42:0a:00:01:05',
+  ]) {
     let code: string | undefined;
     try {
       macToBytes(bad);

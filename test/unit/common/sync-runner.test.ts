@@ -16,7 +16,14 @@ function setup(fail: (n: number) => boolean = () => false, opts: { minIntervalMs
       inFlight--;
       if (fail(calls.length)) throw new Error(`sync ${calls.length} failed`);
     },
-    { name: 'test', clock, minIntervalMs: opts.minIntervalMs ?? 100, backoffInitialMs: 200, backoffMaxMs: 1000, ...(opts.fullResyncIntervalMs ? { fullResyncIntervalMs: opts.fullResyncIntervalMs } : {}) },
+    {
+      name: 'test',
+      clock,
+      minIntervalMs: opts.minIntervalMs ?? 100,
+      backoffInitialMs: 200,
+      backoffMaxMs: 1000,
+      ...(opts.fullResyncIntervalMs ? { fullResyncIntervalMs: opts.fullResyncIntervalMs } : {}),
+    },
   );
   return { clock, runner, calls, maxInFlight: () => maxInFlight };
 }
@@ -76,7 +83,11 @@ t.test('periodic full resync and stop', async (t) => {
   const { clock, runner, calls } = setup(() => false, { fullResyncIntervalMs: 1000 });
   runner.start();
   await clock.advanceAsync(3050);
-  t.same(calls.map((c) => c.full), [true, true, true, true], 'initial + three periodic full syncs');
+  t.same(
+    calls.map((c) => c.full),
+    [true, true, true, true],
+    'initial + three periodic full syncs',
+  );
   await runner.stop();
   runner.trigger();
   await clock.advanceAsync(5000);

@@ -12,7 +12,11 @@ import {
 import { isShoalError } from '../../../src/common/errors.ts';
 
 t.test('the three profiles validate and are frozen', async (t) => {
-  for (const [name, c] of [['lan', defaultLanConfig()], ['wan', defaultWanConfig()], ['local', defaultLocalConfig()]] as const) {
+  for (const [name, c] of [
+    ['lan', defaultLanConfig()],
+    ['wan', defaultWanConfig()],
+    ['local', defaultLocalConfig()],
+  ] as const) {
     t.same(validateGossipConfig({}, c), c, `${name} is valid`);
     t.ok(Object.isFrozen(c), `${name} is frozen`);
   }
@@ -26,16 +30,38 @@ t.test('the three profiles validate and are frozen', async (t) => {
 
 t.test('validation reports every problem at once', async (t) => {
   try {
-    validateGossipConfig({ probeIntervalMs: 100, probeTimeoutMs: 200, gossipNodes: 0, retransmitMult: 1.5, packetBytes: Number.NaN, bogus: 1 } as never);
+    validateGossipConfig({
+      probeIntervalMs: 100,
+      probeTimeoutMs: 200,
+      gossipNodes: 0,
+      retransmitMult: 1.5,
+      packetBytes: Number.NaN,
+      bogus: 1,
+    } as never);
     t.fail('should throw');
   } catch (err) {
     t.ok(isShoalError(err, 'SHOAL_ERR_INVALID_CONFIG'));
     const problems = (err as { details: { problems: string[] } }).details.problems;
-    t.ok(problems.some((p) => p.includes('probeTimeoutMs')), 'timeout vs interval');
-    t.ok(problems.some((p) => p.includes('gossipNodes')), 'range');
-    t.ok(problems.some((p) => p.includes('retransmitMult') && p.includes('integer')), 'integer');
-    t.ok(problems.some((p) => p.includes('packetBytes')), 'finite');
-    t.ok(problems.some((p) => p.includes('unknown field bogus')), 'unknown field');
+    t.ok(
+      problems.some((p) => p.includes('probeTimeoutMs')),
+      'timeout vs interval',
+    );
+    t.ok(
+      problems.some((p) => p.includes('gossipNodes')),
+      'range',
+    );
+    t.ok(
+      problems.some((p) => p.includes('retransmitMult') && p.includes('integer')),
+      'integer',
+    );
+    t.ok(
+      problems.some((p) => p.includes('packetBytes')),
+      'finite',
+    );
+    t.ok(
+      problems.some((p) => p.includes('unknown field bogus')),
+      'unknown field',
+    );
     t.ok(problems.length >= 5);
   }
 });

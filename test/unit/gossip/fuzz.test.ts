@@ -36,16 +36,75 @@ function corpus(): { packets: Uint8Array[]; frames: Uint8Array[] } {
     { kind: 'suspect', node: 'node-2', incarnation: 1_767_225_700, from: 'node-1' },
     { kind: 'dead', node: 'node-2', incarnation: 1_767_225_700, from: 'node-2' },
     { kind: 'network', node: 'node-1', network: 'net', ltime: 1_767_225_600_123, joined: true },
-    { kind: 'table', network: 'net', table: 'ep', key: 'k', owner: 'node-1', ltime: 1_767_225_600_124, deleted: false, value: bytes('10.0.0.1'), reapInMs: 0 },
-    { kind: 'table', network: 'net', table: 'ep', key: 'k', owner: 'node-2', ltime: 5, deleted: true, value: new Uint8Array(0), reapInMs: 1000 },
+    {
+      kind: 'table',
+      network: 'net',
+      table: 'ep',
+      key: 'k',
+      owner: 'node-1',
+      ltime: 1_767_225_600_124,
+      deleted: false,
+      value: bytes('10.0.0.1'),
+      reapInMs: 0,
+    },
+    {
+      kind: 'table',
+      network: 'net',
+      table: 'ep',
+      key: 'k',
+      owner: 'node-2',
+      ltime: 5,
+      deleted: true,
+      value: new Uint8Array(0),
+      reapInMs: 1000,
+    },
   ];
   const packets = [...msgs.map((m) => encodePacket('node-1', [m])), encodePacket('node-2', msgs)];
   const frames: StreamFrame[] = [
-    { from: 'node-1', body: { kind: 'push-pull', join: true, members: [{ node: 'node-1', addr: '198.18.0.1:7946', incarnation: 9, status: 'alive' }, { node: 'node-3', addr: '198.18.0.3:7946', incarnation: 9, status: 'dead' }], attachments: [{ node: 'node-1', network: 'net', ltime: 3, joined: true }] } },
-    { from: 'node-1', body: { kind: 'table-sync', network: 'net', owners: [{ owner: 'node-1', count: 2, hashLo: 1, hashHi: 2 }], attachments: { count: 1, hashLo: 3, hashHi: 4 } } },
-    { from: 'node-1', body: { kind: 'table-fetch', network: 'net', want: [{ owner: 'node-0', table: 'ep', key: 'k' }], push: [msgs[8] as never], attachments: [{ node: 'node-1', network: 'net', ltime: 3, joined: true }] } },
+    {
+      from: 'node-1',
+      body: {
+        kind: 'push-pull',
+        join: true,
+        members: [
+          { node: 'node-1', addr: '198.18.0.1:7946', incarnation: 9, status: 'alive' },
+          { node: 'node-3', addr: '198.18.0.3:7946', incarnation: 9, status: 'dead' },
+        ],
+        attachments: [{ node: 'node-1', network: 'net', ltime: 3, joined: true }],
+      },
+    },
+    {
+      from: 'node-1',
+      body: {
+        kind: 'table-sync',
+        network: 'net',
+        owners: [{ owner: 'node-1', count: 2, hashLo: 1, hashHi: 2 }],
+        attachments: { count: 1, hashLo: 3, hashHi: 4 },
+      },
+    },
+    {
+      from: 'node-1',
+      body: {
+        kind: 'table-fetch',
+        network: 'net',
+        want: [{ owner: 'node-0', table: 'ep', key: 'k' }],
+        push: [msgs[8] as never],
+        attachments: [{ node: 'node-1', network: 'net', ltime: 3, joined: true }],
+      },
+    },
     { from: 'node-1', body: { kind: 'deliver', messages: msgs } },
-    { from: 'node-1', body: { kind: 'table-sync-reply', network: 'net', member: true, differingOwners: ['x'], versions: [{ owner: 'x', table: 'ep', key: 'k', ltime: 1, deleted: false }], attachments: [], wantAttachments: true } },
+    {
+      from: 'node-1',
+      body: {
+        kind: 'table-sync-reply',
+        network: 'net',
+        member: true,
+        differingOwners: ['x'],
+        versions: [{ owner: 'x', table: 'ep', key: 'k', ltime: 1, deleted: false }],
+        attachments: [],
+        wantAttachments: true,
+      },
+    },
   ];
   return { packets, frames: frames.map(encodeFrame) };
 }
@@ -70,7 +129,8 @@ function mutate(rng: Rng, src: Uint8Array, pool: Uint8Array[]): Uint8Array {
       case 2: // truncate
         b = b.subarray(0, rng.int(b.length + 1));
         break;
-      case 3: { // append garbage
+      case 3: {
+        // append garbage
         const tail = randomBytes(rng, 16);
         const n = new Uint8Array(b.length + tail.length);
         n.set(b);
@@ -78,7 +138,8 @@ function mutate(rng: Rng, src: Uint8Array, pool: Uint8Array[]): Uint8Array {
         b = n;
         break;
       }
-      case 4: { // splice another corpus item in
+      case 4: {
+        // splice another corpus item in
         const other = pool[rng.int(pool.length)]!;
         const at = rng.int(b.length + 1);
         const n = new Uint8Array(at + other.length);
@@ -97,7 +158,8 @@ function mutate(rng: Rng, src: Uint8Array, pool: Uint8Array[]): Uint8Array {
       case 6: // boundary values
         if (b.length) b[rng.int(b.length)] = [0, 0x7f, 0x80, 0xff][rng.int(4)]!;
         break;
-      default: { // duplicate a slice
+      default: {
+        // duplicate a slice
         if (b.length > 1) {
           const s = rng.int(b.length);
           const e = s + rng.int(b.length - s);
@@ -127,14 +189,24 @@ t.test(`${TOTAL.toLocaleString('en')} random and mutated datagrams and frames`, 
   for (let i = 0; i < 3; i++) {
     const transport = net.createTransport(`198.18.0.${i}:7946`);
     transports.push(transport);
-    const node = createGossipNode({ name: `node-${i}`, config: defaultLocalConfig(), transport, keyring: createKeyring([key]), clock, rng: rng.fork() });
+    const node = createGossipNode({
+      name: `node-${i}`,
+      config: defaultLocalConfig(),
+      transport,
+      keyring: createKeyring([key]),
+      clock,
+      rng: rng.fork(),
+    });
     await node.start();
     nodes.push(node);
   }
   nodes[1]!.join([nodes[0]!.address]).catch(() => undefined);
   nodes[2]!.join([nodes[0]!.address]).catch(() => undefined);
   clock.advance(3000);
-  t.ok(nodes.every((n) => n.liveCount() === 3), 'three nodes formed');
+  t.ok(
+    nodes.every((n) => n.liveCount() === 3),
+    'three nodes formed',
+  );
   for (const n of nodes) n.joinNetwork('net');
   clock.advance(1000);
   const victim = nodes[0]!;
@@ -147,7 +219,10 @@ t.test(`${TOTAL.toLocaleString('en')} random and mutated datagrams and frames`, 
   const direct = TOTAL - THROUGH_NODE;
   for (let i = 0; i < direct; i++) {
     const isFrame = (i & 1) === 1;
-    const input = rng.int(3) === 0 ? randomBytes(rng, 200) : mutate(rng, isFrame ? frames[rng.int(frames.length)]! : packets[rng.int(packets.length)]!, pool);
+    const input =
+      rng.int(3) === 0
+        ? randomBytes(rng, 200)
+        : mutate(rng, isFrame ? frames[rng.int(frames.length)]! : packets[rng.int(packets.length)]!, pool);
     try {
       if (isFrame) {
         if (decodeFrame(input)) decodedFrames++;
@@ -183,9 +258,17 @@ t.test(`${TOTAL.toLocaleString('en')} random and mutated datagrams and frames`, 
   t.equal(escaped, 0, `no exception escaped ${THROUGH_NODE.toLocaleString('en')} inputs through the node`);
   t.equal(victim.stats().internalErrors, 0, 'and none was thrown inside it either (the last-resort guard caught nothing)');
   const st = victim.stats();
-  t.ok(st.codec.packetsUnauthenticated + st.codec.framesUnauthenticated > THROUGH_NODE / 3, `unauthenticated input counted (${st.codec.packetsUnauthenticated} datagrams, ${st.codec.framesUnauthenticated} frames)`);
-  t.ok(st.codec.packetsMalformed + st.codec.framesMalformed > 0, `malformed authenticated input counted (${st.codec.packetsMalformed} datagrams, ${st.codec.framesMalformed} frames)`);
-  t.comment(`through the node: ${replies} frames answered; ${victim.members().length} members known (junk included); ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  t.ok(
+    st.codec.packetsUnauthenticated + st.codec.framesUnauthenticated > THROUGH_NODE / 3,
+    `unauthenticated input counted (${st.codec.packetsUnauthenticated} datagrams, ${st.codec.framesUnauthenticated} frames)`,
+  );
+  t.ok(
+    st.codec.packetsMalformed + st.codec.framesMalformed > 0,
+    `malformed authenticated input counted (${st.codec.packetsMalformed} datagrams, ${st.codec.framesMalformed} frames)`,
+  );
+  t.comment(
+    `through the node: ${replies} frames answered; ${victim.members().length} members known (junk included); ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 
   // The node still does its job. Authenticated junk made up members (alive until probed),
   // accusations of real members (refuted) and network attachments, so for a while gossip
@@ -203,8 +286,14 @@ t.test(`${TOTAL.toLocaleString('en')} random and mutated datagrams and frames`, 
     clock.advance(500);
     waited += 500;
   }
-  t.ok(['node-1', 'node-2'].every((n) => victim.member(n)?.state === 'alive'), 'the honest peers are alive in its view');
-  t.ok(nodes.slice(1).every((n) => n.member('node-0')?.state === 'alive'), 'and it is alive in theirs');
+  t.ok(
+    ['node-1', 'node-2'].every((n) => victim.member(n)?.state === 'alive'),
+    'the honest peers are alive in its view',
+  );
+  t.ok(
+    nodes.slice(1).every((n) => n.member('node-0')?.state === 'alive'),
+    'and it is alive in theirs',
+  );
   t.ok(victim.tables.get('net', 'ep', 'after-fuzz', 'node-1'), 'it receives table entries');
   t.ok(nodes[2]!.tables.get('net', 'ep', 'from-victim', 'node-0'), `and its entries reach the others (all within ${waited} ms)`);
   for (const n of nodes) await n.destroy();

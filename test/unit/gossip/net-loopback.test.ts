@@ -40,7 +40,9 @@ interface Member {
 
 async function startNode(name: string, key: Uint8Array, adopt = false): Promise<Member> {
   const keyring = createKeyring([key]);
-  const transport = adopt ? new NetTransport({ sockets: await openSockets() }) : new NetTransport({ bind: { host: '127.0.0.1', port: 0 }, maxFrameBytes: config.maxFrameBytes });
+  const transport = adopt
+    ? new NetTransport({ sockets: await openSockets() })
+    : new NetTransport({ bind: { host: '127.0.0.1', port: 0 }, maxFrameBytes: config.maxFrameBytes });
   const node = createGossipNode({ name, config, transport, keyring });
   await node.start();
   return { node, keyring };
@@ -60,10 +62,16 @@ t.test('20 nodes on loopback sockets', async (t) => {
 
   for (const m of members) m.node.joinNetwork('net');
   members[3]!.node.tables.set('net', 'endpoints', 'ep', bytes('10.0.0.3'));
-  t.ok(await waitFor(() => members.every((m) => m.node.tables.get('net', 'endpoints', 'ep', 'real-3') !== undefined), 10_000), 'a table entry reaches every node');
+  t.ok(
+    await waitFor(() => members.every((m) => m.node.tables.get('net', 'endpoints', 'ep', 'real-3') !== undefined), 10_000),
+    'a table entry reaches every node',
+  );
   const big = new Uint8Array(4000).fill(7); // larger than a datagram: travels over TCP
   members[4]!.node.tables.set('net', 'endpoints', 'big', big);
-  t.ok(await waitFor(() => members.every((m) => m.node.tables.get('net', 'endpoints', 'big', 'real-4')?.value.length === 4000), 10_000), 'a value too large for a datagram arrives too');
+  t.ok(
+    await waitFor(() => members.every((m) => m.node.tables.get('net', 'endpoints', 'big', 'real-4')?.value.length === 4000), 10_000),
+    'a value too large for a datagram arrives too',
+  );
 
   const victim = members.pop()!;
   await victim.node.destroy();
@@ -88,7 +96,13 @@ t.test('20 nodes on loopback sockets', async (t) => {
   }
   for (const m of members) m.keyring.remove(key);
   write(99);
-  t.ok(await waitFor(() => members.every((m) => written.every((w) => m.node.tables.get('net', 'endpoints', w.key, w.owner) !== undefined)), 15_000), `all ${written.length} writes made during the rotation arrived everywhere`);
+  t.ok(
+    await waitFor(
+      () => members.every((m) => written.every((w) => m.node.tables.get('net', 'endpoints', w.key, w.owner) !== undefined)),
+      15_000,
+    ),
+    `all ${written.length} writes made during the rotation arrived everywhere`,
+  );
   const refused = members.reduce((s, m) => s + m.node.stats().codec.packetsUnauthenticated + m.node.stats().codec.framesUnauthenticated, 0);
   t.equal(refused, 0, 'nothing failed authentication during the rotation');
   t.ok(members.every((m) => text(m.node.tables.get('net', 'endpoints', 'ep', 'real-3')!.value) === '10.0.0.3'));
@@ -96,8 +110,15 @@ t.test('20 nodes on loopback sockets', async (t) => {
   // A node with another key cannot join.
   const stranger = await startNode('stranger', generateGossipKey());
   members.push(stranger); // closed in teardown
-  await t.rejects(stranger.node.join([members[0]!.node.address]), { code: 'SHOAL_ERR_GOSSIP_JOIN_FAILED' }, 'join with the wrong key fails');
+  await t.rejects(
+    stranger.node.join([members[0]!.node.address]),
+    { code: 'SHOAL_ERR_GOSSIP_JOIN_FAILED' },
+    'join with the wrong key fails',
+  );
   t.equal(stranger.node.liveCount(), 1, 'it sees nobody');
-  t.ok(members.slice(0, -1).every((m) => m.node.member('stranger') === undefined), 'nobody sees it');
+  t.ok(
+    members.slice(0, -1).every((m) => m.node.member('stranger') === undefined),
+    'nobody sees it',
+  );
   t.ok(members.slice(0, -1).reduce((s, m) => s + m.node.stats().codec.framesUnauthenticated, 0) > 0, 'its join was refused and counted');
 });

@@ -23,13 +23,20 @@ t.test('sampled set: add, delete, sample without duplicates, over a shared base'
   small.add('a');
   small.add('b');
   t.same(small.sample(rng, 5).sort(), ['a', 'b'], 'asks for more than there are: all of them');
-  t.same(small.sample(rng, 2, () => true), [], 'everything rejected');
+  t.same(
+    small.sample(rng, 2, () => true),
+    [],
+    'everything rejected',
+  );
   const other = new SampledSet(base);
   t.equal(other.size, 100, 'the base is not modified by another set');
 });
 
 t.test('member table: probe order visits every live member once per cycle', async (t) => {
-  const snap = membershipSnapshot(Array.from({ length: 50 }, (_, i) => ({ name: `n${i}`, addr: `192.0.2.${i}:7946` })), 1);
+  const snap = membershipSnapshot(
+    Array.from({ length: 50 }, (_, i) => ({ name: `n${i}`, addr: `192.0.2.${i}:7946` })),
+    1,
+  );
   const table = new MemberTable('n0', snap);
   t.equal(table.liveCount, 50);
   const dead = table.get('n3')!;
@@ -44,7 +51,10 @@ t.test('member table: probe order visits every live member once per cycle', asyn
   }
   t.equal(seen.size, 48, 'every live member but self');
   t.notOk(seen.has('n0') || seen.has('n3'));
-  t.ok([...seen.values()].every((c) => c === 3), 'each exactly once per cycle');
+  t.ok(
+    [...seen.values()].every((c) => c === 3),
+    'each exactly once per cycle',
+  );
   table.remove('n3');
   t.equal(table.get('n3'), undefined);
   t.equal(table.size, 49);

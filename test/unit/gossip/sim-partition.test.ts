@@ -25,13 +25,19 @@ t.test('a partition heals and the tables converge with no stale entries', async 
   const writers = sim.nodes.filter((n) => n.index % 10 === 0 || inIsland.has(n.index));
   for (const w of writers) w.node.tables.set('net', 'ep', 'a', bytes(`${w.name}:1`));
   sim.run(6_000);
-  t.ok(sim.nodes.every((n) => n.node.tables.list('net', 'ep').length === writers.length), 'before: everyone holds every entry');
+  t.ok(
+    sim.nodes.every((n) => n.node.tables.list('net', 'ep').length === writers.length),
+    'before: everyone holds every entry',
+  );
 
   sim.partition([island, mainland]);
   sim.run(8_000);
   const ex = sim.nodes[island[1]!]!;
   const main0 = sim.nodes[mainland[0]!]!;
-  t.ok(island.every((i) => main0.node.member(sim.nodes[i]!.name)?.state === 'dead'), 'the mainland declared the island dead');
+  t.ok(
+    island.every((i) => main0.node.member(sim.nodes[i]!.name)?.state === 'dead'),
+    'the mainland declared the island dead',
+  );
   t.ok(ex.node.healthScore() > 0, 'the island nodes, failing most probes, raised their Lifeguard health score (and accuse slowly)');
   // Changes on both sides while cut off.
   for (const w of writers) {
@@ -40,7 +46,10 @@ t.test('a partition heals and the tables converge with no stale entries', async 
     if (w.index % 30 === 0) w.node.tables.set('net', 'ep', 'b', bytes(`${w.name}:new`));
   }
   sim.run(12_000);
-  t.ok(sim.nodes[mainland[0]!]!.node.tables.list('net', 'ep').every((e) => !inIsland.has(sim.nodes.findIndex((n) => n.name === e.owner))), 'past the grace period, the island\'s entries are hidden on the mainland');
+  t.ok(
+    sim.nodes[mainland[0]!]!.node.tables.list('net', 'ep').every((e) => !inIsland.has(sim.nodes.findIndex((n) => n.name === e.owner))),
+    "past the grace period, the island's entries are hidden on the mainland",
+  );
 
   sim.heal();
   // The truth: what each owner itself holds.
@@ -60,6 +69,8 @@ t.test('a partition heals and the tables converge with no stale entries', async 
   t.ok(took !== undefined, `after the heal every node sees all ${N} members and exactly the ${truth.size} current entries (${took} ms)`);
   if (took === undefined) {
     const bad = sim.nodes.filter((n) => !consistent(n));
-    t.comment(`${bad.length} nodes inconsistent; e.g. ${bad[0]?.name}: ${bad[0]?.node.tables.list('net', 'ep').length} entries vs ${truth.size}`);
+    t.comment(
+      `${bad.length} nodes inconsistent; e.g. ${bad[0]?.name}: ${bad[0]?.node.tables.list('net', 'ep').length} entries vs ${truth.size}`,
+    );
   }
 });

@@ -17,7 +17,10 @@ t.test('a mass restart converges', async (t) => {
   const writers = sim.nodes.filter((n) => n.index % 10 === 3);
   for (const w of writers) w.node.tables.set('net', 'ep', 'self', bytes(`${w.name}:life1`));
   sim.run(8_000);
-  t.ok(sim.nodes.every((n) => n.node.tables.list('net', 'ep').length === writers.length), 'before: every entry everywhere');
+  t.ok(
+    sim.nodes.every((n) => n.node.tables.list('net', 'ep').length === writers.length),
+    'before: every entry everywhere',
+  );
 
   const victims = sim.rng.sample(sim.nodes.slice(3), RESTART).map((n) => n.index); // the seeds stay up
   for (const i of victims) await sim.kill(i);
@@ -45,11 +48,15 @@ t.test('a mass restart converges', async (t) => {
     const list = n.node.tables.list('net', 'ep');
     return list.length === truth.size && list.every((e) => truth.get(e.owner) === text(e.value));
   };
-  const took = sim.runUntil(() => {
-    if (!sim.nodes.every((n) => n.node.liveCount() === N)) return false;
-    refresh();
-    return sim.nodes.every(consistent);
-  }, 120_000, 500);
+  const took = sim.runUntil(
+    () => {
+      if (!sim.nodes.every((n) => n.node.liveCount() === N)) return false;
+      refresh();
+      return sim.nodes.every(consistent);
+    },
+    120_000,
+    500,
+  );
   t.ok(took !== undefined, `every node sees all ${N} alive and exactly the current entries (${took} ms after the last restart)`);
   const rewritten = victims.filter((i) => i % 20 === 3).length;
   const dropped = victims.filter((i) => i % 20 === 13).length;
@@ -57,6 +64,12 @@ t.test('a mass restart converges', async (t) => {
   t.equal([...truth.values()].filter((v) => v.endsWith(':life2')).length, rewritten, `${rewritten} rewritten entries carry the new value`);
   if (took === undefined) {
     const bad = sim.nodes.filter((n) => n.node.liveCount() !== N);
-    t.comment(`${bad.length} nodes without a full view, e.g. ${bad[0]?.name}: ${bad[0]?.node.members().filter((m) => m.state !== 'alive').map((m) => `${m.name}/${m.state}`).slice(0, 5)}`);
+    t.comment(
+      `${bad.length} nodes without a full view, e.g. ${bad[0]?.name}: ${bad[0]?.node
+        .members()
+        .filter((m) => m.state !== 'alive')
+        .map((m) => `${m.name}/${m.state}`)
+        .slice(0, 5)}`,
+    );
   }
 });

@@ -28,7 +28,10 @@ t.test('slow nodes do not get healthy nodes declared dead', async (t) => {
   t.equal(falseDeaths.size, 0, `no healthy node declared dead (${[...falseDeaths].slice(0, 3).join(', ')})`);
   t.comment(`suspicions of healthy nodes raised and refuted: ${suspicionsOfHealthy}`);
   const healthy = sim.nodes.filter((n) => !slow.has(n.name));
-  t.ok(healthy.every((n) => n.node.members().every((m) => m.state !== 'dead' || slow.has(m.name))), 'every healthy node still sees every healthy member alive');
+  t.ok(
+    healthy.every((n) => n.node.members().every((m) => m.state !== 'dead' || slow.has(m.name))),
+    'every healthy node still sees every healthy member alive',
+  );
   const slowScores = sim.nodes.filter((n) => slow.has(n.name)).map((n) => n.node.healthScore());
   t.comment(`Lifeguard health scores of the slow nodes: ${slowScores.join(' ')}`);
 });

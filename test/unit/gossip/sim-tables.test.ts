@@ -13,7 +13,12 @@ t.test('a table entry reaches every member of its network and no other node', as
   const sim = await Simulation.create({
     nodes: N,
     seed: seedFor(t, 2002),
-    formed: { networks: [{ id: 'blue', members: BLUE }, { id: 'red', members: RED }] },
+    formed: {
+      networks: [
+        { id: 'blue', members: BLUE },
+        { id: 'red', members: RED },
+      ],
+    },
   });
   sim.run(1000);
   const writer = sim.nodes[10]!;
@@ -27,12 +32,23 @@ t.test('a table entry reaches every member of its network and no other node', as
   const outsiders = sim.nodes.filter((n) => !blue.has(n.index));
   t.equal(outsiders.length, 400);
   t.equal(outsiders.filter((n) => n.node.inNetwork('blue')).length, 0, 'no outsider is on blue');
-  t.equal(outsiders.reduce((sum, n) => sum + n.node.stats().tables.eventsRefused, 0), 0, 'no outsider was even sent a blue table event');
+  t.equal(
+    outsiders.reduce((sum, n) => sum + n.node.stats().tables.eventsRefused, 0),
+    0,
+    'no outsider was even sent a blue table event',
+  );
   t.equal(outsiders.filter((n) => n.node.tables.list('blue', 'endpoints').length > 0).length, 0, 'no outsider stores it');
 
   writer.node.tables.set('blue', 'endpoints', 'ep-1', bytes('10.0.1.6'));
   t.ok(
-    sim.runUntil(() => sim.nodes.filter((n) => blue.has(n.index)).every((n) => text(n.node.tables.get('blue', 'endpoints', 'ep-1', writer.name)?.value ?? bytes('')) === '10.0.1.6'), 30_000, 10) !== undefined,
+    sim.runUntil(
+      () =>
+        sim.nodes
+          .filter((n) => blue.has(n.index))
+          .every((n) => text(n.node.tables.get('blue', 'endpoints', 'ep-1', writer.name)?.value ?? bytes('')) === '10.0.1.6'),
+      30_000,
+      10,
+    ) !== undefined,
     'an update reaches every member',
   );
   writer.node.tables.delete('blue', 'endpoints', 'ep-1');

@@ -58,7 +58,10 @@ t.test('a silent target: indirect probes, then suspicion; missed nacks raise loc
   const eff = runTo(s, s.probe!.ackDeadline, clock);
   const indirect = sends(eff).filter((x) => x.messages.some((m) => m.kind === 'indirect-ping'));
   t.equal(indirect.length, 2, 'indirectChecks helpers asked');
-  t.ok(indirect.every((x) => x.to !== target.toUpperCase()), 'never the target itself');
+  t.ok(
+    indirect.every((x) => x.to !== target.toUpperCase()),
+    'never the target itself',
+  );
   const verdict = runTo(s, s.probe!.deadline, clock);
   t.same(events(verdict), [`suspected:${target}`]);
   t.equal(s.members.get(target)!.state, 'suspect');
@@ -67,14 +70,39 @@ t.test('a silent target: indirect probes, then suspicion; missed nacks raise loc
 
 t.test('a helper relays the ack, or nacks when the target stays silent', async (t) => {
   const s = fresh(['b', 'c']);
-  const eff = step(s, { type: 'packet', from: 'B', sender: 'b', messages: [{ kind: 'indirect-ping', seq: 77, target: 'c', targetAddr: 'C', wantNack: true }] }, 10);
+  const eff = step(
+    s,
+    {
+      type: 'packet',
+      from: 'B',
+      sender: 'b',
+      messages: [{ kind: 'indirect-ping', seq: 77, target: 'c', targetAddr: 'C', wantNack: true }],
+    },
+    10,
+  );
   const ping = sends(eff).find((x) => x.to === 'C')!;
   const relaySeq = (ping.messages[0] as { seq: number }).seq;
   const relayed = step(s, { type: 'packet', from: 'C', sender: 'c', messages: [{ kind: 'ack', seq: relaySeq }] }, 12);
-  t.same(sends(relayed).map((x) => [x.to, x.messages[0]]), [['B', { kind: 'ack', seq: 77 }]], 'ack relayed to the requester');
-  step(s, { type: 'packet', from: 'B', sender: 'b', messages: [{ kind: 'indirect-ping', seq: 78, target: 'c', targetAddr: 'C', wantNack: true }] }, 20);
+  t.same(
+    sends(relayed).map((x) => [x.to, x.messages[0]]),
+    [['B', { kind: 'ack', seq: 77 }]],
+    'ack relayed to the requester',
+  );
+  step(
+    s,
+    {
+      type: 'packet',
+      from: 'B',
+      sender: 'b',
+      messages: [{ kind: 'indirect-ping', seq: 78, target: 'c', targetAddr: 'C', wantNack: true }],
+    },
+    20,
+  );
   const nack = runTo(s, 20 + config.probeTimeoutMs, { t: 20 });
-  t.ok(sends(nack).some((x) => x.to === 'B' && x.messages.some((m) => m.kind === 'nack' && m.seq === 78)), 'nack after silence');
+  t.ok(
+    sends(nack).some((x) => x.to === 'B' && x.messages.some((m) => m.kind === 'nack' && m.seq === 78)),
+    'nack after silence',
+  );
 });
 
 t.test('Lifeguard: a lone accuser waits the maximum, confirmations shorten it', async (t) => {
@@ -84,19 +112,42 @@ t.test('Lifeguard: a lone accuser waits the maximum, confirmations shorten it', 
   const n = 10;
   t.equal(lone.suspicions.get('m0')!.deadline, 100 + suspicionMaxMs(config, n), 'unconfirmed: max timeout');
   const confirmed = fresh(names);
-  step(confirmed, { type: 'packet', from: 'M1', sender: 'm1', messages: [{ kind: 'suspect', node: 'm0', incarnation: INC, from: 'm1' }] }, 100);
-  const eff = step(confirmed, { type: 'packet', from: 'M2', sender: 'm2', messages: [{ kind: 'suspect', node: 'm0', incarnation: INC, from: 'm2' }, { kind: 'suspect', node: 'm0', incarnation: INC, from: 'm3' }] }, 200);
+  step(
+    confirmed,
+    { type: 'packet', from: 'M1', sender: 'm1', messages: [{ kind: 'suspect', node: 'm0', incarnation: INC, from: 'm1' }] },
+    100,
+  );
+  const eff = step(
+    confirmed,
+    {
+      type: 'packet',
+      from: 'M2',
+      sender: 'm2',
+      messages: [
+        { kind: 'suspect', node: 'm0', incarnation: INC, from: 'm2' },
+        { kind: 'suspect', node: 'm0', incarnation: INC, from: 'm3' },
+      ],
+    },
+    200,
+  );
   t.same(events(eff), [], 'confirmations change no state');
   t.equal(confirmed.suspicions.get('m0')!.deadline, 100 + suspicionMinMs(config, n), 'k confirmations: min timeout');
   const expired = runTo(confirmed, 100 + suspicionMinMs(config, n), { t: 200 });
-  t.same(events(expired).filter((e) => e.endsWith(':m0')), ['failed:m0']);
+  t.same(
+    events(expired).filter((e) => e.endsWith(':m0')),
+    ['failed:m0'],
+  );
   t.equal(confirmed.members.get('m0')!.state, 'dead');
   t.ok(confirmed.queue.has('m0'), 'the death is gossiped');
 });
 
 t.test('refutation: a suspicion of ourselves raises our incarnation and answers the accuser', async (t) => {
   const s = fresh();
-  const eff = step(s, { type: 'packet', from: 'B', sender: 'b', messages: [{ kind: 'suspect', node: 'a', incarnation: INC, from: 'b' }] }, 5);
+  const eff = step(
+    s,
+    { type: 'packet', from: 'B', sender: 'b', messages: [{ kind: 'suspect', node: 'a', incarnation: INC, from: 'b' }] },
+    5,
+  );
   t.equal(s.incarnation, INC + 1);
   t.ok(sends(eff).some((x) => x.to === 'B' && x.messages.some((m) => m.kind === 'alive' && m.node === 'a' && m.incarnation === INC + 1)));
   t.equal(s.awareness, 1, 'having to refute counts against our own health');
@@ -111,15 +162,51 @@ t.test('alive, suspect, dead and left transitions with incarnations', async (t) 
   const s = fresh();
   let eff = step(s, { type: 'packet', from: 'C', sender: 'c', messages: [{ kind: 'suspect', node: 'b', incarnation: INC, from: 'c' }] }, 1);
   t.same(events(eff), ['suspected:b']);
-  eff = step(s, { type: 'packet', from: 'B', sender: 'b', messages: [{ kind: 'alive', node: 'b', addr: 'B', incarnation: INC, protocolMin: 1, protocolMax: 1 }] }, 2);
+  eff = step(
+    s,
+    {
+      type: 'packet',
+      from: 'B',
+      sender: 'b',
+      messages: [{ kind: 'alive', node: 'b', addr: 'B', incarnation: INC, protocolMin: 1, protocolMax: 1 }],
+    },
+    2,
+  );
   t.same(events(eff), [], 'an alive at the same incarnation does not clear a suspicion');
-  eff = step(s, { type: 'packet', from: 'B', sender: 'b', messages: [{ kind: 'alive', node: 'b', addr: 'B', incarnation: INC + 1, protocolMin: 1, protocolMax: 1 }] }, 3);
+  eff = step(
+    s,
+    {
+      type: 'packet',
+      from: 'B',
+      sender: 'b',
+      messages: [{ kind: 'alive', node: 'b', addr: 'B', incarnation: INC + 1, protocolMin: 1, protocolMax: 1 }],
+    },
+    3,
+  );
   t.same(events(eff), ['recovered:b']);
   eff = step(s, { type: 'packet', from: 'D', sender: 'd', messages: [{ kind: 'dead', node: 'd', incarnation: INC, from: 'd' }] }, 4);
   t.same(events(eff), ['left:d'], 'dead from the node itself is a graceful leave');
-  eff = step(s, { type: 'packet', from: 'C', sender: 'c', messages: [{ kind: 'alive', node: 'e', addr: 'E', incarnation: 5, protocolMin: 1, protocolMax: 1 }] }, 5);
+  eff = step(
+    s,
+    {
+      type: 'packet',
+      from: 'C',
+      sender: 'c',
+      messages: [{ kind: 'alive', node: 'e', addr: 'E', incarnation: 5, protocolMin: 1, protocolMax: 1 }],
+    },
+    5,
+  );
   t.same(events(eff), ['joined:e']);
-  eff = step(s, { type: 'packet', from: 'C', sender: 'c', messages: [{ kind: 'alive', node: 'f', addr: 'F', incarnation: 5, protocolMin: 9, protocolMax: 9 }] }, 6);
+  eff = step(
+    s,
+    {
+      type: 'packet',
+      from: 'C',
+      sender: 'c',
+      messages: [{ kind: 'alive', node: 'f', addr: 'F', incarnation: 5, protocolMin: 9, protocolMax: 9 }],
+    },
+    6,
+  );
   t.same(events(eff), [], 'a node speaking no version we speak is ignored');
 });
 
@@ -127,9 +214,21 @@ t.test('restart under the same name (memberlist#345): stale alive meets the deat
   const s = fresh();
   step(s, { type: 'packet', from: 'C', sender: 'c', messages: [{ kind: 'dead', node: 'b', incarnation: INC + 50, from: 'c' }] }, 1);
   t.equal(s.members.get('b')!.state, 'dead');
-  const eff = step(s, { type: 'packet', from: 'C', sender: 'c', messages: [{ kind: 'alive', node: 'b', addr: 'B', incarnation: INC + 1, protocolMin: 1, protocolMax: 1 }] }, 2);
+  const eff = step(
+    s,
+    {
+      type: 'packet',
+      from: 'C',
+      sender: 'c',
+      messages: [{ kind: 'alive', node: 'b', addr: 'B', incarnation: INC + 1, protocolMin: 1, protocolMax: 1 }],
+    },
+    2,
+  );
   const accusation = sends(eff).find((x) => x.to === 'B');
-  t.ok(accusation?.messages.some((m) => m.kind === 'dead' && m.node === 'b' && m.incarnation === INC + 50), 'the accusation goes straight to the restarted node');
+  t.ok(
+    accusation?.messages.some((m) => m.kind === 'dead' && m.node === 'b' && m.incarnation === INC + 50),
+    'the accusation goes straight to the restarted node',
+  );
   // A death notice about a node we never heard of is remembered and passed on.
   const eff2 = step(s, { type: 'packet', from: 'C', sender: 'c', messages: [{ kind: 'dead', node: 'zz', incarnation: 9, from: 'c' }] }, 3);
   t.same(events(eff2), []);
@@ -138,15 +237,37 @@ t.test('restart under the same name (memberlist#345): stale alive meets the deat
   // Higher failure evidence raises the stored incarnation (no resurrection by an older alive).
   step(s, { type: 'packet', from: 'C', sender: 'c', messages: [{ kind: 'dead', node: 'b', incarnation: INC + 60, from: 'c' }] }, 4);
   t.equal(s.members.get('b')!.incarnation, INC + 60);
-  const eff3 = step(s, { type: 'packet', from: 'B', sender: 'b', messages: [{ kind: 'alive', node: 'b', addr: 'B', incarnation: INC + 55, protocolMin: 1, protocolMax: 1 }] }, 5000);
+  const eff3 = step(
+    s,
+    {
+      type: 'packet',
+      from: 'B',
+      sender: 'b',
+      messages: [{ kind: 'alive', node: 'b', addr: 'B', incarnation: INC + 55, protocolMin: 1, protocolMax: 1 }],
+    },
+    5000,
+  );
   t.same(events(eff3), [], 'still dead');
-  const eff4 = step(s, { type: 'packet', from: 'B', sender: 'b', messages: [{ kind: 'alive', node: 'b', addr: 'B', incarnation: INC + 61, protocolMin: 1, protocolMax: 1 }] }, 5001);
+  const eff4 = step(
+    s,
+    {
+      type: 'packet',
+      from: 'B',
+      sender: 'b',
+      messages: [{ kind: 'alive', node: 'b', addr: 'B', incarnation: INC + 61, protocolMin: 1, protocolMax: 1 }],
+    },
+    5001,
+  );
   t.same(events(eff4), ['joined:b'], 'the refutation brings it back');
 });
 
 t.test('push-pull: a remote death becomes a local suspicion', async (t) => {
   const s = fresh();
-  const eff = step(s, { type: 'push-pull', from: 'C', sender: 'c', members: [{ node: 'b', addr: 'B', incarnation: INC, status: 'dead' }], weJoined: false }, 1);
+  const eff = step(
+    s,
+    { type: 'push-pull', from: 'C', sender: 'c', members: [{ node: 'b', addr: 'B', incarnation: INC, status: 'dead' }], weJoined: false },
+    1,
+  );
   t.same(events(eff), ['suspected:b']);
 });
 
@@ -155,14 +276,19 @@ t.test('pings for another name are ignored; pings from a node we hold dead are a
   t.same(sends(step(s, { type: 'packet', from: 'X', sender: 'x', messages: [{ kind: 'ping', seq: 1, target: 'someone-else' }] }, 1)), []);
   step(s, { type: 'packet', from: 'C', sender: 'c', messages: [{ kind: 'dead', node: 'b', incarnation: INC, from: 'c' }] }, 2);
   const eff = step(s, { type: 'packet', from: 'B', sender: 'b', messages: [{ kind: 'ping', seq: 2, target: 'a' }] }, 3);
-  const to = sends(eff).filter((x) => x.to === 'B').flatMap((x) => x.messages.map((m) => m.kind));
+  const to = sends(eff)
+    .filter((x) => x.to === 'B')
+    .flatMap((x) => x.messages.map((m) => m.kind));
   t.ok(to.includes('ack') && to.includes('dead'));
 });
 
 t.test('a graceful leave is gossiped, then reported done', async (t) => {
   const s = fresh(['b', 'c', 'd', 'e']);
   const eff = step(s, { type: 'leave' }, 1);
-  t.ok(sends(eff).some((x) => x.messages.some((m) => m.kind === 'dead' && m.node === 'a' && m.from === 'a')), 'leave notice sent at once');
+  t.ok(
+    sends(eff).some((x) => x.messages.some((m) => m.kind === 'dead' && m.node === 'a' && m.from === 'a')),
+    'leave notice sent at once',
+  );
   t.equal(s.status, 'leaving');
   const later = runTo(s, 60_000, { t: 1 });
   t.ok(later.some((e) => e.type === 'left'));

@@ -70,11 +70,57 @@ t.test('every message round-trips through a packet, and its size is exact', asyn
 
 t.test('stream frames round-trip', async (t) => {
   const frames: StreamFrame[] = [
-    { from: 'a', body: { kind: 'push-pull', join: true, members: [{ node: 'x', addr: '192.0.2.1:7946', incarnation: 7, status: 'left' }], attachments: [{ node: 'x', network: 'n', ltime: 9, joined: false }] } },
-    { from: 'a', body: { kind: 'table-sync', network: 'n', owners: [{ owner: 'o', count: 3, hashLo: 0xffffffff, hashHi: 1 }], attachments: { count: 2, hashLo: 5, hashHi: 0xffffffff } } },
-    { from: 'a', body: { kind: 'table-sync-reply', network: 'n', member: true, differingOwners: ['o'], versions: [{ owner: 'o', table: 't', key: 'k', ltime: 2, deleted: true }], attachments: [{ node: 'x', network: 'n', ltime: 9, joined: true }], wantAttachments: true } },
+    {
+      from: 'a',
+      body: {
+        kind: 'push-pull',
+        join: true,
+        members: [{ node: 'x', addr: '192.0.2.1:7946', incarnation: 7, status: 'left' }],
+        attachments: [{ node: 'x', network: 'n', ltime: 9, joined: false }],
+      },
+    },
+    {
+      from: 'a',
+      body: {
+        kind: 'table-sync',
+        network: 'n',
+        owners: [{ owner: 'o', count: 3, hashLo: 0xffffffff, hashHi: 1 }],
+        attachments: { count: 2, hashLo: 5, hashHi: 0xffffffff },
+      },
+    },
+    {
+      from: 'a',
+      body: {
+        kind: 'table-sync-reply',
+        network: 'n',
+        member: true,
+        differingOwners: ['o'],
+        versions: [{ owner: 'o', table: 't', key: 'k', ltime: 2, deleted: true }],
+        attachments: [{ node: 'x', network: 'n', ltime: 9, joined: true }],
+        wantAttachments: true,
+      },
+    },
     { from: 'a', body: { kind: 'table-fetch', network: 'n', want: [{ owner: 'o', table: 't', key: 'k' }], push: [], attachments: [] } },
-    { from: 'a', body: { kind: 'table-fetch-reply', network: 'n', entries: [{ kind: 'table', network: 'n', table: 't', key: 'k', owner: 'o', ltime: 5, deleted: false, value: new Uint8Array([1]), reapInMs: 0 }] } },
+    {
+      from: 'a',
+      body: {
+        kind: 'table-fetch-reply',
+        network: 'n',
+        entries: [
+          {
+            kind: 'table',
+            network: 'n',
+            table: 't',
+            key: 'k',
+            owner: 'o',
+            ltime: 5,
+            deleted: false,
+            value: new Uint8Array([1]),
+            reapInMs: 0,
+          },
+        ],
+      },
+    },
     { from: 'a', body: { kind: 'deliver', messages: [{ kind: 'ack', seq: 1 }] } },
     { from: 'a', body: { kind: 'done' } },
     { from: 'a', body: { kind: 'refused', reason: 'busy' } },
@@ -89,16 +135,27 @@ t.test('malformed input is refused, never thrown', async (t) => {
   t.equal(decodePacket(good.subarray(0, good.length - 1)), undefined, 'truncated');
   t.equal(decodePacket(encodePacket('', [{ kind: 'ack', seq: 1 }])), undefined, 'no sender');
   t.equal(decodePacket(encodePacket('n1', [])), undefined, 'no messages');
-  t.equal(decodePacket(encodePacket('n1', [{ kind: 'alive', node: '', addr: 'a', incarnation: 1, protocolMin: 1, protocolMax: 1 }])), undefined, 'empty node name');
+  t.equal(
+    decodePacket(encodePacket('n1', [{ kind: 'alive', node: '', addr: 'a', incarnation: 1, protocolMin: 1, protocolMax: 1 }])),
+    undefined,
+    'empty node name',
+  );
   t.equal(decodePacket(encodePacket('n\0x', [{ kind: 'ack', seq: 1 }])), undefined, 'NUL in a name');
-  t.equal(decodePacket(encodePacket('n1', [{ kind: 'alive', node: 'x', addr: 'a', incarnation: 2 ** 60, protocolMin: 1, protocolMax: 1 }])), undefined, 'incarnation above 2^53');
+  t.equal(
+    decodePacket(encodePacket('n1', [{ kind: 'alive', node: 'x', addr: 'a', incarnation: 2 ** 60, protocolMin: 1, protocolMax: 1 }])),
+    undefined,
+    'incarnation above 2^53',
+  );
   t.equal(decodePacket(encodePacket('n1', [{ kind: 'ping', seq: 1, target: 'x'.repeat(300) }])), undefined, 'name too long');
   // A Message with two kinds of its oneof set (ping, then ack): protobuf's rule, the last
   // one wins.
   const twoKinds = new Uint8Array([0x0a, 0x02, 0x6e, 0x31, 0x12, 0x06, 0x0a, 0x00, 0x1a, 0x02, 0x08, 0x01]);
   t.same(decodePacket(twoKinds)?.messages, [{ kind: 'ack', seq: 1 }], 'two kinds in one Message: the last wins');
   // Unknown member status in a push-pull.
-  const frame = encodeFrame({ from: 'a', body: { kind: 'push-pull', join: false, members: [{ node: 'x', addr: 'y', incarnation: 1, status: 'alive' }], attachments: [] } });
+  const frame = encodeFrame({
+    from: 'a',
+    body: { kind: 'push-pull', join: false, members: [{ node: 'x', addr: 'y', incarnation: 1, status: 'alive' }], attachments: [] },
+  });
   const i = frame.indexOf(0x20); // field 4 (status), varint
   const bad = Uint8Array.from(frame);
   bad[i + 1] = 9;
@@ -107,8 +164,25 @@ t.test('malformed input is refused, never thrown', async (t) => {
 });
 
 t.test('packing fills datagrams up to the packet size and sets large messages apart', async (t) => {
-  const msgs: GossipMessage[] = Array.from({ length: 100 }, (_, i) => ({ kind: 'alive', node: `node-${i}`, addr: `192.0.2.${i}:7946`, incarnation: 1_767_225_600 + i, protocolMin: 1, protocolMax: 1 }));
-  const big: GossipMessage = { kind: 'table', network: 'n', table: 't', key: 'k', owner: 'o', ltime: 1, deleted: false, value: new Uint8Array(5000), reapInMs: 0 };
+  const msgs: GossipMessage[] = Array.from({ length: 100 }, (_, i) => ({
+    kind: 'alive',
+    node: `node-${i}`,
+    addr: `192.0.2.${i}:7946`,
+    incarnation: 1_767_225_600 + i,
+    protocolMin: 1,
+    protocolMax: 1,
+  }));
+  const big: GossipMessage = {
+    kind: 'table',
+    network: 'n',
+    table: 't',
+    key: 'k',
+    owner: 'o',
+    ltime: 1,
+    deleted: false,
+    value: new Uint8Array(5000),
+    reapInMs: 0,
+  };
   const { datagrams, large } = packMessages('sender', [...msgs, big], 1400);
   t.same(large, [big]);
   t.equal(datagrams.flat().length, 100, 'every small message placed once');

@@ -16,7 +16,10 @@ const seed = testSeed();
 t.test('Docker parity with the default pools', async (t) => {
   const space = createAddressSpace();
   const ingress = space.createNetwork(ingressNetworkRequest('ing'));
-  t.same(ingress.subnets.map((s) => [s.subnet, s.gateway]), [['10.255.0.0/16', '10.255.0.1']]);
+  t.same(
+    ingress.subnets.map((s) => [s.subnet, s.gateway]),
+    [['10.255.0.0/16', '10.255.0.1']],
+  );
   const nets = [0, 1, 2].map((i) => space.createNetwork({ id: `n${i}`, name: `net${i}` }));
   t.same(
     nets.map((n) => [n.subnets[0]!.subnet, n.gateway()]),
@@ -32,10 +35,16 @@ t.test('Docker parity with the default pools', async (t) => {
 });
 
 t.test('the default carving skips the ingress range even before ingress exists', async (t) => {
-  const space = createAddressSpace({ defaultAddrPools: ['10.254.255.0/24', '10.255.0.0/23', '10.200.0.0/24'], defaultAddrPoolMaskLength: 24 });
+  const space = createAddressSpace({
+    defaultAddrPools: ['10.254.255.0/24', '10.255.0.0/23', '10.200.0.0/24'],
+    defaultAddrPoolMaskLength: 24,
+  });
   t.equal(space.createNetwork({ id: 'a', name: 'a' }).subnets[0]!.subnet, '10.254.255.0/24');
   t.equal(space.createNetwork({ id: 'b', name: 'b' }).subnets[0]!.subnet, '10.200.0.0/24', '10.255.0.0/23 lies in the ingress range');
-  t.equal(codeOf(() => space.createNetwork({ id: 'c', name: 'c' })), 'SHOAL_ERR_IPAM_POOL_EXHAUSTED');
+  t.equal(
+    codeOf(() => space.createNetwork({ id: 'c', name: 'c' })),
+    'SHOAL_ERR_IPAM_POOL_EXHAUSTED',
+  );
   // But it can be given explicitly (that is how ingress is made).
   t.equal(space.createNetwork(ingressNetworkRequest('ing')).subnets[0]!.subnet, '10.255.0.0/16');
 });
@@ -79,34 +88,62 @@ t.test('--ipv6 without a subnet carves a /64 from the ULA pool', async (t) => {
   const a = space.createNetwork({ id: 'a', name: 'a', ipv6: true });
   const b = space.createNetwork({ id: 'b', name: 'b', ipv6: true, subnets: [{ subnet: '10.50.0.0/16' }] });
   const c = space.createNetwork({ id: 'c', name: 'c', ipv4: false, ipv6: true });
-  t.same(a.subnets.map((s) => s.subnet), ['10.0.0.0/24', 'fd73:686f:616c::/64']);
-  t.same(b.subnets.map((s) => s.subnet), ['10.50.0.0/16', 'fd73:686f:616c:1::/64']);
-  t.same(c.subnets.map((s) => s.subnet), ['fd73:686f:616c:2::/64']);
+  t.same(
+    a.subnets.map((s) => s.subnet),
+    ['10.0.0.0/24', 'fd73:686f:616c::/64'],
+  );
+  t.same(
+    b.subnets.map((s) => s.subnet),
+    ['10.50.0.0/16', 'fd73:686f:616c:1::/64'],
+  );
+  t.same(
+    c.subnets.map((s) => s.subnet),
+    ['fd73:686f:616c:2::/64'],
+  );
   t.equal(a.gateway(6), 'fd73:686f:616c::1');
   t.same(a.allocateEndpoint(), { ipv4: '10.0.0.2', ipv6: 'fd73:686f:616c::2' });
   const d = space.createNetwork({ id: 'd', name: 'd', subnets: [{ subnet: 'fd00:9::/64' }] });
-  t.same(d.subnets.map((s) => s.subnet), ['fd00:9::/64', '10.0.1.0/24'], 'an IPv6 subnet implies --ipv6 and IPv4 is still carved');
+  t.same(
+    d.subnets.map((s) => s.subnet),
+    ['fd00:9::/64', '10.0.1.0/24'],
+    'an IPv6 subnet implies --ipv6 and IPv4 is still carved',
+  );
 });
 
 t.test('overlap between networks is refused, naming the other network', async (t) => {
   const space = createAddressSpace();
   space.createNetwork({ id: 'f', name: 'front', subnets: [{ subnet: '10.0.0.0/16' }] });
-  t.equal(codeOf(() => space.createNetwork({ id: 'b', name: 'back', subnets: [{ subnet: '10.0.0.0/24' }] })), 'SHOAL_ERR_IPAM_OVERLAP');
-  t.equal(messageOf(() => space.createNetwork({ id: 'b', name: 'back', subnets: [{ subnet: '10.0.0.0/24' }] })), 'subnet 10.0.0.0/24 overlaps 10.0.0.0/16 of network "front"');
-  t.equal(messageOf(() => space.createNetwork({ id: 'b', name: 'back', subnets: [{ subnet: '10.0.0.0/8' }] })), 'subnet 10.0.0.0/8 overlaps 10.0.0.0/16 of network "front"');
+  t.equal(
+    codeOf(() => space.createNetwork({ id: 'b', name: 'back', subnets: [{ subnet: '10.0.0.0/24' }] })),
+    'SHOAL_ERR_IPAM_OVERLAP',
+  );
+  t.equal(
+    messageOf(() => space.createNetwork({ id: 'b', name: 'back', subnets: [{ subnet: '10.0.0.0/24' }] })),
+    'subnet 10.0.0.0/24 overlaps 10.0.0.0/16 of network "front"',
+  );
+  t.equal(
+    messageOf(() => space.createNetwork({ id: 'b', name: 'back', subnets: [{ subnet: '10.0.0.0/8' }] })),
+    'subnet 10.0.0.0/8 overlaps 10.0.0.0/16 of network "front"',
+  );
   t.equal(
     messageOf(() => space.createNetwork({ id: 'b', name: 'back', subnets: [{ subnet: '10.9.0.0/16' }, { subnet: '10.9.1.0/24' }] })),
     'subnet 10.9.1.0/24 overlaps 10.9.0.0/16 of the same network "back"',
   );
   t.same(space.findOverlap('10.0.3.0/24'), { networkId: 'f', networkName: 'front', subnet: '10.0.0.0/16' });
   t.equal(space.findOverlap('10.1.0.0/16'), undefined);
-  t.equal(codeOf(() => space.createNetwork({ id: 'f', name: 'again' })), 'SHOAL_ERR_IPAM_NETWORK_EXISTS');
+  t.equal(
+    codeOf(() => space.createNetwork({ id: 'f', name: 'again' })),
+    'SHOAL_ERR_IPAM_NETWORK_EXISTS',
+  );
   // The carving steps over the user network.
   t.equal(space.createNetwork({ id: 'n', name: 'n' }).subnets[0]!.subnet, '10.1.0.0/24');
   // Removing frees the subnet for explicit use.
   t.ok(space.removeNetwork('f'));
   t.equal(space.createNetwork({ id: 'b', name: 'back', subnets: [{ subnet: '10.0.0.0/24' }] }).subnets[0]!.subnet, '10.0.0.0/24');
-  t.equal(codeOf(() => space.require('f')), 'SHOAL_ERR_IPAM_NETWORK_NOT_FOUND');
+  t.equal(
+    codeOf(() => space.require('f')),
+    'SHOAL_ERR_IPAM_NETWORK_NOT_FOUND',
+  );
 });
 
 t.test('random subnet sets: overlap detection agrees with a brute-force check', async (t) => {
@@ -162,7 +199,11 @@ t.test('config is validated all at once and frozen', async (t) => {
   t.equal(c.defaultIpv6PoolMaskLength, 64);
   let err: unknown;
   try {
-    createAddressSpace({ defaultAddrPools: ['10.0.0.0/8', '10.1.0.0/16', 'fd00::/48', 'bogus'], defaultAddrPoolMaskLength: 31, defaultIpv6Pool: '10.0.0.0/8' });
+    createAddressSpace({
+      defaultAddrPools: ['10.0.0.0/8', '10.1.0.0/16', 'fd00::/48', 'bogus'],
+      defaultAddrPoolMaskLength: 31,
+      defaultIpv6Pool: '10.0.0.0/8',
+    });
   } catch (e) {
     err = e;
   }
@@ -185,12 +226,30 @@ t.test('Docker-style flags are grouped per subnet', async (t) => {
     { subnet: '10.1.0.0/16', gateway: '10.1.255.254', ipRange: '10.1.8.0/24', auxAddresses: { router: '10.1.0.2' } },
     { subnet: 'fd00:5::/64', gateway: 'fd00:5::fffe', auxAddresses: { dns: 'fd00:5::53' } },
   ]);
-  t.equal(codeOf(() => subnetRequestsFromFlags({ subnets: ['10.1.0.0/16'], gateways: ['10.2.0.1'] })), 'SHOAL_ERR_IPAM_OUTSIDE_SUBNET');
-  t.equal(codeOf(() => subnetRequestsFromFlags({ subnets: ['10.1.0.0/16'], gateways: ['10.1.0.1', '10.1.0.2'] })), 'SHOAL_ERR_IPAM_BAD_OPTIONS');
-  t.equal(codeOf(() => subnetRequestsFromFlags({ subnets: ['10.1.0.0/16'], ipRanges: ['10.1.0.0/24', '10.1.1.0/24'] })), 'SHOAL_ERR_IPAM_BAD_OPTIONS');
-  t.equal(codeOf(() => subnetRequestsFromFlags({ subnets: [], ipRanges: ['10.1.0.0/24'] })), 'SHOAL_ERR_IPAM_OUTSIDE_SUBNET');
-  t.equal(codeOf(() => subnetRequestsFromFlags({ subnets: ['10.1.0.0/16'], auxAddresses: ['noequals'] })), 'SHOAL_ERR_IPAM_BAD_OPTIONS');
-  t.equal(codeOf(() => subnetRequestsFromFlags({ subnets: ['10.1.0.0/16'], auxAddresses: ['a=10.1.0.5', 'a=10.1.0.6'] })), 'SHOAL_ERR_IPAM_BAD_OPTIONS');
+  t.equal(
+    codeOf(() => subnetRequestsFromFlags({ subnets: ['10.1.0.0/16'], gateways: ['10.2.0.1'] })),
+    'SHOAL_ERR_IPAM_OUTSIDE_SUBNET',
+  );
+  t.equal(
+    codeOf(() => subnetRequestsFromFlags({ subnets: ['10.1.0.0/16'], gateways: ['10.1.0.1', '10.1.0.2'] })),
+    'SHOAL_ERR_IPAM_BAD_OPTIONS',
+  );
+  t.equal(
+    codeOf(() => subnetRequestsFromFlags({ subnets: ['10.1.0.0/16'], ipRanges: ['10.1.0.0/24', '10.1.1.0/24'] })),
+    'SHOAL_ERR_IPAM_BAD_OPTIONS',
+  );
+  t.equal(
+    codeOf(() => subnetRequestsFromFlags({ subnets: [], ipRanges: ['10.1.0.0/24'] })),
+    'SHOAL_ERR_IPAM_OUTSIDE_SUBNET',
+  );
+  t.equal(
+    codeOf(() => subnetRequestsFromFlags({ subnets: ['10.1.0.0/16'], auxAddresses: ['noequals'] })),
+    'SHOAL_ERR_IPAM_BAD_OPTIONS',
+  );
+  t.equal(
+    codeOf(() => subnetRequestsFromFlags({ subnets: ['10.1.0.0/16'], auxAddresses: ['a=10.1.0.5', 'a=10.1.0.6'] })),
+    'SHOAL_ERR_IPAM_BAD_OPTIONS',
+  );
   const space = createAddressSpace();
   const n = space.createNetwork({ id: 'x', name: 'x', subnets: reqs });
   t.equal(n.gateway(4), '10.1.255.254');

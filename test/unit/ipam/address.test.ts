@@ -3,7 +3,16 @@ import fc from 'fast-check';
 import t from 'tap';
 import { testSeed } from '../../support/seed.ts';
 import { canonicalAddress, canonicalCidr } from '../../../src/ipam/index.ts';
-import { bigintToWords, formatAddress, formatV6, parseAddress, parseCidr, parseV4, parseV6, wordsToBigint } from '../../../src/ipam/address.ts';
+import {
+  bigintToWords,
+  formatAddress,
+  formatV6,
+  parseAddress,
+  parseCidr,
+  parseV4,
+  parseV6,
+  wordsToBigint,
+} from '../../../src/ipam/address.ts';
 import { isShoalError } from '../../../src/common/errors.ts';
 
 const seed = testSeed();
@@ -12,7 +21,19 @@ t.test('IPv4 parse and format', async (t) => {
   t.equal(parseV4('10.0.0.5'), 0x0a000005);
   t.equal(parseV4('255.255.255.255'), 0xffffffff);
   t.equal(parseV4('0.0.0.0'), 0);
-  for (const bad of ['', '10.0.0', '10.0.0.0.1', '10.0.0.256', '010.0.0.1', '10.0.0.-1', '10..0.1', ' 10.0.0.1', '10.0.0.1 ', 'a.b.c.d', '1e1.0.0.1']) {
+  for (const bad of [
+    '',
+    '10.0.0',
+    '10.0.0.0.1',
+    '10.0.0.256',
+    '010.0.0.1',
+    '10.0.0.-1',
+    '10..0.1',
+    ' 10.0.0.1',
+    '10.0.0.1 ',
+    'a.b.c.d',
+    '1e1.0.0.1',
+  ]) {
     t.equal(parseV4(bad), -1, `refuses ${JSON.stringify(bad)}`);
   }
   fc.assert(
@@ -38,7 +59,18 @@ t.test('IPv6 canonical text (RFC 5952)', async (t) => {
     ['::ffff:10.0.0.1', '::ffff:a00:1'],
   ];
   for (const [input, want] of cases) t.equal(canonicalAddress(input), want, input);
-  for (const bad of [':', ':::', '1::2::3', '1:2:3:4:5:6:7:8:9', '12345::', 'g::1', '1:2:3:4:5:6:7', '1::2:3:4:5:6:7:8', 'fe80::1%eth0', '::1:']) {
+  for (const bad of [
+    ':',
+    ':::',
+    '1::2::3',
+    '1:2:3:4:5:6:7:8:9',
+    '12345::',
+    'g::1',
+    '1:2:3:4:5:6:7',
+    '1::2:3:4:5:6:7:8',
+    'fe80::1%eth0',
+    '::1:',
+  ]) {
     const w = new Uint16Array(8);
     t.notOk(parseV6(bad, w), `refuses ${JSON.stringify(bad)}`);
   }
@@ -52,7 +84,10 @@ t.test('IPv6 canonical text (RFC 5952)', async (t) => {
     { seed, numRuns: 2000 },
   );
   fc.assert(
-    fc.property(fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }), (v) => wordsToBigint(bigintToWords(v)) === v && parseAddress(formatAddress(6, v))?.value === v),
+    fc.property(
+      fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }),
+      (v) => wordsToBigint(bigintToWords(v)) === v && parseAddress(formatAddress(6, v))?.value === v,
+    ),
     { seed },
   );
 });
@@ -71,15 +106,38 @@ t.test('CIDR parsing and its error codes', async (t) => {
       return isShoalError(err) ? err.code : 'not a ShoalError';
     }
   };
-  for (const bad of ['10.0.0.0', '10.0.0.0/33', '10.0.0.0/-1', '10.0.0.0/', '10.0.0/24', 'fd00::/129', 'x/8', '10.0.0.0/024', '10.0.0.0/24/1']) {
-    t.equal(code(() => parseCidr(bad)), 'SHOAL_ERR_IPAM_BAD_CIDR', bad);
+  for (const bad of [
+    '10.0.0.0',
+    '10.0.0.0/33',
+    '10.0.0.0/-1',
+    '10.0.0.0/',
+    '10.0.0/24',
+    'fd00::/129',
+    'x/8',
+    '10.0.0.0/024',
+    '10.0.0.0/24/1',
+  ]) {
+    t.equal(
+      code(() => parseCidr(bad)),
+      'SHOAL_ERR_IPAM_BAD_CIDR',
+      bad,
+    );
   }
-  t.equal(code(() => parseCidr('10.0.0.1/24')), 'SHOAL_ERR_IPAM_HOST_BITS_SET');
-  t.equal(code(() => parseCidr('fd00::1/64')), 'SHOAL_ERR_IPAM_HOST_BITS_SET');
+  t.equal(
+    code(() => parseCidr('10.0.0.1/24')),
+    'SHOAL_ERR_IPAM_HOST_BITS_SET',
+  );
+  t.equal(
+    code(() => parseCidr('fd00::1/64')),
+    'SHOAL_ERR_IPAM_HOST_BITS_SET',
+  );
   try {
     parseCidr('10.0.0.1/24');
   } catch (err) {
     t.match((err as Error).message, 'did you mean 10.0.0.0/24?');
   }
-  t.equal(code(() => canonicalAddress('10.0.0')), 'SHOAL_ERR_IPAM_BAD_ADDRESS');
+  t.equal(
+    code(() => canonicalAddress('10.0.0')),
+    'SHOAL_ERR_IPAM_BAD_ADDRESS',
+  );
 });

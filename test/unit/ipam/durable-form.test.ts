@@ -12,7 +12,11 @@ t.test('the form is compact and readable', async (t) => {
   t.equal(n.serialize(), '1|10.0.0.0/24,d1');
   n.allocate();
   t.equal(n.serialize(), '1|10.0.0.0/24,d1,c3,uAAECAA');
-  const big = space.createNetwork({ id: 'b', name: 'big', subnets: [{ subnet: '10.20.0.0/16', gateway: '10.20.255.254', auxAddresses: { 'db,1|x': '10.20.0.9' } }] });
+  const big = space.createNetwork({
+    id: 'b',
+    name: 'big',
+    subnets: [{ subnet: '10.20.0.0/16', gateway: '10.20.255.254', auxAddresses: { 'db,1|x': '10.20.0.9' } }],
+  });
   for (let i = 0; i < 60_000; i++) big.allocate();
   const form = big.serialize();
   t.ok(form.length < 200, `60,000 serial addresses in a /16 take ${form.length} characters`);

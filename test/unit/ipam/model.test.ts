@@ -12,7 +12,13 @@ import fc from 'fast-check';
 import t from 'tap';
 import { testSeed } from '../../support/seed.ts';
 import { isShoalError } from '../../../src/common/errors.ts';
-import { createAddressSpace, restoreAddressSpace, type AddressSpace, type AddressSpaceConfigInput, type IpFamily } from '../../../src/ipam/index.ts';
+import {
+  createAddressSpace,
+  restoreAddressSpace,
+  type AddressSpace,
+  type AddressSpaceConfigInput,
+  type IpFamily,
+} from '../../../src/ipam/index.ts';
 import { formatAddress, parseAddress, parseCidr, type Cidr } from '../../../src/ipam/address.ts';
 
 const seed = testSeed();
@@ -83,7 +89,14 @@ class Model {
   }
 
   nextSeq(family: IpFamily): number {
-    return Math.max(0, ...this.allSubnets().filter(({ s }) => s.family === family).map(({ s }) => s.carveSeq)) + 1;
+    return (
+      Math.max(
+        0,
+        ...this.allSubnets()
+          .filter(({ s }) => s.family === family)
+          .map(({ s }) => s.carveSeq),
+      ) + 1
+    );
   }
 
   /** Serial allocation in a family; returns the value or undefined (exhausted). */
@@ -115,7 +128,10 @@ type Op =
   | { t: 'remove'; net: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('create' as const), kind: fc.nat({ max: 4 }), a: fc.nat({ max: 63 }), b: fc.nat({ max: 3 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ t: fc.constant('create' as const), kind: fc.nat({ max: 4 }), a: fc.nat({ max: 63 }), b: fc.nat({ max: 3 }) }),
+  },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('alloc' as const), net: fc.nat(), fam: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('endpoint' as const), net: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('static' as const), net: fc.nat(), a: fc.nat({ max: 300 }) }) },
@@ -287,7 +303,8 @@ function run(ops: Op[]): void {
       const net = space.get(m.id)!;
       const got = [...net.allocatedAddresses()];
       const want = [...m.held].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      const fam = (v: bigint) => m.subnets.find((s) => v >= s.cidr.base && v <= s.cidr.last && (s.family === 4) === (v < 2n ** 32n && s.family === 4))?.family ?? 6;
+      const fam = (v: bigint) =>
+        m.subnets.find((s) => v >= s.cidr.base && v <= s.cidr.last && (s.family === 4) === (v < 2n ** 32n && s.family === 4))?.family ?? 6;
       const wantText = want.map((v) => text(fam(v), v)).sort();
       if (JSON.stringify([...got].sort()) !== JSON.stringify(wantText)) fail(`${where}: network ${m.id} holds ${got}, model ${wantText}`);
       if (new Set(got).size !== got.length) fail(`${where}: an address is listed twice in ${m.id}`);
@@ -324,9 +341,25 @@ t.test('model-based: allocation, carving and restore agree with a brute-force mo
 t.test('model-based: long churn on few networks', async (t) => {
   const churn = fc.array(
     fc.oneof(
-      { weight: 1, arbitrary: fc.record({ t: fc.constant('create' as const), kind: fc.constantFrom(0, 1, 2), a: fc.nat({ max: 63 }), b: fc.constant(3) }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          t: fc.constant('create' as const),
+          kind: fc.constantFrom(0, 1, 2),
+          a: fc.nat({ max: 63 }),
+          b: fc.constant(3),
+        }),
+      },
       { weight: 8, arbitrary: fc.record({ t: fc.constant('alloc' as const), net: fc.nat({ max: 2 }), fam: fc.boolean() }) },
-      { weight: 8, arbitrary: fc.record({ t: fc.constant('release' as const), net: fc.nat({ max: 2 }), a: fc.nat({ max: 300 }), held: fc.constant(true) }) },
+      {
+        weight: 8,
+        arbitrary: fc.record({
+          t: fc.constant('release' as const),
+          net: fc.nat({ max: 2 }),
+          a: fc.nat({ max: 300 }),
+          held: fc.constant(true),
+        }),
+      },
     ) as fc.Arbitrary<Op>,
     { minLength: 50, maxLength: 400 },
   );
@@ -342,7 +375,15 @@ t.test('model-based: long churn on few networks', async (t) => {
 t.test('model-based: network churn (carving order, pool exhaustion, reuse after removal)', async (t) => {
   const churn = fc.array(
     fc.oneof(
-      { weight: 3, arbitrary: fc.record({ t: fc.constant('create' as const), kind: fc.constantFrom(0, 0, 1, 2, 4), a: fc.nat({ max: 63 }), b: fc.nat({ max: 3 }) }) },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          t: fc.constant('create' as const),
+          kind: fc.constantFrom(0, 0, 1, 2, 4),
+          a: fc.nat({ max: 63 }),
+          b: fc.nat({ max: 3 }),
+        }),
+      },
       { weight: 2, arbitrary: fc.record({ t: fc.constant('remove' as const), net: fc.nat() }) },
       { weight: 1, arbitrary: fc.record({ t: fc.constant('alloc' as const), net: fc.nat(), fam: fc.boolean() }) },
     ) as fc.Arbitrary<Op>,

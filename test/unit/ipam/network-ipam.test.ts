@@ -31,8 +31,14 @@ t.test('a /24 hands out exactly 253 addresses, then fails naming the network and
   for (let i = 0; i < 253; i++) seen.add(n.allocate());
   t.equal(seen.size, 253);
   t.notOk(seen.has('10.1.0.0') || seen.has('10.1.0.1') || seen.has('10.1.0.255'), 'network, gateway and broadcast never handed out');
-  t.equal(codeOf(() => n.allocate()), 'SHOAL_ERR_IPAM_EXHAUSTED');
-  t.equal(messageOf(() => n.allocate()), 'network "front" (10.1.0.0/24, 253 usable addresses) has no free address; free some or use a network with a larger subnet');
+  t.equal(
+    codeOf(() => n.allocate()),
+    'SHOAL_ERR_IPAM_EXHAUSTED',
+  );
+  t.equal(
+    messageOf(() => n.allocate()),
+    'network "front" (10.1.0.0/24, 253 usable addresses) has no free address; free some or use a network with a larger subnet',
+  );
   t.equal(n.usage().ipv4!.dynamicFree, 0);
 });
 
@@ -45,7 +51,10 @@ t.test('dynamic allocation continues after the last address and wraps: a release
   t.equal(n.allocate(), '10.1.0.3', 'wrapped round to the first free');
   t.ok(n.release('10.1.0.2'));
   t.equal(n.allocate(), '10.1.0.2');
-  t.equal(codeOf(() => n.allocate()), 'SHOAL_ERR_IPAM_EXHAUSTED');
+  t.equal(
+    codeOf(() => n.allocate()),
+    'SHOAL_ERR_IPAM_EXHAUSTED',
+  );
 });
 
 t.test('release is idempotent, refuses reserved and outside addresses', async (t) => {
@@ -54,24 +63,63 @@ t.test('release is idempotent, refuses reserved and outside addresses', async (t
   t.equal(n.release(a), true);
   t.equal(n.release(a), false, 'second release is a no-op');
   t.equal(n.release('10.1.0.77'), false, 'never held');
-  t.equal(codeOf(() => n.release('10.1.0.1')), 'SHOAL_ERR_IPAM_ADDRESS_RESERVED');
-  t.equal(messageOf(() => n.release('10.1.0.200')), 'address 10.1.0.200 is aux address "printer" of network "front" and cannot be released');
-  t.equal(codeOf(() => n.release('10.1.0.255')), 'SHOAL_ERR_IPAM_ADDRESS_RESERVED');
-  t.equal(codeOf(() => n.release('10.9.0.5')), 'SHOAL_ERR_IPAM_OUTSIDE_SUBNET');
-  t.equal(codeOf(() => n.release('not-an-ip')), 'SHOAL_ERR_IPAM_BAD_ADDRESS');
-  t.equal(codeOf(() => n.release('fd00::1')), 'SHOAL_ERR_IPAM_OUTSIDE_SUBNET');
+  t.equal(
+    codeOf(() => n.release('10.1.0.1')),
+    'SHOAL_ERR_IPAM_ADDRESS_RESERVED',
+  );
+  t.equal(
+    messageOf(() => n.release('10.1.0.200')),
+    'address 10.1.0.200 is aux address "printer" of network "front" and cannot be released',
+  );
+  t.equal(
+    codeOf(() => n.release('10.1.0.255')),
+    'SHOAL_ERR_IPAM_ADDRESS_RESERVED',
+  );
+  t.equal(
+    codeOf(() => n.release('10.9.0.5')),
+    'SHOAL_ERR_IPAM_OUTSIDE_SUBNET',
+  );
+  t.equal(
+    codeOf(() => n.release('not-an-ip')),
+    'SHOAL_ERR_IPAM_BAD_ADDRESS',
+  );
+  t.equal(
+    codeOf(() => n.release('fd00::1')),
+    'SHOAL_ERR_IPAM_OUTSIDE_SUBNET',
+  );
 });
 
 t.test('static addresses: taken, reserved and outside are refused', async (t) => {
   const n = net({ subnets: [{ subnet: '10.1.0.0/24', ipRange: '10.1.0.128/25', auxAddresses: { host1: '10.1.0.10' } }] });
   t.equal(n.allocateStatic('10.1.0.50'), '10.1.0.50', 'a static address may lie outside the ip-range');
-  t.equal(codeOf(() => n.allocateStatic('10.1.0.50')), 'SHOAL_ERR_IPAM_ADDRESS_IN_USE');
-  t.equal(messageOf(() => n.allocateStatic('10.1.0.50')), 'address 10.1.0.50 is already in use on network "front"');
-  t.equal(codeOf(() => n.allocateStatic('10.1.0.1')), 'SHOAL_ERR_IPAM_ADDRESS_RESERVED');
-  t.equal(codeOf(() => n.allocateStatic('10.1.0.10')), 'SHOAL_ERR_IPAM_ADDRESS_RESERVED');
-  t.equal(codeOf(() => n.allocateStatic('10.1.0.0')), 'SHOAL_ERR_IPAM_ADDRESS_RESERVED');
-  t.equal(codeOf(() => n.allocateStatic('10.1.0.255')), 'SHOAL_ERR_IPAM_ADDRESS_RESERVED');
-  t.equal(messageOf(() => n.allocateStatic('10.2.0.1')), 'address 10.2.0.1 is outside network "front" (10.1.0.0/24)');
+  t.equal(
+    codeOf(() => n.allocateStatic('10.1.0.50')),
+    'SHOAL_ERR_IPAM_ADDRESS_IN_USE',
+  );
+  t.equal(
+    messageOf(() => n.allocateStatic('10.1.0.50')),
+    'address 10.1.0.50 is already in use on network "front"',
+  );
+  t.equal(
+    codeOf(() => n.allocateStatic('10.1.0.1')),
+    'SHOAL_ERR_IPAM_ADDRESS_RESERVED',
+  );
+  t.equal(
+    codeOf(() => n.allocateStatic('10.1.0.10')),
+    'SHOAL_ERR_IPAM_ADDRESS_RESERVED',
+  );
+  t.equal(
+    codeOf(() => n.allocateStatic('10.1.0.0')),
+    'SHOAL_ERR_IPAM_ADDRESS_RESERVED',
+  );
+  t.equal(
+    codeOf(() => n.allocateStatic('10.1.0.255')),
+    'SHOAL_ERR_IPAM_ADDRESS_RESERVED',
+  );
+  t.equal(
+    messageOf(() => n.allocateStatic('10.2.0.1')),
+    'address 10.2.0.1 is outside network "front" (10.1.0.0/24)',
+  );
   t.equal(n.allocateStatic('10.1.0.130'), '10.1.0.130');
   // Dynamic addresses come only from the range, skipping the static one.
   t.equal(n.allocate(), '10.1.0.128');
@@ -87,22 +135,30 @@ t.test('static addresses: taken, reserved and outside are refused', async (t) =>
 t.test('ip-range exhaustion names the range and its usable count', async (t) => {
   const n = net({ subnets: [{ subnet: '10.1.0.0/24', ipRange: '10.1.0.8/30' }] });
   t.same([n.allocate(), n.allocate(), n.allocate(), n.allocate()], ['10.1.0.8', '10.1.0.9', '10.1.0.10', '10.1.0.11']);
-  t.equal(messageOf(() => n.allocate()), 'network "front" (10.1.0.0/24 range 10.1.0.8/30, 4 usable addresses) has no free address; free some or use a network with a larger subnet');
+  t.equal(
+    messageOf(() => n.allocate()),
+    'network "front" (10.1.0.0/24 range 10.1.0.8/30, 4 usable addresses) has no free address; free some or use a network with a larger subnet',
+  );
   t.equal(n.allocateStatic('10.1.0.100'), '10.1.0.100', 'the rest of the subnet is still assignable statically');
 });
 
 t.test('several subnets: dynamic allocation fills them in order', async (t) => {
   const n = net({ subnets: [{ subnet: '10.1.0.0/30' }, { subnet: '10.2.0.0/30' }] });
   t.same([n.allocate(), n.allocate()], ['10.1.0.2', '10.2.0.2']);
-  t.equal(messageOf(() => n.allocate()), 'network "front" (10.1.0.0/30, 10.2.0.0/30, 2 usable addresses) has no free address; free some or use a network with a larger subnet');
+  t.equal(
+    messageOf(() => n.allocate()),
+    'network "front" (10.1.0.0/30, 10.2.0.0/30, 2 usable addresses) has no free address; free some or use a network with a larger subnet',
+  );
   t.ok(n.release('10.1.0.2'));
   t.equal(n.allocate(), '10.1.0.2');
 });
 
 t.test('subnet options are validated with stable codes', async (t) => {
   const space = createAddressSpace();
-  const create = (subnets: NetworkRequest['subnets'], extra: Partial<NetworkRequest> = {}) => () =>
-    space.createNetwork({ id: `x${Math.random()}`, name: 'x', subnets: subnets ?? [], ...extra });
+  const create =
+    (subnets: NetworkRequest['subnets'], extra: Partial<NetworkRequest> = {}) =>
+    () =>
+      space.createNetwork({ id: `x${Math.random()}`, name: 'x', subnets: subnets ?? [], ...extra });
   t.equal(codeOf(create([{ subnet: '10.1.0.0' }])), 'SHOAL_ERR_IPAM_BAD_CIDR');
   t.equal(codeOf(create([{ subnet: '10.1.0.1/24' }])), 'SHOAL_ERR_IPAM_HOST_BITS_SET');
   t.equal(codeOf(create([{ subnet: '10.1.0.0/31' }])), 'SHOAL_ERR_IPAM_SUBNET_TOO_SMALL');
@@ -126,8 +182,14 @@ t.test('subnet options are validated with stable codes', async (t) => {
 
 t.test('a family the network lacks is an error, not a crash', async (t) => {
   const n = net({ subnets: [{ subnet: '10.1.0.0/24' }] });
-  t.equal(codeOf(() => n.allocate(6)), 'SHOAL_ERR_IPAM_NO_SUBNET');
-  t.equal(messageOf(() => n.gateway(6)), 'network "front" has no IPv6 subnet');
+  t.equal(
+    codeOf(() => n.allocate(6)),
+    'SHOAL_ERR_IPAM_NO_SUBNET',
+  );
+  t.equal(
+    messageOf(() => n.gateway(6)),
+    'network "front" has no IPv6 subnet',
+  );
   t.same(n.allocateEndpoint(), { ipv4: '10.1.0.2', ipv6: undefined });
 });
 
@@ -140,8 +202,14 @@ t.test('IPv6 /64: the anycast address and gateway are reserved, allocation is se
   t.equal(n.allocateStatic('2001:db8:1:2:ffff:ffff:ffff:ffff'), '2001:db8:1:2:ffff:ffff:ffff:ffff', 'the last address is usable in IPv6');
   t.equal(n.allocateStatic('2001:DB8:1:2:0:0:0:9'), '2001:db8:1:2::9', 'canonical form returned');
   t.equal(n.status('2001:db8:1:2::9'), 'allocated');
-  t.equal(codeOf(() => n.allocateStatic('2001:db8:1:2::')), 'SHOAL_ERR_IPAM_ADDRESS_RESERVED');
-  t.equal(codeOf(() => n.allocateStatic('2001:db8:1:3::5')), 'SHOAL_ERR_IPAM_OUTSIDE_SUBNET');
+  t.equal(
+    codeOf(() => n.allocateStatic('2001:db8:1:2::')),
+    'SHOAL_ERR_IPAM_ADDRESS_RESERVED',
+  );
+  t.equal(
+    codeOf(() => n.allocateStatic('2001:db8:1:3::5')),
+    'SHOAL_ERR_IPAM_OUTSIDE_SUBNET',
+  );
   t.ok(n.release('2001:db8:1:2::2'));
   t.equal(n.allocate(), '2001:db8:1:2::4');
   const u = n.usage().ipv6!;
@@ -158,12 +226,18 @@ t.test('IPv6 serial allocation crosses 16-bit and chunk boundaries', async (t) =
   let last = first;
   for (let i = 1; i < 4096; i++) last = n.allocate();
   t.equal(last, 'fd00::7:0:1:ffff:ffff');
-  t.equal(codeOf(() => n.allocate()), 'SHOAL_ERR_IPAM_EXHAUSTED');
+  t.equal(
+    codeOf(() => n.allocate()),
+    'SHOAL_ERR_IPAM_EXHAUSTED',
+  );
   t.equal(n.allocateStatic('fd00:0:0:7:0:2::'), 'fd00::7:0:2:0:0', 'RFC 5952: the first of two equal zero runs is compressed');
 });
 
 t.test('IPv6 subnets larger than /64: statics anywhere, dynamic addresses inside the range', async (t) => {
-  const n = net({ ipv4: false, subnets: [{ subnet: '2001:db8::/48', ipRange: '2001:db8:0:5::/64', auxAddresses: { lb: '2001:db8:0:9::1' } }] });
+  const n = net({
+    ipv4: false,
+    subnets: [{ subnet: '2001:db8::/48', ipRange: '2001:db8:0:5::/64', auxAddresses: { lb: '2001:db8:0:9::1' } }],
+  });
   t.equal(n.gateway(), '2001:db8::1');
   t.equal(n.status('2001:db8::'), 'anycast');
   t.equal(n.status('2001:db8::1'), 'gateway');
@@ -172,9 +246,18 @@ t.test('IPv6 subnets larger than /64: statics anywhere, dynamic addresses inside
   t.equal(n.allocate(), '2001:db8:0:5::1');
   t.equal(n.allocateStatic('2001:db8:0:ffff::7'), '2001:db8:0:ffff::7');
   t.equal(n.allocateStatic('2001:db8::2'), '2001:db8::2');
-  t.equal(codeOf(() => n.allocateStatic('2001:db8:0:ffff::7')), 'SHOAL_ERR_IPAM_ADDRESS_IN_USE');
-  t.equal(codeOf(() => n.allocateStatic('2001:db8::1')), 'SHOAL_ERR_IPAM_ADDRESS_RESERVED');
-  t.equal(codeOf(() => n.release('2001:db8:0:9::1')), 'SHOAL_ERR_IPAM_ADDRESS_RESERVED');
+  t.equal(
+    codeOf(() => n.allocateStatic('2001:db8:0:ffff::7')),
+    'SHOAL_ERR_IPAM_ADDRESS_IN_USE',
+  );
+  t.equal(
+    codeOf(() => n.allocateStatic('2001:db8::1')),
+    'SHOAL_ERR_IPAM_ADDRESS_RESERVED',
+  );
+  t.equal(
+    codeOf(() => n.release('2001:db8:0:9::1')),
+    'SHOAL_ERR_IPAM_ADDRESS_RESERVED',
+  );
   t.equal(n.status('2001:db8:0:ffff::7'), 'allocated');
   t.same([...n.allocatedAddresses()], ['2001:db8::2', '2001:db8:0:5::', '2001:db8:0:5::1', '2001:db8:0:ffff::7']);
   t.equal(n.usage().ipv6!.used, 4);
@@ -191,8 +274,14 @@ t.test('dual stack: allocateEndpoint gives one address per family, all or nothin
   t.equal(n.subnetOf('10.2.0.2'), undefined);
   t.same(n.allocateEndpoint(), { ipv4: '10.1.0.3', ipv6: 'fd00:1::3' });
   // IPv6 is now full: the IPv4 address taken for a third endpoint must be given back.
-  t.equal(codeOf(() => n.allocateEndpoint()), 'SHOAL_ERR_IPAM_EXHAUSTED');
-  t.match(messageOf(() => n.allocateEndpoint()), /has no free IPv6 address/);
+  t.equal(
+    codeOf(() => n.allocateEndpoint()),
+    'SHOAL_ERR_IPAM_EXHAUSTED',
+  );
+  t.match(
+    messageOf(() => n.allocateEndpoint()),
+    /has no free IPv6 address/,
+  );
   t.equal(n.usage().ipv4!.used, 2);
   t.equal(n.allocate(4), '10.1.0.4', 'and the IPv4 cursor did not move either');
 });
@@ -203,8 +292,14 @@ t.test('a removed network refuses allocation but release stays harmless', async 
   const a = n.allocate();
   t.ok(space.removeNetwork('a'));
   t.notOk(n.live);
-  t.equal(codeOf(() => n.allocate()), 'SHOAL_ERR_IPAM_NETWORK_NOT_FOUND');
-  t.equal(codeOf(() => n.allocateStatic('10.0.0.9')), 'SHOAL_ERR_IPAM_NETWORK_NOT_FOUND');
+  t.equal(
+    codeOf(() => n.allocate()),
+    'SHOAL_ERR_IPAM_NETWORK_NOT_FOUND',
+  );
+  t.equal(
+    codeOf(() => n.allocateStatic('10.0.0.9')),
+    'SHOAL_ERR_IPAM_NETWORK_NOT_FOUND',
+  );
   t.equal(n.release(a), false);
   t.notOk(space.removeNetwork('a'), 'removing twice is a no-op');
 });
@@ -237,7 +332,12 @@ t.test('IPv6 text of handed-out addresses is canonical whatever the words (rando
       { seed, numRuns: 100 },
     );
     // Serial allocation through zero runs: compare with the reference formatter.
-    const n = createAddressSpace().createNetwork({ id: 'n', name: 'n', ipv4: false, subnets: [{ subnet, ipRange: `${formatAddress(6, c.base + 0xfff0n)}/${Math.max(c.prefix, 124)}` }] });
+    const n = createAddressSpace().createNetwork({
+      id: 'n',
+      name: 'n',
+      ipv4: false,
+      subnets: [{ subnet, ipRange: `${formatAddress(6, c.base + 0xfff0n)}/${Math.max(c.prefix, 124)}` }],
+    });
     for (let i = 0; i < 16; i++) {
       const a = n.allocate();
       t.equal(a, formatAddress(6, parseCidr(`${a}/128`).base));

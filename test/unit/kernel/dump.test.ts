@@ -12,7 +12,14 @@ t.test('a fake namespace dumps sorted canonical lines', async (t) => {
   await kernel.netns.create('d1');
   const r = await kernel.openRtnl('d1');
   await r.addLink({ name: 'br0', kind: 'bridge', up: true });
-  await r.addLink({ name: 'vx9', kind: 'vxlan', mtu: 1450, master: 'br0', up: true, vxlan: { vni: 9, dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true } });
+  await r.addLink({
+    name: 'vx9',
+    kind: 'vxlan',
+    mtu: 1450,
+    master: 'br0',
+    up: true,
+    vxlan: { vni: 9, dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true },
+  });
   await r.addAddress({ link: 'br0', address: '10.0.9.1', prefixLen: 24 });
   await r.addRoute({ family: 4, dst: '10.9.0.0/16', gateway: '10.0.9.254', table: 100 });
   await r.setNeighbor({ link: 'vx9', address: '10.0.9.5', lladdr: '02:42:0a:00:09:05' });
@@ -43,7 +50,16 @@ t.test('kernel-made objects as the real kernel lists them are filtered', async (
   const links: Link[] = [
     { index: 1, name: 'lo', kind: 'other', mtu: 65536, mac: '00:00:00:00:00:00', up: true },
     { index: 2, name: 'br0', kind: 'bridge', mtu: 1500, mac: '5e:74:e7:d3:83:d5', up: true },
-    { index: 3, name: 'vx1', kind: 'vxlan', mtu: 1500, mac: '5e:74:e7:d3:83:d5', up: true, master: 'br0', vxlan: { vni: 1, dstport: 4789, learning: false, proxy: false, l2miss: false, l3miss: false } },
+    {
+      index: 3,
+      name: 'vx1',
+      kind: 'vxlan',
+      mtu: 1500,
+      mac: '5e:74:e7:d3:83:d5',
+      up: true,
+      master: 'br0',
+      vxlan: { vni: 1, dstport: 4789, learning: false, proxy: false, l2miss: false, l3miss: false },
+    },
   ];
   const stub = {
     netns: 'x',

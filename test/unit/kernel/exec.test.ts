@@ -24,7 +24,11 @@ t.test('a missing command and a timeout', async (t) => {
 
 t.test('a namespace that does not exist', async (t) => {
   await t.rejects(execInNetns('shoal-no-such-netns-x', 'true', []), { code: 'SHOAL_ERR_NETNS_NOT_FOUND', errno: 'ENOENT' });
-  await t.rejects(execInNetns('shoal-no-such-netns-x', 'conntrack', ['-L'], { okExitCodes: [1] }), { code: 'SHOAL_ERR_NETNS_NOT_FOUND' }, 'even where exit 1 is a result');
+  await t.rejects(
+    execInNetns('shoal-no-such-netns-x', 'conntrack', ['-L'], { okExitCodes: [1] }),
+    { code: 'SHOAL_ERR_NETNS_NOT_FOUND' },
+    'even where exit 1 is a result',
+  );
   t.throws(() => commandLine('../x', 'true', []), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
 });
 

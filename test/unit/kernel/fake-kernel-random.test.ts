@@ -24,8 +24,18 @@ function ops(rng: Rng): Op[] {
   const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)]!;
   return [
     (r) => r.addLink({ name: pick(['br0', 'br1']), kind: 'bridge', up: rng.int(2) === 0 }),
-    (r) => r.addLink({ name: pick(['vx1', 'vx2']), kind: 'vxlan', vxlan: { vni: 1 + rng.int(3), dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true } }),
-    (r, other) => r.addLink({ name: pick(['ve0', 've1']), kind: 'veth', veth: { peerName: pick(['ve2', 've3']), ...(rng.int(2) === 0 ? { peerNetns: other } : {}) } }),
+    (r) =>
+      r.addLink({
+        name: pick(['vx1', 'vx2']),
+        kind: 'vxlan',
+        vxlan: { vni: 1 + rng.int(3), dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true },
+      }),
+    (r, other) =>
+      r.addLink({
+        name: pick(['ve0', 've1']),
+        kind: 'veth',
+        veth: { peerName: pick(['ve2', 've3']), ...(rng.int(2) === 0 ? { peerNetns: other } : {}) },
+      }),
     (r) => r.setLink(pick(NAMES), { up: rng.int(3) !== 0 }),
     (r) => r.setLink(pick(NAMES), { mtu: pick([1200, 1400, 1500, 9000]) }),
     (r) => r.setLink(pick(NAMES), { master: rng.int(3) === 0 ? null : pick(['br0', 'br1']) }),
@@ -37,8 +47,20 @@ function ops(rng: Rng): Op[] {
     (r) => r.addAddress({ link: pick(NAMES), address: pick(V6), prefixLen: pick([64, 128]) }),
     (r) => r.deleteAddress({ link: pick(NAMES), address: pick(V4), prefixLen: pick([24, 16, 32]) }),
     (r) => r.deleteAddress({ link: pick(NAMES), address: pick(V6), prefixLen: pick([64, 128]) }),
-    (r) => r.addRoute({ family: 4, dst: pick(['10.5.0.0/16', 'default', '10.6.0.1/32']), gateway: pick(V4), ...(rng.int(2) === 0 ? { table: 100 } : {}) }),
-    (r) => r.addRoute({ family: 4, dst: pick(['10.7.0.0/16', '10.8.0.0/24']), dev: pick(NAMES), ...(rng.int(2) === 0 ? { src: pick(V4) } : {}) }),
+    (r) =>
+      r.addRoute({
+        family: 4,
+        dst: pick(['10.5.0.0/16', 'default', '10.6.0.1/32']),
+        gateway: pick(V4),
+        ...(rng.int(2) === 0 ? { table: 100 } : {}),
+      }),
+    (r) =>
+      r.addRoute({
+        family: 4,
+        dst: pick(['10.7.0.0/16', '10.8.0.0/24']),
+        dev: pick(NAMES),
+        ...(rng.int(2) === 0 ? { src: pick(V4) } : {}),
+      }),
     (r) => r.addRoute({ family: 6, dst: pick(['fd00:5::/64', 'default']), gateway: pick(V6) }),
     (r) => r.deleteRoute({ family: 4, dst: pick(['10.5.0.0/16', 'default', '10.7.0.0/16']), dev: pick(NAMES) }),
     (r) => r.setNeighbor({ link: pick(NAMES), address: pick([...V4, ...V6]), lladdr: pick(MACS.slice(0, 2)) }),
@@ -59,7 +81,8 @@ async function checkInvariants(t: Test, rs: Record<string, FakeRtnl>, where: str
     if (names.size !== links.length) problems.push(`${ns}: duplicate link names`);
     const up = new Set(links.filter((l) => l.up).map((l) => l.name));
     for (const l of links) {
-      if (l.master !== undefined && links.find((m) => m.name === l.master)?.kind !== 'bridge') problems.push(`${ns}: ${l.name} has master ${l.master}, not a bridge here`);
+      if (l.master !== undefined && links.find((m) => m.name === l.master)?.kind !== 'bridge')
+        problems.push(`${ns}: ${l.name} has master ${l.master}, not a bridge here`);
       if (l.kind === 'veth') {
         const peers = [...byNs.values()].flat().filter((p) => p.kind === 'veth' && p.index === l.peerIndex && p.peerIndex === l.index);
         if (peers.length === 0) problems.push(`${ns}: veth ${l.name} has no peer pointing back`);

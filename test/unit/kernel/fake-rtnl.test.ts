@@ -54,7 +54,13 @@ t.test('link defaults and read-back', async (t) => {
   const { a, b } = await setup();
   await a.addLink({ name: 'br0', kind: 'bridge' });
   await a.addLink({ name: 'vx1', kind: 'vxlan', vxlan: { vni: 42, dstport: 4789, local: '192.0.2.1', ttl: 0, ...VX } });
-  await a.addLink({ name: 've0', kind: 'veth', mtu: 1400, up: true, veth: { peerName: 've1', peerNetns: 'ns-b', peerMac: '02:00:00:00:00:01' } });
+  await a.addLink({
+    name: 've0',
+    kind: 'veth',
+    mtu: 1400,
+    up: true,
+    veth: { peerName: 've1', peerNetns: 'ns-b', peerMac: '02:00:00:00:00:01' },
+  });
   const links = await a.listLinks();
   t.same(
     links.map((l) => [l.index, l.name, l.kind, l.mtu, l.up]),
@@ -66,11 +72,20 @@ t.test('link defaults and read-back', async (t) => {
     ],
     'a vxlan without a lower device has MTU 1500; new links are down unless asked',
   );
-  t.same(links[2]!.vxlan, { vni: 42, dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true, local: '192.0.2.1' }, 'ttl 0 reads back as absent');
+  t.same(
+    links[2]!.vxlan,
+    { vni: 42, dstport: 4789, learning: false, proxy: true, l2miss: true, l3miss: true, local: '192.0.2.1' },
+    'ttl 0 reads back as absent',
+  );
   const ve1 = await b.getLink('ve1');
-  t.same([ve1?.index, ve1?.mtu, ve1?.mac, ve1?.up, ve1?.peerIndex], [2, 1400, '02:00:00:00:00:01', false, 4], 'the peer: first index in its namespace, same MTU, own MAC, down');
+  t.same(
+    [ve1?.index, ve1?.mtu, ve1?.mac, ve1?.up, ve1?.peerIndex],
+    [2, 1400, '02:00:00:00:00:01', false, 4],
+    'the peer: first index in its namespace, same MTU, own MAC, down',
+  );
   t.equal(links[3]!.peerIndex, 2);
-  for (const l of links.slice(1)) t.match(l.mac, /^[0-9a-f][2367abef](:[0-9a-f]{2}){5}$/, `${l.name}: random unicast, locally administered MAC`);
+  for (const l of links.slice(1))
+    t.match(l.mac, /^[0-9a-f][2367abef](:[0-9a-f]{2}){5}$/, `${l.name}: random unicast, locally administered MAC`);
 });
 
 t.test('link errors and nothing half-done', async (t) => {
@@ -79,13 +94,25 @@ t.test('link errors and nothing half-done', async (t) => {
   await a.addLink({ name: 'v0', kind: 'veth', veth: { peerName: 'v1' } });
   await b.addLink({ name: 'taken', kind: 'bridge' });
   await t.rejects(a.addLink({ name: 'br0', kind: 'bridge' }), { code: 'SHOAL_ERR_ALREADY_EXISTS', errno: 'EEXIST' });
-  await t.rejects(a.addLink({ name: 'v2', kind: 'veth', veth: { peerName: 'taken', peerNetns: 'ns-b' } }), { code: 'SHOAL_ERR_ALREADY_EXISTS' });
-  await t.rejects(a.addLink({ name: 'v2', kind: 'veth', veth: { peerName: 'x', peerNetns: 'ns-none' } }), { code: 'SHOAL_ERR_NETNS_NOT_FOUND' });
-  await t.rejects(a.addLink({ name: 'v2', kind: 'veth', master: 'v0', veth: { peerName: 'v3' } }), { code: 'SHOAL_ERR_NETLINK', errno: 'ENOTSUP' });
-  t.same(await names(a), ['lo', 'br0', 'v1', 'v0'], 'failed adds leave nothing behind (a veth peer is registered first)');
-  await t.rejects(a.addLink({ name: 'vxa', kind: 'vxlan', vxlan: { vni: 7, dstport: 4789, ...VX } }).then(() => a.addLink({ name: 'vxb', kind: 'vxlan', vxlan: { vni: 7, dstport: 4789, ...VX } })), {
+  await t.rejects(a.addLink({ name: 'v2', kind: 'veth', veth: { peerName: 'taken', peerNetns: 'ns-b' } }), {
     code: 'SHOAL_ERR_ALREADY_EXISTS',
   });
+  await t.rejects(a.addLink({ name: 'v2', kind: 'veth', veth: { peerName: 'x', peerNetns: 'ns-none' } }), {
+    code: 'SHOAL_ERR_NETNS_NOT_FOUND',
+  });
+  await t.rejects(a.addLink({ name: 'v2', kind: 'veth', master: 'v0', veth: { peerName: 'v3' } }), {
+    code: 'SHOAL_ERR_NETLINK',
+    errno: 'ENOTSUP',
+  });
+  t.same(await names(a), ['lo', 'br0', 'v1', 'v0'], 'failed adds leave nothing behind (a veth peer is registered first)');
+  await t.rejects(
+    a
+      .addLink({ name: 'vxa', kind: 'vxlan', vxlan: { vni: 7, dstport: 4789, ...VX } })
+      .then(() => a.addLink({ name: 'vxb', kind: 'vxlan', vxlan: { vni: 7, dstport: 4789, ...VX } })),
+    {
+      code: 'SHOAL_ERR_ALREADY_EXISTS',
+    },
+  );
   await a.addLink({ name: 'vxc', kind: 'vxlan', vxlan: { vni: 7, dstport: 4789, local: 'fd00::1', ...VX } });
   t.pass('the same VNI over IPv6 is another device');
 
@@ -107,10 +134,20 @@ t.test('link errors and nothing half-done', async (t) => {
 t.test('bridge MTU and MAC follow the ports until set', async (t) => {
   const { a } = await setup();
   await a.addLink({ name: 'br0', kind: 'bridge', mtu: 9000 });
-  await a.addLink({ name: 'p1', kind: 'veth', mtu: 1450, veth: { peerName: 'q1', peerMac: '02:00:00:00:00:09' }, mac: '02:00:00:00:00:05' });
+  await a.addLink({
+    name: 'p1',
+    kind: 'veth',
+    mtu: 1450,
+    veth: { peerName: 'q1', peerMac: '02:00:00:00:00:09' },
+    mac: '02:00:00:00:00:05',
+  });
   await a.addLink({ name: 'p2', kind: 'veth', veth: { peerName: 'q2' }, mac: '02:00:00:00:00:03' });
   await a.setLink('p1', { master: 'br0' });
-  t.same(await a.getLink('br0'), { index: 2, name: 'br0', kind: 'bridge', mtu: 1450, mac: '02:00:00:00:00:05', up: false }, 'an MTU given at creation does not stick');
+  t.same(
+    await a.getLink('br0'),
+    { index: 2, name: 'br0', kind: 'bridge', mtu: 1450, mac: '02:00:00:00:00:05', up: false },
+    'an MTU given at creation does not stick',
+  );
   await a.setLink('p2', { master: 'br0' });
   t.equal((await a.getLink('br0'))?.mac, '02:00:00:00:00:03', 'smallest port MAC');
   await a.setLink('p1', { mtu: 1400 });
@@ -144,28 +181,52 @@ t.test('connected routes follow addresses and link state', async (t) => {
   await a.addAddress({ link: 'br0', address: '10.1.0.2', prefixLen: 24 });
   await a.addAddress({ link: 'br0', address: '10.9.9.9', prefixLen: 32 });
   await a.addAddress({ link: 'br0', address: 'fd00:9::9', prefixLen: 128 });
-  t.same((await a.listRoutes()).map((r) => r.dst), ['10.1.0.0/24', 'fd00:1::/64', 'fd00:9::9/128'], 'no route for a secondary or an IPv4 /32; one for an IPv6 /128');
+  t.same(
+    (await a.listRoutes()).map((r) => r.dst),
+    ['10.1.0.0/24', 'fd00:1::/64', 'fd00:9::9/128'],
+    'no route for a secondary or an IPv4 /32; one for an IPv6 /128',
+  );
   await t.rejects(a.addAddress({ link: 'br0', address: '10.1.0.1', prefixLen: 24 }), { code: 'SHOAL_ERR_ALREADY_EXISTS', errno: 'EEXIST' });
   await t.rejects(a.addAddress({ link: 'br0', address: 'fd00:1::1', prefixLen: 80 }), { code: 'SHOAL_ERR_ALREADY_EXISTS' });
-  t.same((await a.listAddresses('br0')).map((x) => `${x.address}/${x.prefixLen}`), ['10.1.0.1/24', '10.1.0.2/24', '10.9.9.9/32', 'fd00:1::1/64', 'fd00:9::9/128'], 'addresses in canonical form');
+  t.same(
+    (await a.listAddresses('br0')).map((x) => `${x.address}/${x.prefixLen}`),
+    ['10.1.0.1/24', '10.1.0.2/24', '10.9.9.9/32', 'fd00:1::1/64', 'fd00:9::9/128'],
+    'addresses in canonical form',
+  );
 
   await a.addRoute({ family: 4, dst: '10.20.0.0/16', gateway: '10.1.0.254', table: 100 });
   await a.setLink('br0', { up: false });
-  t.same((await a.listAddresses('br0')).map((x) => x.address), ['10.1.0.1', '10.1.0.2', '10.9.9.9'], 'down: IPv6 addresses go, IPv4 stay');
+  t.same(
+    (await a.listAddresses('br0')).map((x) => x.address),
+    ['10.1.0.1', '10.1.0.2', '10.9.9.9'],
+    'down: IPv6 addresses go, IPv4 stay',
+  );
   t.same([await a.listRoutes(), await a.listRoutes({ table: 100 })], [[], []], 'down: every route through the link goes');
   await a.setLink('br0', { up: true });
-  t.same((await a.listRoutes()).map((r) => r.dst), ['10.1.0.0/24'], 'up again: only the connected route comes back');
+  t.same(
+    (await a.listRoutes()).map((r) => r.dst),
+    ['10.1.0.0/24'],
+    'up again: only the connected route comes back',
+  );
 
   t.equal(await a.deleteAddress({ link: 'br0', address: '10.1.0.1', prefixLen: 16 }), false, 'the prefix length must match');
   t.equal(await a.deleteAddress({ link: 'br0', address: '10.1.0.1', prefixLen: 24 }), true);
-  t.same((await a.listAddresses('br0')).map((x) => x.address), ['10.9.9.9'], 'the primary took its secondary');
+  t.same(
+    (await a.listAddresses('br0')).map((x) => x.address),
+    ['10.9.9.9'],
+    'the primary took its secondary',
+  );
   t.same(await a.listRoutes(), []);
   await a.setNeighbor({ link: 'br0', address: '10.9.9.1', lladdr: '02:00:00:00:00:01' });
   await a.setNeighbor({ link: 'br0', address: 'fd00::1', lladdr: '02:00:00:00:00:01' });
   await a.addRoute({ family: 4, dst: '10.30.0.0/16', dev: 'br0' });
   t.equal(await a.deleteAddress({ link: 'br0', address: '10.9.9.9', prefixLen: 32 }), true);
   t.same(await a.listRoutes(), [], 'the last IPv4 address took the IPv4 routes through the link');
-  t.same((await a.listNeighbors()).map((n) => n.address), ['fd00::1'], 'and the IPv4 neighbours');
+  t.same(
+    (await a.listNeighbors()).map((n) => n.address),
+    ['fd00::1'],
+    'and the IPv4 neighbours',
+  );
 });
 
 t.test('routes: reachability, sources, duplicates, deletes', async (t) => {
@@ -181,24 +242,50 @@ t.test('routes: reachability, sources, duplicates, deletes', async (t) => {
   await a.addRoute({ family: 4, dst: '10.5.0.1/32', dev: 'br0', src: '10.1.0.1' });
   await a.addRoute({ family: 6, dst: 'fd00:2::/64', gateway: 'fd00:1::fe' });
   await a.addRoute({ family: 6, dst: 'fd00:3::/64', dev: 'br0', metric: 5 });
-  t.same((await a.listRoutes({ family: 6 })).map((r) => [r.dst, r.metric]), [
-    ['fd00:1::/64', 256],
-    ['fd00:2::/64', undefined],
-    ['fd00:3::/64', 5],
-  ], 'IPv6 metric 1024 (the default) reads back as absent');
-  await t.rejects(a.addRoute({ family: 4, dst: '10.30.0.0/16', gateway: '10.99.0.1' }), { code: 'SHOAL_ERR_NETLINK', errno: 'ENETUNREACH' });
-  await t.rejects(a.addRoute({ family: 4, dst: '10.31.0.0/16', gateway: '10.24.0.5' }), { name: 'ShoalError', errno: 'ENETUNREACH' }, 'not through another gateway');
-  await t.rejects(a.addRoute({ family: 4, dst: '10.32.0.0/16', gateway: '10.1.0.5', dev: 'br9' }), { name: 'ShoalError', errno: 'ENETUNREACH' });
+  t.same(
+    (await a.listRoutes({ family: 6 })).map((r) => [r.dst, r.metric]),
+    [
+      ['fd00:1::/64', 256],
+      ['fd00:2::/64', undefined],
+      ['fd00:3::/64', 5],
+    ],
+    'IPv6 metric 1024 (the default) reads back as absent',
+  );
+  await t.rejects(a.addRoute({ family: 4, dst: '10.30.0.0/16', gateway: '10.99.0.1' }), {
+    code: 'SHOAL_ERR_NETLINK',
+    errno: 'ENETUNREACH',
+  });
+  await t.rejects(
+    a.addRoute({ family: 4, dst: '10.31.0.0/16', gateway: '10.24.0.5' }),
+    { name: 'ShoalError', errno: 'ENETUNREACH' },
+    'not through another gateway',
+  );
+  await t.rejects(a.addRoute({ family: 4, dst: '10.32.0.0/16', gateway: '10.1.0.5', dev: 'br9' }), {
+    name: 'ShoalError',
+    errno: 'ENETUNREACH',
+  });
   await t.rejects(a.addRoute({ family: 4, dst: '10.33.0.0/16', dev: 'br9' }), { name: 'ShoalError', errno: 'ENETDOWN' });
   await t.rejects(a.addRoute({ family: 4, dst: '10.34.0.0/16', dev: 'br0', src: '10.1.0.9' }), { name: 'ShoalError', errno: 'EINVAL' });
   await t.rejects(a.addRoute({ family: 4, dst: '10.35.0.0/16', dev: 'nope' }), { code: 'SHOAL_ERR_LINK_NOT_FOUND' });
   await t.rejects(a.addRoute({ family: 4, dst: '10.36.0.1/16', dev: 'br0' }), { code: 'SHOAL_ERR_BAD_PREFIX' });
-  await t.rejects(a.addRoute({ family: 4, dst: '10.1.0.0/24', dev: 'br0' }), { code: 'SHOAL_ERR_ALREADY_EXISTS' }, 'the connected route holds the key');
+  await t.rejects(
+    a.addRoute({ family: 4, dst: '10.1.0.0/24', dev: 'br0' }),
+    { code: 'SHOAL_ERR_ALREADY_EXISTS' },
+    'the connected route holds the key',
+  );
   await t.rejects(a.addRoute({ family: 4, dst: '10.24.0.0/16', gateway: '10.1.0.9' }), { code: 'SHOAL_ERR_ALREADY_EXISTS' });
   await a.addRoute({ family: 4, dst: '10.24.0.0/16', gateway: '10.1.0.9', metric: 10 });
   await a.addRoute({ family: 6, dst: 'default', gateway: 'fd00:1::fe' });
-  await t.rejects(a.addRoute({ family: 6, dst: 'fd00:4::/64', gateway: 'fd00:9::1' }), { name: 'ShoalError', errno: 'EHOSTUNREACH' }, 'the longest match is via a gateway');
-  await t.rejects(a.addRoute({ family: 6, dst: 'fd00:5::/64', gateway: 'fd00:1::1' }), { name: 'ShoalError', errno: 'EINVAL' }, 'a local address');
+  await t.rejects(
+    a.addRoute({ family: 6, dst: 'fd00:4::/64', gateway: 'fd00:9::1' }),
+    { name: 'ShoalError', errno: 'EHOSTUNREACH' },
+    'the longest match is via a gateway',
+  );
+  await t.rejects(
+    a.addRoute({ family: 6, dst: 'fd00:5::/64', gateway: 'fd00:1::1' }),
+    { name: 'ShoalError', errno: 'EINVAL' },
+    'a local address',
+  );
   await a.addRoute({ family: 6, dst: 'fd00:6::/64', dev: 'br0', table: 100 });
   await a.addRoute({ family: 6, dst: 'fd00:7::/64', gateway: 'fd00:6::5', table: 100 });
   t.pass('a gateway is found in the route table first');
@@ -207,7 +294,10 @@ t.test('routes: reachability, sources, duplicates, deletes', async (t) => {
   t.equal(await a.deleteRoute({ family: 4, dst: '10.99.0.0/16', dev: 'br0' }), false);
   t.equal(await a.deleteRoute({ family: 4, dst: '10.24.0.0/16', gateway: '10.1.0.77' }), false, 'the gateway must match');
   t.equal(await a.deleteRoute({ family: 4, dst: '10.24.0.0/16', dev: 'br0' }), true, 'the lowest metric first');
-  t.same((await a.listRoutes({ family: 4 })).filter((r) => r.dst === '10.24.0.0/16').map((r) => r.metric), [10]);
+  t.same(
+    (await a.listRoutes({ family: 4 })).filter((r) => r.dst === '10.24.0.0/16').map((r) => r.metric),
+    [10],
+  );
   t.equal(await a.deleteRoute({ family: 6, dst: 'fd00:3::/64', dev: 'br0' }), true, 'no metric matches any');
   t.equal(await a.deleteRoute({ family: 6, dst: 'fd00:7::/64', gateway: 'fd00:6::5' }), false, 'table main by default');
   t.equal(await a.deleteRoute({ family: 4, dst: '10.5.0.1/32', dev: 'nope' }), false);
@@ -215,7 +305,10 @@ t.test('routes: reachability, sources, duplicates, deletes', async (t) => {
   await a.addAddress({ link: 'br0', address: '10.2.0.1', prefixLen: 24 });
   await a.addRoute({ family: 4, dst: '10.40.0.0/16', dev: 'br0', src: '10.2.0.1' });
   await a.deleteAddress({ link: 'br0', address: '10.2.0.1', prefixLen: 24 });
-  t.notOk((await a.listRoutes()).some((r) => r.dst === '10.40.0.0/16'), 'a route preferring a deleted address goes');
+  t.notOk(
+    (await a.listRoutes()).some((r) => r.dst === '10.40.0.0/16'),
+    'a route preferring a deleted address goes',
+  );
 });
 
 t.test('neighbours', async (t) => {
@@ -224,10 +317,14 @@ t.test('neighbours', async (t) => {
   await a.setNeighbor({ link: 'vx1', address: '10.0.0.5', lladdr: '02:00:00:00:00:05' });
   await a.setNeighbor({ link: 'vx1', address: '10.0.0.5', lladdr: '02:00:00:00:00:55', state: 'noarp' });
   await a.setNeighbor({ link: 'vx1', address: 'FD00:0::5', lladdr: '02:00:00:00:00:05' });
-  t.same(await a.listNeighbors(), [
-    { link: 'vx1', address: '10.0.0.5', lladdr: '02:00:00:00:00:55', state: 'noarp' },
-    { link: 'vx1', address: 'fd00::5', lladdr: '02:00:00:00:00:05', state: 'permanent' },
-  ], 'set replaces; addresses canonical; permanent by default');
+  t.same(
+    await a.listNeighbors(),
+    [
+      { link: 'vx1', address: '10.0.0.5', lladdr: '02:00:00:00:00:55', state: 'noarp' },
+      { link: 'vx1', address: 'fd00::5', lladdr: '02:00:00:00:00:05', state: 'permanent' },
+    ],
+    'set replaces; addresses canonical; permanent by default',
+  );
   t.same(await a.listNeighbors({ family: 6 }), [{ link: 'vx1', address: 'fd00::5', lladdr: '02:00:00:00:00:05', state: 'permanent' }]);
   t.equal(await a.deleteNeighbor({ link: 'vx1', address: '10.0.0.9' }), false);
   t.equal(await a.deleteNeighbor({ link: 'nope', address: '10.0.0.9' }), false);
@@ -251,20 +348,36 @@ t.test('vxlan fdb: flood lists, unicast replace, deletes', async (t) => {
   await a.setFdb({ link: 'vx1', mac: '02:42:0a:00:00:05', dst: '192.0.2.1' });
   await a.setFdb({ link: 'vx1', mac: '02:42:0A:00:00:05', dst: '192.0.2.3' });
   await a.setFdb({ link: 'vx1', mac: '02:42:0a:00:00:06', dst: '192.0.2.3', permanent: false });
-  t.same(await a.listFdb(), [
-    { link: 'vx1', mac: Z, dst: '192.0.2.1', self: true, permanent: true },
-    { link: 'vx1', mac: Z, dst: '192.0.2.2', self: true, permanent: true },
-    { link: 'vx1', mac: '02:42:0a:00:00:05', dst: '192.0.2.3', self: true, permanent: true },
-    { link: 'vx1', mac: '02:42:0a:00:00:06', dst: '192.0.2.3', self: true },
-  ], 'several flood destinations; a unicast MAC has one, replaced');
-  t.equal(await a.deleteFdb({ link: 'vx1', mac: Z, dst: '192.0.2.9', self: true }), true, 'a destination the MAC lacks: success, no change');
+  t.same(
+    await a.listFdb(),
+    [
+      { link: 'vx1', mac: Z, dst: '192.0.2.1', self: true, permanent: true },
+      { link: 'vx1', mac: Z, dst: '192.0.2.2', self: true, permanent: true },
+      { link: 'vx1', mac: '02:42:0a:00:00:05', dst: '192.0.2.3', self: true, permanent: true },
+      { link: 'vx1', mac: '02:42:0a:00:00:06', dst: '192.0.2.3', self: true },
+    ],
+    'several flood destinations; a unicast MAC has one, replaced',
+  );
+  t.equal(
+    await a.deleteFdb({ link: 'vx1', mac: Z, dst: '192.0.2.9', self: true }),
+    true,
+    'a destination the MAC lacks: success, no change',
+  );
   t.equal((await a.listFdb()).length, 4);
   t.equal(await a.deleteFdb({ link: 'vx1', mac: Z, dst: '192.0.2.2', self: true }), true);
   t.equal(await a.deleteFdb({ link: 'vx1', mac: '02:42:0a:00:00:99', self: true }), false);
   await a.setLink('vx1', { up: false });
-  t.same((await a.listFdb()).map((f) => f.mac), [Z, '02:42:0a:00:00:05'], 'down drops the dynamic entry only');
+  t.same(
+    (await a.listFdb()).map((f) => f.mac),
+    [Z, '02:42:0a:00:00:05'],
+    'down drops the dynamic entry only',
+  );
   await a.addLink({ name: 've0', kind: 'veth', veth: { peerName: 've1' } });
-  await t.rejects(a.setFdb({ link: 've1', mac: '02:00:00:00:00:01', master: true }), { name: 'ShoalError', errno: 'ENOTSUP' }, 'master on a link without a master');
+  await t.rejects(
+    a.setFdb({ link: 've1', mac: '02:00:00:00:00:01', master: true }),
+    { name: 'ShoalError', errno: 'ENOTSUP' },
+    'master on a link without a master',
+  );
 });
 
 t.test('bridge fdb: local entries and master entries', async (t) => {
@@ -277,12 +390,25 @@ t.test('bridge fdb: local entries and master entries', async (t) => {
     { link: 'br0', mac: '02:00:00:00:00:0b', master: true, permanent: true },
     { link: 'p1', mac: '02:00:00:00:00:77', master: true, permanent: true },
   ]);
-  t.equal(await dumpRtnl(a).then((d) => d.split('\n').filter((l) => l.startsWith('fdb')).join('\n')), 'fdb 02:00:00:00:00:77 dev p1 master permanent', 'the dump leaves out the local entries');
+  t.equal(
+    await dumpRtnl(a).then((d) =>
+      d
+        .split('\n')
+        .filter((l) => l.startsWith('fdb'))
+        .join('\n'),
+    ),
+    'fdb 02:00:00:00:00:77 dev p1 master permanent',
+    'the dump leaves out the local entries',
+  );
   t.equal(await a.deleteFdb({ link: 'p1', mac: '02:00:00:00:00:77', master: true }), true);
   t.equal(await a.deleteFdb({ link: 'p1', mac: '02:00:00:00:00:77', master: true }), false);
   await a.setFdb({ link: 'p1', mac: '02:00:00:00:00:78', master: true });
   await a.setLink('p1', { master: null });
-  t.same((await a.listFdb()).map((f) => f.mac), ['02:00:00:00:00:0b'], 'releasing a port drops its entries');
+  t.same(
+    (await a.listFdb()).map((f) => f.mac),
+    ['02:00:00:00:00:0b'],
+    'releasing a port drops its entries',
+  );
 });
 
 t.test('moving links between namespaces', async (t) => {
@@ -313,10 +439,18 @@ t.test('moving links between namespaces', async (t) => {
     ],
     'moved links arrive down, without master, keeping a free ifindex',
   );
-  t.same((await b.listFdb({ link: 'vx9' })).map((f) => f.mac), ['02:00:00:00:00:09'], 'a vxlan keeps its permanent fdb entries');
+  t.same(
+    (await b.listFdb({ link: 'vx9' })).map((f) => f.mac),
+    ['02:00:00:00:00:09'],
+    'a vxlan keeps its permanent fdb entries',
+  );
   t.equal((await a.getLink('m1'))?.peerIndex, 4, 'the peer follows');
   t.equal((await b.getLink('m0'))?.peerIndex, 3);
-  await t.rejects(a.addLink({ name: 'vx2', kind: 'vxlan', vxlan: { vni: 9, dstport: 4789, ...VX } }), { code: 'SHOAL_ERR_ALREADY_EXISTS' }, 'a moved vxlan keeps its VNI in the namespace it was made in');
+  await t.rejects(
+    a.addLink({ name: 'vx2', kind: 'vxlan', vxlan: { vni: 9, dstport: 4789, ...VX } }),
+    { code: 'SHOAL_ERR_ALREADY_EXISTS' },
+    'a moved vxlan keeps its VNI in the namespace it was made in',
+  );
   await b.addLink({ name: 'vx2', kind: 'vxlan', vxlan: { vni: 9, dstport: 4789, ...VX } });
   t.equal((await a.getLink('br0'))?.mac, '00:00:00:00:00:00', 'the bridge lost its last port');
   await b.deleteLink('m0');
@@ -344,7 +478,10 @@ t.test('lo up brings 127.0.0.1/8 and ::1/128', async (t) => {
   ]);
   t.same(await a.listRoutes(), [], 'their routes live in table local');
   await a.setLink('lo', { up: false });
-  t.same((await a.listAddresses()).map((x) => x.address), ['127.0.0.1']);
+  t.same(
+    (await a.listAddresses()).map((x) => x.address),
+    ['127.0.0.1'],
+  );
 });
 
 t.test('watch: link events, misses, close', async (t) => {
@@ -362,7 +499,11 @@ t.test('watch: link events, misses, close', async (t) => {
   t.same(eventsA, ['new va', 'new va up', 'del va up'], 'no event for a change that changes nothing; the peer deletion reaches a');
   t.same(eventsB, ['new vb', 'del vb']);
 
-  await a.addLink({ name: 'vx1', kind: 'vxlan', vxlan: { vni: 5, dstport: 4789, learning: false, proxy: true, l2miss: false, l3miss: true } });
+  await a.addLink({
+    name: 'vx1',
+    kind: 'vxlan',
+    vxlan: { vni: 5, dstport: 4789, learning: false, proxy: true, l2miss: false, l3miss: true },
+  });
   t.equal(a.injectMiss({ kind: 'l3miss', link: 'vx1', address: 'FD00::0:5' }), true);
   t.equal(a.injectMiss({ kind: 'l2miss', link: 'vx1', mac: '02:00:00:00:00:05' }), false, 'the device has no l2miss');
   t.equal(kernel.injectMiss('ns-a', { kind: 'l3miss', link: 'nope', address: '10.0.0.5' }), false);

@@ -44,23 +44,26 @@ t.test('applies the subset and dumps in nft JSON shape', async (t) => {
   const nft = await fresh();
   const dump = await nft.listTable('inet', 'shoal');
   t.ok(dump);
-  t.equal(canonicalNftTable(dump!.json), [
-    'table inet shoal',
-    'chain inet shoal output type nat hook output prio -100 policy accept',
-    '  rule ip daddr . meta l4proto . th dport vmap @services',
-    'chain inet shoal prerouting type nat hook prerouting prio -100 policy accept',
-    '  rule ip daddr . meta l4proto . th dport vmap @services',
-    'chain inet shoal svc-1',
-    '  rule dnat ip to numgen inc mod 2 map @backends-1',
-    'map inet shoal backends-1 type integer : ipv4_addr',
-    '  element 0 : 10.0.1.5',
-    '  element 1 : 10.0.1.6',
-    'set inet shoal local type ipv4_addr flags interval',
-    '  element 10.0.0.0/24',
-    '  element 192.0.2.1',
-    'map inet shoal services type ipv4_addr . inet_proto . inet_service : verdict',
-    '  element 10.0.0.2 . tcp . 80 : goto svc-1',
-  ].join('\n'));
+  t.equal(
+    canonicalNftTable(dump!.json),
+    [
+      'table inet shoal',
+      'chain inet shoal output type nat hook output prio -100 policy accept',
+      '  rule ip daddr . meta l4proto . th dport vmap @services',
+      'chain inet shoal prerouting type nat hook prerouting prio -100 policy accept',
+      '  rule ip daddr . meta l4proto . th dport vmap @services',
+      'chain inet shoal svc-1',
+      '  rule dnat ip to numgen inc mod 2 map @backends-1',
+      'map inet shoal backends-1 type integer : ipv4_addr',
+      '  element 0 : 10.0.1.5',
+      '  element 1 : 10.0.1.6',
+      'set inet shoal local type ipv4_addr flags interval',
+      '  element 10.0.0.0/24',
+      '  element 192.0.2.1',
+      'map inet shoal services type ipv4_addr . inet_proto . inet_service : verdict',
+      '  element 10.0.0.2 . tcp . 80 : goto svc-1',
+    ].join('\n'),
+  );
   const services = dump!.json.find((o) => (o as { map?: { name: string } }).map?.name === 'services') as { map: Record<string, unknown> };
   t.same(services.map['type'], ['ipv4_addr', 'inet_proto', 'inet_service']);
   t.same(services.map['elem'], [[{ concat: ['10.0.0.2', 'tcp', 80] }, { goto: { target: 'svc-1' } }]]);
@@ -71,9 +74,15 @@ t.test('applies the subset and dumps in nft JSON shape', async (t) => {
 
 t.test('a failed transaction changes nothing, whichever line fails', async (t) => {
   const nft = await fresh();
-  await rejects(t, nft, `add element inet shoal services { 10.0.0.3 . tcp . 80 : goto svc-1 }
+  await rejects(
+    t,
+    nft,
+    `add element inet shoal services { 10.0.0.3 . tcp . 80 : goto svc-1 }
 add chain inet shoal svc-2
-create element inet shoal services { 10.0.0.2 . tcp . 80 : goto svc-1 }`, 'EEXIST', /line 3: .*File exists/);
+create element inet shoal services { 10.0.0.2 . tcp . 80 : goto svc-1 }`,
+    'EEXIST',
+    /line 3: .*File exists/,
+  );
   t.equal(nft.applied.length, 1, 'only the first transaction is recorded');
   t.equal(nft.applyCalls, 2);
 });
@@ -85,7 +94,13 @@ t.test('add is idempotent, create is exclusive', async (t) => {
   t.equal(nft.dump(), before.replace(/(  rule .*\n)/g, '$1$1'), 'rules are appended again, everything else is unchanged');
   await rejects(t, nft, 'create table inet shoal', 'EEXIST', /File exists/);
   await rejects(t, nft, 'create chain inet shoal svc-1', 'EEXIST', /File exists/);
-  await rejects(t, nft, 'create map inet shoal services { type ipv4_addr . inet_proto . inet_service : verdict; }', 'EEXIST', /File exists/);
+  await rejects(
+    t,
+    nft,
+    'create map inet shoal services { type ipv4_addr . inet_proto . inet_service : verdict; }',
+    'EEXIST',
+    /File exists/,
+  );
   await rejects(t, nft, 'add map inet shoal services { type ipv4_addr : verdict; }', 'EEXIST', /another definition/);
   await rejects(t, nft, 'add set inet shoal local { type ipv4_addr; }', 'EEXIST', /another definition/);
   await rejects(t, nft, 'add element inet shoal services { 10.0.0.2 . tcp . 80 : jump svc-1 }', 'EEXIST', /other data/);
@@ -114,7 +129,9 @@ delete map inet shoal services`);
 
 t.test('deleting a chain deletes its rules and releases what they referenced', async (t) => {
   const nft = await fresh();
-  await nft.apply('delete chain inet shoal prerouting\ndelete chain inet shoal output\ndelete map inet shoal services\ndelete chain inet shoal svc-1');
+  await nft.apply(
+    'delete chain inet shoal prerouting\ndelete chain inet shoal output\ndelete map inet shoal services\ndelete chain inet shoal svc-1',
+  );
   t.notMatch(nft.dump(), /prerouting|services|svc-1/);
 });
 
@@ -199,11 +216,21 @@ add chain inet shoal prerouting { type nat hook prerouting priority -100; policy
   t.match(text, /chain inet shoal post type nat hook postrouting prio 100 policy accept/);
   t.match(text, /chain inet shoal fwd type filter hook forward prio -150 policy drop/);
   t.match(text, /chain inet shoal in type filter hook input prio 10 policy accept/);
-  t.match(text, /chain inet shoal prerouting type nat hook prerouting prio -100 policy drop/, 'add of an existing base chain changes its policy');
+  t.match(
+    text,
+    /chain inet shoal prerouting type nat hook prerouting prio -100 policy drop/,
+    'add of an existing base chain changes its policy',
+  );
   await rejects(t, nft, 'add chain inet shoal x { type nat hook output priority dstnat; }', undefined, /invalid priority expression/);
   await rejects(t, nft, 'add chain inet shoal x { type nat hook input priority srcnat; }', undefined, /invalid priority expression/);
   await rejects(t, nft, 'add chain inet shoal prerouting { type filter hook prerouting priority -100; }', 'EEXIST', /File exists/);
-  await rejects(t, nft, 'add chain inet shoal prerouting { type nat hook prerouting priority 0; }', 'EOPNOTSUPP', /Operation not supported/);
+  await rejects(
+    t,
+    nft,
+    'add chain inet shoal prerouting { type nat hook prerouting priority 0; }',
+    'EOPNOTSUPP',
+    /Operation not supported/,
+  );
   await rejects(t, nft, 'add chain inet shoal svc-1 { type filter hook forward priority 0; }', 'EEXIST', /File exists/);
   await rejects(t, nft, 'add chain inet shoal y { policy drop; }', 'EOPNOTSUPP', /regular chain/);
   await rejects(t, nft, 'add chain inet shoal y { type nat hook forward priority 0; }', 'EOPNOTSUPP', /Operation not supported/);

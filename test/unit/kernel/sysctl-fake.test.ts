@@ -5,11 +5,25 @@ import { sysctlDottedName, sysctlPath } from '../../../src/kernel/sysctl.ts';
 t.test('names: dotted and slashed forms, validation', async (t) => {
   t.equal(sysctlPath('net.ipv4.ip_forward'), 'net/ipv4/ip_forward');
   t.equal(sysctlPath('net/ipv4/ip_forward'), 'net/ipv4/ip_forward');
-  t.equal(sysctlPath('net.ipv4.conf.eth0/100.rp_filter'), 'net/ipv4/conf/eth0.100/rp_filter', 'a slash in a dotted name is a dot in the component');
+  t.equal(
+    sysctlPath('net.ipv4.conf.eth0/100.rp_filter'),
+    'net/ipv4/conf/eth0.100/rp_filter',
+    'a slash in a dotted name is a dot in the component',
+  );
   t.equal(sysctlPath('net/ipv4/conf/eth0.100/rp_filter'), 'net/ipv4/conf/eth0.100/rp_filter', 'dots in a slashed name are literal');
   t.equal(sysctlPath('net.bridge.bridge-nf-call-iptables'), 'net/bridge/bridge-nf-call-iptables');
   t.equal(sysctlDottedName('net/ipv4/conf/eth0.100/rp_filter'), 'net.ipv4.conf.eth0/100.rp_filter');
-  for (const bad of ['', 'net..ipv4', 'net/../kernel/x', 'net.ipv4.ip_forward.', '.net', 'net ipv4', 'net.ipv4.$x', 'net/ipv4/conf/../../x', 'net.ipv4.conf../.x']) {
+  for (const bad of [
+    '',
+    'net..ipv4',
+    'net/../kernel/x',
+    'net.ipv4.ip_forward.',
+    '.net',
+    'net ipv4',
+    'net.ipv4.$x',
+    'net/ipv4/conf/../../x',
+    'net.ipv4.conf../.x',
+  ]) {
     t.throws(() => sysctlPath(bad), { code: 'SHOAL_ERR_BAD_SYSCTL' }, JSON.stringify(bad));
   }
   t.equal(sysctlPath('kernel.hostname'), 'kernel/hostname', 'any sysctl in the current namespace');

@@ -31,7 +31,11 @@ t.test('validation table', async (t) => {
     ['route default v6', () => validateRoute({ family: 6, dst: 'default', gateway: 'fd00::1' }), null],
     ['vxlan without options', () => validateLinkSpec({ name: 'vx1', kind: 'vxlan' }), 'SHOAL_ERR_INVALID_ARGUMENT'],
     ['veth own peer', () => validateLinkSpec({ name: 'v0', kind: 'veth', veth: { peerName: 'v0' } }), 'SHOAL_ERR_INVALID_ARGUMENT'],
-    ['veth peer too long', () => validateLinkSpec({ name: 'v0', kind: 'veth', veth: { peerName: 'x'.repeat(16) } }), 'SHOAL_ERR_BAD_IFNAME'],
+    [
+      'veth peer too long',
+      () => validateLinkSpec({ name: 'v0', kind: 'veth', veth: { peerName: 'x'.repeat(16) } }),
+      'SHOAL_ERR_BAD_IFNAME',
+    ],
     ['bad mtu', () => validateLinkSpec({ name: 'b0', kind: 'bridge', mtu: 10 }), 'SHOAL_ERR_BAD_MTU'],
   ];
   for (const [name, fn, code] of cases) {

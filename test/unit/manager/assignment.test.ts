@@ -11,7 +11,12 @@ t.test('a node assignment holds what the node needs, and deltas rebuild the same
   const swarm = await control.inspectSwarm();
   const ids: string[] = [];
   for (const h of ['n1', 'n2']) {
-    const r = await control.issueNodeCertificate({ token: swarm.joinTokens.worker, publicKeyPem: generateNodeKey().publicKeyPem, hostname: h, advertiseAddr: '192.0.2.50' });
+    const r = await control.issueNodeCertificate({
+      token: swarm.joinTokens.worker,
+      publicKeyPem: generateNodeKey().publicKeyPem,
+      hostname: h,
+      advertiseAddr: '192.0.2.50',
+    });
     await control.nodeReady(r.nodeId, { hostname: h, platformOs: '', platformArch: '', version: '', addr: '192.0.2.50' });
     ids.push(r.nodeId);
   }
@@ -26,8 +31,18 @@ t.test('a node assignment holds what the node needs, and deltas rebuild the same
   const steps: (() => Promise<unknown>)[] = [
     () => control.createNetwork(defaultNetworkSpec('front')),
     () => control.createNetwork(defaultNetworkSpec('unrelated')),
-    () => control.createService({ ...defaultServiceSpec('web'), mode: { replicated: { replicas: 4 } }, networks: [{ target: 'front', aliases: [] }] }),
-    () => control.createService({ ...defaultServiceSpec('other'), mode: { replicated: { replicas: 0 } }, networks: [{ target: 'front', aliases: [] }] }),
+    () =>
+      control.createService({
+        ...defaultServiceSpec('web'),
+        mode: { replicated: { replicas: 4 } },
+        networks: [{ target: 'front', aliases: [] }],
+      }),
+    () =>
+      control.createService({
+        ...defaultServiceSpec('other'),
+        mode: { replicated: { replicas: 0 } },
+        networks: [{ target: 'front', aliases: [] }],
+      }),
     () => control.scaleService('web', 1),
     () => control.rotateGossipKey(),
     () => control.removeService('other'),
@@ -41,8 +56,15 @@ t.test('a node assignment holds what the node needs, and deltas rebuild the same
     const fresh = applySessionMessage(emptyState(), message('snapshot', 0, snapshotOf(next)));
     t.same(summary(state), summary(fresh), `step ${i + 1}: delta-built state equals a fresh snapshot`);
   }
-  t.same([...state.networks.values()].map((n) => n.spec.name).sort(), ['front', 'ingress'], 'networks of its tasks plus ingress, not unrelated ones');
-  t.same([...state.services.values()].map((s) => s.spec.name), ['web']);
+  t.same(
+    [...state.networks.values()].map((n) => n.spec.name).sort(),
+    ['front', 'ingress'],
+    'networks of its tasks plus ingress, not unrelated ones',
+  );
+  t.same(
+    [...state.services.values()].map((s) => s.spec.name),
+    ['web'],
+  );
   t.equal(state.keyring?.keys.length, 2);
   t.same(deltaOf(sent, view()), undefined, 'nothing changed: no delta');
 });

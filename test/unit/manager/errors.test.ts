@@ -39,7 +39,10 @@ t.test('an error crosses the wire with its code, message and details', async (t)
   t.equal(back.code, 'SHOAL_ERR_PORT_IN_USE');
   t.equal(back.message, original.message);
   t.same(back.details, { port: 8080 });
-  const bare = fromGrpcError(Object.assign(new Error('x'), { code: status.UNAVAILABLE, details: 'connect ENOENT', metadata: undefined }) as unknown as ServiceError, 'unix:///x');
+  const bare = fromGrpcError(
+    Object.assign(new Error('x'), { code: status.UNAVAILABLE, details: 'connect ENOENT', metadata: undefined }) as unknown as ServiceError,
+    'unix:///x',
+  );
   t.equal(bare.code, 'SHOAL_ERR_MANAGER_UNREACHABLE');
   t.match(bare.message, /cannot connect to the shoal manager at unix:\/\/\/x/);
 });

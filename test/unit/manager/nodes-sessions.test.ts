@@ -10,7 +10,12 @@ import { inProcessManager } from '../../support/manager-harness.ts';
 
 async function join(control: ManagerControl, hostname: string, role: 'worker' | 'manager' = 'worker'): Promise<string> {
   const swarm = await control.inspectSwarm();
-  const r = await control.issueNodeCertificate({ token: swarm.joinTokens[role], publicKeyPem: generateNodeKey().publicKeyPem, hostname, advertiseAddr: '192.0.2.20' });
+  const r = await control.issueNodeCertificate({
+    token: swarm.joinTokens[role],
+    publicKeyPem: generateNodeKey().publicKeyPem,
+    hostname,
+    advertiseAddr: '192.0.2.20',
+  });
   return r.nodeId;
 }
 
@@ -39,12 +44,15 @@ t.test('nodes: availability, roles and removal rules', async (t) => {
   await join(control, 'm2', 'manager');
   await control.nodeReady(n1, { hostname: 'n1', platformOs: 'linux', platformArch: 'x64', version: '0', addr: '192.0.2.21' });
   await control.nodeReady(n2, { hostname: 'n2', platformOs: 'linux', platformArch: 'x64', version: '0', addr: '192.0.2.22' });
-  t.same((await control.listNodes()).map((n) => [n.description.hostname, n.spec.role, n.status.state]), [
-    ['m2', 'manager', 'unknown'],
-    ['n1', 'worker', 'ready'],
-    ['n2', 'worker', 'ready'],
-    [(await control.inspectNode('self')).description.hostname, 'manager', 'unknown'],
-  ].sort((a, b) => a[0]!.localeCompare(b[0]!)));
+  t.same(
+    (await control.listNodes()).map((n) => [n.description.hostname, n.spec.role, n.status.state]),
+    [
+      ['m2', 'manager', 'unknown'],
+      ['n1', 'worker', 'ready'],
+      ['n2', 'worker', 'ready'],
+      [(await control.inspectNode('self')).description.hostname, 'manager', 'unknown'],
+    ].sort((a, b) => a[0]!.localeCompare(b[0]!)),
+  );
   t.equal((await control.listNodes({ role: 'manager' })).length, 2);
   await control.createService({ ...defaultServiceSpec('web'), mode: { replicated: { replicas: 4 } } });
   const spread = await control.listTasks({ services: ['web'] });
@@ -53,11 +61,17 @@ t.test('nodes: availability, roles and removal rules', async (t) => {
   const node = await control.inspectNode('n1');
   await control.updateNode('n1', { ...node.spec, availability: 'drain' }, node.version);
   const live = await control.listTasks({ services: ['web'], desiredState: 'running' });
-  t.same(live.map((x) => x.nodeId), [n2, n2, n2, n2]);
-  t.same((await control.listTasks({ nodes: ['n1'] })).map((x) => [x.desiredState, x.status.message]), [
-    ['shutdown', 'node drained'],
-    ['shutdown', 'node drained'],
-  ]);
+  t.same(
+    live.map((x) => x.nodeId),
+    [n2, n2, n2, n2],
+  );
+  t.same(
+    (await control.listTasks({ nodes: ['n1'] })).map((x) => [x.desiredState, x.status.message]),
+    [
+      ['shutdown', 'node drained'],
+      ['shutdown', 'node drained'],
+    ],
+  );
   await t.rejects(control.updateNode('n1', { ...node.spec, availability: 'active' }, node.version), { code: 'SHOAL_ERR_VERSION_CONFLICT' });
   // promote and demote
   const promoted = await control.updateNode('n2', { ...(await control.inspectNode('n2')).spec, role: 'manager' });
@@ -73,8 +87,15 @@ t.test('nodes: availability, roles and removal rules', async (t) => {
   await t.rejects(control.inspectNode(n2), { code: 'SHOAL_ERR_NODE_NOT_FOUND' });
   t.throws(() => control.requireNode(n2), { code: 'SHOAL_ERR_UNAUTHENTICATED', message: /removed/ });
   const after = await control.listTasks({ services: ['web'], desiredState: 'running' });
-  t.same(after.map((x) => x.nodeId), ['', '', '', ''], 'no active node left: the replacements wait, pending');
-  t.same(after.map((x) => x.status.state), ['pending', 'pending', 'pending', 'pending']);
+  t.same(
+    after.map((x) => x.nodeId),
+    ['', '', '', ''],
+    'no active node left: the replacements wait, pending',
+  );
+  t.same(
+    after.map((x) => x.status.state),
+    ['pending', 'pending', 'pending', 'pending'],
+  );
 });
 
 t.test('join tokens: rotation refuses the old token', async (t) => {
@@ -83,8 +104,16 @@ t.test('join tokens: rotation refuses the old token', async (t) => {
   const rotated = await control.joinToken('worker', true);
   t.not(rotated.token, old);
   t.equal((await control.joinToken('manager')).token, (await control.inspectSwarm()).joinTokens.manager, 'the other role keeps its token');
-  await t.rejects(control.issueNodeCertificate({ token: old, publicKeyPem: generateNodeKey().publicKeyPem, hostname: 'x', advertiseAddr: '' }), { code: 'SHOAL_ERR_JOIN_TOKEN_REJECTED' });
-  const ok = await control.issueNodeCertificate({ token: rotated.token, publicKeyPem: generateNodeKey().publicKeyPem, hostname: 'x', advertiseAddr: '' });
+  await t.rejects(
+    control.issueNodeCertificate({ token: old, publicKeyPem: generateNodeKey().publicKeyPem, hostname: 'x', advertiseAddr: '' }),
+    { code: 'SHOAL_ERR_JOIN_TOKEN_REJECTED' },
+  );
+  const ok = await control.issueNodeCertificate({
+    token: rotated.token,
+    publicKeyPem: generateNodeKey().publicKeyPem,
+    hostname: 'x',
+    advertiseAddr: '',
+  });
   t.equal(ok.role, 'worker');
   const before = (await control.inspectSwarm()).gossipKeys;
   const after = (await control.rotateGossipKey()).gossipKeys;
@@ -100,15 +129,27 @@ t.test('sessions: snapshot, deltas, heartbeat loss moves tasks, removal ends the
   const n2 = await join(control, 'n2');
   const a1 = sink();
   const a2 = sink();
-  await dispatcher.open(n1, { description: { hostname: 'n1', platformOs: 'linux', platformArch: 'x64', version: '0' }, advertiseAddr: '192.0.2.31' }, a1);
-  await dispatcher.open(n2, { description: { hostname: 'n2', platformOs: 'linux', platformArch: 'x64', version: '0' }, advertiseAddr: '192.0.2.32' }, a2);
+  await dispatcher.open(
+    n1,
+    { description: { hostname: 'n1', platformOs: 'linux', platformArch: 'x64', version: '0' }, advertiseAddr: '192.0.2.31' },
+    a1,
+  );
+  await dispatcher.open(
+    n2,
+    { description: { hostname: 'n2', platformOs: 'linux', platformArch: 'x64', version: '0' }, advertiseAddr: '192.0.2.32' },
+    a2,
+  );
   t.equal(a1.messages[0]!.kind, 'snapshot');
   t.equal(a1.messages[0]!.heartbeatPeriodMs, 100);
   t.equal(a1.state().networks.size, 1, 'ingress only');
   t.ok(a1.state().keyring?.keys[0]?.key.length === 32);
   t.equal(a1.state().endpoints.size, 1, 'its ingress sandbox address');
   await control.createNetwork(defaultNetworkSpec('front'));
-  await control.createService({ ...defaultServiceSpec('web'), mode: { replicated: { replicas: 4 } }, networks: [{ target: 'front', aliases: [] }] });
+  await control.createService({
+    ...defaultServiceSpec('web'),
+    mode: { replicated: { replicas: 4 } },
+    networks: [{ target: 'front', aliases: [] }],
+  });
   await clock.advanceAsync(20);
   const last = a1.messages[a1.messages.length - 1]!;
   t.equal(last.kind, 'delta');
@@ -116,12 +157,26 @@ t.test('sessions: snapshot, deltas, heartbeat loss moves tasks, removal ends the
   const s1 = a1.state();
   t.equal(s1.tasks.size, 2);
   t.same([...s1.networks.values()].map((n) => n.spec.name).sort(), ['front', 'ingress']);
-  t.same([...s1.services.values()].map((s) => s.spec.name), ['web']);
+  t.same(
+    [...s1.services.values()].map((s) => s.spec.name),
+    ['web'],
+  );
   t.equal(s1.peers.size, 1, 'the other ready node');
   t.equal(s1.version, control.store.revision());
   // agents report their tasks running
-  for (const [id, a] of [[n1, a1], [n2, a2]] as const) {
-    await dispatcher.report(id, { sessionId: '', heartbeat: true, tasks: [...a.state().tasks.keys()].map((taskId) => ({ taskId, status: { state: 'running', message: '', err: '', timestamp: '', exitCode: 0, health: '' } })), containers: [] });
+  for (const [id, a] of [
+    [n1, a1],
+    [n2, a2],
+  ] as const) {
+    await dispatcher.report(id, {
+      sessionId: '',
+      heartbeat: true,
+      tasks: [...a.state().tasks.keys()].map((taskId) => ({
+        taskId,
+        status: { state: 'running', message: '', err: '', timestamp: '', exitCode: 0, health: '' },
+      })),
+      containers: [],
+    });
   }
   t.equal((await control.inspectService('web')).serviceStatus.runningTasks, 4);
   // only n2 keeps beating: n1 goes down after 500 ms and its tasks move to n2
@@ -132,7 +187,10 @@ t.test('sessions: snapshot, deltas, heartbeat loss moves tasks, removal ends the
   t.equal((await control.inspectNode(n1)).status.state, 'down');
   t.equal((await control.inspectNode(n2)).status.state, 'ready');
   const live = await control.listTasks({ services: ['web'], desiredState: 'running' });
-  t.same(live.map((x) => x.nodeId), [n2, n2, n2, n2]);
+  t.same(
+    live.map((x) => x.nodeId),
+    [n2, n2, n2, n2],
+  );
   await clock.advanceAsync(20);
   t.equal(a2.state().tasks.size, 4, "n2's assignment now holds all four");
   // heartbeats resume: n1 ready again (its old tasks stay shut down)
@@ -140,7 +198,14 @@ t.test('sessions: snapshot, deltas, heartbeat loss moves tasks, removal ends the
   t.equal((await control.inspectNode(n1)).status.state, 'ready');
   // task failure: restart after the policy delay
   const victim = live[0]!;
-  await dispatcher.report(n2, { sessionId: '', heartbeat: false, tasks: [{ taskId: victim.id, status: { state: 'failed', message: 'exit 1', err: 'exit status 1', timestamp: '', exitCode: 1, health: '' } }], containers: [] });
+  await dispatcher.report(n2, {
+    sessionId: '',
+    heartbeat: false,
+    tasks: [
+      { taskId: victim.id, status: { state: 'failed', message: 'exit 1', err: 'exit status 1', timestamp: '', exitCode: 1, health: '' } },
+    ],
+    containers: [],
+  });
   t.equal((await control.listTasks({ ids: [victim.id] }))[0]!.desiredState, 'shutdown');
   t.equal((await control.listTasks({ services: ['web'], desiredState: 'running' })).length, 3, 'waiting for the 5 s restart delay');
   for (let i = 0; i < 52; i++) {
@@ -150,7 +215,10 @@ t.test('sessions: snapshot, deltas, heartbeat loss moves tasks, removal ends the
   }
   const restarted = await control.listTasks({ services: ['web'], desiredState: 'running' });
   t.equal(restarted.length, 4);
-  t.ok(restarted.some((x) => x.slot === victim.slot && x.id !== victim.id), 'same slot, new task');
+  t.ok(
+    restarted.some((x) => x.slot === victim.slot && x.id !== victim.id),
+    'same slot, new task',
+  );
   // removing a node ends its session
   await control.removeNode(n1, true);
   t.match(a1.failures, [{ code: 'SHOAL_ERR_UNAUTHENTICATED' }]);
@@ -163,7 +231,12 @@ t.test('restart from the same file: every allocation identical, nothing duplicat
   await m.control.nodeReady(n1, { hostname: 'n1', platformOs: '', platformArch: '', version: '', addr: '192.0.2.40' });
   await m.control.createNetwork(defaultNetworkSpec('a'));
   await m.control.createNetwork(defaultNetworkSpec('b'));
-  await m.control.createService({ ...defaultServiceSpec('web'), mode: { replicated: { replicas: 3 } }, networks: [{ target: 'a', aliases: [] }], endpointSpec: { mode: 'vip', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishMode: 'ingress' }] } });
+  await m.control.createService({
+    ...defaultServiceSpec('web'),
+    mode: { replicated: { replicas: 3 } },
+    networks: [{ target: 'a', aliases: [] }],
+    endpointSpec: { mode: 'vip', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishMode: 'ingress' }] },
+  });
   const dump = await m.control.dump();
   const m2 = m.reopen();
   t.equal(await m2.control.dump(), dump, 'the reopened store is identical');
@@ -172,8 +245,16 @@ t.test('restart from the same file: every allocation identical, nothing duplicat
   // new allocations continue where the old process stopped
   const c = await m2.control.createNetwork(defaultNetworkSpec('c'));
   t.equal(c.vxlanId, 4099);
-  t.same(c.ipam.map((x) => x.subnet), ['10.0.2.0/24']);
-  const s2 = await m2.control.createService({ ...defaultServiceSpec('api'), mode: { replicated: { replicas: 3 } }, networks: [{ target: 'a', aliases: [] }], endpointSpec: { mode: 'vip', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishMode: 'ingress' }] } });
+  t.same(
+    c.ipam.map((x) => x.subnet),
+    ['10.0.2.0/24'],
+  );
+  const s2 = await m2.control.createService({
+    ...defaultServiceSpec('api'),
+    mode: { replicated: { replicas: 3 } },
+    networks: [{ target: 'a', aliases: [] }],
+    endpointSpec: { mode: 'vip', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishMode: 'ingress' }] },
+  });
   t.equal(s2.endpoint.ports[0]!.publishedPort, 30001);
   const addrs = (await m2.control.networkEndpoints('a')).endpoints.map((e) => e.addr);
   t.equal(new Set(addrs).size, addrs.length, 'no address handed out twice');

@@ -24,7 +24,16 @@ function node(id: string, state = 'ready', availability = 'active'): NodeRecord 
 function service(replicas: number | 'global', patch: Partial<ServiceRecord['spec']> = {}): ServiceRecord {
   const spec = { ...defaultServiceSpec('web'), ...patch };
   spec.mode = replicas === 'global' ? { global: {} } : { replicated: { replicas } };
-  return { id: 'svc', version: 10, createdAt: iso(T0), updatedAt: iso(T0), spec, endpoint: { spec: spec.endpointSpec, ports: [], virtualIps: [] }, updateStatus: { state: '', startedAt: '', completedAt: '', message: '' }, specVersion: 10 };
+  return {
+    id: 'svc',
+    version: 10,
+    createdAt: iso(T0),
+    updatedAt: iso(T0),
+    spec,
+    endpoint: { spec: spec.endpointSpec, ports: [], virtualIps: [] },
+    updateStatus: { state: '', startedAt: '', completedAt: '', message: '' },
+    specVersion: 10,
+  };
 }
 
 let seq = 0;
@@ -50,27 +59,56 @@ function task(slot: number, nodeId: string, state = 'running', desired = 'runnin
   };
 }
 
-function plan(svc: ServiceRecord, tasks: TaskRecord[], nodes: NodeRecord[], extra: { nowMs?: number; updateBatchAllowed?: boolean; load?: Map<string, number> } = {}): SchedulePlan {
-  return planService({ service: svc, tasks, nodes, nodeLoad: extra.load ?? new Map(), nowMs: extra.nowMs ?? T0, historyRetention: 2, updateBatchAllowed: extra.updateBatchAllowed ?? true });
+function plan(
+  svc: ServiceRecord,
+  tasks: TaskRecord[],
+  nodes: NodeRecord[],
+  extra: { nowMs?: number; updateBatchAllowed?: boolean; load?: Map<string, number> } = {},
+): SchedulePlan {
+  return planService({
+    service: svc,
+    tasks,
+    nodes,
+    nodeLoad: extra.load ?? new Map(),
+    nowMs: extra.nowMs ?? T0,
+    historyRetention: 2,
+    updateBatchAllowed: extra.updateBatchAllowed ?? true,
+  });
 }
 
 t.test('replicated tasks spread over active ready nodes, fewest first', async (t) => {
   const p = plan(service(5), [], [node('a'), node('b'), node('c', 'down'), node('d', 'ready', 'drain'), node('e', 'ready', 'pause')]);
-  t.same(p.create.map((c) => c.slot), [1, 2, 3, 4, 5]);
-  t.same(p.create.map((c) => c.nodeId), ['a', 'b', 'a', 'b', 'a']);
+  t.same(
+    p.create.map((c) => c.slot),
+    [1, 2, 3, 4, 5],
+  );
+  t.same(
+    p.create.map((c) => c.nodeId),
+    ['a', 'b', 'a', 'b', 'a'],
+  );
   const q = plan(service(3), [task(1, 'a'), task(2, 'a')], [node('a'), node('b')]);
   t.same(q.create, [{ slot: 3, nodeId: 'b' }], 'the new replica goes to the node with fewer tasks of the service');
   const r = plan(service(2), [], [node('a'), node('b')], { load: new Map([['a', 10]]) });
-  t.same(r.create.map((c) => c.nodeId), ['b', 'a'], 'ties broken by overall load');
+  t.same(
+    r.create.map((c) => c.nodeId),
+    ['b', 'a'],
+    'ties broken by overall load',
+  );
 });
 
 t.test('no eligible node: tasks are created pending, assigned when a node appears', async (t) => {
   const p = plan(service(2), [], [node('a', 'unknown')]);
-  t.same(p.create, [{ slot: 1, nodeId: '' }, { slot: 2, nodeId: '' }]);
+  t.same(p.create, [
+    { slot: 1, nodeId: '' },
+    { slot: 2, nodeId: '' },
+  ]);
   const pending = [task(1, '', 'pending'), task(2, '', 'pending')];
   const q = plan(service(2), pending, [node('a')]);
   t.same(q.create, []);
-  t.same(q.assign.map((a) => a.nodeId), ['a', 'a']);
+  t.same(
+    q.assign.map((a) => a.nodeId),
+    ['a', 'a'],
+  );
 });
 
 t.test('scale down shuts down the highest slots', async (t) => {
@@ -85,7 +123,13 @@ t.test('tasks on a down or drained node are replaced elsewhere; paused nodes kee
   const ts = [task(1, 'a'), task(2, 'b'), task(3, 'c')];
   const p = plan(service(3), ts, [node('a', 'down'), node('b', 'ready', 'drain'), node('c', 'ready', 'pause'), node('d')]);
   t.same(p.shutdown.map((s) => s.message).sort(), ['node down', 'node drained']);
-  t.same(p.create.sort((x, y) => x.slot - y.slot), [{ slot: 1, nodeId: 'd' }, { slot: 2, nodeId: 'd' }]);
+  t.same(
+    p.create.sort((x, y) => x.slot - y.slot),
+    [
+      { slot: 1, nodeId: 'd' },
+      { slot: 2, nodeId: 'd' },
+    ],
+  );
   const q = plan(service(2), [task(1, 'gone'), task(2, 'd')], [node('d'), node('e')]);
   t.match(q.shutdown, [{ message: 'node removed' }]);
   t.same(q.create, [{ slot: 1, nodeId: 'e' }]);
@@ -110,13 +154,19 @@ t.test('restart policy: condition, delay and max attempts', async (t) => {
   t.equal(plan(any, [failed(T0)], nodes, { nowMs: T0 + 1000 }).wakeAtMs, T0 + 5000);
   t.same(plan(any, [failed(T0)], nodes, { nowMs: T0 + 5000 }).create, [{ slot: 1, nodeId: 'a' }]);
   t.same(plan(any, [complete], nodes, { nowMs: T0 + 6000 }).create.length, 1, 'any restarts after a clean exit');
-  const onFailure = service(1, { taskTemplate: { ...any.spec.taskTemplate, restartPolicy: { condition: 'on-failure', delayMs: 0, maxAttempts: 2 } } });
+  const onFailure = service(1, {
+    taskTemplate: { ...any.spec.taskTemplate, restartPolicy: { condition: 'on-failure', delayMs: 0, maxAttempts: 2 } },
+  });
   t.same(plan(onFailure, [complete], nodes).create, [], 'on-failure does not restart a clean exit');
   t.same(plan(onFailure, [failed(T0)], nodes).create.length, 1);
   t.same(plan(onFailure, [failed(T0), failed(T0 - 10)], nodes).create, [], 'max attempts reached');
   const none = service(1, { taskTemplate: { ...any.spec.taskTemplate, restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0 } } });
   t.same(plan(none, [failed(T0)], nodes, { nowMs: T0 + 1e6 }).create, []);
-  t.same(plan(none, [task(1, 'a', 'running', 'shutdown')], nodes).create.length, 1, 'a slot emptied by the manager is refilled whatever the policy');
+  t.same(
+    plan(none, [task(1, 'a', 'running', 'shutdown')], nodes).create.length,
+    1,
+    'a slot emptied by the manager is refilled whatever the policy',
+  );
 });
 
 t.test('rolling update replaces `parallelism` outdated tasks per batch', async (t) => {
@@ -125,7 +175,10 @@ t.test('rolling update replaces `parallelism` outdated tasks per batch', async (
   const ts = [task(1, 'a', 'running', 'running', 10), task(2, 'b', 'running', 'running', 10), task(3, 'a', 'running', 'running', 10)];
   const p = plan(svc, ts, [node('a'), node('b')]);
   t.equal(p.shutdown.length, 2);
-  t.same(p.create.map((c) => c.slot), [1, 2]);
+  t.same(
+    p.create.map((c) => c.slot),
+    [1, 2],
+  );
   t.equal(p.outdatedRemaining, 1);
   t.ok(p.updateBatchStarted);
   const q = plan(svc, ts, [node('a'), node('b')], { updateBatchAllowed: false });
@@ -136,7 +189,11 @@ t.test('rolling update replaces `parallelism` outdated tasks per batch', async (
 });
 
 t.test('history beyond the retention is removed, oldest first', async (t) => {
-  const ended = [task(1, 'a', 'failed', 'shutdown', 10, T0 - 3000), task(1, 'a', 'failed', 'shutdown', 10, T0 - 2000), task(1, 'a', 'shutdown', 'shutdown', 10, T0 - 1000)];
+  const ended = [
+    task(1, 'a', 'failed', 'shutdown', 10, T0 - 3000),
+    task(1, 'a', 'failed', 'shutdown', 10, T0 - 2000),
+    task(1, 'a', 'shutdown', 'shutdown', 10, T0 - 1000),
+  ];
   const live = task(1, 'a');
   const p = plan(service(1), [...ended, live], [node('a')]);
   t.same(p.remove, [ended[0]!.id]);
@@ -154,15 +211,25 @@ t.test('random node and task churn always converges to one live task per slot on
     let tasks: TaskRecord[] = [];
     for (let i = 0; i < rng.int(10); i++) {
       const n = rng.int(nodes.length + 1);
-      tasks.push(task(1 + rng.int(8), n === nodes.length ? '' : nodes[n]!.id, ['running', 'assigned', 'pending', 'failed'][rng.int(4)]!, rng.int(3) === 0 ? 'shutdown' : 'running'));
+      tasks.push(
+        task(
+          1 + rng.int(8),
+          n === nodes.length ? '' : nodes[n]!.id,
+          ['running', 'assigned', 'pending', 'failed'][rng.int(4)]!,
+          rng.int(3) === 0 ? 'shutdown' : 'running',
+        ),
+      );
     }
-    const svc = service(replicas, { taskTemplate: { ...defaultServiceSpec('x').taskTemplate, restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0 } } });
+    const svc = service(replicas, {
+      taskTemplate: { ...defaultServiceSpec('x').taskTemplate, restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0 } },
+    });
     // apply plans until nothing changes (at most a few rounds)
     for (let i = 0; i < 5; i++) {
       const p = plan(svc, tasks, nodes, { nowMs: T0 + 1e9 });
       const byId = new Map(tasks.map((x) => [x.id, x]));
       for (const s of p.shutdown) byId.get(s.taskId)!.desiredState = 'shutdown';
-      for (const a of p.assign) Object.assign(byId.get(a.taskId)!, { nodeId: a.nodeId, status: { ...byId.get(a.taskId)!.status, state: 'assigned' } });
+      for (const a of p.assign)
+        Object.assign(byId.get(a.taskId)!, { nodeId: a.nodeId, status: { ...byId.get(a.taskId)!.status, state: 'assigned' } });
       for (const c of p.create) tasks.push(task(c.slot, c.nodeId, c.nodeId === '' ? 'pending' : 'assigned'));
       tasks = tasks.filter((x) => !p.remove.includes(x.id));
     }

@@ -1,5 +1,10 @@
 import t from 'tap';
-import { normalizeContainerSpec, normalizeNetworkSpec, normalizeNodeSpec, normalizeServiceSpec } from '../../../src/manager/spec-validation.ts';
+import {
+  normalizeContainerSpec,
+  normalizeNetworkSpec,
+  normalizeNodeSpec,
+  normalizeServiceSpec,
+} from '../../../src/manager/spec-validation.ts';
 import { defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
 import { resolveManagerConfig } from '../../../src/manager/config.ts';
 import { parseHost, resolveHost } from '../../../src/manager/client.ts';
@@ -12,16 +17,23 @@ t.test('empty fields get Docker defaults', async (t) => {
   t.equal(s.taskTemplate.stopGracePeriodMs, 10_000);
   t.same(s.updateConfig, { parallelism: 1, delayMs: 0 });
   t.same(normalizeServiceSpec(s), s, 'normalising twice changes nothing');
-  const p = normalizeServiceSpec({ ...defaultServiceSpec('web'), endpointSpec: { mode: '', ports: [{ name: '', protocol: '', targetPort: 80, publishMode: '' }] } });
+  const p = normalizeServiceSpec({
+    ...defaultServiceSpec('web'),
+    endpointSpec: { mode: '', ports: [{ name: '', protocol: '', targetPort: 80, publishMode: '' }] },
+  });
   t.same(p.endpointSpec.ports, [{ name: '', protocol: 'tcp', targetPort: 80, publishMode: 'ingress' }]);
   t.same(normalizeNetworkSpec({ name: 'n' } as never).driver, 'overlay');
   t.same(normalizeNodeSpec({}), { name: '', labels: {}, role: 'worker', availability: 'active' });
   t.same(normalizeContainerSpec({}).networks, []);
 });
 
-t.test('every problem is reported at once, with the first one\'s code', async (t) => {
+t.test("every problem is reported at once, with the first one's code", async (t) => {
   const err = t.throws(() =>
-    normalizeServiceSpec({ ...defaultServiceSpec('bad_name'), mode: { replicated: { replicas: -2 } }, endpointSpec: { mode: 'dnsrr', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }] } }),
+    normalizeServiceSpec({
+      ...defaultServiceSpec('bad_name'),
+      mode: { replicated: { replicas: -2 } },
+      endpointSpec: { mode: 'dnsrr', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }] },
+    }),
   ) as unknown as { code: string; message: string; details: { problems: string[] } };
   t.equal(err.code, 'SHOAL_ERR_BAD_NAME');
   t.equal(err.details.problems.length, 3);
@@ -33,7 +45,16 @@ t.test('manager config: defaults, validation of every field at once', async (t) 
   t.equal(c.advertiseAddr, '192.0.2.1', 'advertise defaults to the listen IP');
   t.ok(Object.isFrozen(c));
   t.throws(() => resolveManagerConfig({ dataDir: '/d' }), { code: 'SHOAL_ERR_INVALID_CONFIG', message: /advertiseAddr/ });
-  const err = t.throws(() => resolveManagerConfig({ dataDir: '', listenAddr: 'nope', heartbeatPeriodMs: 1000, nodeDownAfterMs: 500, portRangeStart: 5, portRangeEnd: 4 })) as unknown as { details: { problems: string[] } };
+  const err = t.throws(() =>
+    resolveManagerConfig({
+      dataDir: '',
+      listenAddr: 'nope',
+      heartbeatPeriodMs: 1000,
+      nodeDownAfterMs: 500,
+      portRangeStart: 5,
+      portRangeEnd: 4,
+    }),
+  ) as unknown as { details: { problems: string[] } };
   t.ok(err.details.problems.length >= 4, err.details.problems.join(' | '));
 });
 
@@ -41,7 +62,8 @@ t.test('hosts in DOCKER_HOST form', async (t) => {
   t.same(parseHost('unix:///var/run/x.sock'), { target: 'unix:///var/run/x.sock', display: 'unix:///var/run/x.sock', secure: false });
   t.same(parseHost('tcp://192.0.2.1:2377'), { target: '192.0.2.1:2377', display: 'tcp://192.0.2.1:2377', secure: true });
   t.same(parseHost('[2001:db8::1]:2377').target, '[2001:db8::1]:2377');
-  for (const bad of ['unix://relative', 'tcp://host', 'tcp://1.2.3.4:99999', 'http://x:1']) t.throws(() => parseHost(bad), { code: 'SHOAL_ERR_BAD_SPEC' }, bad);
+  for (const bad of ['unix://relative', 'tcp://host', 'tcp://1.2.3.4:99999', 'http://x:1'])
+    t.throws(() => parseHost(bad), { code: 'SHOAL_ERR_BAD_SPEC' }, bad);
   t.equal(resolveHost({ env: {} }), 'unix:///var/lib/shoal/manager.sock');
   t.equal(resolveHost({ env: { SHOAL_DATA_DIR: '/d' } }), 'unix:///d/manager.sock');
   t.equal(resolveHost({ env: { SHOAL_HOST: 'tcp://192.0.2.1:2377', SHOAL_DATA_DIR: '/d' } }), 'tcp://192.0.2.1:2377');

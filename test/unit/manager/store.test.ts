@@ -44,7 +44,10 @@ t.test('store update writes atomically and versions objects with the revision', 
   t.equal(store.revision(), 1);
   store.view((tx) => {
     t.equal(tx.get('thing', 'a')?.version, 1);
-    t.same(tx.byIndex('thing', 'grp', 'g1').map((x) => x.id), ['a', 'b']);
+    t.same(
+      tx.byIndex('thing', 'grp', 'g1').map((x) => x.id),
+      ['a', 'b'],
+    );
     t.same(tx.idsByIndex('thing', 'tag', 'y'), ['a', 'b']);
     t.equal(tx.countByIndex('thing', 'tag', 'x'), 1);
     t.same(tx.idsWithPrefix('thing', 'a', 5), ['a']);
@@ -86,7 +89,10 @@ t.test('store update that throws writes nothing and runs rollback hooks', async 
 t.test('unique index violations are refused as SHOAL_ERR_ALREADY_EXISTS', async (t) => {
   const { store } = open(t);
   await store.update((tx) => tx.put('thing', thing('a', 'same')));
-  await t.rejects(store.update((tx) => tx.put('thing', thing('b', 'same'))), { code: 'SHOAL_ERR_ALREADY_EXISTS' });
+  await t.rejects(
+    store.update((tx) => tx.put('thing', thing('b', 'same'))),
+    { code: 'SHOAL_ERR_ALREADY_EXISTS' },
+  );
 });
 
 t.test('a transaction without writes does not advance the revision', async (t) => {
@@ -103,9 +109,11 @@ t.test('watchers see each committed batch in order', async (t) => {
   const stop = store.watch((b) => seen.push(`${b.revision}:${b.events.map((e) => `${e.op} ${e.kind}/${e.id}`).join(',')}`));
   await store.update((tx) => tx.put('thing', thing('a', 'alpha')));
   await store.update((tx) => tx.delete('thing', 'a'));
-  await t.rejects(store.update(() => {
-    throw new Error('no');
-  }));
+  await t.rejects(
+    store.update(() => {
+      throw new Error('no');
+    }),
+  );
   stop();
   await store.update((tx) => tx.put('thing', thing('c', 'gamma')));
   t.same(seen, ['1:put thing/a', '2:delete thing/a']);
