@@ -21,7 +21,7 @@
  * (`shoal network -H unix:///s ls` and `shoal network ls -H unix:///s`).
  */
 import { createInterface } from 'node:readline';
-import { Command, CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { isShoalError } from '../common/errors.ts';
 import type { ManagerApi, ConnectOptions } from '../manager/client.ts';
 import { connectManager } from '../manager/client.ts';
@@ -169,7 +169,12 @@ export function clientFlags(cmd: Command): ClientFlags {
  * turned into the exit status. The body returns the exit status when it handled errors
  * itself (several targets), or nothing for success.
  */
-export async function runCommand(ctx: CliContext, cmd: Command, body: (api: () => ApiHandle) => Promise<number | void>): Promise<void> {
+export async function runCommand(
+  ctx: CliContext,
+  cmd: Command,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a body that returns nothing leaves the exit code alone
+  body: (api: () => ApiHandle) => Promise<number | void>,
+): Promise<void> {
   let handle: ApiHandle | undefined;
   const api = (): ApiHandle => {
     handle ??= ctx.connect(clientFlags(cmd));

@@ -111,12 +111,14 @@ export function registerNetworkCommands(program: Command, ctx: CliContext = proc
           ...(filters.get('id') ? { ids: [...(filters.get('id') ?? [])] } : {}),
           ...(filters.get('name') ? { names: [...(filters.get('name') ?? [])] } : {}),
         });
+        // every swarm network is user-defined: `type=builtin` alone matches none
+        const wantsCustom = !filters.get('type') || (filters.get('type') ?? []).some((t) => checkType(t) === 'custom');
         const dangling = filters.get('dangling')?.map((v) => filterBool('dangling', v));
         const shown = networks
           .filter((n) => !driver || driver.includes(n.spec.driver || 'overlay'))
           .filter((n) => matchesLabelFilters(n.spec.labels, filters.get('label')))
           .filter((n) => !filters.get('scope') || (filters.get('scope') ?? []).includes(n.scope || 'swarm'))
-          .filter((n) => !filters.get('type') || (filters.get('type') ?? []).some((t) => checkType(t) === 'custom'))
+          .filter(() => wantsCustom)
           .filter((n) => !dangling || dangling.includes(isDangling(n)))
           .sort((a, b) => naturalCompare(a.spec.name, b.spec.name));
         if (flags.quiet) {

@@ -102,7 +102,7 @@ export function registerNodeCommands(program: Command, ctx: CliContext = process
           })
         )
           .filter((n) => roles.length === 0 || roles.includes(n.spec.role))
-          .filter((n) => membership.length === 0 || membership.includes('accepted'))
+          .filter(() => membership.length === 0 || membership.includes('accepted')) // a node is accepted once it joined
           .filter((n) => matchesLabelFilters(n.spec.labels, filters.get('node.label')))
           .filter((n) => matchesLabelFilters(n.spec.labels, filters.get('label')))
           .sort((a, b) => naturalCompare(nodeName(a), nodeName(b)) || (a.id < b.id ? -1 : 1));

@@ -87,7 +87,9 @@ export class MemoryNetwork<D = Uint8Array, F = Uint8Array> {
   /** Splits the network: addresses in different groups cannot reach each other. */
   partition(groups: ReadonlyArray<readonly string[]>): void {
     this.groups = new Map();
-    groups.forEach((g, i) => g.forEach((a) => this.groups.set(a, i)));
+    groups.forEach((g, i) => {
+      for (const a of g) this.groups.set(a, i);
+    });
   }
 
   heal(): void {

@@ -19,7 +19,9 @@ export interface SharedNames {
 export function sharedNames(names: readonly string[]): SharedNames {
   const frozen = Object.freeze([...names]);
   const index = new Map<string, number>();
-  frozen.forEach((n, i) => index.set(n, i));
+  frozen.forEach((n, i) => {
+    index.set(n, i);
+  });
   return Object.freeze({ names: frozen, index });
 }
 
@@ -103,7 +105,9 @@ export class SampledSet {
 
   toArray(): string[] {
     const out: string[] = [];
-    this.forEach((n) => out.push(n));
+    this.forEach((n) => {
+      out.push(n);
+    });
     return out;
   }
 

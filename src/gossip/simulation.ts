@@ -52,7 +52,7 @@ export interface SimNode {
   running: boolean;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: a simulation holds nodes of any message and table types
 export type AnyNode = GossipNode<any, any>;
 
 /** A clock whose timers fire `lagMs` late: a node whose event loop is stalled. */
@@ -82,7 +82,7 @@ export class Simulation {
   readonly rng: Rng;
   readonly config: GossipConfig;
   readonly mode: SimulationMode;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: as AnyNode
   readonly network: MemoryNetwork<any, any>;
   readonly nodes: SimNode[] = [];
   readonly key: Uint8Array;

@@ -459,7 +459,7 @@ function handleAlive(s: SwimState, m: AliveMsg, from: string, now: number, out: 
   const cur = s.members.peek(m.node);
   if (!cur) {
     s.members.add({ name: m.node, addr: m.addr, incarnation: m.incarnation, state: 'alive', since: now, accusedAt: -Infinity });
-    emit(s, 'joined', s.members.get(m.node)!, out);
+    emit('joined', s.members.get(m.node)!, out);
     if (source === 'gossip') s.queue.enqueue(m.node, m);
     return;
   }
@@ -482,9 +482,9 @@ function handleAlive(s: SwimState, m: AliveMsg, from: string, now: number, out: 
   s.suspicions.delete(m.node);
   s.gone.delete(m.node);
   s.members.setState(rec, 'alive', now);
-  if (prev === 'dead' || prev === 'left') emit(s, 'joined', rec, out);
-  else if (prev === 'suspect') emit(s, 'recovered', rec, out);
-  else if (moved) emit(s, 'updated', rec, out);
+  if (prev === 'dead' || prev === 'left') emit('joined', rec, out);
+  else if (prev === 'suspect') emit('recovered', rec, out);
+  else if (moved) emit('updated', rec, out);
   if (source === 'gossip' || (source === 'pull' && prev !== 'alive')) s.queue.enqueue(m.node, m);
 }
 
@@ -516,7 +516,7 @@ function handleSuspect(s: SwimState, m: SuspectMsg, from: string, now: number, o
   const sus = startSuspicion(m.node, m.incarnation, m.from, now, suspicionMinMs(s.config, n), suspicionMaxMs(s.config, n), k);
   s.suspicions.set(m.node, sus);
   s.suspicionDeadlines.push(sus.deadline, m.node);
-  emit(s, 'suspected', rec, out);
+  emit('suspected', rec, out);
   s.queue.enqueue(m.node, m);
 }
 
@@ -557,7 +557,7 @@ function handleDead(s: SwimState, m: DeadMsg, from: string, now: number, out: Sw
   s.suspicions.delete(m.node);
   s.members.setState(rec, leaving ? 'left' : 'dead', now);
   s.gone.set(m.node, now);
-  emit(s, leaving ? 'left' : 'failed', rec, out);
+  emit(leaving ? 'left' : 'failed', rec, out);
   s.queue.enqueue(m.node, m);
 }
 
@@ -700,11 +700,11 @@ function reap(s: SwimState, now: number, out: SwimEffect[]): void {
     const rec = s.members.get(name);
     if (!rec || (rec.state !== 'dead' && rec.state !== 'left')) continue;
     s.members.remove(name);
-    emit(s, 'removed', rec, out);
+    emit('removed', rec, out);
   }
 }
 
-function emit(s: SwimState, kind: MemberEventKind, rec: MemberRecord, out: SwimEffect[]): void {
+function emit(kind: MemberEventKind, rec: MemberRecord, out: SwimEffect[]): void {
   if (rec.addr === '' && kind !== 'removed') return; // address-less death notices are not members yet
   out.push({ type: 'member', event: { kind, member: memberInfo(rec) } });
 }

@@ -237,6 +237,7 @@ export class SubnetAllocator {
       this.reBit = this.bit;
     } else {
       const windowLast = this.windowBase + (1n << BigInt(this.windowHostBits)) - 1n;
+      // biome-ignore lint/complexity/useMathMinMax: bigint, which Math.max does not take
       const rs = rangeCidr.base > this.windowBase ? rangeCidr.base : this.windowBase;
       const re = rangeCidr.last < windowLast ? rangeCidr.last : windowLast;
       this.rangeSize = Number(re - rs + 1n);

@@ -545,7 +545,8 @@ export class FakeNft implements Nft {
 
     switch (object) {
       case 'chain':
-        return this.#chain(table, verb!, name, words.slice(i), fail);
+        this.#chain(table, verb!, name, words.slice(i), fail);
+        return;
       case 'rule': {
         if (verb !== 'add') fail(`${verb} rule is outside the subset FakeNft understands`);
         const chain = table.chains.get(name) ?? fail(`chain ${name}: No such file or directory`, 'ENOENT');
@@ -571,9 +572,11 @@ export class FakeNft implements Nft {
       }
       case 'set':
       case 'map':
-        return this.#set(table, verb!, object, name, words.slice(i), fail);
+        this.#set(table, verb!, object, name, words.slice(i), fail);
+        return;
       case 'element':
-        return this.#elements(table, verb!, name, words.slice(i), fail);
+        this.#elements(table, verb!, name, words.slice(i), fail);
+        return;
     }
   }
 

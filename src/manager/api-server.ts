@@ -165,20 +165,21 @@ export class ApiServer {
   private handlers(service: ApiServiceName, access: Access): grpc.UntypedServiceImplementation {
     const c = this.options.control;
     const unary =
-      (name: string, fn: (req: any, ctx: CallContext) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> =>
-      (call, callback) => {
-        let ctx: CallContext;
-        try {
-          ctx = this.authorize(call, access);
-        } catch (err) {
-          callback(this.fail(err, `${service}/${name}`));
-          return;
-        }
-        fn(call.request, ctx).then(
-          (res) => callback(null, res ?? {}),
-          (err: unknown) => callback(this.fail(err, `${service}/${name}`)),
-        );
-      };
+      // biome-ignore lint/suspicious/noExplicitAny: each handler takes its own decoded request type
+        (name: string, fn: (req: any, ctx: CallContext) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> =>
+        (call, callback) => {
+          let ctx: CallContext;
+          try {
+            ctx = this.authorize(call, access);
+          } catch (err) {
+            callback(this.fail(err, `${service}/${name}`));
+            return;
+          }
+          fn(call.request, ctx).then(
+            (res) => callback(null, res ?? {}),
+            (err: unknown) => callback(this.fail(err, `${service}/${name}`)),
+          );
+        };
     const empty = async (): Promise<object> => ({});
     switch (service) {
       case 'Networks':

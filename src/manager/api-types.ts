@@ -110,8 +110,8 @@ export interface NetworkEndpoints {
 export interface ReplicatedMode {
   replicas: number;
 }
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
-export interface GlobalMode {}
+/** Global mode carries no settings: one task on every eligible node. */
+export type GlobalMode = Record<string, never>;
 /** Exactly one of the two is set. */
 export interface ServiceMode {
   replicated?: ReplicatedMode;

@@ -140,7 +140,7 @@ t.test('listTable, deleteTable, listTables, JSON transactions', async (t) => {
   t.same(tables.map((x) => `${x.family} ${x.name}`).sort(), ['inet shoal-x', 'ip shoal-j', 'ip6 shoal-x']);
   const j = await real.listTable('ip', 'shoal-j');
   t.same(j?.json, [
-    { table: { family: 'ip', name: 'shoal-j', handle: (j?.json[0] as { table: { handle: number } }).table.handle } },
+    { table: { family: 'ip', name: 'shoal-j', handle: (j!.json[0] as { table: { handle: number } }).table.handle } },
     { chain: { family: 'ip', table: 'shoal-j', name: 'c', handle: 1 } },
   ]);
   t.equal(await real.listTable('ip', 'shoal-x'), undefined, 'a table of that name in another family does not count');

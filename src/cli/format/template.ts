@@ -582,7 +582,7 @@ function field(base: unknown, path: readonly string[], shown: string): unknown {
       throw templateError(`executing at <${shown}>: nil pointer evaluating .${name}`);
     }
     if (typeof cur !== 'object') throw templateError(`executing at <${shown}>: can't evaluate field ${name} in type ${typeof cur}`);
-    if (Object.prototype.hasOwnProperty.call(cur, name)) {
+    if (Object.hasOwn(cur, name)) {
       cur = (cur as Record<string, unknown>)[name];
     } else if (isGoMap(cur)) {
       cur = NO_VALUE;

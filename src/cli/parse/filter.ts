@@ -28,7 +28,7 @@ export function matchesLabelFilters(labels: Readonly<Record<string, string>>, wa
   if (!wanted) return true;
   return wanted.every((w) => {
     const eq = w.indexOf('=');
-    if (eq < 0) return Object.prototype.hasOwnProperty.call(labels, w);
+    if (eq < 0) return Object.hasOwn(labels, w);
     return labels[w.slice(0, eq)] === w.slice(eq + 1);
   });
 }

@@ -19,7 +19,7 @@ export type FormatOption =
   | { readonly kind: 'table'; readonly template: Template | undefined }
   | { readonly kind: 'template'; readonly template: Template };
 
-function unescape(text: string): string {
+function unescapeTemplate(text: string): string {
   return text.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
 }
 
@@ -29,9 +29,9 @@ export function parseListFormat(text: string | undefined): FormatOption {
   if (text.trim().toLowerCase() === 'json') return { kind: 'json' };
   if (text.startsWith('table')) {
     const rest = text.slice('table'.length).trim();
-    return { kind: 'table', template: rest === '' ? undefined : parseTemplate(unescape(rest)) };
+    return { kind: 'table', template: rest === '' ? undefined : parseTemplate(unescapeTemplate(rest)) };
   }
-  return { kind: 'template', template: parseTemplate(unescape(text)) };
+  return { kind: 'template', template: parseTemplate(unescapeTemplate(text)) };
 }
 
 /** Reads --format for an inspect command (`json` is `{{json .}}`, anything else a template). */

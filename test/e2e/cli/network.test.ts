@@ -45,9 +45,9 @@ t.test('networks and standalone containers through the CLI', async (t) => {
   await t.test('ls: Docker columns, sorted by name', async (t) => {
     const out = ok(t, await m.shoal(['network', 'ls']), 'network ls').split('\n');
     t.equal(out[0], 'NETWORK ID     NAME      DRIVER    SCOPE');
-    t.match(out[1], /^[0-9a-z]{12}   back      overlay   swarm$/);
+    t.match(out[1], /^[0-9a-z]{12} {3}back {6}overlay {3}swarm$/);
     t.equal(out[2], `${frontId.slice(0, 12)}   front     overlay   swarm`);
-    t.match(out[3], /^[0-9a-z]{12}   ingress   overlay   swarm$/);
+    t.match(out[3], /^[0-9a-z]{12} {3}ingress {3}overlay {3}swarm$/);
     t.equal(out.length, 5);
     t.equal(ok(t, await m.shoal(['network', 'ls', '--format', '{{.Name}}']), 'format'), 'back\nfront\ningress\n');
     t.equal(ok(t, await m.shoal(['network', 'ls', '--filter', 'name=fro', '-q', '--no-trunc']), 'filter'), frontId);
@@ -93,8 +93,8 @@ t.test('networks and standalone containers through the CLI', async (t) => {
     t.same(net?.['Labels'], { tier: 'front' });
     const [ingress] = JSON.parse(ok(t, await m.shoal(['network', 'inspect', 'ingress']), 'inspect ingress')) as Record<string, unknown>[];
     t.equal(ingress?.['Ingress'], true);
-    t.equal((ingress?.['Options'] as Record<string, string>)['com.docker.network.driver.overlay.vxlanid_list'], '4096');
-    t.same((ingress?.['IPAM'] as { Config: unknown[] }).Config, [{ Subnet: '10.255.0.0/16', Gateway: '10.255.0.1' }]);
+    t.equal((ingress!['Options'] as Record<string, string>)['com.docker.network.driver.overlay.vxlanid_list'], '4096');
+    t.same((ingress!['IPAM'] as { Config: unknown[] }).Config, [{ Subnet: '10.255.0.0/16', Gateway: '10.255.0.1' }]);
     t.equal(
       ok(
         t,
@@ -128,11 +128,11 @@ t.test('networks and standalone containers through the CLI', async (t) => {
     );
     t.equal(ok(t, await m.shoal(['container', 'ls', '-a', '-q', '--no-trunc']), 'container ls -q'), cid);
     const lines = ok(t, await m.shoal(['container', 'ls', '-a']), 'container ls table').split('\n');
-    t.match(lines[0], /^CONTAINER ID   COMMAND       CREATED\s+STATUS\s+NODE\s+NETWORKS   NAMES$/);
+    t.match(lines[0], /^CONTAINER ID {3}COMMAND {7}CREATED\s+STATUS\s+NODE\s+NETWORKS {3}NAMES$/);
     t.match(lines[1], new RegExp(`^${cid.slice(0, 12)}   "sleep 600"   .* ago\\s+\\S+\\s+\\S+\\s+front      probe$`));
     const [c] = JSON.parse(ok(t, await m.shoal(['container', 'inspect', 'probe']), 'container inspect')) as Record<string, unknown>[];
     t.equal(c?.['Name'], '/probe');
-    const nets = (c?.['NetworkSettings'] as { Networks: Record<string, { IPAddress: string; Aliases: string[]; MacAddress: string }> })
+    const nets = (c!['NetworkSettings'] as { Networks: Record<string, { IPAddress: string; Aliases: string[]; MacAddress: string }> })
       .Networks;
     t.match(nets['front']?.IPAddress, /^10\.0\.9\.(12[89]|1[3-9][0-9]|2[0-5][0-9])$/, 'address from the ip-range 10.0.9.128/25');
     t.same(nets['front']?.Aliases, ['p']);

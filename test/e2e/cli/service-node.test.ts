@@ -95,8 +95,8 @@ t.test('services, nodes and join tokens through the CLI', async (t) => {
 
     const ls = ok(t, await m.shoal(['service', 'ls']), 'service ls').split('\n');
     t.equal(ls[0], 'ID             NAME      MODE         REPLICAS   PORTS');
-    t.match(ls[1], /^[0-9a-z]{12}   auto      replicated   1\/1        \*:3\d{4}->80\/tcp$/, 'an allocated port from 30000-32767');
-    t.match(ls[2], /^[0-9a-z]{12}   dns       global       2\/2        $/, 'host-mode ports are not in PORTS');
+    t.match(ls[1], /^[0-9a-z]{12} {3}auto {6}replicated {3}1\/1 {8}\*:3\d{4}->80\/tcp$/, 'an allocated port from 30000-32767');
+    t.match(ls[2], /^[0-9a-z]{12} {3}dns {7}global {7}2\/2 {8}$/, 'host-mode ports are not in PORTS');
     t.equal(ls[3], `${webId.slice(0, 12)}   web       replicated   3/3        *:8080->80/tcp`);
     t.equal(
       ok(t, await m.shoal(['service', 'ls', '--filter', 'mode=global', '--format', '{{.Name}} {{.Mode}} {{.Replicas}}']), 'ls filter'),
@@ -261,12 +261,12 @@ t.test('services, nodes and join tokens through the CLI', async (t) => {
       .split('\n');
     t.equal(ls[0], 'ID                            HOSTNAME   STATUS    AVAILABILITY   MANAGER STATUS   ENGINE VERSION');
     t.equal(ls.length, 4, "the manager's node and two agents");
-    const self = ls.filter((l) => / \*   /.test(l));
+    const self = ls.filter((l) => / \* {3}/.test(l));
     t.equal(self.length, 1, 'one node marked as the current one');
-    t.match(self[0], /^[0-9a-z]{25} \*   \S+\s+\S+\s+Active\s+Leader\s+/);
+    t.match(self[0], /^[0-9a-z]{25} \* {3}\S+\s+\S+\s+Active\s+Leader\s+/);
     t.match(
       ls.find((l) => / h2 /.test(l)),
-      /^[0-9a-z]{25}     h2         Ready     Active\s+\S+$/,
+      /^[0-9a-z]{25} {5}h2 {9}Ready {5}Active\s+\S+$/,
     );
     t.equal(
       ok(t, await m.shoal(['node', 'inspect', '--format', '{{.Spec.Role}} {{.ManagerStatus.Leader}}', 'self']), 'inspect self'),

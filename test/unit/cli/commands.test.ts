@@ -367,10 +367,10 @@ t.test("service create builds Docker's spec from the flags and the command after
   const g = await run(['service', 'create', '--name', 'agent', '--mode', 'global', '--', 'sleep', 'infinity'], {
     createService: () => ({ id: 'x' }),
   });
-  t.same((g.calls[0]?.[1] as ReturnType<typeof defaultServiceSpec>).mode, { global: {} });
+  t.same((g.calls[0]![1] as ReturnType<typeof defaultServiceSpec>).mode, { global: {} });
   const auto = await run(['service', 'create', '--name', 'dns', '-p', '53/udp'], { createService: () => ({ id: 'x' }) });
   t.same(
-    (auto.calls[0]?.[1] as ReturnType<typeof defaultServiceSpec>).endpointSpec.ports,
+    (auto.calls[0]![1] as ReturnType<typeof defaultServiceSpec>).endpointSpec.ports,
     [{ name: '', protocol: 'udp', targetPort: 53, publishMode: 'ingress' }],
     'no published port: the manager picks',
   );

@@ -146,7 +146,7 @@ t.test('overlap between networks is refused, naming the other network', async (t
   );
 });
 
-t.test('random subnet sets: overlap detection agrees with a brute-force check', async (t) => {
+t.test('random subnet sets: overlap detection agrees with a brute-force check', async () => {
   const cidrArb = fc.oneof(
     fc.tuple(fc.nat({ max: 0xffff }), fc.integer({ min: 16, max: 30 })).map(([hi, p]) => {
       const v = (0x0a000000 + hi * 256) >>> 0;

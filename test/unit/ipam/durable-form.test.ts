@@ -96,7 +96,7 @@ t.test('restore refuses unreadable or contradictory state, naming every bad netw
   t.match(problems.join('\n'), 'subnet 10.0.0.0/24 of network "a" overlaps 10.0.0.0/16 of network "b"');
 });
 
-t.test('random allocate/release cycles across chunk boundaries round-trip at every step', async (t) => {
+t.test('random allocate/release cycles across chunk boundaries round-trip at every step', async () => {
   // A /19 spans two 4,096-address chunks; an ip-range across the middle and statics outside it.
   const op = fc.oneof(
     { weight: 4, arbitrary: fc.constant({ t: 'alloc' as const, a: 0 }) },

@@ -17,7 +17,7 @@ for (const [chunkBits, keys] of [
   [4096, 4],
   [64, 8],
 ] as const) {
-  t.test(`set/clear/findClear agree with a Set (chunk ${chunkBits} bits, ${keys} chunks)`, async (t) => {
+  t.test(`set/clear/findClear agree with a Set (chunk ${chunkBits} bits, ${keys} chunks)`, async () => {
     const space = chunkBits * keys;
     const op = fc.oneof(
       fc.record({ kind: fc.constant('set' as const), p: fc.nat({ max: space - 1 }) }),

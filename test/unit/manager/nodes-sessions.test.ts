@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ShoalError } from '../../../src/common/errors.ts';
+import type { ShoalError } from '../../../src/common/errors.ts';
 import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
 import type { SessionMessage } from '../../../src/manager/api-types.ts';
 import { generateNodeKey } from '../../../src/manager/ca.ts';
