@@ -88,4 +88,4 @@ export {
 } from './config.ts';
 export { subnetRequestsFromFlags, type SubnetFlags } from './flags.ts';
 export { canonicalAddress, canonicalCidr } from './address.ts';
-export { IPAM_ERROR_CODES, type IpamErrorCode } from './errors.ts';
+export { IPAM_ERRORS, type IpamErrorCode } from './errors.ts';

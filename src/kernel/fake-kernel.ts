@@ -68,7 +68,7 @@
  * Link events are delivered synchronously after each change, before the call's promise
  * resolves: `new` for a created or changed link, `del` for a deleted or moved-away one.
  */
-import { ShoalError } from '../common/errors.ts';
+import { codeForErrno, ShoalError } from '../common/errors.ts';
 import { bytesEqual, canonicalIp, formatIp, inPrefix, networkBytes, requireIp, type IpBytes } from '../common/ip.ts';
 import { formatMac, isFloodMac, isUnicastMac, normalizeMac, ZERO_MAC } from '../common/mac.ts';
 import { createRng, type Rng } from '../common/rng.ts';
@@ -125,15 +125,7 @@ function randomMac(rng: Rng): string {
 // Errors, mapped from errno as the real handle maps netlink errors
 
 function kernelError(errno: string, message: string, details: Record<string, unknown> = {}): ShoalError {
-  const code =
-    errno === 'EEXIST'
-      ? 'SHOAL_ERR_ALREADY_EXISTS'
-      : errno === 'ENODEV'
-        ? 'SHOAL_ERR_LINK_NOT_FOUND'
-        : errno === 'ENOENT' || errno === 'ESRCH'
-          ? 'SHOAL_ERR_NOT_FOUND'
-          : 'SHOAL_ERR_NETLINK';
-  return new ShoalError(code, `${message}: ${errno}`, { details, errno });
+  return new ShoalError(codeForErrno(errno, 'SHOAL_ERR_NETLINK'), `${message}: ${errno}`, { details, errno });
 }
 
 // ---------------------------------------------------------------------------------------

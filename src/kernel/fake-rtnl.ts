@@ -10,7 +10,7 @@
  * Like an open netlink socket, a handle keeps its namespace alive after the namespace is
  * deleted by name, until the handle is closed.
  */
-import { ShoalError } from '../common/errors.ts';
+import { deletedUnlessMissing, ShoalError } from '../common/errors.ts';
 import type { FakeKernel, FakeNamespace } from './fake-kernel.ts';
 import type {
   Address,
@@ -36,13 +36,6 @@ import {
   validateRoute,
 } from './validate.ts';
 
-/** Errnos by which the kernel says "not there"; a delete that meets one returns false. */
-const MISSING = new Set(['ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL']);
-
-function isMissing(err: unknown): boolean {
-  return err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''));
-}
-
 export class FakeRtnl implements Rtnl {
   readonly netns: string;
   readonly #kernel: FakeKernel;
@@ -61,14 +54,8 @@ export class FakeRtnl implements Rtnl {
     return this.#ns;
   }
 
-  async #delete(op: () => void): Promise<boolean> {
-    try {
-      op();
-      return true;
-    } catch (err) {
-      if (isMissing(err)) return false;
-      throw err;
-    }
+  #delete(op: () => void): Promise<boolean> {
+    return deletedUnlessMissing(op);
   }
 
   async listLinks(): Promise<Link[]> {

@@ -18,7 +18,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createRtNetlink, FlagsNew, rt, type RtNetlinkSocket } from 'netlink';
-import { ShoalError } from '../common/errors.ts';
+import { codeForErrno, deletedUnlessMissing, ShoalError } from '../common/errors.ts';
 import { broadcastBytes, formatIp, ipToBytes, networkBytes } from '../common/ip.ts';
 import { formatMac, isFloodMac, macToBytes } from '../common/mac.ts';
 import { callNative } from './native.ts';
@@ -125,32 +125,15 @@ function errnoFromNetlink(err: unknown): string | undefined {
 function kernelError(err: unknown, what: string, details: Record<string, unknown> = {}): ShoalError {
   if (err instanceof ShoalError) return err;
   const errno = errnoFromNetlink(err);
-  const code =
-    errno === 'EEXIST'
-      ? 'SHOAL_ERR_ALREADY_EXISTS'
-      : errno === 'ENODEV'
-        ? 'SHOAL_ERR_LINK_NOT_FOUND'
-        : errno === 'ENOENT' || errno === 'ESRCH'
-          ? 'SHOAL_ERR_NOT_FOUND'
-          : 'SHOAL_ERR_NETLINK';
-  return new ShoalError(code, `${what}: ${errno ?? (err instanceof Error ? err.message : String(err))}`, {
-    cause: err,
-    details,
-    ...(errno ? { errno } : {}),
-  });
-}
-
-const MISSING = new Set(['ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL']);
-
-/** Runs a delete: true when it removed something, false when there was nothing to remove. */
-async function deleted(op: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await op();
-    return true;
-  } catch (err) {
-    if (err instanceof ShoalError && (err.code === 'SHOAL_ERR_LINK_NOT_FOUND' || MISSING.has(err.errno ?? ''))) return false;
-    throw err;
-  }
+  return new ShoalError(
+    codeForErrno(errno, 'SHOAL_ERR_NETLINK'),
+    `${what}: ${errno ?? (err instanceof Error ? err.message : String(err))}`,
+    {
+      cause: err,
+      details,
+      ...(errno ? { errno } : {}),
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -438,7 +421,7 @@ class KernelRtnl implements Rtnl {
   async deleteLink(name: string): Promise<boolean> {
     validateIfname(name);
     try {
-      return await deleted(() =>
+      return await deletedUnlessMissing(() =>
         this.withIndex(name, (index) => this.call(`delete link ${name}`, { link: name }, () => this.sock.delLink({ index } as rt.Link))),
       );
     } finally {
@@ -484,7 +467,7 @@ class KernelRtnl implements Rtnl {
 
   async deleteAddress(addr: Address): Promise<boolean> {
     const family = validateAddress(addr);
-    return deleted(async () => {
+    return deletedUnlessMissing(async () => {
       await this.withIndex(addr.link, (index) =>
         this.call(`delete address ${addr.address}/${addr.prefixLen} from ${addr.link}`, { ...addr }, () =>
           this.sock.delAddress(
@@ -564,7 +547,7 @@ class KernelRtnl implements Rtnl {
 
   async deleteRoute(route: Route): Promise<boolean> {
     validateRoute(route);
-    return deleted(async () => {
+    return deletedUnlessMissing(async () => {
       const { data, attrs } = await this.routeMessage(route);
       data.scope = 'NOWHERE'; // on delete, RT_SCOPE_NOWHERE matches a route of any scope
       await this.call(`delete route ${route.dst}`, { route }, () => this.sock.delRoute(data, attrs));
@@ -609,7 +592,7 @@ class KernelRtnl implements Rtnl {
   async deleteNeighbor(neigh: Pick<Neighbor, 'link' | 'address'>): Promise<boolean> {
     validateNeighbor(neigh);
     const family = isIP(neigh.address) === 4 ? AF_INET : AF_INET6;
-    return deleted(async () => {
+    return deletedUnlessMissing(async () => {
       await this.withIndex(neigh.link, (ifindex) =>
         this.call(`delete neighbour ${neigh.address} on ${neigh.link}`, { ...neigh }, () =>
           this.sock.delNeighbor({ family, ifindex }, { dst: ipToBytes(neigh.address) }),
@@ -663,7 +646,7 @@ class KernelRtnl implements Rtnl {
 
   async deleteFdb(entry: Pick<FdbEntry, 'link' | 'mac' | 'dst' | 'self' | 'master'>): Promise<boolean> {
     validateFdb(entry);
-    return deleted(async () => {
+    return deletedUnlessMissing(async () => {
       await this.withIndex(entry.link, (ifindex) => {
         const attrs: rt.NeighborAttrs = { lladdr: macToBytes(entry.mac) };
         if (entry.dst) attrs.dst = ipToBytes(entry.dst);

@@ -1,7 +1,17 @@
 import t from 'tap';
 import { FakeClock } from '../../../src/common/clock.ts';
 import { createRng } from '../../../src/common/rng.ts';
-import { ShoalError, asShoalError, isShoalError, registerErrorCodes, errnoOf } from '../../../src/common/errors.ts';
+import {
+  ShoalError,
+  asShoalError,
+  declaredErrorTables,
+  defineErrorCodes,
+  deletedUnlessMissing,
+  errnoOf,
+  isExists,
+  isNotFound,
+  isShoalError,
+} from '../../../src/common/errors.ts';
 import { newId, isId, shortId } from '../../../src/common/ids.ts';
 
 t.test('FakeClock fires timers in due order, ties in creation order, cancels', async (t) => {
@@ -55,10 +65,53 @@ t.test('errors carry codes, causes, errno and categories', async (t) => {
   const wrapped = asShoalError(cause, 'SHOAL_ERR_NETLINK');
   t.equal(wrapped.code, 'SHOAL_ERR_NETLINK');
   t.equal(wrapped.errno, 'EEXIST');
-  registerErrorCodes({ SHOAL_ERR_TEST_ONLY: 'not_found' });
-  t.equal(new ShoalError('SHOAL_ERR_TEST_ONLY', 'x').category, 'not_found');
-  t.throws(() => registerErrorCodes({ SHOAL_ERR_TEST_ONLY: 'invalid' }), { code: 'SHOAL_ERR_INTERNAL' });
-  t.equal(new ShoalError('SHOAL_ERR_UNHEARD_OF', 'x').category, 'internal');
+});
+
+t.test('a table declares codes with typed constructors and predicates; undeclared codes are refused', async (t) => {
+  const table = defineErrorCodes('Test only', {
+    SHOAL_ERR_TEST_ONLY_MISSING: ['not_found', 'a thing the test looked for is not there'],
+    SHOAL_ERR_TEST_ONLY_TWICE: ['exists', 'a thing the test made is there already'],
+  });
+  t.ok(declaredErrorTables().includes(table as never), 'the table is listed for the docs');
+  const e = table.error('SHOAL_ERR_TEST_ONLY_MISSING', 'no such thing', { thing: 'x' });
+  t.equal(e.code, 'SHOAL_ERR_TEST_ONLY_MISSING');
+  t.equal(e.category, 'not_found');
+  t.same(e.details, { thing: 'x' });
+  t.ok(table.is(e) && table.is(e, 'SHOAL_ERR_TEST_ONLY_MISSING') && !table.is(e, 'SHOAL_ERR_TEST_ONLY_TWICE'));
+  t.ok(isNotFound(e) && !isExists(e));
+  t.ok(isExists(table.error('SHOAL_ERR_TEST_ONLY_TWICE', 'again')));
+  t.notOk(table.is(new ShoalError('SHOAL_ERR_INTERNAL', 'other table')));
+  // @ts-expect-error a code no table declares does not compile
+  t.throws(() => table.error('SHOAL_ERR_TEST_ONLY_TYPO', 'x'), /declared by no table/);
+  t.throws(() => new ShoalError('SHOAL_ERR_UNHEARD_OF', 'x'), /declared by no table/);
+  t.throws(() => defineErrorCodes('Again', { SHOAL_ERR_TEST_ONLY_TWICE: ['exists', 'declared a second time'] }), /declared twice/);
+  t.throws(() => defineErrorCodes('Bad', { NOT_A_CODE: ['invalid', 'not of the form'] }), /SHOAL_ERR_/);
+  // a code from another build's manager keeps its text and counts as internal
+  const remote = ShoalError.remote('SHOAL_ERR_FROM_A_NEWER_BUILD', 'remote');
+  t.equal(remote.code, 'SHOAL_ERR_FROM_A_NEWER_BUILD');
+  t.equal(remote.category, 'internal');
+});
+
+t.test('a delete of something missing is false; other failures are thrown', async (t) => {
+  t.equal(await deletedUnlessMissing(async () => undefined), true);
+  t.equal(
+    await deletedUnlessMissing(() => {
+      throw new ShoalError('SHOAL_ERR_LINK_NOT_FOUND', 'no link');
+    }),
+    false,
+  );
+  t.equal(
+    await deletedUnlessMissing(async () => {
+      throw new ShoalError('SHOAL_ERR_NETLINK', 'no address', { errno: 'EADDRNOTAVAIL' });
+    }),
+    false,
+  );
+  await t.rejects(
+    deletedUnlessMissing(async () => {
+      throw new ShoalError('SHOAL_ERR_NETLINK', 'busy', { errno: 'EBUSY' });
+    }),
+    { code: 'SHOAL_ERR_NETLINK' },
+  );
 });
 
 t.test('ids look like Docker ids', async (t) => {
