@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+/**
+ * Compiles src/ to dist/ (tsconfig.build.json; incremental, so a build with nothing changed
+ * costs a second), then removes every file in dist/ whose source is gone, so that a module
+ * moved or deleted in src/ cannot linger in dist/ and be loaded by a stale import.
+ * Exit status: tsc's.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+
+function prune(dir) {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      prune(path);
+      if (readdirSync(path).length === 0) rmSync(path, { recursive: true });
+      continue;
+    }
+    const m = /^(.*)\.js$/.exec(relative(join(root, 'dist'), path));
+    if (m && !existsSync(join(root, 'src', `${m[1]}.ts`))) rmSync(path);
+  }
+}
+if (existsSync(join(root, 'dist'))) prune(join(root, 'dist'));
+process.exitCode = r.status ?? 1;
