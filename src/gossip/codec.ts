@@ -1,7 +1,7 @@
 /**
  * How the runtime turns messages into what its transport carries, and back.
  *
- * sealedCodec: protobuf encoding (wire.ts) inside the AES-256-GCM envelope (keyring.ts). This
+ * sealedCodec: protobuf encoding (wire-codec.ts) inside the AES-256-GCM envelope (keyring.ts). This
  * is what every real node uses, and what tests of the full path use on a MemoryTransport.
  * Anything that does not authenticate or decode comes back as undefined and is counted.
  *
@@ -10,20 +10,11 @@
  * timing are identical; only the encoding and encryption cost is skipped. Never used with a
  * real transport (the types do not allow it).
  */
+import { ENVELOPE_KIND_PACKET, ENVELOPE_KIND_STREAM, ENVELOPE_OVERHEAD } from './envelope.ts';
 import type { Keyring } from './keyring.ts';
-import {
-  ENVELOPE_KIND_PACKET,
-  ENVELOPE_KIND_STREAM,
-  ENVELOPE_OVERHEAD,
-  decodeFrame,
-  decodePacket,
-  encodeFrame,
-  encodePacket,
-  packetSize,
-  type GossipMessage,
-  type Packet,
-  type StreamFrame,
-} from './wire.ts';
+import type { GossipMessage, Packet, StreamFrame } from './messages.ts';
+import { decodeFrame, decodePacket, encodeFrame, encodePacket } from './wire-codec.ts';
+import { packetSize } from './wire-size.ts';
 
 export interface CodecStats {
   /** Datagrams that did not authenticate (wrong key, tampered, truncated). */

@@ -14,7 +14,7 @@ export {
   type GossipConfig,
   type GossipConfigInput,
 } from './config.ts';
-export { GOSSIP_ERROR_CODES, type GossipErrorCode } from './errors.ts';
+export { GOSSIP_ERRORS, type GossipErrorCode } from './errors.ts';
 export { Keyring, createKeyring, generateGossipKey, gossipKeyId, GOSSIP_KEY_BYTES, type KeyringStats } from './keyring.ts';
 export {
   GossipNode,
@@ -29,7 +29,7 @@ export {
 export { GossipTables, type TableWatcher } from './tables.ts';
 export type { TableChange, TableChangeKind, TableEntry } from './table-state.ts';
 export type { MemberEvent, MemberEventKind, MemberInfo } from './swim.ts';
-export type { MemberStatus, Packet, StreamFrame } from './wire.ts';
+export type { MemberStatus, Packet, StreamFrame } from './messages.ts';
 export { membershipSnapshot, type MembershipSnapshot } from './member-table.ts';
 export { type Transport, type TransportHandlers, type RequestCallback, splitAddress, joinAddress } from './transport.ts';
 export { MemoryNetwork, MemoryTransport, type MemoryNetworkOptions, type MemoryNetworkStats } from './memory-transport.ts';

@@ -26,16 +26,13 @@ import { gossipError } from './errors.ts';
 import {
   ENVELOPE_AAD_BYTES,
   ENVELOPE_HEADER_BYTES,
-  type ENVELOPE_KIND_PACKET,
-  type ENVELOPE_KIND_STREAM,
   ENVELOPE_OVERHEAD,
   ENVELOPE_TAG_BYTES,
   ENVELOPE_VERSION,
-} from './wire.ts';
+  type EnvelopeKind,
+} from './envelope.ts';
 
 export const GOSSIP_KEY_BYTES = 32;
-
-export type EnvelopeKind = typeof ENVELOPE_KIND_PACKET | typeof ENVELOPE_KIND_STREAM;
 
 export interface KeyringStats {
   sealed: number;

@@ -12,7 +12,7 @@
  */
 import type { Rng } from '../common/rng.ts';
 import { SampledSet, sharedNames, type SharedNames } from './sampled-set.ts';
-import type { MemberStatus } from './wire.ts';
+import type { MemberStatus } from './messages.ts';
 
 export interface MemberRecord {
   readonly name: string;

@@ -58,7 +58,6 @@ import { GossipTables, checkName } from './tables.ts';
 import type { Transport } from './transport.ts';
 import {
   MAX_NAME_LENGTH,
-  packMessages,
   type FrameBody,
   type GossipMessage,
   type NetworkEventMsg,
@@ -68,7 +67,8 @@ import {
   type TableEventMsg,
   type TableFetchBody,
   type TableSyncBody,
-} from './wire.ts';
+} from './messages.ts';
+import { packMessages } from './pack-messages.ts';
 
 export interface GossipNodeBaseOptions {
   /** This node's name: unique in the cluster and stable across restarts (the node ID). */

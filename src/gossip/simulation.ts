@@ -19,7 +19,7 @@ import { createKeyring, generateGossipKey, type Keyring } from './keyring.ts';
 import { createGossipNode, createSimulatedNode, type GossipNode } from './memberlist.ts';
 import { membershipSnapshot, type MembershipSnapshot } from './member-table.ts';
 import { MemoryNetwork } from './memory-transport.ts';
-import type { Packet, StreamFrame } from './wire.ts';
+import type { Packet, StreamFrame } from './messages.ts';
 
 export type SimulationMode = 'objects' | 'sealed';
 

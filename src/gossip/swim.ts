@@ -41,8 +41,6 @@ import { confirmSuspicion, startSuspicion, type Suspicion } from './suspicion.ts
 import {
   PROTOCOL_MAX,
   PROTOCOL_MIN,
-  framedSize,
-  packetBudget,
   type AliveMsg,
   type DeadMsg,
   type GossipMessage,
@@ -50,7 +48,8 @@ import {
   type MemberStatus,
   type SuspectMsg,
   type SwimMsg,
-} from './wire.ts';
+} from './messages.ts';
+import { framedSize, packetBudget } from './wire-size.ts';
 
 // ---------------------------------------------------------------------------------------
 // Public shapes

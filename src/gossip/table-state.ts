@@ -34,21 +34,20 @@ import { intervalScale, retransmitLimit, type GossipConfig } from './config.ts';
 import type { MemberTable, MembershipSnapshot } from './member-table.ts';
 import { SampledSet, type SharedNames } from './sampled-set.ts';
 import type { MemberEvent } from './swim.ts';
-import {
-  framedSize,
-  packetBudget,
-  type AttachmentDigestWire,
-  type AttachmentWire,
-  type EntryRefWire,
-  type EntryVersionWire,
-  type NetworkEventMsg,
-  type OwnerDigestWire,
-  type TableEventMsg,
-  type TableFetchBody,
-  type TableFetchReplyBody,
-  type TableSyncBody,
-  type TableSyncReplyBody,
-} from './wire.ts';
+import type {
+  AttachmentDigestWire,
+  AttachmentWire,
+  EntryRefWire,
+  EntryVersionWire,
+  NetworkEventMsg,
+  OwnerDigestWire,
+  TableEventMsg,
+  TableFetchBody,
+  TableFetchReplyBody,
+  TableSyncBody,
+  TableSyncReplyBody,
+} from './messages.ts';
+import { framedSize, packetBudget } from './wire-size.ts';
 
 // ---------------------------------------------------------------------------------------
 // Public shapes

@@ -21,7 +21,7 @@ import {
   type TablesInput,
   type TablesState,
 } from './table-state.ts';
-import { MAX_KEY_LENGTH, MAX_NAME_LENGTH } from './wire.ts';
+import { MAX_KEY_LENGTH, MAX_NAME_LENGTH } from './messages.ts';
 
 export type TableWatcher = (change: TableChange) => void;
 

@@ -11,16 +11,9 @@ import { defaultLocalConfig } from '../../../src/gossip/config.ts';
 import { createKeyring, generateGossipKey } from '../../../src/gossip/keyring.ts';
 import { createGossipNode, type GossipNode } from '../../../src/gossip/memberlist.ts';
 import { MemoryNetwork, type MemoryTransport } from '../../../src/gossip/memory-transport.ts';
-import {
-  ENVELOPE_KIND_PACKET,
-  ENVELOPE_KIND_STREAM,
-  decodeFrame,
-  decodePacket,
-  encodeFrame,
-  encodePacket,
-  type GossipMessage,
-  type StreamFrame,
-} from '../../../src/gossip/wire.ts';
+import { ENVELOPE_KIND_PACKET, ENVELOPE_KIND_STREAM } from '../../../src/gossip/envelope.ts';
+import type { GossipMessage, StreamFrame } from '../../../src/gossip/messages.ts';
+import { decodeFrame, decodePacket, encodeFrame, encodePacket } from '../../../src/gossip/wire-codec.ts';
 import { bytes, seedFor } from '../../support/gossip-sim.ts';
 
 const TOTAL = 1_000_000;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Keyring, generateGossipKey, gossipKeyId } from '../../../src/gossip/keyring.ts';
-import { ENVELOPE_KIND_PACKET, ENVELOPE_KIND_STREAM, ENVELOPE_OVERHEAD } from '../../../src/gossip/wire.ts';
+import { ENVELOPE_KIND_PACKET, ENVELOPE_KIND_STREAM, ENVELOPE_OVERHEAD } from '../../../src/gossip/envelope.ts';
 
 const msg = new TextEncoder().encode('hello, cluster');
 

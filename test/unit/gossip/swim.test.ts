@@ -3,7 +3,7 @@ import t from 'tap';
 import { createRng } from '../../../src/common/rng.ts';
 import { defaultLocalConfig, suspicionMaxMs, suspicionMinMs, validateGossipConfig } from '../../../src/gossip/config.ts';
 import { createSwimState, nextWake, step, type SwimEffect, type SwimState } from '../../../src/gossip/swim.ts';
-import type { GossipMessage, MemberStateWire } from '../../../src/gossip/wire.ts';
+import type { GossipMessage, MemberStateWire } from '../../../src/gossip/messages.ts';
 
 const config = validateGossipConfig({ indirectChecks: 2 }, defaultLocalConfig());
 const INC = 1000;

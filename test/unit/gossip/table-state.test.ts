@@ -12,7 +12,7 @@ import {
   type TablesOutput,
   type TablesState,
 } from '../../../src/gossip/table-state.ts';
-import type { TableEventMsg } from '../../../src/gossip/wire.ts';
+import type { TableEventMsg } from '../../../src/gossip/messages.ts';
 
 const config = validateGossipConfig({ ownerGraceMs: 1_000, ownerReclaimMs: 10_000, tombstoneReapMs: 60_000 }, defaultLocalConfig());
 const v = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -1,7 +1,8 @@
 /**
- * The gossip wire vocabulary and its codec: the plain TypeScript shapes of every message
- * the state machines exchange, and their encoding to and from proto/gossip.proto with
- * protobufjs (loaded once at run time, so the .proto stays the single source of truth).
+ * The protobuf codec of the gossip wire format: messages (messages.ts) to and from the bytes
+ * of proto/gossip.proto, with protobufjs loading the .proto once at run time so the file stays
+ * the single source of truth. The only gossip module that imports protobufjs; the state
+ * machines never import it (a unit test follows their imports).
  *
  * Decoders never throw: they return undefined for anything malformed (bad protobuf, an
  * empty oneof, unknown enum values, empty, over-long or NUL-carrying names, 64-bit
@@ -9,208 +10,26 @@
  * sent with two members set decodes as the last one, as protobuf specifies.)
  *
  * Datagrams are assembled from individually encoded messages: a `Packet` is field 1 (the
- * sender's name) followed by field 2 repeated, so the runtime encodes each broadcast once,
- * caches the bytes on the (immutable) message object, knows every message's exact size for
- * packing, and concatenates. The envelope around the plaintext (version, kind, key id,
- * nonce, tag) is described here and produced by keyring.ts.
+ * sender's name) followed by field 2 repeated, so each broadcast is encoded once, its bytes
+ * cached on the (immutable) message object, and a packet is their concatenation. Its length
+ * is packetSize() in wire-size.ts, computed without encoding.
  */
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-
-/** Gossip protocol versions this build speaks (advertised in Alive). */
-export const PROTOCOL_MIN = 1;
-export const PROTOCOL_MAX = 1;
-
-/** Envelope layout: [version][kind][key id x4][nonce x12] ciphertext [tag x16]. */
-export const ENVELOPE_VERSION = 1;
-export const ENVELOPE_KIND_PACKET = 1;
-export const ENVELOPE_KIND_STREAM = 2;
-export const ENVELOPE_HEADER_BYTES = 18;
-export const ENVELOPE_AAD_BYTES = 6;
-export const ENVELOPE_TAG_BYTES = 16;
-export const ENVELOPE_OVERHEAD = ENVELOPE_HEADER_BYTES + ENVELOPE_TAG_BYTES;
-
-/** Longest node, network or table name, and address, in UTF-16 code units. */
-export const MAX_NAME_LENGTH = 255;
-/** Longest table key. */
-export const MAX_KEY_LENGTH = 1024;
-/** Largest incarnation or Lamport time accepted (integers stay exact as JS numbers). */
-export const MAX_COUNTER = Number.MAX_SAFE_INTEGER - 2 ** 32;
-
-// ---------------------------------------------------------------------------------------
-// Messages (datagram level)
-
-export interface PingMsg {
-  readonly kind: 'ping';
-  readonly seq: number;
-  readonly target: string;
-}
-export interface IndirectPingMsg {
-  readonly kind: 'indirect-ping';
-  readonly seq: number;
-  readonly target: string;
-  readonly targetAddr: string;
-  readonly wantNack: boolean;
-}
-export interface AckMsg {
-  readonly kind: 'ack';
-  readonly seq: number;
-}
-export interface NackMsg {
-  readonly kind: 'nack';
-  readonly seq: number;
-}
-export interface AliveMsg {
-  readonly kind: 'alive';
-  readonly node: string;
-  readonly addr: string;
-  readonly incarnation: number;
-  readonly protocolMin: number;
-  readonly protocolMax: number;
-}
-export interface SuspectMsg {
-  readonly kind: 'suspect';
-  readonly node: string;
-  readonly incarnation: number;
-  readonly from: string;
-}
-export interface DeadMsg {
-  readonly kind: 'dead';
-  readonly node: string;
-  readonly incarnation: number;
-  readonly from: string;
-}
-export interface NetworkEventMsg {
-  readonly kind: 'network';
-  readonly node: string;
-  readonly network: string;
-  readonly ltime: number;
-  readonly joined: boolean;
-}
-export interface TableEventMsg {
-  readonly kind: 'table';
-  readonly network: string;
-  readonly table: string;
-  readonly key: string;
-  readonly owner: string;
-  readonly ltime: number;
-  readonly deleted: boolean;
-  readonly value: Uint8Array;
-  /** For a tombstone: how long the sender keeps it, ms (0 for live entries). */
-  readonly reapInMs: number;
-}
-
-export type SwimMsg = PingMsg | IndirectPingMsg | AckMsg | NackMsg | AliveMsg | SuspectMsg | DeadMsg;
-export type GossipMessage = SwimMsg | NetworkEventMsg | TableEventMsg;
-
-export interface Packet {
-  readonly from: string;
-  readonly messages: readonly GossipMessage[];
-}
-
-// ---------------------------------------------------------------------------------------
-// Stream frames
-
-export type MemberStatus = 'alive' | 'suspect' | 'dead' | 'left';
-
-export interface MemberStateWire {
-  readonly node: string;
-  readonly addr: string;
-  readonly incarnation: number;
-  readonly status: MemberStatus;
-}
-export interface AttachmentWire {
-  readonly node: string;
-  readonly network: string;
-  readonly ltime: number;
-  readonly joined: boolean;
-}
-export interface OwnerDigestWire {
-  readonly owner: string;
-  readonly count: number;
-  readonly hashLo: number;
-  readonly hashHi: number;
-}
-export interface EntryVersionWire {
-  readonly owner: string;
-  readonly table: string;
-  readonly key: string;
-  readonly ltime: number;
-  readonly deleted: boolean;
-}
-export interface EntryRefWire {
-  readonly owner: string;
-  readonly table: string;
-  readonly key: string;
-}
-
-export interface PushPullBody {
-  readonly kind: 'push-pull';
-  readonly join: boolean;
-  readonly members: readonly MemberStateWire[];
-  readonly attachments: readonly AttachmentWire[];
-}
-export interface AttachmentDigestWire {
-  readonly count: number;
-  readonly hashLo: number;
-  readonly hashHi: number;
-}
-export interface TableSyncBody {
-  readonly kind: 'table-sync';
-  readonly network: string;
-  readonly owners: readonly OwnerDigestWire[];
-  readonly attachments: AttachmentDigestWire;
-}
-export interface TableSyncReplyBody {
-  readonly kind: 'table-sync-reply';
-  readonly network: string;
-  readonly member: boolean;
-  readonly differingOwners: readonly string[];
-  readonly versions: readonly EntryVersionWire[];
-  readonly attachments: readonly AttachmentWire[];
-  readonly wantAttachments: boolean;
-}
-export interface TableFetchBody {
-  readonly kind: 'table-fetch';
-  readonly network: string;
-  readonly want: readonly EntryRefWire[];
-  readonly push: readonly TableEventMsg[];
-  readonly attachments: readonly AttachmentWire[];
-}
-export interface TableFetchReplyBody {
-  readonly kind: 'table-fetch-reply';
-  readonly network: string;
-  readonly entries: readonly TableEventMsg[];
-}
-export interface DeliverBody {
-  readonly kind: 'deliver';
-  readonly messages: readonly GossipMessage[];
-}
-export interface DoneBody {
-  readonly kind: 'done';
-}
-export interface RefusedBody {
-  readonly kind: 'refused';
-  readonly reason: string;
-}
-
-export type FrameBody =
-  | PushPullBody
-  | TableSyncBody
-  | TableSyncReplyBody
-  | TableFetchBody
-  | TableFetchReplyBody
-  | DeliverBody
-  | DoneBody
-  | RefusedBody;
-
-export interface StreamFrame {
-  readonly from: string;
-  readonly body: FrameBody;
-}
-
-// ---------------------------------------------------------------------------------------
-// protobufjs types
+import {
+  MAX_COUNTER,
+  MAX_KEY_LENGTH,
+  MAX_NAME_LENGTH,
+  type AttachmentDigestWire,
+  type AttachmentWire,
+  type FrameBody,
+  type GossipMessage,
+  type MemberStatus,
+  type Packet,
+  type StreamFrame,
+  type TableEventMsg,
+} from './messages.ts';
+import { varintSize } from './wire-size.ts';
 
 export const GOSSIP_PROTO_PATH = fileURLToPath(new URL('../../proto/gossip.proto', import.meta.url));
 const PKG = 'shoal.gossip.v1';
@@ -293,15 +112,6 @@ export function encodeMessage(m: GossipMessage): Uint8Array {
   return bytes;
 }
 
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
 function writeVarint(buf: Uint8Array, pos: number, n: number): number {
   while (n >= 0x80) {
     buf[pos++] = (n & 0x7f) | 0x80;
@@ -309,114 +119,6 @@ function writeVarint(buf: Uint8Array, pos: number, n: number): number {
   }
   buf[pos++] = n;
   return pos;
-}
-
-/** UTF-8 length of a string (lone surrogates count 3, as the encoder writes U+FFFD). */
-function utf8Length(v: string): number {
-  let n = v.length;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < v.length && (v.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 2; // a surrogate pair: 4 bytes for 2 units
-      i++;
-    } else n += 2;
-  }
-  return n;
-}
-
-// proto3 leaves out fields that hold their default (0, false, empty), so they cost nothing.
-function strField(v: string): number {
-  if (v.length === 0) return 0;
-  const len = utf8Length(v);
-  return 1 + varintSize(len) + len;
-}
-
-function numField(v: number): number {
-  return v === 0 ? 0 : 1 + varintSize(v);
-}
-
-function boolField(v: boolean): number {
-  return v ? 2 : 0;
-}
-
-function bytesField(len: number): number {
-  return len === 0 ? 0 : 1 + varintSize(len) + len;
-}
-
-function subField(len: number): number {
-  return 1 + varintSize(len) + len;
-}
-
-/**
- * Exact length of encodeMessage(m), computed without encoding (a unit test holds the two
- * equal).
- */
-export function messageSize(m: GossipMessage): number {
-  let size = sizeCache.get(m);
-  if (size === undefined) {
-    size = computeMessageSize(m);
-    sizeCache.set(m, size);
-  }
-  return size;
-}
-
-/** Messages are immutable and shared (queues, packets, simulated nodes): size them once. */
-const sizeCache = new WeakMap<GossipMessage, number>();
-
-function computeMessageSize(m: GossipMessage): number {
-  let body: number;
-  switch (m.kind) {
-    case 'ping':
-      body = numField(m.seq) + strField(m.target);
-      break;
-    case 'indirect-ping':
-      body = numField(m.seq) + strField(m.target) + strField(m.targetAddr) + boolField(m.wantNack);
-      break;
-    case 'ack':
-    case 'nack':
-      body = numField(m.seq);
-      break;
-    case 'alive':
-      body = strField(m.node) + strField(m.addr) + numField(m.incarnation) + numField(m.protocolMin) + numField(m.protocolMax);
-      break;
-    case 'suspect':
-    case 'dead':
-      body = strField(m.node) + numField(m.incarnation) + strField(m.from);
-      break;
-    case 'network':
-      body = strField(m.node) + strField(m.network) + numField(m.ltime) + boolField(m.joined);
-      break;
-    case 'table':
-      body =
-        strField(m.network) +
-        strField(m.table) +
-        strField(m.key) +
-        strField(m.owner) +
-        numField(m.ltime) +
-        boolField(m.deleted) +
-        bytesField(m.value.length) +
-        numField(m.reapInMs);
-      break;
-  }
-  return subField(body);
-}
-
-/** Bytes one message adds to a Packet (tag, length, body). */
-export function framedSize(m: GossipMessage): number {
-  return subField(messageSize(m));
-}
-
-/** Bytes of a Packet header carrying this sender name. */
-export function packetHeaderSize(from: string): number {
-  const len = Buffer.byteLength(from, 'utf8');
-  return len === 0 ? 0 : 1 + varintSize(len) + len;
-}
-
-/** Room for framed messages in one datagram of `packetBytes`, envelope and header included. */
-export function packetBudget(packetBytes: number, from: string): number {
-  return packetBytes - ENVELOPE_OVERHEAD - packetHeaderSize(from);
 }
 
 /** Encodes a Packet by concatenating the cached message encodings. */
@@ -444,13 +146,6 @@ export function encodePacket(from: string, messages: readonly GossipMessage[]): 
     pos += b.length;
   }
   return out;
-}
-
-/** Exact encoded size of a Packet. */
-export function packetSize(from: string, messages: readonly GossipMessage[]): number {
-  let size = packetHeaderSize(from);
-  for (const m of messages) size += framedSize(m);
-  return size;
 }
 
 function attachmentToProto(a: AttachmentWire): Record<string, unknown> {
@@ -759,43 +454,4 @@ export function decodeFrame(data: Uint8Array): StreamFrame | undefined {
   } finally {
     Error.stackTraceLimit = limit;
   }
-}
-
-// ---------------------------------------------------------------------------------------
-// Packing
-
-export interface PackResult {
-  /** Groups of messages, each fitting one datagram. */
-  readonly datagrams: GossipMessage[][];
-  /** Messages too large for any datagram (sent over a stream instead). */
-  readonly large: GossipMessage[];
-}
-
-/** First-fit packing of messages into datagrams of `packetBytes` (envelope included). */
-export function packMessages(from: string, messages: readonly GossipMessage[], packetBytes: number): PackResult {
-  const budget = packetBudget(packetBytes, from);
-  const datagrams: GossipMessage[][] = [];
-  const room: number[] = [];
-  const large: GossipMessage[] = [];
-  for (const m of messages) {
-    const size = framedSize(m);
-    if (size > budget) {
-      large.push(m);
-      continue;
-    }
-    let placed = false;
-    for (let i = 0; i < datagrams.length; i++) {
-      if (room[i]! >= size) {
-        datagrams[i]!.push(m);
-        room[i]! -= size;
-        placed = true;
-        break;
-      }
-    }
-    if (!placed) {
-      datagrams.push([m]);
-      room.push(budget - size);
-    }
-  }
-  return { datagrams, large };
 }

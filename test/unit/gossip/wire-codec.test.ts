@@ -1,25 +1,14 @@
 import t from 'tap';
 import fc from 'fast-check';
-import {
-  ENVELOPE_OVERHEAD,
-  MAX_COUNTER,
-  decodeFrame,
-  decodePacket,
-  encodeFrame,
-  encodeMessage,
-  encodePacket,
-  messageSize,
-  packMessages,
-  packetSize,
-  type GossipMessage,
-  type StreamFrame,
-} from '../../../src/gossip/wire.ts';
+import { MAX_COUNTER, type GossipMessage, type StreamFrame } from '../../../src/gossip/messages.ts';
+import { decodeFrame, decodePacket, encodeFrame, encodeMessage, encodePacket } from '../../../src/gossip/wire-codec.ts';
+import { messageSize, packetSize } from '../../../src/gossip/wire-size.ts';
 
 const str = fc.string({ minLength: 1, maxLength: 40 }).filter((s) => !s.includes('\0'));
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const counter = fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: MAX_COUNTER }));
 
-export const messageArb: fc.Arbitrary<GossipMessage> = fc.oneof(
+const messageArb: fc.Arbitrary<GossipMessage> = fc.oneof(
   fc.record({ kind: fc.constant('ping' as const), seq: u32, target: fc.oneof(fc.constant(''), str) }),
   fc.record({ kind: fc.constant('indirect-ping' as const), seq: u32, target: str, targetAddr: str, wantNack: fc.boolean() }),
   fc.record({ kind: fc.constant('ack' as const), seq: u32 }),
@@ -161,31 +150,4 @@ t.test('malformed input is refused, never thrown', async (t) => {
   bad[i + 1] = 9;
   t.equal(decodeFrame(bad), undefined, 'unknown enum value');
   t.equal(decodeFrame(new Uint8Array([0xff, 0xff, 0xff])), undefined, 'garbage frame');
-});
-
-t.test('packing fills datagrams up to the packet size and sets large messages apart', async (t) => {
-  const msgs: GossipMessage[] = Array.from({ length: 100 }, (_, i) => ({
-    kind: 'alive',
-    node: `node-${i}`,
-    addr: `192.0.2.${i}:7946`,
-    incarnation: 1_767_225_600 + i,
-    protocolMin: 1,
-    protocolMax: 1,
-  }));
-  const big: GossipMessage = {
-    kind: 'table',
-    network: 'n',
-    table: 't',
-    key: 'k',
-    owner: 'o',
-    ltime: 1,
-    deleted: false,
-    value: new Uint8Array(5000),
-    reapInMs: 0,
-  };
-  const { datagrams, large } = packMessages('sender', [...msgs, big], 1400);
-  t.same(large, [big]);
-  t.equal(datagrams.flat().length, 100, 'every small message placed once');
-  for (const d of datagrams) t.ok(packetSize('sender', d) + ENVELOPE_OVERHEAD <= 1400, 'each fits 1,400 bytes sealed');
-  t.ok(datagrams.length <= 4, `few datagrams (${datagrams.length})`);
 });
