@@ -1,11 +1,13 @@
 /**
  * Support for kernel-tier tests: throwaway namespaces with unique names, removed in
- * teardown whatever happens; and the rule that these tests never skip in CI.
+ * teardown whatever happens; and the rule that these tests never skip in CI (isCi in
+ * ci.ts says what CI is).
  */
 import { randomBytes } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
 import type { Test } from 'tap';
 import { createNetnsManager } from '../../src/kernel/netns.ts';
+import { isCi } from './ci.ts';
 import { waitUntil } from './wait.ts';
 
 /** Why kernel tests cannot run here, or undefined when they can. */
@@ -22,12 +24,13 @@ export function kernelUnavailable(): string | undefined {
 /**
  * Call at the top of a kernel or e2e test file. Returns false when the file must not run
  * (outside CI, without root or namespaces: the test is skipped with the reason). In CI
- * (CI=true) a missing capability fails the file instead: kernel tests never skip there.
+ * (isCi: CI set to anything but empty, 0 or false) a missing capability fails the file
+ * instead: kernel tests never skip there.
  */
 export function requireKernel(t: Test): boolean {
   const why = kernelUnavailable();
   if (!why) return true;
-  if (process.env['CI'] === 'true') {
+  if (isCi(process.env)) {
     t.fail(`${why}; CI must run kernel tests`);
     return false;
   }

@@ -5,10 +5,11 @@
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
+import { readlinkSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createNetnsManager } from '../../../src/kernel/netns.ts';
-import { requireKernel, run, testPrefix } from '../../support/kernel.ts';
+import { requireKernel, run, testPrefix, waitFor } from '../../support/kernel.ts';
 
 const SHOAL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/shoal.js');
 
@@ -61,16 +62,19 @@ if (requireKernel(t)) {
 
     // a process left running inside a host (as if its parent died with kill -9)
     const child = execFile('nsenter', [`--net=/run/netns/${prefix}h2`, '--', 'sleep', '300']);
-    await new Promise((r) => setTimeout(r, 200));
-    process.kill(child.pid!, 0);
+    const h2 = `net:[${statSync(`/run/netns/${prefix}h2`).ino}]`;
+    await waitFor(() => readlinkSync(`/proc/${child.pid}/ns/net`) === h2, 30_000, 'the process to run inside h2');
 
     const down = await shoal('testbed', 'down', '--prefix', prefix);
     t.equal(down.code, 0, `down exits 0 ${down.stderr}`);
     t.same(await ours(), [], 'down leaves no namespace');
     const exited = await new Promise<boolean>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) resolve(true);
-      child.on('exit', () => resolve(true));
-      setTimeout(() => resolve(false), 5000);
+      if (child.exitCode !== null || child.signalCode !== null) return resolve(true);
+      const deadline = setTimeout(() => resolve(false), 30_000);
+      child.on('exit', () => {
+        clearTimeout(deadline);
+        resolve(true);
+      });
     });
     t.ok(exited, 'the process inside the testbed was ended');
     t.equal((await shoal('testbed', 'down', '--prefix', prefix)).code, 0, 'down again is a no-op');
