@@ -34,7 +34,9 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
   const m = await startManagerProcess(t, {
     dataDir: join(root, 'manager'),
     port,
-    extraArgs: ['--dispatcher-heartbeat', '200ms', '--node-down-after', '1500ms'],
+    // 20 beats of silence before Down: a loaded 2-core machine can stall a process for
+    // seconds; detection of the frozen agent below still takes only about 5 s
+    extraArgs: ['--dispatcher-heartbeat', '250ms', '--node-down-after', '5s'],
   });
   const token = (await m.client.joinToken('worker')).token;
   const agentDirs = [join(root, 'a1'), join(root, 'a2')];
@@ -189,7 +191,7 @@ t.test("the manager's own node: an agent started on the manager's data directory
   const root = tempDir(t, 'shoal-e2e-self-');
   const port = await freePort();
   const dataDir = join(root, 'manager');
-  const m = await startManagerProcess(t, { dataDir, port, extraArgs: ['--dispatcher-heartbeat', '200ms', '--node-down-after', '1500ms'] });
+  const m = await startManagerProcess(t, { dataDir, port, extraArgs: ['--dispatcher-heartbeat', '250ms', '--node-down-after', '5s'] });
   const self = await m.client.inspectNode('self');
   t.equal(self.status.state, 'unknown', 'no agent yet: the node takes no tasks');
   const agent = spawnShoal(t, ['agent', '--data-dir', dataDir, '--advertise-addr', '127.0.0.1']);
