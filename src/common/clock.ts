@@ -2,6 +2,7 @@
  * Time, injected. Everything that schedules or measures goes through a Clock so that
  * tests and simulations can run in virtual time (FakeClock) with no sleeps.
  */
+import { MinHeap } from './min-heap.ts';
 
 export interface Timer {
   cancel(): void;
@@ -38,21 +39,21 @@ export class SystemClock implements Clock {
 export const systemClock: Clock = new SystemClock();
 
 interface Pending {
-  at: number;
-  seq: number;
-  fn: () => void;
+  readonly at: number;
+  readonly fn: () => void;
   cancelled: boolean;
 }
 
 /**
  * Virtual time. Timers fire only when the test advances the clock, in order of due
- * time (ties in order of creation). A binary heap keeps 1,000-node simulations cheap.
+ * time (ties in order of creation: the heap pops equal times in push order). A binary
+ * heap keeps 1,000-node simulations cheap; a cancelled timer stays in it, marked, and is
+ * dropped when it reaches the top.
  */
 export class FakeClock implements Clock {
   private current: number;
   private readonly wallOrigin: number;
-  private seq = 0;
-  private readonly heap: Pending[] = [];
+  private readonly heap = MinHeap.byPriority<Pending>((p) => p.at);
 
   constructor(start = 0, wallOrigin = Date.UTC(2026, 0, 1)) {
     this.current = start;
@@ -67,8 +68,8 @@ export class FakeClock implements Clock {
   }
 
   setTimer(ms: number, fn: () => void): Timer {
-    const entry: Pending = { at: this.current + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
-    this.push(entry);
+    const entry: Pending = { at: this.current + Math.max(0, ms), fn, cancelled: false };
+    this.heap.push(entry);
     return {
       cancel: () => {
         entry.cancelled = true;
@@ -82,13 +83,15 @@ export class FakeClock implements Clock {
 
   /** Number of timers not yet fired or cancelled. */
   get pending(): number {
-    return this.heap.filter((p) => !p.cancelled).length;
+    let n = 0;
+    for (const p of this.heap) if (!p.cancelled) n++;
+    return n;
   }
 
   /** Due time of the next live timer, or undefined. */
   nextAt(): number | undefined {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
-    return this.heap[0]?.at;
+    while (this.heap.peek()?.cancelled) this.heap.pop();
+    return this.heap.peek()?.at;
   }
 
   /** Advances time by `ms`, firing every timer due on the way (including ones they set). */
@@ -101,7 +104,7 @@ export class FakeClock implements Clock {
     for (;;) {
       const next = this.nextAt();
       if (next === undefined || next > target) break;
-      const entry = this.pop()!;
+      const entry = this.heap.pop()!;
       this.current = Math.max(this.current, entry.at);
       entry.fn();
     }
@@ -118,7 +121,7 @@ export class FakeClock implements Clock {
     for (;;) {
       const next = this.nextAt();
       if (next === undefined || next > target) break;
-      const entry = this.pop()!;
+      const entry = this.heap.pop()!;
       this.current = Math.max(this.current, entry.at);
       entry.fn();
       await flushMicrotasks();
@@ -126,43 +129,6 @@ export class FakeClock implements Clock {
     this.current = Math.max(this.current, target);
     await flushMicrotasks();
   }
-
-  private push(p: Pending): void {
-    const h = this.heap;
-    h.push(p);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (less(h[parent]!, h[i]!)) break;
-      [h[parent], h[i]] = [h[i]!, h[parent]!];
-      i = parent;
-    }
-  }
-
-  private pop(): Pending | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last !== undefined) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function less(a: Pending, b: Pending): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
 async function flushMicrotasks(): Promise<void> {

@@ -1,9 +1,11 @@
 /**
- * A min-heap of (deadline, key) pairs with lazy deletion: the state machines keep hundreds of
- * suspicion deadlines during a partition and must find the earliest on every step without
- * scanning them all. An entry is stale when its key's current deadline differs; callers
- * check with `current(key)` and stale entries are dropped as they surface.
+ * Earliest-deadline queue of (deadline, key) pairs with lazy deletion: the state machines keep
+ * hundreds of suspicion deadlines during a partition and must find the earliest on every step
+ * without scanning them all. An entry is stale when its key's current deadline differs;
+ * callers pass `current(key)` and stale entries are dropped as they surface. The ordering is
+ * common/min-heap.ts's: equal deadlines surface in the order they were pushed.
  */
+import { MinHeap } from '../common/min-heap.ts';
 
 interface Entry {
   readonly at: number;
@@ -11,31 +13,23 @@ interface Entry {
 }
 
 export class DeadlineHeap {
-  private readonly heap: Entry[] = [];
+  private readonly heap = MinHeap.byPriority<Entry>((e) => e.at);
 
   get size(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   push(at: number, key: string): void {
-    const h = this.heap;
-    h.push({ at, key });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p]!.at <= h[i]!.at) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
+    this.heap.push({ at, key });
   }
 
   /** The earliest live deadline; `current(key)` gives a key's live deadline (undefined if none). */
   peek(current: (key: string) => number | undefined): number {
     for (;;) {
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (!top) return Infinity;
       if (current(top.key) === top.at) return top.at;
-      this.pop();
+      this.heap.pop();
     }
   }
 
@@ -43,28 +37,10 @@ export class DeadlineHeap {
   popDue(now: number, current: (key: string) => number | undefined): string[] {
     const out: string[] = [];
     for (;;) {
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (!top || top.at > now) return out;
-      this.pop();
+      this.heap.pop();
       if (current(top.key) === top.at) out.push(top.key);
-    }
-  }
-
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop();
-    if (h.length === 0 || !last) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && h[l]!.at < h[m]!.at) m = l;
-      if (r < h.length && h[r]!.at < h[m]!.at) m = r;
-      if (m === i) return;
-      [h[m], h[i]] = [h[i]!, h[m]!];
-      i = m;
     }
   }
 }
