@@ -10,7 +10,10 @@
  *
  * It understands the subset of nft's language that shoal generates, and rejects anything
  * else with SHOAL_ERR_NFT naming the line, so a generator that leaves the subset is caught
- * by unit tests rather than in production:
+ * by unit tests rather than in production. The script syntax (tokens, comments, strings,
+ * statements, brace bodies) is read by nft-script.ts and element values by
+ * nft-element-values.ts; this file holds the ruleset, what each statement does to it, and
+ * the dump:
  *   add|create|delete|flush table [FAMILY] NAME
  *   add|create chain [FAMILY] TABLE NAME [{ type T hook H priority P; [policy accept|drop;] }]
  *   delete|flush chain [FAMILY] TABLE NAME
@@ -40,10 +43,10 @@
  * elements; changing a base chain's type is EEXIST and its hook or priority EOPNOTSUPP;
  * named priorities `dstnat` only on prerouting and `srcnat` only on postrouting.
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { ShoalError } from '../common/errors.ts';
-import { formatIpValue, parseIpValue } from '../common/ip.ts';
 import { canonicalNftTable } from './nft.ts';
+import { ELEMENT_TYPES, parseElementValue, typeofType, type ParsedValue } from './nft-element-values.ts';
+import { ParseError, braceBody, braceList, clauses, splitStatements, type Statement, type Token } from './nft-script.ts';
 import type { Nft, NftTableDump } from './types.ts';
 
 // ---------------------------------------------------------------------------------------
@@ -118,254 +121,6 @@ function cloneTable(t: FakeTable): FakeTable {
     chains: new Map([...t.chains].map(([k, c]) => [k, { ...c, base: c.base ? { ...c.base } : undefined, rules: [...c.rules] }])),
     sets: new Map([...t.sets].map(([k, set]) => [k, { ...set, elements: new Map(set.elements) }])),
   };
-}
-
-// ---------------------------------------------------------------------------------------
-// Tokens and statements
-
-interface Token {
-  kind: 'word' | 'string' | 'punct' | 'nl';
-  text: string;
-  line: number;
-  start: number;
-  end: number;
-}
-
-interface Statement {
-  tokens: Token[];
-  line: number;
-  source: string;
-}
-
-class ParseError extends Error {
-  constructor(
-    readonly line: number,
-    message: string,
-    readonly errno?: string,
-  ) {
-    super(message);
-  }
-}
-
-function tokenize(script: string): Token[] {
-  const tokens: Token[] = [];
-  let line = 1;
-  let i = 0;
-  while (i < script.length) {
-    const c = script[i]!;
-    if (c === '\n') {
-      tokens.push({ kind: 'nl', text: '\n', line, start: i, end: i + 1 });
-      line++;
-      i++;
-    } else if (c === ' ' || c === '\t' || c === '\r') {
-      i++;
-    } else if (c === '\\' && script[i + 1] === '\n') {
-      line++;
-      i += 2; // line continuation
-    } else if (c === '#') {
-      while (i < script.length && script[i] !== '\n') i++;
-    } else if (c === '"') {
-      let j = i + 1;
-      while (j < script.length && script[j] !== '"' && script[j] !== '\n') j++;
-      if (script[j] !== '"') throw new ParseError(line, 'unterminated string');
-      tokens.push({ kind: 'string', text: script.slice(i + 1, j), line, start: i, end: j + 1 });
-      i = j + 1;
-    } else if (c === '{' || c === '}' || c === ';' || c === ',') {
-      tokens.push({ kind: 'punct', text: c, line, start: i, end: i + 1 });
-      i++;
-    } else {
-      let j = i;
-      while (j < script.length && !/[\s{};,#"]/.test(script[j]!)) j++;
-      let text = script.slice(i, j);
-      // `key : value` and `key: value`: a colon ending a word separates, unless it ends
-      // an IPv6 address such as `fd00::`.
-      if (text.length > 1 && text.endsWith(':') && !text.endsWith('::')) {
-        tokens.push({ kind: 'word', text: text.slice(0, -1), line, start: i, end: j - 1 });
-        tokens.push({ kind: 'punct', text: ':', line, start: j - 1, end: j });
-      } else if (text === ':') {
-        tokens.push({ kind: 'punct', text: ':', line, start: i, end: j });
-      } else {
-        text = text.trim();
-        tokens.push({ kind: 'word', text, line, start: i, end: j });
-      }
-      i = j;
-    }
-  }
-  return tokens;
-}
-
-function splitStatements(script: string): Statement[] {
-  const tokens = tokenize(script);
-  const out: Statement[] = [];
-  let cur: Token[] = [];
-  let depth = 0;
-  const flush = (): void => {
-    // Newlines at depth 0 end statements and are never kept; those inside braces are.
-    const t = cur;
-    if (t.length > 0) {
-      out.push({ tokens: t, line: t[0]!.line, source: script.slice(t[0]!.start, t[t.length - 1]!.end) });
-    }
-    cur = [];
-  };
-  for (const t of tokens) {
-    if (t.kind === 'punct' && t.text === '{') depth++;
-    if (t.kind === 'punct' && t.text === '}') {
-      depth--;
-      if (depth < 0) throw new ParseError(t.line, "syntax error, unexpected '}'");
-    }
-    if (depth === 0 && (t.kind === 'nl' || (t.kind === 'punct' && t.text === ';'))) {
-      flush();
-      continue;
-    }
-    cur.push(t);
-  }
-  if (depth > 0) throw new ParseError(cur[0]?.line ?? 1, "syntax error, unexpected end of file (missing '}')");
-  flush();
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------
-// Typed values
-
-const PROTO_NAMES: Record<number, string> = {
-  1: 'icmp',
-  2: 'igmp',
-  6: 'tcp',
-  17: 'udp',
-  33: 'dccp',
-  47: 'gre',
-  50: 'esp',
-  51: 'ah',
-  58: 'ipv6-icmp',
-  132: 'sctp',
-  136: 'udplite',
-};
-const PROTO_NUMBERS: Record<string, number> = {
-  ...Object.fromEntries(Object.entries(PROTO_NAMES).map(([n, name]) => [name, Number(n)])),
-  icmpv6: 58,
-};
-
-const TYPES = new Set(['ipv4_addr', 'ipv6_addr', 'inet_proto', 'inet_service', 'mark', 'integer', 'ether_addr', 'ifname', 'verdict']);
-
-interface Parsed {
-  json: unknown;
-  interval?: [bigint, bigint];
-}
-
-/** Parses one element component of `type`. Throws a message string on a bad value. */
-function parseValue(
-  type: string,
-  words: string[],
-  interval: boolean,
-  chains: Map<string, FakeChain> | undefined,
-): Parsed & { chainRef?: string } {
-  const bad = (why: string): never => {
-    throw new Error(`${JSON.stringify(words.join(' '))} is not a valid ${type}${why ? `: ${why}` : ''}`);
-  };
-  if (type === 'verdict') {
-    const [v, target] = words;
-    if (words.length === 1 && (v === 'accept' || v === 'drop' || v === 'continue' || v === 'return')) return { json: { [v]: null } };
-    if (words.length === 2 && (v === 'jump' || v === 'goto') && target !== undefined) {
-      if (!chains?.has(target)) throw new ParseError(0, `chain ${target} does not exist: No such file or directory`, 'ENOENT');
-      return { json: { [v]: { target } }, chainRef: target };
-    }
-    return bad('');
-  }
-  if (words.length !== 1) return bad('');
-  const w = words[0]!;
-  switch (type) {
-    case 'ipv4_addr':
-    case 'ipv6_addr': {
-      const v4 = type === 'ipv4_addr';
-      const bits = v4 ? 32n : 128n;
-      const isAddr = (s: string): boolean => (v4 ? isIPv4(s) && !/(^|\.)0\d/.test(s) : isIPv6(s) && !s.includes('.'));
-      const toBig = (s: string): bigint => parseIpValue(s)!.value; // s passed isAddr
-      const toText = (n: bigint): string => formatIpValue(v4 ? 4 : 6, n); // RFC 5952, as nft prints
-      const slash = w.indexOf('/');
-      const dash = v4 ? w.indexOf('-') : w.indexOf('-');
-      if (slash >= 0 || dash >= 0) {
-        if (!interval) bad('prefixes and ranges need a set with flags interval');
-        let lo: bigint;
-        let hi: bigint;
-        if (slash >= 0) {
-          const addr = w.slice(0, slash);
-          const lenText = w.slice(slash + 1);
-          if (!isAddr(addr) || !/^\d{1,3}$/.test(lenText) || BigInt(lenText) > bits) bad('');
-          const len = BigInt(lenText);
-          const hostMask = (1n << (bits - len)) - 1n;
-          lo = toBig(addr) & ~hostMask; // nft masks host bits away
-          hi = lo | hostMask;
-        } else {
-          const a = w.slice(0, dash);
-          const b = w.slice(dash + 1);
-          if (!isAddr(a) || !isAddr(b)) bad('');
-          lo = toBig(a);
-          hi = toBig(b);
-          if (lo > hi) bad('range start is after its end');
-        }
-        return { json: intervalJson(lo, hi, bits, toText), interval: [lo, hi] };
-      }
-      if (!isAddr(w)) bad('');
-      const n = toBig(w);
-      return interval ? { json: toText(n), interval: [n, n] } : { json: toText(n) };
-    }
-    case 'inet_proto': {
-      if (/^\d+$/.test(w)) {
-        const n = Number(w);
-        if (n > 255) bad('protocol out of range');
-        return { json: PROTO_NAMES[n] ?? n };
-      }
-      const n = PROTO_NUMBERS[w];
-      if (n === undefined) bad('unknown protocol name (the fake knows a few; use a number)');
-      return { json: PROTO_NAMES[n!]! };
-    }
-    case 'inet_service': {
-      if (!/^\d+$/.test(w) || Number(w) > 65535) bad('ports are numbers 0-65535 (service names are outside the subset)');
-      return { json: Number(w) };
-    }
-    case 'mark':
-    case 'integer': {
-      const n = /^0x[0-9a-f]+$/i.test(w) ? Number.parseInt(w, 16) : /^\d+$/.test(w) ? Number(w) : NaN;
-      if (!Number.isSafeInteger(n) || n > 0xffffffff) bad('');
-      return { json: n };
-    }
-    case 'ether_addr': {
-      if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(w)) bad('');
-      return { json: w.toLowerCase() };
-    }
-    case 'ifname':
-      if (w.length === 0 || w.length > 15) bad('');
-      return { json: w };
-    default:
-      return bad('unknown type');
-  }
-}
-
-function intervalJson(lo: bigint, hi: bigint, bits: bigint, toText: (n: bigint) => string): unknown {
-  if (lo === hi) return toText(lo);
-  const size = hi - lo + 1n;
-  if ((size & (size - 1n)) === 0n && (lo & (size - 1n)) === 0n) {
-    let len = bits;
-    for (let s = size; s > 1n; s >>= 1n) len--;
-    return { prefix: { addr: toText(lo), len: Number(len) } };
-  }
-  return { range: [toText(lo), toText(hi)] };
-}
-
-/** typeof expressions shoal uses, and the type each stands for. */
-function typeofType(words: string[]): string | undefined {
-  const [a, b] = words;
-  if (a === 'numgen') return /^numgen (inc|random) mod \d+( offset \d+)?$/.test(words.join(' ')) ? 'integer' : undefined;
-  if (words.length !== 2) return undefined;
-  const e = `${a} ${b}`;
-  if (e === 'ip saddr' || e === 'ip daddr') return 'ipv4_addr';
-  if (e === 'ip6 saddr' || e === 'ip6 daddr') return 'ipv6_addr';
-  if (e === 'meta l4proto' || e === 'ip protocol' || e === 'ip6 nexthdr') return 'inet_proto';
-  if (/^(th|tcp|udp|sctp) (sport|dport)$/.test(e)) return 'inet_service';
-  if (e === 'meta mark' || e === 'ct mark') return 'mark';
-  if (e === 'meta iifname' || e === 'meta oifname') return 'ifname';
-  if (e === 'ether saddr' || e === 'ether daddr') return 'ether_addr';
-  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -672,11 +427,12 @@ export class FakeNft implements Nft {
       if (set.kind === 'set' && dataTokens) fail(`set ${name} is not a map`);
       if (set.kind === 'map' && !dataTokens && verb !== 'delete') fail(`map ${name} element without data: Invalid argument`, 'EINVAL');
       const where = g.map((t) => t.text).join(' ');
-      let key: Parsed;
-      let data: (Parsed & { chainRef?: string }) | undefined;
+      let key: ParsedValue;
+      let data: (ParsedValue & { chainRef?: string }) | undefined;
       try {
-        key = parseTuple(set.keyTypes, keyTokens, interval, undefined);
-        if (set.kind === 'map' && dataTokens && verb !== 'delete') data = parseTuple(set.dataTypes!, dataTokens, false, table.chains);
+        key = parseElementValue(set.keyTypes, keyTokens, interval, undefined);
+        if (set.kind === 'map' && dataTokens && verb !== 'delete')
+          data = parseElementValue(set.dataTypes!, dataTokens, false, table.chains);
       } catch (err) {
         if (err instanceof ParseError) fail(`${where}: ${err.message}`, err.errno);
         fail(`element ${where}: ${(err as Error).message}`);
@@ -712,33 +468,6 @@ export class FakeNft implements Nft {
 
 // ---------------------------------------------------------------------------------------
 // Spec parsing
-
-/** Splits `{ a b, c ; d }` (the whole token list) into clauses at `sep`; newlines count as ';'. */
-function braceBody(rest: Token[], fail: (m: string) => never): Token[] {
-  const first = rest[0];
-  const last = rest[rest.length - 1];
-  if (first?.text !== '{' || last?.text !== '}' || first.kind !== 'punct' || last.kind !== 'punct')
-    fail("syntax error: expected '{ ... }'");
-  return rest.slice(1, -1);
-}
-
-function clauses(body: Token[], fail: (m: string) => never): Token[][] {
-  const out: Token[][] = [];
-  let cur: Token[] = [];
-  for (const t of body) {
-    if (t.kind === 'nl' || (t.kind === 'punct' && t.text === ';')) {
-      if (cur.length > 0) out.push(cur);
-      cur = [];
-    } else if (t.kind === 'punct' && (t.text === '{' || t.text === '}')) {
-      fail('syntax error: nested braces are outside the subset FakeNft understands');
-    } else {
-      cur.push(t);
-    }
-  }
-  // nft 1.0.6 needs ';' or a newline before '}' (PLATFORM.md).
-  if (cur.length > 0) fail("syntax error, unexpected '}', expecting newline or semicolon");
-  return out;
-}
 
 function parseChainSpec(
   rest: Token[],
@@ -800,7 +529,7 @@ function parseSetSpec(
         return parts.map((p) => {
           if (p.length === 0) fail(`syntax error in ${head}`);
           if (head === 'type') {
-            if (p.length !== 1 || !TYPES.has(p[0]!) || p[0] === 'integer')
+            if (p.length !== 1 || !ELEMENT_TYPES.has(p[0]!) || p[0] === 'integer')
               fail(`type ${JSON.stringify(p.join(' '))} is outside the subset FakeNft understands`);
             return p[0]!;
           }
@@ -831,44 +560,6 @@ function parseSetSpec(
     fail('interval sets of other than one IPv4 or IPv6 address are outside the subset FakeNft understands');
   }
   return { keyTypes, dataTypes, flags };
-}
-
-/** `{ a, b : c, ... }` -> element token groups (newlines ignored). */
-function braceList(rest: Token[], fail: (m: string) => never): Token[][] {
-  const body = braceBody(rest, fail).filter((t) => t.kind !== 'nl');
-  const out: Token[][] = [];
-  let cur: Token[] = [];
-  for (const t of body) {
-    if (t.kind === 'punct' && t.text === ',') {
-      if (cur.length === 0) fail('syntax error: empty element');
-      out.push(cur);
-      cur = [];
-    } else if (t.kind === 'punct' && t.text !== ':') {
-      fail(`syntax error: unexpected ${JSON.stringify(t.text)} in element list`);
-    } else {
-      cur.push(t);
-    }
-  }
-  if (cur.length > 0) out.push(cur);
-  if (out.length === 0) fail('syntax error: empty element list');
-  return out;
-}
-
-function parseTuple(
-  types: string[],
-  tokens: Token[],
-  interval: boolean,
-  chains: Map<string, FakeChain> | undefined,
-): Parsed & { chainRef?: string } {
-  const parts: string[][] = [[]];
-  for (const t of tokens) {
-    if (t.kind === 'word' && t.text === '.') parts.push([]);
-    else parts[parts.length - 1]!.push(t.text);
-  }
-  if (parts.length !== types.length) throw new Error(`has ${parts.length} part(s) where the type ${types.join(' . ')} has ${types.length}`);
-  const values = parts.map((p, k) => parseValue(types[k]!, p, interval, chains));
-  if (values.length === 1) return values[0]!;
-  return { json: { concat: values.map((v) => v.json) } };
 }
 
 // ---------------------------------------------------------------------------------------
