@@ -14,15 +14,14 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { ShoalError } from '../common/errors.ts';
-import type { NodeRole, RootCa } from '../manager/api-types.ts';
-import { caDigest, generateNodeKey, identityOfCertificate } from '../manager/ca.ts';
-import type { NodeIdentityFile } from '../manager/cluster.ts';
-import { writeFileAtomic } from '../manager/cluster.ts';
-import { ApiConnection, ManagerClient, parseHost } from '../manager/client.ts';
-import { dataDirPaths } from '../manager/data-dir.ts';
-import { managerError } from '../manager/errors.ts';
-import { parseJoinToken } from '../manager/tokens.ts';
+import type { NodeRole, RootCa } from '../api/api-types.ts';
+import { caDigest, generateNodeKey, identityOfCertificate } from '../api/certificates.ts';
+import { ApiConnection, ManagerClient, parseHost } from '../api/client.ts';
+import { dataDirPaths } from '../api/data-dir.ts';
+import type { NodeIdentityFile } from '../api/data-dir.ts';
+import { apiError } from '../api/errors.ts';
+import { parseJoinToken } from '../api/tokens.ts';
+import { writeFileAtomic } from '../common/fs.ts';
 
 export interface AgentIdentity {
   nodeId: string;
@@ -43,12 +42,12 @@ export function loadIdentity(dataDir: string): AgentIdentity | undefined {
   try {
     file = JSON.parse(readFileSync(p.identity, 'utf8')) as NodeIdentityFile;
   } catch (err) {
-    throw new ShoalError('SHOAL_ERR_CERTIFICATE', `cannot read ${p.identity}: ${(err as Error).message}`, { cause: err });
+    throw apiError('SHOAL_ERR_CERTIFICATE', `cannot read ${p.identity}: ${(err as Error).message}`, { path: p.identity }, err);
   }
   const certPem = readFileSync(p.nodeCert, 'utf8');
   const id = identityOfCertificate(certPem);
   if (id.nodeId !== file.nodeId) {
-    throw new ShoalError('SHOAL_ERR_CERTIFICATE', `${p.nodeCert} names node ${id.nodeId} but ${p.identity} says ${file.nodeId}`);
+    throw apiError('SHOAL_ERR_CERTIFICATE', `${p.nodeCert} names node ${id.nodeId} but ${p.identity} says ${file.nodeId}`);
   }
   return {
     nodeId: id.nodeId,
@@ -97,7 +96,7 @@ export async function joinCluster(options: JoinOptions): Promise<AgentIdentity> 
   const root = await fetchRootCa(options.managerAddr, timeoutMs);
   const actual = caDigest(root.certPem);
   if (actual !== digest) {
-    throw managerError(
+    throw apiError(
       'SHOAL_ERR_CA_MISMATCH',
       `the manager at ${options.managerAddr} has a different CA than the join token names (token ${digest.slice(0, 12)}..., manager ${actual.slice(0, 12)}...): wrong manager, or a token of another cluster`,
       { managerAddr: options.managerAddr },
@@ -120,10 +119,7 @@ export async function joinCluster(options: JoinOptions): Promise<AgentIdentity> 
   const ca = new X509Certificate(root.certPem);
   const ours = createPublicKey(key.publicKeyPem).export({ type: 'spki', format: 'der' });
   if (!cert.verify(ca.publicKey) || !cert.publicKey.export({ type: 'spki', format: 'der' }).equals(ours)) {
-    throw new ShoalError(
-      'SHOAL_ERR_CERTIFICATE',
-      "the manager returned a certificate that is not signed by its CA or not for this node's key",
-    );
+    throw apiError('SHOAL_ERR_CERTIFICATE', "the manager returned a certificate that is not signed by its CA or not for this node's key");
   }
   const identity: AgentIdentity = {
     nodeId: issued.nodeId,

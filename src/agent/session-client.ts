@@ -16,7 +16,7 @@ import os from 'node:os';
 import type * as grpc from '@grpc/grpc-js';
 import type { Clock, Timer } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
-import { ShoalError } from '../common/errors.ts';
+import type { ShoalError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
 import type {
@@ -31,11 +31,12 @@ import type {
   SessionMessage,
   SessionRequest,
   TaskStatusUpdate,
-} from '../manager/api-types.ts';
-import type { Task } from '../manager/api-types.ts';
-import { writeFileAtomic } from '../manager/cluster.ts';
-import { ApiConnection, parseHost } from '../manager/client.ts';
-import { SHOAL_VERSION } from '../manager/control.ts';
+  Task,
+} from '../api/api-types.ts';
+import { ApiConnection, parseHost } from '../api/client.ts';
+import { apiError, ERROR_CODE_METADATA } from '../api/errors.ts';
+import { writeFileAtomic } from '../common/fs.ts';
+import { SHOAL_VERSION } from '../common/version.ts';
 import type { AgentIdentity } from './join.ts';
 
 /** What the agent knows of its assignment. */
@@ -320,13 +321,13 @@ export class AgentSession {
   }
 
   private onBroken(err: grpc.ServiceError | undefined): void {
-    const code = err?.metadata?.get('shoal-error-code')[0];
+    const code = err?.metadata?.get(ERROR_CODE_METADATA)[0];
     this.teardownStreams();
     if (this.stopped) return;
     if (code === 'SHOAL_ERR_UNAUTHENTICATED' && /removed/.test(err?.details ?? '')) {
       this.stopped = true;
       this.logger.error({ details: err?.details }, 'the manager no longer knows this node');
-      this.options.onFatal?.(new ShoalError('SHOAL_ERR_UNAUTHENTICATED', err?.details ?? 'node removed'));
+      this.options.onFatal?.(apiError('SHOAL_ERR_UNAUTHENTICATED', err?.details ?? 'node removed'));
       return;
     }
     const delay = this.backoff;

@@ -8,10 +8,10 @@
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import type { AgentIdentity } from '../agent/join.ts';
+import { resolveDataDir } from '../api/data-dir.ts';
+import { apiError } from '../api/errors.ts';
+import { splitHostPort } from '../api/host-port.ts';
 import { createLogger } from '../common/logger.ts';
-import { splitHostPort } from '../manager/config.ts';
-import { resolveDataDir } from '../manager/data-dir.ts';
-import { managerError } from '../manager/errors.ts';
 import { badFlagValue } from './parse/usage-error.ts';
 
 interface AgentFlags {
@@ -45,12 +45,12 @@ export function registerAgentCommands(program: Command): void {
       let identity: AgentIdentity | undefined = loadIdentity(dataDir);
       if (!identity) {
         if (!flags.joinToken || !flags.manager) {
-          throw managerError(
+          throw apiError(
             'SHOAL_ERR_BAD_JOIN_TOKEN',
             `${dataDir} holds no node identity: give --join-token and --manager to join a cluster`,
           );
         }
-        if (!flags.advertiseAddr) throw managerError('SHOAL_ERR_BAD_SPEC', '--advertise-addr is required to join a cluster');
+        if (!flags.advertiseAddr) throw apiError('SHOAL_ERR_BAD_SPEC', '--advertise-addr is required to join a cluster');
         identity = await joinCluster({
           token: flags.joinToken,
           managerAddr: flags.manager,

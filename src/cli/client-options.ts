@@ -23,8 +23,8 @@
 import { createInterface } from 'node:readline';
 import { type Command, CommanderError } from 'commander';
 import { isShoalError } from '../common/errors.ts';
-import type { ManagerApi, ConnectOptions } from '../manager/client.ts';
-import { connectManager } from '../manager/client.ts';
+import type { ManagerApi, ConnectOptions } from '../api/client.ts';
+import { connectManager } from '../api/client.ts';
 import { isUsageError } from './parse/usage-error.ts';
 
 /** Flags every API command group carries. */

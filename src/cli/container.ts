@@ -8,8 +8,8 @@
  * `--network name=front,alias=probe` sets aliases per network).
  */
 import type { Command } from 'commander';
-import type { Container, ContainerSpec } from '../manager/api-types.ts';
-import { defaultContainerSpec } from '../manager/api-defaults.ts';
+import type { Container, ContainerSpec } from '../api/api-types.ts';
+import { defaultContainerSpec } from '../api/api-defaults.ts';
 import type { CliContext } from './client-options.ts';
 import { EXIT_FAILED, EXIT_OK, apiGroup, collect, errorLine, finishGroup, processContext, runCommand } from './client-options.ts';
 import { CONTAINER_LIST, containerInspect, containerRow } from './format/container.ts';

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isShoalError } from '../common/errors.ts';
+import { SHOAL_VERSION } from '../common/version.ts';
 import { isUsageError } from './parse/usage-error.ts';
 
 type Register = (program: Command) => void;
@@ -28,7 +29,7 @@ const GROUPS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('shoal')
     .description('Container overlay networking for swarm clusters')
-    .version('0.1.0')
+    .version(SHOAL_VERSION)
     .showHelpAfterError(false)
     .exitOverride();
   const wanted = GROUPS.filter(([name]) => name === argv[0]);

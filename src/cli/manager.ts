@@ -6,7 +6,7 @@
  * built, so that other commands do not pay for loading them.
  */
 import type { Command } from 'commander';
-import { resolveDataDir } from '../manager/data-dir.ts';
+import { resolveDataDir } from '../api/data-dir.ts';
 import { parseDurationMs } from './parse/duration.ts';
 import { parseUint } from './parse/numbers.ts';
 import { badFlagValue } from './parse/usage-error.ts';
@@ -71,7 +71,7 @@ export function registerManagerCommands(program: Command): void {
       const parent = cmd.parent?.opts<{ dataDir?: string }>() ?? {};
       const dataDir = flags.dataDir ?? parent.dataDir;
       if (flags.host) {
-        const { connectManager } = await import('../manager/client.ts');
+        const { connectManager } = await import('../api/client.ts');
         const client = connectManager({ host: flags.host, ...(dataDir ? { dataDir } : {}) });
         try {
           process.stdout.write(await client.dump());

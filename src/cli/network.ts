@@ -7,8 +7,8 @@
  * failure on its own line and exit 1 if any failed, as Docker does.
  */
 import type { Command } from 'commander';
-import type { Network } from '../manager/api-types.ts';
-import { defaultNetworkSpec } from '../manager/api-defaults.ts';
+import type { Network } from '../api/api-types.ts';
+import { defaultNetworkSpec } from '../api/api-defaults.ts';
 import type { CliContext } from './client-options.ts';
 import { EXIT_FAILED, EXIT_OK, apiGroup, collect, errorLine, finishGroup, processContext, runCommand } from './client-options.ts';
 import { renderList, renderQuiet } from './format/list.ts';

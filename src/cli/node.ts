@@ -4,7 +4,7 @@
  * `node ls` marks that node with `*` after its ID.
  */
 import type { Command } from 'commander';
-import type { Node, NodeRole } from '../manager/api-types.ts';
+import type { Node, NodeRole } from '../api/api-types.ts';
 import type { ApiHandle, CliContext } from './client-options.ts';
 import { EXIT_FAILED, EXIT_OK, apiGroup, collect, errorLine, finishGroup, processContext, runCommand } from './client-options.ts';
 import { renderList, renderQuiet } from './format/list.ts';

@@ -11,8 +11,8 @@
  * lost.
  */
 import type { Command } from 'commander';
-import type { HealthConfig, NetworkAttachmentConfig, PortConfig, Service, ServiceSpec, TaskTemplate } from '../manager/api-types.ts';
-import { defaultServiceSpec } from '../manager/api-defaults.ts';
+import type { HealthConfig, NetworkAttachmentConfig, PortConfig, Service, ServiceSpec, TaskTemplate } from '../api/api-types.ts';
+import { defaultServiceSpec } from '../api/api-defaults.ts';
 import { ShoalError } from '../common/errors.ts';
 import type { ApiHandle, CliContext } from './client-options.ts';
 import { EXIT_FAILED, EXIT_OK, apiGroup, collect, errorLine, finishGroup, processContext, runCommand } from './client-options.ts';

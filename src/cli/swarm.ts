@@ -4,7 +4,7 @@
  * `docker swarm join-token` does.
  */
 import type { Command } from 'commander';
-import type { NodeRole } from '../manager/api-types.ts';
+import type { NodeRole } from '../api/api-types.ts';
 import type { CliContext } from './client-options.ts';
 import { apiGroup, finishGroup, processContext, runCommand } from './client-options.ts';
 import { UsageError } from './parse/usage-error.ts';

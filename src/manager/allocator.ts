@@ -22,9 +22,9 @@ import { inPrefix, networkBytes, parseIp } from '../common/ip.ts';
 import { macForAddress } from '../common/mac.ts';
 import { restoreAddressSpace } from '../ipam/index.ts';
 import type { AddressSpace, AddressSpaceConfigInput, NetworkIpam, SubnetRequest } from '../ipam/index.ts';
-import type { IpamConfig, NetworkSpec, PortConfig } from './api-types.ts';
+import type { IpamConfig, NetworkSpec, PortConfig } from '../api/api-types.ts';
 import { FIRST_USER_VXLAN_ID, INGRESS_VXLAN_ID, MAX_VXLAN_ID } from './config.ts';
-import { managerError } from './errors.ts';
+import { apiError } from '../api/errors.ts';
 import type { Kinds } from './objects.ts';
 import type { ReadTx, WriteTx } from './store.ts';
 
@@ -156,8 +156,7 @@ export class Allocator {
 
     const net = (networkId: string): NetworkIpam => {
       const n = space.get(networkId);
-      if (!n)
-        throw managerError('SHOAL_ERR_NETWORK_NOT_FOUND', `network ${networkId} has no address space (was it removed?)`, { networkId });
+      if (!n) throw apiError('SHOAL_ERR_NETWORK_NOT_FOUND', `network ${networkId} has no address space (was it removed?)`, { networkId });
       return n;
     };
 
@@ -175,7 +174,7 @@ export class Allocator {
         const vnis = this.loadVnis(tx);
         let vni: number;
         if (ingress) {
-          if (vnis.has(INGRESS_VXLAN_ID)) throw managerError('SHOAL_ERR_NETWORK_EXISTS', 'the ingress network already exists');
+          if (vnis.has(INGRESS_VXLAN_ID)) throw apiError('SHOAL_ERR_NETWORK_EXISTS', 'the ingress network already exists');
           vni = INGRESS_VXLAN_ID;
         } else {
           vni = this.nextVni(vnis);
@@ -243,7 +242,7 @@ export class Allocator {
           if (p.publishedPort === undefined || p.publishMode !== 'ingress') continue;
           const holder = table.get(`${p.protocol}/${p.publishedPort}`);
           if (holder) {
-            throw managerError(
+            throw apiError(
               'SHOAL_ERR_PORT_IN_USE',
               `port ${p.publishedPort}/${p.protocol} is already in use by service ${holder.serviceName} (${holder.serviceId})`,
               {
@@ -304,14 +303,14 @@ export class Allocator {
       const v = FIRST_USER_VXLAN_ID + ((((this.lastVni - FIRST_USER_VXLAN_ID + i) % span) + span) % span);
       if (!vnis.has(v)) return v;
     }
-    throw managerError('SHOAL_ERR_VXLAN_EXHAUSTED', `no free VXLAN ID left in ${FIRST_USER_VXLAN_ID}-${MAX_VXLAN_ID}`);
+    throw apiError('SHOAL_ERR_VXLAN_EXHAUSTED', `no free VXLAN ID left in ${FIRST_USER_VXLAN_ID}-${MAX_VXLAN_ID}`);
   }
 
   private firstFreePort(table: Map<string, PortOwner>, protocol: string): number {
     for (let port = this.options.portRangeStart; port <= this.options.portRangeEnd; port++) {
       if (!table.has(`${protocol}/${port}`)) return port;
     }
-    throw managerError(
+    throw apiError(
       'SHOAL_ERR_PORTS_EXHAUSTED',
       `no free ${protocol} port left in the published port range ${this.options.portRangeStart}-${this.options.portRangeEnd}`,
     );

@@ -1,6 +1,6 @@
 /**
  * The gRPC servers of the manager API: decode -> authorise -> call the core -> encode, and
- * errors through the one status table (errors.ts).
+ * errors through the one status table (src/api/errors.ts).
  *
  * Two listeners:
  * - the unix socket in the data directory: the local administration API (networks,
@@ -17,13 +17,13 @@ import * as grpc from '@grpc/grpc-js';
 import { experimental } from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.ts';
 import { asShoalError, ShoalError } from '../common/errors.ts';
-import type { AgentReport, SessionRequest } from './api-types.ts';
+import type { AgentReport, SessionRequest } from '../api/api-types.ts';
+import type { NodeIdentity } from '../api/certificates.ts';
 import { identityOfPeer } from './ca.ts';
-import type { NodeIdentity } from './ca.ts';
 import type { ManagerControl } from './control.ts';
-import { ERROR_CODE_METADATA, ERROR_DETAILS_METADATA, grpcStatusOf, managerError } from './errors.ts';
-import { serviceDefinition } from './proto.ts';
-import type { ApiServiceName } from './proto.ts';
+import { apiError, ERROR_CODE_METADATA, ERROR_DETAILS_METADATA, grpcStatusOf } from '../api/errors.ts';
+import { serviceDefinition } from '../api/proto.ts';
+import type { ApiServiceName } from '../api/proto.ts';
 import type { Dispatcher } from './session.ts';
 
 export interface ApiServerOptions {
@@ -145,13 +145,13 @@ export class ApiServer {
   private authorize(call: { getAuthContext(): { sslPeerCertificate?: unknown } | null }, access: Access): CallContext {
     if (access === 'local' || access === 'anyone') return { access, identity: undefined };
     const cert = call.getAuthContext()?.sslPeerCertificate;
-    if (!cert) throw managerError('SHOAL_ERR_UNAUTHENTICATED', 'a client certificate of this cluster is required (join the cluster first)');
+    if (!cert) throw apiError('SHOAL_ERR_UNAUTHENTICATED', 'a client certificate of this cluster is required (join the cluster first)');
     const identity = identityOfPeer(cert as Parameters<typeof identityOfPeer>[0]);
     if (identity.clusterId !== this.options.clusterId)
-      throw managerError('SHOAL_ERR_UNAUTHENTICATED', 'the client certificate belongs to another cluster');
+      throw apiError('SHOAL_ERR_UNAUTHENTICATED', 'the client certificate belongs to another cluster');
     this.options.control.requireNode(identity.nodeId);
     if (access === 'manager' && identity.role !== 'manager') {
-      throw managerError('SHOAL_ERR_PERMISSION_DENIED', 'this call needs a manager certificate; worker nodes may only use their session');
+      throw apiError('SHOAL_ERR_PERMISSION_DENIED', 'this call needs a manager certificate; worker nodes may only use their session');
     }
     return { access, identity };
   }

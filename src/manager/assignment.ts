@@ -13,7 +13,7 @@
  * Services in assignments carry zero running/desired counts: agents do not use them, and
  * keeping them exact would mean resending every service on every task state change.
  */
-import type { Assignment, AssignmentRemovals, Container, Endpoint, Network, Node, Peer, Service, Task } from './api-types.ts';
+import type { Assignment, AssignmentRemovals, Container, Endpoint, Network, Node, Peer, Service, Task } from '../api/api-types.ts';
 import { keyringForAgents } from './keyring.ts';
 import type { Kinds } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';

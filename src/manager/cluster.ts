@@ -9,31 +9,27 @@
  * missing or not matching the stored CA, and DATA-DIR/node.json names the node, so that a
  * local `shoal agent --data-dir DIR` speaks for the manager's node without a token.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import type { NetworkSpec, NodeDescription } from '../api/api-types.ts';
+import { caDigest, certificateFingerprint, generateNodeKey, identityOfCertificate } from '../api/certificates.ts';
+import type { DataDirPaths, NodeIdentityFile } from '../api/data-dir.ts';
+import { generateJoinToken } from '../api/tokens.ts';
+import { writeFileAtomic } from '../common/fs.ts';
 import { newId } from '../common/ids.ts';
+import { SHOAL_VERSION } from '../common/version.ts';
 import { INGRESS_GATEWAY, INGRESS_SUBNET } from '../ipam/index.ts';
-import type { NetworkSpec } from './api-types.ts';
-import { caDigest, certificateFingerprint, createRootCa, generateNodeKey, identityOfCertificate, issueNodeCertificate } from './ca.ts';
+import { createRootCa, issueNodeCertificate } from './ca.ts';
 import type { ManagerConfig } from './config.ts';
 import { INGRESS_NETWORK_NAME } from './config.ts';
-import { ManagerControl } from './control.ts';
-import type { DataDirPaths } from './data-dir.ts';
+import type { ManagerControl } from './control.ts';
+import { insertNetwork } from './control/networks.ts';
+import { insertNode } from './control/nodes.ts';
 import { newKeyring } from './keyring.ts';
 import type { ClusterRecord, NodeRecord } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';
 import { isoTime } from './orchestrator.ts';
-import { generateJoinToken } from './tokens.ts';
-
-/** What an agent (or the local agent of the manager's node) persists about itself. */
-export interface NodeIdentityFile {
-  nodeId: string;
-  clusterId: string;
-  role: string;
-  /** host:port of the manager's mTLS API. */
-  managerAddr: string;
-}
 
 export function ingressNetworkSpec(): NetworkSpec {
   return {
@@ -49,12 +45,9 @@ export function ingressNetworkSpec(): NetworkSpec {
   };
 }
 
-/** Writes a file atomically (temp file + rename) with the given mode. */
-export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data, { mode });
-  renameSync(tmp, path);
+/** Describes this process's own host: the manager's node record before its agent reports. */
+export function localNodeDescription(): NodeDescription {
+  return { hostname: os.hostname(), platformOs: os.platform(), platformArch: os.arch(), version: SHOAL_VERSION };
 }
 
 /** Creates the cluster in one transaction. */
@@ -86,7 +79,7 @@ export async function initCluster(
       ingressNetworkId: '',
       keyring: newKeyring(ctx.now),
     };
-    const ingress = control.insertNetwork(ctx, ingressNetworkSpec(), true);
+    const ingress = insertNetwork(ctx, ingressNetworkSpec(), true);
     record.ingressNetworkId = ingress.id;
     ctx.tx.put('cluster', record);
     certPem = issueNodeCertificate(ca, {
@@ -98,19 +91,18 @@ export async function initCluster(
       validityMs: config.nodeCertValidityMs,
       ips: [config.advertiseAddr],
     });
-    const d = ManagerControl.localDescription();
     const node: NodeRecord = {
       id: managerNodeId,
       version: 0,
       createdAt: ctx.now,
       updatedAt: ctx.now,
       spec: { name: '', labels: {}, role: 'manager', availability: 'active' },
-      description: d,
+      description: localNodeDescription(),
       status: { state: 'unknown', message: 'no agent has a session for this node yet', addr: config.advertiseAddr },
       managerStatus: { leader: true, reachability: 'reachable', addr: managerAddr },
       certFingerprint: certificateFingerprint(certPem),
     };
-    control.addNode(ctx, node);
+    insertNode(ctx, node);
     return record;
   });
   return { cluster, nodeKeyPem: nodeKey.keyPem, nodeCertPem: certPem };

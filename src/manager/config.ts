@@ -7,10 +7,11 @@
  * different flags cannot reshuffle what is already allocated.
  */
 import { isIP } from 'node:net';
+import { splitHostPort } from '../api/host-port.ts';
 import { ShoalError } from '../common/errors.ts';
 
 export interface ManagerConfig {
-  /** Directory of the store, sockets, certificates (see data-dir.ts). */
+  /** Directory of the store, sockets, certificates (see src/api/data-dir.ts). */
   readonly dataDir: string;
   /** `--listen-addr IP:PORT`: TCP address of the mTLS API for agents and remote CLIs. Port 0 picks a free port (tests). */
   readonly listenAddr: string;
@@ -70,16 +71,6 @@ export const FIRST_USER_VXLAN_ID = 4097;
 /** VXLAN IDs are 24 bits. */
 export const MAX_VXLAN_ID = 0xffffff;
 export const DATA_PATH_PORT = 4789;
-
-/** Splits "IP:PORT" / "[v6]:PORT"; undefined when malformed. */
-export function splitHostPort(addr: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(addr);
-  if (!m) return undefined;
-  const host = m[1] ?? m[2] ?? '';
-  const port = Number(m[3]);
-  if (port > 65535 || isIP(host) === 0) return undefined;
-  return { host, port };
-}
 
 /** Merges input over the defaults, validates everything, freezes. */
 export function resolveManagerConfig(input: ManagerConfigInput): ManagerConfig {

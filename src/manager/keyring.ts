@@ -9,7 +9,7 @@
  * manager decides when to rotate (config gossipKeyRotationMs) and persists the result.
  */
 import { randomBytes } from 'node:crypto';
-import type { GossipKeyring, GossipKeyInfo } from './api-types.ts';
+import type { GossipKeyring, GossipKeyInfo } from '../api/api-types.ts';
 import type { StoredGossipKey } from './objects.ts';
 
 export const GOSSIP_KEY_BYTES = 32;

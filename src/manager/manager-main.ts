@@ -4,11 +4,11 @@
  * checkpointed). Also the store dump used by tests and operators.
  */
 import { existsSync } from 'node:fs';
+import { dataDirPaths } from '../api/data-dir.ts';
+import { apiError } from '../api/errors.ts';
 import { createLogger } from '../common/logger.ts';
-import { ShoalError } from '../common/errors.ts';
 import type { ManagerConfigInput } from './config.ts';
-import { redactSecrets } from './control.ts';
-import { dataDirPaths } from './data-dir.ts';
+import { redactSecrets } from './control/swarm.ts';
 import { startManager } from './manager.ts';
 import { MANAGER_SCHEMA } from './objects.ts';
 import type { Kinds } from './objects.ts';
@@ -75,7 +75,7 @@ export async function runManagerProcess(options: ManagerProcessOptions, io: Proc
  */
 export function dumpStoreFile(dataDir: string): string {
   const paths = dataDirPaths(dataDir);
-  if (!existsSync(paths.db)) throw new ShoalError('SHOAL_ERR_STORE', `no manager store in ${dataDir} (expected ${paths.db})`);
+  if (!existsSync(paths.db)) throw apiError('SHOAL_ERR_STORE', `no manager store in ${dataDir} (expected ${paths.db})`, { dataDir });
   const store = new SqliteStore<Kinds>(paths.db, MANAGER_SCHEMA, { readonly: true });
   try {
     return store.dump(redactSecrets);

@@ -9,6 +9,10 @@
  * background after the nodes' reconnection grace period.
  */
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dataDirPaths } from '../api/data-dir.ts';
+import type { DataDirPaths } from '../api/data-dir.ts';
+import { apiError } from '../api/errors.ts';
+import { joinHostPort, splitHostPort } from '../api/host-port.ts';
 import type { Clock, Timer } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
@@ -16,11 +20,8 @@ import { silentLogger } from '../common/logger.ts';
 import { ApiServer } from './api-server.ts';
 import { ensureManagerCertificates, initCluster, updateManagerAddr } from './cluster.ts';
 import type { ManagerConfig, ManagerConfigInput } from './config.ts';
-import { resolveManagerConfig, splitHostPort } from './config.ts';
+import { resolveManagerConfig } from './config.ts';
 import { ManagerControl } from './control.ts';
-import { dataDirPaths } from './data-dir.ts';
-import type { DataDirPaths } from './data-dir.ts';
-import { managerError } from './errors.ts';
 import { CLUSTER_KEY, MANAGER_SCHEMA } from './objects.ts';
 import type { Kinds } from './objects.ts';
 import { Dispatcher } from './session.ts';
@@ -66,7 +67,7 @@ function lockDataDir(paths: DataDirPaths): void {
   try {
     const pid = Number(readFileSync(paths.pidFile, 'utf8').trim());
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
-      throw managerError('SHOAL_ERR_DATA_DIR_LOCKED', `data directory ${paths.root} is in use by another manager (pid ${pid})`, {
+      throw apiError('SHOAL_ERR_DATA_DIR_LOCKED', `data directory ${paths.root} is in use by another manager (pid ${pid})`, {
         pid,
         dataDir: paths.root,
       });
@@ -107,8 +108,7 @@ export async function startManager(input: ManagerConfigInput, options: StartOpti
           },
     );
     const listen = splitHostPort(config.listenAddr)!;
-    const wantedAddr = (port: number): string =>
-      config.advertiseAddr.includes(':') ? `[${config.advertiseAddr}]:${port}` : `${config.advertiseAddr}:${port}`;
+    const wantedAddr = (port: number): string => joinHostPort(config.advertiseAddr, port);
     let fresh: { nodeKeyPem: string; nodeCertPem: string } | undefined;
     let created = false;
     if (!existing) {

@@ -7,7 +7,7 @@
  * internal fields. A network's IPAM state lives in its own kind (`ipam`) so that address
  * churn on a network does not touch the network object agents watch.
  */
-import type { Container, Endpoint, Network, Node, Service, Task } from './api-types.ts';
+import type { Container, Endpoint, Network, Node, Service, Task } from '../api/api-types.ts';
 import type { Schema, StoredObject } from './store.ts';
 
 export interface StoredGossipKey {

@@ -12,7 +12,7 @@
 import type { Clock, Timer } from '../common/clock.ts';
 import { ShoalError } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
-import type { NetworkAttachment, TaskStatus } from './api-types.ts';
+import type { NetworkAttachment, TaskStatus } from '../api/api-types.ts';
 import type { AllocTx } from './allocator.ts';
 import type { ClusterRecord, Kinds, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';

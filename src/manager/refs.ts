@@ -3,8 +3,8 @@
  * name, then a unique ID prefix. Two objects matching a prefix is SHOAL_ERR_AMBIGUOUS_REF;
  * nothing matching is the kind's NOT_FOUND code.
  */
-import { managerError } from './errors.ts';
-import type { ManagerErrorCode } from './errors.ts';
+import { apiError } from '../api/errors.ts';
+import type { ApiErrorCode } from '../api/errors.ts';
 import type { ContainerRecord, Kinds, NetworkRecord, NodeRecord, ServiceRecord } from './objects.ts';
 import type { ReadTx } from './store.ts';
 
@@ -13,16 +13,16 @@ function resolve<K extends 'network' | 'service' | 'container' | 'node'>(
   kind: K,
   ref: string,
   byName: (name: string) => Kinds[K][],
-  notFound: ManagerErrorCode,
+  notFound: ApiErrorCode,
 ): Kinds[K] {
   const what = kind;
-  if (typeof ref !== 'string' || ref === '') throw managerError(notFound, `${what} name or ID is empty`);
+  if (typeof ref !== 'string' || ref === '') throw apiError(notFound, `${what} name or ID is empty`);
   const exact = tx.get(kind, ref);
   if (exact) return exact;
   const named = byName(ref);
   if (named.length === 1) return named[0]!;
   if (named.length > 1) {
-    throw managerError('SHOAL_ERR_AMBIGUOUS_REF', `${what} ${ref} is ambiguous (${named.length} ${what}s have that name); use an ID`, {
+    throw apiError('SHOAL_ERR_AMBIGUOUS_REF', `${what} ${ref} is ambiguous (${named.length} ${what}s have that name); use an ID`, {
       ref,
       matches: named.map((o) => o.id),
     });
@@ -30,9 +30,9 @@ function resolve<K extends 'network' | 'service' | 'container' | 'node'>(
   if (/^[0-9a-z]+$/.test(ref)) {
     const ids = tx.idsWithPrefix(kind, ref, 2);
     if (ids.length === 1) return tx.get(kind, ids[0]!)!;
-    if (ids.length > 1) throw managerError('SHOAL_ERR_AMBIGUOUS_REF', `${what} ${ref} is ambiguous (several IDs start with it)`, { ref });
+    if (ids.length > 1) throw apiError('SHOAL_ERR_AMBIGUOUS_REF', `${what} ${ref} is ambiguous (several IDs start with it)`, { ref });
   }
-  throw managerError(notFound, `${what} ${ref} not found`, { ref });
+  throw apiError(notFound, `${what} ${ref} not found`, { ref });
 }
 
 export function resolveNetwork(tx: ReadTx<Kinds>, ref: string): NetworkRecord {

@@ -15,11 +15,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, Timer } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
-import type { AgentReport, SessionMessage, SessionRequest } from './api-types.ts';
+import type { AgentReport, SessionMessage, SessionRequest } from '../api/api-types.ts';
 import { computeAssignment, deltaOf, emptyRemovals, snapshotOf, versionsOf } from './assignment.ts';
 import type { ManagerConfig } from './config.ts';
 import type { ManagerControl } from './control.ts';
-import { managerError } from './errors.ts';
+import { apiError } from '../api/errors.ts';
 import type { ShoalError } from '../common/errors.ts';
 import type { ChangeBatch } from './store.ts';
 import { serviceNetworkIds } from './objects.ts';
@@ -111,7 +111,7 @@ export class Dispatcher {
     for (const e of batch.events) {
       if (e.kind === 'node' && e.op === 'delete') {
         const s = this.sessions.get(e.id);
-        if (s) this.end(s, managerError('SHOAL_ERR_UNAUTHENTICATED', `node ${e.id} was removed from the cluster`));
+        if (s) this.end(s, apiError('SHOAL_ERR_UNAUTHENTICATED', `node ${e.id} was removed from the cluster`));
         this.lastBeat.delete(e.id);
       }
     }
@@ -122,7 +122,7 @@ export class Dispatcher {
   async open(nodeId: string, request: SessionRequest, sink: SessionSink): Promise<string> {
     this.control.requireNode(nodeId);
     const previous = this.sessions.get(nodeId);
-    if (previous) this.end(previous, managerError('SHOAL_ERR_UNAUTHENTICATED', 'a newer session of this node replaced this one'));
+    if (previous) this.end(previous, apiError('SHOAL_ERR_UNAUTHENTICATED', 'a newer session of this node replaced this one'));
     const session: Session = {
       id: randomUUID(),
       nodeId,
@@ -283,6 +283,6 @@ export class Dispatcher {
     this.closed = true;
     this.checkTimer?.cancel();
     this.unwatch?.();
-    for (const s of [...this.sessions.values()]) this.end(s, managerError('SHOAL_ERR_MANAGER_UNREACHABLE', 'the manager is shutting down'));
+    for (const s of [...this.sessions.values()]) this.end(s, apiError('SHOAL_ERR_MANAGER_UNREACHABLE', 'the manager is shutting down'));
   }
 }

@@ -7,8 +7,8 @@
  * checked inside the transaction, still before anything is written.
  */
 import { isIP } from 'node:net';
-import { ShoalError } from '../common/errors.ts';
-import type { ManagerErrorCode } from './errors.ts';
+import { apiError } from '../api/errors.ts';
+import type { ApiErrorCode } from '../api/errors.ts';
 import type {
   ContainerSpec,
   EndpointSpec,
@@ -21,24 +21,24 @@ import type {
   ServiceMode,
   ServiceSpec,
   TaskTemplate,
-} from './api-types.ts';
-import { defaultRestartPolicy } from './api-defaults.ts';
+} from '../api/api-types.ts';
+import { defaultRestartPolicy } from '../api/api-defaults.ts';
 
 interface Problem {
-  code: ManagerErrorCode;
+  code: ApiErrorCode;
   message: string;
 }
 
 class Problems {
   readonly list: Problem[] = [];
-  add(code: ManagerErrorCode, message: string): void {
+  add(code: ApiErrorCode, message: string): void {
     this.list.push({ code, message });
   }
   throwIfAny(what: string): void {
     const first = this.list[0];
     if (!first) return;
     const message = this.list.length === 1 ? first.message : `invalid ${what}: ${this.list.map((p) => p.message).join('; ')}`;
-    throw new ShoalError(first.code, message, { details: { problems: this.list.map((p) => p.message) } });
+    throw apiError(first.code, message, { problems: this.list.map((p) => p.message) });
   }
 }
 

@@ -14,6 +14,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
+import { apiError } from '../api/errors.ts';
 import { ShoalError } from '../common/errors.ts';
 import { canonicalJson } from './store.ts';
 import type {
@@ -81,7 +82,7 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
       if (!this.readonly) this.db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
       const version = this.db.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get() as string | undefined;
       if (version !== undefined && version !== SCHEMA_VERSION) {
-        throw new ShoalError('SHOAL_ERR_STORE', `store ${path} has schema version ${version}; this manager reads ${SCHEMA_VERSION}`);
+        throw apiError('SHOAL_ERR_STORE', `store ${path} has schema version ${version}; this manager reads ${SCHEMA_VERSION}`);
       }
       if (!this.readonly) this.db.exec(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '${SCHEMA_VERSION}'), ('revision', '0')`);
       for (const kind of Object.keys(schema) as (keyof M & string)[])
@@ -90,7 +91,7 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
       this.rev = Number(this.db.prepare("SELECT value FROM meta WHERE key = 'revision'").pluck().get());
     } catch (err) {
       if (err instanceof ShoalError) throw err;
-      throw new ShoalError('SHOAL_ERR_STORE', `cannot open store ${path}: ${(err as Error).message}`, { cause: err, details: { path } });
+      throw apiError('SHOAL_ERR_STORE', `cannot open store ${path}: ${(err as Error).message}`, { path }, err);
     }
     this.onListenerError = options.onListenerError ?? (() => {});
   }
@@ -100,11 +101,11 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
   }
 
   private prepareKind(kind: string, indexes: readonly IndexDef<unknown>[]): void {
-    if (!KIND_RE.test(kind)) throw new ShoalError('SHOAL_ERR_STORE', `bad kind name ${kind}`);
+    if (!KIND_RE.test(kind)) throw apiError('SHOAL_ERR_STORE', `bad kind name ${kind}`);
     const t = `obj_${kind}`;
     const single = indexes.filter((i) => !i.multi);
     const multi = indexes.filter((i) => i.multi);
-    for (const i of indexes) if (!KIND_RE.test(i.name)) throw new ShoalError('SHOAL_ERR_STORE', `bad index name ${i.name}`);
+    for (const i of indexes) if (!KIND_RE.test(i.name)) throw apiError('SHOAL_ERR_STORE', `bad index name ${i.name}`);
     const cols = single.map((i) => `ix_${i.name} TEXT`).join(', ');
     this.ddl(
       `CREATE TABLE IF NOT EXISTS ${t} (id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL${cols ? `, ${cols}` : ''})`,
@@ -193,7 +194,7 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
 
   private k(kind: string): KindStatements {
     const s = this.kinds.get(kind);
-    if (!s) throw new ShoalError('SHOAL_ERR_STORE', `unknown kind ${kind}`);
+    if (!s) throw apiError('SHOAL_ERR_STORE', `unknown kind ${kind}`);
     return s;
   }
 
@@ -211,31 +212,31 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
       byIndex: (kind, index, value) => {
         const s = this.k(kind);
         const stmt = s.single.get(index)?.by ?? s.multi.get(index)?.by;
-        if (!stmt) throw new ShoalError('SHOAL_ERR_STORE', `kind ${kind} has no index ${index}`);
+        if (!stmt) throw apiError('SHOAL_ERR_STORE', `kind ${kind} has no index ${index}`);
         return (stmt.all(value) as string[]).map((b) => JSON.parse(b) as never);
       },
       idsByIndex: (kind, index, value) => {
         const s = this.k(kind);
         const stmt = s.single.get(index)?.ids ?? s.multi.get(index)?.ids;
-        if (!stmt) throw new ShoalError('SHOAL_ERR_STORE', `kind ${kind} has no index ${index}`);
+        if (!stmt) throw apiError('SHOAL_ERR_STORE', `kind ${kind} has no index ${index}`);
         return stmt.all(value) as string[];
       },
       countsByIndex: (kind, index) => {
         const s = this.k(kind);
         const stmt = s.single.get(index)?.counts ?? s.multi.get(index)?.counts;
-        if (!stmt) throw new ShoalError('SHOAL_ERR_STORE', `kind ${kind} has no index ${index}`);
+        if (!stmt) throw apiError('SHOAL_ERR_STORE', `kind ${kind} has no index ${index}`);
         return new Map((stmt.all() as [string, number][]).map(([v, n]) => [v, Number(n)]));
       },
       indexEntries: (kind, index) => {
         const s = this.k(kind);
         const stmt = s.single.get(index)?.entries ?? s.multi.get(index)?.entries;
-        if (!stmt) throw new ShoalError('SHOAL_ERR_STORE', `kind ${kind} has no index ${index}`);
+        if (!stmt) throw apiError('SHOAL_ERR_STORE', `kind ${kind} has no index ${index}`);
         return stmt.all() as [string, string][];
       },
       countByIndex: (kind, index, value) => {
         const s = this.k(kind);
         const stmt = s.single.get(index)?.count ?? s.multi.get(index)?.count;
-        if (!stmt) throw new ShoalError('SHOAL_ERR_STORE', `kind ${kind} has no index ${index}`);
+        if (!stmt) throw apiError('SHOAL_ERR_STORE', `kind ${kind} has no index ${index}`);
         return Number(stmt.get(value));
       },
       all: (kind) => (this.k(kind).all.all() as string[]).map((b) => JSON.parse(b) as never),
@@ -264,7 +265,7 @@ export class SqliteStore<M extends { [K in keyof M]: StoredObject }> implements 
   /** The synchronous form of update (SQLite commits synchronously). */
   updateSync<T>(fn: (tx: WriteTx<M>) => T): T {
     this.assertOpen();
-    if (this.inUpdate) throw new ShoalError('SHOAL_ERR_STORE', 'store.update called inside a transaction');
+    if (this.inUpdate) throw apiError('SHOAL_ERR_STORE', 'store.update called inside a transaction');
     const nextRev = this.rev + 1;
     const events: ChangeEvent[] = [];
     const commitHooks: (() => void)[] = [];
@@ -394,8 +395,5 @@ function translateSqliteError(err: unknown, kind: string, id: string): ShoalErro
       details: { kind, id },
     });
   }
-  return new ShoalError('SHOAL_ERR_STORE', `store write of ${kind} ${id} failed: ${(err as Error).message}`, {
-    cause: err,
-    details: { kind, id },
-  });
+  return apiError('SHOAL_ERR_STORE', `store write of ${kind} ${id} failed: ${(err as Error).message}`, { kind, id }, err);
 }

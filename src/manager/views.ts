@@ -3,7 +3,7 @@
  * count and attached services, a service's running and desired task counts) and drops
  * internal fields.
  */
-import type { Network, Service } from './api-types.ts';
+import type { Network, Service } from '../api/api-types.ts';
 import type { Kinds, NetworkRecord, ServiceRecord, TaskRecord } from './objects.ts';
 import type { ReadTx } from './store.ts';
 

@@ -12,8 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { connectManager } from '../../src/manager/client.ts';
-import type { ManagerClient } from '../../src/manager/client.ts';
+import { connectManager } from '../../src/api/client.ts';
+import type { ManagerClient } from '../../src/api/client.ts';
 import { waitFor } from './kernel.ts';
 import { freePort, REPO_ROOT, SHOAL_BIN } from './manager-harness.ts';
 

@@ -5,7 +5,7 @@
  * (Id, Created, Path, Args, State, Name with its leading slash, Config, NetworkSettings);
  * `Node` says where the container runs (Docker's classic swarm used the same field).
  */
-import type { Container } from '../../manager/api-types.ts';
+import type { Container } from '../../api/api-types.ts';
 import type { ListLayout, Row } from './list.ts';
 import { apiMs, apiTime, commandText, goMap, labelMethod, truncId } from './common.ts';
 import { asGoMap } from './template.ts';

@@ -9,7 +9,7 @@
  * standalone container endpoint in the cluster (the manager knows all of them; Docker shows
  * only the local node's); `--verbose` adds Docker's `Services` map.
  */
-import type { Endpoint, Network, NetworkEndpoints, Peer } from '../../manager/api-types.ts';
+import type { Endpoint, Network, NetworkEndpoints, Peer } from '../../api/api-types.ts';
 import type { ListLayout, Row } from './list.ts';
 import { apiTime, goMap, goTimeString, labelMethod, labelsText, truncId } from './common.ts';
 import { asGoMap } from './template.ts';

@@ -6,7 +6,7 @@
  * Active, Leader/Reachable/Unreachable, empty for workers). ENGINE VERSION is the shoal
  * version the node's agent reported.
  */
-import type { Node } from '../../manager/api-types.ts';
+import type { Node } from '../../api/api-types.ts';
 import type { ListLayout, Row } from './list.ts';
 import { apiTime, goMap, labelMethod, prettyPrint } from './common.ts';
 

@@ -12,7 +12,7 @@
  * `service ls` PORTS is Docker's text of the ingress-mode ports: `*:8080->80/tcp`, runs of
  * consecutive ports merged into ranges (`*:8080-8081->80-81/tcp`), joined by ", ".
  */
-import type { HealthConfig, PortConfig, Service, ServiceSpec, Task, TaskTemplate } from '../../manager/api-types.ts';
+import type { HealthConfig, PortConfig, Service, ServiceSpec, Task, TaskTemplate } from '../../api/api-types.ts';
 import type { ListLayout, Row } from './list.ts';
 import { apiMs, apiTime, commandText, goMap, labelMethod, msToNs, prettyPrint, truncId } from './common.ts';
 import { ago } from './time.ts';

@@ -9,7 +9,7 @@
  * subnet each value belongs to, so it refuses what it cannot place, in Docker's words.
  */
 import { inPrefix, networkBytes, parseIp } from '../../common/ip.ts';
-import type { IpamConfig } from '../../manager/api-types.ts';
+import type { IpamConfig } from '../../api/api-types.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface IpamFlags {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startManager } from '../../support/cli-e2e.ts';
-import { defaultContainerSpec, defaultNetworkSpec, defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
+import { defaultContainerSpec, defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 
 interface Case {
   readonly args: readonly string[];

@@ -6,8 +6,8 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
-import { ApiConnection, connectManager, ManagerClient, parseHost } from '../../../src/manager/client.ts';
+import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
+import { ApiConnection, connectManager, ManagerClient, parseHost } from '../../../src/api/client.ts';
 import { freePort, spawnShoal, startManagerProcess, tempDir, until } from '../../support/manager-harness.ts';
 
 interface AssignmentFile {

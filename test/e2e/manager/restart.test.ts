@@ -6,8 +6,8 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { defaultContainerSpec, defaultNetworkSpec, defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
-import type { ManagerClient } from '../../../src/manager/client.ts';
+import { defaultContainerSpec, defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
+import type { ManagerClient } from '../../../src/api/client.ts';
 import { freePort, REPO_ROOT, SHOAL_BIN, startManagerProcess, tempDir } from '../../support/manager-harness.ts';
 import type { ManagerProcess } from '../../support/manager-harness.ts';
 

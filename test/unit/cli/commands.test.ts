@@ -9,8 +9,8 @@ import { registerServiceCommands } from '../../../src/cli/service.ts';
 import { registerContainerCommands } from '../../../src/cli/container.ts';
 import { registerNodeCommands } from '../../../src/cli/node.ts';
 import { registerSwarmCommands } from '../../../src/cli/swarm.ts';
-import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
-import type { Network, Node, Service } from '../../../src/manager/api-types.ts';
+import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
+import type { Network, Node, Service } from '../../../src/api/api-types.ts';
 
 interface Run {
   status: number;

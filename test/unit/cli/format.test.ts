@@ -1,6 +1,6 @@
 import t from 'tap';
-import type { Container, Network, Node, Service, Task } from '../../../src/manager/api-types.ts';
-import { defaultNetworkSpec, defaultServiceSpec, defaultContainerSpec } from '../../../src/manager/api-defaults.ts';
+import type { Container, Network, Node, Service, Task } from '../../../src/api/api-types.ts';
+import { defaultNetworkSpec, defaultServiceSpec, defaultContainerSpec } from '../../../src/api/api-defaults.ts';
 import { inspectJson } from '../../../src/cli/format/json.ts';
 import { renderList } from '../../../src/cli/format/list.ts';
 import { NETWORK_LIST, networkInspect, networkRow } from '../../../src/cli/format/network.ts';

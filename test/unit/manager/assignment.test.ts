@@ -1,9 +1,9 @@
 import t from 'tap';
-import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
+import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import { computeAssignment, deltaOf, snapshotOf, versionsOf } from '../../../src/manager/assignment.ts';
-import { generateNodeKey } from '../../../src/manager/ca.ts';
+import { generateNodeKey } from '../../../src/api/certificates.ts';
 import { applySessionMessage, emptyState } from '../../../src/agent/session-client.ts';
-import type { SessionMessage } from '../../../src/manager/api-types.ts';
+import type { SessionMessage } from '../../../src/api/api-types.ts';
 import { inProcessManager } from '../../support/manager-harness.ts';
 
 t.test('a node assignment holds what the node needs, and deltas rebuild the same state as a snapshot', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { defaultContainerSpec, defaultNetworkSpec, defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
-import type { NetworkSpec } from '../../../src/manager/api-types.ts';
+import { defaultContainerSpec, defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
+import type { NetworkSpec } from '../../../src/api/api-types.ts';
 import { inProcessManager } from '../../support/manager-harness.ts';
 
 const net = (name: string, patch: Partial<NetworkSpec> = {}): NetworkSpec => ({ ...defaultNetworkSpec(name), ...patch });

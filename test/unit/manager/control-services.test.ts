@@ -1,7 +1,7 @@
 import t from 'tap';
-import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
-import type { PortConfig, ServiceSpec } from '../../../src/manager/api-types.ts';
-import { generateNodeKey } from '../../../src/manager/ca.ts';
+import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
+import type { PortConfig, ServiceSpec } from '../../../src/api/api-types.ts';
+import { generateNodeKey } from '../../../src/api/certificates.ts';
 import type { ManagerControl } from '../../../src/manager/control.ts';
 import { inProcessManager } from '../../support/manager-harness.ts';
 

@@ -1,10 +1,10 @@
 import t from 'tap';
-import { status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { ShoalError } from '../../../src/common/errors.ts';
-import { grpcStatusOf, MANAGER_ERROR_CODES } from '../../../src/manager/errors.ts';
+import { API_ERROR_CODES, ERROR_CODE_METADATA, grpcStatusOf, statusNameOf } from '../../../src/api/errors.ts';
 import '../../../src/ipam/index.ts';
 import { toServiceError } from '../../../src/manager/api-server.ts';
-import { fromGrpcError } from '../../../src/manager/client.ts';
+import { fromGrpcError } from '../../../src/api/client.ts';
 import type { ServiceError } from '@grpc/grpc-js';
 
 t.test('error categories map to the gRPC statuses of the one table', async (t) => {
@@ -27,8 +27,11 @@ t.test('error categories map to the gRPC statuses of the one table', async (t) =
     ['SHOAL_ERR_INTERNAL', status.INTERNAL],
     ['SHOAL_ERR_SOMETHING_UNREGISTERED', status.INTERNAL],
   ];
-  for (const [code, want] of cases) t.equal(grpcStatusOf(new ShoalError(code, 'x')), want, code);
-  for (const code of Object.keys(MANAGER_ERROR_CODES)) t.match(code, /^SHOAL_ERR_[A-Z0-9_]+$/);
+  // an undeclared code only exists as one received from elsewhere (ShoalError.remote)
+  for (const [code, want] of cases) t.equal(grpcStatusOf(ShoalError.remote(code, 'x')), want, code);
+  for (const code of Object.keys(API_ERROR_CODES)) t.match(code, /^SHOAL_ERR_[A-Z0-9_]+$/);
+  t.equal(statusNameOf('SHOAL_ERR_VERSION_CONFLICT', 'precondition'), 'ABORTED', 'by code');
+  t.equal(statusNameOf('SHOAL_ERR_BAD_SPEC', 'invalid'), 'INVALID_ARGUMENT', 'by category');
 });
 
 t.test('an error crosses the wire with its code, message and details', async (t) => {
@@ -45,4 +48,14 @@ t.test('an error crosses the wire with its code, message and details', async (t)
   );
   t.equal(bare.code, 'SHOAL_ERR_MANAGER_UNREACHABLE');
   t.match(bare.message, /cannot connect to the shoal manager at unix:\/\/\/x/);
+});
+
+t.test('a code this process does not declare arrives as sent (a newer manager, a module not loaded here)', async (t) => {
+  const metadata = new Metadata();
+  metadata.set(ERROR_CODE_METADATA, 'SHOAL_ERR_FROM_A_NEWER_MANAGER');
+  const wire = Object.assign(new Error('x'), { code: status.FAILED_PRECONDITION, details: 'newer', metadata }) as unknown as ServiceError;
+  const back = fromGrpcError(wire, 'unix:///x');
+  t.equal(back.code, 'SHOAL_ERR_FROM_A_NEWER_MANAGER');
+  t.equal(back.message, 'newer');
+  t.equal(back.category, 'internal', 'unknown here, so internal');
 });

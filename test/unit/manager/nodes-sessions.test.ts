@@ -1,8 +1,8 @@
 import t from 'tap';
 import type { ShoalError } from '../../../src/common/errors.ts';
-import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
-import type { SessionMessage } from '../../../src/manager/api-types.ts';
-import { generateNodeKey } from '../../../src/manager/ca.ts';
+import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
+import type { SessionMessage } from '../../../src/api/api-types.ts';
+import { generateNodeKey } from '../../../src/api/certificates.ts';
 import type { ManagerControl } from '../../../src/manager/control.ts';
 import { applySessionMessage, emptyState } from '../../../src/agent/session-client.ts';
 import type { AssignmentState } from '../../../src/agent/session-client.ts';

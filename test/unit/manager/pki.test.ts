@@ -2,15 +2,9 @@ import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import {
-  caDigest,
-  createRootCa,
-  generateNodeKey,
-  identityOfCertificate,
-  identityOfPeer,
-  issueNodeCertificate,
-} from '../../../src/manager/ca.ts';
-import { generateJoinToken, parseJoinToken, roleForToken } from '../../../src/manager/tokens.ts';
+import { caDigest, generateNodeKey, identityOfCertificate } from '../../../src/api/certificates.ts';
+import { createRootCa, identityOfPeer, issueNodeCertificate } from '../../../src/manager/ca.ts';
+import { generateJoinToken, parseJoinToken, roleForToken } from '../../../src/api/tokens.ts';
 import { GOSSIP_KEY_BYTES, keyringDue, keyringForAgents, newKeyring, rotateKeyring } from '../../../src/manager/keyring.ts';
 
 const NOW = Date.UTC(2026, 0, 1);

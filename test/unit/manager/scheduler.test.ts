@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createRng } from '../../../src/common/rng.ts';
-import { defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
+import { defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../../src/manager/objects.ts';
 import { canKeep, canPlace, isLive, planService } from '../../../src/manager/scheduler.ts';
 import type { SchedulePlan } from '../../../src/manager/scheduler.ts';

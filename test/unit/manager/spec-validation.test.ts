@@ -5,9 +5,9 @@ import {
   normalizeNodeSpec,
   normalizeServiceSpec,
 } from '../../../src/manager/spec-validation.ts';
-import { defaultServiceSpec } from '../../../src/manager/api-defaults.ts';
+import { defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import { resolveManagerConfig } from '../../../src/manager/config.ts';
-import { parseHost, resolveHost } from '../../../src/manager/client.ts';
+import { parseHost, resolveHost } from '../../../src/api/client.ts';
 
 t.test('empty fields get Docker defaults', async (t) => {
   const s = normalizeServiceSpec({ name: 'web' } as never);

@@ -7,19 +7,24 @@
  * Loading the .proto at run time (instead of generated code) keeps one source of truth;
  * the parse costs about 10 ms once per process.
  */
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import { packageRoot } from '../common/paths.ts';
 
 export const API_PACKAGE = 'shoal.api.v1';
-export const PROTO_PATH = fileURLToPath(new URL('../../proto/api.proto', import.meta.url));
+
+/** proto/api.proto under the package root (the same from src/ and from a compiled output folder). */
+export function apiProtoPath(): string {
+  return join(packageRoot(), 'proto', 'api.proto');
+}
 
 let root: protobuf.Root | undefined;
 
 /** The parsed api.proto (cached). */
 export function apiRoot(): protobuf.Root {
   if (!root) {
-    root = protobuf.loadSync(PROTO_PATH);
+    root = protobuf.loadSync(apiProtoPath());
     root.resolveAll();
   }
   return root;

@@ -1,5 +1,5 @@
 /**
- * The typed client of the manager API, used by the CLI and by agents.
+ * The typed client of the manager API, used by the CLI, by agents and by tests.
  *
  * `connectManager()` reaches the manager the way Docker's CLI reaches dockerd: `--host`
  * (or SHOAL_HOST) in DOCKER_HOST's form, `unix:///path/to/manager.sock` (no TLS; file
@@ -42,7 +42,8 @@ import type {
   Task,
 } from './api-types.ts';
 import { dataDirPaths, resolveDataDir } from './data-dir.ts';
-import { codeForBareStatus, ERROR_CODE_METADATA, ERROR_DETAILS_METADATA, managerError } from './errors.ts';
+import { MANAGER_DNS_NAME, ROLE_UNITS } from './certificates.ts';
+import { apiError, codeForBareStatus, ERROR_CODE_METADATA, ERROR_DETAILS_METADATA } from './errors.ts';
 import { codecFor, methodsOf } from './proto.ts';
 import type { ApiServiceName, MethodInfo } from './proto.ts';
 
@@ -132,13 +133,13 @@ export function parseHost(host: string): Target {
   if (host.startsWith('unix://')) {
     const path = host.slice('unix://'.length);
     if (!path.startsWith('/'))
-      throw managerError('SHOAL_ERR_BAD_SPEC', `host ${JSON.stringify(host)}: a unix socket path must be absolute (unix:///path)`);
+      throw apiError('SHOAL_ERR_BAD_SPEC', `host ${JSON.stringify(host)}: a unix socket path must be absolute (unix:///path)`);
     return { target: `unix://${path}`, display: host, secure: false };
   }
   const hostPort = host.startsWith('tcp://') ? host.slice('tcp://'.length) : host;
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})$/.exec(hostPort);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-    throw managerError('SHOAL_ERR_BAD_SPEC', `host ${JSON.stringify(host)} is not unix:///path or tcp://IP:PORT`);
+    throw apiError('SHOAL_ERR_BAD_SPEC', `host ${JSON.stringify(host)} is not unix:///path or tcp://IP:PORT`);
   }
   return { target: `${m[1]}:${m[2]}`, display: `tcp://${hostPort}`, secure: true };
 }
@@ -157,7 +158,7 @@ export function readTlsDir(dir: string): TlsMaterial {
   try {
     return { ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, 'node.crt')), key: readFileSync(join(dir, 'node.key')) };
   } catch (err) {
-    throw managerError('SHOAL_ERR_CERTIFICATE', `cannot read TLS certificates from ${dir}: ${(err as Error).message}`, { dir }, err);
+    throw apiError('SHOAL_ERR_CERTIFICATE', `cannot read TLS certificates from ${dir}: ${(err as Error).message}`, { dir }, err);
   }
 }
 
@@ -169,8 +170,8 @@ export function readTlsDir(dir: string): TlsMaterial {
 function checkManagerIdentity(_host: string, cert: PeerCertificate): Error | undefined {
   const ou = cert.subject?.OU;
   const units = Array.isArray(ou) ? ou : [ou];
-  if (units.includes('shoal-manager')) return undefined;
-  return new ShoalError('SHOAL_ERR_CERTIFICATE', 'the server certificate is not a shoal manager certificate');
+  if (units.includes(ROLE_UNITS.manager)) return undefined;
+  return apiError('SHOAL_ERR_CERTIFICATE', 'the server certificate is not a shoal manager certificate');
 }
 
 export function channelCredentials(tls: TlsMaterial | undefined): grpc.ChannelCredentials {
@@ -184,7 +185,7 @@ export function channelCredentials(tls: TlsMaterial | undefined): grpc.ChannelCr
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // node certificates name node IDs, not addresses: verify the role (checkManagerIdentity)
   // and present this name as SNI instead of an IP address
-  'grpc.ssl_target_name_override': 'shoal-manager',
+  'grpc.ssl_target_name_override': MANAGER_DNS_NAME,
   'grpc.max_receive_message_length': 256 * 1024 * 1024,
   'grpc.max_send_message_length': 256 * 1024 * 1024,
   'grpc.keepalive_time_ms': 10_000,
@@ -205,7 +206,8 @@ export function fromGrpcError(err: grpc.ServiceError, display: string): ShoalErr
         details = {};
       }
     }
-    return new ShoalError(code, err.details, { details });
+    // kept as sent: a newer manager's code, or one of a module this process never loads (ipam), must reach the user
+    return ShoalError.remote(code, err.details, { details });
   }
   const bare = codeForBareStatus(err.code);
   if (bare === 'SHOAL_ERR_MANAGER_UNREACHABLE') {
@@ -234,7 +236,7 @@ export class ApiConnection {
     let m = this.methods.get(key);
     if (!m) {
       m = methodsOf(service).find((x) => x.name === name);
-      if (!m) throw managerError('SHOAL_ERR_BAD_SPEC', `no method ${key} in api.proto`);
+      if (!m) throw apiError('SHOAL_ERR_BAD_SPEC', `no method ${key} in api.proto`);
       this.methods.set(key, m);
     }
     return m;

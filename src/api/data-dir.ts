@@ -43,6 +43,15 @@ export function dataDirPaths(root: string): DataDirPaths {
   };
 }
 
+/** DATA-DIR/node.json: what an agent (or the manager for its own node) persists about the node. */
+export interface NodeIdentityFile {
+  nodeId: string;
+  clusterId: string;
+  role: string;
+  /** host:port of the manager's mTLS API. */
+  managerAddr: string;
+}
+
 /** The data directory to use: explicit, then SHOAL_DATA_DIR, then the default. */
 export function resolveDataDir(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   return explicit ?? env['SHOAL_DATA_DIR'] ?? DEFAULT_DATA_DIR;

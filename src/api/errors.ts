@@ -1,17 +1,18 @@
 /**
- * The manager's error codes and the ONE table that maps errors to gRPC statuses.
+ * The API's error codes and the ONE table that maps errors to gRPC statuses.
  *
- * A handler throws a ShoalError with a stable code; the API server turns it into a gRPC
- * status through `grpcStatusOf` (by code when the table names the code, else by the code's
- * category) and sends the code and details as trailing metadata. The client turns the
- * status back into a ShoalError with the same code, so the CLI sees what the manager threw.
- * Codes are listed in docs/errors.md.
+ * A manager handler throws a ShoalError with a stable code; the API server turns it into a
+ * gRPC status through `grpcStatusOf` (by code when the table names the code, else by the
+ * code's category) and sends the code and details as trailing metadata under the keys
+ * below. The client (client.ts) turns the status back into a ShoalError with the same code,
+ * so the CLI and agents see what the manager threw. Both sides import this module, so the
+ * table and the keys cannot drift apart. Codes are listed in docs/errors.md.
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { registerErrorCodes, ShoalError } from '../common/errors.ts';
 import type { ErrorCategory } from '../common/errors.ts';
 
-export const MANAGER_ERROR_CODES = {
+export const API_ERROR_CODES = {
   // lookups
   SHOAL_ERR_NETWORK_NOT_FOUND: 'not_found',
   SHOAL_ERR_SERVICE_NOT_FOUND: 'not_found',
@@ -56,12 +57,12 @@ export const MANAGER_ERROR_CODES = {
   SHOAL_ERR_CERTIFICATE: 'internal',
 } as const satisfies Record<string, ErrorCategory>;
 
-export type ManagerErrorCode = keyof typeof MANAGER_ERROR_CODES;
+export type ApiErrorCode = keyof typeof API_ERROR_CODES;
 
-registerErrorCodes(MANAGER_ERROR_CODES);
+registerErrorCodes(API_ERROR_CODES);
 
-/** Builds a ShoalError with one of the manager's codes (typed, so typos do not compile). */
-export function managerError(code: ManagerErrorCode, message: string, details?: Record<string, unknown>, cause?: unknown): ShoalError {
+/** Builds a ShoalError with one of the API's codes (typed, so typos do not compile). */
+export function apiError(code: ApiErrorCode, message: string, details?: Record<string, unknown>, cause?: unknown): ShoalError {
   return new ShoalError(code, message, { ...(details ? { details } : {}), ...(cause !== undefined ? { cause } : {}) });
 }
 
@@ -91,7 +92,17 @@ export const GRPC_STATUS_TABLE = {
 
 /** The gRPC status an error is sent with. */
 export function grpcStatusOf(err: ShoalError): GrpcStatus {
-  return GRPC_STATUS_TABLE.byCode[err.code] ?? GRPC_STATUS_TABLE.byCategory[err.category];
+  return grpcStatusFor(err.code, err.category);
+}
+
+/** The gRPC status of a code of the given category (the table's rule: by code, else by category). */
+export function grpcStatusFor(code: string, category: ErrorCategory): GrpcStatus {
+  return GRPC_STATUS_TABLE.byCode[code] ?? GRPC_STATUS_TABLE.byCategory[category];
+}
+
+/** The status's name as gRPC writes it (`FAILED_PRECONDITION`), for docs and messages. */
+export function statusNameOf(code: string, category: ErrorCategory): string {
+  return GrpcStatus[grpcStatusFor(code, category)];
 }
 
 /** Metadata keys carrying the stable code and JSON details next to the status. */

@@ -1,15 +1,15 @@
 /**
  * Join tokens in Docker's shape: `SWMTKN-1-<CA digest>-<secret>`.
  *
- * The digest (50 base-36 characters, see ca.ts) lets a joining node check the manager's CA
- * before it trusts anything the manager says; the secret (25 base-36 characters, about
- * 129 bits) is what admits it, and says which role it joins as. There is one token per
- * role; rotating replaces the secret, and a node presenting the old one is refused. A
- * token made for another cluster fails both checks.
+ * The digest (50 base-36 characters, see certificates.ts) lets a joining node check the
+ * manager's CA before it trusts anything the manager says; the secret (25 base-36
+ * characters, about 129 bits) is what admits it, and says which role it joins as. There
+ * is one token per role; rotating replaces the secret, and a node presenting the old one
+ * is refused. A token made for another cluster fails both checks.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NodeRole } from './api-types.ts';
-import { managerError } from './errors.ts';
+import { apiError } from './errors.ts';
 
 export const TOKEN_PREFIX = 'SWMTKN';
 export const TOKEN_VERSION = '1';
@@ -37,7 +37,7 @@ export function generateJoinToken(digest: string): string {
 export function parseJoinToken(token: string): ParsedJoinToken {
   const m = TOKEN_RE.exec(typeof token === 'string' ? token.trim() : '');
   if (!m) {
-    throw managerError('SHOAL_ERR_BAD_JOIN_TOKEN', 'invalid join token: expected SWMTKN-1-<50 base-36 characters>-<25 base-36 characters>');
+    throw apiError('SHOAL_ERR_BAD_JOIN_TOKEN', 'invalid join token: expected SWMTKN-1-<50 base-36 characters>-<25 base-36 characters>');
   }
   return { digest: m[1]!, secret: m[2]! };
 }
@@ -56,12 +56,12 @@ export function roleForToken(token: string, current: { worker: string; manager: 
   const presented = parseJoinToken(token);
   const worker = parseJoinToken(current.worker);
   if (!same(presented.digest, worker.digest)) {
-    throw managerError(
+    throw apiError(
       'SHOAL_ERR_JOIN_TOKEN_REJECTED',
       "the join token is for a different cluster (its CA digest does not match this cluster's CA)",
     );
   }
   if (same(presented.secret, worker.secret)) return 'worker';
   if (same(presented.secret, parseJoinToken(current.manager).secret)) return 'manager';
-  throw managerError('SHOAL_ERR_JOIN_TOKEN_REJECTED', 'the join token is not valid: it was rotated or never issued by this cluster');
+  throw apiError('SHOAL_ERR_JOIN_TOKEN_REJECTED', 'the join token is not valid: it was rotated or never issued by this cluster');
 }

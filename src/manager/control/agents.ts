@@ -1,0 +1,190 @@
+/**
+ * The agent-facing operations: admitting a node that presents a join token (its node
+ * record and certificate), the dispatcher's node state changes (a session started or
+ * heartbeats resumed: ready; heartbeats stopped: down) and the task and container states
+ * agents report.
+ *
+ * Reports only move a task forward (STATE_RANK): a late or repeated report never undoes a
+ * newer state, and a report about a task of another node is ignored.
+ */
+import type { IssueCertificateRequest, IssueCertificateResponse, TaskStatusUpdate } from '../../api/api-types.ts';
+import { certificateFingerprint } from '../../api/certificates.ts';
+import { apiError } from '../../api/errors.ts';
+import { roleForToken } from '../../api/tokens.ts';
+import { newId } from '../../common/ids.ts';
+import { issueNodeCertificate } from '../ca.ts';
+import type { NodeRecord } from '../objects.ts';
+import { isoTime } from '../orchestrator.ts';
+import { isTerminal, TERMINAL_STATES } from '../scheduler.ts';
+import type { ControlCore } from './core.ts';
+import { clusterOf } from './core.ts';
+import { insertNode } from './nodes.ts';
+
+/** Order of task states an agent may move a task through (reports never move it back). */
+const STATE_RANK: Readonly<Record<string, number>> = {
+  new: 0,
+  pending: 1,
+  assigned: 2,
+  accepted: 3,
+  preparing: 4,
+  starting: 5,
+  running: 6,
+  complete: 7,
+  shutdown: 7,
+  failed: 7,
+  rejected: 7,
+  orphaned: 7,
+};
+const REPORTABLE = new Set(['accepted', 'preparing', 'starting', 'running', 'complete', 'failed', 'shutdown', 'rejected']);
+const CONTAINER_STATES = new Set(['created', 'running', 'exited']);
+
+/** What a node's session says about the node. */
+export interface NodeSessionInfo {
+  hostname: string;
+  platformOs: string;
+  platformArch: string;
+  version: string;
+  addr: string;
+}
+
+export class AgentControl {
+  constructor(private readonly core: ControlCore) {}
+
+  /** Admits a node presenting a join token: creates its node record and signs its certificate. */
+  async issueNodeCertificate(req: IssueCertificateRequest): Promise<IssueCertificateResponse> {
+    const advertise = typeof req.advertiseAddr === 'string' ? req.advertiseAddr : '';
+    return this.core.mutate((ctx) => {
+      const c = clusterOf(ctx.tx);
+      const role = roleForToken(req.token, c.joinTokens);
+      const id = newId();
+      const certPem = issueNodeCertificate(c.ca, {
+        nodeId: id,
+        role,
+        clusterId: c.clusterId,
+        publicKeyPem: req.publicKeyPem,
+        nowMs: this.core.nowMs(),
+        validityMs: this.core.config.nodeCertValidityMs,
+        ips: advertise !== '' ? [advertise] : [],
+      });
+      const node: NodeRecord = {
+        id,
+        version: 0,
+        createdAt: ctx.now,
+        updatedAt: ctx.now,
+        spec: { name: '', labels: {}, role, availability: 'active' },
+        description: { hostname: req.hostname || id.slice(0, 12), platformOs: '', platformArch: '', version: '' },
+        status: { state: 'unknown', message: 'joined; waiting for its session', addr: advertise },
+        certFingerprint: certificateFingerprint(certPem),
+      };
+      if (role === 'manager') node.managerStatus = { leader: false, reachability: 'unreachable', addr: '' };
+      insertNode(ctx, node);
+      return { nodeId: id, certPem, caPem: c.ca.certPem, role, clusterId: c.clusterId };
+    });
+  }
+
+  /** The node record for an authenticated caller, or UNAUTHENTICATED when it was removed. */
+  requireNode(nodeId: string): NodeRecord {
+    const node = this.core.store.view((tx) => tx.get('node', nodeId));
+    if (!node)
+      throw apiError(
+        'SHOAL_ERR_UNAUTHENTICATED',
+        `node ${nodeId} is not a member of this cluster (it was removed); join again with a token`,
+        {
+          nodeId,
+        },
+      );
+    return node;
+  }
+
+  /** A node's session started or its heartbeats resumed: mark it ready and schedule onto it. */
+  async nodeReady(nodeId: string, info: NodeSessionInfo): Promise<void> {
+    await this.core.mutate((ctx) => {
+      const node = ctx.tx.get('node', nodeId);
+      if (!node) return;
+      const changed =
+        node.status.state !== 'ready' ||
+        (info.addr !== '' && node.status.addr !== info.addr) ||
+        (info.hostname !== '' && node.description.hostname !== info.hostname) ||
+        node.description.version !== info.version;
+      if (!changed) return;
+      node.status = { state: 'ready', message: '', addr: info.addr !== '' ? info.addr : node.status.addr };
+      node.description = {
+        hostname: info.hostname || node.description.hostname,
+        platformOs: info.platformOs || node.description.platformOs,
+        platformArch: info.platformArch || node.description.platformArch,
+        version: info.version || node.description.version,
+      };
+      if (node.managerStatus)
+        node.managerStatus = {
+          ...node.managerStatus,
+          reachability: node.id === ctx.cluster().managerNodeId ? 'reachable' : node.managerStatus.reachability,
+        };
+      node.updatedAt = ctx.now;
+      ctx.tx.put('node', node);
+      ctx.invalidateNodes();
+      this.core.reconcileNode(ctx, nodeId);
+    });
+  }
+
+  /** Heartbeats stopped: mark the node down and move its tasks. */
+  async nodeDown(nodeId: string, message: string): Promise<void> {
+    await this.core.mutate((ctx) => {
+      const node = ctx.tx.get('node', nodeId);
+      if (!node || node.status.state === 'down') return;
+      node.status = { ...node.status, state: 'down', message };
+      node.updatedAt = ctx.now;
+      ctx.tx.put('node', node);
+      ctx.invalidateNodes();
+      this.core.reconcileNode(ctx, nodeId);
+    });
+  }
+
+  /** Task states reported by a node's agent (one transaction per report). */
+  async reportTaskStates(nodeId: string, updates: readonly TaskStatusUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    const { orchestrator } = this.core;
+    await this.core.mutate((ctx) => {
+      const services = new Set<string>();
+      for (const u of updates) {
+        const t = ctx.tx.get('task', u.taskId);
+        if (!t || t.nodeId !== nodeId || !u.status) continue;
+        const state = u.status.state;
+        if (!REPORTABLE.has(state)) continue;
+        if (isTerminal(t)) continue;
+        if ((STATE_RANK[state] ?? 0) < (STATE_RANK[t.status.state] ?? 0)) continue;
+        const same = t.status.state === state && t.status.health === (u.status.health ?? '') && t.status.err === (u.status.err ?? '');
+        if (same) continue;
+        t.status = {
+          state,
+          message: u.status.message ?? '',
+          err: u.status.err ?? '',
+          timestamp: ctx.now,
+          exitCode: u.status.exitCode ?? 0,
+          health: u.status.health ?? '',
+        };
+        t.updatedAt = ctx.now;
+        if (TERMINAL_STATES.has(state)) {
+          t.desiredState = 'shutdown';
+          orchestrator.releaseEndpoints(ctx, t.id);
+          services.add(t.serviceId);
+        }
+        ctx.tx.put('task', t);
+      }
+      for (const id of services) orchestrator.reconcile(ctx, id);
+    });
+  }
+
+  /** Container states reported by a node's agent. */
+  async reportContainerStates(nodeId: string, updates: readonly { containerId: string; state: string }[]): Promise<void> {
+    if (updates.length === 0) return;
+    await this.core.store.update((tx) => {
+      for (const u of updates) {
+        const c = tx.get('container', u.containerId);
+        if (!c || c.nodeId !== nodeId || c.state === u.state || !CONTAINER_STATES.has(u.state)) continue;
+        c.state = u.state;
+        c.updatedAt = isoTime(this.core.nowMs());
+        tx.put('container', c);
+      }
+    });
+  }
+}

@@ -1,0 +1,76 @@
+// What each command loads: the manager's modules only for `shoal manager ...` when it
+// runs, the agent's only for `shoal agent` when it runs. Help, version and the API
+// commands load neither (they would pay for the allocator, orchestrator and SQLite).
+// Each case runs the real program in a child process with a loader hook that records
+// every file it loads.
+import t from 'tap';
+import type { Test } from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../../..', import.meta.url));
+
+const HOOKS = `import { appendFileSync } from 'node:fs';
+export async function load(url, context, next) {
+  if (url.startsWith('file:')) appendFileSync(process.env.SHOAL_LOAD_TRACE, url + '\\n');
+  return next(url, context);
+}
+`;
+const REGISTER = `import { register } from 'node:module';
+register('./hooks.mjs', import.meta.url);
+`;
+
+/** The repository files under src/ that running `shoal ARGV` loads. */
+function loadedFiles(t: Test, argv: string[]): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-trace-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'hooks.mjs'), HOOKS);
+  writeFileSync(join(dir, 'register.mjs'), REGISTER);
+  const trace = join(dir, 'trace.txt');
+  writeFileSync(trace, '');
+  const script = `const { main } = await import('./src/cli/main.ts'); process.exitCode = await main(${JSON.stringify(argv)});`;
+  try {
+    execFileSync(process.execPath, ['--import', 'tsx', '--import', join(dir, 'register.mjs'), '--input-type=module', '-e', script], {
+      cwd: repo,
+      env: { ...process.env, SHOAL_LOAD_TRACE: trace, SHOAL_HOST: '', SHOAL_DATA_DIR: dir },
+      stdio: ['ignore', 'ignore', 'ignore'],
+      timeout: 60_000,
+    });
+  } catch (err) {
+    // a failing command (no manager to talk to) is expected; only what it loaded matters
+    if ((err as { status?: number | null }).status === null) throw err;
+  }
+  const prefix = new URL('src/', `file://${repo}`).href;
+  return readFileSync(trace, 'utf8')
+    .split('\n')
+    .filter((url) => url.startsWith(prefix))
+    .map((url) => `src/${url.slice(prefix.length)}`);
+}
+
+const cases: { argv: string[]; what: string }[] = [
+  { argv: ['--help'], what: 'help (every command group registered)' },
+  { argv: ['--version'], what: 'version' },
+  { argv: ['network', 'ls'], what: 'network ls (runs, and fails: no manager at the data dir)' },
+  { argv: ['manager', '--help'], what: 'manager --help (the group, not its action)' },
+  { argv: ['agent', '--help'], what: 'agent --help' },
+];
+
+for (const { argv, what } of cases) {
+  t.test(`shoal ${argv.join(' ')}: ${what} loads nothing of src/manager or src/agent`, async (t) => {
+    const files = loadedFiles(t, argv);
+    t.ok(files.includes('src/cli/main.ts'), 'the trace saw the program');
+    t.same(
+      files.filter((f) => f.startsWith('src/manager/') || f.startsWith('src/agent/')),
+      [],
+    );
+  });
+}
+
+t.test('shoal network ls loads the API client from src/api', async (t) => {
+  const files = loadedFiles(t, ['network', 'ls']);
+  t.ok(files.includes('src/api/client.ts'));
+  t.ok(files.includes('src/api/proto.ts'));
+});
