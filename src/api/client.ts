@@ -43,7 +43,7 @@ import type {
 } from './api-types.ts';
 import { dataDirPaths, resolveDataDir } from './data-dir.ts';
 import { MANAGER_DNS_NAME, ROLE_UNITS } from './certificates.ts';
-import { apiError, codeForBareStatus, ERROR_CODE_METADATA, ERROR_DETAILS_METADATA } from './errors.ts';
+import { apiError, codeForBareStatus, ERROR_CODE_METADATA, ERROR_DETAILS_METADATA, errorForBareStatus } from './errors.ts';
 import { codecFor, methodsOf } from './proto.ts';
 import type { ApiServiceName, MethodInfo } from './proto.ts';
 
@@ -209,13 +209,15 @@ export function fromGrpcError(err: grpc.ServiceError, display: string): ShoalErr
     // kept as sent: a newer manager's code, or one of a module this process never loads (ipam), must reach the user
     return ShoalError.remote(code, err.details, { details });
   }
-  const bare = codeForBareStatus(err.code);
-  if (bare === 'SHOAL_ERR_MANAGER_UNREACHABLE') {
-    return new ShoalError(bare, `cannot connect to the shoal manager at ${display}: ${err.details}. Is the manager running?`, {
-      cause: err,
-    });
+  if (codeForBareStatus(err.code) === 'SHOAL_ERR_MANAGER_UNREACHABLE') {
+    return apiError(
+      'SHOAL_ERR_MANAGER_UNREACHABLE',
+      `cannot connect to the shoal manager at ${display}: ${err.details}. Is the manager running?`,
+      undefined,
+      err,
+    );
   }
-  return new ShoalError(bare, err.details || err.message, { cause: err });
+  return errorForBareStatus(err.code, err.details || err.message, err);
 }
 
 /** A channel to the manager with typed unary and streaming calls by service and method name. */
@@ -305,10 +307,11 @@ export class ApiConnection {
       this.client.waitForReady(Date.now() + timeoutMs, (err) => {
         if (err)
           reject(
-            new ShoalError(
+            apiError(
               'SHOAL_ERR_MANAGER_UNREACHABLE',
               `cannot connect to the shoal manager at ${this.target.display}: ${err.message}`,
-              { cause: err },
+              undefined,
+              err,
             ),
           );
         else resolve();

@@ -9,62 +9,64 @@
  * table and the keys cannot drift apart. Codes are listed in docs/errors.md.
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { registerErrorCodes, ShoalError } from '../common/errors.ts';
+import { type CommonErrorCode, defineErrorCodes, ShoalError } from '../common/errors.ts';
 import type { ErrorCategory } from '../common/errors.ts';
 
-export const API_ERROR_CODES = {
+export const API_ERRORS = defineErrorCodes('API', {
   // lookups
-  SHOAL_ERR_NETWORK_NOT_FOUND: 'not_found',
-  SHOAL_ERR_SERVICE_NOT_FOUND: 'not_found',
-  SHOAL_ERR_TASK_NOT_FOUND: 'not_found',
-  SHOAL_ERR_NODE_NOT_FOUND: 'not_found',
-  SHOAL_ERR_CONTAINER_NOT_FOUND: 'not_found',
-  SHOAL_ERR_NOT_CONNECTED: 'not_found',
-  SHOAL_ERR_AMBIGUOUS_REF: 'invalid',
+  SHOAL_ERR_NETWORK_NOT_FOUND: ['not_found', 'no network with that ID, name or ID prefix'],
+  SHOAL_ERR_SERVICE_NOT_FOUND: ['not_found', 'no such service'],
+  SHOAL_ERR_TASK_NOT_FOUND: ['not_found', 'no such task'],
+  SHOAL_ERR_NODE_NOT_FOUND: ['not_found', 'no such node'],
+  SHOAL_ERR_CONTAINER_NOT_FOUND: ['not_found', 'no such container'],
+  SHOAL_ERR_NOT_CONNECTED: ['not_found', '`network disconnect` of a container not on the network'],
+  SHOAL_ERR_AMBIGUOUS_REF: ['invalid', 'a name or ID prefix matches several objects'],
   // duplicates
-  SHOAL_ERR_NETWORK_EXISTS: 'exists',
-  SHOAL_ERR_SERVICE_EXISTS: 'exists',
-  SHOAL_ERR_CONTAINER_EXISTS: 'exists',
-  SHOAL_ERR_ALREADY_CONNECTED: 'exists',
-  SHOAL_ERR_PORT_IN_USE: 'exists',
+  SHOAL_ERR_NETWORK_EXISTS: ['exists', 'a network with that name exists; a second ingress network'],
+  SHOAL_ERR_SERVICE_EXISTS: ['exists', 'a service with that name exists'],
+  SHOAL_ERR_CONTAINER_EXISTS: ['exists', 'a container with that name exists'],
+  SHOAL_ERR_ALREADY_CONNECTED: ['exists', '`network connect` of a container already on the network'],
+  SHOAL_ERR_PORT_IN_USE: ['exists', 'a published port another service holds (per protocol), or given twice'],
   // bad input
-  SHOAL_ERR_BAD_NAME: 'invalid',
-  SHOAL_ERR_BAD_SPEC: 'invalid',
-  SHOAL_ERR_BAD_DRIVER: 'invalid',
-  SHOAL_ERR_BAD_PORT: 'invalid',
-  SHOAL_ERR_DNSRR_INGRESS_PORT: 'invalid',
-  SHOAL_ERR_BAD_JOIN_TOKEN: 'invalid',
+  SHOAL_ERR_BAD_NAME: ['invalid', 'a missing or malformed network, service, container or node name'],
+  SHOAL_ERR_BAD_SPEC: [
+    'invalid',
+    'any other malformed spec field (negative replicas, unknown restart condition, network given twice, ingress attached explicitly, renaming a service, changing its mode, ...)',
+  ],
+  SHOAL_ERR_BAD_DRIVER: ['invalid', 'a network driver other than overlay'],
+  SHOAL_ERR_BAD_PORT: ['invalid', 'a port out of 1-65535, an unknown protocol or publish mode'],
+  SHOAL_ERR_DNSRR_INGRESS_PORT: ['invalid', 'endpoint mode dnsrr with an ingress-mode published port'],
+  SHOAL_ERR_BAD_JOIN_TOKEN: ['invalid', 'a join token that is not `SWMTKN-1-<50>-<25>`'],
   // state that forbids the request
-  SHOAL_ERR_NETWORK_IN_USE: 'precondition',
-  SHOAL_ERR_INGRESS_PROTECTED: 'precondition',
-  SHOAL_ERR_NOT_ATTACHABLE: 'precondition',
-  SHOAL_ERR_NODE_UP: 'precondition',
-  SHOAL_ERR_NODE_IS_MANAGER: 'precondition',
-  SHOAL_ERR_LAST_MANAGER: 'precondition',
-  SHOAL_ERR_VERSION_CONFLICT: 'precondition',
-  SHOAL_ERR_CONTAINER_RUNNING: 'precondition',
-  SHOAL_ERR_JOIN_TOKEN_REJECTED: 'precondition',
-  SHOAL_ERR_UNAUTHENTICATED: 'precondition',
-  SHOAL_ERR_PERMISSION_DENIED: 'precondition',
-  SHOAL_ERR_CA_MISMATCH: 'precondition',
-  SHOAL_ERR_DATA_DIR_LOCKED: 'precondition',
+  SHOAL_ERR_NETWORK_IN_USE: ['precondition', 'removing a network that services or endpoints use'],
+  SHOAL_ERR_INGRESS_PROTECTED: ['precondition', 'removing the ingress network'],
+  SHOAL_ERR_NOT_ATTACHABLE: ['precondition', 'attaching a container to a network without `--attachable`, or to ingress'],
+  SHOAL_ERR_NODE_UP: ['precondition', 'removing a node that is not down, without force'],
+  SHOAL_ERR_NODE_IS_MANAGER: ['precondition', "removing a manager without force, or the manager's own node"],
+  SHOAL_ERR_LAST_MANAGER: ['precondition', "demoting the last manager or the manager's own node"],
+  SHOAL_ERR_VERSION_CONFLICT: ['precondition', 'an update made against an older version of the object'],
+  SHOAL_ERR_CONTAINER_RUNNING: ['precondition', 'removing a running container without force'],
+  SHOAL_ERR_JOIN_TOKEN_REJECTED: [
+    'precondition',
+    "a well-formed token that is not this cluster's current one (rotated away, or another cluster's)",
+  ],
+  SHOAL_ERR_UNAUTHENTICATED: ['precondition', 'a TCP call without a certificate of this cluster, or from a removed node'],
+  SHOAL_ERR_PERMISSION_DENIED: ['precondition', 'an administration call with a worker certificate'],
+  SHOAL_ERR_CA_MISMATCH: ['precondition', "(agent) the manager's CA does not match the join token's digest"],
+  SHOAL_ERR_DATA_DIR_LOCKED: ['precondition', 'another manager process uses the data directory'],
   // exhaustion
-  SHOAL_ERR_PORTS_EXHAUSTED: 'unavailable',
-  SHOAL_ERR_VXLAN_EXHAUSTED: 'unavailable',
+  SHOAL_ERR_PORTS_EXHAUSTED: ['unavailable', 'no free port left in 30000-32767'],
+  SHOAL_ERR_VXLAN_EXHAUSTED: ['unavailable', 'no free VXLAN ID left'],
   // transport and storage
-  SHOAL_ERR_MANAGER_UNREACHABLE: 'unavailable',
-  SHOAL_ERR_STORE: 'internal',
-  SHOAL_ERR_CERTIFICATE: 'internal',
-} as const satisfies Record<string, ErrorCategory>;
+  SHOAL_ERR_MANAGER_UNREACHABLE: ['unavailable', '(client) nothing answers at the manager address'],
+  SHOAL_ERR_STORE: ['internal', 'the store file cannot be opened, read or written'],
+  SHOAL_ERR_CERTIFICATE: ['internal', 'a certificate or key cannot be read or does not verify'],
+});
 
-export type ApiErrorCode = keyof typeof API_ERROR_CODES;
-
-registerErrorCodes(API_ERROR_CODES);
+export type ApiErrorCode = (typeof API_ERRORS.codes)[number];
 
 /** Builds a ShoalError with one of the API's codes (typed, so typos do not compile). */
-export function apiError(code: ApiErrorCode, message: string, details?: Record<string, unknown>, cause?: unknown): ShoalError {
-  return new ShoalError(code, message, { ...(details ? { details } : {}), ...(cause !== undefined ? { cause } : {}) });
-}
+export const apiError = API_ERRORS.error;
 
 /**
  * THE mapping from errors to gRPC statuses. Codes listed in `byCode` win; every other code
@@ -110,7 +112,7 @@ export const ERROR_CODE_METADATA = 'shoal-error-code';
 export const ERROR_DETAILS_METADATA = 'shoal-error-details';
 
 /** Generic codes for a status that arrived without a shoal code (transport failures). */
-export function codeForBareStatus(code: GrpcStatus): string {
+export function codeForBareStatus(code: GrpcStatus): CommonErrorCode | ApiErrorCode {
   switch (code) {
     case GrpcStatus.INVALID_ARGUMENT:
       return 'SHOAL_ERR_INVALID_ARGUMENT';
@@ -133,4 +135,12 @@ export function codeForBareStatus(code: GrpcStatus): string {
     default:
       return 'SHOAL_ERR_INTERNAL';
   }
+}
+
+/** An error for a status that arrived without a shoal code, with the generic code for it. */
+export function errorForBareStatus(status: GrpcStatus, message: string, cause?: unknown): ShoalError {
+  const code = codeForBareStatus(status);
+  return API_ERRORS.has(code)
+    ? apiError(code, message, undefined, cause)
+    : new ShoalError(code, message, cause === undefined ? {} : { cause });
 }

@@ -42,6 +42,8 @@ export interface ErrorCodes<C extends string> {
   categoryOf(code: C): ErrorCategory;
   /** Builds an error with one of this table's codes. */
   error(code: C, message: string, details?: Record<string, unknown>, cause?: unknown): ShoalError;
+  /** Whether `code` is one of this table's codes. */
+  has(code: string): code is C;
   /** True for a ShoalError carrying `code`, or any of this table's codes when none is given. */
   is(err: unknown, code?: C): err is ShoalError;
 }
@@ -73,6 +75,7 @@ export function defineErrorCodes<const T extends Record<string, ErrorCodeRow>>(
     table: frozen,
     codes: Object.freeze(codes),
     categoryOf: (code: C) => frozen[code][0],
+    has: (code: string): code is C => own.has(code),
     error: (code: C, message: string, details?: Record<string, unknown>, cause?: unknown) =>
       construct(code, message, { ...(details === undefined ? {} : { details }), ...(cause === undefined ? {} : { cause }) }),
     is: (err: unknown, code?: C): err is ShoalError =>
@@ -101,7 +104,7 @@ export class ShoalError extends Error {
   readonly details: Readonly<Record<string, unknown>>;
   readonly errno: string | undefined;
 
-  constructor(code: CommonErrorCode | (string & {}), message: string, options: ShoalErrorOptions = {}) {
+  constructor(code: CommonErrorCode, message: string, options: ShoalErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     if (!allowUndeclared && !declared.has(code)) throw new TypeError(`error code ${code} is declared by no table`);
     this.code = code;
@@ -245,12 +248,4 @@ export function codeForErrno(errno: string | undefined, fallback: CommonErrorCod
     default:
       return fallback;
   }
-}
-
-/**
- * Transitional: declares codes of a table made before `defineErrorCodes` took descriptions.
- * @deprecated use defineErrorCodes
- */
-export function registerErrorCodes(codes: Record<string, ErrorCategory>): void {
-  for (const [code, category] of Object.entries(codes)) if (!declared.has(code)) declared.set(code, category);
 }

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { ShoalError } from '../common/errors.ts';
+import { COMMON_ERRORS, ShoalError } from '../common/errors.ts';
 
 export interface NativeAddon {
   openSocket(nsPath: string | null, domain: number, type: number, protocol: number, address: string | null, port: number): number;
@@ -39,7 +39,7 @@ export function native(): NativeAddon {
 export function nativeError(err: unknown, fallback: string): ShoalError {
   if (err instanceof ShoalError) return err;
   const e = err as { code?: unknown; errno?: unknown; message?: unknown };
-  const code = typeof e.code === 'string' && e.code.startsWith('SHOAL_ERR_') ? e.code : 'SHOAL_ERR_NATIVE';
+  const code = typeof e.code === 'string' && COMMON_ERRORS.has(e.code) ? e.code : 'SHOAL_ERR_NATIVE';
   const errno = typeof e.errno === 'string' ? e.errno : undefined;
   return new ShoalError(code, typeof e.message === 'string' ? e.message : fallback, { cause: err, ...(errno ? { errno } : {}) });
 }

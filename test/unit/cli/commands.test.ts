@@ -2,7 +2,7 @@
 // command line sends, what it prints, and its exit status. A usage error must send nothing.
 import t from 'tap';
 import { Command, CommanderError } from 'commander';
-import { ShoalError } from '../../../src/common/errors.ts';
+import { apiError } from '../../../src/api/errors.ts';
 import type { CliContext, ApiHandle } from '../../../src/cli/client-options.ts';
 import { registerNetworkCommands } from '../../../src/cli/network.ts';
 import { registerServiceCommands } from '../../../src/cli/service.ts';
@@ -213,7 +213,7 @@ t.test('usage errors exit 2 with one line and never connect', async (t) => {
 t.test('manager errors exit 1 with the code', async (t) => {
   const r = await run(['network', 'create', 'front'], {
     createNetwork: () => {
-      throw new ShoalError('SHOAL_ERR_NETWORK_EXISTS', 'network with name front already exists');
+      throw apiError('SHOAL_ERR_NETWORK_EXISTS', 'network with name front already exists');
     },
   });
   t.equal(r.status, 1);
@@ -223,7 +223,7 @@ t.test('manager errors exit 1 with the code', async (t) => {
 t.test('network rm removes what it can and reports each failure', async (t) => {
   const r = await run(['network', 'rm', 'a', 'b', 'c'], {
     removeNetwork: (name) => {
-      if (name === 'b') throw new ShoalError('SHOAL_ERR_NETWORK_NOT_FOUND', 'network b not found');
+      if (name === 'b') throw apiError('SHOAL_ERR_NETWORK_NOT_FOUND', 'network b not found');
     },
   });
   t.equal(r.status, 1);
@@ -235,7 +235,7 @@ t.test('network rm removes what it can and reports each failure', async (t) => {
   );
   const forced = await run(['network', 'rm', '-f', 'b'], {
     removeNetwork: () => {
-      throw new ShoalError('SHOAL_ERR_NETWORK_NOT_FOUND', 'network b not found');
+      throw apiError('SHOAL_ERR_NETWORK_NOT_FOUND', 'network b not found');
     },
   });
   t.equal(forced.status, 0, '-f ignores missing networks');
@@ -258,7 +258,7 @@ t.test('network prune asks first', async (t) => {
 t.test('network inspect prints found networks and reports the others', async (t) => {
   const r = await run(['network', 'inspect', '--format', '{{.Name}} {{.IPAM.Config}}', 'front', 'nope'], {
     inspectNetwork: (name) => {
-      if (name !== 'front') throw new ShoalError('SHOAL_ERR_NETWORK_NOT_FOUND', `network ${String(name)} not found`);
+      if (name !== 'front') throw apiError('SHOAL_ERR_NETWORK_NOT_FOUND', `network ${String(name)} not found`);
       return NET;
     },
     networkEndpoints: () => ({ version: 1, network: NET, endpoints: [], peers: [] }),
@@ -448,7 +448,7 @@ t.test('service update applies removals, then additions, to the current spec wit
 t.test('service scale reports each service', async (t) => {
   const r = await run(['service', 'scale', 'web=5', 'gone=2', 'api=0'], {
     scaleService: (name) => {
-      if (name === 'gone') throw new ShoalError('SHOAL_ERR_SERVICE_NOT_FOUND', 'service gone not found');
+      if (name === 'gone') throw apiError('SHOAL_ERR_SERVICE_NOT_FOUND', 'service gone not found');
       return svc();
     },
   });

@@ -83,6 +83,7 @@ t.test('a table declares codes with typed constructors and predicates; undeclare
   t.notOk(table.is(new ShoalError('SHOAL_ERR_INTERNAL', 'other table')));
   // @ts-expect-error a code no table declares does not compile
   t.throws(() => table.error('SHOAL_ERR_TEST_ONLY_TYPO', 'x'), /declared by no table/);
+  // @ts-expect-error nor does one in no table at all
   t.throws(() => new ShoalError('SHOAL_ERR_UNHEARD_OF', 'x'), /declared by no table/);
   t.throws(() => defineErrorCodes('Again', { SHOAL_ERR_TEST_ONLY_TWICE: ['exists', 'declared a second time'] }), /declared twice/);
   t.throws(() => defineErrorCodes('Bad', { NOT_A_CODE: ['invalid', 'not of the form'] }), /SHOAL_ERR_/);

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Metadata, status } from '@grpc/grpc-js';
 import { ShoalError } from '../../../src/common/errors.ts';
-import { API_ERROR_CODES, ERROR_CODE_METADATA, grpcStatusOf, statusNameOf } from '../../../src/api/errors.ts';
+import { API_ERRORS, apiError, ERROR_CODE_METADATA, grpcStatusOf, statusNameOf } from '../../../src/api/errors.ts';
 import '../../../src/ipam/index.ts';
 import { toServiceError } from '../../../src/manager/api-server.ts';
 import { fromGrpcError } from '../../../src/api/client.ts';
@@ -29,13 +29,13 @@ t.test('error categories map to the gRPC statuses of the one table', async (t) =
   ];
   // an undeclared code only exists as one received from elsewhere (ShoalError.remote)
   for (const [code, want] of cases) t.equal(grpcStatusOf(ShoalError.remote(code, 'x')), want, code);
-  for (const code of Object.keys(API_ERROR_CODES)) t.match(code, /^SHOAL_ERR_[A-Z0-9_]+$/);
+  for (const code of API_ERRORS.codes) t.match(code, /^SHOAL_ERR_[A-Z0-9_]+$/);
   t.equal(statusNameOf('SHOAL_ERR_VERSION_CONFLICT', 'precondition'), 'ABORTED', 'by code');
   t.equal(statusNameOf('SHOAL_ERR_BAD_SPEC', 'invalid'), 'INVALID_ARGUMENT', 'by category');
 });
 
 t.test('an error crosses the wire with its code, message and details', async (t) => {
-  const original = new ShoalError('SHOAL_ERR_PORT_IN_USE', 'port 8080/tcp is already in use by service web', { details: { port: 8080 } });
+  const original = apiError('SHOAL_ERR_PORT_IN_USE', 'port 8080/tcp is already in use by service web', { port: 8080 });
   const s = toServiceError(original);
   const wire = Object.assign(new Error(s.details), { code: s.code, details: s.details, metadata: s.metadata }) as unknown as ServiceError;
   const back = fromGrpcError(wire, 'unix:///x');
