@@ -9,6 +9,7 @@
 import type { Command } from 'commander';
 import type { Network } from '../api/api-types.ts';
 import { defaultNetworkSpec } from '../api/api-defaults.ts';
+import { isNotFound } from '../common/errors.ts';
 import type { CliContext } from './client-options.ts';
 import { EXIT_FAILED, EXIT_OK, apiGroup, collect, errorLine, finishGroup, processContext, runCommand } from './client-options.ts';
 import { renderList, renderQuiet } from './format/list.ts';
@@ -238,8 +239,4 @@ function checkType(t: string): 'custom' | 'builtin' {
 /** A network nothing uses (what prune would remove; ingress never is). */
 function isDangling(n: Network): boolean {
   return !n.ingress && n.endpointCount === 0 && n.serviceIds.length === 0;
-}
-
-function isNotFound(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && 'category' in err && (err as { category: unknown }).category === 'not_found';
 }
