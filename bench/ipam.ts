@@ -15,10 +15,43 @@
  * - heap_bytes_per_100k: heap growth (V8 heap + ArrayBuffer stores) for 100,000 held
  *   addresses, the worse of an IPv4 /14 and an IPv6 /64. Goal < 5,000,000 (50 bytes per
  *   address); heap_bytes_per_address is the same divided by 100,000.
+ *
+ * The figures above run on an empty or serially filled network, the shape serial allocation
+ * is best at. The fragmented patterns below (a seeded Rng: `seed`, BENCH_SEED to change it)
+ * put the same operations on a network or pool whose free space is scattered, each beside a
+ * reference measured in the same run; each `*_per_op_sequential` / `*_per_op_random` pair
+ * has `*_random_over_sequential` = random / sequential (above 1: the fragmented pattern is
+ * slower):
+ *
+ * - alloc_v4_16_holes_ns_per_op_{sequential,random}: one dynamic allocation in a /16.
+ *   Sequential = alloc_per_s_v4_16 (an empty range, taken in order). Random: the /16 filled
+ *   (65,533 addresses), a seeded-random half released, then the holes filled again; 16
+ *   rounds, only the refills timed.
+ * - churn_v4_16_ns_per_op_{sequential,random}: one allocate+release pair in a /16 filled and
+ *   then left half full (32,766 held). Sequential: the oldest half released, then each step
+ *   releases the oldest held address (FIFO). Random: a seeded-random half released, then each
+ *   step releases a uniformly random held address (the holes stay scattered).
+ * - churn_v6_64_ns_per_op_{sequential,random}: the same in an IPv6 /64 after 1,000,000
+ *   allocations, 500,000 held. (Serial allocation in a /64 never comes back to a hole before
+ *   2^64 addresses, so there is no "allocate into the holes" figure for IPv6: what
+ *   fragmentation costs there is the release and the sparse, growing bitmap.)
+ * - subnet_create_us_per_op_{sequential,random}: creating one network (no --subnet, a /24
+ *   carved from 10.0.0.0/8, carveExclude emptied). Sequential = carve_65536_networks_ms per
+ *   network (an empty pool, carved in order). Random: the pool filled with 65,536 networks,
+ *   a seeded-random half of them removed, then as many created again into the scattered
+ *   holes. subnet_create_us_per_op_one_gap is the same refill after removing the oldest
+ *   half instead (one contiguous gap at the start of the pool).
+ * - subnet_remove_us_per_op_{sequential,random}: removing one network from that full pool
+ *   until half are gone: in the order they were created (oldest first), or a seeded-random
+ *   half.
  */
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
+import { createRng, type Rng } from '../src/common/rng.ts';
 import { createAddressSpace, restoreAddressSpace } from '../src/ipam/index.ts';
+import type { NetworkIpam } from '../src/ipam/index.ts';
+
+const SEED = Number(process.env['BENCH_SEED'] ?? 20_260_101);
 
 let restoreMs = 0;
 
@@ -169,6 +202,134 @@ function allocV4(): number {
   return Math.round((16 * 60_000) / (ns / 1e9));
 }
 
+type Order = 'sequential' | 'random';
+
+function elapsedNs(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0);
+}
+
+/** Allocates until the network's dynamic range is full; returns the addresses in order. */
+function fillNetwork(net: NetworkIpam, family: 4 | 6): string[] {
+  const free = net.usage()[family === 4 ? 'ipv4' : 'ipv6']!.dynamicFree;
+  const out: string[] = new Array(free);
+  for (let i = 0; i < free; i++) out[i] = net.allocate(family);
+  return out;
+}
+
+/** ns per allocation into the seeded-random holes of a full /16 (16 timed refills). */
+function allocV4Holes(rng: Rng): number {
+  const space = createAddressSpace();
+  const net = space.createNetwork({ id: 'f16', name: 'f16', subnets: [{ subnet: '10.22.0.0/16' }] });
+  const held = fillNetwork(net, 4);
+  const half = held.length >>> 1;
+  let ns = 0;
+  for (let round = 0; round < 17; round++) {
+    rng.shuffle(held);
+    for (let i = 0; i < half; i++) net.release(held[i]!);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < half; i++) held[i] = net.allocate();
+    if (round > 0) ns += elapsedNs(t0); // round 0 warms up
+  }
+  if (net.usage().ipv4!.dynamicFree !== 0) throw new Error('bench: the /16 should be full after each refill');
+  return ns / (16 * half);
+}
+
+/**
+ * ns per allocate+release pair in a network first given `fill` addresses of which half are
+ * then released: the oldest half and then always the oldest held address (sequential), or a
+ * random half and then a random held address (random).
+ */
+function churn(family: 4 | 6, subnet: string, fill: number | 'full', order: Order, rng: Rng): number {
+  const space = createAddressSpace();
+  const net = space.createNetwork({ id: 'churn', name: 'churn', ...(family === 6 ? { ipv4: false } : {}), subnets: [{ subnet }] });
+  const all = fill === 'full' ? fillNetwork(net, family) : Array.from({ length: fill }, () => net.allocate(family));
+  if (order === 'random') rng.shuffle(all);
+  const drop = all.length - (all.length >>> 1);
+  for (let i = 0; i < drop; i++) net.release(all[i]!);
+  const held = all.slice(drop); // sequential: oldest first
+  const n = held.length;
+  const warm = 200_000;
+  const pairs = family === 4 ? 3_000_000 : 1_000_000;
+  // The random picks are drawn before the clock starts, so the Rng is not in the figure.
+  const picks = new Uint32Array(order === 'random' ? warm + pairs : 0);
+  for (let i = 0; i < picks.length; i++) picks[i] = rng.int(n);
+  let head = 0;
+  let ns = 0;
+  for (const [from, to] of [
+    [0, warm],
+    [warm, warm + pairs],
+  ] as const) {
+    const t0 = process.hrtime.bigint();
+    if (order === 'random') {
+      for (let i = from; i < to; i++) {
+        const j = picks[i]!;
+        const a = net.allocate(family);
+        net.release(held[j]!);
+        held[j] = a;
+      }
+    } else {
+      for (let i = from; i < to; i++) {
+        const a = net.allocate(family);
+        net.release(held[head]!);
+        held[head] = a;
+        head = head + 1 === n ? 0 : head + 1;
+      }
+    }
+    ns = elapsedNs(t0); // the warm-up's time is overwritten
+  }
+  if (net.usage().subnets[0]!.used !== n) throw new Error('bench: held count drifted');
+  return ns / pairs;
+}
+
+/**
+ * µs per network removal and per network creation in an address space whose pool (10.0.0.0/8
+ * in /24s) is full: half the networks removed (in creation order, or a seeded-random half),
+ * then as many created again.
+ */
+function subnetChurn(order: Order, rng: Rng): { removeUs: number; createUs: number } {
+  const run = (count: number): { removeUs: number; createUs: number } => {
+    const space = createAddressSpace({ carveExclude: [] });
+    const ids: string[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      ids[i] = `n${i}`;
+      space.createNetwork({ id: ids[i]!, name: `net-${i}` });
+    }
+    if (order === 'random') rng.shuffle(ids);
+    const half = count >>> 1;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < half; i++) if (!space.removeNetwork(ids[i]!)) throw new Error(`bench: ${ids[i]} was not there`);
+    const removeNs = elapsedNs(t0);
+    const t1 = process.hrtime.bigint();
+    for (let i = 0; i < half; i++) space.createNetwork({ id: `m${i}`, name: `again-${i}` });
+    const createNs = elapsedNs(t1);
+    if (space.size !== count) throw new Error('bench: network count drifted');
+    if (count === 65_536) {
+      let exhausted = false;
+      try {
+        space.createNetwork({ id: 'extra', name: 'extra' });
+      } catch {
+        exhausted = true;
+      }
+      if (!exhausted) throw new Error('bench: the refilled pool should have no /24 left');
+    }
+    return { removeUs: removeNs / 1e3 / half, createUs: createNs / 1e3 / half };
+  };
+  run(4_096); // warm-up (JIT); this pool is far from full, so it does not hunt for holes
+  return run(65_536);
+}
+
+function ratio(random: number, sequential: number): number {
+  return Number((random / sequential).toFixed(2));
+}
+
+function round1(x: number): number {
+  return Number(x.toFixed(1));
+}
+
+function round2(x: number): number {
+  return Number(x.toFixed(2));
+}
+
 log('allocate+release on a /16 ...');
 const v4 = allocReleaseV4();
 log(`  ${v4} pairs/s`);
@@ -187,6 +348,23 @@ log('heap for 100,000 held addresses ...');
 const heap = heapPer100k();
 log(`  IPv4 /14: ${heap.v4} bytes, IPv6 /64: ${heap.v6} bytes`);
 
+log(`fragmented patterns (seed ${SEED}) ...`);
+const rng = createRng(SEED);
+const holesV4 = allocV4Holes(rng.fork());
+const seqAllocV4 = 1e9 / v4alloc;
+log(`  allocate in a /16: ${seqAllocV4.toFixed(1)} ns into an empty range, ${holesV4.toFixed(1)} ns into random holes`);
+const churnV4Seq = churn(4, '10.23.0.0/16', 'full', 'sequential', rng.fork());
+const churnV4Rnd = churn(4, '10.24.0.0/16', 'full', 'random', rng.fork());
+log(`  allocate+release in a half-full /16: ${churnV4Seq.toFixed(1)} ns FIFO, ${churnV4Rnd.toFixed(1)} ns random`);
+const churnV6Seq = churn(6, 'fd00:1:2:5::/64', 1_000_000, 'sequential', rng.fork());
+const churnV6Rnd = churn(6, 'fd00:1:2:6::/64', 1_000_000, 'random', rng.fork());
+log(`  allocate+release in a /64 holding 500,000: ${churnV6Seq.toFixed(1)} ns FIFO, ${churnV6Rnd.toFixed(1)} ns random`);
+const subnetSeq = subnetChurn('sequential', rng.fork());
+const subnetRnd = subnetChurn('random', rng.fork());
+log(
+  `  65,536 /24 networks, half removed and created again: remove ${subnetSeq.removeUs.toFixed(2)} µs oldest first, ${subnetRnd.removeUs.toFixed(2)} µs random; create ${((c.ms * 1e3) / 65_536).toFixed(2)} µs into an empty pool, ${subnetSeq.createUs.toFixed(2)} µs into one gap, ${subnetRnd.createUs.toFixed(2)} µs into random holes`,
+);
+
 console.log(
   JSON.stringify({
     bench: 'ipam',
@@ -202,5 +380,22 @@ console.log(
     heap_bytes_per_100k_v4_14: heap.v4,
     heap_bytes_per_100k_v6_64: heap.v6,
     heap_bytes_per_address: Math.max(heap.v4, heap.v6) / 100_000,
+    seed: SEED,
+    alloc_v4_16_holes_ns_per_op_sequential: round1(seqAllocV4),
+    alloc_v4_16_holes_ns_per_op_random: round1(holesV4),
+    alloc_v4_16_holes_random_over_sequential: ratio(holesV4, seqAllocV4),
+    churn_v4_16_ns_per_op_sequential: round1(churnV4Seq),
+    churn_v4_16_ns_per_op_random: round1(churnV4Rnd),
+    churn_v4_16_random_over_sequential: ratio(churnV4Rnd, churnV4Seq),
+    churn_v6_64_ns_per_op_sequential: round1(churnV6Seq),
+    churn_v6_64_ns_per_op_random: round1(churnV6Rnd),
+    churn_v6_64_random_over_sequential: ratio(churnV6Rnd, churnV6Seq),
+    subnet_create_us_per_op_sequential: round2((c.ms * 1e3) / 65_536),
+    subnet_create_us_per_op_random: round2(subnetRnd.createUs),
+    subnet_create_random_over_sequential: ratio(subnetRnd.createUs, (c.ms * 1e3) / 65_536),
+    subnet_create_us_per_op_one_gap: round2(subnetSeq.createUs),
+    subnet_remove_us_per_op_sequential: round2(subnetSeq.removeUs),
+    subnet_remove_us_per_op_random: round2(subnetRnd.removeUs),
+    subnet_remove_random_over_sequential: ratio(subnetRnd.removeUs, subnetSeq.removeUs),
   }),
 );
