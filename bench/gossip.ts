@@ -20,7 +20,23 @@
  *   bytes_per_node_per_s_n1000_writes adds one table write per second somewhere in the cluster.
  * - converge_ms_n100_real_udp: wall-clock time on real loopback UDP/TCP sockets (NetTransport,
  *   full encode + AES-256-GCM), 100 nodes in this process, LAN profile; worst of TRIALS writes.
+ * - cold_join_ms_nN: formation from a cold start, the figure the formed-membership runs above
+ *   leave out. N nodes start at the same virtual instant, each knowing nothing but the
+ *   addresses of three seeds (the first three nodes), and all join through them at once;
+ *   virtual time until every node holds all N members alive (10 ms steps), LAN profile,
+ *   no loss. cold_join_wall_ms_nN is the wall-clock time that simulation took (node creation
+ *   excluded), cold_join_cpu_s_nN its CPU time. Each size runs in a child process with a
+ *   heap of BENCH_GOSSIP_COLD_HEAP_MB (default 3,072) and a wall budget of
+ *   BENCH_GOSSIP_COLD_WALL_S (default 600); BENCH_GOSSIP_COLD_NODES lists the sizes (default
+ *   1000,2000,10000). Unlike a formed membership, every node keeps its own record of every
+ *   member, so the simulation's heap grows with N^2: cold_join_heap_bytes_per_member is the
+ *   heap per (node, known member) pair at convergence, measured at the largest size that
+ *   converged. A size whose estimate (that figure x N^2) exceeds the heap is not started;
+ *   cold_join_nN then says why, and so it does for a size that ran out of heap or time
+ *   (with how far it got). Its cold_join_ms_nN is null: not measured, never estimated.
  */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { defaultLanConfig } from '../src/gossip/config.ts';
 import { createKeyring, generateGossipKey } from '../src/gossip/keyring.ts';
 import { createGossipNode, type GossipNode } from '../src/gossip/memberlist.ts';
@@ -28,6 +44,13 @@ import { NetTransport } from '../src/gossip/net-transport.ts';
 import { Simulation } from '../src/gossip/simulation.ts';
 
 const TRIALS = 5;
+/** argv[2] of the child process that runs one cold join. */
+const COLD_CHILD = '--cold-join-child';
+const COLD_SIZES = (process.env['BENCH_GOSSIP_COLD_NODES'] ?? '1000,2000,10000').split(',').map(Number);
+const COLD_HEAP_MB = Number(process.env['BENCH_GOSSIP_COLD_HEAP_MB'] ?? 3_072);
+const COLD_WALL_S = Number(process.env['BENCH_GOSSIP_COLD_WALL_S'] ?? 600);
+/** Virtual time a cold join may take before it counts as not converging. */
+const COLD_MAX_VIRTUAL_MS = 300_000;
 const progress = (msg: string): void => {
   process.stderr.write(`[gossip bench] ${msg}\n`);
 };
@@ -164,6 +187,120 @@ async function realUdp(): Promise<{ max: number; p50: number }> {
   }
 }
 
+/** What the cold-join child reports over IPC. */
+type ColdMessage =
+  | { kind: 'progress'; virtualMs: number; meanKnown: number; complete: number; heapMb: number; wallMs: number }
+  | { kind: 'done'; virtualMs: number; wallMs: number; cpuS: number; heapBytesPerMember: number }
+  | { kind: 'not-converged'; virtualMs: number; wallMs: number; meanKnown: number; complete: number };
+
+type ColdOutcome =
+  | { ok: true; virtualMs: number; wallMs: number; cpuS: number; heapBytesPerMember: number }
+  | { ok: false; reason: string };
+
+/** Every node holds all n members (alive or suspect) and none of them suspect. */
+function formed(sim: Simulation, n: number): boolean {
+  for (const s of sim.nodes) if (s.node.liveCount() !== n) return false;
+  return sim.nodes.every((s) => s.node.members().every((m) => m.state === 'alive'));
+}
+
+/** In the child: one cold join of n nodes, reported to the parent. */
+async function coldJoinChild(n: number, seed: number): Promise<void> {
+  const send = (m: ColdMessage): void => {
+    process.send?.(m);
+  };
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+  const sim = await Simulation.create({ nodes: n, seed });
+  gc();
+  const heap0 = process.memoryUsage().heapUsed;
+  const cpu = process.cpuUsage();
+  const w0 = performance.now();
+  const v0 = sim.clock.now();
+  sim.joinAll(0); // all at once: nodes 1..n-1 each push-pull with the three seeds
+  let lastReport = v0;
+  for (;;) {
+    sim.run(10);
+    const v = sim.clock.now() - v0;
+    let known = 0;
+    let complete = 0;
+    for (const s of sim.nodes) {
+      const live = s.node.liveCount();
+      known += live;
+      if (live === n) complete++;
+    }
+    if (complete === n && formed(sim, n)) break;
+    if (sim.clock.now() - lastReport >= 1_000) {
+      lastReport = sim.clock.now();
+      send({
+        kind: 'progress',
+        virtualMs: v,
+        meanKnown: Math.round(known / n),
+        complete,
+        heapMb: Math.round(process.memoryUsage().heapUsed / 1e6),
+        wallMs: Math.round(performance.now() - w0),
+      });
+    }
+    if (v >= COLD_MAX_VIRTUAL_MS) {
+      send({ kind: 'not-converged', virtualMs: v, wallMs: Math.round(performance.now() - w0), meanKnown: Math.round(known / n), complete });
+      return;
+    }
+  }
+  const virtualMs = sim.clock.now() - v0;
+  const wallMs = Math.round(performance.now() - w0);
+  const used = process.cpuUsage(cpu);
+  gc();
+  const heapBytesPerMember = Math.round((process.memoryUsage().heapUsed - heap0) / (n * n));
+  send({ kind: 'done', virtualMs, wallMs, cpuS: Number(((used.user + used.system) / 1e6).toFixed(1)), heapBytesPerMember });
+}
+
+/** Runs one cold join in a child process with its own heap limit and a wall budget. */
+function coldJoin(n: number, seed: number): Promise<ColdOutcome> {
+  return new Promise((resolve) => {
+    const child = fork(fileURLToPath(import.meta.url), [COLD_CHILD, String(n), String(seed)], {
+      execArgv: [...process.execArgv, '--expose-gc', `--max-old-space-size=${COLD_HEAP_MB}`],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    let last: Extract<ColdMessage, { kind: 'progress' }> | undefined;
+    let outcome: ColdOutcome | undefined;
+    let stderr = '';
+    let timedOut = false;
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      stderr = (stderr + d).slice(-4_000);
+    });
+    child.on('message', (m: ColdMessage) => {
+      if (m.kind === 'progress') {
+        last = m;
+        progress(
+          `  n=${n} t=${m.virtualMs} ms: ${m.complete} nodes complete, ${m.meanKnown} members known on average, heap ${m.heapMb} MB (wall ${(m.wallMs / 1000).toFixed(0)} s)`,
+        );
+      } else if (m.kind === 'done') {
+        outcome = { ok: true, virtualMs: m.virtualMs, wallMs: m.wallMs, cpuS: m.cpuS, heapBytesPerMember: m.heapBytesPerMember };
+      } else {
+        outcome = {
+          ok: false,
+          reason: `did not converge in ${m.virtualMs} ms of virtual time (${m.complete} of ${n} nodes complete, ${m.meanKnown} members known on average; ${Math.round(m.wallMs / 1000)} s wall)`,
+        };
+      }
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, COLD_WALL_S * 1000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (outcome) return resolve(outcome);
+      const where = last
+        ? `at virtual t=${last.virtualMs} ms, ${last.complete} of ${n} nodes complete, ${last.meanKnown} members known on average, heap ${last.heapMb} MB`
+        : 'before the first virtual second had been simulated';
+      const why = timedOut
+        ? `stopped after the wall budget of ${COLD_WALL_S} s`
+        : /heap out of memory/.test(stderr)
+          ? `ran out of its ${COLD_HEAP_MB} MB heap`
+          : `the simulation process exited (${signal ?? `status ${code}`}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`;
+      resolve({ ok: false, reason: `${why} ${where}` });
+    });
+  });
+}
+
 async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
@@ -195,6 +332,35 @@ async function main(): Promise<void> {
   out['converge_ms_n10000_loss0_p50'] = c3.p50;
   progress(`  max ${c3.max} ms, p50 ${c3.p50} ms (cpu ${c3.cpuS.toFixed(1)} s)`);
 
+  // A size runs when its heap estimate (the largest converged size's bytes per member x N^2)
+  // fits; the first always runs, as there is nothing yet to estimate from.
+  let perMember: { n: number; bytes: number } | undefined;
+  for (const [k, n] of COLD_SIZES.entries()) {
+    const label = n.toLocaleString('en-US');
+    const estimateMb = perMember ? Math.round((perMember.bytes * n * n) / 1e6) : undefined;
+    out[`cold_join_ms_n${n}`] = null;
+    out[`cold_join_wall_ms_n${n}`] = null;
+    if (estimateMb !== undefined && estimateMb > COLD_HEAP_MB) {
+      const why = `not run: needs about ${estimateMb.toLocaleString('en-US')} MB of heap (${perMember!.bytes} B per node per member, measured at ${perMember!.n.toLocaleString('en-US')} nodes, x N^2) in one process, over BENCH_GOSSIP_COLD_HEAP_MB=${COLD_HEAP_MB}`;
+      out[`cold_join_n${n}`] = why;
+      progress(`cold join, ${label} nodes: ${why}`);
+      continue;
+    }
+    progress(`cold join, ${label} nodes through 3 seeds, all at once`);
+    const r = await coldJoin(n, 18 + k);
+    if (r.ok) {
+      out[`cold_join_ms_n${n}`] = r.virtualMs;
+      out[`cold_join_wall_ms_n${n}`] = r.wallMs;
+      out[`cold_join_cpu_s_n${n}`] = r.cpuS;
+      perMember = { n, bytes: r.heapBytesPerMember };
+      progress(`  ${r.virtualMs} ms virtual, ${r.wallMs} ms wall (cpu ${r.cpuS} s), heap ${r.heapBytesPerMember} B per node per member`);
+    } else {
+      out[`cold_join_n${n}`] = r.reason;
+      progress(`  ${r.reason}`);
+    }
+  }
+  if (perMember) out['cold_join_heap_bytes_per_member'] = perMember.bytes;
+
   progress('failure detection, 1,000 nodes');
   out['detect_ms_n1000'] = await detect(14);
   progress(`  ${out['detect_ms_n1000']} ms`);
@@ -217,13 +383,20 @@ async function main(): Promise<void> {
   progress(`  max ${r.max} ms, p50 ${r.p50} ms`);
 
   out['virtual_time'] = 'all but *_real_udp are virtual-time simulations on a MemoryNetwork (1 ms latency + 0-1 ms jitter)';
-  out['n10000_start'] = 'formed membership (shared snapshot); converge_* measure table dissemination, not formation';
+  out['n10000_start'] =
+    'converge_*: formed membership (shared snapshot), table dissemination only; cold_join_*: formation, every node joining through 3 seeds at once';
   out['profile'] = 'LAN: gossip 200 ms, fanout 3, probe 500 ms, retransmit 4 x ceil(log10(N+1))';
   out['wall_s'] = Math.round((Date.now() - started) / 1000);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`[gossip bench] failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+const run = process.argv[2] === COLD_CHILD ? coldJoinChild(Number(process.argv[3]), Number(process.argv[4])) : main();
+run.then(
+  () => {
+    if (process.argv[2] === COLD_CHILD) process.disconnect?.();
+  },
+  (err: unknown) => {
+    process.stderr.write(`[gossip bench] failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
