@@ -371,6 +371,15 @@ export interface GossipKeyInfo {
   createdAt: string;
 }
 
+/** Which build of shoal a process runs (`shoal version`). */
+export interface VersionInfo {
+  version: string;
+  apiVersion: number;
+  nodeVersion: string;
+  os: string;
+  arch: string;
+}
+
 export interface Swarm {
   id: string;
   version: number;

@@ -39,6 +39,7 @@ import type {
   Service,
   ServiceSpec,
   Swarm,
+  VersionInfo,
   Task,
 } from './api-types.ts';
 import { dataDirPaths, resolveDataDir } from './data-dir.ts';
@@ -97,6 +98,8 @@ export interface ManagerApi {
   rotateGossipKey(): Promise<Swarm>;
   /** Deterministic text dump of the whole store (secrets replaced by their SHA-256). */
   dump(): Promise<string>;
+  /** The manager's build. */
+  version(): Promise<VersionInfo>;
 }
 
 export interface ConnectOptions {
@@ -417,6 +420,9 @@ export class ManagerClient implements ManagerApi {
   }
   async rotateGossipKey(): Promise<Swarm> {
     return this.call('SwarmControl', 'RotateGossipKey', {});
+  }
+  async version(): Promise<VersionInfo> {
+    return this.call('SwarmControl', 'Version', {});
   }
   async dump(): Promise<string> {
     return (await this.call<{ text: string }>('SwarmControl', 'Dump', {})).text;

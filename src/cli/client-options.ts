@@ -120,11 +120,15 @@ export function exitWith(status: number, message = '(reported)'): never {
  * as exit status 2 with one line on stderr, and no help dump after an error.
  */
 export function apiGroup(program: Command, name: string, description: string): Command {
-  const group = program.command(name).description(description);
-  group.option('-H, --host <url>', 'manager: unix:///path/manager.sock or tcp://IP:2377 (default $SHOAL_HOST, else the data dir)');
-  group.option('--data-dir <dir>', 'data directory with the manager socket (default $SHOAL_DATA_DIR, else /var/lib/shoal)');
-  configureUsage(group);
-  return group;
+  return apiGroupOptions(program.command(name).description(description));
+}
+
+/** Adds the client flags (-H, --data-dir) and the usage-error conventions to a command. */
+export function apiGroupOptions(cmd: Command): Command {
+  cmd.option('-H, --host <url>', 'manager: unix:///path/manager.sock or tcp://IP:2377 (default $SHOAL_HOST, else the data dir)');
+  cmd.option('--data-dir <dir>', 'data directory with the manager socket (default $SHOAL_DATA_DIR, else /var/lib/shoal)');
+  configureUsage(cmd);
+  return cmd;
 }
 
 /** Applies the usage-error conventions to one command (done for every leaf by finishGroup). */

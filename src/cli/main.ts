@@ -1,6 +1,7 @@
 /**
  * The `shoal` command. Each command group lives in its own module and registers itself
- * here; this file only wires them and turns errors into one line and an exit code.
+ * here; this file only wires them and turns errors into one line and an exit code. It loads
+ * nothing a command does not use: `shoal --help` loads commander alone.
  */
 import { Command, CommanderError } from 'commander';
 import { isShoalError } from '../common/errors.ts';
@@ -9,38 +10,76 @@ import { isUsageError } from './parse/usage-error.ts';
 
 type Register = (program: Command) => void;
 
+/** A command group: its name, the one line the top-level help shows, and its module. */
+interface Group {
+  readonly name: string;
+  readonly summary: string;
+  readonly load: () => Promise<Register>;
+}
+
 /**
  * Command groups, loaded on demand: a command loads only its own group's modules (the
- * manager's start-up time counts toward its restart time), while help and unknown
- * commands load them all.
+ * manager's start-up time counts toward its restart time). The top-level help lists the
+ * groups from this table without loading any of them; a unit test checks that each summary
+ * is the description its group registers.
  */
-const GROUPS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
-  ['network', async () => (await import('./network.ts')).registerNetworkCommands],
-  ['service', async () => (await import('./service.ts')).registerServiceCommands],
-  ['container', async () => (await import('./container.ts')).registerContainerCommands],
-  ['node', async () => (await import('./node.ts')).registerNodeCommands],
-  ['swarm', async () => (await import('./swarm.ts')).registerSwarmCommands],
-  ['manager', async () => (await import('./manager.ts')).registerManagerCommands],
-  ['agent', async () => (await import('./agent.ts')).registerAgentCommands],
-  ['testbed', async () => (await import('./testbed.ts')).registerTestbedCommands],
+export const GROUPS: readonly Group[] = [
+  { name: 'network', summary: 'Manage networks', load: async () => (await import('./network.ts')).registerNetworkCommands },
+  { name: 'service', summary: 'Manage services', load: async () => (await import('./service.ts')).registerServiceCommands },
+  {
+    name: 'container',
+    summary: 'Manage standalone containers on attachable networks',
+    load: async () => (await import('./container.ts')).registerContainerCommands,
+  },
+  { name: 'node', summary: 'Manage cluster nodes', load: async () => (await import('./node.ts')).registerNodeCommands },
+  { name: 'swarm', summary: 'Manage the cluster', load: async () => (await import('./swarm.ts')).registerSwarmCommands },
+  {
+    name: 'manager',
+    summary: 'Run the shoal manager: cluster store, allocator, scheduler and API',
+    load: async () => (await import('./manager.ts')).registerManagerCommands,
+  },
+  {
+    name: 'agent',
+    summary: "Run a node's agent: join the cluster (or resume), keep the session with the manager",
+    load: async () => (await import('./agent.ts')).registerAgentCommands,
+  },
+  {
+    name: 'testbed',
+    summary: 'Simulate several hosts with network namespaces on this machine (root)',
+    load: async () => (await import('./testbed.ts')).registerTestbedCommands,
+  },
+  {
+    name: 'version',
+    summary: 'Show the shoal version of this client and of the manager',
+    load: async () => (await import('./version.ts')).registerVersionCommand,
+  },
 ];
 
-/** The program with the group named by argv[0], or every group when argv names none. */
-export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
+/**
+ * The program for `argv`: the group argv[0] names, fully loaded; otherwise (help, --version,
+ * an unknown command) every group as a one-line entry, so that help costs no group's modules.
+ * `shoal help GROUP` becomes `shoal GROUP --help`.
+ */
+export async function buildProgram(argv: readonly string[] = []): Promise<{ program: Command; argv: readonly string[] }> {
   const program = new Command('shoal')
     .description('Container overlay networking for swarm clusters')
     .version(SHOAL_VERSION)
     .showHelpAfterError(false)
     .exitOverride();
-  const wanted = GROUPS.filter(([name]) => name === argv[0]);
-  for (const [, load] of wanted.length > 0 ? wanted : GROUPS) (await load())(program);
-  return program;
+  const helpFor = argv[0] === 'help' ? GROUPS.find((g) => g.name === argv[1]) : undefined;
+  const wanted = helpFor ?? GROUPS.find((g) => g.name === argv[0]);
+  if (wanted) {
+    (await wanted.load())(program);
+    return { program, argv: helpFor ? [helpFor.name, '--help'] : argv };
+  }
+  for (const g of GROUPS) program.command(g.name).description(g.summary);
+  return { program, argv };
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = await buildProgram(argv);
+  const { program, argv: args } = await buildProgram(argv);
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(args, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {

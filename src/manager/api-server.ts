@@ -223,6 +223,7 @@ export class ApiServer {
           JoinToken: unary('JoinToken', (r) => c.joinToken(r.role, r.rotate)),
           RotateGossipKey: unary('RotateGossipKey', () => c.rotateGossipKey()),
           Dump: unary('Dump', async () => ({ text: await c.dump() })),
+          Version: unary('Version', () => c.version()),
         };
       case 'Ca':
         return {

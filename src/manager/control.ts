@@ -34,8 +34,10 @@ import type {
   Swarm,
   Task,
   TaskStatusUpdate,
+  VersionInfo,
 } from '../api/api-types.ts';
 import type { ManagerApi } from '../api/client.ts';
+import { localVersionInfo } from '../common/version.ts';
 import { Allocator } from './allocator.ts';
 import type { NodeSessionInfo } from './control/agents.ts';
 import { AgentControl } from './control/agents.ts';
@@ -223,6 +225,10 @@ export class ManagerControl implements ManagerApi {
   }
   dump(): Promise<string> {
     return this.swarm.dump();
+  }
+
+  async version(): Promise<VersionInfo> {
+    return localVersionInfo();
   }
 
   // ------------------------------------------------------------------ agent side

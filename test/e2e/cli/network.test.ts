@@ -16,6 +16,11 @@ const ID_LINE = /^[0-9a-z]{25}\n$/;
 t.test('networks and standalone containers through the CLI', async (t) => {
   const m = await startManager(t);
 
+  const version = ok(t, await m.shoal(['version', '--format', 'json']), 'version');
+  const v = JSON.parse(version) as { Client: { Version: string }; Server: { Version: string; ApiVersion: number } | null };
+  t.equal(v.Server?.Version, v.Client.Version, 'the manager answers with its build');
+  t.equal(v.Server?.ApiVersion, 1);
+
   const frontId = ok(
     t,
     await m.shoal([

@@ -23,8 +23,8 @@ const REGISTER = `import { register } from 'node:module';
 register('./hooks.mjs', import.meta.url);
 `;
 
-/** The repository files under src/ that running `shoal ARGV` loads. */
-function loadedFiles(t: Test, argv: string[]): string[] {
+/** The file URLs that running `shoal ARGV` loads. */
+function loadedUrls(t: Test, argv: string[]): string[] {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-trace-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'hooks.mjs'), HOOKS);
@@ -43,15 +43,20 @@ function loadedFiles(t: Test, argv: string[]): string[] {
     // a failing command (no manager to talk to) is expected; only what it loaded matters
     if ((err as { status?: number | null }).status === null) throw err;
   }
+  return readFileSync(trace, 'utf8').split('\n');
+}
+
+/** The repository files under src/ that running `shoal ARGV` loads. */
+function loadedFiles(t: Test, argv: string[]): string[] {
   const prefix = new URL('src/', `file://${repo}`).href;
-  return readFileSync(trace, 'utf8')
-    .split('\n')
+  return loadedUrls(t, argv)
     .filter((url) => url.startsWith(prefix))
     .map((url) => `src/${url.slice(prefix.length)}`);
 }
 
 const cases: { argv: string[]; what: string }[] = [
-  { argv: ['--help'], what: 'help (every command group registered)' },
+  { argv: ['--help'], what: 'help (every command group listed)' },
+  { argv: ['version'], what: 'version (runs, and fails: no manager at the data dir)' },
   { argv: ['--version'], what: 'version' },
   { argv: ['network', 'ls'], what: 'network ls (runs, and fails: no manager at the data dir)' },
   { argv: ['manager', '--help'], what: 'manager --help (the group, not its action)' },
@@ -73,4 +78,28 @@ t.test('shoal network ls loads the API client from src/api', async (t) => {
   const files = loadedFiles(t, ['network', 'ls']);
   t.ok(files.includes('src/api/client.ts'));
   t.ok(files.includes('src/api/proto.ts'));
+});
+
+t.test('shoal --help and shoal help load no command group and no gRPC', async (t) => {
+  for (const argv of [['--help'], [], ['--version'], ['no-such-command']]) {
+    const urls = loadedUrls(t, argv);
+    const prefix = new URL('src/', `file://${repo}`).href;
+    const ours = urls.filter((u) => u.startsWith(prefix)).map((u) => `src/${u.slice(prefix.length)}`);
+    t.same(
+      ours.sort(),
+      ['src/cli/main.ts', 'src/cli/parse/usage-error.ts', 'src/common/errors.ts', 'src/common/version.ts'],
+      argv.join(' '),
+    );
+    t.same(
+      urls.filter((u) => u.includes('/node_modules/@grpc/') || u.includes('/node_modules/protobufjs/')),
+      [],
+      `${argv.join(' ')}: no gRPC`,
+    );
+  }
+});
+
+t.test('shoal help GROUP loads that group only', async (t) => {
+  const files = loadedFiles(t, ['help', 'network']);
+  t.ok(files.includes('src/cli/network.ts'));
+  t.notOk(files.some((f) => f === 'src/cli/service.ts' || f === 'src/cli/testbed.ts'));
 });

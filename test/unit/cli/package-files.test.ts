@@ -16,7 +16,7 @@ const repo = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, 
 t.test("SHOAL_VERSION is package.json's version, and `shoal --version` prints it", async (t) => {
   const manifest = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string };
   t.equal(SHOAL_VERSION, manifest.version);
-  const program = await buildProgram(['--version']);
+  const { program } = await buildProgram(['--version']);
   t.equal(program.version(), manifest.version);
 });
 
