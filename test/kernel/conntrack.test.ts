@@ -3,7 +3,7 @@
  * entries go into a throwaway namespace's table (`conntrack -I`, deterministic) and into
  * the fake, the same deletes run against both, and the counts and what is left must agree.
  * A second test makes a real flow (UDP over the namespace's loopback, tracked because a
- * ct rule is loaded there) and deletes it. Needs root; in CI (CI=true) it must not skip.
+ * ct rule is loaded there) and deletes it. Needs root; in CI it must not skip.
  */
 import t from 'tap';
 import { throwawayNetns } from '../support/kernel.ts';

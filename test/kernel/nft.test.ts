@@ -3,7 +3,7 @@
  * against both, in a throwaway namespace; after each step both must agree on success or
  * failure (and the errno), and their canonical dumps must be equal. Rules are written in
  * the form nft prints them back, so the fake's verbatim text equals the real listing.
- * Needs root and network namespaces; in CI (CI=true) their absence is a failure.
+ * Needs root and network namespaces; in CI their absence is a failure.
  */
 import t from 'tap';
 import { throwawayNetns } from '../support/kernel.ts';

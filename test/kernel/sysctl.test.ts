@@ -2,7 +2,7 @@
  * Conformance of FakeSysctl with /proc/sys/net of a fresh namespace: every sysctl the fake
  * knows must read the same in the real namespace, after each step of one script of
  * writes and link creations run against both. Also: the real Sysctl is per namespace.
- * Needs root; in CI (CI=true) it must not skip.
+ * Needs root; in CI it must not skip.
  */
 import t from 'tap';
 import { throwawayNetns } from '../support/kernel.ts';

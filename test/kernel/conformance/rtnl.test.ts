@@ -6,7 +6,7 @@
  * and final dumps must be identical.
  *
  * Needs root and network namespaces. Without them the test is skipped on a developer
- * machine and fails in CI (CI=true), where it must run.
+ * machine and fails in CI, where it must run.
  */
 import t from 'tap';
 import { FakeKernel } from '../../../src/kernel/fake-kernel.ts';

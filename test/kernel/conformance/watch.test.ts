@@ -9,7 +9,7 @@
  * with a neighbour, no fdb entry for its MAC (l2miss). The fake cannot see traffic, so
  * the test injects the same misses; what must agree is their shape.
  *
- * Needs root; skipped without it on a developer machine, failed in CI (CI=true).
+ * Needs root; skipped without it on a developer machine, failed in CI.
  */
 import t from 'tap';
 import { execInNetns } from '../../../src/kernel/exec.ts';
