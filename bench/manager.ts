@@ -43,7 +43,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +50,7 @@ import { defaultNetworkSpec, defaultServiceSpec } from '../src/api/api-defaults.
 import { connectManager } from '../src/api/client.ts';
 import type { ManagerClient } from '../src/api/client.ts';
 import { startManager } from '../src/manager/manager.ts';
+import { freePort } from '../test/support/net.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'shoal.js');
@@ -64,17 +64,6 @@ const PROBE_NETWORK = 'restart-probe';
 
 function log(msg: string): void {
   process.stderr.write(`manager: ${msg}\n`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 interface ManagerChild {

@@ -7,7 +7,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import type { Kinds } from '../../src/manager/objects.ts';
 import { Dispatcher } from '../../src/manager/session.ts';
 import { SqliteStore } from '../../src/manager/sqlite-store.ts';
 import { waitUntil } from './wait.ts';
+import { freePort } from './net.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SHOAL_BIN = join(REPO_ROOT, 'bin', 'shoal.js');
@@ -101,18 +101,8 @@ export async function inProcessManager(t: Test, input: Partial<ManagerConfigInpu
   return m;
 }
 
-/** A TCP port nobody listens on right now (loopback). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** Re-exported for the e2e tests that take it from here. */
+export { freePort };
 
 export interface ChildHandle {
   readonly child: ChildProcess;
