@@ -34,5 +34,5 @@ export { membershipSnapshot, type MembershipSnapshot } from './member-table.ts';
 export { type Transport, type TransportHandlers, type RequestCallback, splitAddress, joinAddress } from './transport.ts';
 export { MemoryNetwork, MemoryTransport, type MemoryNetworkOptions, type MemoryNetworkStats } from './memory-transport.ts';
 export { NetTransport, type NetTransportOptions, type NetTransportStats } from './net-transport.ts';
-export { sealedPacketSize, sealedFrameSize } from './codec.ts';
+export { sealedPacketSize, sealedFrameSize } from './transport-codec.ts';
 export { Simulation, LaggingClock, simAddress, simName, type SimulationOptions, type SimulationMode, type SimNode } from './simulation.ts';

@@ -23,7 +23,7 @@ import { systemClock } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
 import { createRng, type Rng } from '../common/rng.ts';
-import { plaintextObjectCodec, sealedCodec, type Codec, type CodecStats } from './codec.ts';
+import { plaintextObjectCodec, sealedCodec, type Codec, type CodecStats } from './transport-codec.ts';
 import { defaultLanConfig, type GossipConfig } from './config.ts';
 import { gossipError } from './errors.ts';
 import type { Keyring, KeyringStats } from './keyring.ts';

@@ -13,7 +13,7 @@
  */
 import { FakeClock, type Clock, type Timer } from '../common/clock.ts';
 import { createRng, type Rng } from '../common/rng.ts';
-import { sealedFrameSize, sealedPacketSize } from './codec.ts';
+import { sealedFrameSize, sealedPacketSize } from './transport-codec.ts';
 import { defaultLanConfig, type GossipConfig } from './config.ts';
 import { createKeyring, generateGossipKey, type Keyring } from './keyring.ts';
 import { createGossipNode, createSimulatedNode, type GossipNode } from './memberlist.ts';
