@@ -2,14 +2,17 @@
 /**
  * Compiles src/ to dist/ (tsconfig.build.json; incremental, so a build with nothing changed
  * costs a second), then removes every file in dist/ whose source is gone, so that a module
- * moved or deleted in src/ cannot linger in dist/ and be loaded by a stale import.
- * Exit status: tsc's.
+ * moved or deleted in src/ cannot linger in dist/ and be loaded by a stale import, and
+ * writes dist/api/api.proto.json, the pre-parsed descriptor of proto/api.proto that the
+ * compiled src/api/proto.ts reads instead of parsing the .proto (scripts/api-descriptor.mjs).
+ * Exit status: tsc's, or 1 when the descriptor cannot be written.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeApiDescriptor } from './api-descriptor.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -29,3 +32,11 @@ function prune(dir) {
 }
 if (existsSync(join(root, 'dist'))) prune(join(root, 'dist'));
 process.exitCode = r.status ?? 1;
+if (r.status === 0) {
+  try {
+    writeApiDescriptor(join(root, 'proto', 'api.proto'), join(root, 'dist', 'api', 'api.proto.json'));
+  } catch (err) {
+    process.stderr.write(`build: cannot write dist/api/api.proto.json: ${err.message}\n`);
+    process.exitCode = 1;
+  }
+}

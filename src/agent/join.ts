@@ -16,7 +16,9 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { NodeRole, RootCa } from '../api/api-types.ts';
 import { caDigest, generateNodeKey, identityOfCertificate } from '../api/certificates.ts';
-import { ApiConnection, ManagerClient, parseHost } from '../api/client.ts';
+import { ManagerClient } from '../api/client.ts';
+import { GrpcConnection } from '../api/grpc-connection.ts';
+import { parseHost } from '../api/manager-target.ts';
 import { dataDirPaths } from '../api/data-dir.ts';
 import type { NodeIdentityFile } from '../api/data-dir.ts';
 import { apiError } from '../api/errors.ts';
@@ -72,7 +74,7 @@ export function saveIdentity(dataDir: string, id: AgentIdentity): void {
 
 /** The manager's root CA, fetched without verifying it (the caller checks its digest). */
 export async function fetchRootCa(managerAddr: string, timeoutMs = 10_000): Promise<RootCa> {
-  const conn = new ApiConnection(parseHost(`tcp://${managerAddr}`), { ca: null, insecureSkipVerify: true }, timeoutMs);
+  const conn = new GrpcConnection(parseHost(`tcp://${managerAddr}`), { ca: null, insecureSkipVerify: true }, timeoutMs);
   try {
     return await new ManagerClient(conn).getRootCa();
   } finally {
@@ -103,7 +105,7 @@ export async function joinCluster(options: JoinOptions): Promise<AgentIdentity> 
     );
   }
   const key = generateNodeKey();
-  const conn = new ApiConnection(parseHost(`tcp://${options.managerAddr}`), { ca: Buffer.from(root.certPem) }, timeoutMs);
+  const conn = new GrpcConnection(parseHost(`tcp://${options.managerAddr}`), { ca: Buffer.from(root.certPem) }, timeoutMs);
   let issued;
   try {
     issued = await new ManagerClient(conn).issueNodeCertificate({

@@ -33,7 +33,8 @@ import type {
   TaskStatusUpdate,
   Task,
 } from '../api/api-types.ts';
-import { ApiConnection, parseHost } from '../api/client.ts';
+import { GrpcConnection } from '../api/grpc-connection.ts';
+import { parseHost } from '../api/manager-target.ts';
 import { apiError, ERROR_CODE_METADATA } from '../api/errors.ts';
 import { writeFileAtomic } from '../common/fs.ts';
 import { SHOAL_VERSION } from '../common/version.ts';
@@ -154,7 +155,7 @@ export class AgentSession {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly runner: TaskRunner;
-  private conn: ApiConnection | undefined;
+  private conn: GrpcConnection | undefined;
   private sessionStream: grpc.ClientReadableStream<SessionMessage> | undefined;
   private reportStream: grpc.ClientWritableStream<AgentReport> | undefined;
   private heartbeatTimer: Timer | undefined;
@@ -189,7 +190,7 @@ export class AgentSession {
     const gen = ++this.generation;
     const id = this.options.identity;
     const addr = this.options.managerAddr ?? id.managerAddr;
-    this.conn = new ApiConnection(parseHost(`tcp://${addr}`), {
+    this.conn = new GrpcConnection(parseHost(`tcp://${addr}`), {
       ca: Buffer.from(id.caPem),
       cert: Buffer.from(id.certPem),
       key: Buffer.from(id.keyPem),

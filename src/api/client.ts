@@ -7,17 +7,17 @@
  * cluster: ca.crt, node.crt and node.key from `tlsDir`, SHOAL_CERT_PATH or
  * DATA-DIR/certificates; the full API needs a manager-role certificate). Without either,
  * it uses the unix socket in the data directory (--data-dir, SHOAL_DATA_DIR,
- * /var/lib/shoal).
+ * /var/lib/shoal). Addresses and certificates: manager-target.ts.
+ *
+ * `ManagerClient` works over any `UnaryConnection`: `connectManager` gives it the small
+ * HTTP/2 client of h2-connection.ts (what every CLI command uses: it loads no gRPC library),
+ * agents give it the grpc-js channel of grpc-connection.ts (which also streams). Nothing
+ * here imports grpc-js.
  *
  * Every method returns plain objects shaped as in api-types.ts and throws ShoalError with
  * the code the manager threw (see errors.ts); connection failures are
  * SHOAL_ERR_MANAGER_UNREACHABLE.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import type { PeerCertificate } from 'node:tls';
-import { ShoalError } from '../common/errors.ts';
 import type {
   Container,
   ContainerSpec,
@@ -42,11 +42,12 @@ import type {
   VersionInfo,
   Task,
 } from './api-types.ts';
-import { dataDirPaths, resolveDataDir } from './data-dir.ts';
-import { MANAGER_DNS_NAME, ROLE_UNITS } from './certificates.ts';
-import { apiError, codeForBareStatus, ERROR_CODE_METADATA, ERROR_DETAILS_METADATA, errorForBareStatus } from './errors.ts';
-import { codecFor, methodsOf } from './proto.ts';
-import type { ApiServiceName, MethodInfo } from './proto.ts';
+import { H2Connection } from './h2-connection.ts';
+import { parseHost, readTlsDir, resolveHost, resolveTlsDir } from './manager-target.ts';
+import type { ConnectOptions, Target, TlsMaterial } from './manager-target.ts';
+import type { ApiServiceName } from './proto.ts';
+
+export type { ConnectOptions } from './manager-target.ts';
 
 /** Everything the CLI can ask of the manager. The manager's own core implements it too. */
 export interface ManagerApi {
@@ -102,236 +103,24 @@ export interface ManagerApi {
   version(): Promise<VersionInfo>;
 }
 
-export interface ConnectOptions {
-  /** `unix:///path` or `tcp://IP:PORT` (or bare `IP:PORT`); default SHOAL_HOST, then the data dir's socket. */
-  host?: string;
-  /** Data directory whose socket (and certificates) to use. */
-  dataDir?: string;
-  /** Directory with ca.crt, node.crt, node.key for tcp:// hosts. */
-  tlsDir?: string;
-  /** Deadline of each unary call, ms (default 60,000). */
-  timeoutMs?: number;
-  env?: NodeJS.ProcessEnv;
-}
-
-export interface TlsMaterial {
-  /** The cluster CA; null only with insecureSkipVerify. */
-  ca: Buffer | null;
-  cert?: Buffer;
-  key?: Buffer;
-  /** Skip verifying the server against `ca` (only to fetch the root CA before checking its digest). */
-  insecureSkipVerify?: boolean;
-}
-
-export interface Target {
-  /** The grpc-js target string. */
-  target: string;
-  /** What the user named, for messages. */
-  display: string;
-  secure: boolean;
-}
-
-/** Parses a DOCKER_HOST-style address into a grpc-js target. */
-export function parseHost(host: string): Target {
-  if (host.startsWith('unix://')) {
-    const path = host.slice('unix://'.length);
-    if (!path.startsWith('/'))
-      throw apiError('SHOAL_ERR_BAD_SPEC', `host ${JSON.stringify(host)}: a unix socket path must be absolute (unix:///path)`);
-    return { target: `unix://${path}`, display: host, secure: false };
-  }
-  const hostPort = host.startsWith('tcp://') ? host.slice('tcp://'.length) : host;
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})$/.exec(hostPort);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-    throw apiError('SHOAL_ERR_BAD_SPEC', `host ${JSON.stringify(host)} is not unix:///path or tcp://IP:PORT`);
-  }
-  return { target: `${m[1]}:${m[2]}`, display: `tcp://${hostPort}`, secure: true };
-}
-
-/** The host to use from options and environment. */
-export function resolveHost(options: ConnectOptions = {}): string {
-  const env = options.env ?? process.env;
-  if (options.host !== undefined && options.host !== '') return options.host;
-  const fromEnv = env['SHOAL_HOST'];
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  return `unix://${dataDirPaths(resolveDataDir(options.dataDir, env)).socket}`;
-}
-
-/** Reads ca.crt, node.crt, node.key from a certificate directory. */
-export function readTlsDir(dir: string): TlsMaterial {
-  try {
-    return { ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, 'node.crt')), key: readFileSync(join(dir, 'node.key')) };
-  } catch (err) {
-    throw apiError('SHOAL_ERR_CERTIFICATE', `cannot read TLS certificates from ${dir}: ${(err as Error).message}`, { dir }, err);
-  }
-}
-
 /**
- * Accepts the server's certificate when it is a manager certificate of this cluster (the
- * chain is already verified against the cluster CA), whatever address was dialled: node
- * certificates name node IDs, not host names.
+ * What ManagerClient needs of a connection: one unary call by service and method name of
+ * api.proto, with a deadline; failures are ShoalErrors (errorFromStatus in errors.ts).
  */
-function checkManagerIdentity(_host: string, cert: PeerCertificate): Error | undefined {
-  const ou = cert.subject?.OU;
-  const units = Array.isArray(ou) ? ou : [ou];
-  if (units.includes(ROLE_UNITS.manager)) return undefined;
-  return apiError('SHOAL_ERR_CERTIFICATE', 'the server certificate is not a shoal manager certificate');
-}
-
-export function channelCredentials(tls: TlsMaterial | undefined): grpc.ChannelCredentials {
-  if (!tls) return grpc.credentials.createInsecure();
-  return grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null, {
-    checkServerIdentity: checkManagerIdentity,
-    ...(tls.insecureSkipVerify ? { rejectUnauthorized: false } : {}),
-  });
-}
-
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  // node certificates name node IDs, not addresses: verify the role (checkManagerIdentity)
-  // and present this name as SNI instead of an IP address
-  'grpc.ssl_target_name_override': MANAGER_DNS_NAME,
-  'grpc.max_receive_message_length': 256 * 1024 * 1024,
-  'grpc.max_send_message_length': 256 * 1024 * 1024,
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-  'grpc.keepalive_permit_without_calls': 1,
-};
-
-/** Turns a grpc-js error into the ShoalError the manager threw. */
-export function fromGrpcError(err: grpc.ServiceError, display: string): ShoalError {
-  const code = err.metadata?.get(ERROR_CODE_METADATA)[0];
-  if (typeof code === 'string' && code !== '') {
-    let details: Record<string, unknown> = {};
-    const raw = err.metadata.get(ERROR_DETAILS_METADATA)[0];
-    if (typeof raw === 'string') {
-      try {
-        details = JSON.parse(raw) as Record<string, unknown>;
-      } catch {
-        details = {};
-      }
-    }
-    // kept as sent: a newer manager's code, or one of a module this process never loads (ipam), must reach the user
-    return ShoalError.remote(code, err.details, { details });
-  }
-  if (codeForBareStatus(err.code) === 'SHOAL_ERR_MANAGER_UNREACHABLE') {
-    return apiError(
-      'SHOAL_ERR_MANAGER_UNREACHABLE',
-      `cannot connect to the shoal manager at ${display}: ${err.details}. Is the manager running?`,
-      undefined,
-      err,
-    );
-  }
-  return errorForBareStatus(err.code, err.details || err.message, err);
-}
-
-/** A channel to the manager with typed unary and streaming calls by service and method name. */
-export class ApiConnection {
+export interface UnaryConnection {
+  /** Where the connection goes (`display` names it in messages). */
   readonly target: Target;
-  private readonly client: grpc.Client;
-  private readonly timeoutMs: number;
-  private readonly methods = new Map<string, MethodInfo>();
-
-  constructor(target: Target, tls: TlsMaterial | undefined, timeoutMs = 60_000) {
-    this.target = target;
-    this.timeoutMs = timeoutMs;
-    this.client = new grpc.Client(target.target, channelCredentials(target.secure ? tls : undefined), CHANNEL_OPTIONS);
-  }
-
-  private method(service: ApiServiceName, name: string): MethodInfo {
-    const key = `${service}/${name}`;
-    let m = this.methods.get(key);
-    if (!m) {
-      m = methodsOf(service).find((x) => x.name === name);
-      if (!m) throw apiError('SHOAL_ERR_BAD_SPEC', `no method ${key} in api.proto`);
-      this.methods.set(key, m);
-    }
-    return m;
-  }
-
-  unary<Req, Res>(service: ApiServiceName, name: string, request: Req, timeoutMs = this.timeoutMs): Promise<Res> {
-    const m = this.method(service, name);
-    const req = codecFor<Req>(m.requestType);
-    const res = codecFor<Res>(m.responseType);
-    return new Promise<Res>((resolve, reject) => {
-      this.client.makeUnaryRequest<Req, Res>(
-        m.path,
-        (v) => req.encode(v),
-        (b) => res.decode(b),
-        request,
-        new grpc.Metadata(),
-        { deadline: Date.now() + timeoutMs },
-        (err, value) => {
-          if (err) reject(fromGrpcError(err, this.target.display));
-          else resolve(value as Res);
-        },
-      );
-    });
-  }
-
-  /** A server stream; the caller reads with `on('data')` and ends it with `cancel()`. */
-  serverStream<Req, Res>(service: ApiServiceName, name: string, request: Req): grpc.ClientReadableStream<Res> {
-    const m = this.method(service, name);
-    const req = codecFor<Req>(m.requestType);
-    const res = codecFor<Res>(m.responseType);
-    return this.client.makeServerStreamRequest<Req, Res>(
-      m.path,
-      (v) => req.encode(v),
-      (b) => res.decode(b),
-      request,
-      new grpc.Metadata(),
-      {},
-    );
-  }
-
-  /** A client stream; `done` gets the single response or the error. */
-  clientStream<Req, Res>(
-    service: ApiServiceName,
-    name: string,
-    done: (err: ShoalError | null, value?: Res) => void,
-  ): grpc.ClientWritableStream<Req> {
-    const m = this.method(service, name);
-    const req = codecFor<Req>(m.requestType);
-    const res = codecFor<Res>(m.responseType);
-    return this.client.makeClientStreamRequest<Req, Res>(
-      m.path,
-      (v) => req.encode(v),
-      (b) => res.decode(b),
-      new grpc.Metadata(),
-      {},
-      (err, value) => {
-        if (err) done(fromGrpcError(err, this.target.display));
-        else done(null, value);
-      },
-    );
-  }
-
-  /** Resolves when the channel is connected, or rejects with SHOAL_ERR_MANAGER_UNREACHABLE. */
-  waitForReady(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
-        if (err)
-          reject(
-            apiError(
-              'SHOAL_ERR_MANAGER_UNREACHABLE',
-              `cannot connect to the shoal manager at ${this.target.display}: ${err.message}`,
-              undefined,
-              err,
-            ),
-          );
-        else resolve();
-      });
-    });
-  }
-
-  close(): void {
-    this.client.close();
-  }
+  /** Sends `request`, resolves with the decoded response; `timeoutMs` defaults to the connection's. */
+  unary<Req, Res>(service: ApiServiceName, method: string, request: Req, timeoutMs?: number): Promise<Res>;
+  /** Closes the connection gracefully (calls in flight finish); idempotent. */
+  close(): void;
 }
 
-/** The manager API over gRPC. */
+/** The manager API over a gRPC connection. */
 export class ManagerClient implements ManagerApi {
-  readonly connection: ApiConnection;
+  readonly connection: UnaryConnection;
 
-  constructor(connection: ApiConnection) {
+  constructor(connection: UnaryConnection) {
     this.connection = connection;
   }
 
@@ -442,16 +231,11 @@ export class ManagerClient implements ManagerApi {
 }
 
 /**
- * Connects to the manager named by the options (see the module comment). The channel is
- * lazy: the first call fails with SHOAL_ERR_MANAGER_UNREACHABLE if nobody answers.
+ * Connects to the manager named by the options (see the module comment). The connection
+ * is lazy: the first call fails with SHOAL_ERR_MANAGER_UNREACHABLE if nobody answers.
  */
 export function connectManager(options: ConnectOptions = {}): ManagerClient {
-  const env = options.env ?? process.env;
   const target = parseHost(resolveHost(options));
-  let tls: TlsMaterial | undefined;
-  if (target.secure) {
-    const dir = options.tlsDir ?? env['SHOAL_CERT_PATH'] ?? dataDirPaths(resolveDataDir(options.dataDir, env)).certDir;
-    tls = readTlsDir(dir);
-  }
-  return new ManagerClient(new ApiConnection(target, tls, options.timeoutMs));
+  const tls: TlsMaterial | undefined = target.secure ? readTlsDir(resolveTlsDir(options)) : undefined;
+  return new ManagerClient(new H2Connection(target, tls, options.timeoutMs));
 }

@@ -4,13 +4,16 @@
  * A manager handler throws a ShoalError with a stable code; the API server turns it into a
  * gRPC status through `grpcStatusOf` (by code when the table names the code, else by the
  * code's category) and sends the code and details as trailing metadata under the keys
- * below. The client (client.ts) turns the status back into a ShoalError with the same code,
- * so the CLI and agents see what the manager threw. Both sides import this module, so the
+ * below. The client's connections (h2-connection.ts, grpc-connection.ts) turn the status
+ * back into a ShoalError with the same code through `errorFromStatus`, so the CLI and agents
+ * see what the manager threw. Status numbers come from grpc-status.ts, not from grpc-js:
+ * this module loads in every CLI command. Both sides import this module, so the
  * table and the keys cannot drift apart. Codes are listed in docs/errors.md.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
 import { type CommonErrorCode, defineErrorCodes, ShoalError } from '../common/errors.ts';
 import type { ErrorCategory } from '../common/errors.ts';
+import { GRPC_STATUS, grpcStatusName } from './grpc-status.ts';
+import type { GrpcStatus } from './grpc-status.ts';
 
 export const API_ERRORS = defineErrorCodes('API', {
   // lookups
@@ -74,21 +77,21 @@ export const apiError = API_ERRORS.error;
  */
 export const GRPC_STATUS_TABLE = {
   byCategory: {
-    invalid: GrpcStatus.INVALID_ARGUMENT,
-    not_found: GrpcStatus.NOT_FOUND,
-    exists: GrpcStatus.ALREADY_EXISTS,
-    precondition: GrpcStatus.FAILED_PRECONDITION,
-    unavailable: GrpcStatus.UNAVAILABLE,
-    internal: GrpcStatus.INTERNAL,
+    invalid: GRPC_STATUS.INVALID_ARGUMENT,
+    not_found: GRPC_STATUS.NOT_FOUND,
+    exists: GRPC_STATUS.ALREADY_EXISTS,
+    precondition: GRPC_STATUS.FAILED_PRECONDITION,
+    unavailable: GRPC_STATUS.UNAVAILABLE,
+    internal: GRPC_STATUS.INTERNAL,
   } satisfies Record<ErrorCategory, GrpcStatus>,
   byCode: {
-    SHOAL_ERR_VERSION_CONFLICT: GrpcStatus.ABORTED,
-    SHOAL_ERR_JOIN_TOKEN_REJECTED: GrpcStatus.PERMISSION_DENIED,
-    SHOAL_ERR_PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
-    SHOAL_ERR_UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
-    SHOAL_ERR_PORTS_EXHAUSTED: GrpcStatus.RESOURCE_EXHAUSTED,
-    SHOAL_ERR_VXLAN_EXHAUSTED: GrpcStatus.RESOURCE_EXHAUSTED,
-    SHOAL_ERR_TIMEOUT: GrpcStatus.DEADLINE_EXCEEDED,
+    SHOAL_ERR_VERSION_CONFLICT: GRPC_STATUS.ABORTED,
+    SHOAL_ERR_JOIN_TOKEN_REJECTED: GRPC_STATUS.PERMISSION_DENIED,
+    SHOAL_ERR_PERMISSION_DENIED: GRPC_STATUS.PERMISSION_DENIED,
+    SHOAL_ERR_UNAUTHENTICATED: GRPC_STATUS.UNAUTHENTICATED,
+    SHOAL_ERR_PORTS_EXHAUSTED: GRPC_STATUS.RESOURCE_EXHAUSTED,
+    SHOAL_ERR_VXLAN_EXHAUSTED: GRPC_STATUS.RESOURCE_EXHAUSTED,
+    SHOAL_ERR_TIMEOUT: GRPC_STATUS.DEADLINE_EXCEEDED,
   } as Readonly<Record<string, GrpcStatus>>,
 } as const;
 
@@ -104,7 +107,7 @@ export function grpcStatusFor(code: string, category: ErrorCategory): GrpcStatus
 
 /** The status's name as gRPC writes it (`FAILED_PRECONDITION`), for docs and messages. */
 export function statusNameOf(code: string, category: ErrorCategory): string {
-  return GrpcStatus[grpcStatusFor(code, category)];
+  return grpcStatusName(grpcStatusFor(code, category));
 }
 
 /** Metadata keys carrying the stable code and JSON details next to the status. */
@@ -112,25 +115,25 @@ export const ERROR_CODE_METADATA = 'shoal-error-code';
 export const ERROR_DETAILS_METADATA = 'shoal-error-details';
 
 /** Generic codes for a status that arrived without a shoal code (transport failures). */
-export function codeForBareStatus(code: GrpcStatus): CommonErrorCode | ApiErrorCode {
+export function codeForBareStatus(code: number): CommonErrorCode | ApiErrorCode {
   switch (code) {
-    case GrpcStatus.INVALID_ARGUMENT:
+    case GRPC_STATUS.INVALID_ARGUMENT:
       return 'SHOAL_ERR_INVALID_ARGUMENT';
-    case GrpcStatus.NOT_FOUND:
+    case GRPC_STATUS.NOT_FOUND:
       return 'SHOAL_ERR_NOT_FOUND';
-    case GrpcStatus.ALREADY_EXISTS:
+    case GRPC_STATUS.ALREADY_EXISTS:
       return 'SHOAL_ERR_ALREADY_EXISTS';
-    case GrpcStatus.FAILED_PRECONDITION:
+    case GRPC_STATUS.FAILED_PRECONDITION:
       return 'SHOAL_ERR_IN_USE';
-    case GrpcStatus.UNAVAILABLE:
+    case GRPC_STATUS.UNAVAILABLE:
       return 'SHOAL_ERR_MANAGER_UNREACHABLE';
-    case GrpcStatus.DEADLINE_EXCEEDED:
+    case GRPC_STATUS.DEADLINE_EXCEEDED:
       return 'SHOAL_ERR_TIMEOUT';
-    case GrpcStatus.UNAUTHENTICATED:
+    case GRPC_STATUS.UNAUTHENTICATED:
       return 'SHOAL_ERR_UNAUTHENTICATED';
-    case GrpcStatus.PERMISSION_DENIED:
+    case GRPC_STATUS.PERMISSION_DENIED:
       return 'SHOAL_ERR_PERMISSION_DENIED';
-    case GrpcStatus.CANCELLED:
+    case GRPC_STATUS.CANCELLED:
       return 'SHOAL_ERR_CLOSED';
     default:
       return 'SHOAL_ERR_INTERNAL';
@@ -138,9 +141,52 @@ export function codeForBareStatus(code: GrpcStatus): CommonErrorCode | ApiErrorC
 }
 
 /** An error for a status that arrived without a shoal code, with the generic code for it. */
-export function errorForBareStatus(status: GrpcStatus, message: string, cause?: unknown): ShoalError {
+export function errorForBareStatus(status: number, message: string, cause?: unknown): ShoalError {
   const code = codeForBareStatus(status);
   return API_ERRORS.has(code)
     ? apiError(code, message, undefined, cause)
     : new ShoalError(code, message, cause === undefined ? {} : { cause });
+}
+
+/** A failed call's status as it arrived: what a connection hands to `errorFromStatus`. */
+export interface ReceivedStatus {
+  /** The gRPC status number (never OK here). */
+  readonly status: number;
+  /** The status message (grpc-message, percent-decoded), or the transport's own words. */
+  readonly message: string;
+  /** The ERROR_CODE_METADATA value, when the manager sent one. */
+  readonly code?: string | undefined;
+  /** The ERROR_DETAILS_METADATA value (JSON), when the manager sent one. */
+  readonly details?: string | undefined;
+}
+
+/**
+ * The ShoalError a failed call means, whichever connection made it: the manager's own code
+ * and details when it sent them (kept as sent, even a code this process does not declare:
+ * a newer manager's, or one of a module it never loads such as IPAM), else a generic code
+ * for the bare status. A bare UNAVAILABLE means nobody answered at `display` (the address
+ * the user named) and says so.
+ */
+export function errorFromStatus(received: ReceivedStatus, display: string, cause?: unknown): ShoalError {
+  if (received.code !== undefined && received.code !== '') {
+    let details: Record<string, unknown> = {};
+    if (received.details !== undefined) {
+      try {
+        const parsed: unknown = JSON.parse(received.details);
+        if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) details = parsed as Record<string, unknown>;
+      } catch {
+        details = {};
+      }
+    }
+    return ShoalError.remote(received.code, received.message, { details });
+  }
+  if (codeForBareStatus(received.status) === 'SHOAL_ERR_MANAGER_UNREACHABLE') {
+    return apiError(
+      'SHOAL_ERR_MANAGER_UNREACHABLE',
+      `cannot connect to the shoal manager at ${display}: ${received.message}. Is the manager running?`,
+      undefined,
+      cause,
+    );
+  }
+  return errorForBareStatus(received.status, received.message, cause);
 }

@@ -1,31 +1,78 @@
 /**
- * The API's wire layer: loads proto/api.proto at run time with protobufjs and turns its
- * services into grpc-js service definitions with encoders that speak the plain objects of
- * api-types.ts (camelCase fields, numbers for 64-bit integers, every repeated field and
- * map present, unset messages and proto3 `optional` scalars absent).
+ * The API's wire layer: loads the descriptor of proto/api.proto with protobufjs and turns its
+ * services into method tables and grpc-js service definitions with encoders that speak the
+ * plain objects of api-types.ts (camelCase fields, numbers for 64-bit integers, every
+ * repeated field and map present, unset messages and proto3 `optional` scalars absent).
  *
- * Loading the .proto at run time (instead of generated code) keeps one source of truth;
- * the parse costs about 10 ms once per process.
+ * Where the descriptor comes from: the compiled build ships it pre-parsed beside this
+ * module (`api.proto.json`, written by scripts/build.mjs from the same .proto), which
+ * protobufjs/light reads without its .proto parser; run from src/ (tests, tsx) there is no
+ * such file and proto/api.proto is parsed at run time, so the sources never read a stale
+ * copy. Both give the same descriptor (test/unit/manager/proto-descriptor.test.ts). A cold
+ * `shoal` command pays for this once per process: building the root from the JSON took
+ * about 12 ms where parsing the .proto took about 30, and protobufjs/light loads some 4 ms
+ * faster than the full build, whose parser is therefore required only when it is needed.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import protobuf from 'protobufjs';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs/light.js';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import { ShoalError } from '../common/errors.ts';
 import { packageRoot } from '../common/paths.ts';
+import { apiError } from './errors.ts';
 
 export const API_PACKAGE = 'shoal.api.v1';
+
+/** The name of the pre-parsed descriptor the build writes beside the compiled module. */
+export const API_DESCRIPTOR_FILE = 'api.proto.json';
 
 /** proto/api.proto under the package root (the same from src/ and from a compiled output folder). */
 export function apiProtoPath(): string {
   return join(packageRoot(), 'proto', 'api.proto');
 }
 
+/**
+ * Where this module looks for the pre-parsed descriptor: beside itself, so that only a
+ * compiled copy (dist/api/proto.js -> dist/api/api.proto.json) finds one.
+ */
+export function apiDescriptorPath(): string {
+  return fileURLToPath(new URL(API_DESCRIPTOR_FILE, import.meta.url));
+}
+
+/** Parses a .proto file (default proto/api.proto) with protobufjs's full build, loaded on first use. */
+export function parseApiProto(path: string = apiProtoPath()): protobuf.Root {
+  // the full build adds the parser to the same protobufjs object protobufjs/light returns
+  const full = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
+  const parsed = full.loadSync(path);
+  parsed.resolveAll();
+  return parsed;
+}
+
+/** Reads a descriptor written from `Root.toJSON()` (what the build ships). */
+export function loadApiDescriptor(path: string): protobuf.Root {
+  let json: protobuf.INamespace;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8')) as protobuf.INamespace;
+  } catch (err) {
+    throw new ShoalError('SHOAL_ERR_INTERNAL', `cannot read the API descriptor ${path}: ${(err as Error).message}`, {
+      details: { path },
+      cause: err,
+    });
+  }
+  const loaded = protobuf.Root.fromJSON(json);
+  loaded.resolveAll();
+  return loaded;
+}
+
 let root: protobuf.Root | undefined;
 
-/** The parsed api.proto (cached). */
+/** The API's descriptor (cached): the shipped JSON when there is one, else the parsed .proto. */
 export function apiRoot(): protobuf.Root {
   if (!root) {
-    root = protobuf.loadSync(apiProtoPath());
-    root.resolveAll();
+    const descriptor = apiDescriptorPath();
+    root = existsSync(descriptor) ? loadApiDescriptor(descriptor) : parseApiProto();
   }
   return root;
 }
@@ -109,6 +156,20 @@ export function methodsOf(serviceName: string): MethodInfo[] {
     requestStream: m.requestStream === true,
     responseStream: m.responseStream === true,
   }));
+}
+
+const methodCache = new Map<string, MethodInfo>();
+
+/** One method of api.proto by service and name (cached); SHOAL_ERR_BAD_SPEC when there is none. */
+export function methodInfo(service: string, name: string): MethodInfo {
+  const key = `${service}/${name}`;
+  let m = methodCache.get(key);
+  if (!m) {
+    m = methodsOf(service).find((x) => x.name === name);
+    if (!m) throw apiError('SHOAL_ERR_BAD_SPEC', `no method ${key} in api.proto`);
+    methodCache.set(key, m);
+  }
+  return m;
 }
 
 function shortTypeName(name: string): string {

@@ -7,7 +7,9 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
-import { ApiConnection, connectManager, ManagerClient, parseHost } from '../../../src/api/client.ts';
+import { connectManager, ManagerClient } from '../../../src/api/client.ts';
+import { GrpcConnection } from '../../../src/api/grpc-connection.ts';
+import { parseHost } from '../../../src/api/manager-target.ts';
 import { freePort, spawnShoal, startManagerProcess, tempDir, until } from '../../support/manager-harness.ts';
 
 interface AssignmentFile {
@@ -131,10 +133,10 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
     cert: readFileSync(join(agentDirs[1]!, 'certificates', 'node.crt')),
     key: readFileSync(join(agentDirs[1]!, 'certificates', 'node.key')),
   };
-  const asWorker = new ManagerClient(new ApiConnection(parseHost(`tcp://127.0.0.1:${port}`), workerTls, 10_000));
+  const asWorker = new ManagerClient(new GrpcConnection(parseHost(`tcp://127.0.0.1:${port}`), workerTls, 10_000));
   t.teardown(() => asWorker.close());
   await t.rejects(asWorker.listNetworks(), { code: 'SHOAL_ERR_PERMISSION_DENIED' });
-  const noCert = new ManagerClient(new ApiConnection(parseHost(`tcp://127.0.0.1:${port}`), { ca: workerTls.ca }, 10_000));
+  const noCert = new ManagerClient(new GrpcConnection(parseHost(`tcp://127.0.0.1:${port}`), { ca: workerTls.ca }, 10_000));
   t.teardown(() => noCert.close());
   await t.rejects(noCert.listNetworks(), { code: 'SHOAL_ERR_UNAUTHENTICATED' });
   t.equal((await noCert.getRootCa()).digest, (await m.client.inspectSwarm()).caDigest, 'the root CA is public');

@@ -78,7 +78,25 @@ t.test('shoal network ls loads the API client from src/api', async (t) => {
   const files = loadedFiles(t, ['network', 'ls']);
   t.ok(files.includes('src/api/client.ts'));
   t.ok(files.includes('src/api/proto.ts'));
+  t.ok(files.includes('src/api/h2-connection.ts'), 'the HTTP/2 client');
+  t.notOk(files.includes('src/api/grpc-connection.ts'), "not the agents' grpc-js channel");
 });
+
+// a command that talks to the manager pays for its call, not for loading grpc-js (the CLI
+// speaks gRPC over node:http2 itself: src/api/h2-connection.ts)
+for (const argv of [['network', 'ls'], ['service', 'ls'], ['node', 'ls'], ['container', 'ls'], ['version']]) {
+  t.test(`shoal ${argv.join(' ')} loads no file of @grpc/grpc-js`, async (t) => {
+    const urls = loadedUrls(t, argv);
+    t.ok(
+      urls.some((u) => u.includes('/node_modules/protobufjs/')),
+      'the trace saw the API codec',
+    );
+    t.same(
+      urls.filter((u) => u.includes('/node_modules/@grpc/')),
+      [],
+    );
+  });
+}
 
 t.test('shoal --help and shoal help load no command group and no gRPC', async (t) => {
   for (const argv of [['--help'], [], ['--version'], ['no-such-command']]) {

@@ -4,7 +4,7 @@ import { ShoalError } from '../../../src/common/errors.ts';
 import { API_ERRORS, apiError, ERROR_CODE_METADATA, grpcStatusOf, statusNameOf } from '../../../src/api/errors.ts';
 import '../../../src/ipam/index.ts';
 import { toServiceError } from '../../../src/manager/api-server.ts';
-import { fromGrpcError } from '../../../src/api/client.ts';
+import { fromGrpcError } from '../../../src/api/grpc-connection.ts';
 import type { ServiceError } from '@grpc/grpc-js';
 
 t.test('error categories map to the gRPC statuses of the one table', async (t) => {

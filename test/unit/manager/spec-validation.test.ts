@@ -7,7 +7,7 @@ import {
 } from '../../../src/manager/spec-validation.ts';
 import { defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import { resolveManagerConfig } from '../../../src/manager/config.ts';
-import { parseHost, resolveHost } from '../../../src/api/client.ts';
+import { parseHost, resolveHost } from '../../../src/api/manager-target.ts';
 
 t.test('empty fields get Docker defaults', async (t) => {
   const s = normalizeServiceSpec({ name: 'web' } as never);
