@@ -8,7 +8,7 @@
  * Exit status: tsc's, or 1 when the descriptor cannot be written.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +26,10 @@ function prune(dir) {
       if (readdirSync(path).length === 0) rmSync(path, { recursive: true });
       continue;
     }
-    const m = /^(.*)\.js$/.exec(relative(join(root, 'dist'), path));
-    if (m && !existsSync(join(root, 'src', `${m[1]}.ts`))) rmSync(path);
+    // x.js and x.d.ts from src/x.ts; source maps are not built; the descriptor and tsbuildinfo stay
+    const rel = relative(join(root, 'dist'), path);
+    const m = /^(.*)\.(js|d\.ts)$/.exec(rel);
+    if (rel.endsWith('.map') || (m && !existsSync(join(root, 'src', `${m[1]}.ts`)))) rmSync(path);
   }
 }
 if (existsSync(join(root, 'dist'))) prune(join(root, 'dist'));
@@ -35,6 +37,9 @@ process.exitCode = r.status ?? 1;
 if (r.status === 0) {
   try {
     writeApiDescriptor(join(root, 'proto', 'api.proto'), join(root, 'dist', 'api', 'api.proto.json'));
+    // the build is current from now on (scripts/ensure-deps compares its inputs with this file)
+    const now = new Date();
+    utimesSync(join(root, 'dist', '.tsbuildinfo'), now, now);
   } catch (err) {
     process.stderr.write(`build: cannot write dist/api/api.proto.json: ${err.message}\n`);
     process.exitCode = 1;
