@@ -6,7 +6,7 @@ try {
   ({ main } = await import('../dist/cli/main.js'));
 } catch (err) {
   if (err?.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/cli/main.js')) {
-    process.stderr.write('Error: shoal is not built; run `npm run build` in its directory (SHOAL_ERR_NOT_BUILT)\n');
+    process.stderr.write('Error: shoal is not built: run `npm run build` in its directory\n');
     process.exit(1);
   }
   throw err;
