@@ -180,7 +180,7 @@ export function errorFromStatus(received: ReceivedStatus, display: string, cause
     }
     return ShoalError.remote(received.code, received.message, { details });
   }
-  if (codeForBareStatus(received.status) === 'SHOAL_ERR_MANAGER_UNREACHABLE') {
+  if (received.status === GRPC_STATUS.UNAVAILABLE) {
     return apiError(
       'SHOAL_ERR_MANAGER_UNREACHABLE',
       `cannot connect to the shoal manager at ${display}: ${received.message}. Is the manager running?`,

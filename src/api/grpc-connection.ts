@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ShoalError } from '../common/errors.ts';
 import { MANAGER_DNS_NAME } from './certificates.ts';
 import type { UnaryConnection } from './client.ts';
-import { apiError, ERROR_CODE_METADATA, ERROR_DETAILS_METADATA, errorFromStatus } from './errors.ts';
+import { ERROR_CODE_METADATA, ERROR_DETAILS_METADATA, errorFromStatus } from './errors.ts';
 import { checkManagerIdentity } from './manager-target.ts';
 import type { Target, TlsMaterial } from './manager-target.ts';
 import { codecFor, methodInfo } from './proto.ts';
@@ -125,24 +125,6 @@ export class GrpcConnection implements UnaryConnection {
         else done(null, value);
       },
     );
-  }
-
-  /** Resolves when the channel is connected, or rejects with SHOAL_ERR_MANAGER_UNREACHABLE. */
-  waitForReady(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
-        if (err)
-          reject(
-            apiError(
-              'SHOAL_ERR_MANAGER_UNREACHABLE',
-              `cannot connect to the shoal manager at ${this.target.display}: ${err.message}`,
-              undefined,
-              err,
-            ),
-          );
-        else resolve();
-      });
-    });
   }
 
   close(): void {

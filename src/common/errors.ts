@@ -38,8 +38,6 @@ export interface ErrorCodes<C extends string> {
   readonly table: Readonly<Record<C, ErrorCodeRow>>;
   /** The codes, in table order. */
   readonly codes: readonly C[];
-  /** The category of one of the table's codes. */
-  categoryOf(code: C): ErrorCategory;
   /** Builds an error with one of this table's codes. */
   error(code: C, message: string, details?: Record<string, unknown>, cause?: unknown): ShoalError;
   /** Whether `code` is one of this table's codes. */
@@ -74,7 +72,6 @@ export function defineErrorCodes<const T extends Record<string, ErrorCodeRow>>(
     name,
     table: frozen,
     codes: Object.freeze(codes),
-    categoryOf: (code: C) => frozen[code][0],
     has: (code: string): code is C => own.has(code),
     error: (code: C, message: string, details?: Record<string, unknown>, cause?: unknown) =>
       construct(code, message, { ...(details === undefined ? {} : { details }), ...(cause === undefined ? {} : { cause }) }),
@@ -88,11 +85,6 @@ export function defineErrorCodes<const T extends Record<string, ErrorCodeRow>>(
 /** The tables declared so far (each subsystem's errors module declares its own on load). */
 export function declaredErrorTables(): readonly ErrorCodes<string>[] {
   return tables;
-}
-
-/** Whether any table declares `code`. */
-export function isDeclaredErrorCode(code: string): boolean {
-  return declared.has(code);
 }
 
 let allowUndeclared = false;

@@ -54,10 +54,6 @@ export class FakeRtnl implements Rtnl {
     return this.#ns;
   }
 
-  #delete(op: () => void): Promise<boolean> {
-    return deletedUnlessMissing(op);
-  }
-
   async listLinks(): Promise<Link[]> {
     return this.#kernel.listLinks(this.#open());
   }
@@ -80,7 +76,7 @@ export class FakeRtnl implements Rtnl {
   async deleteLink(name: string): Promise<boolean> {
     validateIfname(name);
     const ns = this.#open();
-    return this.#delete(() => this.#kernel.deleteLink(ns, name));
+    return deletedUnlessMissing(() => this.#kernel.deleteLink(ns, name));
   }
 
   async listAddresses(link?: string): Promise<Address[]> {
@@ -96,7 +92,7 @@ export class FakeRtnl implements Rtnl {
   async deleteAddress(addr: Address): Promise<boolean> {
     validateAddress(addr);
     const ns = this.#open();
-    return this.#delete(() => this.#kernel.deleteAddress(ns, addr));
+    return deletedUnlessMissing(() => this.#kernel.deleteAddress(ns, addr));
   }
 
   async listRoutes(options: { table?: number; family?: Family } = {}): Promise<Route[]> {
@@ -111,7 +107,7 @@ export class FakeRtnl implements Rtnl {
   async deleteRoute(route: Route): Promise<boolean> {
     validateRoute(route);
     const ns = this.#open();
-    return this.#delete(() => this.#kernel.deleteRoute(ns, route));
+    return deletedUnlessMissing(() => this.#kernel.deleteRoute(ns, route));
   }
 
   async listNeighbors(options: { link?: string; family?: Family } = {}): Promise<Neighbor[]> {
@@ -126,7 +122,7 @@ export class FakeRtnl implements Rtnl {
   async deleteNeighbor(neigh: Pick<Neighbor, 'link' | 'address'>): Promise<boolean> {
     validateNeighbor(neigh);
     const ns = this.#open();
-    return this.#delete(() => this.#kernel.deleteNeighbor(ns, neigh));
+    return deletedUnlessMissing(() => this.#kernel.deleteNeighbor(ns, neigh));
   }
 
   async listFdb(options: { link?: string } = {}): Promise<FdbEntry[]> {
@@ -141,7 +137,7 @@ export class FakeRtnl implements Rtnl {
   async deleteFdb(entry: Pick<FdbEntry, 'link' | 'mac' | 'dst' | 'self' | 'master'>): Promise<boolean> {
     validateFdb(entry);
     const ns = this.#open();
-    return this.#delete(() => this.#kernel.deleteFdb(ns, entry));
+    return deletedUnlessMissing(() => this.#kernel.deleteFdb(ns, entry));
   }
 
   async watch(handlers: Partial<RtnlEvents>): Promise<Watch> {
