@@ -11,9 +11,14 @@ import { validateNetnsName } from './validate.ts';
 
 export const NETNS_RUN_DIR = '/run/netns';
 
-/** Path of a namespace's bind mount; '' means the namespace this process started in. */
+/**
+ * Path of a namespace's bind mount; '' means the namespace this process runs in (its
+ * "host": inside a testbed host that is the host's namespace, not pid 1's). Native calls
+ * enter other namespaces only for the length of one synchronous call and return, so from
+ * JavaScript /proc/self/ns/net always names the process's own namespace.
+ */
 export function netnsPath(name: string): string {
-  if (name === '') return '/proc/1/ns/net';
+  if (name === '') return '/proc/self/ns/net';
   validateNetnsName(name);
   return `${NETNS_RUN_DIR}/${name}`;
 }
