@@ -1,11 +1,15 @@
 /**
  * `shoal agent`: joins this node to a cluster (first start, with a join token) or resumes
  * its persisted identity (later starts, or the manager's own node from the manager's data
- * directory), then keeps its session with the manager until SIGTERM or SIGINT.
+ * directory), then runs the node's data plane (src/agent/agent.ts) until SIGTERM or
+ * SIGINT, logging JSON lines to stderr. SIGTERM stops the node's tasks and removes every
+ * kernel object the agent made, unless --keep-state (then a later agent adopts both).
  * Exit status 1 with one `Error` line when the join is refused or the manager no longer
  * knows the node.
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { AgentIdentity } from '../agent/join.ts';
 import { resolveDataDir } from '../api/data-dir.ts';
@@ -21,6 +25,9 @@ interface AgentFlags {
   dataDir?: string;
   hostname?: string;
   logLevel?: string;
+  prefix: string;
+  gossipPort: string;
+  keepState?: boolean;
 }
 
 export function registerAgentCommands(program: Command): void {
@@ -33,14 +40,25 @@ export function registerAgentCommands(program: Command): void {
     .option('--data-dir <dir>', 'directory of the node identity (default $SHOAL_DATA_DIR or /var/lib/shoal)')
     .option('--hostname <name>', 'node name to report (default: the host name)')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .option('--prefix <prefix>', 'prefix of every namespace, link and nftables table the agent creates', 'shoal-')
+    .option('--gossip-port <port>', 'UDP and TCP port of gossip with the other agents', '7946')
+    .option('--keep-state', 'on SIGTERM, leave tasks running and kernel objects in place for the next agent to adopt')
     .action(async (flags: AgentFlags) => {
       if (flags.manager !== undefined && !splitHostPort(flags.manager)) throw badFlagValue('--manager', flags.manager, 'expected IP:PORT');
       if (flags.advertiseAddr !== undefined && isIP(flags.advertiseAddr) === 0)
         throw badFlagValue('--advertise-addr', flags.advertiseAddr, 'expected an IP address');
+      if (!/^[a-z0-9][a-z0-9.-]{0,11}$/i.test(flags.prefix) || !flags.prefix.endsWith('-'))
+        throw badFlagValue(
+          '--prefix',
+          flags.prefix,
+          "expected up to 12 letters, digits, '.' or '-', ending in '-' (names must fit the kernel's 15 characters)",
+        );
+      const gossipPort = /^\d+$/.test(flags.gossipPort) ? Number(flags.gossipPort) : NaN;
+      if (!(gossipPort >= 1 && gossipPort <= 65535))
+        throw badFlagValue('--gossip-port', flags.gossipPort, 'expected a port from 1 to 65535');
       const dataDir = resolveDataDir(flags.dataDir);
       // imported here: other commands need none of the agent's modules
       const { joinCluster, loadIdentity } = await import('../agent/join.ts');
-      const { AgentSession } = await import('../agent/session-client.ts');
       const logger = createLogger({ name: 'shoal-agent', ...(flags.logLevel ? { level: flags.logLevel } : {}) });
       let identity: AgentIdentity | undefined = loadIdentity(dataDir);
       if (!identity) {
@@ -62,31 +80,51 @@ export function registerAgentCommands(program: Command): void {
       } else {
         process.stdout.write(`This node resumes as ${identity.role} ${identity.nodeId} of cluster ${identity.clusterId}.\n`);
       }
-      const advertiseAddr = flags.advertiseAddr ?? '';
+      const advertiseAddr = flags.advertiseAddr ?? identityAddr(dataDir);
+      if (!advertiseAddr) throw apiError('SHOAL_ERR_BAD_SPEC', '--advertise-addr is required (no earlier start recorded one)');
+      const { Agent } = await import('../agent/agent.ts');
+      const { LocalApi, agentSocketPath } = await import('../agent/local-api.ts');
+      const agent = new Agent({
+        identity,
+        dataDir,
+        advertiseAddr,
+        ...(flags.manager ? { managerAddr: flags.manager } : {}),
+        ...(flags.hostname ? { hostname: flags.hostname } : {}),
+        prefix: flags.prefix,
+        gossipPort,
+        logger,
+      });
+      const api = new LocalApi(agent, agentSocketPath(dataDir), logger);
       let fatal: Error | undefined;
+      await agent.start();
+      await api.listen();
+      logger.info({ nodeId: identity.nodeId, prefix: flags.prefix, advertiseAddr, gossipPort }, 'agent running');
       await new Promise<void>((resolve) => {
-        const session = new AgentSession({
-          identity: identity!,
-          ...(flags.manager ? { managerAddr: flags.manager } : {}),
-          advertiseAddr,
-          dataDir,
-          logger,
-          ...(flags.hostname ? { hostname: flags.hostname } : {}),
-          onFatal: (err) => {
-            fatal = err;
-            stop();
-          },
-        });
         const stop = (): void => {
           process.off('SIGTERM', stop);
           process.off('SIGINT', stop);
-          session.close();
           resolve();
         };
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
-        session.start();
+        agent.onFatal = (err) => {
+          fatal = err;
+          stop();
+        };
       });
+      logger.info({ keepState: !!flags.keepState }, 'agent stopping');
+      await api.close();
+      await agent.stop({ keepState: !!flags.keepState });
+      logger.info({}, 'agent stopped');
       if (fatal) throw fatal;
     });
+}
+
+/** The advertise address the agent last ran with (DATA-DIR/agent.json), or ''. */
+function identityAddr(dataDir: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(dataDir, 'agent.json'), 'utf8')) as { advertiseAddr?: string }).advertiseAddr ?? '';
+  } catch {
+    return '';
+  }
 }

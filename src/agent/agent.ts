@@ -1,0 +1,508 @@
+/**
+ * The agent: the composition root of one node's data plane.
+ *
+ *   session   the manager's assignment stream (tasks, networks, endpoints, peers, keys);
+ *             reports task states; relays exec and logs requests
+ *   gossip    SWIM membership with the other agents, and the per-network endpoint tables
+ *   endpoints the manager's endpoint stream per network (the truth for which exist)
+ *   workloads tasks and containers as processes in sandboxes (src/agent/tasks)
+ *   overlay   namespaces, bridges, VXLAN, veths, neighbour and fdb entries (src/overlay)
+ *
+ * Inputs update the model and trigger a SyncRunner; each runner's sync plans from the
+ * whole model and applies the difference to the kernel. The agent programs the network
+ * namespace it runs in, and every object it creates carries its prefix.
+ *
+ * Start-up keeps what is right: processes that outlived the previous agent are adopted, and
+ * the first overlay sync waits until the manager's assignment and endpoint snapshots (and a
+ * first gossip join) are in, so it computes the same desired state as before the restart
+ * and removes only leftovers that differ from it.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AgentRequest, AgentResponseBody, Endpoint, Network, Peer } from '../api/api-types.ts';
+import type { Clock } from '../common/clock.ts';
+import { systemClock } from '../common/clock.ts';
+import { writeFileAtomic } from '../common/fs.ts';
+import type { Logger } from '../common/logger.ts';
+import { SyncRunner } from '../common/sync-runner.ts';
+import { createGossipNode, createKeyring, defaultLanConfig, type GossipNode, type Keyring, NetTransport } from '../gossip/index.ts';
+import { openRtnl } from '../kernel/rtnl.ts';
+import type { OverlayChange } from '../overlay/apply.ts';
+import { OverlaySyncer, realOverlayKernel } from '../overlay/apply.ts';
+import type { OverlayModel, RemoteEndpoint } from '../overlay/model.ts';
+import { buildOverlayModel, EGRESS_SUBNET } from './dataplane-model.ts';
+import { EgressAddresses } from './egress-addresses.ts';
+import { remoteEndpoints, type ViewStats } from './endpoint-view.ts';
+import { endpointRecord, GossipEndpoints } from './gossip-endpoints.ts';
+import type { AgentIdentity } from './join.ts';
+import { type AssignmentState, AgentSession } from './session-client.ts';
+import { TaskRuntime } from './tasks/runtime.ts';
+import { Workloads } from './workloads.ts';
+import { sandboxFiles } from './sandbox-files.ts';
+
+export const DEFAULT_GOSSIP_PORT = 7946;
+export const DEFAULT_PREFIX = 'shoal-';
+
+export interface AgentOptions {
+  identity: AgentIdentity;
+  dataDir: string;
+  advertiseAddr: string;
+  managerAddr?: string;
+  hostname?: string;
+  /** Prefix of every namespace, link and table the agent creates. */
+  prefix: string;
+  gossipPort: number;
+  logger: Logger;
+  clock?: Clock;
+  /** Longest wait for the manager's endpoint snapshots before the first overlay sync, ms. */
+  startupWaitMs?: number;
+}
+
+export interface AgentStatus {
+  nodeId: string;
+  prefix: string;
+  advertiseAddr: string;
+  connected: boolean;
+  workloads: Array<{ id: string; name: string; kind: string; phase: string; pid: number; health: string }>;
+  gossip: { members: Array<{ name: string; addr: string; state: string }>; dead: string[] };
+  overlay: { syncs: number; failures: number; lastDurationMs: number; lastError: string };
+  view: ViewStats;
+  /** Remote endpoints programmed per network. */
+  remotes: Record<string, number>;
+}
+
+export class Agent {
+  private readonly o: AgentOptions;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  readonly session: AgentSession;
+  private readonly runtime: TaskRuntime;
+  readonly workloads: Workloads;
+  private readonly overlay: OverlaySyncer;
+  readonly overlayRunner: SyncRunner;
+  private readonly egress: EgressAddresses;
+  private state: AssignmentState | undefined;
+  private gossip: GossipNode | undefined;
+  private keyring: Keyring | undefined;
+  private keyringVersion = -1;
+  private gossipEndpoints: GossipEndpoints | undefined;
+  private endpointWatch: { update(ids: string[]): void; close(): void } | undefined;
+  private readonly managerLists = new Map<string, Map<string, Endpoint>>();
+  private watched = new Set<string>();
+  private underlayMtu = 1500;
+  private overlayStarted = false;
+  private startupTimer: { cancel(): void } | undefined;
+  private joinedPeers = '';
+  private lastModel: OverlayModel | undefined;
+  private lastStats: ViewStats = { managerOnly: 0, gossipOnly: 0, conflicting: 0, deadNode: 0, markedDown: 0 };
+  private lastRemoteCounts: Record<string, number> = {};
+  private connected = false;
+  private stopping = false;
+  /** Called when the manager refuses this node for good (removed from the cluster). */
+  onFatal: ((err: Error) => void) | undefined;
+
+  constructor(options: AgentOptions) {
+    this.o = options;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger;
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    this.egress = new EgressAddresses(join(options.dataDir, 'egress.json'), EGRESS_SUBNET);
+    this.runtime = new TaskRuntime({
+      dir: join(options.dataDir, 'tasks'),
+      logger: this.logger.child({ part: 'tasks' }),
+      clock: this.clock,
+      onEvent: (e) => this.workloads.onRuntimeEvent(e),
+    });
+    this.overlay = new OverlaySyncer(realOverlayKernel(''), { prefix: options.prefix, logger: this.logger.child({ part: 'overlay' }) });
+    this.overlayRunner = new SyncRunner((ctx) => this.syncOverlay(ctx.full), {
+      name: 'overlay',
+      minIntervalMs: 10,
+      fullResyncIntervalMs: 60_000,
+      clock: this.clock,
+      logger: this.logger,
+    });
+    this.session = new AgentSession({
+      identity: options.identity,
+      ...(options.managerAddr ? { managerAddr: options.managerAddr } : {}),
+      advertiseAddr: options.advertiseAddr,
+      gossipPort: options.gossipPort,
+      dataDir: options.dataDir,
+      ...(options.hostname ? { hostname: options.hostname } : {}),
+      logger: this.logger.child({ part: 'session' }),
+      onState: (s) => this.onAssignment(s),
+      onConnection: (up: boolean) => {
+        this.connected = up;
+      },
+      onRequest: (req) => this.onRequest(req),
+      onFatal: (err) => {
+        this.logger.error({ err }, 'the manager refused this node; stopping');
+        this.onFatal?.(err);
+      },
+    });
+    this.workloads = new Workloads({
+      runtime: this.runtime,
+      reporter: this.session,
+      sandboxNetns: (id) => this.sandboxNetns(id),
+      files: (f) => sandboxFiles(f),
+      onSandboxesChanged: () => this.overlayRunner.trigger(),
+      onWorkloadChanged: () => this.publish(),
+      clock: this.clock,
+      logger: this.logger.child({ part: 'workloads' }),
+    });
+  }
+
+  sandboxNetns(id: string): string {
+    return `${this.o.prefix}sb-${id.slice(0, 12)}`;
+  }
+
+  get nodeId(): string {
+    return this.o.identity.nodeId;
+  }
+
+  async start(): Promise<void> {
+    this.underlayMtu = await readUnderlayMtu(this.o.advertiseAddr, this.logger);
+    writeFileAtomic(
+      join(this.o.dataDir, 'agent.json'),
+      `${JSON.stringify({ advertiseAddr: this.o.advertiseAddr, prefix: this.o.prefix, gossipPort: this.o.gossipPort }, null, 2)}\n`,
+    );
+    const adopted = await this.workloads.adopt();
+    if (adopted.length > 0) this.logger.info({ adopted }, 'adopted the tasks still running from an earlier run');
+    this.workloads.runner.start();
+    this.session.start();
+  }
+
+  // ------------------------------------------------------------------ inputs
+
+  private onAssignment(s: AssignmentState): void {
+    const first = this.state === undefined;
+    this.state = s;
+    this.ensureGossip(s);
+    this.workloads.setAssignment(s);
+    this.updateEndpointWatch();
+    this.publish();
+    if (first) this.startupTimer = this.clock.setTimer(this.o.startupWaitMs ?? 5000, () => this.startOverlay('deadline'));
+    this.maybeStartOverlay();
+    this.overlayRunner.trigger();
+  }
+
+  private ensureGossip(s: AssignmentState): void {
+    const ring = s.keyring;
+    if (!ring || ring.keys.length === 0) return;
+    if (!this.gossip) {
+      const primary = Math.max(
+        0,
+        ring.keys.findIndex((k) => k.primary),
+      );
+      this.keyring = createKeyring(
+        ring.keys.map((k) => Uint8Array.from(k.key)),
+        primary,
+      );
+      this.keyringVersion = ring.version;
+      const transport = new NetTransport({ bind: { host: this.o.advertiseAddr, port: this.o.gossipPort } });
+      this.gossip = createGossipNode({
+        name: this.nodeId,
+        config: defaultLanConfig(),
+        clock: this.clock,
+        logger: this.logger.child({ part: 'gossip' }),
+        transport,
+        keyring: this.keyring,
+      });
+      this.gossipEndpoints = new GossipEndpoints(this.gossip, () => this.overlayRunner.trigger(), this.logger.child({ part: 'gossip' }));
+      this.gossip.start().then(
+        () => this.joinPeers(),
+        (err: unknown) => this.logger.error({ err }, 'gossip cannot start'),
+      );
+    } else if (ring.version !== this.keyringVersion && this.keyring) {
+      this.keyringVersion = ring.version;
+      for (const k of ring.keys) this.keyring.install(Uint8Array.from(k.key));
+      const primary = ring.keys.find((k) => k.primary);
+      if (primary) this.keyring.use(Uint8Array.from(primary.key));
+      const keep = new Set(ring.keys.map((k) => Buffer.from(k.key).toString('hex')));
+      for (const k of this.keyring.list()) if (!keep.has(Buffer.from(k).toString('hex'))) this.keyring.remove(k);
+    }
+    this.joinPeers();
+  }
+
+  /** Joins the peers the manager lists that gossip does not know alive yet. */
+  private joinPeers(): void {
+    const g = this.gossip;
+    if (!g || g.status !== 'running' || !this.state) return;
+    const alive = new Set(
+      g
+        .members()
+        .filter((m) => m.state === 'alive' || m.state === 'suspect')
+        .map((m) => m.name),
+    );
+    const seeds = [...this.state.peers.values()].filter((p) => !alive.has(p.nodeId)).map((p) => peerGossipAddr(p, this.o.gossipPort));
+    const key = seeds.sort().join(',');
+    if (seeds.length === 0 || key === this.joinedPeers) return;
+    this.joinedPeers = key;
+    g.join(seeds).then(
+      (n) => {
+        this.logger.info({ seeds, joined: n }, 'gossip joined');
+        this.maybeStartOverlay();
+      },
+      (err: unknown) => {
+        this.joinedPeers = '';
+        this.logger.warn({ err, seeds }, 'gossip join failed; retrying on the next assignment');
+      },
+    );
+  }
+
+  private updateEndpointWatch(): void {
+    const ids = new Set(this.modelNetworkIds());
+    const key = (s: Set<string>): string => [...s].sort().join(',');
+    if (key(ids) === key(this.watched)) return;
+    this.watched = ids;
+    for (const id of [...this.managerLists.keys()]) if (!ids.has(id)) this.managerLists.delete(id);
+    this.gossipEndpoints?.setNetworks(ids);
+    if (!this.endpointWatch) {
+      this.endpointWatch = this.session.watchEndpoints([...ids], (e) => {
+        if (e.snapshot) this.managerLists.set(e.networkId, new Map(e.upserts.map((x) => [x.id, x])));
+        else {
+          const m = this.managerLists.get(e.networkId) ?? new Map<string, Endpoint>();
+          for (const x of e.upserts) m.set(x.id, x);
+          for (const id of e.removals) m.delete(id);
+          this.managerLists.set(e.networkId, m);
+        }
+        this.maybeStartOverlay();
+        this.overlayRunner.trigger();
+      });
+    } else {
+      this.endpointWatch.update([...ids]);
+    }
+  }
+
+  /** Networks whose namespace this node needs: those of its sandboxes, and ingress. */
+  private modelNetworkIds(): string[] {
+    const s = this.state;
+    if (!s) return [];
+    const ids = new Set<string>();
+    for (const n of s.networks.values()) if (n.spec.ingress || n.ingress) ids.add(n.id);
+    for (const o of this.workloads.sandboxes()) for (const a of o.networks) if (s.networks.has(a.networkId)) ids.add(a.networkId);
+    for (const t of s.tasks.values()) if (t.desiredState === 'running') for (const a of t.networks) ids.add(a.networkId);
+    for (const c of s.containers.values()) for (const a of c.networks) ids.add(a.networkId);
+    return [...ids];
+  }
+
+  private maybeStartOverlay(): void {
+    if (this.overlayStarted || !this.state) return;
+    const haveLists = [...this.watched].every((id) => this.managerLists.has(id));
+    const gossipReady = !this.gossip || this.gossip.status === 'running';
+    if (haveLists && gossipReady) this.startOverlay('ready');
+  }
+
+  private startOverlay(why: string): void {
+    if (this.overlayStarted || this.stopping) return;
+    this.overlayStarted = true;
+    this.startupTimer?.cancel();
+    this.logger.info({ why }, 'overlay programming starts');
+    this.overlayRunner.start();
+  }
+
+  /** Publishes this node's running endpoints into gossip. */
+  private publish(): void {
+    const ge = this.gossipEndpoints;
+    const s = this.state;
+    if (!ge || !s) return;
+    const records = [];
+    for (const e of s.endpoints.values()) {
+      if (e.nodeId !== this.nodeId || e.mac === '') continue;
+      const w = this.workloads.get(e.ownerId);
+      if (!w || w.phase !== 'running') continue;
+      records.push(endpointRecord(e, this.o.advertiseAddr, w.health));
+    }
+    ge.publish(records);
+  }
+
+  // ------------------------------------------------------------------ overlay
+
+  /** The model of the current inputs. */
+  model(): OverlayModel | undefined {
+    const s = this.state;
+    if (!s) return undefined;
+    const owners = this.workloads.sandboxes();
+    const egress = new Map<string, string>();
+    for (const o of owners) if (needsEgressOf(o.networks, s.networks)) egress.set(o.id, this.egress.get(o.id));
+    this.egress.retain(new Set(owners.map((o) => o.id)));
+    const remotes = new Map<string, RemoteEndpoint[]>();
+    const stats: ViewStats = { managerOnly: 0, gossipOnly: 0, conflicting: 0, deadNode: 0, markedDown: 0 };
+    const ids = this.modelNetworkIds();
+    this.updateEndpointWatch();
+    for (const id of ids) {
+      const v = remoteEndpoints({
+        networkId: id,
+        selfNodeId: this.nodeId,
+        manager: this.managerLists.get(id),
+        gossip: this.gossipEndpoints?.view(id) ?? new Map(),
+        deadNodes: this.gossipEndpoints?.dead ?? new Set(),
+        peers: s.peers,
+      });
+      remotes.set(id, v.remotes);
+      for (const k of Object.keys(stats) as Array<keyof ViewStats>) stats[k] += v.stats[k];
+    }
+    this.noteDisagreements(stats);
+    this.lastRemoteCounts = Object.fromEntries([...remotes].map(([k, v]) => [k, v.length]));
+    return buildOverlayModel({
+      prefix: this.o.prefix,
+      vtep: this.o.advertiseAddr,
+      underlayMtu: this.underlayMtu,
+      networks: s.networks,
+      sandboxes: owners,
+      egress,
+      remotes,
+    });
+  }
+
+  private noteDisagreements(stats: ViewStats): void {
+    const prev = this.lastStats;
+    this.lastStats = stats;
+    const changed = (Object.keys(stats) as Array<keyof ViewStats>).some((k) => stats[k] !== prev[k]);
+    if (changed && (stats.managerOnly || stats.gossipOnly || stats.conflicting || stats.deadNode || stats.markedDown)) {
+      this.logger.info({ ...stats }, 'endpoint sources disagree');
+    }
+  }
+
+  private async syncOverlay(full: boolean): Promise<void> {
+    const model = this.model();
+    if (!model) return;
+    this.lastModel = model;
+    const report = await this.overlay.sync(model, full);
+    if (report.failures.length > 0) {
+      throw new Error(`overlay sync: ${report.failures.length} change(s) not applied: ${report.failures.map((f) => f.op).join('; ')}`);
+    }
+    this.workloads.overlayApplied(new Set(model.sandboxes.map((s) => s.id)));
+  }
+
+  /** The overlay drift: what a sync would change now (nothing when the kernel is right). */
+  async doctor(): Promise<OverlayChange[]> {
+    const model = this.model();
+    if (!model) return [];
+    return this.overlay.doctor(model);
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  private async onRequest(req: AgentRequest): Promise<AgentResponseBody> {
+    const id = req.taskId || req.containerId;
+    const w = this.workloads.find(id);
+    if (!w || w.phase !== 'running') {
+      return {
+        exitCode: -1,
+        stdout: new Uint8Array(),
+        stderr: new Uint8Array(),
+        logs: new Uint8Array(),
+        errorCode: 'SHOAL_ERR_TASK_NOT_RUNNING',
+        errorMessage: `task ${id} is not running on this node`,
+      };
+    }
+    if (req.kind === 'logs') {
+      const logs = await this.runtime.readLogs(w.id, req.tail > 0 ? { tail: req.tail } : {});
+      return { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), logs, errorCode: '', errorMessage: '' };
+    }
+    return this.exec(w.id, req.argv, req.timeoutMs);
+  }
+
+  async exec(id: string, argv: string[], timeoutMs: number): Promise<AgentResponseBody> {
+    try {
+      const r = await this.runtime.exec(id, argv, timeoutMs > 0 ? { timeoutMs } : {});
+      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, logs: new Uint8Array(), errorCode: '', errorMessage: '' };
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      return {
+        exitCode: -1,
+        stdout: new Uint8Array(),
+        stderr: new Uint8Array(),
+        logs: new Uint8Array(),
+        errorCode: e.code ?? 'SHOAL_ERR_INTERNAL',
+        errorMessage: e.message,
+      };
+    }
+  }
+
+  status(): AgentStatus {
+    const g = this.gossip;
+    const st = this.overlayRunner.stats;
+    return {
+      nodeId: this.nodeId,
+      prefix: this.o.prefix,
+      advertiseAddr: this.o.advertiseAddr,
+      connected: this.connected,
+      workloads: this.workloads.list().map((w) => ({ id: w.id, name: w.name, kind: w.kind, phase: w.phase, pid: w.pid, health: w.health })),
+      gossip: {
+        members: g ? g.members().map((m) => ({ name: m.name, addr: m.addr, state: m.state })) : [],
+        dead: [...(this.gossipEndpoints?.dead ?? [])],
+      },
+      overlay: {
+        syncs: st.syncs,
+        failures: st.failures,
+        lastDurationMs: st.lastDurationMs,
+        lastError: st.lastError ? String((st.lastError as Error).message ?? st.lastError) : '',
+      },
+      view: this.lastStats,
+      remotes: this.lastRemoteCounts,
+    };
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /**
+   * Graceful stop. Without keepState: every workload stopped (reported shut down), this
+   * node's endpoints withdrawn from gossip, gossip left, and every kernel object with the
+   * prefix removed. With keepState: processes and kernel objects stay for the next agent
+   * to adopt (an agent upgrade without a blip), and gossip is closed without leaving.
+   */
+  async stop(options: { keepState: boolean }): Promise<void> {
+    this.stopping = true;
+    this.startupTimer?.cancel();
+    await this.workloads.runner.stop();
+    if (!options.keepState) {
+      await this.workloads.stopAll();
+      this.gossipEndpoints?.publish([]);
+    }
+    await this.overlayRunner.stop();
+    this.endpointWatch?.close();
+    this.gossipEndpoints?.close();
+    if (this.gossip) {
+      try {
+        if (!options.keepState) await this.gossip.leave();
+      } catch (err) {
+        this.logger.debug({ err }, 'gossip leave failed');
+      }
+      await this.gossip.close();
+    }
+    if (!options.keepState && this.lastModel) {
+      const empty: OverlayModel = { ...this.lastModel, networks: [], sandboxes: [], remotes: [] };
+      const report = await this.overlay.sync(empty, true);
+      if (report.failures.length > 0) this.logger.warn({ failures: report.failures }, 'some kernel objects were not removed');
+    }
+    this.session.close();
+    this.runtime.close();
+  }
+}
+
+function needsEgressOf(attachments: ReadonlyArray<{ networkId: string }>, networks: ReadonlyMap<string, Network>): boolean {
+  return attachments.some((a) => {
+    const n = networks.get(a.networkId);
+    return n !== undefined && !n.spec.internal;
+  });
+}
+
+function peerGossipAddr(p: Peer, fallbackPort: number): string {
+  const port = (p as Peer & { gossipPort?: number }).gossipPort || fallbackPort;
+  return p.addr.includes(':') ? `[${p.addr}]:${port}` : `${p.addr}:${port}`;
+}
+
+/** The MTU of the link holding the advertise address (the underlay). */
+async function readUnderlayMtu(advertiseAddr: string, logger: Logger): Promise<number> {
+  const rtnl = await openRtnl('');
+  try {
+    const addr = (await rtnl.listAddresses()).find((a) => a.address === advertiseAddr);
+    const link = addr ? await rtnl.getLink(addr.link) : undefined;
+    if (link) return link.mtu;
+    logger.warn({ advertiseAddr }, 'no local link holds the advertise address; assuming an underlay MTU of 1500');
+    return 1500;
+  } finally {
+    rtnl.close();
+  }
+}

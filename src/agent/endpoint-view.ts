@@ -1,0 +1,111 @@
+/**
+ * One network's endpoints as this node sees them, from two sources:
+ *
+ * - gossip, the fast path: every agent publishes its own endpoints into the network's
+ *   replicated table, so a new replica reaches the other nodes in one gossip round;
+ * - the manager, the truth for which endpoints exist: its endpoint stream (a snapshot,
+ *   then changes) fills whatever gossip lost, and keeps the view right while gossip is
+ *   partitioned or a node's agent is restarting.
+ *
+ * And one liveness signal: gossip's failure detector. A node it declares failed (or that
+ * left) loses its endpoints here at once, even while the manager still lists them (the
+ * manager marks them "down" only after its own, slower, heartbeat timeout); endpoints the
+ * manager marks down are left out too.
+ *
+ * The program is the union of both sources for live nodes. Every disagreement (an endpoint
+ * one source has and the other does not, or with different addresses) is counted, and the
+ * agent logs the first of each kind, so a data plane that runs on one source only is seen.
+ */
+import type { Endpoint, Peer } from '../api/api-types.ts';
+import type { RemoteEndpoint } from '../overlay/model.ts';
+import type { EndpointRecord } from '../overlay/endpoint-record.ts';
+
+/** An endpoint as gossip carries it, with the node that published it. */
+export interface GossipEndpoint {
+  owner: string;
+  record: EndpointRecord;
+}
+
+export interface ViewStats {
+  /** Endpoints the manager lists and gossip does not (programmed from the manager). */
+  managerOnly: number;
+  /** Endpoints gossip carries and the manager does not list (programmed from gossip). */
+  gossipOnly: number;
+  /** Endpoints both carry with a different address, MAC or VTEP (the manager's wins). */
+  conflicting: number;
+  /** Endpoints left out because gossip declared their node failed. */
+  deadNode: number;
+  /** Endpoints left out because the manager marks them down. */
+  markedDown: number;
+}
+
+export interface RemoteView {
+  remotes: RemoteEndpoint[];
+  stats: ViewStats;
+}
+
+export interface ViewInput {
+  networkId: string;
+  selfNodeId: string;
+  /** The manager's list for the network; undefined until its first snapshot arrived. */
+  manager: ReadonlyMap<string, Endpoint> | undefined;
+  /** Gossip entries of the network, by endpoint ID. */
+  gossip: ReadonlyMap<string, GossipEndpoint>;
+  /** Nodes gossip declares failed or gone. */
+  deadNodes: ReadonlySet<string>;
+  /** Underlay addresses of the other nodes, for endpoints known only from the manager. */
+  peers: ReadonlyMap<string, Peer>;
+}
+
+const PROGRAMMED_KINDS = new Set(['task', 'container', 'node-ingress']);
+
+function bareIp(addr: string): string {
+  const slash = addr.indexOf('/');
+  return slash < 0 ? addr : addr.slice(0, slash);
+}
+
+/** The remote endpoints to program for one network (pure). */
+export function remoteEndpoints(input: ViewInput): RemoteView {
+  const stats: ViewStats = { managerOnly: 0, gossipOnly: 0, conflicting: 0, deadNode: 0, markedDown: 0 };
+  const out = new Map<string, RemoteEndpoint>();
+  const { manager, gossip, deadNodes, selfNodeId, networkId } = input;
+
+  if (manager) {
+    for (const e of manager.values()) {
+      if (!PROGRAMMED_KINDS.has(e.kind) || e.nodeId === '' || e.nodeId === selfNodeId || e.mac === '') continue;
+      if (deadNodes.has(e.nodeId)) {
+        stats.deadNode++;
+        continue;
+      }
+      if ((e as Endpoint & { state?: string }).state === 'down') {
+        stats.markedDown++;
+        continue;
+      }
+      const g = gossip.get(e.id);
+      const vtep = g?.record.vtep || input.peers.get(e.nodeId)?.addr || '';
+      const ip = bareIp(e.addr);
+      if (!g) stats.managerOnly++;
+      else if (g.record.ip !== ip || g.record.mac !== e.mac || (g.record.vtep !== vtep && vtep !== '')) stats.conflicting++;
+      if (vtep === '') continue; // a node whose underlay address nobody knows yet
+      out.set(e.id, { networkId, ip, mac: e.mac, vtep });
+    }
+  }
+  for (const [id, g] of gossip) {
+    if (out.has(id) || g.owner === selfNodeId) continue;
+    if (manager?.has(id)) continue; // left out above for a reason (down, dead node)
+    if (deadNodes.has(g.owner)) {
+      stats.deadNode++;
+      continue;
+    }
+    if (manager) stats.gossipOnly++;
+    const r = g.record;
+    if (r.ip === '' || r.mac === '' || r.vtep === '') continue;
+    out.set(id, { networkId, ip: r.ip, mac: r.mac, vtep: r.vtep });
+  }
+  // One entry per IP: if two records claim one address (a replaced task whose old entry
+  // lingers), the manager's wins because it was inserted first.
+  const byIp = new Map<string, RemoteEndpoint>();
+  for (const r of out.values()) if (!byIp.has(r.ip)) byIp.set(r.ip, r);
+  const remotes = [...byIp.values()].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+  return { remotes, stats };
+}

@@ -1,0 +1,315 @@
+/**
+ * The node's workloads: every task and standalone container the manager assigned here, as
+ * real processes in sandboxes, with the lifecycle the manager sees.
+ *
+ *   assigned (desired running) -> pending: its sandbox is in the overlay model; once the
+ *   overlay sync has built it -> started: the process runs, reported "running" -> health
+ *   changes reported as they happen -> the process exits on its own ("complete" with exit 0,
+ *   "failed" with its exit code) or the manager asks it down ("shutdown": SIGTERM, then
+ *   SIGKILL after the stop grace period). A stopped workload's sandbox leaves the model and
+ *   the overlay sync removes it.
+ *
+ * Processes outlive the agent: at start the runtime adopts those still running (same PID),
+ * and nothing is stopped until the first assignment says what this node should run.
+ * Reconciliation runs in one SyncRunner; event handlers only record and trigger.
+ */
+import type { Container, HealthConfig, Task, TaskStatus, TaskStatusUpdate, ContainerStatusUpdate } from '../api/api-types.ts';
+import type { Clock } from '../common/clock.ts';
+import { systemClock } from '../common/clock.ts';
+import type { Logger } from '../common/logger.ts';
+import { SyncRunner } from '../common/sync-runner.ts';
+import type { AssignmentState } from './session-client.ts';
+import { containerOwner, taskOwner, type SandboxOwner } from './dataplane-model.ts';
+import type { ProcessSpec, RuntimeEvent, TaskRuntime } from './tasks/runtime.ts';
+
+const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
+const DEFAULT_GRACE_MS = 10_000;
+
+type Phase = 'pending' | 'starting' | 'running' | 'stopping' | 'exited';
+
+export interface Workload {
+  id: string;
+  kind: 'task' | 'container';
+  name: string;
+  phase: Phase;
+  pid: number;
+  health: '' | 'starting' | 'healthy' | 'unhealthy';
+  exitCode: number;
+  /** The manager asked it down (so its end is "shutdown", whatever the exit code). */
+  stopRequested: boolean;
+  owner: SandboxOwner;
+  /** Last state reported to the manager. */
+  reported: string;
+}
+
+export interface WorkloadReporter {
+  reportTasks(updates: TaskStatusUpdate[]): void;
+  reportContainers(updates: ContainerStatusUpdate[]): void;
+}
+
+export interface WorkloadsOptions {
+  runtime: TaskRuntime;
+  reporter: WorkloadReporter;
+  /** Sandbox namespace name of an owner. */
+  sandboxNetns: (id: string) => string;
+  /** resolv.conf and hosts content for a sandbox. */
+  files: (w: { id: string; hostname: string; addresses: string[]; dnsSearch: string[]; dnsOptions: string[]; dns: string[] }) => {
+    resolvConf: string;
+    hosts: string;
+  };
+  /** The set of sandboxes the overlay must hold changed. */
+  onSandboxesChanged: () => void;
+  /** A workload's running/health state changed (endpoint publication follows it). */
+  onWorkloadChanged: () => void;
+  clock?: Clock;
+  logger: Logger;
+}
+
+function status(state: string, message: string, extra: Partial<TaskStatus> = {}): TaskStatus {
+  return { state, message, err: '', timestamp: new Date().toISOString(), exitCode: 0, health: '', ...extra };
+}
+
+export class Workloads {
+  private readonly o: WorkloadsOptions;
+  private readonly items = new Map<string, Workload>();
+  private assignment: AssignmentState | undefined;
+  /** Sandboxes the last successful overlay sync built. */
+  private ready = new Set<string>();
+  readonly runner: SyncRunner;
+
+  constructor(options: WorkloadsOptions) {
+    this.o = options;
+    this.runner = new SyncRunner(() => this.sync(), {
+      name: 'workloads',
+      minIntervalMs: 20,
+      clock: options.clock ?? systemClock,
+      logger: options.logger,
+    });
+  }
+
+  /** Adopts the processes that outlived the previous agent. */
+  async adopt(): Promise<string[]> {
+    const adopted = await this.o.runtime.adopt();
+    for (const a of adopted) {
+      this.items.set(a.id, {
+        id: a.id,
+        kind: 'task',
+        name: a.spec.name,
+        phase: 'running',
+        pid: a.pid,
+        health: a.spec.health ? 'starting' : '',
+        exitCode: 0,
+        stopRequested: false,
+        owner: { id: a.id, networks: [] },
+        reported: 'running',
+      });
+    }
+    return adopted.map((a) => a.id);
+  }
+
+  setAssignment(state: AssignmentState): void {
+    this.assignment = state;
+    this.runner.trigger();
+  }
+
+  /** Called after each overlay sync with the sandboxes it built. */
+  overlayApplied(ids: ReadonlySet<string>): void {
+    this.ready = new Set(ids);
+    this.runner.trigger();
+  }
+
+  onRuntimeEvent(e: RuntimeEvent): void {
+    const w = this.items.get(e.id);
+    if (!w) return;
+    if (e.kind === 'exited') {
+      w.phase = 'exited';
+      w.exitCode = e.exitCode;
+      this.o.logger.info({ id: w.id, name: w.name, exitCode: e.exitCode, signal: e.signal }, 'workload exited');
+      this.report(w, this.endState(w, e.message));
+      this.o.onSandboxesChanged();
+      this.o.onWorkloadChanged();
+      this.runner.trigger();
+    } else if (e.kind === 'health') {
+      w.health = e.health;
+      this.o.logger.info({ id: w.id, name: w.name, health: e.health }, 'health changed');
+      if (w.phase === 'running') this.report(w, status('running', 'started', { health: e.health }));
+      this.o.onWorkloadChanged();
+    }
+  }
+
+  /** Owners whose sandbox must exist. */
+  sandboxes(): SandboxOwner[] {
+    return [...this.items.values()].filter((w) => w.phase !== 'exited').map((w) => w.owner);
+  }
+
+  list(): Workload[] {
+    return [...this.items.values()];
+  }
+
+  get(id: string): Workload | undefined {
+    return this.items.get(id);
+  }
+
+  /** Resolves a task or container by ID, ID prefix or name. */
+  find(ref: string): Workload | undefined {
+    const exact = this.items.get(ref);
+    if (exact) return exact;
+    const matches = [...this.items.values()].filter((w) => w.id.startsWith(ref) || w.name === ref);
+    return matches.length === 1 ? matches[0] : undefined;
+  }
+
+  private endState(w: Workload, message: string): TaskStatus {
+    const health = w.health;
+    if (w.stopRequested) return status('shutdown', 'shutdown', { exitCode: w.exitCode, health });
+    if (w.exitCode === 0) return status('complete', 'finished', { health });
+    return status('failed', message || 'exited', { err: `task: non-zero exit (${w.exitCode})`, exitCode: w.exitCode, health });
+  }
+
+  private report(w: Workload, s: TaskStatus): void {
+    w.reported = s.state;
+    if (w.kind === 'task') this.o.reporter.reportTasks([{ taskId: w.id, status: s }]);
+    else {
+      const state = s.state === 'running' ? 'running' : 'exited';
+      this.o.reporter.reportContainers([{ containerId: w.id, state }]);
+    }
+  }
+
+  /** The desired workloads of the assignment: id -> what to run. */
+  private desired(state: AssignmentState): Map<string, { kind: 'task' | 'container'; task?: Task; container?: Container }> {
+    const out = new Map<string, { kind: 'task' | 'container'; task?: Task; container?: Container }>();
+    const self = state.node?.id;
+    for (const t of state.tasks.values()) {
+      if (self && t.nodeId !== self) continue;
+      out.set(t.id, { kind: 'task', task: t });
+    }
+    for (const c of state.containers.values()) out.set(c.id, { kind: 'container', container: c });
+    return out;
+  }
+
+  private async sync(): Promise<void> {
+    const state = this.assignment;
+    if (!state) return; // nothing is started or stopped before the first assignment
+    const desired = this.desired(state);
+    let sandboxesChanged = false;
+    const work: Array<Promise<void>> = [];
+
+    for (const [id, d] of desired) {
+      let w = this.items.get(id);
+      const wantRunning = d.task ? d.task.desiredState === 'running' : d.container!.state !== 'exited';
+      const owner = d.task ? taskOwner(d.task) : containerOwner(d.container!);
+      if (w) {
+        w.kind = d.kind;
+        if (w.owner.networks.length === 0 && owner.networks.length > 0) {
+          w.owner = owner; // an adopted workload learns its attachments from the assignment
+          sandboxesChanged = true;
+        }
+      }
+      if (wantRunning) {
+        if (!w) {
+          // a task the manager already sees as ended is not started again
+          if (d.task && TERMINAL.has(d.task.status.state)) continue;
+          w = {
+            id,
+            kind: d.kind,
+            name: d.task?.name ?? d.container!.spec.name,
+            phase: 'pending',
+            pid: 0,
+            health: '',
+            exitCode: 0,
+            stopRequested: false,
+            owner,
+            reported: '',
+          };
+          this.items.set(id, w);
+          sandboxesChanged = true;
+        }
+        if (w.phase === 'pending' && this.ready.has(id)) work.push(this.startOne(w, d.task, d.container));
+        if (w.phase === 'running' && w.reported !== 'running') this.report(w, status('running', 'started', { health: w.health }));
+      } else if (w && (w.phase === 'running' || w.phase === 'pending' || w.phase === 'starting')) {
+        work.push(this.stopOne(w, d.task?.spec.stopGracePeriodMs ?? DEFAULT_GRACE_MS));
+      }
+    }
+    // workloads the manager no longer assigns: stop, then forget
+    for (const w of [...this.items.values()]) {
+      if (desired.has(w.id)) continue;
+      if (w.phase === 'exited') {
+        this.items.delete(w.id);
+        await this.o.runtime.remove(w.id);
+        sandboxesChanged = true;
+      } else if (w.phase !== 'stopping') {
+        work.push(this.stopOne(w, DEFAULT_GRACE_MS));
+      }
+    }
+    await Promise.all(work);
+    if (sandboxesChanged) this.o.onSandboxesChanged();
+  }
+
+  private async startOne(w: Workload, task: Task | undefined, container: Container | undefined): Promise<void> {
+    w.phase = 'starting';
+    const tpl = task?.spec;
+    const argv = task ? [...tpl!.command, ...tpl!.args] : [...container!.spec.command];
+    const hostname = (task ? tpl!.hostname : container!.spec.hostname) || w.id.slice(0, 12);
+    const addresses = w.owner.networks.flatMap((n) => n.addresses.map((a) => a.split('/')[0]!));
+    const files = this.o.files({
+      id: w.id,
+      hostname,
+      addresses,
+      dns: tpl?.dns ?? [],
+      dnsSearch: tpl?.dnsSearch ?? [],
+      dnsOptions: tpl?.dnsOptions ?? [],
+    });
+    const health: HealthConfig | undefined =
+      tpl?.health && tpl.health.cmd.length > 0 && tpl.health.cmd[0] !== 'NONE' ? tpl.health : undefined;
+    const spec: ProcessSpec = {
+      id: w.id,
+      name: w.name,
+      netns: this.o.sandboxNetns(w.id),
+      argv,
+      env: task ? tpl!.env : container!.spec.env,
+      hostname,
+      resolvConf: files.resolvConf,
+      hosts: files.hosts,
+      ...(health ? { health } : {}),
+    };
+    try {
+      const { pid } = await this.o.runtime.start(spec);
+      if ((w.phase as Phase) !== 'starting') return; // stopped or exited meanwhile
+      w.pid = pid;
+      w.phase = 'running';
+      w.health = health ? 'starting' : '';
+      this.o.logger.info({ id: w.id, name: w.name, pid }, 'workload started');
+      this.report(w, status('running', 'started', { health: w.health }));
+      this.o.onWorkloadChanged();
+    } catch (err) {
+      w.phase = 'exited';
+      w.exitCode = 127;
+      const message = (err as Error).message;
+      this.o.logger.warn({ id: w.id, err }, 'cannot start workload');
+      this.report(w, status('rejected', 'start failed', { err: message }));
+      this.o.onSandboxesChanged();
+    }
+  }
+
+  private async stopOne(w: Workload, graceMs: number): Promise<void> {
+    const wasPending = w.phase === 'pending';
+    w.stopRequested = true;
+    w.phase = 'stopping';
+    this.o.onWorkloadChanged(); // leaves gossip before its process goes
+    if (!wasPending && w.pid > 0) {
+      try {
+        const { exitCode } = await this.o.runtime.stop(w.id, graceMs);
+        w.exitCode = exitCode;
+      } catch (err) {
+        this.o.logger.warn({ id: w.id, err }, 'stop failed');
+      }
+    }
+    w.phase = 'exited';
+    this.report(w, this.endState(w, 'shutdown'));
+    this.o.onSandboxesChanged();
+  }
+
+  /** Stops every workload (agent shutdown without --keep-state). */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.items.values()].filter((w) => w.phase !== 'exited').map((w) => this.stopOne(w, DEFAULT_GRACE_MS)));
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The endpoint view: the union of the manager's list and gossip for live nodes; a node
+ * gossip declares dead loses its endpoints even while the manager lists them; the
+ * manager's "down" mark removes them too; disagreements are counted.
+ */
+import t from 'tap';
+import type { Endpoint, Peer } from '../../../src/api/api-types.ts';
+import { type GossipEndpoint, remoteEndpoints } from '../../../src/agent/endpoint-view.ts';
+
+function ep(id: string, node: string, ip: string, extra: Partial<Endpoint> & { state?: string } = {}): Endpoint {
+  const mac = `02:42:${ip
+    .split('.')
+    .map((o) => Number(o).toString(16).padStart(2, '0'))
+    .join(':')}`;
+  return {
+    id,
+    networkId: 'n1',
+    kind: 'task',
+    ownerId: `task-${id}`,
+    serviceId: 's1',
+    serviceName: 'web',
+    nodeId: node,
+    name: `web.${id}`,
+    aliases: [],
+    addr: `${ip}/24`,
+    mac,
+    addrV6: '',
+    version: 1,
+    ...extra,
+  } as Endpoint;
+}
+
+function gossipOf(e: Endpoint, vtep: string): GossipEndpoint {
+  return {
+    owner: e.nodeId,
+    record: {
+      endpointId: e.id,
+      networkId: e.networkId,
+      kind: e.kind,
+      nodeId: e.nodeId,
+      ip: e.addr.split('/')[0]!,
+      mac: e.mac,
+      vtep,
+      serviceId: e.serviceId,
+      serviceName: e.serviceName,
+      taskId: e.ownerId,
+      name: e.name,
+      aliases: [],
+      health: '',
+      ipv6: '',
+    },
+  };
+}
+
+const peers = new Map<string, Peer>([
+  ['B', { nodeId: 'B', addr: '192.0.2.12', hostname: 'h2', role: 'worker' } as Peer],
+  ['C', { nodeId: 'C', addr: '192.0.2.13', hostname: 'h3', role: 'worker' } as Peer],
+]);
+
+const a1 = ep('a1', 'A', '10.0.0.2');
+const b1 = ep('b1', 'B', '10.0.0.3');
+const c1 = ep('c1', 'C', '10.0.0.4');
+
+t.test('both sources agree: every remote endpoint once, own endpoints left out', async (t) => {
+  const manager = new Map([a1, b1, c1].map((e) => [e.id, e]));
+  const gossip = new Map([
+    ['b1', gossipOf(b1, '192.0.2.12')],
+    ['c1', gossipOf(c1, '192.0.2.13')],
+  ]);
+  const v = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager, gossip, deadNodes: new Set(), peers });
+  t.same(
+    v.remotes.map((r) => `${r.ip} ${r.mac} ${r.vtep}`),
+    ['10.0.0.3 02:42:0a:00:00:03 192.0.2.12', '10.0.0.4 02:42:0a:00:00:04 192.0.2.13'],
+  );
+  t.same(v.stats, { managerOnly: 0, gossipOnly: 0, conflicting: 0, deadNode: 0, markedDown: 0 });
+});
+
+t.test('gossip lost an entry: the manager fills it, with the peer address as VTEP', async (t) => {
+  const manager = new Map([b1, c1].map((e) => [e.id, e]));
+  const gossip = new Map([['b1', gossipOf(b1, '192.0.2.12')]]);
+  const v = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager, gossip, deadNodes: new Set(), peers });
+  t.same(
+    v.remotes.map((r) => `${r.ip} ${r.vtep}`),
+    ['10.0.0.3 192.0.2.12', '10.0.0.4 192.0.2.13'],
+  );
+  t.equal(v.stats.managerOnly, 1);
+});
+
+t.test('a node gossip declares dead loses its endpoints while the manager still lists them', async (t) => {
+  const manager = new Map([b1, c1].map((e) => [e.id, e]));
+  const gossip = new Map([
+    ['b1', gossipOf(b1, '192.0.2.12')],
+    ['c1', gossipOf(c1, '192.0.2.13')],
+  ]);
+  const v = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager, gossip, deadNodes: new Set(['C']), peers });
+  t.same(
+    v.remotes.map((r) => r.ip),
+    ['10.0.0.3'],
+  );
+  t.equal(v.stats.deadNode, 1);
+});
+
+t.test('endpoints the manager marks down are not programmed, even if gossip has them', async (t) => {
+  const down = ep('c1', 'C', '10.0.0.4', { state: 'down' } as Partial<Endpoint>);
+  const manager = new Map([b1, down].map((e) => [e.id, e]));
+  const gossip = new Map([['c1', gossipOf(c1, '192.0.2.13')]]);
+  const v = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager, gossip, deadNodes: new Set(), peers });
+  t.same(
+    v.remotes.map((r) => r.ip),
+    ['10.0.0.3'],
+  );
+  t.equal(v.stats.markedDown, 1);
+});
+
+t.test('before the manager snapshot, gossip alone is programmed; after it, gossip-only entries are counted', async (t) => {
+  const gossip = new Map([['b1', gossipOf(b1, '192.0.2.12')]]);
+  const before = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager: undefined, gossip, deadNodes: new Set(), peers });
+  t.same(
+    before.remotes.map((r) => r.ip),
+    ['10.0.0.3'],
+  );
+  t.equal(before.stats.gossipOnly, 0, 'no manager list yet: nothing to disagree with');
+  const after = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager: new Map(), gossip, deadNodes: new Set(), peers });
+  t.equal(after.stats.gossipOnly, 1);
+  t.equal(after.remotes.length, 1, 'still programmed: gossip is the fast path for a new endpoint');
+});
+
+t.test('a conflicting record: the manager address wins and the conflict is counted', async (t) => {
+  const stale = gossipOf(ep('b1', 'B', '10.0.0.9'), '192.0.2.12');
+  const v = remoteEndpoints({
+    networkId: 'n1',
+    selfNodeId: 'A',
+    manager: new Map([[b1.id, b1]]),
+    gossip: new Map([['b1', stale]]),
+    deadNodes: new Set(),
+    peers,
+  });
+  t.same(
+    v.remotes.map((r) => r.ip),
+    ['10.0.0.3'],
+  );
+  t.equal(v.stats.conflicting, 1);
+});
+
+t.test('VIPs and endpoints without a known VTEP are not programmed', async (t) => {
+  const vip = ep('v1', '', '10.0.0.10', { kind: 'vip', mac: '' });
+  const stranger = ep('d1', 'D', '10.0.0.5');
+  const v = remoteEndpoints({
+    networkId: 'n1',
+    selfNodeId: 'A',
+    manager: new Map([vip, stranger].map((e) => [e.id, e])),
+    gossip: new Map(),
+    deadNodes: new Set(),
+    peers,
+  });
+  t.same(v.remotes, []);
+});
