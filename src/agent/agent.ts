@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { AgentRequest, AgentResponseBody, Endpoint, Network, Peer } from '../api/api-types.ts';
 import type { Clock } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
+import { ShoalError } from '../common/errors.ts';
 import { writeFileAtomic } from '../common/fs.ts';
 import type { Logger } from '../common/logger.ts';
 import { SyncRunner } from '../common/sync-runner.ts';
@@ -369,7 +370,9 @@ export class Agent {
     this.lastModel = model;
     const report = await this.overlay.sync(model, full);
     if (report.failures.length > 0) {
-      throw new Error(`overlay sync: ${report.failures.length} change(s) not applied: ${report.failures.map((f) => f.op).join('; ')}`);
+      throw new ShoalError('SHOAL_ERR_SYNC_FAILED', `overlay sync: ${report.failures.length} change(s) not applied`, {
+        details: { failures: report.failures },
+      });
     }
     this.workloads.overlayApplied(new Set(model.sandboxes.map((s) => s.id)));
   }
@@ -392,7 +395,7 @@ export class Agent {
         stdout: new Uint8Array(),
         stderr: new Uint8Array(),
         logs: new Uint8Array(),
-        errorCode: 'SHOAL_ERR_TASK_NOT_RUNNING',
+        errorCode: 'SHOAL_ERR_AGENT_NO_TASK',
         errorMessage: `task ${id} is not running on this node`,
       };
     }

@@ -33,13 +33,13 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw Object.assign(new Error('request body too large'), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
+    if (size > MAX_BODY) throw Object.assign(new Error('request body too large'), { code: 'SHOAL_ERR_AGENT_BAD_REQUEST' });
     chunks.push(chunk as Buffer);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
   } catch {
-    throw Object.assign(new Error('request body is not JSON'), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
+    throw Object.assign(new Error('request body is not JSON'), { code: 'SHOAL_ERR_AGENT_BAD_REQUEST' });
   }
 }
 
@@ -56,7 +56,7 @@ export class LocalApi {
     rmSync(this.path, { force: true }); // a socket file left by a killed agent
     const server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: Error & { code?: string }) => {
-        send(res, err.code === 'SHOAL_ERR_INVALID_ARGUMENT' ? 400 : 500, { code: err.code ?? 'SHOAL_ERR_INTERNAL', message: err.message });
+        send(res, err.code === 'SHOAL_ERR_AGENT_BAD_REQUEST' ? 400 : 500, { code: err.code ?? 'SHOAL_ERR_INTERNAL', message: err.message });
       });
     });
     this.server = server;
@@ -85,11 +85,11 @@ export class LocalApi {
         body.argv.length === 0 ||
         !body.argv.every((a) => typeof a === 'string')
       ) {
-        return send(res, 400, { code: 'SHOAL_ERR_INVALID_ARGUMENT', message: 'exec needs {"target": TASK, "argv": ["cmd", ...]}' });
+        return send(res, 400, { code: 'SHOAL_ERR_AGENT_BAD_REQUEST', message: 'exec needs {"target": TASK, "argv": ["cmd", ...]}' });
       }
       const w = this.agent.workloads.find(body.target);
       if (!w || w.phase !== 'running') {
-        return send(res, 404, { code: 'SHOAL_ERR_TASK_NOT_RUNNING', message: `no running task or container ${body.target} on this node` });
+        return send(res, 404, { code: 'SHOAL_ERR_AGENT_NO_TASK', message: `no running task or container ${body.target} on this node` });
       }
       const timeoutMs = typeof body.timeoutMs === 'number' ? body.timeoutMs : 0;
       const r = await this.agent.exec(w.id, body.argv as string[], timeoutMs);
