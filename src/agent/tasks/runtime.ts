@@ -1,0 +1,836 @@
+/**
+ * The task runtime: a task's (or standalone container's) command as a real, long-lived
+ * process inside its sandbox network namespace, with its own /etc/resolv.conf, /etc/hosts
+ * and hostname, its environment, its output in a log file, its health check, and `exec`.
+ *
+ * Processes outlive the agent. Each is started detached (a session of its own), with stdin
+ * /dev/null and stdout+stderr appended to DIR/<id>/output.log by file descriptor, under a
+ * small supervisor shell that records the exit status in DIR/<id>/exit (launch.ts has the
+ * process tree and why). Nothing of the agent is needed to keep a task running: an agent
+ * killed with SIGKILL and started again adopts its tasks (adopt()), same pids, and still
+ * learns their exit codes.
+ *
+ * Noticing exits costs no polling in the normal case: the supervisor touches
+ * DIR/.events/<id>.exited (one inotify watch on that directory for all tasks; the logs'
+ * writes are elsewhere, so a chatty task wakes nothing), and while the supervisor is this
+ * agent's child its exit event says so too. A slow safety poll (pollIntervalMs, one stat
+ * and one /proc read per task) catches what inotify could miss and supervisors that were
+ * killed without writing a status.
+ *
+ * The sandbox network namespace is the overlay's: it exists before start() and is deleted
+ * after stop(); this module only runs processes in it.
+ *
+ * Events (onEvent) are delivered at least once: an exit reported before an agent restart
+ * is reported again by the next adopt() until the task is remove()d.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  type FSWatcher,
+  watch,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { HealthConfig } from '../../api/api-types.ts';
+import { type Clock, systemClock, type Timer } from '../../common/clock.ts';
+import { ShoalError } from '../../common/errors.ts';
+import { writeFileAtomic } from '../../common/fs.ts';
+import { type Logger, silentLogger } from '../../common/logger.ts';
+import { netnsPath, requireNetns } from '../../kernel/netns.ts';
+import { TASK_ERRORS, taskError } from './errors.ts';
+import { isNsenterFailure, runInTask } from './exec.ts';
+import { type HealthStatus, HealthMonitor } from './health.ts';
+import {
+  EXIT_CODE_UNKNOWN,
+  effectiveHostname,
+  launchArgv,
+  resolveHealthCheck,
+  type TaskTools,
+  taskEnvironment,
+  validateArgv,
+  validateEnv,
+  validateLaunch,
+  validateTaskId,
+} from './launch.ts';
+import { readTail } from './logs.ts';
+import { identify, isAlive, readProcStat, resolveTools, signalGroup } from './proc.ts';
+import {
+  exitMessage,
+  type ProcessIdentity,
+  type ProcessSpec,
+  parseNumberFile,
+  parseRecord,
+  RECORD_VERSION,
+  serializeRecord,
+  signalOfStatus,
+  type TaskRecord,
+} from './record.ts';
+
+export type { HealthConfig, ProcessSpec };
+export { EXIT_CODE_UNKNOWN, TASK_ERRORS };
+
+export type RuntimeEvent =
+  | { kind: 'started'; id: string; pid: number }
+  | { kind: 'exited'; id: string; exitCode: number; signal?: string; message: string }
+  | { kind: 'health'; id: string; health: HealthStatus; output: string };
+
+export interface TaskRuntimeOptions {
+  /** The runtime's directory (DATA-DIR/tasks): one subdirectory per task, and `.events`. */
+  dir: string;
+  logger?: Logger;
+  clock?: Clock;
+  /** Called synchronously for every event; an exception it throws is logged and dropped. */
+  onEvent: (e: RuntimeEvent) => void;
+  /**
+   * Safety poll, in ms: how late an exit is noticed when inotify missed it, or when a
+   * supervisor was killed without writing a status. Costs one stat and one /proc read per
+   * task per round. Default 2,000.
+   */
+  pollIntervalMs?: number;
+  /** How long start() waits for the sandbox to be set up and the command's pid, in ms. Default 10,000. */
+  startTimeoutMs?: number;
+  /** After SIGKILL, how long stop() waits for the exit before SHOAL_ERR_TASK_STOP_TIMEOUT, in ms. Default 10,000. */
+  killWaitMs?: number;
+  /** Absolute paths of nsenter, unshare, setsid, mount and sh; looked up in PATH on first use when absent. */
+  tools?: TaskTools;
+}
+
+export const DEFAULT_POLL_INTERVAL_MS = 2_000;
+export const DEFAULT_START_TIMEOUT_MS = 10_000;
+export const DEFAULT_KILL_WAIT_MS = 10_000;
+/** Output kept of one health probe run (its first 4,096 bytes are reported). */
+const PROBE_OUTPUT_BYTES = 64 * 1024;
+
+const EVENTS_DIR = '.events';
+const FILES = {
+  record: 'record.json',
+  log: 'output.log',
+  pid: 'pid',
+  exit: 'exit',
+  health: 'health',
+  resolvConf: 'resolv.conf',
+  hosts: 'hosts',
+} as const;
+
+interface Ended {
+  exitCode: number;
+  signal?: string;
+  message: string;
+}
+
+interface Entry {
+  readonly id: string;
+  readonly dir: string;
+  record: TaskRecord;
+  /** The command's pid from DIR/pid (also when it ended before its identity could be read). */
+  mainPid: number | undefined;
+  ended: Ended | undefined;
+  health: HealthMonitor | undefined;
+  readonly sentSignals: Set<string>;
+  readonly waiters: Array<{ resolve: (e: Ended) => void; reject: (err: unknown) => void }>;
+  stopping: Promise<{ exitCode: number }> | undefined;
+}
+
+export class TaskRuntime {
+  private readonly dir: string;
+  private readonly eventsDir: string;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly onEvent: (e: RuntimeEvent) => void;
+  private readonly pollIntervalMs: number;
+  private readonly startTimeoutMs: number;
+  private readonly killWaitMs: number;
+  private toolsCache: TaskTools | undefined;
+  private readonly entries = new Map<string, Entry>();
+  private readonly starting = new Map<string, Promise<{ pid: number }>>();
+  /** Wakes a start() waiting for its supervisor's pid file. */
+  private readonly startWakers = new Map<string, () => void>();
+  private watcher: FSWatcher | undefined;
+  private pollTimer: Timer | undefined;
+  private closed = false;
+
+  constructor(opts: TaskRuntimeOptions) {
+    this.dir = opts.dir;
+    this.eventsDir = join(opts.dir, EVENTS_DIR);
+    this.logger = opts.logger ?? silentLogger;
+    this.clock = opts.clock ?? systemClock;
+    this.onEvent = opts.onEvent;
+    this.pollIntervalMs = opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    this.killWaitMs = opts.killWaitMs ?? DEFAULT_KILL_WAIT_MS;
+    this.toolsCache = opts.tools;
+  }
+
+  /**
+   * At agent start: reads every record in the directory. A task whose supervisor is still
+   * alive (same pid and same /proc start time, so a reused pid is not mistaken for it) is
+   * adopted, its health checks resumed from the last status; a task that ended while no
+   * agent watched produces an 'exited' event with its recorded exit code (EXIT_CODE_UNKNOWN
+   * when nothing could record it). A record that cannot be read is logged and skipped.
+   * Returns the adopted tasks.
+   */
+  async adopt(): Promise<Array<{ id: string; pid: number; spec: ProcessSpec }>> {
+    this.assertOpen();
+    this.ensureWatching();
+    const adopted: Array<{ id: string; pid: number; spec: ProcessSpec }> = [];
+    let names: string[];
+    try {
+      names = readdirSync(this.dir, { withFileTypes: true })
+        .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+        .map((d) => d.name)
+        .sort();
+    } catch (err) {
+      throw taskError('SHOAL_ERR_TASK_RECORD', `cannot list ${this.dir}: ${(err as Error).message}`, { dir: this.dir }, err);
+    }
+    for (const id of names) {
+      const known = this.entries.get(id);
+      if (known) {
+        if (!known.ended) adopted.push({ id, pid: this.pidOf(known), spec: known.record.spec });
+        continue;
+      }
+      try {
+        const e = this.adoptOne(id);
+        if (e && !e.ended) adopted.push({ id, pid: this.pidOf(e), spec: e.record.spec });
+      } catch (err) {
+        this.logger.warn({ id, err }, 'task record skipped');
+      }
+    }
+    return adopted;
+  }
+
+  /**
+   * Starts the spec's command in its sandbox and resolves with the command's pid once it
+   * runs there (its sandbox set up, its process group its own). Idempotent: for an id that
+   * is running (or being started) it resolves with that process's pid and starts nothing.
+   * An id whose earlier process has ended starts afresh (its log is appended to).
+   */
+  start(spec: ProcessSpec): Promise<{ pid: number }> {
+    try {
+      this.assertOpen();
+      validateLaunch(spec);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const inFlight = this.starting.get(spec.id);
+    if (inFlight) return inFlight;
+    const running = this.entries.get(spec.id);
+    if (running && !running.ended) return Promise.resolve({ pid: this.pidOf(running) });
+    const p = this.startNew(spec).finally(() => this.starting.delete(spec.id));
+    this.starting.set(spec.id, p);
+    return p;
+  }
+
+  /**
+   * SIGTERM to the task's process group (the command and its children), SIGKILL after
+   * graceMs; resolves with the exit code (143, 137, or the command's own). An ended task
+   * resolves with its exit code at once; concurrent calls share one stop.
+   */
+  stop(id: string, graceMs: number): Promise<{ exitCode: number }> {
+    try {
+      this.assertOpen();
+      if (!Number.isInteger(graceMs) || graceMs < 0) {
+        throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `stop grace period ${graceMs} ms must be a non-negative integer`);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const e = this.entries.get(id);
+    if (!e) {
+      const inFlight = this.starting.get(id);
+      if (inFlight) return inFlight.then(() => this.stop(id, graceMs));
+      return Promise.reject(this.notFound(id));
+    }
+    if (e.ended) return Promise.resolve({ exitCode: e.ended.exitCode });
+    e.stopping ??= this.stopEntry(e, graceMs).finally(() => {
+      e.stopping = undefined;
+    });
+    return e.stopping;
+  }
+
+  /** The tasks whose process is running, with the command's pid. */
+  running(): Array<{ id: string; pid: number }> {
+    return [...this.entries.values()].filter((e) => !e.ended).map((e) => ({ id: e.id, pid: this.pidOf(e) }));
+  }
+
+  /**
+   * Runs argv inside the task's network, mount and UTS namespaces (it sees the task's
+   * resolv.conf, hosts and hostname) with the task's environment plus `opts.env`, and
+   * returns its exit code and output (each stream capped at 16 MiB). timeoutMs (default:
+   * none) kills it and rejects with SHOAL_ERR_TASK_EXEC_TIMEOUT. An unknown task is
+   * SHOAL_ERR_TASK_NOT_FOUND, an ended one SHOAL_ERR_TASK_NOT_RUNNING.
+   */
+  async exec(
+    id: string,
+    argv: string[],
+    opts: { timeoutMs?: number | undefined; env?: string[] | undefined; stdin?: Buffer | undefined } = {},
+  ): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer }> {
+    this.assertOpen();
+    const e = this.entries.get(id);
+    if (!e) throw this.notFound(id);
+    validateArgv(argv, id);
+    validateEnv(opts.env ?? [], id);
+    if (opts.timeoutMs !== undefined && (!Number.isInteger(opts.timeoutMs) || opts.timeoutMs <= 0)) {
+      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `exec timeout ${opts.timeoutMs} ms must be a positive integer`);
+    }
+    const target = this.execTarget(e);
+    const spec = e.record.spec;
+    const r = await runInTask(this.tools(), target, argv, {
+      env: taskEnvironment(spec.env, effectiveHostname(spec), opts.env ?? []),
+      taskId: id,
+      ...(opts.stdin ? { stdin: opts.stdin } : {}),
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    });
+    if (isNsenterFailure(r)) {
+      this.check(e, true);
+      if (e.ended) throw this.notRunning(id);
+      throw taskError('SHOAL_ERR_TASK_EXEC_FAILED', `cannot enter task ${id}: ${r.stderr.toString('utf8').trim()}`, { id, pid: target });
+    }
+    return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** The task's combined stdout/stderr log: its last `tail` lines, or all of it when tail is undefined. */
+  async readLogs(id: string, opts: { tail?: number | undefined } = {}): Promise<Buffer> {
+    this.assertOpen();
+    validateTaskId(id);
+    if (opts.tail !== undefined && (!Number.isInteger(opts.tail) || opts.tail < 0)) {
+      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `log tail ${opts.tail} must be a non-negative integer`);
+    }
+    const taskDir = join(this.dir, id);
+    if (!this.entries.has(id) && !isDirectory(taskDir)) throw this.notFound(id);
+    try {
+      return await readTail(join(taskDir, FILES.log), opts.tail);
+    } catch (err) {
+      throw taskError('SHOAL_ERR_TASK_RECORD', `cannot read the log of task ${id}: ${(err as Error).message}`, { id }, err);
+    }
+  }
+
+  /** Forgets a stopped task: removes its record and log. Removing an unknown task is success; a running one is SHOAL_ERR_TASK_RUNNING. */
+  async remove(id: string): Promise<void> {
+    this.assertOpen();
+    validateTaskId(id);
+    const e = this.entries.get(id);
+    if ((e && !e.ended) || this.starting.has(id)) {
+      throw taskError('SHOAL_ERR_TASK_RUNNING', `task ${id} is still running: stop it first`, { id });
+    }
+    if (!e && this.supervisorAliveOnDisk(id)) {
+      throw taskError('SHOAL_ERR_TASK_RUNNING', `task ${id} is still running (not adopted yet): stop it first`, { id });
+    }
+    this.entries.delete(id);
+    try {
+      rmSync(join(this.dir, id), { recursive: true, force: true });
+    } catch (err) {
+      throw taskError('SHOAL_ERR_TASK_RECORD', `cannot remove the directory of task ${id}: ${(err as Error).message}`, { id }, err);
+    }
+    this.removeMarkers(id);
+  }
+
+  /**
+   * Stops the watcher, the poll and every health check, and fails pending stop() calls
+   * with SHOAL_ERR_CLOSED. Task processes keep running: they outlive the agent.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pollTimer?.cancel();
+    this.pollTimer = undefined;
+    this.watcher?.close();
+    this.watcher = undefined;
+    for (const e of this.entries.values()) {
+      e.health?.stop();
+      e.health = undefined;
+      const closedErr = new ShoalError('SHOAL_ERR_CLOSED', 'the task runtime was closed');
+      for (const w of e.waiters.splice(0)) w.reject(closedErr);
+    }
+    for (const wake of this.startWakers.values()) wake();
+  }
+
+  // ---- starting ----
+
+  private async startNew(spec: ProcessSpec): Promise<{ pid: number }> {
+    const tools = this.tools();
+    await requireNetns(spec.netns);
+    this.ensureWatching();
+    // A record left by an earlier agent whose process still runs: adopt it, start nothing.
+    if (!this.entries.has(spec.id) && this.supervisorAliveOnDisk(spec.id)) {
+      const e = this.adoptOne(spec.id);
+      if (e && !e.ended) return { pid: this.pidOf(e) };
+    }
+    const taskDir = join(this.dir, spec.id);
+    const hostname = effectiveHostname(spec);
+    const health = resolveHealthCheck(spec.health, spec.id, tools.sh);
+    let logFd: number;
+    try {
+      mkdirSync(taskDir, { recursive: true, mode: 0o700 });
+      for (const f of [FILES.record, FILES.pid, FILES.exit, FILES.health]) rmSync(join(taskDir, f), { force: true });
+      this.removeMarkers(spec.id);
+      writeFileAtomic(join(taskDir, FILES.resolvConf), spec.resolvConf);
+      writeFileAtomic(join(taskDir, FILES.hosts), spec.hosts);
+      logFd = openSync(join(taskDir, FILES.log), 'a', 0o640);
+    } catch (err) {
+      throw taskError(
+        'SHOAL_ERR_TASK_RECORD',
+        `cannot prepare the directory of task ${spec.id}: ${(err as Error).message}`,
+        { id: spec.id },
+        err,
+      );
+    }
+    const [file, ...args] = launchArgv(tools, {
+      netnsPath: netnsPath(spec.netns),
+      taskDir,
+      hostname,
+      markerPrefix: join(this.eventsDir, spec.id),
+      name: spec.name,
+      argv: spec.argv,
+    });
+    let child: ChildProcess;
+    try {
+      child = spawn(file!, args, { cwd: '/', env: taskEnvironment(spec.env, hostname), detached: true, stdio: ['ignore', logFd, logFd] });
+    } catch (err) {
+      throw taskError(
+        'SHOAL_ERR_TASK_START_FAILED',
+        `cannot spawn the supervisor of task ${spec.id}: ${(err as Error).message}`,
+        { id: spec.id },
+        err,
+      );
+    } finally {
+      closeSync(logFd);
+    }
+    // Nothing of the agent holds the task: no pipes, and the handle does not keep us alive.
+    child.unref();
+    let childExited = false;
+    let spawnError: Error | undefined;
+    child.once('error', (err) => {
+      spawnError = err;
+      childExited = true;
+      this.startWakers.get(spec.id)?.();
+    });
+    child.once('exit', () => {
+      childExited = true;
+      const e = this.entries.get(spec.id);
+      if (e && !e.ended) this.check(e, true);
+      else this.startWakers.get(spec.id)?.();
+    });
+    const supervisorPid = child.pid;
+    const supervisor = supervisorPid === undefined ? undefined : identify(supervisorPid);
+    if (supervisorPid === undefined || !supervisor) {
+      // Either spawn failed (the error event says why) or the supervisor ended at once.
+      await this.waitStart(spec.id, () => childExited, 1_000);
+      const why = spawnError ? spawnError.message : await this.logExcerpt(taskDir);
+      this.forgetFailedStart(taskDir);
+      throw taskError('SHOAL_ERR_TASK_START_FAILED', `task ${spec.id} did not start: ${why}`, { id: spec.id });
+    }
+    const record: TaskRecord = { version: RECORD_VERSION, spec, supervisor, startedAtMs: this.clock.wallNow() };
+    this.writeRecord(taskDir, record);
+
+    // Wait for the supervisor's pid file, then for setsid() to have made the command a
+    // process group of its own (stop() signals that group).
+    const deadline = this.clock.now() + this.startTimeoutMs;
+    let mainPid: number | undefined;
+    for (;;) {
+      if (this.closed) throw new ShoalError('SHOAL_ERR_CLOSED', 'the task runtime was closed');
+      mainPid ??= readNumber(join(taskDir, FILES.pid));
+      if (mainPid !== undefined) {
+        const stat = readProcStat(mainPid);
+        if (stat === undefined || stat.pgrp === mainPid || stat.state === 'Z') break;
+      } else if (childExited || readNumber(join(taskDir, FILES.exit)) !== undefined || !isAlive(supervisor)) {
+        // The pid may have been written just before the command and its supervisor ended.
+        mainPid = readNumber(join(taskDir, FILES.pid));
+        if (mainPid !== undefined) continue;
+        const excerpt = await this.logExcerpt(taskDir);
+        this.forgetFailedStart(taskDir);
+        throw taskError('SHOAL_ERR_TASK_START_FAILED', `the sandbox of task ${spec.id} could not be set up: ${excerpt}`, { id: spec.id });
+      }
+      const left = deadline - this.clock.now();
+      if (left <= 0) {
+        signalGroup(supervisor.pid, 'SIGKILL');
+        if (mainPid !== undefined) signalGroup(mainPid, 'SIGKILL');
+        this.forgetFailedStart(taskDir);
+        throw taskError('SHOAL_ERR_TASK_START_FAILED', `task ${spec.id} did not start within ${this.startTimeoutMs} ms and was killed`, {
+          id: spec.id,
+        });
+      }
+      // The marker wakes us; the short fallback covers a pgrp not yet changed.
+      await this.waitStart(spec.id, () => false, Math.min(left, mainPid === undefined ? 100 : 2));
+    }
+    const main = identify(mainPid);
+    if (main) record.main = main;
+    this.writeRecord(taskDir, record);
+    const e = this.addEntry(record, mainPid);
+    this.emit({ kind: 'started', id: spec.id, pid: mainPid });
+    if (health) this.startHealth(e, 'starting', this.clock.now());
+    // It may have ended already (a command that exits at once).
+    this.check(e, false);
+    return { pid: mainPid };
+  }
+
+  /** Resolves when woken (marker, child exit, close), when `done()` holds, or after `ms`. */
+  private waitStart(id: string, done: () => boolean, ms: number): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const finish = (): void => {
+        timer.cancel();
+        if (this.startWakers.get(id) === finish) this.startWakers.delete(id);
+        resolve();
+      };
+      const timer = this.clock.setTimer(ms, finish);
+      this.startWakers.set(id, finish);
+    });
+  }
+
+  private forgetFailedStart(taskDir: string): void {
+    try {
+      rmSync(join(taskDir, FILES.record), { force: true });
+    } catch {
+      // the next start removes it
+    }
+  }
+
+  private async logExcerpt(taskDir: string): Promise<string> {
+    try {
+      const text = (await readTail(join(taskDir, FILES.log), 5)).toString('utf8').trim();
+      return text === '' ? 'no output' : text;
+    } catch {
+      return 'no output';
+    }
+  }
+
+  // ---- adopting ----
+
+  private adoptOne(id: string): Entry | undefined {
+    const taskDir = join(this.dir, id);
+    const recordPath = join(taskDir, FILES.record);
+    let text: string;
+    try {
+      text = readFileSync(recordPath, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw taskError('SHOAL_ERR_TASK_RECORD', `cannot read ${recordPath}: ${(err as Error).message}`, { id }, err);
+    }
+    const record = parseRecord(text, recordPath);
+    if (record.spec.id !== id) throw taskError('SHOAL_ERR_TASK_RECORD', `${recordPath} names task ${record.spec.id}`, { id });
+    const e = this.addEntry(record, record.main?.pid ?? readNumber(join(taskDir, FILES.pid)));
+    this.check(e, true);
+    if (e.ended) return e;
+    const health = resolveHealthCheck(record.spec.health, id, this.tools().sh);
+    if (health) {
+      const last = readHealthFile(join(taskDir, FILES.health));
+      // The start period counts from the process's start, not from the adoption.
+      const startedAt = this.clock.now() - (this.clock.wallNow() - record.startedAtMs);
+      this.startHealth(e, last ?? 'starting', startedAt);
+    }
+    return e;
+  }
+
+  private supervisorAliveOnDisk(id: string): boolean {
+    try {
+      const path = join(this.dir, id, FILES.record);
+      if (!existsSync(path)) return false;
+      return isAlive(parseRecord(readFileSync(path, 'utf8'), path).supervisor);
+    } catch {
+      return false;
+    }
+  }
+
+  // ---- watching ----
+
+  private addEntry(record: TaskRecord, mainPid: number | undefined): Entry {
+    const e: Entry = {
+      id: record.spec.id,
+      dir: join(this.dir, record.spec.id),
+      record,
+      mainPid,
+      ended: undefined,
+      health: undefined,
+      sentSignals: new Set(),
+      waiters: [],
+      stopping: undefined,
+    };
+    this.entries.set(e.id, e);
+    return e;
+  }
+
+  /**
+   * Looks at one task: its exit file, and with `liveness` its supervisor in /proc. Ends
+   * the entry when the task has ended.
+   */
+  private check(e: Entry, liveness: boolean): void {
+    if (e.ended) return;
+    this.learnMain(e);
+    const code = readNumber(join(e.dir, FILES.exit));
+    if (code !== undefined) {
+      this.finish(e, code, false);
+      return;
+    }
+    if (!liveness || isAlive(e.record.supervisor)) return;
+    // The supervisor writes the status, then exits: read once more before calling it lost.
+    const late = readNumber(join(e.dir, FILES.exit));
+    if (late !== undefined) {
+      this.finish(e, late, false);
+      return;
+    }
+    // Nothing will record this task's end. Whatever is left of it runs unsupervised: end it.
+    if (e.record.main && isAlive(e.record.main)) {
+      try {
+        signalGroup(e.record.main.pid, 'SIGKILL');
+      } catch (err) {
+        this.logger.warn({ id: e.id, err }, 'cannot kill the unsupervised process of a task');
+      }
+    }
+    this.finish(e, EXIT_CODE_UNKNOWN, true);
+  }
+
+  private learnMain(e: Entry): void {
+    if (e.record.main) return;
+    e.mainPid ??= readNumber(join(e.dir, FILES.pid));
+    if (e.mainPid === undefined) return;
+    const main = identify(e.mainPid);
+    if (!main) return;
+    e.record.main = main;
+    try {
+      this.writeRecord(e.dir, e.record);
+    } catch (err) {
+      this.logger.warn({ id: e.id, err }, 'cannot update a task record');
+    }
+  }
+
+  private finish(e: Entry, exitCode: number, unknown: boolean): void {
+    if (e.ended) return;
+    const sig = signalOfStatus(exitCode);
+    const signal = !unknown && sig !== undefined && e.sentSignals.has(sig) ? sig : undefined;
+    e.ended = { exitCode, ...(signal ? { signal } : {}), message: exitMessage(exitCode, signal, unknown) };
+    e.health?.stop();
+    e.health = undefined;
+    this.removeMarkers(e.id);
+    this.emit({ kind: 'exited', id: e.id, ...e.ended });
+    for (const w of e.waiters.splice(0)) w.resolve(e.ended);
+  }
+
+  private ensureWatching(): void {
+    if (this.closed) return;
+    if (!this.watcher) {
+      try {
+        mkdirSync(this.eventsDir, { recursive: true, mode: 0o700 });
+        const w = watch(this.eventsDir, { persistent: false }, (_type, filename) => this.onMarker(filename));
+        w.on('error', (err) => {
+          this.logger.warn({ err, dir: this.eventsDir }, 'task event watcher failed; the poll takes over until it is back');
+          w.close();
+          if (this.watcher === w) this.watcher = undefined;
+        });
+        this.watcher = w;
+      } catch (err) {
+        this.logger.warn({ err, dir: this.eventsDir }, 'cannot watch task events; relying on the poll');
+      }
+    }
+    if (!this.pollTimer) this.schedulePoll();
+  }
+
+  private onMarker(filename: string | Buffer | null): void {
+    if (this.closed || filename === null) return;
+    const m = /^(.+)\.(started|exited)$/.exec(filename.toString());
+    if (!m) return;
+    const id = m[1]!;
+    const wake = this.startWakers.get(id);
+    if (wake) wake();
+    const e = this.entries.get(id);
+    if (e && !e.ended) this.check(e, m[2] === 'exited');
+  }
+
+  private schedulePoll(): void {
+    this.pollTimer = this.clock.setTimer(this.pollIntervalMs, () => {
+      this.pollTimer = undefined;
+      if (this.closed) return;
+      for (const e of this.entries.values()) {
+        if (!e.ended) this.check(e, true);
+      }
+      this.ensureWatching();
+    });
+  }
+
+  private removeMarkers(id: string): void {
+    for (const suffix of ['started', 'exited']) {
+      try {
+        unlinkSync(join(this.eventsDir, `${id}.${suffix}`));
+      } catch {
+        // absent
+      }
+    }
+  }
+
+  // ---- stopping ----
+
+  private async stopEntry(e: Entry, graceMs: number): Promise<{ exitCode: number }> {
+    const ended = this.whenEnded(e);
+    this.signalTask(e, 'SIGTERM');
+    let r = await this.within(ended, graceMs);
+    if (!r) {
+      this.signalTask(e, 'SIGKILL');
+      r = await this.within(ended, this.killWaitMs);
+    }
+    if (!r) {
+      this.check(e, true);
+      if (e.ended) return { exitCode: e.ended.exitCode };
+      throw taskError('SHOAL_ERR_TASK_STOP_TIMEOUT', `task ${e.id} has not ended ${this.killWaitMs} ms after SIGKILL`, { id: e.id });
+    }
+    return { exitCode: r.exitCode };
+  }
+
+  /** Signals the command's process group; before the command runs, the supervisor's session. */
+  private signalTask(e: Entry, signal: NodeJS.Signals): void {
+    this.learnMain(e);
+    e.sentSignals.add(signal);
+    if (e.record.main) {
+      // A group outlives its leader: children left after the command exited get it too.
+      if (isAlive(e.record.main) || readProcStat(e.record.main.pid) === undefined) signalGroup(e.record.main.pid, signal);
+      return;
+    }
+    // No command yet (an agent that died while starting it): the supervisor traps TERM,
+    // so only KILL ends it, and nothing is left to supervise.
+    if (signal === 'SIGKILL' && isAlive(e.record.supervisor)) signalGroup(e.record.supervisor.pid, signal);
+  }
+
+  private whenEnded(e: Entry): Promise<Ended> {
+    if (e.ended) return Promise.resolve(e.ended);
+    return new Promise((resolve, reject) => e.waiters.push({ resolve, reject }));
+  }
+
+  /** The promise's value, or undefined when `ms` pass first. */
+  private within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+    return new Promise<T | undefined>((resolve, reject) => {
+      const timer = this.clock.setTimer(ms, () => resolve(undefined));
+      p.then(
+        (v) => {
+          timer.cancel();
+          resolve(v);
+        },
+        (err: unknown) => {
+          timer.cancel();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  // ---- health ----
+
+  private startHealth(e: Entry, initial: HealthStatus, startedAt: number): void {
+    const check = resolveHealthCheck(e.record.spec.health, e.id, this.tools().sh);
+    if (!check) return;
+    const spec = e.record.spec;
+    const env = taskEnvironment(spec.env, effectiveHostname(spec));
+    const monitor = new HealthMonitor({
+      check,
+      clock: this.clock,
+      startedAt,
+      initial,
+      probe: async (argv, signal) => {
+        if (e.ended) return { exitCode: -1, output: 'task has ended' };
+        const r = await runInTask(this.tools(), this.execTarget(e), argv, {
+          env,
+          signal,
+          taskId: e.id,
+          maxOutputBytes: PROBE_OUTPUT_BYTES,
+        });
+        const output = Buffer.concat([r.stdout, r.stderr]).toString('utf8');
+        return { exitCode: isNsenterFailure(r) ? -1 : r.exitCode, output };
+      },
+      onChange: (health, output) => {
+        try {
+          writeFileAtomic(join(e.dir, FILES.health), `${health}\n`);
+        } catch (err) {
+          this.logger.warn({ id: e.id, err }, 'cannot record a task health status');
+        }
+        this.emit({ kind: 'health', id: e.id, health, output });
+      },
+    });
+    e.health = monitor;
+    this.emit({ kind: 'health', id: e.id, health: initial, output: '' });
+    monitor.start();
+  }
+
+  // ---- helpers ----
+
+  private execTarget(e: Entry): number {
+    if (e.ended) throw this.notRunning(e.id);
+    this.learnMain(e);
+    if (e.record.main && isAlive(e.record.main)) return e.record.main.pid;
+    if (isAlive(e.record.supervisor)) return e.record.supervisor.pid;
+    this.check(e, true);
+    throw this.notRunning(e.id);
+  }
+
+  private pidOf(e: Entry): number {
+    return e.record.main?.pid ?? e.mainPid ?? e.record.supervisor.pid;
+  }
+
+  private writeRecord(taskDir: string, record: TaskRecord): void {
+    try {
+      writeFileAtomic(join(taskDir, FILES.record), serializeRecord(record));
+    } catch (err) {
+      throw taskError(
+        'SHOAL_ERR_TASK_RECORD',
+        `cannot write the record of task ${record.spec.id}: ${(err as Error).message}`,
+        { id: record.spec.id },
+        err,
+      );
+    }
+  }
+
+  private tools(): TaskTools {
+    this.toolsCache ??= resolveTools();
+    return this.toolsCache;
+  }
+
+  private emit(event: RuntimeEvent): void {
+    try {
+      this.onEvent(event);
+    } catch (err) {
+      this.logger.error({ err, event: event.kind, id: event.id }, 'task event handler threw');
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ShoalError('SHOAL_ERR_CLOSED', 'the task runtime was closed');
+  }
+
+  private notFound(id: string): ShoalError {
+    return taskError('SHOAL_ERR_TASK_NOT_FOUND', `no task ${id} on this node`, { id });
+  }
+
+  private notRunning(id: string): ShoalError {
+    return taskError('SHOAL_ERR_TASK_NOT_RUNNING', `task ${id} is not running`, { id });
+  }
+}
+
+function readNumber(path: string): number | undefined {
+  try {
+    return parseNumberFile(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function readHealthFile(path: string): HealthStatus | undefined {
+  try {
+    const s = readFileSync(path, 'utf8').trim();
+    return s === 'starting' || s === 'healthy' || s === 'unhealthy' ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export type { ProcessIdentity };
