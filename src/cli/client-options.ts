@@ -7,7 +7,12 @@
  * Which manager, first match wins:
  *   1. -H/--host unix:///path/to/manager.sock | tcp://IP:2377
  *   2. SHOAL_HOST (same forms, as DOCKER_HOST)
- *   3. the unix socket in --data-dir, else SHOAL_DATA_DIR, else /var/lib/shoal
+ *   3. the unix socket in --data-dir, else in SHOAL_DATA_DIR
+ *   4. the context file SHOAL_CONTEXT names, else /run/shoal/context.json if it exists (what
+ *      `shoal testbed up` writes for its manager; src/api/context.ts)
+ *   5. the unix socket in /var/lib/shoal
+ * SHOAL_DATA_DIR ranks with --data-dir, above the context: both name a directory on purpose
+ * (tests point every command at their own manager with it).
  * A tcp:// host uses mTLS with the certificates in SHOAL_CERT_PATH or DATA-DIR/certificates.
  *
  * Exit status (documented in docs/cli.md):
@@ -25,6 +30,7 @@ import { type Command, CommanderError } from 'commander';
 import { isShoalError } from '../common/errors.ts';
 import type { ManagerApi, ConnectOptions } from '../api/client.ts';
 import { connectManager } from '../api/client.ts';
+import { readSelectedContext, type ShoalContext } from '../api/context.ts';
 import { isUsageError } from './parse/usage-error.ts';
 
 /** Flags every API command group carries. */
@@ -63,11 +69,26 @@ const USAGE_CODES: ReadonlySet<string> = new Set([
   'commander.conflictingOption',
 ]);
 
-/** The connect options for the given flags and environment (see the module comment). */
-export function connectOptions(flags: ClientFlags, env: Readonly<Record<string, string | undefined>> = process.env): ConnectOptions {
+/**
+ * The connect options for the given flags and environment (see the module comment).
+ * `readContext` finds the selected context (injected by tests); it is asked only when no
+ * flag and no variable names the manager.
+ */
+export function connectOptions(
+  flags: ClientFlags,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  readContext: (env: Readonly<Record<string, string | undefined>>) => ShoalContext | undefined = readSelectedContext,
+): ConnectOptions {
   const opts: ConnectOptions = { env: env as NodeJS.ProcessEnv };
-  if (flags.host !== undefined && flags.host !== '') opts.host = flags.host;
-  if (flags.dataDir !== undefined && flags.dataDir !== '') opts.dataDir = flags.dataDir;
+  const given = (v: string | undefined): v is string => v !== undefined && v !== '';
+  if (given(flags.host)) opts.host = flags.host;
+  if (given(flags.dataDir)) opts.dataDir = flags.dataDir;
+  if (opts.host !== undefined || opts.dataDir !== undefined || given(env['SHOAL_HOST']) || given(env['SHOAL_DATA_DIR'])) return opts;
+  const ctx = readContext(env);
+  if (ctx !== undefined) {
+    opts.host = ctx.host;
+    if (ctx.dataDir !== undefined) opts.dataDir = ctx.dataDir;
+  }
   return opts;
 }
 
@@ -125,8 +146,14 @@ export function apiGroup(program: Command, name: string, description: string): C
 
 /** Adds the client flags (-H, --data-dir) and the usage-error conventions to a command. */
 export function apiGroupOptions(cmd: Command): Command {
-  cmd.option('-H, --host <url>', 'manager: unix:///path/manager.sock or tcp://IP:2377 (default $SHOAL_HOST, else the data dir)');
-  cmd.option('--data-dir <dir>', 'data directory with the manager socket (default $SHOAL_DATA_DIR, else /var/lib/shoal)');
+  cmd.option(
+    '-H, --host <url>',
+    'manager: unix:///path/manager.sock or tcp://IP:2377 (default $SHOAL_HOST, else the data dir, else the context of `shoal testbed up`)',
+  );
+  cmd.option(
+    '--data-dir <dir>',
+    'data directory with the manager socket (default $SHOAL_DATA_DIR, else the context ($SHOAL_CONTEXT), else /var/lib/shoal)',
+  );
   configureUsage(cmd);
   return cmd;
 }

@@ -14,20 +14,31 @@
  * have been started by the testbed), also after a crash or kill -9 of the process that
  * brought it up. Host-owned kernel objects made by agents carry the host's prefix
  * (`shoal-h2-...`), so they are found by name too.
+ *
+ * This module owns the namespaces and links; cluster.ts starts the manager and agents
+ * inside them (`shoal testbed up` without `--no-cluster`). `down` ends every process in
+ * the namespaces, also any process the state file records that runs outside them, and
+ * removes the testbed's state directory (state.ts) and its context file.
  */
-import { readdir, readFile, readlink } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { CONTEXT_DIR, contextFilePath, isValidContextName, removeContext } from '../api/context.ts';
 import { ShoalError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
 import type { NetnsManager, Rtnl } from '../kernel/types.ts';
-import { native } from '../kernel/native.ts';
 import { createNetnsManager, netnsPath } from '../kernel/netns.ts';
 import { openRtnl } from '../kernel/rtnl.ts';
 import { createSysctl } from '../kernel/sysctl.ts';
+import { endProcesses, errnoOf, isSameProcess, processesIn } from './processes.ts';
+import { readState, TESTBED_STATE_ROOT, testbedPaths } from './state.ts';
 
 export interface TestbedConfig {
-  /** Prefix of every namespace the testbed owns. Tests use their own to run side by side. */
+  /**
+   * Prefix of every namespace the testbed owns, and the name of its state directory and
+   * context. Tests use their own to run side by side. Letters, digits, `.`, `_`, `-`.
+   */
   prefix: string;
   /** Underlay subnet's first three octets; hosts are .11.., the client .1. */
   underlayNet: string;
@@ -35,12 +46,40 @@ export interface TestbedConfig {
   underlayPrefixLen: number;
   /** MTU of the underlay links. Overlay links take 50 less for VXLAN. */
   mtu: number;
+  /** Directory holding each testbed's state directory (`<stateRoot>/<prefix>/`, state.ts). */
+  stateRoot: string;
+  /** Directory of context files (src/api/context.ts): `up` writes this testbed's, `down` removes it. */
+  contextDir: string;
 }
 
 export const MAX_HOSTS = 200;
 
+/**
+ * The `--prefix` of host `host`'s agent: the start of the name of every namespace, link and
+ * nft table it creates. All hosts share this machine's /run/netns, so each host has its own.
+ * The agent allows 12 characters (link names must fit the kernel's 15), so
+ * `<testbed prefix>hN-` (`shoal-h2-`) when the testbed prefix has at most 7 characters of
+ * the agent's alphabet (letters, digits, `.`, `-`), else `tb<5 hex of its SHA-256>hN-`
+ * (`tb3f9a1h2-`): short, and still found by name at `down`.
+ */
+export function agentPrefix(testbedPrefix: string, host: number): string {
+  return `${agentPrefixBase(testbedPrefix)}h${host}-`;
+}
+
+function agentPrefixBase(testbedPrefix: string): string {
+  if (/^[A-Za-z0-9.-]{1,7}$/.test(testbedPrefix)) return testbedPrefix;
+  return `tb${createHash('sha256').update(testbedPrefix).digest('hex').slice(0, 5)}`;
+}
+
 export function defaultTestbedConfig(): TestbedConfig {
-  return { prefix: 'shoal-', underlayNet: '192.0.2', underlayPrefixLen: 24, mtu: 1500 };
+  return {
+    prefix: 'shoal-',
+    underlayNet: '192.0.2',
+    underlayPrefixLen: 24,
+    mtu: 1500,
+    stateRoot: TESTBED_STATE_ROOT,
+    contextDir: CONTEXT_DIR,
+  };
 }
 
 export interface TestbedHost {
@@ -70,6 +109,12 @@ export class Testbed {
 
   constructor(config: Partial<TestbedConfig> = {}, deps: { netns?: NetnsManager; logger?: Logger } = {}) {
     this.config = Object.freeze({ ...defaultTestbedConfig(), ...config });
+    if (!isValidContextName(this.config.prefix) || this.config.prefix.length > 40) {
+      throw new ShoalError(
+        'SHOAL_ERR_INVALID_ARGUMENT',
+        `testbed prefix ${JSON.stringify(this.config.prefix)} must be 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      );
+    }
     this.netns = deps.netns ?? createNetnsManager();
     this.logger = deps.logger ?? silentLogger;
   }
@@ -150,30 +195,63 @@ export class Testbed {
     });
   }
 
-  /** Namespaces the testbed owns: the underlay, hosts, and host-prefixed ones. */
+  /** Namespaces the testbed owns: the underlay, hosts, and those of each host's agent (agentPrefix). */
   private async ownedNamespaces(): Promise<string[]> {
     const p = escapeRe(this.config.prefix);
     const re = new RegExp(`^${p}(ul|h\\d+)(-.*)?$`);
-    return (await this.netns.list()).filter((n) => re.test(n));
+    const agents = new RegExp(`^${escapeRe(agentPrefixBase(this.config.prefix))}h\\d+-`);
+    return (await this.netns.list()).filter((n) => re.test(n) || agents.test(n));
   }
 
   private async removeHost(i: number): Promise<void> {
     const p = `${this.hostNs(i)}`;
-    const doomed = (await this.ownedNamespaces()).filter((n) => n === p || n.startsWith(`${p}-`));
-    await this.killProcessesIn(doomed);
+    const a = agentPrefix(this.config.prefix, i);
+    const doomed = (await this.ownedNamespaces()).filter((n) => n === p || n.startsWith(`${p}-`) || n.startsWith(a));
+    // ends processes inside them (only the testbed starts processes there)
+    await endProcesses((await processesIn(doomed)).map((p) => p.pid));
     for (const n of doomed) await this.netns.delete(n);
   }
 
-  /** Removes everything the testbed made. Safe to run at any time, any number of times. */
-  async down(): Promise<{ namespaces: string[]; killed: number[] }> {
+  /**
+   * Removes everything the testbed made: its processes, namespaces, state directory and
+   * context file. Safe to run at any time, any number of times.
+   */
+  async down(): Promise<{ namespaces: string[]; killed: number[]; removedFiles: string[] }> {
     requireRoot();
     const owned = await this.ownedNamespaces();
-    const killed = await this.killProcessesIn(owned);
+    const paths = testbedPaths(this.config.prefix, this.config.stateRoot);
+    // recorded processes that still run but not inside the namespaces (one moved out, or its
+    // namespace deleted by hand) are ours too
+    const inside = (await processesIn(owned)).map((p) => p.pid);
+    const state = readState(paths.stateFile);
+    const outside = [...(state?.manager ? [state.manager] : []), ...(state?.agents ?? [])]
+      .filter((r) => !inside.includes(r.pid) && isSameProcess(r.pid, r.startTime, r.argv))
+      .map((r) => r.pid);
+    const killed = await endProcesses([...inside, ...outside]);
     // hosts (and their inner namespaces) first, the underlay last
     owned.sort((a, b) => Number(a === this.underlayNs) - Number(b === this.underlayNs) || b.length - a.length);
     for (const n of owned) await this.netns.delete(n);
+    const removedFiles: string[] = [];
+    try {
+      rmSync(paths.root, { recursive: true });
+      removedFiles.push(paths.root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new ShoalError('SHOAL_ERR_TESTBED', `cannot remove ${paths.root}: ${(err as Error).message}`, {
+          cause: err,
+          details: { path: paths.root },
+          ...errnoOf(err),
+        });
+      }
+    }
+    if (removeContext(this.config.prefix, this.config.contextDir)) removedFiles.push(this.contextFile);
     this.logger.info({ namespaces: owned.length, killed: killed.length }, 'testbed down');
-    return { namespaces: owned, killed };
+    return { namespaces: owned, killed, removedFiles };
+  }
+
+  /** The context file `up` writes for this testbed's manager. */
+  get contextFile(): string {
+    return contextFilePath(this.config.prefix, this.config.contextDir);
   }
 
   async status(): Promise<TestbedStatus> {
@@ -203,7 +281,7 @@ export class Testbed {
       underlay: { netns: this.underlayNs, bridge: BRIDGE, client: this.clientAddress, exists: ulExists },
       hosts,
       hostNamespaces: owned.filter((n) => !hostNs.has(n)),
-      processes: await this.processesIn(owned),
+      processes: (await processesIn(owned)).map((p) => ({ pid: p.pid, netns: p.netns, command: p.argv.join(' ') })),
     };
   }
 
@@ -243,48 +321,6 @@ export class Testbed {
       child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
     });
   }
-
-  private async processesIn(namespaces: string[]): Promise<Array<{ pid: number; netns: string; command: string }>> {
-    if (namespaces.length === 0) return [];
-    const byInode = new Map<number, string>();
-    for (const n of namespaces) {
-      try {
-        byInode.set(native().netnsInode(netnsPath(n)), n);
-      } catch {
-        /* vanished meanwhile */
-      }
-    }
-    const out: Array<{ pid: number; netns: string; command: string }> = [];
-    for (const entry of await readdir('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const link = await readlink(`/proc/${entry}/ns/net`);
-        const inode = Number(/\[(\d+)\]/.exec(link)?.[1]);
-        const ns = byInode.get(inode);
-        if (ns === undefined) continue;
-        const cmd = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').filter(Boolean).join(' ');
-        out.push({ pid: Number(entry), netns: ns, command: cmd });
-      } catch {
-        /* process exited */
-      }
-    }
-    return out;
-  }
-
-  /**
-   * Ends the processes running inside the given namespaces: SIGTERM, then SIGKILL for
-   * those still there after a grace period. Only processes inside testbed namespaces are
-   * touched, and nothing but the testbed starts processes there.
-   */
-  private async killProcessesIn(namespaces: string[]): Promise<number[]> {
-    const procs = (await this.processesIn(namespaces)).filter((p) => p.pid !== process.pid);
-    if (procs.length === 0) return [];
-    for (const p of procs) signal(p.pid, 'SIGTERM');
-    const deadline = Date.now() + 2000;
-    while (Date.now() < deadline && procs.some((p) => alive(p.pid))) await new Promise((r) => setTimeout(r, 50));
-    for (const p of procs) if (alive(p.pid)) signal(p.pid, 'SIGKILL');
-    return procs.map((p) => p.pid);
-  }
 }
 
 async function ensureLinkUp(r: Rtnl, name: string): Promise<void> {
@@ -302,23 +338,6 @@ async function ensureAddress(r: Rtnl, link: string, address: string, prefixLen: 
 function requireRoot(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new ShoalError('SHOAL_ERR_NOT_ROOT', 'the testbed creates network namespaces: run as root');
-  }
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* already gone */
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
