@@ -561,7 +561,8 @@ export class TaskRuntime {
    * the entry when the task has ended.
    */
   private check(e: Entry, liveness: boolean): void {
-    if (e.ended) return;
+    // A closed runtime reports nothing more: the next one adopts the task.
+    if (e.ended || this.closed) return;
     this.learnMain(e);
     const code = readNumber(join(e.dir, FILES.exit));
     if (code !== undefined) {
