@@ -1,13 +1,21 @@
 /**
  * The agent's session with the manager: over mTLS, it receives the node's assignment (a
- * versioned snapshot, then deltas), reports heartbeats and task states, and reconnects
- * with backoff when the stream breaks.
+ * versioned snapshot, then deltas), reports heartbeats and task and container states, and
+ * reconnects with backoff when the stream breaks.
  *
- * The assignment is kept as a model (`AssignmentState`) by a pure reducer, so later
- * subsystems (overlay, vip, dns, task runners) read one consistent view and are triggered
- * on change. Task execution is behind `TaskRunner`: until sandboxes exist, the default
- * runner acknowledges what the manager asks (assigned -> running, shutdown requested ->
- * shutdown), which keeps the task state machine exercised end to end.
+ * The assignment is kept as a model (`AssignmentState`) by a pure reducer, so the agent's
+ * subsystems (overlay, vip, dns, tasks) read one consistent view and are triggered on
+ * change. Running tasks is not this module's business: the agent tells the session what
+ * its tasks and containers do (`reportTasks`, `reportContainers`). The session keeps the
+ * latest state of each, sends it when connected, and sends every one still in the
+ * assignment again after each (re)connect, so a state reached while the manager was away
+ * (or lost with a broken stream) always arrives.
+ *
+ * The session is also the manager's only way to the agent: exec and logs requests arrive
+ * on it and go to `onRequest`, whose answer travels back with Dispatcher.Respond. And
+ * `watchEndpoints` streams the manager's endpoint lists of chosen networks (the truth that
+ * fills what gossip lost): a fresh snapshot on every (re)connect, deltas after, reopened
+ * with backoff when the stream breaks.
  *
  * The current assignment is also written to DATA-DIR/assignment.json after every message
  * (for operators and tests; the manager stays the source of truth).
@@ -16,13 +24,19 @@ import os from 'node:os';
 import type * as grpc from '@grpc/grpc-js';
 import type { Clock, Timer } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
+import { asShoalError } from '../common/errors.ts';
 import type { ShoalError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
 import type {
   AgentReport,
+  AgentRequest,
+  AgentResponse,
+  AgentResponseBody,
   Container,
+  ContainerStatusUpdate,
   Endpoint,
+  EndpointEvent,
   GossipKeyring,
   Network,
   Node,
@@ -32,7 +46,9 @@ import type {
   SessionRequest,
   TaskStatusUpdate,
   Task,
+  WatchEndpointsRequest,
 } from '../api/api-types.ts';
+import { DEFAULT_GOSSIP_PORT } from '../api/api-defaults.ts';
 import { GrpcConnection } from '../api/grpc-connection.ts';
 import { parseHost } from '../api/manager-target.ts';
 import { apiError, ERROR_CODE_METADATA } from '../api/errors.ts';
@@ -70,8 +86,9 @@ export function emptyState(): AssignmentState {
   };
 }
 
-/** Applies one session message (pure: returns a new state). */
+/** Applies one session message (pure: returns a new state; a "requests" message changes nothing). */
 export function applySessionMessage(prev: AssignmentState, msg: SessionMessage): AssignmentState {
+  if (msg.kind === 'requests') return prev;
   const base = msg.kind === 'snapshot' ? emptyState() : prev;
   const next: AssignmentState = {
     sessionId: msg.sessionId,
@@ -100,34 +117,25 @@ export function applySessionMessage(prev: AssignmentState, msg: SessionMessage):
   return next;
 }
 
-/** Runs (or, for now, acknowledges) the node's tasks. */
-export interface TaskRunner {
-  /** Called after every assignment change; returns the task states to report. */
-  onAssignment(state: AssignmentState): TaskStatusUpdate[];
+/** One event of an endpoint watch, as the agent consumes it. */
+export interface EndpointWatchEvent {
+  networkId: string;
+  /** True: `upserts` is the network's complete list and replaces what the agent had. */
+  snapshot: boolean;
+  /** The store revision the event reflects. */
+  version: number;
+  /** Endpoints added or changed (all of them in a snapshot). */
+  upserts: Endpoint[];
+  /** IDs of endpoints that are gone (always empty in a snapshot). */
+  removals: string[];
 }
 
-/**
- * Reports what the manager asks for as done: a task assigned to this node is running, a
- * task asked to shut down is shut down. Stands in until task sandboxes are implemented.
- */
-export class AcknowledgingRunner implements TaskRunner {
-  private readonly reported = new Map<string, string>();
-
-  onAssignment(state: AssignmentState): TaskStatusUpdate[] {
-    const out: TaskStatusUpdate[] = [];
-    for (const t of state.tasks.values()) {
-      const want = t.desiredState === 'running' ? 'running' : 'shutdown';
-      if (t.status.state === want || this.reported.get(t.id) === want) continue;
-      if (['complete', 'failed', 'shutdown', 'rejected', 'orphaned'].includes(t.status.state)) continue;
-      this.reported.set(t.id, want);
-      out.push({
-        taskId: t.id,
-        status: { state: want, message: want === 'running' ? 'started' : 'stopped', err: '', timestamp: '', exitCode: 0, health: '' },
-      });
-    }
-    for (const id of [...this.reported.keys()]) if (!state.tasks.has(id)) this.reported.delete(id);
-    return out;
-  }
+/** A running endpoint watch. */
+export interface EndpointWatch {
+  /** Watches these networks from now on (a fresh snapshot of each); an empty list pauses the watch. */
+  update(networkIds: string[]): void;
+  /** Ends the watch (idempotent). */
+  close(): void;
 }
 
 export interface AgentSessionOptions {
@@ -135,26 +143,48 @@ export interface AgentSessionOptions {
   /** IP:PORT of the manager (default: the identity's). */
   managerAddr?: string;
   advertiseAddr: string;
+  /** The UDP and TCP port this agent's gossip listens on (default DEFAULT_GOSSIP_PORT, 7946); the manager hands it to the peers. */
+  gossipPort?: number;
   /** Where assignment.json is written; omit to write nothing. */
   dataDir?: string;
   hostname?: string;
   clock?: Clock;
   logger?: Logger;
-  runner?: TaskRunner;
-  /** Called after every applied message. */
+  /** Called after every applied assignment message. */
   onState?: (state: AssignmentState) => void;
+  /** Called with true when a session is established (its snapshot arrived), false when it is lost. */
+  onConnection?: (up: boolean) => void;
+  /**
+   * Answers a request the manager relays (exec, logs). Without it every request is
+   * answered SHOAL_ERR_UNSUPPORTED. A throw becomes an answer with the error's code.
+   */
+  onRequest?: (request: AgentRequest) => Promise<AgentResponseBody>;
   /** Called when the manager refuses this node for good (removed): the session stops. */
   onFatal?: (err: ShoalError) => void;
-  /** First reconnect delay, ms; doubles up to reconnectMaxMs. */
+  /** First reconnect delay, ms; doubles up to reconnectMaxMs (sessions and endpoint watches alike). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
+  /** Deadline of a Respond call, ms (default 10 000). */
+  respondTimeoutMs?: number;
 }
+
+interface WatchState {
+  ids: string[];
+  onEvent: (e: EndpointWatchEvent) => void;
+  stream: grpc.ClientReadableStream<EndpointEvent> | undefined;
+  timer: Timer | undefined;
+  backoff: number;
+  /** Bumped whenever the stream is replaced: events of an older stream are ignored. */
+  gen: number;
+  closed: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
 
 export class AgentSession {
   private readonly options: AgentSessionOptions;
   private readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly runner: TaskRunner;
   private conn: GrpcConnection | undefined;
   private sessionStream: grpc.ClientReadableStream<SessionMessage> | undefined;
   private reportStream: grpc.ClientWritableStream<AgentReport> | undefined;
@@ -162,21 +192,41 @@ export class AgentSession {
   private reconnectTimer: Timer | undefined;
   private backoff: number;
   private stopped = true;
+  /** A snapshot arrived on the current connection. */
+  private established = false;
   private current: AssignmentState = emptyState();
   private generation = 0;
+  /** The latest reported state of each task and container (resent after every reconnect). */
+  private readonly taskReports = new Map<string, TaskStatusUpdate>();
+  private readonly containerReports = new Map<string, ContainerStatusUpdate>();
+  private readonly watches = new Set<WatchState>();
   /** Messages applied since start (tests, diagnostics). */
   messages = 0;
+  /** Requests answered since start (tests, diagnostics). */
+  answered = 0;
 
   constructor(options: AgentSessionOptions) {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.runner = options.runner ?? new AcknowledgingRunner();
-    this.backoff = options.reconnectMinMs ?? 200;
+    this.backoff = this.minBackoff;
+  }
+
+  private get minBackoff(): number {
+    return this.options.reconnectMinMs ?? 200;
+  }
+
+  private get maxBackoff(): number {
+    return this.options.reconnectMaxMs ?? 5000;
   }
 
   get state(): AssignmentState {
     return this.current;
+  }
+
+  /** Whether a session is established now (its snapshot arrived and the stream holds). */
+  get connected(): boolean {
+    return this.established;
   }
 
   start(): void {
@@ -184,6 +234,143 @@ export class AgentSession {
     this.stopped = false;
     this.connect();
   }
+
+  // ------------------------------------------------------------------ reports
+
+  /**
+   * Task states from the agent (started, exited with its code, health changed): sent now
+   * when connected, and the latest of each task still in the assignment is sent again
+   * after every (re)connect.
+   */
+  reportTasks(updates: readonly TaskStatusUpdate[]): void {
+    if (updates.length === 0) return;
+    for (const u of updates) this.taskReports.set(u.taskId, u);
+    if (this.established) {
+      this.send({ sessionId: this.current.sessionId, heartbeat: false, tasks: [...updates], containers: [] });
+      for (const u of updates) if (!this.current.tasks.has(u.taskId)) this.taskReports.delete(u.taskId);
+    }
+  }
+
+  /** Container states from the agent; kept and resent like task states. */
+  reportContainers(updates: readonly ContainerStatusUpdate[]): void {
+    if (updates.length === 0) return;
+    for (const u of updates) this.containerReports.set(u.containerId, u);
+    if (this.established) {
+      this.send({ sessionId: this.current.sessionId, heartbeat: false, tasks: [], containers: [...updates] });
+      for (const u of updates) if (!this.current.containers.has(u.containerId)) this.containerReports.delete(u.containerId);
+    }
+  }
+
+  /** Forgets the reports of tasks and containers that left the assignment. */
+  private pruneReports(): void {
+    for (const id of this.taskReports.keys()) if (!this.current.tasks.has(id)) this.taskReports.delete(id);
+    for (const id of this.containerReports.keys()) if (!this.current.containers.has(id)) this.containerReports.delete(id);
+  }
+
+  /** Sends the latest state of every task and container still in the assignment (after a (re)connect). */
+  private resendReports(): void {
+    if (this.taskReports.size === 0 && this.containerReports.size === 0) return;
+    this.send({
+      sessionId: this.current.sessionId,
+      heartbeat: false,
+      tasks: [...this.taskReports.values()],
+      containers: [...this.containerReports.values()],
+    });
+  }
+
+  // ------------------------------------------------------------------ endpoint watches
+
+  /**
+   * Streams the manager's endpoint lists of these networks (each must be in this node's
+   * assignment): a snapshot per network, then deltas. The stream is reopened with backoff
+   * when it breaks, and after every session (re)connect, each time from a fresh snapshot.
+   */
+  watchEndpoints(networkIds: readonly string[], onEvent: (e: EndpointWatchEvent) => void): EndpointWatch {
+    const w: WatchState = {
+      ids: normalizeIds(networkIds),
+      onEvent,
+      stream: undefined,
+      timer: undefined,
+      backoff: this.minBackoff,
+      gen: 0,
+      closed: false,
+    };
+    this.watches.add(w);
+    this.openWatch(w);
+    return {
+      update: (ids) => {
+        if (w.closed) return;
+        const next = normalizeIds(ids);
+        if (next.join('\0') === w.ids.join('\0')) return;
+        w.ids = next;
+        w.backoff = this.minBackoff;
+        this.openWatch(w);
+      },
+      close: () => {
+        if (w.closed) return;
+        w.closed = true;
+        this.stopWatch(w);
+        this.watches.delete(w);
+      },
+    };
+  }
+
+  private stopWatch(w: WatchState): void {
+    w.gen++;
+    w.timer?.cancel();
+    w.timer = undefined;
+    const stream = w.stream;
+    w.stream = undefined;
+    try {
+      stream?.cancel();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** (Re)opens a watch's stream now, when the session is up; else it waits for the next one. */
+  private openWatch(w: WatchState): void {
+    this.stopWatch(w);
+    const conn = this.conn;
+    if (w.closed || !this.established || !conn || w.ids.length === 0) return;
+    const gen = w.gen;
+    const stream = conn.serverStream<WatchEndpointsRequest, EndpointEvent>('Dispatcher', 'WatchEndpoints', { networkIds: w.ids });
+    w.stream = stream;
+    stream.on('data', (e: EndpointEvent) => {
+      if (gen !== w.gen) return;
+      w.backoff = this.minBackoff;
+      try {
+        w.onEvent({
+          networkId: e.networkId,
+          snapshot: e.kind === 'snapshot',
+          version: e.version,
+          upserts: e.endpoints,
+          removals: e.removedIds,
+        });
+      } catch (err) {
+        this.logger.warn({ err, networkId: e.networkId }, 'endpoint watch handler failed');
+      }
+    });
+    const broken = (err: grpc.ServiceError | undefined): void => {
+      if (gen !== w.gen) return;
+      w.stream = undefined;
+      if (w.closed || !this.established) return;
+      const delay = w.backoff;
+      w.backoff = Math.min(w.backoff * 2, this.maxBackoff);
+      this.logger.info(
+        { code: err?.metadata?.get(ERROR_CODE_METADATA)[0], err: err?.details, delayMs: delay, networks: w.ids.length },
+        'endpoint watch lost; reopening',
+      );
+      w.timer = this.clock.setTimer(delay, () => {
+        w.timer = undefined;
+        if (gen === w.gen) this.openWatch(w);
+      });
+    };
+    stream.on('error', (err: grpc.ServiceError) => broken(err));
+    stream.on('end', () => broken(undefined));
+  }
+
+  // ------------------------------------------------------------------ session
 
   private connect(): void {
     if (this.stopped) return;
@@ -203,12 +390,13 @@ export class AgentSession {
         version: SHOAL_VERSION,
       },
       advertiseAddr: this.options.advertiseAddr,
+      gossipPort: this.options.gossipPort ?? DEFAULT_GOSSIP_PORT,
     };
     const stream = this.conn.serverStream<SessionRequest, SessionMessage>('Dispatcher', 'Session', request);
     this.sessionStream = stream;
     stream.on('data', (msg: SessionMessage) => {
       if (gen !== this.generation) return;
-      this.onMessage(msg);
+      this.onMessage(msg, gen);
     });
     stream.on('error', (err: grpc.ServiceError) => {
       if (gen !== this.generation) return;
@@ -226,21 +414,69 @@ export class AgentSession {
     });
   }
 
-  private onMessage(msg: SessionMessage): void {
-    this.backoff = this.options.reconnectMinMs ?? 200;
+  private onMessage(msg: SessionMessage, gen: number): void {
+    for (const req of msg.requests ?? []) void this.answer(req, gen);
+    if (msg.kind === 'requests') return;
+    this.backoff = this.minBackoff;
     this.current = applySessionMessage(this.current, msg);
     this.messages++;
+    this.pruneReports();
+    const first = msg.kind === 'snapshot' && !this.established;
     if (msg.kind === 'snapshot') {
       this.logger.info(
         { nodeId: msg.nodeId, version: msg.version, tasks: this.current.tasks.size, networks: this.current.networks.size },
         'session established',
       );
+      this.established = true;
       this.startHeartbeats(msg.heartbeatPeriodMs);
+      this.resendReports();
     }
-    const updates = this.runner.onAssignment(this.current);
-    if (updates.length > 0) this.send({ sessionId: msg.sessionId, heartbeat: false, tasks: updates, containers: [] });
     this.persist();
     this.options.onState?.(this.current);
+    if (first) {
+      for (const w of this.watches) {
+        w.backoff = this.minBackoff;
+        this.openWatch(w);
+      }
+      this.options.onConnection?.(true);
+    }
+  }
+
+  /** Answers one relayed request through onRequest, over the connection it came on. */
+  private async answer(req: AgentRequest, gen: number): Promise<void> {
+    let body: AgentResponseBody;
+    const handler = this.options.onRequest;
+    if (!handler) {
+      body = { errorCode: 'SHOAL_ERR_UNSUPPORTED', errorMessage: `this agent does not handle ${req.kind} requests` };
+    } else {
+      try {
+        body = await handler(req);
+      } catch (err) {
+        const e = asShoalError(err);
+        body = { errorCode: e.code, errorMessage: e.message };
+      }
+    }
+    const conn = this.conn;
+    if (!conn || gen !== this.generation) {
+      // the session that asked is gone, and the manager stopped waiting with it
+      this.logger.debug({ requestId: req.id, kind: req.kind }, 'session changed before the answer; dropped');
+      return;
+    }
+    const response: AgentResponse = {
+      requestId: req.id,
+      exitCode: body.exitCode ?? 0,
+      stdout: body.stdout ?? EMPTY,
+      stderr: body.stderr ?? EMPTY,
+      logs: body.logs ?? EMPTY,
+      errorCode: body.errorCode ?? '',
+      errorMessage: body.errorMessage ?? '',
+    };
+    try {
+      await conn.unary<AgentResponse, object>('Dispatcher', 'Respond', response, this.options.respondTimeoutMs ?? 10_000);
+      this.answered++;
+    } catch (err) {
+      this.logger.warn({ err, requestId: req.id, kind: req.kind }, 'cannot deliver the answer to a manager request');
+    }
   }
 
   private startHeartbeats(periodMs: number): void {
@@ -289,7 +525,7 @@ export class AgentSession {
         virtualIps: v.endpoint.virtualIps,
         ports: v.endpoint.ports,
       })),
-      endpoints: [...s.endpoints.values()].map((e) => ({ id: e.id, networkId: e.networkId, kind: e.kind, addr: e.addr, mac: e.mac })),
+      endpoints: [...s.endpoints.values()].map(({ id, networkId, kind, addr, mac, state }) => ({ id, networkId, kind, addr, mac, state })),
       containers: [...s.containers.values()].map((c) => ({ id: c.id, name: c.spec.name })),
       peers: [...s.peers.values()],
       keyring: s.keyring ? { version: s.keyring.version, keys: s.keyring.keys.length } : undefined,
@@ -303,8 +539,12 @@ export class AgentSession {
 
   private teardownStreams(): void {
     this.generation++;
+    const wasUp = this.established;
+    this.established = false;
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
+    // watches wait for the next session, which reopens them from a fresh snapshot
+    for (const w of this.watches) this.stopWatch(w);
     try {
       this.sessionStream?.cancel();
     } catch {
@@ -319,6 +559,7 @@ export class AgentSession {
     this.reportStream = undefined;
     this.conn?.close();
     this.conn = undefined;
+    if (wasUp) this.options.onConnection?.(false);
   }
 
   private onBroken(err: grpc.ServiceError | undefined): void {
@@ -332,15 +573,22 @@ export class AgentSession {
       return;
     }
     const delay = this.backoff;
-    this.backoff = Math.min(this.backoff * 2, this.options.reconnectMaxMs ?? 5000);
+    this.backoff = Math.min(this.backoff * 2, this.maxBackoff);
     this.logger.info({ err: err?.details, delayMs: delay }, 'session lost; reconnecting');
     this.reconnectTimer = this.clock.setTimer(delay, () => this.connect());
   }
 
-  /** Ends the session (idempotent). */
+  /** Ends the session and its endpoint watches (idempotent). */
   close(): void {
     this.stopped = true;
     this.reconnectTimer?.cancel();
+    for (const w of this.watches) w.closed = true;
     this.teardownStreams();
+    this.watches.clear();
   }
+}
+
+/** Network IDs as a watch requests them: each once, sorted. */
+function normalizeIds(ids: readonly string[]): string[] {
+  return [...new Set(ids)].sort();
 }

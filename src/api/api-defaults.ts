@@ -48,3 +48,12 @@ export function defaultContainerSpec(name: string): ContainerSpec {
 export function defaultNodeSpec(): NodeSpec {
   return { name: '', labels: {}, role: 'worker', availability: 'active' };
 }
+
+/** The gossip port of an agent that names none (memberlist's and Docker's 7946, UDP and TCP). */
+export const DEFAULT_GOSSIP_PORT = 7946;
+
+/** An exec's time limit when the request gives none, ms. */
+export const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
+
+/** The longest time limit an exec may ask for, ms (its output travels in one answer). */
+export const MAX_EXEC_TIMEOUT_MS = 3_600_000;

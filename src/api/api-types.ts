@@ -23,6 +23,9 @@ export type NodeRole = 'worker' | 'manager';
 export type NodeAvailability = 'active' | 'pause' | 'drain';
 export type NodeState = 'unknown' | 'down' | 'ready' | 'disconnected';
 export type ContainerState = 'created' | 'running' | 'exited';
+/** An endpoint is down while the manager has marked its node Down. */
+export type EndpointState = 'active' | 'down';
+export type AgentRequestKind = 'exec' | 'logs';
 
 // ------------------------------------------------------------------------------ networks
 
@@ -63,6 +66,8 @@ export interface Network {
   ingress: boolean;
   endpointCount: number;
   serviceIds: string[];
+  /** Endpoints whose node is Down (also counted in endpointCount). */
+  downEndpointCount: number;
 }
 
 export interface Endpoint {
@@ -82,6 +87,8 @@ export interface Endpoint {
   mac: string;
   addrV6: string;
   version: number;
+  /** "down" while the manager has marked the endpoint's node Down; VIPs are always active. */
+  state: EndpointState | (string & {});
 }
 
 export interface Peer {
@@ -89,6 +96,8 @@ export interface Peer {
   addr: string;
   hostname: string;
   role: string;
+  /** The UDP and TCP port of the node's gossip (at `addr`). */
+  gossipPort: number;
 }
 
 export interface ListNetworksFilter {
@@ -331,6 +340,8 @@ export interface NodeStatus {
   message: string;
   /** The node's advertise (underlay) address. */
   addr: string;
+  /** The UDP and TCP port its agent's gossip listens on (DEFAULT_GOSSIP_PORT when the agent named none; 0 before its first session). */
+  gossipPort: number;
 }
 
 export interface ManagerStatus {
@@ -460,17 +471,59 @@ export interface AssignmentRemovals {
 export interface SessionRequest {
   description: NodeDescription;
   advertiseAddr: string;
+  /** The UDP and TCP port this agent's gossip listens on; 0 = DEFAULT_GOSSIP_PORT. */
+  gossipPort: number;
 }
+
+/**
+ * A request the manager relays to an agent over its session; the agent answers it once
+ * with Dispatcher.Respond (`AgentResponse` with `requestId` = `id`).
+ */
+export interface AgentRequest {
+  id: string;
+  kind: AgentRequestKind | (string & {});
+  /** Exactly one of taskId and containerId is set. */
+  taskId: string;
+  containerId: string;
+  /** exec: the command and its arguments (no shell). */
+  argv: string[];
+  /** logs: lines from the end; absent = all. */
+  tail?: number;
+  /** exec: how long the command may run, ms (then the agent stops it and answers SHOAL_ERR_TIMEOUT). */
+  timeoutMs: number;
+  /** exec: NAME=value pairs added to the task's environment. */
+  env: string[];
+  /** exec: working directory; empty = the task's. */
+  workdir: string;
+}
+
+export interface AgentResponse {
+  requestId: string;
+  /** exec: the command's exit status. */
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  /** logs: the output as stored (stdout and stderr interleaved). */
+  logs: Uint8Array;
+  /** Set when the request failed: a SHOAL_ERR_ code and its message. */
+  errorCode: string;
+  errorMessage: string;
+}
+
+/** What an agent's request handler returns: an AgentResponse without its ID (unset fields are empty). */
+export type AgentResponseBody = Partial<Omit<AgentResponse, 'requestId'>>;
 
 export interface SessionMessage {
   sessionId: string;
   nodeId: string;
-  kind: 'snapshot' | 'delta';
+  /** "requests": only `requests`, the assignment is unchanged. */
+  kind: 'snapshot' | 'delta' | 'requests';
   version: number;
   fromVersion: number;
   updates: Assignment;
   removals: AssignmentRemovals;
   heartbeatPeriodMs: number;
+  requests: AgentRequest[];
 }
 
 export interface TaskStatusUpdate {
@@ -488,4 +541,69 @@ export interface AgentReport {
   heartbeat: boolean;
   tasks: TaskStatusUpdate[];
   containers: ContainerStatusUpdate[];
+}
+
+export interface WatchEndpointsRequest {
+  networkIds: string[];
+}
+
+/**
+ * One network's endpoints as the store changes (Dispatcher.WatchEndpoints): first a
+ * "snapshot" (the complete list, VIPs and every node's endpoints included), then "delta"s.
+ */
+export interface EndpointEvent {
+  kind: 'snapshot' | 'delta';
+  networkId: string;
+  /** The store revision the event reflects. */
+  version: number;
+  /** snapshot: every endpoint; delta: the added or changed ones. */
+  endpoints: Endpoint[];
+  /** delta: IDs of endpoints that are gone. */
+  removedIds: string[];
+}
+
+// ------------------------------------------------------------------------------ runtime (exec, logs)
+
+export interface ExecRequest {
+  /** A task (ID, ID prefix, `service.slot.id`, `service.slot`) or a container (ID, name, ID prefix). */
+  target: string;
+  argv: string[];
+  /** How long the command may run, ms; 0 = 60000; at most 3600000. */
+  timeoutMs?: number;
+  /** NAME=value pairs added to the task's environment. */
+  env?: string[];
+  /** Working directory; empty = the task's. */
+  workdir?: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  taskId: string;
+  containerId: string;
+  nodeId: string;
+}
+
+export interface LogsRequest {
+  /** A task or container (as ExecRequest.target); empty with `service`. */
+  target?: string;
+  /** A service name or ID: every task of it that was placed on a node. */
+  service?: string;
+  /** Lines from the end of each log; absent = all. */
+  tail?: number;
+}
+
+export interface LogChunk {
+  taskId: string;
+  /** service.slot.id or service.node.id; the container name for a container. */
+  taskName: string;
+  nodeId: string;
+  data: Uint8Array;
+  containerId: string;
+  serviceName: string;
+  slot: number;
+  /** Set when this log could not be read (node down, agent not connected); `data` is then empty. */
+  errorCode: string;
+  errorMessage: string;
 }

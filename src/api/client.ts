@@ -18,9 +18,12 @@
  * the code the manager threw (see errors.ts); connection failures are
  * SHOAL_ERR_MANAGER_UNREACHABLE.
  */
+import { DEFAULT_EXEC_TIMEOUT_MS } from './api-defaults.ts';
 import type {
   Container,
   ContainerSpec,
+  ExecRequest,
+  ExecResult,
   IssueCertificateRequest,
   IssueCertificateResponse,
   JoinToken,
@@ -29,6 +32,8 @@ import type {
   ListNodesFilter,
   ListServicesFilter,
   ListTasksFilter,
+  LogChunk,
+  LogsRequest,
   Network,
   NetworkEndpoints,
   NetworkSpec,
@@ -82,6 +87,12 @@ export interface ManagerApi {
   inspectContainer(container: string): Promise<Container>;
   removeContainer(container: string, force?: boolean): Promise<void>;
 
+  // what runs on the nodes, through their agents
+  /** Runs a command in a running task or container (its output and exit status). */
+  exec(request: ExecRequest): Promise<ExecResult>;
+  /** A task's or container's log, or (with `service`) one chunk per task of the service. */
+  logs(request: LogsRequest): Promise<LogChunk[]>;
+
   // nodes
   listNodes(filter?: ListNodesFilter): Promise<Node[]>;
   /** By ID, name/hostname, unique ID prefix, or "self" (the manager's node). */
@@ -116,6 +127,12 @@ export interface UnaryConnection {
   close(): void;
 }
 
+/**
+ * What a relayed call's deadline allows beyond the command's own limit: the manager's wait
+ * for the agent's answer (its `agentRequestTimeoutMs`, 10 s by default) and the two hops.
+ */
+export const RELAY_MARGIN_MS = 15_000;
+
 /** The manager API over a gRPC connection. */
 export class ManagerClient implements ManagerApi {
   readonly connection: UnaryConnection;
@@ -124,8 +141,8 @@ export class ManagerClient implements ManagerApi {
     this.connection = connection;
   }
 
-  private call<Res>(service: ApiServiceName, method: string, request: unknown): Promise<Res> {
-    return this.connection.unary<unknown, Res>(service, method, request);
+  private call<Res>(service: ApiServiceName, method: string, request: unknown, timeoutMs?: number): Promise<Res> {
+    return this.connection.unary<unknown, Res>(service, method, request, timeoutMs);
   }
 
   async createNetwork(spec: NetworkSpec): Promise<Network> {
@@ -186,6 +203,15 @@ export class ManagerClient implements ManagerApi {
   }
   async removeContainer(container: string, force = false): Promise<void> {
     await this.call('Containers', 'Remove', { container, force });
+  }
+
+  async exec(request: ExecRequest): Promise<ExecResult> {
+    // the call waits for the command: its deadline is the command's plus the relay's margin
+    const limit = request.timeoutMs !== undefined && request.timeoutMs > 0 ? request.timeoutMs : DEFAULT_EXEC_TIMEOUT_MS;
+    return this.call('Runtime', 'Exec', request, limit + RELAY_MARGIN_MS);
+  }
+  async logs(request: LogsRequest): Promise<LogChunk[]> {
+    return (await this.call<{ chunks: LogChunk[] }>('Runtime', 'Logs', request)).chunks;
   }
 
   async listNodes(filter: ListNodesFilter = {}): Promise<Node[]> {

@@ -57,9 +57,20 @@ export const API_ERRORS = defineErrorCodes('API', {
   SHOAL_ERR_PERMISSION_DENIED: ['precondition', 'an administration call with a worker certificate'],
   SHOAL_ERR_CA_MISMATCH: ['precondition', "(agent) the manager's CA does not match the join token's digest"],
   SHOAL_ERR_DATA_DIR_LOCKED: ['precondition', 'another manager process uses the data directory'],
+  SHOAL_ERR_NETWORK_NOT_ASSIGNED: [
+    'precondition',
+    'watching the endpoints of a network the calling node has no task, container or endpoint on',
+  ],
+  SHOAL_ERR_NOT_RUNNING: ['precondition', '`exec` into a task or container that is not running'],
+  SHOAL_ERR_UNSUPPORTED: ['precondition', '(agent) a request the agent does not handle (exec or logs where it runs no tasks)'],
   // exhaustion
   SHOAL_ERR_PORTS_EXHAUSTED: ['unavailable', 'no free port left in 30000-32767'],
   SHOAL_ERR_VXLAN_EXHAUSTED: ['unavailable', 'no free VXLAN ID left'],
+  // the node's agent
+  SHOAL_ERR_AGENT_UNAVAILABLE: [
+    'unavailable',
+    '`exec` or logs of a task whose node is down, or whose agent has no session with the manager or lost it before answering',
+  ],
   // transport and storage
   SHOAL_ERR_MANAGER_UNREACHABLE: ['unavailable', '(client) nothing answers at the manager address'],
   SHOAL_ERR_STORE: ['internal', 'the store file cannot be opened, read or written'],
@@ -88,6 +99,7 @@ export const GRPC_STATUS_TABLE = {
     SHOAL_ERR_VERSION_CONFLICT: GRPC_STATUS.ABORTED,
     SHOAL_ERR_JOIN_TOKEN_REJECTED: GRPC_STATUS.PERMISSION_DENIED,
     SHOAL_ERR_PERMISSION_DENIED: GRPC_STATUS.PERMISSION_DENIED,
+    SHOAL_ERR_NETWORK_NOT_ASSIGNED: GRPC_STATUS.PERMISSION_DENIED,
     SHOAL_ERR_UNAUTHENTICATED: GRPC_STATUS.UNAUTHENTICATED,
     SHOAL_ERR_PORTS_EXHAUSTED: GRPC_STATUS.RESOURCE_EXHAUSTED,
     SHOAL_ERR_VXLAN_EXHAUSTED: GRPC_STATUS.RESOURCE_EXHAUSTED,

@@ -198,5 +198,5 @@ export function serviceDefinition(serviceName: string): ServiceDefinition {
 }
 
 /** The names of the services in api.proto. */
-export const API_SERVICES = ['Networks', 'Services', 'Containers', 'Nodes', 'SwarmControl', 'Ca', 'Dispatcher'] as const;
+export const API_SERVICES = ['Networks', 'Services', 'Containers', 'Runtime', 'Nodes', 'SwarmControl', 'Ca', 'Dispatcher'] as const;
 export type ApiServiceName = (typeof API_SERVICES)[number];

@@ -17,7 +17,7 @@ import * as grpc from '@grpc/grpc-js';
 import { experimental } from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.ts';
 import { asShoalError, ShoalError } from '../common/errors.ts';
-import type { AgentReport, SessionRequest } from '../api/api-types.ts';
+import type { AgentReport, EndpointEvent, SessionRequest, WatchEndpointsRequest } from '../api/api-types.ts';
 import type { NodeIdentity } from '../api/certificates.ts';
 import { identityOfPeer } from './ca.ts';
 import type { ManagerControl } from './control.ts';
@@ -96,7 +96,7 @@ export class ApiServer {
 
   constructor(options: ApiServerOptions) {
     this.options = options;
-    for (const name of ['Networks', 'Services', 'Containers', 'Nodes', 'SwarmControl'] as const) {
+    for (const name of ['Networks', 'Services', 'Containers', 'Runtime', 'Nodes', 'SwarmControl'] as const) {
       this.local.addService(serviceDefinition(name), this.handlers(name, 'local'));
       this.remote.addService(serviceDefinition(name), this.handlers(name, 'manager'));
     }
@@ -210,6 +210,11 @@ export class ApiServer {
           Inspect: unary('Inspect', (r) => c.inspectContainer(r.container)),
           Remove: unary('Remove', (r) => c.removeContainer(r.container, r.force).then(empty)),
         };
+      case 'Runtime':
+        return {
+          Exec: unary('Exec', (r) => c.exec(r)),
+          Logs: unary('Logs', async (r) => ({ chunks: await c.logs(r) })),
+        };
       case 'Nodes':
         return {
           List: unary('List', async (r) => ({ nodes: await c.listNodes(r) })),
@@ -236,6 +241,11 @@ export class ApiServer {
       case 'Dispatcher':
         return {
           NetworkEndpoints: unary('NetworkEndpoints', (r) => c.networkEndpoints(r.network)),
+          Respond: unary('Respond', async (r, ctx) => {
+            this.options.dispatcher.respond(ctx.identity!.nodeId, r);
+            return {};
+          }),
+          WatchEndpoints: (call: grpc.ServerWritableStream<WatchEndpointsRequest, EndpointEvent>) => this.watchEndpoints(call),
           Session: (call: grpc.ServerWritableStream<SessionRequest, unknown>) => this.session(call),
           Report: (call: grpc.ServerReadableStream<AgentReport, unknown>, callback: grpc.sendUnaryData<unknown>) =>
             this.reportStream(call, callback),
@@ -287,6 +297,31 @@ export class ApiServer {
           call.emit('error', this.fail(err, 'Dispatcher/Session'));
         }
       });
+  }
+
+  /** A node's endpoint watch: open until the agent cancels it or the server shuts down. */
+  private watchEndpoints(call: grpc.ServerWritableStream<WatchEndpointsRequest, EndpointEvent>): void {
+    let stop: (() => void) | undefined;
+    let ended = false;
+    const finish = (): void => {
+      ended = true;
+      stop?.();
+    };
+    call.on('cancelled', finish);
+    call.on('close', finish);
+    call.on('error', finish);
+    try {
+      const ctx = this.authorize(call, 'node');
+      stop = this.options.dispatcher.watchEndpoints(ctx.identity!.nodeId, call.request.networkIds ?? [], {
+        write: (event) => {
+          if (!ended) call.write(event);
+        },
+      });
+      if (ended) stop();
+    } catch (err) {
+      ended = true;
+      call.emit('error', this.fail(err, 'Dispatcher/WatchEndpoints'));
+    }
   }
 
   private reportStream(call: grpc.ServerReadableStream<AgentReport, unknown>, callback: grpc.sendUnaryData<unknown>): void {

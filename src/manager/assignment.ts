@@ -13,12 +13,14 @@
  * Services in assignments carry zero running/desired counts: agents do not use them, and
  * keeping them exact would mean resending every service on every task state change.
  */
+import { DEFAULT_GOSSIP_PORT } from '../api/api-defaults.ts';
 import type { Assignment, AssignmentRemovals, Container, Endpoint, Network, Node, Peer, Service, Task } from '../api/api-types.ts';
 import { keyringForAgents } from './keyring.ts';
-import type { Kinds } from './objects.ts';
+import type { Kinds, NodeRecord, TaskRecord } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';
 import { isLive, isTerminal } from './scheduler.ts';
 import type { ReadTx } from './store.ts';
+import { endpointView } from './views.ts';
 
 export type ItemKind = 'node' | 'task' | 'container' | 'endpoint' | 'network' | 'service' | 'keyring' | 'peer';
 
@@ -36,6 +38,36 @@ function add(set: AssignmentSet, kind: ItemKind, id: string, version: number, va
   set.set(`${kind}/${id}`, { kind, id, version, value });
 }
 
+/** The peer entry of a node: where its gossip listens. */
+export function peerOf(n: NodeRecord): Peer {
+  return {
+    nodeId: n.id,
+    addr: n.status.addr,
+    hostname: n.description.hostname,
+    role: n.spec.role,
+    gossipPort: n.status.gossipPort || DEFAULT_GOSSIP_PORT,
+  };
+}
+
+/** A task the node's agent must know: one the manager wants running, or one not yet ended. */
+function assignedTask(t: TaskRecord): boolean {
+  return isLive(t) || !isTerminal(t);
+}
+
+/**
+ * The networks in a node's assignment: ingress, and every network its assigned tasks, its
+ * containers and its endpoints attach to (what it may watch the endpoints of).
+ */
+export function assignedNetworkIds(tx: ReadTx<Kinds>, nodeId: string): Set<string> {
+  const ids = new Set<string>();
+  const cluster = tx.get('cluster', CLUSTER_KEY);
+  if (cluster) ids.add(cluster.ingressNetworkId);
+  for (const t of tx.byIndex('task', 'node', nodeId)) if (assignedTask(t)) for (const n of t.networks) ids.add(n.networkId);
+  for (const c of tx.byIndex('container', 'node', nodeId)) for (const n of c.networks) ids.add(n.networkId);
+  for (const e of tx.byIndex('endpoint', 'node', nodeId)) ids.add(e.networkId);
+  return ids;
+}
+
 export function computeAssignment(tx: ReadTx<Kinds>, nodeId: string): AssignmentSet {
   const set: AssignmentSet = new Map();
   const node = tx.get('node', nodeId);
@@ -45,7 +77,7 @@ export function computeAssignment(tx: ReadTx<Kinds>, nodeId: string): Assignment
 
   const networkIds = new Set<string>([cluster.ingressNetworkId]);
   for (const t of tx.byIndex('task', 'node', nodeId)) {
-    if (!isLive(t) && isTerminal(t)) continue;
+    if (!assignedTask(t)) continue;
     add(set, 'task', t.id, t.version, t);
     for (const n of t.networks) networkIds.add(n.networkId);
   }
@@ -54,13 +86,13 @@ export function computeAssignment(tx: ReadTx<Kinds>, nodeId: string): Assignment
     for (const n of c.networks) networkIds.add(n.networkId);
   }
   for (const e of tx.byIndex('endpoint', 'node', nodeId)) {
-    add(set, 'endpoint', e.id, e.version, e);
+    add(set, 'endpoint', e.id, e.version, endpointView(e));
     networkIds.add(e.networkId);
   }
   for (const id of networkIds) {
     const n = tx.get('network', id);
     if (!n) continue;
-    add(set, 'network', n.id, n.version, { ...n, endpointCount: 0, serviceIds: [] });
+    add(set, 'network', n.id, n.version, { ...n, endpointCount: 0, serviceIds: [], downEndpointCount: 0 });
     for (const s of tx.byIndex('service', 'network', id)) {
       if (set.has(`service/${s.id}`)) continue;
       const { specVersion: _v, ...rest } = s;
@@ -70,8 +102,7 @@ export function computeAssignment(tx: ReadTx<Kinds>, nodeId: string): Assignment
   add(set, 'keyring', 'cluster', cluster.keyring.version, keyringForAgents(cluster.keyring));
   for (const peer of tx.all('node')) {
     if (peer.id === nodeId || peer.status.state !== 'ready' || peer.status.addr === '') continue;
-    const p: Peer = { nodeId: peer.id, addr: peer.status.addr, hostname: peer.description.hostname, role: peer.spec.role };
-    add(set, 'peer', peer.id, peer.version, p);
+    add(set, 'peer', peer.id, peer.version, peerOf(peer));
   }
   return set;
 }

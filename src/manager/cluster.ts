@@ -98,7 +98,7 @@ export async function initCluster(
       updatedAt: ctx.now,
       spec: { name: '', labels: {}, role: 'manager', availability: 'active' },
       description: localNodeDescription(),
-      status: { state: 'unknown', message: 'no agent has a session for this node yet', addr: config.advertiseAddr },
+      status: { state: 'unknown', message: 'no agent has a session for this node yet', addr: config.advertiseAddr, gossipPort: 0 },
       managerStatus: { leader: true, reachability: 'reachable', addr: managerAddr },
       certFingerprint: certificateFingerprint(certPem),
     };

@@ -41,6 +41,14 @@ export interface ManagerConfig {
   readonly taskHistoryRetention: number;
   /** Coalescing interval of assignment deltas to agents, ms. Larger = fewer, bigger messages. */
   readonly sessionMinIntervalMs: number;
+  /**
+   * How long the manager waits for an agent's answer to a relayed request, ms: a logs
+   * request, or an exec beyond the command's own time limit. Longer tolerates slow disks
+   * and loaded nodes; shorter reports a hung agent sooner. At most 12 s: clients give an
+   * exec call 15 s beyond the command's limit (RELAY_MARGIN_MS in src/api/client.ts), and
+   * the manager must answer first to say what happened.
+   */
+  readonly agentRequestTimeoutMs: number;
   /** Published ports allocated automatically come from this inclusive range (Docker: 30000-32767). */
   readonly portRangeStart: number;
   readonly portRangeEnd: number;
@@ -60,6 +68,7 @@ export const MANAGER_DEFAULTS = Object.freeze({
   nodeCertValidityMs: 90 * 24 * 3600_000,
   taskHistoryRetention: 5,
   sessionMinIntervalMs: 50,
+  agentRequestTimeoutMs: 10_000,
   portRangeStart: 30_000,
   portRangeEnd: 32_767,
 });
@@ -91,6 +100,7 @@ export function resolveManagerConfig(input: ManagerConfigInput): ManagerConfig {
     nodeCertValidityMs: input.nodeCertValidityMs ?? MANAGER_DEFAULTS.nodeCertValidityMs,
     taskHistoryRetention: input.taskHistoryRetention ?? MANAGER_DEFAULTS.taskHistoryRetention,
     sessionMinIntervalMs: input.sessionMinIntervalMs ?? MANAGER_DEFAULTS.sessionMinIntervalMs,
+    agentRequestTimeoutMs: input.agentRequestTimeoutMs ?? MANAGER_DEFAULTS.agentRequestTimeoutMs,
     portRangeStart: input.portRangeStart ?? MANAGER_DEFAULTS.portRangeStart,
     portRangeEnd: input.portRangeEnd ?? MANAGER_DEFAULTS.portRangeEnd,
   });
@@ -113,6 +123,7 @@ export function resolveManagerConfig(input: ManagerConfigInput): ManagerConfig {
   posInt('nodeCertValidityMs', 60_000);
   posInt('taskHistoryRetention', 0, 1000);
   posInt('sessionMinIntervalMs', 0, 60_000);
+  posInt('agentRequestTimeoutMs', 100, 12_000);
   posInt('portRangeStart', 1, 65535);
   posInt('portRangeEnd', 1, 65535);
   if (config.nodeDownAfterMs <= config.heartbeatPeriodMs)

@@ -15,6 +15,8 @@
 import type {
   Container,
   ContainerSpec,
+  ExecRequest,
+  ExecResult,
   IssueCertificateRequest,
   IssueCertificateResponse,
   JoinToken,
@@ -23,6 +25,8 @@ import type {
   ListNodesFilter,
   ListServicesFilter,
   ListTasksFilter,
+  LogChunk,
+  LogsRequest,
   Network,
   NetworkEndpoints,
   NetworkSpec,
@@ -46,6 +50,8 @@ import type { ControlDeps } from './control/core.ts';
 import { ControlCore } from './control/core.ts';
 import { NetworkControl } from './control/networks.ts';
 import { NodeControl } from './control/nodes.ts';
+import type { AgentRelay } from './control/runtime.ts';
+import { RuntimeControl } from './control/runtime.ts';
 import { ServiceControl } from './control/services.ts';
 import { SwarmControl } from './control/swarm.ts';
 import type { Kinds, NodeRecord } from './objects.ts';
@@ -71,6 +77,7 @@ export class ManagerControl implements ManagerApi {
   readonly nodes: NodeControl;
   readonly agents: AgentControl;
   readonly swarm: SwarmControl;
+  readonly runtime: RuntimeControl;
   private readonly core: ControlCore;
 
   constructor(deps: ControlDeps, clusterConfig: ClusterAllocationConfig) {
@@ -99,6 +106,7 @@ export class ManagerControl implements ManagerApi {
     this.nodes = new NodeControl(this.core);
     this.agents = new AgentControl(this.core);
     this.swarm = new SwarmControl(this.core);
+    this.runtime = new RuntimeControl(this.core);
   }
 
   // ------------------------------------------------------------------ plumbing
@@ -191,6 +199,19 @@ export class ManagerControl implements ManagerApi {
   }
   removeContainer(ref: string, force?: boolean): Promise<void> {
     return this.containers.removeContainer(ref, force);
+  }
+
+  // ------------------------------------------------------------------ exec and logs
+
+  /** Sets what exec and logs requests travel through to the agents (the dispatcher); undefined detaches it. */
+  attachAgentRelay(relay: AgentRelay | undefined): void {
+    this.runtime.attachRelay(relay);
+  }
+  exec(request: ExecRequest): Promise<ExecResult> {
+    return this.runtime.exec(request);
+  }
+  logs(request: LogsRequest): Promise<LogChunk[]> {
+    return this.runtime.logs(request);
   }
 
   // ------------------------------------------------------------------ nodes

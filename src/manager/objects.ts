@@ -40,11 +40,12 @@ export interface ClusterRecord extends StoredObject {
 export const CLUSTER_KEY = 'cluster';
 
 export type NodeRecord = Node;
-export type NetworkRecord = Omit<Network, 'endpointCount' | 'serviceIds'>;
+export type NetworkRecord = Omit<Network, 'endpointCount' | 'serviceIds' | 'downEndpointCount'>;
 /** `specVersion`: the service version whose task template (and networks, host ports) tasks must run. */
 export type ServiceRecord = Omit<Service, 'serviceStatus'> & { specVersion: number };
 export type TaskRecord = Task;
 export type ContainerRecord = Container;
+/** `state` may be missing in records written before endpoints had one: it means active. */
 export type EndpointRecord = Endpoint;
 
 /** A network's IPAM durable form (NetworkIpam.serialize()). */
@@ -104,6 +105,8 @@ export const MANAGER_SCHEMA: Schema<Kinds> = {
       { name: 'network', values: (e) => [e.networkId] },
       { name: 'owner', values: (e) => [e.ownerId] },
       { name: 'node', values: (e) => [e.nodeId] },
+      // networks with endpoints whose node is Down (the networks' down counts)
+      { name: 'down', values: (e) => (e.state === 'down' ? [e.networkId] : []) },
     ],
   },
 };

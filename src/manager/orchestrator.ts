@@ -17,6 +17,7 @@ import type { AllocTx } from './allocator.ts';
 import type { ClusterRecord, Kinds, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';
 import { isLive, isTerminal, planService } from './scheduler.ts';
+import { endpointStateFor } from './views.ts';
 import type { WriteTx } from './store.ts';
 
 export function isoTime(ms: number): string {
@@ -124,6 +125,7 @@ export class Orchestrator {
     const id = newId();
     const name = `${svc.spec.name}.${svc.spec.mode.global !== undefined ? nodeId : slot}.${id}`;
     const networks: NetworkAttachment[] = [];
+    const state = endpointStateFor(nodeId === '' ? undefined : ctx.node(nodeId));
     for (const att of this.taskNetworks(ctx, svc)) {
       const net = ctx.network(att.networkId);
       if (!net) continue;
@@ -143,6 +145,7 @@ export class Orchestrator {
         addr: a.addr,
         mac: a.mac,
         addrV6: a.addrV6,
+        state,
       });
       networks.push({
         networkId: att.networkId,
@@ -196,8 +199,10 @@ export class Orchestrator {
     task.status = { ...task.status, state: 'assigned', message: 'scheduler assigned task to node', timestamp: ctx.now };
     task.updatedAt = ctx.now;
     ctx.tx.put('task', task);
+    const state = endpointStateFor(ctx.node(nodeId));
     for (const ep of ctx.tx.byIndex('endpoint', 'owner', task.id)) {
       ep.nodeId = nodeId;
+      ep.state = state;
       ctx.tx.put('endpoint', ep);
     }
     ctx.addLoad(nodeId, 1);

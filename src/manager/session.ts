@@ -6,6 +6,12 @@
  * and sends at most once per `sessionMinIntervalMs`, so a burst of changes becomes one
  * delta. The agent's report stream carries heartbeats and task/container states.
  *
+ * The session is also the way back to the agent, which the manager never dials: exec and
+ * logs requests (control/runtime.ts) ride on it as `requests` messages, each waiting for
+ * the agent's Respond call with a deadline (a timer, not a poll); a session that ends fails
+ * its waiting requests at once. And a node may watch the endpoints of the networks in its
+ * assignment (endpoint-watch.ts), so that the manager's list fills what gossip lost.
+ *
  * Liveness: the dispatcher remembers when it last heard a heartbeat from each node (in
  * memory, never written per beat). A Ready node silent for `nodeDownAfterMs` is marked
  * Down, which moves its tasks; a heartbeat from a Down node marks it Ready again. After a
@@ -15,12 +21,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, Timer } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
-import type { AgentReport, SessionMessage, SessionRequest } from '../api/api-types.ts';
-import { computeAssignment, deltaOf, emptyRemovals, snapshotOf, versionsOf } from './assignment.ts';
+import type { AgentReport, AgentRequest, AgentResponse, SessionMessage, SessionRequest } from '../api/api-types.ts';
+import { assignedNetworkIds, computeAssignment, deltaOf, emptyRemovals, snapshotOf, versionsOf } from './assignment.ts';
 import type { ManagerConfig } from './config.ts';
 import type { ManagerControl } from './control.ts';
+import type { AgentRelay } from './control/runtime.ts';
+import { EndpointWatchHub } from './endpoint-watch.ts';
+import type { EndpointWatchSink } from './endpoint-watch.ts';
 import { apiError } from '../api/errors.ts';
-import type { ShoalError } from '../common/errors.ts';
+import { ShoalError } from '../common/errors.ts';
 import type { ChangeBatch } from './store.ts';
 import { serviceNetworkIds } from './objects.ts';
 import type { ServiceRecord } from './objects.ts';
@@ -42,6 +51,17 @@ interface Session {
   timer: Timer | undefined;
   lastSendAt: number;
   closed: boolean;
+  /** IDs of the relayed requests waiting for this session's agent. */
+  pending: Set<string>;
+}
+
+interface PendingRequest {
+  nodeId: string;
+  session: Session;
+  kind: string;
+  timer: Timer;
+  resolve(res: AgentResponse): void;
+  reject(err: ShoalError): void;
 }
 
 export interface DispatcherOptions {
@@ -76,13 +96,15 @@ function relevant(s: Session, batch: ChangeBatch): boolean {
   return false;
 }
 
-export class Dispatcher {
+export class Dispatcher implements AgentRelay {
   private readonly control: ManagerControl;
   private readonly config: ManagerConfig;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly sessions = new Map<string, Session>();
   private readonly lastBeat = new Map<string, number>();
+  private readonly pending = new Map<string, PendingRequest>();
+  private readonly endpoints: EndpointWatchHub;
   private startedAt = 0;
   private checkTimer: Timer | undefined;
   private unwatch: (() => void) | undefined;
@@ -94,12 +116,26 @@ export class Dispatcher {
     this.config = options.config;
     this.clock = options.clock;
     this.logger = options.logger;
+    this.endpoints = new EndpointWatchHub(this.control.store, this.logger);
+    // exec and logs reach the agents through this dispatcher's sessions
+    this.control.attachAgentRelay(this);
   }
 
   start(): void {
     this.startedAt = this.clock.now();
     this.unwatch = this.control.store.watch((batch) => this.onCommit(batch));
+    this.endpoints.start();
     this.scheduleCheck();
+  }
+
+  /** Relayed requests waiting for an answer (diagnostics, tests). */
+  get pendingRequests(): number {
+    return this.pending.size;
+  }
+
+  /** Open endpoint watches (diagnostics, tests). */
+  get endpointWatchers(): number {
+    return this.endpoints.watcherCount;
   }
 
   /** Number of open sessions (diagnostics, tests). */
@@ -133,6 +169,7 @@ export class Dispatcher {
       timer: undefined,
       lastSendAt: -Infinity,
       closed: false,
+      pending: new Set(),
     };
     this.sessions.set(nodeId, session);
     this.lastBeat.set(nodeId, this.clock.now());
@@ -143,6 +180,7 @@ export class Dispatcher {
       platformArch: d?.platformArch ?? '',
       version: d?.version ?? '',
       addr: request.advertiseAddr ?? '',
+      gossipPort: request.gossipPort ?? 0,
     });
     if (session.closed) return session.id;
     this.sendSnapshot(session);
@@ -156,6 +194,7 @@ export class Dispatcher {
       s.closed = true;
       s.timer?.cancel();
       this.sessions.delete(nodeId);
+      this.failPending(s, 'its session ended');
     }
   }
 
@@ -163,6 +202,7 @@ export class Dispatcher {
     s.closed = true;
     s.timer?.cancel();
     if (this.sessions.get(s.nodeId) === s) this.sessions.delete(s.nodeId);
+    this.failPending(s, err.message);
     try {
       s.sink.fail(err);
     } catch {
@@ -170,7 +210,7 @@ export class Dispatcher {
     }
   }
 
-  private message(s: Session, kind: 'snapshot' | 'delta', fromVersion: number, version: number): SessionMessage {
+  private message(s: Session, kind: SessionMessage['kind'], fromVersion: number, version: number): SessionMessage {
     return {
       sessionId: s.id,
       nodeId: s.nodeId,
@@ -180,7 +220,112 @@ export class Dispatcher {
       updates: { networks: [], tasks: [], services: [], endpoints: [], containers: [], peers: [] },
       removals: emptyRemovals(),
       heartbeatPeriodMs: this.config.heartbeatPeriodMs,
+      requests: [],
     };
+  }
+
+  // ------------------------------------------------------------------ requests to agents
+
+  /**
+   * Sends a request to the node's agent over its session and waits for its Respond call,
+   * at most `timeoutMs` (AgentRelay).
+   */
+  request(nodeId: string, request: Omit<AgentRequest, 'id'>, timeoutMs: number): Promise<AgentResponse> {
+    const s = this.sessions.get(nodeId);
+    if (!s || s.closed) {
+      return Promise.reject(
+        apiError('SHOAL_ERR_AGENT_UNAVAILABLE', `the agent of node ${nodeId} is not connected to the manager`, { nodeId }),
+      );
+    }
+    const id = randomUUID();
+    return new Promise<AgentResponse>((resolve, reject) => {
+      const timer = this.clock.setTimer(timeoutMs, () => {
+        if (!this.pending.delete(id)) return;
+        s.pending.delete(id);
+        reject(
+          new ShoalError(
+            'SHOAL_ERR_TIMEOUT',
+            `the agent of node ${nodeId} did not answer the ${request.kind} request within ${timeoutMs} ms`,
+            {
+              details: { nodeId, requestId: id, timeoutMs },
+            },
+          ),
+        );
+      });
+      this.pending.set(id, { nodeId, session: s, kind: request.kind, timer, resolve, reject });
+      s.pending.add(id);
+      const msg = this.message(s, 'requests', s.version, s.version);
+      msg.requests = [{ ...request, id }];
+      try {
+        s.sink.write(msg);
+      } catch (err) {
+        this.settle(id)?.reject(
+          apiError('SHOAL_ERR_AGENT_UNAVAILABLE', `the session of node ${nodeId} is broken: ${(err as Error).message}`, { nodeId }, err),
+        );
+      }
+    });
+  }
+
+  /** An agent's answer (Dispatcher.Respond): settles the request it answers, once. */
+  respond(nodeId: string, response: AgentResponse): void {
+    const p = this.pending.get(response.requestId);
+    if (!p) return; // answered after its deadline, or after its session ended: nobody waits
+    if (p.nodeId !== nodeId) {
+      throw apiError('SHOAL_ERR_PERMISSION_DENIED', `request ${response.requestId} was not sent to node ${nodeId}`, { nodeId });
+    }
+    this.settle(response.requestId)?.resolve(response);
+  }
+
+  /** Removes a waiting request and its timer; the caller resolves or rejects it. */
+  private settle(id: string): PendingRequest | undefined {
+    const p = this.pending.get(id);
+    if (!p) return undefined;
+    this.pending.delete(id);
+    p.session.pending.delete(id);
+    p.timer.cancel();
+    return p;
+  }
+
+  private failPending(s: Session, why: string): void {
+    for (const id of [...s.pending]) {
+      const p = this.settle(id);
+      p?.reject(
+        apiError(
+          'SHOAL_ERR_AGENT_UNAVAILABLE',
+          `the agent of node ${s.nodeId} disconnected before answering the ${p.kind} request (${why})`,
+          {
+            nodeId: s.nodeId,
+          },
+        ),
+      );
+    }
+  }
+
+  // ------------------------------------------------------------------ endpoint watches
+
+  /**
+   * Streams the endpoints of networks in the node's assignment (snapshot, then deltas);
+   * refuses a network that does not exist or is not assigned to the node. Returns the
+   * function that ends the watch. The right to watch is checked when the watch opens: an
+   * agent watches what its assignment holds and opens a new watch when that changes.
+   */
+  watchEndpoints(nodeId: string, networkIds: readonly string[], sink: EndpointWatchSink): () => void {
+    this.control.requireNode(nodeId);
+    this.control.store.view((tx) => {
+      const assigned = assignedNetworkIds(tx, nodeId);
+      for (const id of networkIds) {
+        if (typeof id !== 'string' || !tx.get('network', id)) {
+          throw apiError('SHOAL_ERR_NETWORK_NOT_FOUND', `network ${String(id)} not found`, { networkId: id });
+        }
+        if (!assigned.has(id)) {
+          throw apiError('SHOAL_ERR_NETWORK_NOT_ASSIGNED', `node ${nodeId} has nothing on network ${id}: it may not watch its endpoints`, {
+            nodeId,
+            networkId: id,
+          });
+        }
+      }
+    });
+    return this.endpoints.watch(networkIds, sink);
   }
 
   private sendSnapshot(s: Session): void {
@@ -243,6 +388,7 @@ export class Dispatcher {
         platformArch: d.platformArch,
         version: d.version,
         addr: node.status.addr,
+        gossipPort: node.status.gossipPort,
       });
     }
   }
@@ -283,6 +429,8 @@ export class Dispatcher {
     this.closed = true;
     this.checkTimer?.cancel();
     this.unwatch?.();
+    this.endpoints.close();
+    this.control.attachAgentRelay(undefined);
     for (const s of [...this.sessions.values()]) this.end(s, apiError('SHOAL_ERR_MANAGER_UNREACHABLE', 'the manager is shutting down'));
   }
 }

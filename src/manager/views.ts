@@ -1,32 +1,56 @@
 /**
  * Stored records -> API objects: adds what is derived at read time (a network's endpoint
- * count and attached services, a service's running and desired task counts) and drops
- * internal fields.
+ * counts and attached services, a service's running and desired task counts), fills what
+ * records of older versions lack (an endpoint's state) and drops internal fields.
  */
-import type { Network, Service } from '../api/api-types.ts';
-import type { Kinds, NetworkRecord, ServiceRecord, TaskRecord } from './objects.ts';
+import type { Endpoint, EndpointState, Network, Service } from '../api/api-types.ts';
+import type { EndpointRecord, Kinds, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord } from './objects.ts';
 import type { ReadTx } from './store.ts';
 
 /** Derived network fields for many networks at once (two index scans instead of two queries per network). */
 export interface NetworkDerived {
   endpoints: Map<string, number>;
+  down: Map<string, number>;
   services: Map<string, string[]>;
 }
 
 export function networkDerived(tx: ReadTx<Kinds>): NetworkDerived {
   const endpoints = tx.countsByIndex('endpoint', 'network');
+  const down = tx.countsByIndex('endpoint', 'down');
   const services = new Map<string, string[]>();
   for (const [networkId, serviceId] of tx.indexEntries('service', 'network')) {
     const list = services.get(networkId);
     if (list) list.push(serviceId);
     else services.set(networkId, [serviceId]);
   }
-  return { endpoints, services };
+  return { endpoints, down, services };
 }
 
 export function networkView(tx: ReadTx<Kinds>, rec: NetworkRecord, derived?: NetworkDerived): Network {
-  if (derived) return { ...rec, endpointCount: derived.endpoints.get(rec.id) ?? 0, serviceIds: derived.services.get(rec.id) ?? [] };
-  return { ...rec, endpointCount: tx.countByIndex('endpoint', 'network', rec.id), serviceIds: tx.idsByIndex('service', 'network', rec.id) };
+  if (derived) {
+    return {
+      ...rec,
+      endpointCount: derived.endpoints.get(rec.id) ?? 0,
+      serviceIds: derived.services.get(rec.id) ?? [],
+      downEndpointCount: derived.down.get(rec.id) ?? 0,
+    };
+  }
+  return {
+    ...rec,
+    endpointCount: tx.countByIndex('endpoint', 'network', rec.id),
+    serviceIds: tx.idsByIndex('service', 'network', rec.id),
+    downEndpointCount: tx.countByIndex('endpoint', 'down', rec.id),
+  };
+}
+
+/** The state a new endpoint on this node starts in: down only while the node is marked Down. */
+export function endpointStateFor(node: NodeRecord | undefined): EndpointState {
+  return node?.status.state === 'down' ? 'down' : 'active';
+}
+
+/** An endpoint as the API shows it (a copy: state filled in for records written before it existed). */
+export function endpointView(rec: EndpointRecord): Endpoint {
+  return { ...rec, aliases: [...rec.aliases], state: rec.state === 'down' ? 'down' : 'active' };
 }
 
 export function serviceView(tx: ReadTx<Kinds>, rec: ServiceRecord, tasks?: readonly TaskRecord[]): Service {

@@ -4,10 +4,18 @@
  * heartbeats resumed: ready; heartbeats stopped: down) and the task and container states
  * agents report.
  *
+ * A node's state and its endpoints' state change together: marking a node Down marks its
+ * endpoints (tasks, containers, its ingress sandbox) down in the same transaction, so that
+ * what the manager lists never says a dead node's endpoints are live; Ready marks them
+ * active again.
+ *
  * Reports only move a task forward (STATE_RANK): a late or repeated report never undoes a
- * newer state, and a report about a task of another node is ignored.
+ * newer state, and a report about a task of another node is ignored. A task that failed
+ * with a non-zero exit status and no error text gets Docker's (`task: non-zero exit (7)`),
+ * which `service ps` shows; the restart policy then decides on a replacement (scheduler.ts).
  */
-import type { IssueCertificateRequest, IssueCertificateResponse, TaskStatusUpdate } from '../../api/api-types.ts';
+import { DEFAULT_GOSSIP_PORT } from '../../api/api-defaults.ts';
+import type { EndpointState, IssueCertificateRequest, IssueCertificateResponse, TaskStatusUpdate } from '../../api/api-types.ts';
 import { certificateFingerprint } from '../../api/certificates.ts';
 import { apiError } from '../../api/errors.ts';
 import { roleForToken } from '../../api/tokens.ts';
@@ -16,6 +24,7 @@ import { issueNodeCertificate } from '../ca.ts';
 import type { NodeRecord } from '../objects.ts';
 import { isoTime } from '../orchestrator.ts';
 import { isTerminal, TERMINAL_STATES } from '../scheduler.ts';
+import type { TxContext } from '../orchestrator.ts';
 import type { ControlCore } from './core.ts';
 import { clusterOf } from './core.ts';
 import { insertNode } from './nodes.ts';
@@ -45,6 +54,25 @@ export interface NodeSessionInfo {
   platformArch: string;
   version: string;
   addr: string;
+  /** The port its gossip listens on; absent or 0 = DEFAULT_GOSSIP_PORT. */
+  gossipPort?: number;
+}
+
+/** Sets the state of every endpoint on the node (its tasks', containers' and ingress sandbox's). */
+function setNodeEndpointsState(ctx: TxContext, nodeId: string, state: EndpointState): number {
+  let changed = 0;
+  for (const ep of ctx.tx.byIndex('endpoint', 'node', nodeId)) {
+    if (ep.state === state) continue;
+    ep.state = state;
+    ctx.tx.put('endpoint', ep);
+    changed++;
+  }
+  return changed;
+}
+
+/** Docker's error text of a task that exited with a non-zero status. */
+export function exitErrorText(exitCode: number): string {
+  return `task: non-zero exit (${exitCode})`;
 }
 
 export class AgentControl {
@@ -73,7 +101,7 @@ export class AgentControl {
         updatedAt: ctx.now,
         spec: { name: '', labels: {}, role, availability: 'active' },
         description: { hostname: req.hostname || id.slice(0, 12), platformOs: '', platformArch: '', version: '' },
-        status: { state: 'unknown', message: 'joined; waiting for its session', addr: advertise },
+        status: { state: 'unknown', message: 'joined; waiting for its session', addr: advertise, gossipPort: 0 },
         certFingerprint: certificateFingerprint(certPem),
       };
       if (role === 'manager') node.managerStatus = { leader: false, reachability: 'unreachable', addr: '' };
@@ -101,13 +129,15 @@ export class AgentControl {
     await this.core.mutate((ctx) => {
       const node = ctx.tx.get('node', nodeId);
       if (!node) return;
+      const gossipPort = info.gossipPort !== undefined && info.gossipPort > 0 ? info.gossipPort : DEFAULT_GOSSIP_PORT;
       const changed =
         node.status.state !== 'ready' ||
         (info.addr !== '' && node.status.addr !== info.addr) ||
         (info.hostname !== '' && node.description.hostname !== info.hostname) ||
-        node.description.version !== info.version;
+        node.description.version !== info.version ||
+        node.status.gossipPort !== gossipPort;
       if (!changed) return;
-      node.status = { state: 'ready', message: '', addr: info.addr !== '' ? info.addr : node.status.addr };
+      node.status = { state: 'ready', message: '', addr: info.addr !== '' ? info.addr : node.status.addr, gossipPort };
       node.description = {
         hostname: info.hostname || node.description.hostname,
         platformOs: info.platformOs || node.description.platformOs,
@@ -122,11 +152,12 @@ export class AgentControl {
       node.updatedAt = ctx.now;
       ctx.tx.put('node', node);
       ctx.invalidateNodes();
+      setNodeEndpointsState(ctx, nodeId, 'active');
       this.core.reconcileNode(ctx, nodeId);
     });
   }
 
-  /** Heartbeats stopped: mark the node down and move its tasks. */
+  /** Heartbeats stopped: mark the node and its endpoints down and move its tasks. */
   async nodeDown(nodeId: string, message: string): Promise<void> {
     await this.core.mutate((ctx) => {
       const node = ctx.tx.get('node', nodeId);
@@ -135,6 +166,7 @@ export class AgentControl {
       node.updatedAt = ctx.now;
       ctx.tx.put('node', node);
       ctx.invalidateNodes();
+      setNodeEndpointsState(ctx, nodeId, 'down');
       this.core.reconcileNode(ctx, nodeId);
     });
   }
@@ -152,15 +184,19 @@ export class AgentControl {
         if (!REPORTABLE.has(state)) continue;
         if (isTerminal(t)) continue;
         if ((STATE_RANK[state] ?? 0) < (STATE_RANK[t.status.state] ?? 0)) continue;
-        const same = t.status.state === state && t.status.health === (u.status.health ?? '') && t.status.err === (u.status.err ?? '');
+        const exitCode = Number.isInteger(u.status.exitCode) ? u.status.exitCode : 0;
+        let err = u.status.err ?? '';
+        if (err === '' && state === 'failed' && exitCode !== 0) err = exitErrorText(exitCode);
+        const health = u.status.health ?? '';
+        const same = t.status.state === state && t.status.health === health && t.status.err === err && t.status.exitCode === exitCode;
         if (same) continue;
         t.status = {
           state,
           message: u.status.message ?? '',
-          err: u.status.err ?? '',
+          err,
           timestamp: ctx.now,
-          exitCode: u.status.exitCode ?? 0,
-          health: u.status.health ?? '',
+          exitCode,
+          health,
         };
         t.updatedAt = ctx.now;
         if (TERMINAL_STATES.has(state)) {

@@ -24,7 +24,8 @@ import type { TxContext } from '../orchestrator.ts';
 import { resolveContainer, resolveNetwork } from '../refs.ts';
 import { normalizeContainerSpec, normalizeNetworkSpec } from '../spec-validation.ts';
 import type { ReadTx } from '../store.ts';
-import { networkDerived, networkView } from '../views.ts';
+import { endpointStateFor, endpointView, networkDerived, networkView } from '../views.ts';
+import { peerOf } from '../assignment.ts';
 import type { ControlCore } from './core.ts';
 import { matchesIds, matchesLabels, matchesNames } from './filters.ts';
 
@@ -78,6 +79,7 @@ export function attachContainer(ctx: TxContext, c: ContainerRecord, net: Network
     addr: a.addr,
     mac: a.mac,
     addrV6: a.addrV6,
+    state: endpointStateFor(ctx.node(c.nodeId)),
   });
   return {
     networkId: net.id,
@@ -234,12 +236,12 @@ export class NetworkControl {
   async networkEndpoints(ref: string): Promise<NetworkEndpoints> {
     return this.core.store.view((tx) => {
       const net = resolveNetwork(tx, ref);
-      const endpoints: Endpoint[] = tx.byIndex('endpoint', 'network', net.id);
+      const endpoints: Endpoint[] = tx.byIndex('endpoint', 'network', net.id).map(endpointView);
       const nodeIds = [...new Set(endpoints.map((e) => e.nodeId).filter((id) => id !== ''))].sort();
       const peers: Peer[] = [];
       for (const id of nodeIds) {
         const n = tx.get('node', id);
-        if (n) peers.push({ nodeId: n.id, addr: n.status.addr, hostname: n.description.hostname, role: n.spec.role });
+        if (n) peers.push(peerOf(n));
       }
       return { version: tx.revision, network: networkView(tx, net), endpoints, peers };
     });

@@ -12,6 +12,7 @@ import type { TxContext } from '../orchestrator.ts';
 import { nodeName, resolveNode } from '../refs.ts';
 import { isLive, isTerminal } from '../scheduler.ts';
 import { normalizeNodeSpec } from '../spec-validation.ts';
+import { endpointStateFor } from '../views.ts';
 import type { ControlCore } from './core.ts';
 import { clusterOf, managerNodeId } from './core.ts';
 import { matchesIds, matchesLabels, matchesNames } from './filters.ts';
@@ -35,6 +36,7 @@ export function insertNode(ctx: TxContext, node: NodeRecord): void {
     addr: a.addr,
     mac: a.mac,
     addrV6: a.addrV6,
+    state: endpointStateFor(node),
   });
   ctx.invalidateNodes();
 }

@@ -77,6 +77,7 @@ function allocateVips(ctx: TxContext, svc: ServiceRecord, previous: ServiceRecor
         addr: a.addr,
         mac: '',
         addrV6: a.addrV6,
+        state: 'active',
       });
     }
     vips.push({ networkId: w.networkId, addr: ep.addr !== '' ? ep.addr : ep.addrV6 });

@@ -78,6 +78,7 @@ const NET: Network = {
   scope: 'swarm',
   ingress: false,
   endpointCount: 0,
+  downEndpointCount: 0,
   serviceIds: [],
 };
 
@@ -473,7 +474,7 @@ t.test('node ls marks self; promote and demote speak Docker', async (t) => {
     updatedAt: '',
     spec: { name: '', labels: {}, role: 'manager', availability: 'active' },
     description: { hostname: 'h1', platformOs: 'linux', platformArch: 'x86_64', version: '0.1.0' },
-    status: { state: 'ready', message: '', addr: '192.0.2.11' },
+    status: { state: 'ready', message: '', addr: '192.0.2.11', gossipPort: 7946 },
     managerStatus: { leader: true, reachability: 'reachable', addr: '192.0.2.11:2377' },
     certFingerprint: '',
   };

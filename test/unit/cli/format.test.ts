@@ -29,6 +29,7 @@ function network(over: Partial<Network> = {}, name = 'front'): Network {
     ingress: false,
     endpointCount: 0,
     serviceIds: [],
+    downEndpointCount: 0,
     ...over,
   };
 }
@@ -66,7 +67,7 @@ function node(id: string, hostname: string, over: Partial<Node> = {}): Node {
     updatedAt: '2026-11-22T09:00:00Z',
     spec: { name: '', labels: {}, role: 'worker', availability: 'active' },
     description: { hostname, platformOs: 'linux', platformArch: 'x86_64', version: '0.1.0' },
-    status: { state: 'ready', message: '', addr: '192.0.2.12' },
+    status: { state: 'ready', message: '', addr: '192.0.2.12', gossipPort: 7946 },
     certFingerprint: 'ab12',
     ...over,
   };
@@ -116,6 +117,7 @@ t.test("network inspect has Docker's fields in Docker's order", async (t) => {
           mac: '02:42:0a:00:09:03',
           addrV6: '',
           version: 1,
+          state: 'active',
         },
         {
           id: 'ep2',
@@ -131,9 +133,10 @@ t.test("network inspect has Docker's fields in Docker's order", async (t) => {
           mac: '',
           addrV6: '',
           version: 1,
+          state: 'active',
         },
       ],
-      peers: [{ nodeId: 'node1xxxxxxxxxxxxxxxxxxxx', addr: '192.0.2.11', hostname: 'h1', role: 'manager' }],
+      peers: [{ nodeId: 'node1xxxxxxxxxxxxxxxxxxxx', addr: '192.0.2.11', hostname: 'h1', role: 'manager', gossipPort: 7946 }],
     },
     true,
   );
@@ -311,7 +314,7 @@ t.test('node ls marks the current node and uses Docker words', async (t) => {
   });
   const worker = node('node2xxxxxxxxxxxxxxxxxxxx', 'h2', {
     spec: { name: '', labels: {}, role: 'worker', availability: 'drain' },
-    status: { state: 'down', message: 'heartbeat failure', addr: '192.0.2.12' },
+    status: { state: 'down', message: 'heartbeat failure', addr: '192.0.2.12', gossipPort: 7946 },
   });
   t.equal(
     renderList([nodeRow(leader, leader.id), nodeRow(worker, leader.id)], NODE_LIST, parseListFormat(undefined)),

@@ -78,6 +78,7 @@ function message(kind: 'snapshot' | 'delta', from: number, updates: SessionMessa
     fromVersion: from,
     updates,
     removals: { networkIds: [], taskIds: [], serviceIds: [], endpointIds: [], containerIds: [], peerIds: [] },
+    requests: [],
     heartbeatPeriodMs: 1000,
   };
 }

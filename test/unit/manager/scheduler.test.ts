@@ -16,7 +16,7 @@ function node(id: string, state = 'ready', availability = 'active'): NodeRecord 
     updatedAt: iso(T0),
     spec: { name: id, labels: {}, role: 'worker', availability },
     description: { hostname: id, platformOs: 'linux', platformArch: 'x64', version: '0' },
-    status: { state, message: '', addr: '192.0.2.1' },
+    status: { state, message: '', addr: '192.0.2.1', gossipPort: 7946 },
     certFingerprint: '',
   };
 }
