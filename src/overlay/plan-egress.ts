@@ -1,0 +1,61 @@
+/**
+ * The host's egress nftables table (Docker's docker_gwbridge role), planned purely.
+ *
+ * One table, family ip, named `${prefix}egress`, holding:
+ * - postrouting (nat, priority 100 = srcnat): sandboxes' egress addresses leaving by any
+ *   interface but the gateway bridge are masqueraded, so a task reaches the outside with
+ *   the host's address;
+ * - forward (filter, priority 0): frames from one gateway-bridge port to another are
+ *   dropped (Docker's enable_icc=false on docker_gwbridge): sandboxes on different overlays
+ *   all have an egress interface on this bridge, and must not reach each other across it.
+ *   Bridged frames reach the ip family's forward hook because bridge-nf-call-iptables is 1
+ *   in a new namespace (PLATFORM.md), with the bridge as both input and output interface;
+ *   checked on kernel 6.18 (test/kernel/overlay).
+ *
+ * The table is replaced as a whole in one `nft -f` transaction: `add table` (so the
+ * `delete` cannot fail on a missing table: nft 1.0.6 has no `destroy`), `delete table`,
+ * then the table built again. Rules are written in the form nft prints them back, so the
+ * canonical text of what the kernel holds equals `canonical` here when nothing drifted.
+ */
+import type { DesiredNftTable } from './objects.ts';
+
+interface ChainSpec {
+  name: string;
+  type: 'filter' | 'nat';
+  hook: 'forward' | 'postrouting';
+  priority: number;
+  rules: string[];
+}
+
+/** The egress table for gateway bridge `bridge` and egress subnet `subnet` (CIDR, host bits clear). */
+export function planEgressTable(tableName: string, bridge: string, subnet: string): DesiredNftTable {
+  const chains: ChainSpec[] = [
+    {
+      name: 'postrouting',
+      type: 'nat',
+      hook: 'postrouting',
+      priority: 100,
+      rules: [`ip saddr ${subnet} oifname != "${bridge}" masquerade`],
+    },
+    {
+      name: 'forward',
+      type: 'filter',
+      hook: 'forward',
+      priority: 0,
+      rules: [`iifname "${bridge}" oifname "${bridge}" drop`],
+    },
+  ];
+  const t = `ip ${tableName}`;
+  const script = [`add table ${t}`, `delete table ${t}`, `add table ${t}`];
+  for (const c of chains) {
+    script.push(`add chain ${t} ${c.name} { type ${c.type} hook ${c.hook} priority ${c.priority}; policy accept; }`);
+    for (const r of c.rules) script.push(`add rule ${t} ${c.name} ${r}`);
+  }
+  // canonicalNftTable's form: the table line, chains sorted by name each with its rules.
+  const canonical = [`table ${t}`];
+  for (const c of [...chains].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    canonical.push(`chain ${t} ${c.name} type ${c.type} hook ${c.hook} prio ${c.priority} policy accept`);
+    for (const r of c.rules) canonical.push(`  rule ${r}`);
+  }
+  return { family: 'ip', name: tableName, script: `${script.join('\n')}\n`, canonical: canonical.join('\n') };
+}
