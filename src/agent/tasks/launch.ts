@@ -126,7 +126,9 @@ export function effectiveHostname(spec: { id: string; hostname: string }): strin
 /**
  * The environment of a task's process (and of exec and health commands in it): exactly
  * the spec's entries in order (a later entry of the same key wins), plus PATH (Docker's
- * default) and HOSTNAME when the spec sets neither. Nothing of the agent's environment.
+ * default) and HOSTNAME when the spec sets them not. Nothing of the agent's environment.
+ * The task's process also finds PWD=/ : it runs in / (tasks have no working-directory
+ * setting), and the supervisor shell, as every POSIX shell, exports PWD.
  */
 export function taskEnvironment(env: readonly string[], hostname: string, extra: readonly string[] = []): Record<string, string> {
   const out: Record<string, string> = {};
