@@ -31,6 +31,12 @@ export const GROUPS: readonly Group[] = [
     summary: 'Manage standalone containers on attachable networks',
     load: async () => (await import('./container.ts')).registerContainerCommands,
   },
+  {
+    name: 'exec',
+    summary: 'Execute a command in a running task or container',
+    load: async () => (await import('./exec.ts')).registerExecCommand,
+  },
+  { name: 'logs', summary: 'Fetch the logs of a task or container', load: async () => (await import('./logs.ts')).registerLogsCommand },
   { name: 'node', summary: 'Manage cluster nodes', load: async () => (await import('./node.ts')).registerNodeCommands },
   { name: 'swarm', summary: 'Manage the cluster', load: async () => (await import('./swarm.ts')).registerSwarmCommands },
   {

@@ -1,5 +1,6 @@
 /**
- * `shoal service create|ls|inspect|ps|scale|update|rm`: Docker's service verbs and flags.
+ * `shoal service create|ls|inspect|ps|logs|scale|update|rm`: Docker's service verbs and flags
+ * (`service logs` is in logs.ts, beside `shoal logs`).
  *
  * shoal has no images: a service's tasks run the command given after `--`
  * (`shoal service create --name web -p 8080:80 -- python3 -m http.server 80`). Everything
@@ -30,6 +31,7 @@ import { parseScaleArgs } from './parse/scale.ts';
 import { UsageError } from './parse/usage-error.ts';
 import { naturalCompare, printInspect } from './network.ts';
 import { nodeName } from './format/node.ts';
+import { addServiceLogsCommand } from './logs.ts';
 
 /** Flags shared by create and update that shape the task template. */
 interface TaskFlags {
@@ -673,5 +675,6 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
       });
     });
 
+  addServiceLogsCommand(service, ctx);
   finishGroup(service);
 }

@@ -1,8 +1,12 @@
 /**
  * Test support for the manager: an in-process manager core on a temporary SQLite file with
- * virtual time, and real `shoal manager` / `shoal agent` child processes on loopback for
- * end-to-end tests. Everything a helper creates (directories, processes) is removed or
- * killed by PID in the test's teardown, also when the test fails.
+ * virtual time; an in-process manager with its real gRPC servers (mTLS on loopback) and
+ * scripted agents joined to it; and real `shoal manager` child processes with scripted
+ * agent processes (scripted-agent-main.ts) for end-to-end tests. Agents here are scripted
+ * (scripted-agent.ts): the real `shoal agent` programs the kernel of the namespace it runs
+ * in, and these tests run in the root namespace. Everything a helper creates (directories,
+ * processes, servers) is removed, closed or killed by PID in the test's teardown, also
+ * when the test fails.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -11,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
+import { joinCluster } from '../../src/agent/join.ts';
+import type { AgentIdentity } from '../../src/agent/join.ts';
 import { FakeClock } from '../../src/common/clock.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { initCluster } from '../../src/manager/cluster.ts';
@@ -23,11 +29,17 @@ import { MANAGER_SCHEMA } from '../../src/manager/objects.ts';
 import type { Kinds } from '../../src/manager/objects.ts';
 import { Dispatcher } from '../../src/manager/session.ts';
 import { SqliteStore } from '../../src/manager/sqlite-store.ts';
+import { startManager } from '../../src/manager/manager.ts';
+import type { RunningManager as InProcessServer } from '../../src/manager/manager.ts';
 import { waitUntil } from './wait.ts';
 import { freePort } from './net.ts';
+import { ScriptedAgent } from './scripted-agent.ts';
+import type { ScriptedAgentOptions } from './scripted-agent.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SHOAL_BIN = join(REPO_ROOT, 'bin', 'shoal.js');
+/** The scripted agent as a process (run with `node --import tsx`). */
+export const SCRIPTED_AGENT_MAIN = join(REPO_ROOT, 'test', 'support', 'scripted-agent-main.ts');
 
 /** A temporary directory removed in teardown. */
 export function tempDir(t: Test, prefix = 'shoal-mgr-'): string {
@@ -115,13 +127,26 @@ export interface ChildHandle {
 
 /** Spawns `node bin/shoal.js ARGS`, killed by PID (SIGKILL) in teardown if still running. */
 export function spawnShoal(t: Test, args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildHandle {
-  const child = spawn(process.execPath, [SHOAL_BIN, ...args], {
+  return spawnNode(t, [SHOAL_BIN, ...args], env);
+}
+
+/**
+ * Spawns the scripted agent as a process with `shoal agent`'s flags (--join-token,
+ * --manager, --advertise-addr, --data-dir, --hostname, --gossip-port); killed by PID in
+ * teardown if still running.
+ */
+export function spawnScriptedAgent(t: Test, args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildHandle {
+  return spawnNode(t, ['--import', 'tsx', SCRIPTED_AGENT_MAIN, ...args], env);
+}
+
+function spawnNode(t: Test, argv: readonly string[], env: NodeJS.ProcessEnv): ChildHandle {
+  const child = spawn(process.execPath, argv, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SHOAL_HOST: '', SHOAL_LOG_LEVEL: 'info', ...env },
   });
   const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not start shoal ${args.join(' ')}`);
+  if (pid === undefined) throw new Error(`could not start node ${argv.join(' ')}`);
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -189,4 +214,58 @@ export async function startManagerProcess(
     `the manager to answer on its socket (output so far:\n${h.output()})`,
   );
   return { ...h, dataDir: options.dataDir, port: options.port, client };
+}
+
+/**
+ * A manager in this process with its real servers: the unix socket and mTLS on
+ * 127.0.0.1 (a free port), a temporary data directory; destroyed in teardown. `client` is
+ * an API client on its unix socket (the CLI's connection).
+ */
+export async function startServerInProcess(
+  t: Test,
+  input: Partial<ManagerConfigInput> = {},
+): Promise<InProcessServer & { client: ManagerClient }> {
+  const dir = tempDir(t, 'shoal-srv-');
+  const m = await startManager({ dataDir: dir, listenAddr: '127.0.0.1:0', advertiseAddr: '127.0.0.1', ...input }, { noSweep: true });
+  const client = connectManager({ dataDir: dir, env: {}, timeoutMs: 30_000 });
+  t.teardown(() => {
+    client.close();
+    m.destroy();
+  });
+  return Object.assign(m, { client });
+}
+
+/** Joins a node with a worker (or manager) token, as `shoal agent` does, into a temporary directory. */
+export async function joinNode(
+  t: Test,
+  manager: { client: ManagerClient; managerAddr: string },
+  hostname: string,
+  role: 'worker' | 'manager' = 'worker',
+): Promise<{ identity: AgentIdentity; dataDir: string }> {
+  const dataDir = tempDir(t, `shoal-agent-${hostname}-`);
+  const token = (await manager.client.joinToken(role)).token;
+  const identity = await joinCluster({ token, managerAddr: manager.managerAddr, advertiseAddr: '127.0.0.1', dataDir, hostname });
+  return { identity, dataDir };
+}
+
+/**
+ * A scripted agent (scripted-agent.ts) joined to the manager and started; it waits until
+ * the manager lists its node Ready. Closed in teardown.
+ */
+export async function startScriptedAgent(
+  t: Test,
+  manager: { client: ManagerClient; managerAddr: string },
+  hostname: string,
+  options: Partial<ScriptedAgentOptions> = {},
+): Promise<ScriptedAgent> {
+  const { identity, dataDir } = await joinNode(t, manager, hostname);
+  const agent = new ScriptedAgent({ identity, hostname, dataDir, reconnectMinMs: 50, reconnectMaxMs: 500, ...options });
+  t.teardown(() => agent.close());
+  agent.start();
+  await until(
+    async () => (await manager.client.inspectNode(identity.nodeId)).status.state === 'ready',
+    30_000,
+    `node ${hostname} to be ready`,
+  );
+  return agent;
 }
