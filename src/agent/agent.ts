@@ -400,7 +400,7 @@ export class Agent {
       };
     }
     if (req.kind === 'logs') {
-      const logs = await this.runtime.readLogs(w.id, req.tail > 0 ? { tail: req.tail } : {});
+      const logs = await this.runtime.readLogs(w.id, req.tail !== undefined && req.tail > 0 ? { tail: req.tail } : {});
       return { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), logs, errorCode: '', errorMessage: '' };
     }
     return this.exec(w.id, req.argv, req.timeoutMs);
@@ -492,7 +492,7 @@ function needsEgressOf(attachments: ReadonlyArray<{ networkId: string }>, networ
 }
 
 function peerGossipAddr(p: Peer, fallbackPort: number): string {
-  const port = (p as Peer & { gossipPort?: number }).gossipPort || fallbackPort;
+  const port = p.gossipPort || fallbackPort;
   return p.addr.includes(':') ? `[${p.addr}]:${port}` : `${p.addr}:${port}`;
 }
 

@@ -77,7 +77,7 @@ export function remoteEndpoints(input: ViewInput): RemoteView {
         stats.deadNode++;
         continue;
       }
-      if ((e as Endpoint & { state?: string }).state === 'down') {
+      if (e.state === 'down') {
         stats.markedDown++;
         continue;
       }

@@ -93,11 +93,11 @@ export class LocalApi {
       }
       const timeoutMs = typeof body.timeoutMs === 'number' ? body.timeoutMs : 0;
       const r = await this.agent.exec(w.id, body.argv as string[], timeoutMs);
-      if (r.errorCode) return send(res, 500, { code: r.errorCode, message: r.errorMessage });
+      if (r.errorCode) return send(res, 500, { code: r.errorCode, message: r.errorMessage ?? '' });
       return send(res, 200, {
         exitCode: r.exitCode,
-        stdout: Buffer.from(r.stdout).toString('base64'),
-        stderr: Buffer.from(r.stderr).toString('base64'),
+        stdout: Buffer.from(r.stdout ?? new Uint8Array()).toString('base64'),
+        stderr: Buffer.from(r.stderr ?? new Uint8Array()).toString('base64'),
       });
     }
     send(res, 404, { code: 'SHOAL_ERR_NOT_FOUND', message: `no such endpoint: ${req.method} ${url}` });

@@ -33,7 +33,7 @@ interface AgentFlags {
 export function registerAgentCommands(program: Command): void {
   program
     .command('agent')
-    .description("Run a node's agent: join the cluster (or resume), keep the session with the manager")
+    .description("Run a node's agent: join the cluster (or resume) and program its data plane")
     .option('--join-token <token>', 'join token (SWMTKN-1-...) for the first start')
     .option('--manager <ip:port>', 'address of the manager (default: the one this node joined)')
     .option('--advertise-addr <ip>', "this node's underlay address")

@@ -46,8 +46,13 @@ export const GROUPS: readonly Group[] = [
   },
   {
     name: 'agent',
-    summary: "Run a node's agent: join the cluster (or resume), keep the session with the manager",
+    summary: "Run a node's agent: join the cluster (or resume) and program its data plane",
     load: async () => (await import('./agent.ts')).registerAgentCommands,
+  },
+  {
+    name: 'doctor',
+    summary: "Check this node's data plane against what its agent would program",
+    load: async () => (await import('./doctor.ts')).registerDoctorCommand,
   },
   {
     name: 'testbed',

@@ -32,6 +32,7 @@ function net(id: string, vni: number, subnet: string, opts: { internal?: boolean
     scope: 'swarm',
     ingress: !!opts.ingress,
     endpointCount: 0,
+    downEndpointCount: 0,
     serviceIds: [],
   };
 }

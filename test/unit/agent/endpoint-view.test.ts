@@ -7,7 +7,7 @@ import t from 'tap';
 import type { Endpoint, Peer } from '../../../src/api/api-types.ts';
 import { type GossipEndpoint, remoteEndpoints } from '../../../src/agent/endpoint-view.ts';
 
-function ep(id: string, node: string, ip: string, extra: Partial<Endpoint> & { state?: string } = {}): Endpoint {
+function ep(id: string, node: string, ip: string, extra: Partial<Endpoint> = {}): Endpoint {
   const mac = `02:42:${ip
     .split('.')
     .map((o) => Number(o).toString(16).padStart(2, '0'))
@@ -26,8 +26,9 @@ function ep(id: string, node: string, ip: string, extra: Partial<Endpoint> & { s
     mac,
     addrV6: '',
     version: 1,
+    state: 'active',
     ...extra,
-  } as Endpoint;
+  };
 }
 
 function gossipOf(e: Endpoint, vtep: string): GossipEndpoint {
@@ -101,7 +102,7 @@ t.test('a node gossip declares dead loses its endpoints while the manager still 
 });
 
 t.test('endpoints the manager marks down are not programmed, even if gossip has them', async (t) => {
-  const down = ep('c1', 'C', '10.0.0.4', { state: 'down' } as Partial<Endpoint>);
+  const down = ep('c1', 'C', '10.0.0.4', { state: 'down' });
   const manager = new Map([b1, down].map((e) => [e.id, e]));
   const gossip = new Map([['c1', gossipOf(c1, '192.0.2.13')]]);
   const v = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager, gossip, deadNodes: new Set(), peers });
