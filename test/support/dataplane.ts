@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { Task } from '../../src/api/api-types.ts';
 import { connectManager, type ManagerClient } from '../../src/api/client.ts';
-import { parseHost } from '../../src/api/manager-target.ts';
 import { agentPrefix } from '../../src/testbed/testbed.ts';
 import { testbedPaths } from '../../src/testbed/state.ts';
 import { SHOAL_BIN } from './manager-harness.ts';
@@ -104,7 +103,7 @@ export async function startCluster(t: Test, hosts = 3): Promise<Cluster> {
   const paths = testbedPaths(prefix);
   const state = (): { agents: AgentRecord[] } =>
     JSON.parse(readFileSync(join(paths.root, 'state.json'), 'utf8')) as { agents: AgentRecord[] };
-  const client = await connectManager(parseHost(`unix://${join(paths.root, 'data', 'h1', 'manager.sock')}`));
+  const client = connectManager({ host: `unix://${join(paths.root, 'data', 'h1', 'manager.sock')}` });
   t.teardown(() => client.close());
   const hostOf = (nodeId: string): number => {
     const a = state().agents.find((x) => x.nodeId === nodeId);
