@@ -171,34 +171,24 @@ class Differ {
     return !(d.peer && this.peerText(a, d.peer) === '?');
   }
 
-  /** Pass 1: links missing or needing re-creation; a veth pair is decided at its creating end. */
+  /**
+   * Pass 1: links missing or needing re-creation. A veth pair is decided once, from its
+   * creating end, or from its peer when the creating end's namespace was not read.
+   */
   linkIdentities(ns: NsDesired): void {
     const view = this.view(ns.name)!;
     for (const d of ns.links) {
-      const a = view.links.find((l) => l.name === d.name);
-      if (d.create === 'veth-peer' || d.create === 'existing') continue;
-      if (d.create === 'veth' && d.peer) {
-        const pv = this.view(d.peer.netns);
-        const pd = this.desiredLink(d.peer.netns, d.peer.name);
-        const pa = pv?.links.find((l) => l.name === d.peer!.name);
-        const here = this.sameIdentity(d, a);
-        const there = !pv || !pd || this.sameIdentity(pd, pa);
-        if (here && there) continue;
-        const item: OverlayItem = pd ? { type: 'link', link: d, peerLink: pd } : { type: 'link', link: d };
-        const text = pd ? `${desiredLinkText(d)} ; ${desiredLinkText(pd)}` : desiredLinkText(d);
-        if (!a && !pa) {
-          this.push({ kind: 'add', type: 'link', netns: ns.name, key: linkItemKey(d.name), text, item });
-        } else {
-          const before = [
-            a ? actualLinkText(a, d, this.peerText(a, d.peer)) : `link ${d.name} missing`,
-            pa && pd ? actualLinkText(pa, pd, this.peerText(pa, pd.peer!)) : `link ${d.peer.name} missing`,
-          ].join(' ; ');
-          this.push({ kind: 'change', type: 'link', netns: ns.name, key: linkItemKey(d.name), text, before, recreate: true, item });
-        }
-        this.gone.add(at(ns.name, d.name));
-        this.gone.add(at(d.peer.netns, d.peer.name));
+      if (d.create === 'existing') continue;
+      if (d.create === 'veth-peer') {
+        const creator = d.peer && !this.view(d.peer.netns) ? this.desiredLink(d.peer.netns, d.peer.name) : undefined;
+        if (creator?.create === 'veth') this.vethPair(d.peer!.netns, creator);
         continue;
       }
+      if (d.create === 'veth') {
+        this.vethPair(ns.name, d);
+        continue;
+      }
+      const a = view.links.find((l) => l.name === d.name);
       if (!a) {
         this.add(ns.name, { type: 'link', link: d });
         this.gone.add(at(ns.name, d.name));
@@ -216,6 +206,34 @@ class Differ {
         this.gone.add(at(ns.name, d.name));
       }
     }
+  }
+
+  /** A veth pair from its creating end `d` in `netns`: nothing, an add, or a re-creation. */
+  vethPair(netns: string, d: DesiredLink): void {
+    if (!d.peer) return;
+    const peer = d.peer;
+    const cv = this.view(netns);
+    const pv = this.view(peer.netns);
+    const pd = this.desiredLink(peer.netns, peer.name);
+    const a = cv?.links.find((l) => l.name === d.name);
+    const pa = pv?.links.find((l) => l.name === peer.name);
+    // An end whose namespace was not read is assumed right.
+    const here = !cv || this.sameIdentity(d, a);
+    const there = !pv || !pd || this.sameIdentity(pd, pa);
+    if (here && there) return;
+    const item: OverlayItem = pd ? { type: 'link', link: d, peerLink: pd } : { type: 'link', link: d };
+    const text = pd ? `${desiredLinkText(d)} ; ${desiredLinkText(pd)}` : desiredLinkText(d);
+    if (!a && !pa) {
+      this.push({ kind: 'add', type: 'link', netns, key: linkItemKey(d.name), text, item });
+    } else {
+      const before = [
+        a ? actualLinkText(a, d, this.peerText(a, peer)) : `link ${d.name} ${cv ? 'missing' : 'not read'}`,
+        pa && pd?.peer ? actualLinkText(pa, pd, this.peerText(pa, pd.peer)) : `link ${peer.name} ${pv ? 'missing' : 'not read'}`,
+      ].join(' ; ');
+      this.push({ kind: 'change', type: 'link', netns, key: linkItemKey(d.name), text, before, recreate: true, item });
+    }
+    this.gone.add(at(netns, d.name));
+    this.gone.add(at(peer.netns, peer.name));
   }
 
   /** Pass 2: MTU, master and up of links that stay. */
