@@ -2,9 +2,11 @@
  * Support for end-to-end tests of the `shoal` CLI against a real manager process: start a
  * manager in a fresh data directory on a free loopback port, wait until its unix socket
  * answers, run `shoal ...` as a child process the way a user would, and stop the manager by
- * PID and remove the directory in teardown (also when the test fails). Agents (`shoal
- * agent`) join the same way a user joins them, to make nodes that report Ready and run
- * (acknowledge) tasks.
+ * PID and remove the directory in teardown (also when the test fails). Agents join the way
+ * a user joins them (a worker token), to make nodes that report Ready and run tasks; they
+ * are scripted agents (scripted-agent.ts, as a process: the real session client, tasks
+ * reported instead of run, exec and logs answered from canned data), because a real `shoal
+ * agent` would program the kernel of the namespace these loopback tests run in.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -15,7 +17,7 @@ import type { Test } from 'tap';
 import { connectManager } from '../../src/api/client.ts';
 import type { ManagerClient } from '../../src/api/client.ts';
 import { waitFor } from './kernel.ts';
-import { freePort, REPO_ROOT, SHOAL_BIN } from './manager-harness.ts';
+import { freePort, REPO_ROOT, SCRIPTED_AGENT_MAIN, SHOAL_BIN } from './manager-harness.ts';
 
 export { freePort, REPO_ROOT } from './manager-harness.ts';
 
@@ -23,6 +25,8 @@ export interface ShoalResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** stdout as the bytes written (`shoal exec` passes binary output through). */
+  readonly stdoutBytes: Buffer;
 }
 
 export interface RunningManager {
@@ -41,10 +45,10 @@ export interface RunningManager {
 export function runShoal(args: readonly string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 60_000): Promise<ShoalResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SHOAL_BIN, ...args], { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('error', (err) => {
       clearTimeout(timer);
@@ -52,7 +56,13 @@ export function runShoal(args: readonly string[], env: NodeJS.ProcessEnv, input?
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+      const stdoutBytes = Buffer.concat(out);
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: stdoutBytes.toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        stdoutBytes,
+      });
     });
     child.stdin.end(input ?? '');
   });
@@ -142,9 +152,10 @@ export interface RunningAgent {
 }
 
 /**
- * Starts `shoal agent --join-token TOKEN --manager 127.0.0.1:PORT --advertise-addr
- * 127.0.0.1 --data-dir DIR --hostname HOSTNAME` and waits (up to 60 s) until the manager
- * lists a Ready node of that host name. Teardown kills it by PID and removes its directory.
+ * Starts a scripted agent process with `shoal agent`'s flags (--join-token TOKEN --manager
+ * 127.0.0.1:PORT --advertise-addr 127.0.0.1 --data-dir DIR --hostname HOSTNAME) and waits
+ * (up to 60 s) until the manager lists a Ready node of that host name. Teardown kills it by
+ * PID and removes its directory.
  */
 export async function startAgent(
   t: Test,
@@ -157,8 +168,9 @@ export async function startAgent(
   const child = spawn(
     process.execPath,
     [
-      SHOAL_BIN,
-      'agent',
+      '--import',
+      'tsx',
+      SCRIPTED_AGENT_MAIN,
       '--join-token',
       token,
       '--manager',
@@ -173,7 +185,7 @@ export async function startAgent(
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHOAL_HOST: '', SHOAL_DATA_DIR: dataDir } },
   );
   const pid = child.pid;
-  if (pid === undefined) throw new Error('could not start shoal agent');
+  if (pid === undefined) throw new Error('could not start the scripted agent');
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
@@ -185,7 +197,7 @@ export async function startAgent(
   try {
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`shoal agent ${hostname} exited with status ${child.exitCode}:\n${output}`);
+        if (child.exitCode !== null) throw new Error(`agent ${hostname} exited with status ${child.exitCode}:\n${output}`);
         const nodes = await manager.client.listNodes();
         return nodes.some((n) => n.description.hostname === hostname && n.status.state === 'ready');
       },

@@ -12,7 +12,8 @@
  *   the restart policy; a task asked to shut down is reported shutdown;
  * - a standalone container is reported running;
  * - exec and logs requests are answered from canned data (CANNED_COMMANDS below), unless
- *   the test passes its own `answer`.
+ *   the test passes its own `answer`; the log of a task it does not know (yet) is empty,
+ *   as api.proto asks of agents.
  *
  * Also runnable as a process (scripted-agent-main.ts) for tests that stop, freeze
  * (SIGSTOP) or kill an agent.
@@ -52,6 +53,7 @@ export function tailLines(text: string, tail: number | undefined): string {
 }
 
 const enc = (text: string): Uint8Array => new TextEncoder().encode(text);
+const EMPTY = new Uint8Array(0);
 
 /** The canned answer to an exec of `argv` in a workload named `name`; undefined = never answer. */
 export function cannedExec(argv: readonly string[], name: string, req: AgentRequest): AgentResponseBody | undefined {
@@ -187,9 +189,9 @@ export class ScriptedAgent {
     const task = req.taskId !== '' ? s.tasks.get(req.taskId) : undefined;
     const container = req.containerId !== '' ? s.containers.get(req.containerId) : undefined;
     const name = task?.name ?? container?.spec.name;
+    if (req.kind === 'logs') return { logs: name === undefined ? EMPTY : enc(tailLines(cannedLog(name), req.tail)) };
     if (name === undefined)
       throw apiError('SHOAL_ERR_TASK_NOT_FOUND', `no task or container ${req.taskId || req.containerId} on this node`);
-    if (req.kind === 'logs') return { logs: enc(tailLines(cannedLog(name), req.tail)) };
     if (req.kind !== 'exec') throw apiError('SHOAL_ERR_UNSUPPORTED', `unknown request kind ${req.kind}`);
     const answer = cannedExec(req.argv, name, req);
     if (answer === undefined) return new Promise<AgentResponseBody>(() => {}); // `hang`

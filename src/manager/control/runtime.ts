@@ -183,8 +183,11 @@ export class RuntimeControl {
     if (target !== '') {
       const { t, nodeId } = this.core.store.view((tx) => {
         const t = resolveRuntimeTarget(tx, target);
+        // a task never placed on a node never ran: its log is empty
+        if (targetNodeId(t) === '') return { t, nodeId: '' };
         return { t, nodeId: this.reachableNode(tx, targetNodeId(t), `${t.kind} ${targetName(t)}`).id };
       });
+      if (nodeId === '') return [logChunk(t, '', {})];
       const chunk = await this.fetchLog(t, nodeId, tail);
       if (chunk.errorCode !== '') {
         throw ShoalError.remote(chunk.errorCode, chunk.errorMessage, { details: { nodeId, target } });

@@ -388,6 +388,21 @@ t.test('bad input through the CLI leaves the store unchanged', async (t) => {
     { args: agent(wrongSecret), exit: 1, code: 'SHOAL_ERR_JOIN_TOKEN_REJECTED', error: /token/ },
     { args: agent(foreignDigest), exit: 1, code: 'SHOAL_ERR_CA_MISMATCH', error: /different CA/ },
     { args: agent('SWMTKN-2-garbage'), exit: 1, code: 'SHOAL_ERR_BAD_JOIN_TOKEN', error: /token/ },
+    // ---------------------------------------------------------------- exec and logs (no agent runs anything here)
+    { args: ['exec', 'nosuch', 'echo'], exit: 1, code: 'SHOAL_ERR_TASK_NOT_FOUND', error: /^Error: no such task or container: nosuch / },
+    { args: ['exec', 'web.1', 'echo'], exit: 1, code: 'SHOAL_ERR_NOT_RUNNING', error: /task web\.1\.\w+ is not running \(it is pending\)/ },
+    { args: ['exec', 'probe', 'echo'], exit: 1, code: 'SHOAL_ERR_NOT_RUNNING', error: /container probe is not running \(it is created\)/ },
+    { args: ['exec', 'web.1'], exit: 2, error: /missing required argument 'command'/ },
+    { args: ['exec', '-t', 'web.1', 'sh'], exit: 2, error: /unknown option '-t'/ },
+    {
+      args: ['exec', '--timeout', '2h', 'web.1', 'ls'],
+      exit: 2,
+      code: 'SHOAL_ERR_INVALID_ARGUMENT',
+      error: /"--timeout" flag: want more than 0 and at most 1h/,
+    },
+    { args: ['logs', 'nosuch'], exit: 1, code: 'SHOAL_ERR_TASK_NOT_FOUND', error: /no such task or container: nosuch/ },
+    { args: ['logs', 'probe'], exit: 1, code: 'SHOAL_ERR_AGENT_UNAVAILABLE', error: /agent of node \w+ is not connected/ },
+    { args: ['service', 'logs', 'nosuch'], exit: 1, code: 'SHOAL_ERR_SERVICE_NOT_FOUND', error: /no such service or task: nosuch/ },
   ];
 
   t.ok(cases.length >= 40, `${cases.length} bad-input cases`);

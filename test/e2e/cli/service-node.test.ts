@@ -1,7 +1,8 @@
 // `shoal service ...`, `shoal node ...` and `shoal swarm join-token` against a real manager
-// process with two agents (`shoal agent`, joined with a worker token) that run the tasks:
-// create, ls, inspect, ps, scale, update, rm; node ls/inspect/update/promote/demote/rm;
-// join tokens and their rotation.
+// process with two agents (joined with a worker token) that run the tasks: create, ls,
+// inspect, ps, scale, update, rm; node ls/inspect/update/promote/demote/rm; join tokens and
+// their rotation. The agents are scripted (test/support/scripted-agent.ts): the manager and
+// the CLI are the subject, and a real `shoal agent` would program this namespace's kernel.
 import t from 'tap';
 import type { Test } from 'tap';
 import { startAgent, startManager } from '../../support/cli-e2e.ts';

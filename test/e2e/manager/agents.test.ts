@@ -1,7 +1,14 @@
 /**
- * Two `shoal agent` processes joined to one `shoal manager` over mTLS on loopback: both
- * receive their assignment streams; when one agent's heartbeats stop (SIGSTOP), its node
- * goes Down and its tasks move to the other. Also: refused joins and certificate checks.
+ * Two agents joined to one `shoal manager` over mTLS on loopback: both receive their
+ * assignment streams (with each other as gossip peers, at the gossip ports they named);
+ * when one agent's heartbeats stop (SIGSTOP), its node goes Down, its endpoints are marked
+ * down with it and its tasks move to the other. Also: refused joins and certificate checks.
+ *
+ * The agents are scripted (test/support/scripted-agent.ts: the real session client, tasks
+ * reported running instead of run): the manager is the subject here, and a real `shoal
+ * agent` would program the kernel of the namespace it runs in, the root one for these
+ * loopback tests. The join refusals do use `shoal agent`: it stops at the join, before
+ * anything of its data plane starts.
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
@@ -10,7 +17,7 @@ import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-def
 import { connectManager, ManagerClient } from '../../../src/api/client.ts';
 import { GrpcConnection } from '../../../src/api/grpc-connection.ts';
 import { parseHost } from '../../../src/api/manager-target.ts';
-import { freePort, spawnShoal, startManagerProcess, tempDir, until } from '../../support/manager-harness.ts';
+import { freePort, spawnScriptedAgent, spawnShoal, startManagerProcess, tempDir, until } from '../../support/manager-harness.ts';
 
 interface AssignmentFile {
   version: number;
@@ -18,7 +25,7 @@ interface AssignmentFile {
   networks: { name: string; vxlanId: number }[];
   tasks: { id: string; state: string; desiredState: string; addresses: string[] }[];
   services: { name: string; virtualIps: unknown[] }[];
-  peers: unknown[];
+  peers: { nodeId: string; addr: string; gossipPort: number }[];
   keyring?: { keys: number };
 }
 
@@ -43,8 +50,9 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
   const token = (await m.client.joinToken('worker')).token;
   const agentDirs = [join(root, 'a1'), join(root, 'a2')];
   const agents = agentDirs.map((dir, i) =>
-    spawnShoal(t, [
-      'agent',
+    spawnScriptedAgent(t, [
+      '--gossip-port',
+      String(7950 + i),
       '--join-token',
       token,
       '--manager',
@@ -71,7 +79,11 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
   );
   const idOf = (dir: string): string => (JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { nodeId: string }).nodeId;
   const [id1, id2] = agentDirs.map(idOf) as [string, string];
-  t.match(agents[0]!.output(), /joined a swarm as a worker/);
+  t.same(
+    (await Promise.all([id1, id2].map((id) => m.client.inspectNode(id)))).map((n) => n.status.gossipPort),
+    [7950, 7951],
+    'each node stores the gossip port its agent named',
+  );
 
   await m.client.createNetwork(defaultNetworkSpec('front'));
   const svc = await m.client.createService({
@@ -95,13 +107,35 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
     );
     t.equal(a.keyring?.keys, 1);
     t.equal(a.peers.length, 1, 'the other node as a gossip peer');
+    const other = dir === agentDirs[0] ? id2 : id1;
+    t.same(
+      a.peers.map((p) => [p.nodeId, p.addr, p.gossipPort]),
+      [[other, '127.0.0.1', other === id1 ? 7950 : 7951]],
+      'at its gossip port',
+    );
     for (const task of a.tasks) t.match(task.addresses[0], /^10\.0\.0\.\d+\/24$/);
   }
   t.equal((await m.client.inspectService(svc.id)).serviceStatus.runningTasks, 4, 'states reported by the agents');
 
   // freeze agent 1: its heartbeats stop while its TCP connection stays open
+  const front = await m.client.networkEndpoints('front');
+  t.same([...new Set(front.endpoints.map((e) => e.state))], ['active'], 'every endpoint active while both nodes are up');
+  t.equal(front.network.downEndpointCount, 0);
   agents[0]!.signal('SIGSTOP');
   await until(async () => (await m.client.inspectNode(id1)).status.state === 'down', 30_000, 'node 1 to be marked down');
+  const downView = await m.client.networkEndpoints('front');
+  const ofNode1 = downView.endpoints.filter((e) => e.nodeId === id1);
+  t.equal(ofNode1.length, 2, "node 1's two task endpoints are still listed (its agent never said they stopped)");
+  t.same(
+    ofNode1.map((e) => e.state),
+    ['down', 'down'],
+    'and marked down with their node',
+  );
+  t.equal(downView.network.downEndpointCount, 2, 'counted on the network');
+  t.ok(
+    downView.endpoints.filter((e) => e.nodeId !== id1).every((e) => e.state === 'active'),
+    'the VIP and node 2 endpoints stay active',
+  );
   const live = await until(
     async () => {
       const tasks = await m.client.listTasks({ services: ['web'], desiredState: 'running' });
@@ -150,7 +184,7 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
 
   // removing the dead node: its identity is refused from then on
   await m.client.removeNode(id1);
-  const rejoin = spawnShoal(t, ['agent', '--data-dir', agentDirs[0]!, '--manager', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1']);
+  const rejoin = spawnScriptedAgent(t, ['--data-dir', agentDirs[0]!, '--manager', `127.0.0.1:${port}`, '--advertise-addr', '127.0.0.1']);
   t.equal(await rejoin.exited(), 1);
   t.match(rejoin.output(), /SHOAL_ERR_UNAUTHENTICATED/);
 });
@@ -196,9 +230,9 @@ t.test("the manager's own node: an agent started on the manager's data directory
   const m = await startManagerProcess(t, { dataDir, port, extraArgs: ['--dispatcher-heartbeat', '250ms', '--node-down-after', '5s'] });
   const self = await m.client.inspectNode('self');
   t.equal(self.status.state, 'unknown', 'no agent yet: the node takes no tasks');
-  const agent = spawnShoal(t, ['agent', '--data-dir', dataDir, '--advertise-addr', '127.0.0.1']);
+  const agent = spawnScriptedAgent(t, ['--data-dir', dataDir, '--advertise-addr', '127.0.0.1']);
   await until(async () => (await m.client.inspectNode('self')).status.state === 'ready', 30_000, "the manager's node to become ready");
-  t.match(agent.output(), /resumes as manager/);
+  t.match(agent.output(), /resumes as manager/, "the manager's own identity, from its data directory");
   const svc = await m.client.createService({ ...defaultServiceSpec('solo'), mode: { replicated: { replicas: 2 } } });
   await until(
     async () => (await m.client.inspectService(svc.id)).serviceStatus.runningTasks === 2,
