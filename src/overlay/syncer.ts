@@ -45,6 +45,7 @@ export class OverlaySyncer {
   /** Namespace -> its desired text at the last sync without failures; undefined = next sync is full. */
   #last: Map<string, string> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  #lastProblems = '[]';
 
   constructor(k: OverlayKernel, opts: OverlaySyncerOptions) {
     this.#k = k;
@@ -159,8 +160,12 @@ export class OverlaySyncer {
     } else {
       this.#logger.debug(summary, 'overlay sync: nothing to change');
     }
-    if (r.problems.length > 0) {
-      this.#logger.warn({ problems: r.problems.slice(0, LOGGED_FAILURES) }, 'overlay model items left out');
+    // The same problems come back every sync until the model changes: logged when they change.
+    const problems = JSON.stringify(r.problems);
+    if (problems !== this.#lastProblems) {
+      this.#lastProblems = problems;
+      if (r.problems.length > 0) this.#logger.warn({ problems: r.problems.slice(0, LOGGED_FAILURES) }, 'overlay model items left out');
+      else this.#logger.info({}, 'overlay model: every item planned again');
     }
   }
 }
