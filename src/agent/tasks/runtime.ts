@@ -5,17 +5,11 @@
  *
  * Processes outlive the agent. Each is started detached (a session of its own), with stdin
  * /dev/null and stdout+stderr appended to DIR/<id>/output.log by file descriptor, under a
- * small supervisor shell that records the exit status in DIR/<id>/exit (launch.ts has the
- * process tree and why). Nothing of the agent is needed to keep a task running: an agent
- * killed with SIGKILL and started again adopts its tasks (adopt()), same pids, and still
- * learns their exit codes.
- *
- * Noticing exits costs no polling in the normal case: the supervisor touches
- * DIR/.events/<id>.exited (one inotify watch on that directory for all tasks; the logs'
- * writes are elsewhere, so a chatty task wakes nothing), and while the supervisor is this
- * agent's child its exit event says so too. A slow safety poll (pollIntervalMs, one stat
- * and one /proc read per task) catches what inotify could miss and supervisors that were
- * killed without writing a status.
+ * small supervisor shell that records the exit status in DIR/<id>/exit (launch.ts: the
+ * process tree and why; launcher.ts: one start; task-dir.ts: the files). An agent killed
+ * with SIGKILL and started again adopts its tasks (adopt()), same pids, and still learns
+ * their exit codes. Exits are noticed through one inotify watch and a slow safety poll
+ * (event-watcher.ts), and at once while the supervisor is this agent's child.
  *
  * The sandbox network namespace is the overlay's: it exists before start() and is deleted
  * after stop(); this module only runs processes in it.
@@ -23,34 +17,19 @@
  * Events (onEvent) are delivered at least once: an exit reported before an agent restart
  * is reported again by the next adopt() until the task is remove()d.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  type FSWatcher,
-  watch,
-} from 'node:fs';
-import { join } from 'node:path';
 import type { HealthConfig } from '../../api/api-types.ts';
-import { type Clock, systemClock, type Timer } from '../../common/clock.ts';
+import { type Clock, systemClock } from '../../common/clock.ts';
 import { ShoalError } from '../../common/errors.ts';
-import { writeFileAtomic } from '../../common/fs.ts';
 import { type Logger, silentLogger } from '../../common/logger.ts';
-import { netnsPath, requireNetns } from '../../kernel/netns.ts';
+import { requireNetns } from '../../kernel/netns.ts';
 import { TASK_ERRORS, taskError } from './errors.ts';
+import { EventWatcher } from './event-watcher.ts';
+import { Launch, type Launched } from './launcher.ts';
 import { isNsenterFailure, runInTask } from './exec.ts';
 import { type HealthStatus, HealthMonitor } from './health.ts';
 import {
   EXIT_CODE_UNKNOWN,
   effectiveHostname,
-  launchArgv,
   resolveHealthCheck,
   type TaskTools,
   taskEnvironment,
@@ -61,19 +40,10 @@ import {
 } from './launch.ts';
 import { readTail } from './logs.ts';
 import { identify, isAlive, readProcStat, resolveTools, signalGroup } from './proc.ts';
-import {
-  exitMessage,
-  type ProcessIdentity,
-  type ProcessSpec,
-  parseNumberFile,
-  parseRecord,
-  RECORD_VERSION,
-  serializeRecord,
-  signalOfStatus,
-  type TaskRecord,
-} from './record.ts';
+import { exitMessage, type ProcessIdentity, type ProcessSpec, signalOfStatus, type TaskRecord } from './record.ts';
+import { type MarkerKind, TaskDir } from './task-dir.ts';
 
-export type { HealthConfig, ProcessSpec };
+export type { HealthConfig, ProcessIdentity, ProcessSpec };
 export { EXIT_CODE_UNKNOWN, TASK_ERRORS };
 
 export type RuntimeEvent =
@@ -108,17 +78,6 @@ export const DEFAULT_KILL_WAIT_MS = 10_000;
 /** Output kept of one health probe run (its first 4,096 bytes are reported). */
 const PROBE_OUTPUT_BYTES = 64 * 1024;
 
-const EVENTS_DIR = '.events';
-const FILES = {
-  record: 'record.json',
-  log: 'output.log',
-  pid: 'pid',
-  exit: 'exit',
-  health: 'health',
-  resolvConf: 'resolv.conf',
-  hosts: 'hosts',
-} as const;
-
 interface Ended {
   exitCode: number;
   signal?: string;
@@ -127,7 +86,6 @@ interface Ended {
 
 interface Entry {
   readonly id: string;
-  readonly dir: string;
   record: TaskRecord;
   /** The command's pid from DIR/pid (also when it ended before its identity could be read). */
   mainPid: number | undefined;
@@ -139,30 +97,38 @@ interface Entry {
 }
 
 export class TaskRuntime {
-  private readonly dir: string;
-  private readonly eventsDir: string;
+  private readonly dir: TaskDir;
+  private readonly watcher: EventWatcher;
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly onEvent: (e: RuntimeEvent) => void;
-  private readonly pollIntervalMs: number;
   private readonly startTimeoutMs: number;
   private readonly killWaitMs: number;
   private toolsCache: TaskTools | undefined;
   private readonly entries = new Map<string, Entry>();
   private readonly starting = new Map<string, Promise<{ pid: number }>>();
-  /** Wakes a start() waiting for its supervisor's pid file. */
-  private readonly startWakers = new Map<string, () => void>();
-  private watcher: FSWatcher | undefined;
-  private pollTimer: Timer | undefined;
+  /** Starts in progress, woken by their markers. */
+  private readonly launches = new Map<string, Launch>();
+  /** Events held back while adopt() runs, delivered after it resolves. */
+  private deferred: RuntimeEvent[] | undefined;
   private closed = false;
 
   constructor(opts: TaskRuntimeOptions) {
-    this.dir = opts.dir;
-    this.eventsDir = join(opts.dir, EVENTS_DIR);
+    this.dir = new TaskDir(opts.dir);
     this.logger = opts.logger ?? silentLogger;
     this.clock = opts.clock ?? systemClock;
     this.onEvent = opts.onEvent;
-    this.pollIntervalMs = opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.watcher = new EventWatcher({
+      dir: this.dir.eventsDir,
+      clock: this.clock,
+      pollIntervalMs: opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+      logger: this.logger,
+      ensureDir: () => this.dir.ensureEventsDir(),
+      onMarker: (id, kind) => this.onMarker(id, kind),
+      onPoll: () => {
+        for (const e of this.entries.values()) if (!e.ended) this.check(e, true);
+      },
+    });
     this.startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     this.killWaitMs = opts.killWaitMs ?? DEFAULT_KILL_WAIT_MS;
     this.toolsCache = opts.tools;
@@ -174,32 +140,36 @@ export class TaskRuntime {
    * adopted, its health checks resumed from the last status; a task that ended while no
    * agent watched produces an 'exited' event with its recorded exit code (EXIT_CODE_UNKNOWN
    * when nothing could record it). A record that cannot be read is logged and skipped.
-   * Returns the adopted tasks.
+   * Returns the adopted tasks. The events adopt() causes (those exits, the resumed health
+   * statuses) are delivered after it has resolved, so the caller knows the adopted tasks
+   * first; an ended task's id may be one the caller has never seen.
    */
   async adopt(): Promise<Array<{ id: string; pid: number; spec: ProcessSpec }>> {
     this.assertOpen();
-    this.ensureWatching();
+    this.watcher.start();
     const adopted: Array<{ id: string; pid: number; spec: ProcessSpec }> = [];
-    let names: string[];
+    const deferred: RuntimeEvent[] = [];
+    this.deferred = deferred;
     try {
-      names = readdirSync(this.dir, { withFileTypes: true })
-        .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
-        .map((d) => d.name)
-        .sort();
-    } catch (err) {
-      throw taskError('SHOAL_ERR_TASK_RECORD', `cannot list ${this.dir}: ${(err as Error).message}`, { dir: this.dir }, err);
-    }
-    for (const id of names) {
-      const known = this.entries.get(id);
-      if (known) {
-        if (!known.ended) adopted.push({ id, pid: this.pidOf(known), spec: known.record.spec });
-        continue;
+      for (const id of this.dir.listIds()) {
+        const known = this.entries.get(id);
+        if (known) {
+          if (!known.ended) adopted.push({ id, pid: this.pidOf(known), spec: known.record.spec });
+          continue;
+        }
+        try {
+          const e = this.adoptOne(id);
+          if (e && !e.ended) adopted.push({ id, pid: this.pidOf(e), spec: e.record.spec });
+        } catch (err) {
+          this.logger.warn({ id, err }, 'task record skipped');
+        }
       }
-      try {
-        const e = this.adoptOne(id);
-        if (e && !e.ended) adopted.push({ id, pid: this.pidOf(e), spec: e.record.spec });
-      } catch (err) {
-        this.logger.warn({ id, err }, 'task record skipped');
+    } finally {
+      this.deferred = undefined;
+      if (deferred.length > 0) {
+        setImmediate(() => {
+          for (const event of deferred) if (!this.closed) this.deliver(event);
+        });
       }
     }
     return adopted;
@@ -302,10 +272,9 @@ export class TaskRuntime {
     if (opts.tail !== undefined && (!Number.isInteger(opts.tail) || opts.tail < 0)) {
       throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `log tail ${opts.tail} must be a non-negative integer`);
     }
-    const taskDir = join(this.dir, id);
-    if (!this.entries.has(id) && !isDirectory(taskDir)) throw this.notFound(id);
+    if (!this.entries.has(id) && !this.dir.exists(id)) throw this.notFound(id);
     try {
-      return await readTail(join(taskDir, FILES.log), opts.tail);
+      return await readTail(this.dir.path(id, 'log'), opts.tail);
     } catch (err) {
       throw taskError('SHOAL_ERR_TASK_RECORD', `cannot read the log of task ${id}: ${(err as Error).message}`, { id }, err);
     }
@@ -323,12 +292,7 @@ export class TaskRuntime {
       throw taskError('SHOAL_ERR_TASK_RUNNING', `task ${id} is still running (not adopted yet): stop it first`, { id });
     }
     this.entries.delete(id);
-    try {
-      rmSync(join(this.dir, id), { recursive: true, force: true });
-    } catch (err) {
-      throw taskError('SHOAL_ERR_TASK_RECORD', `cannot remove the directory of task ${id}: ${(err as Error).message}`, { id }, err);
-    }
-    this.removeMarkers(id);
+    this.dir.remove(id);
   }
 
   /**
@@ -338,212 +302,86 @@ export class TaskRuntime {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.pollTimer?.cancel();
-    this.pollTimer = undefined;
-    this.watcher?.close();
-    this.watcher = undefined;
+    this.watcher.close();
+    const closedErr = new ShoalError('SHOAL_ERR_CLOSED', 'the task runtime was closed');
     for (const e of this.entries.values()) {
       e.health?.stop();
       e.health = undefined;
-      const closedErr = new ShoalError('SHOAL_ERR_CLOSED', 'the task runtime was closed');
       for (const w of e.waiters.splice(0)) w.reject(closedErr);
     }
-    for (const wake of this.startWakers.values()) wake();
+    for (const launch of this.launches.values()) launch.wake();
   }
 
   // ---- starting ----
 
   private async startNew(spec: ProcessSpec): Promise<{ pid: number }> {
     const tools = this.tools();
+    const health = resolveHealthCheck(spec.health, spec.id, tools.sh);
     await requireNetns(spec.netns);
-    this.ensureWatching();
+    this.watcher.start();
+    const id = spec.id;
     // A record left by an earlier agent whose process still runs: adopt it, start nothing.
-    if (!this.entries.has(spec.id) && this.supervisorAliveOnDisk(spec.id)) {
-      const e = this.adoptOne(spec.id);
+    if (!this.entries.has(id) && this.supervisorAliveOnDisk(id)) {
+      const e = this.adoptOne(id);
       if (e && !e.ended) return { pid: this.pidOf(e) };
     }
-    const taskDir = join(this.dir, spec.id);
-    const hostname = effectiveHostname(spec);
-    const health = resolveHealthCheck(spec.health, spec.id, tools.sh);
-    let logFd: number;
-    try {
-      mkdirSync(taskDir, { recursive: true, mode: 0o700 });
-      for (const f of [FILES.record, FILES.pid, FILES.exit, FILES.health]) rmSync(join(taskDir, f), { force: true });
-      this.removeMarkers(spec.id);
-      writeFileAtomic(join(taskDir, FILES.resolvConf), spec.resolvConf);
-      writeFileAtomic(join(taskDir, FILES.hosts), spec.hosts);
-      logFd = openSync(join(taskDir, FILES.log), 'a', 0o640);
-    } catch (err) {
-      throw taskError(
-        'SHOAL_ERR_TASK_RECORD',
-        `cannot prepare the directory of task ${spec.id}: ${(err as Error).message}`,
-        { id: spec.id },
-        err,
-      );
-    }
-    const [file, ...args] = launchArgv(tools, {
-      netnsPath: netnsPath(spec.netns),
-      taskDir,
-      hostname,
-      markerPrefix: join(this.eventsDir, spec.id),
-      name: spec.name,
-      argv: spec.argv,
+    const launch = new Launch({
+      tools,
+      dir: this.dir,
+      spec,
+      clock: this.clock,
+      startTimeoutMs: this.startTimeoutMs,
+      isClosed: () => this.closed,
+      onSupervisorExit: () => {
+        const e = this.entries.get(id);
+        if (e && !e.ended) this.check(e, true);
+      },
     });
-    let child: ChildProcess;
+    this.launches.set(id, launch);
+    let launched: Launched;
     try {
-      child = spawn(file!, args, { cwd: '/', env: taskEnvironment(spec.env, hostname), detached: true, stdio: ['ignore', logFd, logFd] });
-    } catch (err) {
-      throw taskError(
-        'SHOAL_ERR_TASK_START_FAILED',
-        `cannot spawn the supervisor of task ${spec.id}: ${(err as Error).message}`,
-        { id: spec.id },
-        err,
-      );
+      launched = await launch.run();
     } finally {
-      closeSync(logFd);
+      this.launches.delete(id);
     }
-    // Nothing of the agent holds the task: no pipes, and the handle does not keep us alive.
-    child.unref();
-    let childExited = false;
-    let spawnError: Error | undefined;
-    child.once('error', (err) => {
-      spawnError = err;
-      childExited = true;
-      this.startWakers.get(spec.id)?.();
-    });
-    child.once('exit', () => {
-      childExited = true;
-      const e = this.entries.get(spec.id);
-      if (e && !e.ended) this.check(e, true);
-      else this.startWakers.get(spec.id)?.();
-    });
-    const supervisorPid = child.pid;
-    const supervisor = supervisorPid === undefined ? undefined : identify(supervisorPid);
-    if (supervisorPid === undefined || !supervisor) {
-      // Either spawn failed (the error event says why) or the supervisor ended at once.
-      await this.waitStart(spec.id, () => childExited, 1_000);
-      const why = spawnError ? spawnError.message : await this.logExcerpt(taskDir);
-      this.forgetFailedStart(taskDir);
-      throw taskError('SHOAL_ERR_TASK_START_FAILED', `task ${spec.id} did not start: ${why}`, { id: spec.id });
-    }
-    const record: TaskRecord = { version: RECORD_VERSION, spec, supervisor, startedAtMs: this.clock.wallNow() };
-    this.writeRecord(taskDir, record);
-
-    // Wait for the supervisor's pid file, then for setsid() to have made the command a
-    // process group of its own (stop() signals that group).
-    const deadline = this.clock.now() + this.startTimeoutMs;
-    let mainPid: number | undefined;
-    for (;;) {
-      if (this.closed) throw new ShoalError('SHOAL_ERR_CLOSED', 'the task runtime was closed');
-      mainPid ??= readNumber(join(taskDir, FILES.pid));
-      if (mainPid !== undefined) {
-        const stat = readProcStat(mainPid);
-        if (stat === undefined || stat.pgrp === mainPid || stat.state === 'Z') break;
-      } else if (childExited || readNumber(join(taskDir, FILES.exit)) !== undefined || !isAlive(supervisor)) {
-        // The pid may have been written just before the command and its supervisor ended.
-        mainPid = readNumber(join(taskDir, FILES.pid));
-        if (mainPid !== undefined) continue;
-        const excerpt = await this.logExcerpt(taskDir);
-        this.forgetFailedStart(taskDir);
-        throw taskError('SHOAL_ERR_TASK_START_FAILED', `the sandbox of task ${spec.id} could not be set up: ${excerpt}`, { id: spec.id });
-      }
-      const left = deadline - this.clock.now();
-      if (left <= 0) {
-        signalGroup(supervisor.pid, 'SIGKILL');
-        if (mainPid !== undefined) signalGroup(mainPid, 'SIGKILL');
-        this.forgetFailedStart(taskDir);
-        throw taskError('SHOAL_ERR_TASK_START_FAILED', `task ${spec.id} did not start within ${this.startTimeoutMs} ms and was killed`, {
-          id: spec.id,
-        });
-      }
-      // The marker wakes us; the short fallback covers a pgrp not yet changed.
-      await this.waitStart(spec.id, () => false, Math.min(left, mainPid === undefined ? 100 : 2));
-    }
-    const main = identify(mainPid);
-    if (main) record.main = main;
-    this.writeRecord(taskDir, record);
-    const e = this.addEntry(record, mainPid);
-    this.emit({ kind: 'started', id: spec.id, pid: mainPid });
+    const e = this.addEntry(launched.record, launched.mainPid);
+    this.emit({ kind: 'started', id, pid: launched.mainPid });
     if (health) this.startHealth(e, 'starting', this.clock.now());
     // It may have ended already (a command that exits at once).
     this.check(e, false);
-    return { pid: mainPid };
-  }
-
-  /** Resolves when woken (marker, child exit, close), when `done()` holds, or after `ms`. */
-  private waitStart(id: string, done: () => boolean, ms: number): Promise<void> {
-    if (done()) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const finish = (): void => {
-        timer.cancel();
-        if (this.startWakers.get(id) === finish) this.startWakers.delete(id);
-        resolve();
-      };
-      const timer = this.clock.setTimer(ms, finish);
-      this.startWakers.set(id, finish);
-    });
-  }
-
-  private forgetFailedStart(taskDir: string): void {
-    try {
-      rmSync(join(taskDir, FILES.record), { force: true });
-    } catch {
-      // the next start removes it
-    }
-  }
-
-  private async logExcerpt(taskDir: string): Promise<string> {
-    try {
-      const text = (await readTail(join(taskDir, FILES.log), 5)).toString('utf8').trim();
-      return text === '' ? 'no output' : text;
-    } catch {
-      return 'no output';
-    }
+    return { pid: launched.mainPid };
   }
 
   // ---- adopting ----
 
   private adoptOne(id: string): Entry | undefined {
-    const taskDir = join(this.dir, id);
-    const recordPath = join(taskDir, FILES.record);
-    let text: string;
-    try {
-      text = readFileSync(recordPath, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw taskError('SHOAL_ERR_TASK_RECORD', `cannot read ${recordPath}: ${(err as Error).message}`, { id }, err);
-    }
-    const record = parseRecord(text, recordPath);
-    if (record.spec.id !== id) throw taskError('SHOAL_ERR_TASK_RECORD', `${recordPath} names task ${record.spec.id}`, { id });
-    const e = this.addEntry(record, record.main?.pid ?? readNumber(join(taskDir, FILES.pid)));
+    const record = this.dir.readRecord(id);
+    if (!record) return undefined;
+    const e = this.addEntry(record, record.main?.pid ?? this.dir.readPid(id));
     this.check(e, true);
     if (e.ended) return e;
-    const health = resolveHealthCheck(record.spec.health, id, this.tools().sh);
-    if (health) {
-      const last = readHealthFile(join(taskDir, FILES.health));
+    if (resolveHealthCheck(record.spec.health, id, this.tools().sh)) {
       // The start period counts from the process's start, not from the adoption.
       const startedAt = this.clock.now() - (this.clock.wallNow() - record.startedAtMs);
-      this.startHealth(e, last ?? 'starting', startedAt);
+      this.startHealth(e, this.dir.readHealth(id) ?? 'starting', startedAt);
     }
     return e;
   }
 
   private supervisorAliveOnDisk(id: string): boolean {
     try {
-      const path = join(this.dir, id, FILES.record);
-      if (!existsSync(path)) return false;
-      return isAlive(parseRecord(readFileSync(path, 'utf8'), path).supervisor);
+      const record = this.dir.readRecord(id);
+      return record !== undefined && isAlive(record.supervisor);
     } catch {
       return false;
     }
   }
 
-  // ---- watching ----
+  // ---- noticing ends ----
 
   private addEntry(record: TaskRecord, mainPid: number | undefined): Entry {
     const e: Entry = {
       id: record.spec.id,
-      dir: join(this.dir, record.spec.id),
       record,
       mainPid,
       ended: undefined,
@@ -556,6 +394,12 @@ export class TaskRuntime {
     return e;
   }
 
+  private onMarker(id: string, kind: MarkerKind): void {
+    this.launches.get(id)?.wake();
+    const e = this.entries.get(id);
+    if (e && !e.ended) this.check(e, kind === 'exited');
+  }
+
   /**
    * Looks at one task: its exit file, and with `liveness` its supervisor in /proc. Ends
    * the entry when the task has ended.
@@ -564,14 +408,14 @@ export class TaskRuntime {
     // A closed runtime reports nothing more: the next one adopts the task.
     if (e.ended || this.closed) return;
     this.learnMain(e);
-    const code = readNumber(join(e.dir, FILES.exit));
+    const code = this.dir.readExit(e.id);
     if (code !== undefined) {
       this.finish(e, code, false);
       return;
     }
     if (!liveness || isAlive(e.record.supervisor)) return;
     // The supervisor writes the status, then exits: read once more before calling it lost.
-    const late = readNumber(join(e.dir, FILES.exit));
+    const late = this.dir.readExit(e.id);
     if (late !== undefined) {
       this.finish(e, late, false);
       return;
@@ -589,13 +433,13 @@ export class TaskRuntime {
 
   private learnMain(e: Entry): void {
     if (e.record.main) return;
-    e.mainPid ??= readNumber(join(e.dir, FILES.pid));
+    e.mainPid ??= this.dir.readPid(e.id);
     if (e.mainPid === undefined) return;
     const main = identify(e.mainPid);
     if (!main) return;
     e.record.main = main;
     try {
-      this.writeRecord(e.dir, e.record);
+      this.dir.writeRecord(e.record);
     } catch (err) {
       this.logger.warn({ id: e.id, err }, 'cannot update a task record');
     }
@@ -608,60 +452,9 @@ export class TaskRuntime {
     e.ended = { exitCode, ...(signal ? { signal } : {}), message: exitMessage(exitCode, signal, unknown) };
     e.health?.stop();
     e.health = undefined;
-    this.removeMarkers(e.id);
+    this.dir.removeMarkers(e.id);
     this.emit({ kind: 'exited', id: e.id, ...e.ended });
     for (const w of e.waiters.splice(0)) w.resolve(e.ended);
-  }
-
-  private ensureWatching(): void {
-    if (this.closed) return;
-    if (!this.watcher) {
-      try {
-        mkdirSync(this.eventsDir, { recursive: true, mode: 0o700 });
-        const w = watch(this.eventsDir, { persistent: false }, (_type, filename) => this.onMarker(filename));
-        w.on('error', (err) => {
-          this.logger.warn({ err, dir: this.eventsDir }, 'task event watcher failed; the poll takes over until it is back');
-          w.close();
-          if (this.watcher === w) this.watcher = undefined;
-        });
-        this.watcher = w;
-      } catch (err) {
-        this.logger.warn({ err, dir: this.eventsDir }, 'cannot watch task events; relying on the poll');
-      }
-    }
-    if (!this.pollTimer) this.schedulePoll();
-  }
-
-  private onMarker(filename: string | Buffer | null): void {
-    if (this.closed || filename === null) return;
-    const m = /^(.+)\.(started|exited)$/.exec(filename.toString());
-    if (!m) return;
-    const id = m[1]!;
-    const wake = this.startWakers.get(id);
-    if (wake) wake();
-    const e = this.entries.get(id);
-    if (e && !e.ended) this.check(e, m[2] === 'exited');
-  }
-
-  private schedulePoll(): void {
-    this.pollTimer = this.clock.setTimer(this.pollIntervalMs, () => {
-      this.pollTimer = undefined;
-      if (this.closed) return;
-      for (const e of this.entries.values()) {
-        if (!e.ended) this.check(e, true);
-      }
-      this.ensureWatching();
-    });
-  }
-
-  private removeMarkers(id: string): void {
-    for (const suffix of ['started', 'exited']) {
-      try {
-        unlinkSync(join(this.eventsDir, `${id}.${suffix}`));
-      } catch {
-        // absent
-      }
-    }
   }
 
   // ---- stopping ----
@@ -743,7 +536,7 @@ export class TaskRuntime {
       },
       onChange: (health, output) => {
         try {
-          writeFileAtomic(join(e.dir, FILES.health), `${health}\n`);
+          this.dir.writeHealth(e.id, health);
         } catch (err) {
           this.logger.warn({ id: e.id, err }, 'cannot record a task health status');
         }
@@ -770,25 +563,17 @@ export class TaskRuntime {
     return e.record.main?.pid ?? e.mainPid ?? e.record.supervisor.pid;
   }
 
-  private writeRecord(taskDir: string, record: TaskRecord): void {
-    try {
-      writeFileAtomic(join(taskDir, FILES.record), serializeRecord(record));
-    } catch (err) {
-      throw taskError(
-        'SHOAL_ERR_TASK_RECORD',
-        `cannot write the record of task ${record.spec.id}: ${(err as Error).message}`,
-        { id: record.spec.id },
-        err,
-      );
-    }
-  }
-
   private tools(): TaskTools {
     this.toolsCache ??= resolveTools();
     return this.toolsCache;
   }
 
   private emit(event: RuntimeEvent): void {
+    if (this.deferred) this.deferred.push(event);
+    else this.deliver(event);
+  }
+
+  private deliver(event: RuntimeEvent): void {
     try {
       this.onEvent(event);
     } catch (err) {
@@ -808,30 +593,3 @@ export class TaskRuntime {
     return taskError('SHOAL_ERR_TASK_NOT_RUNNING', `task ${id} is not running`, { id });
   }
 }
-
-function readNumber(path: string): number | undefined {
-  try {
-    return parseNumberFile(readFileSync(path, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-function readHealthFile(path: string): HealthStatus | undefined {
-  try {
-    const s = readFileSync(path, 'utf8').trim();
-    return s === 'starting' || s === 'healthy' || s === 'unhealthy' ? s : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-export type { ProcessIdentity };

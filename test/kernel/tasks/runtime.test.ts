@@ -232,7 +232,7 @@ if (requireKernel(t)) {
     await waitUntil(() => !alive(bg), 5000, 'the background child to be gone');
     t.pass('a child left in the ended command group is killed');
 
-    await rt.start(spec({ id: 'env', hostname: 'envhost', env: ['B=2', 'A=1', 'A=3'], argv: ['env'] }));
+    await rt.start(spec({ id: 'env', hostname: 'envhost', env: ['B=2', 'A=1', 'A=3'], argv: ['env', '-0'] }));
     await h.waitEvent((e) => e.kind === 'exited' && e.id === 'env', 'env');
     // tap's process-info hook adds its own variables to every child this test process
     // spawns (NODE_OPTIONS naming @tapjs, _TAPJS_*): the runtime's environment is the rest.
@@ -240,9 +240,8 @@ if (requireKernel(t)) {
     t.same(
       (await rt.readLogs('env'))
         .toString()
-        .trim()
-        .split('\n')
-        .filter((l) => !fromTap(l))
+        .split('\0')
+        .filter((l) => l !== '' && !fromTap(l))
         .sort(),
       ['A=3', 'B=2', 'HOSTNAME=envhost', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'PWD=/'],
       "exactly the spec's environment, PATH, HOSTNAME and PWD: nothing of the agent's",
@@ -336,18 +335,19 @@ if (requireKernel(t)) {
     // No poll to speak of: what follows is noticed through the event directory's watch.
     const rt = h.runtime({ pollIntervalMs: 600_000 });
     const adopted = await rt.adopt();
+    t.same(h.events, [], "adopt()'s events come after it has resolved");
     t.same(
       adopted.map((a) => ({ id: a.id, pid: a.pid, argv: a.spec.argv })),
       [{ id: 'later', pid: pidOf['later'], argv: specs[0]!.argv }],
       'the running task is adopted with the same pid and its spec',
     );
     t.same(
-      h.events.find((e) => e.kind === 'exited' && e.id === 'away'),
+      await h.waitEvent((e) => e.kind === 'exited' && e.id === 'away', 'the exit of away'),
       { kind: 'exited', id: 'away', exitCode: 6, message: 'exited with code 6' },
       'a task that ended while no agent ran reports its real exit code',
     );
-    const orphan = h.events.find((e) => e.kind === 'exited' && e.id === 'orphan') as { exitCode: number; message: string } | undefined;
-    t.equal(orphan?.exitCode, EXIT_CODE_UNKNOWN, 'a task whose supervisor was killed reports the unknown code');
+    const orphan = (await h.waitEvent((e) => e.kind === 'exited' && e.id === 'orphan', 'the exit of orphan')) as { exitCode: number };
+    t.equal(orphan.exitCode, EXIT_CODE_UNKNOWN, 'a task whose supervisor was killed reports the unknown code');
     await waitUntil(() => !alive(pidOf['orphan']!), 5000, 'the unsupervised process to be killed');
 
     t.equal((await rt.exec('later', ['hostname'])).stdout.toString(), 'later\n', 'exec into the adopted task');
@@ -393,6 +393,7 @@ if (requireKernel(t)) {
       (await rt2.adopt()).map((a) => a.id),
       ['hc'],
     );
+    await waitUntil(() => h.events.length > before, 5000, 'the resumed health');
     t.same(
       h.events.slice(before).map((e) => e.kind === 'health' && e.health),
       ['healthy'],

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readTail, scanTail } from '../../../../src/agent/tasks/logs.ts';
+import { parseMarker } from '../../../../src/agent/tasks/task-dir.ts';
 import {
   exitMessage,
   isEnded,
@@ -121,4 +122,12 @@ t.test('readTail: whole file, last N lines, across read blocks', async (t) => {
   t.equal((await readTail(path, 7000)).toString(), `${lines.slice(-7000).join('\n')}\n`, 'a tail longer than one block');
   t.equal((await readTail(path, 100_000)).length, 1_000_000, 'exactly all lines');
   t.equal((await readTail(path, 99_999)).toString().split('\n')[0], 'line00001');
+});
+
+t.test('parseMarker: the task and kind of a marker file, nothing else', async (t) => {
+  t.same(parseMarker('web1.exited'), { id: 'web1', kind: 'exited' });
+  t.same(parseMarker('a.b.c.started'), { id: 'a.b.c', kind: 'started' }, 'ids may hold dots');
+  t.equal(parseMarker('web1.exited.tmp-12'), undefined);
+  t.equal(parseMarker('.exited'), undefined);
+  t.equal(parseMarker('web1'), undefined);
 });
