@@ -16,7 +16,15 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ERRORS_DOC = join(ROOT, 'docs', 'errors.md');
 
 /** Every module that declares an error table, in the order the docs list them. */
-export const ERROR_TABLE_MODULES = ['src/api/errors.ts', 'src/common/errors.ts', 'src/ipam/errors.ts', 'src/gossip/errors.ts'];
+export const ERROR_TABLE_MODULES = [
+  'src/api/errors.ts',
+  'src/common/errors.ts',
+  'src/ipam/errors.ts',
+  'src/gossip/errors.ts',
+  'src/overlay/errors.ts',
+  'src/agent/errors.ts',
+  'src/agent/tasks/errors.ts',
+];
 
 /** The line after which docs/errors.md is generated. */
 export const GENERATED_MARKER = '<!-- Generated from the error tables by `npm run docs:errors`: edit the tables, not this part. -->';

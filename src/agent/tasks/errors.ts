@@ -12,7 +12,7 @@ export const TASK_ERRORS = defineErrorCodes('Task runtime', {
     'invalid',
     'a process spec with a bad field: an id that is not a plain file name, an env entry without `=`, a bad hostname, or a health test other than CMD, CMD-SHELL or NONE',
   ],
-  SHOAL_ERR_TASK_NOT_FOUND: ['not_found', 'a task or container this node does not run and has no record of'],
+  SHOAL_ERR_TASK_NO_RECORD: ['not_found', 'a task or container this node does not run and has no record of'],
   SHOAL_ERR_TASK_NOT_RUNNING: ['not_found', 'exec into a task or container whose process has ended'],
   SHOAL_ERR_TASK_RUNNING: ['precondition', 'removing a task or container whose process is still running (stop it first)'],
   SHOAL_ERR_TASK_START_FAILED: [
