@@ -234,7 +234,7 @@ export class TaskRuntime {
    * resolv.conf, hosts and hostname) with the task's environment plus `opts.env`, and
    * returns its exit code and output (each stream capped at 16 MiB). timeoutMs (default:
    * none) kills it and rejects with SHOAL_ERR_TASK_EXEC_TIMEOUT. An unknown task is
-   * SHOAL_ERR_TASK_NOT_FOUND, an ended one SHOAL_ERR_TASK_NOT_RUNNING.
+   * SHOAL_ERR_TASK_NO_RECORD, an ended one SHOAL_ERR_TASK_NOT_RUNNING.
    */
   async exec(
     id: string,
@@ -586,7 +586,7 @@ export class TaskRuntime {
   }
 
   private notFound(id: string): ShoalError {
-    return taskError('SHOAL_ERR_TASK_NOT_FOUND', `no task ${id} on this node`, { id });
+    return taskError('SHOAL_ERR_TASK_NO_RECORD', `no task ${id} on this node`, { id });
   }
 
   private notRunning(id: string): ShoalError {

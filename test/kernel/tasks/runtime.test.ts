@@ -200,11 +200,11 @@ if (requireKernel(t)) {
     t.same(rt.running(), []);
     t.same(await rt.stop('web1', 5000), { exitCode: 143 }, 'stopping an ended task answers its exit code');
     await t.rejects(rt.exec('web1', ['true']), { code: 'SHOAL_ERR_TASK_NOT_RUNNING' });
-    await t.rejects(rt.exec('nope', ['true']), { code: 'SHOAL_ERR_TASK_NOT_FOUND' });
+    await t.rejects(rt.exec('nope', ['true']), { code: 'SHOAL_ERR_TASK_NO_RECORD' });
     t.match((await rt.readLogs('web1')).toString(), /^out\n/, 'the log stays readable after the end');
     await rt.remove('web1');
     await rt.remove('web1');
-    await t.rejects(rt.readLogs('web1'), { code: 'SHOAL_ERR_TASK_NOT_FOUND' }, 'removed: record and log are gone');
+    await t.rejects(rt.readLogs('web1'), { code: 'SHOAL_ERR_TASK_NO_RECORD' }, 'removed: record and log are gone');
     t.notOk(existsSync(join(h.dir, 'web1')));
   });
 
@@ -249,7 +249,7 @@ if (requireKernel(t)) {
 
     await t.rejects(rt.start(spec({ id: 'empty', argv: [] })), { code: 'SHOAL_ERR_TASK_EMPTY_COMMAND' });
     await t.rejects(rt.start(spec({ id: 'nons', netns: `${sb}-missing` })), { code: 'SHOAL_ERR_NETNS_NOT_FOUND' });
-    await t.rejects(rt.stop('unknown', 100), { code: 'SHOAL_ERR_TASK_NOT_FOUND' });
+    await t.rejects(rt.stop('unknown', 100), { code: 'SHOAL_ERR_TASK_NO_RECORD' });
     await rt.start(spec({ id: 'busy' }));
     await t.rejects(rt.remove('busy'), { code: 'SHOAL_ERR_TASK_RUNNING' });
     await rt.stop('busy', 1000);
