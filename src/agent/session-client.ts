@@ -132,7 +132,7 @@ export interface EndpointWatchEvent {
 
 /** A running endpoint watch. */
 export interface EndpointWatch {
-  /** Watches these networks from now on (a fresh snapshot of each); an empty list pauses the watch. */
+  /** Watches these networks from now on: a snapshot of each one added, the others go on; an empty list pauses the watch. */
   update(networkIds: string[]): void;
   /** Ends the watch (idempotent). */
   close(): void;
@@ -168,14 +168,19 @@ export interface AgentSessionOptions {
   respondTimeoutMs?: number;
 }
 
-interface WatchState {
-  ids: string[];
-  onEvent: (e: EndpointWatchEvent) => void;
+/** One network of a watch: its own stream, retried on its own. */
+interface NetWatch {
+  networkId: string;
   stream: grpc.ClientReadableStream<EndpointEvent> | undefined;
   timer: Timer | undefined;
   backoff: number;
   /** Bumped whenever the stream is replaced: events of an older stream are ignored. */
   gen: number;
+}
+
+interface WatchState {
+  nets: Map<string, NetWatch>;
+  onEvent: (e: EndpointWatchEvent) => void;
   closed: boolean;
 }
 
@@ -282,45 +287,47 @@ export class AgentSession {
 
   /**
    * Streams the manager's endpoint lists of these networks (each must be in this node's
-   * assignment): a snapshot per network, then deltas. The stream is reopened with backoff
-   * when it breaks, and after every session (re)connect, each time from a fresh snapshot.
+   * assignment): a snapshot per network, then deltas. Each network has its own stream, so
+   * one the node may not watch (yet) is retried with backoff without holding up the others;
+   * every stream is reopened after each session (re)connect, from a fresh snapshot.
    */
   watchEndpoints(networkIds: readonly string[], onEvent: (e: EndpointWatchEvent) => void): EndpointWatch {
-    const w: WatchState = {
-      ids: normalizeIds(networkIds),
-      onEvent,
-      stream: undefined,
-      timer: undefined,
-      backoff: this.minBackoff,
-      gen: 0,
-      closed: false,
-    };
+    const w: WatchState = { nets: new Map(), onEvent, closed: false };
     this.watches.add(w);
-    this.openWatch(w);
+    const set = (ids: readonly string[]): void => {
+      const wanted = new Set(ids);
+      for (const [id, n] of w.nets) {
+        if (wanted.has(id)) continue;
+        this.stopNet(n);
+        w.nets.delete(id);
+      }
+      for (const id of wanted) {
+        if (w.nets.has(id)) continue;
+        const n: NetWatch = { networkId: id, stream: undefined, timer: undefined, backoff: this.minBackoff, gen: 0 };
+        w.nets.set(id, n);
+        this.openNet(w, n);
+      }
+    };
+    set(networkIds);
     return {
       update: (ids) => {
-        if (w.closed) return;
-        const next = normalizeIds(ids);
-        if (next.join('\0') === w.ids.join('\0')) return;
-        w.ids = next;
-        w.backoff = this.minBackoff;
-        this.openWatch(w);
+        if (!w.closed) set(ids);
       },
       close: () => {
         if (w.closed) return;
         w.closed = true;
-        this.stopWatch(w);
+        for (const n of w.nets.values()) this.stopNet(n);
         this.watches.delete(w);
       },
     };
   }
 
-  private stopWatch(w: WatchState): void {
-    w.gen++;
-    w.timer?.cancel();
-    w.timer = undefined;
-    const stream = w.stream;
-    w.stream = undefined;
+  private stopNet(n: NetWatch): void {
+    n.gen++;
+    n.timer?.cancel();
+    n.timer = undefined;
+    const stream = n.stream;
+    n.stream = undefined;
     try {
       stream?.cancel();
     } catch {
@@ -328,17 +335,17 @@ export class AgentSession {
     }
   }
 
-  /** (Re)opens a watch's stream now, when the session is up; else it waits for the next one. */
-  private openWatch(w: WatchState): void {
-    this.stopWatch(w);
+  /** (Re)opens one network's stream now, when the session is up; else it waits for the next one. */
+  private openNet(w: WatchState, n: NetWatch): void {
+    this.stopNet(n);
     const conn = this.conn;
-    if (w.closed || !this.established || !conn || w.ids.length === 0) return;
-    const gen = w.gen;
-    const stream = conn.serverStream<WatchEndpointsRequest, EndpointEvent>('Dispatcher', 'WatchEndpoints', { networkIds: w.ids });
-    w.stream = stream;
+    if (w.closed || !this.established || !conn) return;
+    const gen = n.gen;
+    const stream = conn.serverStream<WatchEndpointsRequest, EndpointEvent>('Dispatcher', 'WatchEndpoints', { networkIds: [n.networkId] });
+    n.stream = stream;
     stream.on('data', (e: EndpointEvent) => {
-      if (gen !== w.gen) return;
-      w.backoff = this.minBackoff;
+      if (gen !== n.gen) return;
+      n.backoff = this.minBackoff;
       try {
         w.onEvent({
           networkId: e.networkId,
@@ -352,18 +359,18 @@ export class AgentSession {
       }
     });
     const broken = (err: grpc.ServiceError | undefined): void => {
-      if (gen !== w.gen) return;
-      w.stream = undefined;
+      if (gen !== n.gen) return;
+      n.stream = undefined;
       if (w.closed || !this.established) return;
-      const delay = w.backoff;
-      w.backoff = Math.min(w.backoff * 2, this.maxBackoff);
+      const delay = n.backoff;
+      n.backoff = Math.min(n.backoff * 2, this.maxBackoff);
       this.logger.info(
-        { code: err?.metadata?.get(ERROR_CODE_METADATA)[0], err: err?.details, delayMs: delay, networks: w.ids.length },
+        { code: err?.metadata?.get(ERROR_CODE_METADATA)[0], err: err?.details, delayMs: delay, networkId: n.networkId },
         'endpoint watch lost; reopening',
       );
-      w.timer = this.clock.setTimer(delay, () => {
-        w.timer = undefined;
-        if (gen === w.gen) this.openWatch(w);
+      n.timer = this.clock.setTimer(delay, () => {
+        n.timer = undefined;
+        if (gen === n.gen) this.openNet(w, n);
       });
     };
     stream.on('error', (err: grpc.ServiceError) => broken(err));
@@ -435,8 +442,10 @@ export class AgentSession {
     this.options.onState?.(this.current);
     if (first) {
       for (const w of this.watches) {
-        w.backoff = this.minBackoff;
-        this.openWatch(w);
+        for (const n of w.nets.values()) {
+          n.backoff = this.minBackoff;
+          this.openNet(w, n);
+        }
       }
       this.options.onConnection?.(true);
     }
@@ -544,7 +553,7 @@ export class AgentSession {
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
     // watches wait for the next session, which reopens them from a fresh snapshot
-    for (const w of this.watches) this.stopWatch(w);
+    for (const w of this.watches) for (const n of w.nets.values()) this.stopNet(n);
     try {
       this.sessionStream?.cancel();
     } catch {
@@ -586,9 +595,4 @@ export class AgentSession {
     this.teardownStreams();
     this.watches.clear();
   }
-}
-
-/** Network IDs as a watch requests them: each once, sorted. */
-function normalizeIds(ids: readonly string[]): string[] {
-  return [...new Set(ids)].sort();
 }

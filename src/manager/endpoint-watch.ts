@@ -45,6 +45,7 @@ export class EndpointWatchHub {
     this.logger = logger;
   }
 
+  /** Subscribes to the store's commits (idempotent; the first watch does it too). */
   start(): void {
     this.unwatch ??= this.store.watch((batch) => this.onCommit(batch));
   }
@@ -61,6 +62,7 @@ export class EndpointWatchHub {
    * the function that ends the watch (idempotent).
    */
   watch(networkIds: readonly string[], sink: EndpointWatchSink): () => void {
+    this.start();
     const ids = [...new Set(networkIds)];
     const snapshots = this.store.view((tx) => ({
       version: tx.revision,
