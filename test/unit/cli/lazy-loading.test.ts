@@ -61,6 +61,8 @@ const cases: { argv: string[]; what: string }[] = [
   { argv: ['network', 'ls'], what: 'network ls (runs, and fails: no manager at the data dir)' },
   { argv: ['manager', '--help'], what: 'manager --help (the group, not its action)' },
   { argv: ['agent', '--help'], what: 'agent --help' },
+  { argv: ['exec', 'web.1', 'ls'], what: 'exec (runs, and fails: no manager at the data dir)' },
+  { argv: ['service', 'logs', 'web'], what: 'service logs (runs, and fails: no manager at the data dir)' },
 ];
 
 for (const { argv, what } of cases) {
@@ -84,7 +86,15 @@ t.test('shoal network ls loads the API client from src/api', async (t) => {
 
 // a command that talks to the manager pays for its call, not for loading grpc-js (the CLI
 // speaks gRPC over node:http2 itself: src/api/h2-connection.ts)
-for (const argv of [['network', 'ls'], ['service', 'ls'], ['node', 'ls'], ['container', 'ls'], ['version']]) {
+for (const argv of [
+  ['network', 'ls'],
+  ['service', 'ls'],
+  ['node', 'ls'],
+  ['container', 'ls'],
+  ['version'],
+  ['exec', 'web.1', 'ls'],
+  ['logs', 'web.1'],
+]) {
   t.test(`shoal ${argv.join(' ')} loads no file of @grpc/grpc-js`, async (t) => {
     const urls = loadedUrls(t, argv);
     t.ok(
