@@ -120,7 +120,25 @@ export class Workloads {
 
   onRuntimeEvent(e: RuntimeEvent): void {
     const w = this.items.get(e.id);
-    if (!w) return;
+    if (!w) {
+      // a process that ended while no agent ran: reported once the assignment names it
+      if (e.kind === 'exited') {
+        this.items.set(e.id, {
+          id: e.id,
+          kind: 'task',
+          name: e.id,
+          phase: 'exited',
+          pid: 0,
+          health: '',
+          exitCode: e.exitCode,
+          stopRequested: false,
+          owner: { id: e.id, networks: [] },
+          reported: '',
+        });
+        this.runner.trigger();
+      }
+      return;
+    }
     if (e.kind === 'exited') {
       w.phase = 'exited';
       w.exitCode = e.exitCode;
@@ -199,6 +217,7 @@ export class Workloads {
       const owner = d.task ? taskOwner(d.task) : containerOwner(d.container!);
       if (w) {
         w.kind = d.kind;
+        if (w.phase === 'exited' && w.reported === '') this.report(w, this.endState(w, 'exited while the agent was down'));
         if (w.owner.networks.length === 0 && owner.networks.length > 0) {
           w.owner = owner; // an adopted workload learns its attachments from the assignment
           sandboxesChanged = true;

@@ -82,13 +82,12 @@ if (requireKernel(t)) {
     const nftTable = 'shoal_test_arp';
     const rules = [
       `table bridge ${nftTable} {`,
-      '  chain fwd {',
+      '  chain count {',
       '    type filter hook forward priority 0; policy accept;',
-      '    udp dport 4789 counter name vxlan_all',
-      '    udp dport 4789 @th,224,16 0x0806 counter name vxlan_arp',
+      '    udp dport 4789 counter comment "vxlan_all"',
+      // inner EtherType: UDP header 8 + VXLAN header 8 + MACs 12 = byte 28 of the transport header
+      '    udp dport 4789 @th,224,16 0x0806 counter comment "vxlan_arp"',
       '  }',
-      '  counter vxlan_all { }',
-      '  counter vxlan_arp { }',
       '}',
     ].join('\n');
     const rulesFile = join(mkdtempSync(join(tmpdir(), 'shoal-e2e-nft-')), 'arp.nft');
@@ -97,9 +96,12 @@ if (requireKernel(t)) {
     const load = await inNs(c.underlayNs, ['nft', '-f', rulesFile]);
     t.equal(load.code, 0, `counters loaded on the underlay ${load.stderr}`);
     const counter = async (name: string): Promise<number> => {
-      const r = await inNs(c.underlayNs, ['nft', '-j', 'list', 'counter', 'bridge', nftTable, name]);
-      const doc = JSON.parse(r.stdout) as { nftables: Array<{ counter?: { packets: number } }> };
-      return doc.nftables.find((x) => x.counter)?.counter?.packets ?? -1;
+      const r = await inNs(c.underlayNs, ['nft', '-j', 'list', 'chain', 'bridge', nftTable, 'count']);
+      const doc = JSON.parse(r.stdout) as {
+        nftables: Array<{ rule?: { comment?: string; expr: Array<{ counter?: { packets: number } }> } }>;
+      };
+      const rule = doc.nftables.find((x) => x.rule?.comment === name)?.rule;
+      return rule?.expr.find((e) => e.counter)?.counter?.packets ?? -1;
     };
 
     await sh(['service', 'create', '--name', 'web', '--replicas', '3', '--network', 'front', '--', ...SERVER]);
@@ -127,7 +129,8 @@ if (requireKernel(t)) {
     await t.test('a DF ping of exactly the overlay MTU passes, one byte more fails', async (t) => {
       const [a, b] = [tasks[0]!, tasks[1]!];
       const ns = c.sandboxNs(a.id, a.nodeId);
-      const mtu = Number((await inNs(ns, ['cat', '/sys/class/net/eth0/mtu'])).stdout.trim());
+      const link = JSON.parse((await inNs(ns, ['ip', '-j', 'link', 'show', 'eth0'])).stdout) as Array<{ mtu: number }>;
+      const mtu = link[0]!.mtu;
       t.equal(mtu, 1450, 'overlay MTU = underlay 1500 - 50');
       const fits = await inNs(ns, ['ping', '-M', 'do', '-c', '1', '-W', '2', '-s', String(mtu - 28), b.ip]);
       t.equal(fits.code, 0, `${mtu - 28} bytes of payload pass with DF`);
@@ -138,17 +141,21 @@ if (requireKernel(t)) {
     await t.test('scale 3 -> 10 -> 2: every host programs exactly the live endpoints within 1 s', async (t) => {
       for (const n of [10, 2]) {
         await sh(['service', 'scale', `web=${n}`]);
-        await c.waitRunning('web', n);
-        const ms = await converged(
-          c,
-          front.id,
-          [1, 2, 3].filter((h) => h !== 0),
-          1000,
-        ).catch((err: Error) => {
+        const live = await c.waitRunning('web', n);
+        const hosts = [...new Set(live.map((x) => x.host))].sort();
+        const ms = await converged(c, front.id, hosts, 1000).catch((err: Error) => {
           t.fail(err.message);
           return -1;
         });
-        t.ok(ms >= 0, `after scaling to ${n}, entries matched ${ms} ms after the tasks ran`);
+        t.ok(ms >= 0, `after scaling to ${n}, entries on hosts ${hosts.join(',')} matched ${ms} ms after the tasks ran`);
+        for (const h of [1, 2, 3].filter((x) => !hosts.includes(x))) {
+          await waitUntil(
+            async () =>
+              (await inNs(c.hostNs(h), ['ip', 'netns', 'list'])).stdout.split('\n').every((l) => !l.startsWith(c.overlayNs(front.id, h))),
+            5000,
+            `h${h} (no task of front left) to remove front's namespace`,
+          );
+        }
       }
     });
 
