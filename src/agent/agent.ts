@@ -208,9 +208,18 @@ export class Agent {
         transport,
         keyring: this.keyring,
       });
-      this.gossipEndpoints = new GossipEndpoints(this.gossip, () => this.overlayRunner.trigger(), this.logger.child({ part: 'gossip' }));
-      this.gossip.start().then(
-        () => this.joinPeers(),
+      const node = this.gossip;
+      node.start().then(
+        () => {
+          if (this.stopping) return;
+          // tables exist once the node runs: only then join networks and publish
+          this.gossipEndpoints = new GossipEndpoints(node, () => this.overlayRunner.trigger(), this.logger.child({ part: 'gossip' }));
+          this.gossipEndpoints.setNetworks(this.watched);
+          this.publish();
+          this.joinPeers();
+          this.maybeStartOverlay();
+          this.overlayRunner.trigger();
+        },
         (err: unknown) => this.logger.error({ err }, 'gossip cannot start'),
       );
     } else if (ring.version !== this.keyringVersion && this.keyring) {
@@ -289,7 +298,7 @@ export class Agent {
   private maybeStartOverlay(): void {
     if (this.overlayStarted || !this.state) return;
     const haveLists = [...this.watched].every((id) => this.managerLists.has(id));
-    const gossipReady = !this.gossip || this.gossip.status === 'running';
+    const gossipReady = !this.gossip || this.gossipEndpoints !== undefined;
     if (haveLists && gossipReady) this.startOverlay('ready');
   }
 
