@@ -11,6 +11,7 @@
 import t from 'tap';
 import { defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import type { Task } from '../../../src/api/api-types.ts';
+import { AgentSession } from '../../../src/agent/session-client.ts';
 import { startManager } from '../../../src/manager/manager.ts';
 import { joinNode, startScriptedAgent, startServerInProcess, tempDir, until } from '../../support/manager-harness.ts';
 import { ScriptedAgent } from '../../support/scripted-agent.ts';
@@ -201,7 +202,6 @@ t.test('an agent without a request handler answers SHOAL_ERR_UNSUPPORTED; an age
   t.equal(agent.requests.length, 1);
   // the bare session (no onRequest): unsupported
   const { identity } = await joinNode(t, m, 'bare');
-  const { AgentSession } = await import('../../../src/agent/session-client.ts');
   const bare = new AgentSession({ identity, advertiseAddr: '127.0.0.1', hostname: 'bare' });
   t.teardown(() => bare.close());
   bare.start();
