@@ -101,7 +101,8 @@ export class Workloads {
         exitCode: 0,
         stopRequested: false,
         owner: { id: a.id, networks: [] },
-        reported: 'running',
+        // reported again once the assignment names it: the manager may not have heard it
+        reported: '',
       });
     }
     return adopted.map((a) => a.id);
@@ -325,6 +326,7 @@ export class Workloads {
     w.phase = 'exited';
     this.report(w, this.endState(w, 'shutdown'));
     this.o.onSandboxesChanged();
+    this.runner.trigger(); // forgets it if the manager no longer assigns it
   }
 
   /** Stops every workload (agent shutdown without --keep-state). */
