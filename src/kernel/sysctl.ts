@@ -12,6 +12,7 @@
  * a slashed name is a path and its dots are literal. Allowed characters: letters, digits,
  * `_ - . /`; no empty, `.` or `..` component.
  */
+import { readFile } from 'node:fs/promises';
 import { ShoalError } from '../common/errors.ts';
 import { execInNetns, firstLines } from './exec.ts';
 import type { Sysctl } from './types.ts';
@@ -107,6 +108,7 @@ class KernelSysctl implements Sysctl {
 
   async get(name: string): Promise<string> {
     const path = sysctlPath(name, this.netns);
+    if (this.netns === '') return readOwn(name, path); // our own namespace: no process to start
     try {
       const { stdout } = await execInNetns(this.netns, 'cat', [`${PROC_SYS}/${path}`], this.#execOptions());
       return stdout.replace(/\n$/, '');
@@ -128,6 +130,27 @@ class KernelSysctl implements Sysctl {
 
   #execOptions(): { timeoutMs?: number } {
     return this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs };
+  }
+}
+
+/** Reads a sysctl of the namespace this process runs in, with the errors the `cat` path gives. */
+async function readOwn(name: string, path: string): Promise<string> {
+  try {
+    return (await readFile(`${PROC_SYS}/${path}`, 'utf8')).replace(/\n$/, '');
+  } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).code;
+    const details = { name, netns: '', stderr: '' };
+    if (errno === 'ENOENT')
+      return Promise.reject(new ShoalError('SHOAL_ERR_NOT_FOUND', `sysctl ${name} does not exist`, { cause: err, details, errno }));
+    if (errno === 'EISDIR')
+      return Promise.reject(
+        new ShoalError('SHOAL_ERR_NOT_FOUND', `sysctl ${name} is a directory, not a value`, { cause: err, details, errno }),
+      );
+    throw new ShoalError('SHOAL_ERR_SYSCTL', `cannot read sysctl ${name}: ${(err as Error).message}`, {
+      cause: err,
+      details,
+      ...(errno ? { errno } : {}),
+    });
   }
 }
 

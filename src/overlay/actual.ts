@@ -66,7 +66,13 @@ export function emptyNsActual(name: string, role: NsRole): NsActual {
   };
 }
 
-async function readNs(k: OverlayKernel, prefix: string, name: string, role: NsRole): Promise<NsActual> {
+/** What an incremental sync already knows of the host, so it need not run nft to read it again. */
+export interface KnownHostParts {
+  /** Our nftables tables as the last successful sync left them. */
+  nft: Array<{ family: string; name: string; canonical: string }>;
+}
+
+async function readNs(k: OverlayKernel, prefix: string, name: string, role: NsRole, known?: KnownHostParts): Promise<NsActual> {
   const r = await k.rtnl(name);
   const ns = emptyNsActual(name, role);
   ns.links = await r.listLinks();
@@ -77,9 +83,13 @@ async function readNs(k: OverlayKernel, prefix: string, name: string, role: NsRo
   } else if (role === 'sandbox') {
     ns.routes = await r.listRoutes({ family: 4 });
   } else {
-    const table = egressTableName(prefix);
-    const dump = await k.nft(name).listTable('ip', table);
-    if (dump) ns.nft.push({ family: 'ip', name: table, canonical: canonicalNftTable(dump.json) });
+    if (known) {
+      ns.nft = known.nft.map((t) => ({ ...t }));
+    } else {
+      const table = egressTableName(prefix);
+      const dump = await k.nft(name).listTable('ip', table);
+      if (dump) ns.nft.push({ family: 'ip', name: table, canonical: canonicalNftTable(dump.json) });
+    }
     for (const s of HOST_SYSCTLS) ns.sysctls.set(s, await k.sysctl(name).get(s));
   }
   return ns;
@@ -88,8 +98,15 @@ async function readNs(k: OverlayKernel, prefix: string, name: string, role: NsRo
 /**
  * Reads the namespaces of ours and the contents of those in `only` (every one, and the
  * host, when `only` is omitted). Names in `only` that do not exist are not read.
+ * `knownHost` stands in for the host's nftables tables (an incremental sync whose desired
+ * tables did not change since its last success: reading them costs an nft process).
  */
-export async function readOverlayActual(k: OverlayKernel, prefix: string, only?: Set<string>): Promise<OverlayActual> {
+export async function readOverlayActual(
+  k: OverlayKernel,
+  prefix: string,
+  only?: Set<string>,
+  knownHost?: KnownHostParts,
+): Promise<OverlayActual> {
   const namespaces = new Set((await k.netns.list()).filter((n) => netnsRole(prefix, n) !== undefined));
   const actual: OverlayActual = { prefix, namespaces, read: new Map(), errors: [] };
   const wanted: Array<[string, NsRole]> = [];
@@ -100,7 +117,7 @@ export async function readOverlayActual(k: OverlayKernel, prefix: string, only?:
     while (next < wanted.length) {
       const [name, role] = wanted[next++]!;
       try {
-        actual.read.set(name, await readNs(k, prefix, name, role));
+        actual.read.set(name, await readNs(k, prefix, name, role, role === 'host' ? knownHost : undefined));
       } catch (err) {
         actual.errors.push({ netns: name, error: asShoalError(err) });
       }

@@ -44,6 +44,8 @@ export class OverlaySyncer {
   readonly #logger: Logger;
   /** Namespace -> its desired text at the last sync without failures; undefined = next sync is full. */
   #last: Map<string, string> | undefined;
+  /** The host's desired nftables tables at the last sync without failures (what the kernel has since). */
+  #lastNft: string | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #lastProblems = '[]';
 
@@ -73,6 +75,7 @@ export class OverlaySyncer {
   /** Forgets what the last sync applied: the next sync is a full one. */
   invalidate(): void {
     this.#last = undefined;
+    this.#lastNft = undefined;
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -104,10 +107,17 @@ export class OverlaySyncer {
       for (const [name, text] of texts) if (last.get(name) !== text) only.add(name);
       for (const name of last.keys()) if (!texts.has(name)) only.add(name);
     }
+    const hostNft = desired.namespaces.get('')?.nft ?? [];
+    const nftText = JSON.stringify(hostNft.map((t) => [t.family, t.name, t.canonical]));
+    const knownHost =
+      !full && this.#lastNft === nftText
+        ? { nft: hostNft.map((t) => ({ family: t.family, name: t.name, canonical: t.canonical })) }
+        : undefined;
     this.#last = undefined; // until this sync is known to have succeeded
+    this.#lastNft = undefined;
     let report: SyncReport;
     try {
-      const actual = await readOverlayActual(this.#k, this.#prefix, only);
+      const actual = await readOverlayActual(this.#k, this.#prefix, only, knownHost);
       const changes = diffOverlay(desired, actual);
       const applied = await applyOverlay(this.#k, changes);
       const readFailures: FailedOp[] = actual.errors.map(({ netns, error }) => ({
@@ -131,7 +141,10 @@ export class OverlaySyncer {
     } finally {
       this.#k.release();
     }
-    if (report.failures.length === 0) this.#last = texts;
+    if (report.failures.length === 0) {
+      this.#last = texts;
+      this.#lastNft = nftText;
+    }
     this.#log(report);
     return report;
   }
