@@ -131,12 +131,20 @@ t.test('sessions: snapshot, deltas, heartbeat loss moves tasks, removal ends the
   const a2 = sink();
   await dispatcher.open(
     n1,
-    { description: { hostname: 'n1', platformOs: 'linux', platformArch: 'x64', version: '0' }, advertiseAddr: '192.0.2.31', gossipPort: 7946 },
+    {
+      description: { hostname: 'n1', platformOs: 'linux', platformArch: 'x64', version: '0' },
+      advertiseAddr: '192.0.2.31',
+      gossipPort: 7946,
+    },
     a1,
   );
   await dispatcher.open(
     n2,
-    { description: { hostname: 'n2', platformOs: 'linux', platformArch: 'x64', version: '0' }, advertiseAddr: '192.0.2.32', gossipPort: 7947 },
+    {
+      description: { hostname: 'n2', platformOs: 'linux', platformArch: 'x64', version: '0' },
+      advertiseAddr: '192.0.2.32',
+      gossipPort: 7947,
+    },
     a2,
   );
   t.equal(a1.messages[0]!.kind, 'snapshot');
