@@ -398,37 +398,33 @@ export class Agent {
   private async onRequest(req: AgentRequest): Promise<AgentResponseBody> {
     const id = req.taskId || req.containerId;
     const w = this.workloads.find(id);
-    if (!w || w.phase !== 'running') {
-      return {
-        exitCode: -1,
-        stdout: new Uint8Array(),
-        stderr: new Uint8Array(),
-        logs: new Uint8Array(),
-        errorCode: 'SHOAL_ERR_AGENT_NO_TASK',
-        errorMessage: `task ${id} is not running on this node`,
-      };
-    }
     if (req.kind === 'logs') {
-      const logs = await this.runtime.readLogs(w.id, req.tail !== undefined && req.tail > 0 ? { tail: req.tail } : {});
-      return { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), logs, errorCode: '', errorMessage: '' };
+      // an ended task's output stays readable until the manager forgets the task; a task
+      // this node has no log of answers with none (the API's contract)
+      try {
+        return { logs: await this.runtime.readLogs(w?.id ?? id, req.tail !== undefined ? { tail: req.tail } : {}) };
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SHOAL_ERR_TASK_NO_RECORD') return { logs: new Uint8Array() };
+        throw err;
+      }
     }
-    return this.exec(w.id, req.argv, req.timeoutMs);
+    if (!w || w.phase !== 'running') {
+      return { exitCode: -1, errorCode: 'SHOAL_ERR_NOT_RUNNING', errorMessage: `task ${id} is not running on this node` };
+    }
+    return this.exec(w.id, req.argv, req.timeoutMs, { env: req.env, workdir: req.workdir });
   }
 
-  async exec(id: string, argv: string[], timeoutMs: number): Promise<AgentResponseBody> {
+  async exec(id: string, argv: string[], timeoutMs: number, extra: { env?: string[]; workdir?: string } = {}): Promise<AgentResponseBody> {
     try {
-      const r = await this.runtime.exec(id, argv, timeoutMs > 0 ? { timeoutMs } : {});
-      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, logs: new Uint8Array(), errorCode: '', errorMessage: '' };
+      const r = await this.runtime.exec(id, argv, {
+        ...(timeoutMs > 0 ? { timeoutMs } : {}),
+        ...(extra.env && extra.env.length > 0 ? { env: extra.env } : {}),
+        ...(extra.workdir ? { workdir: extra.workdir } : {}),
+      });
+      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
     } catch (err) {
       const e = err as Error & { code?: string };
-      return {
-        exitCode: -1,
-        stdout: new Uint8Array(),
-        stderr: new Uint8Array(),
-        logs: new Uint8Array(),
-        errorCode: e.code ?? 'SHOAL_ERR_INTERNAL',
-        errorMessage: e.message,
-      };
+      return { exitCode: -1, errorCode: e.code ?? 'SHOAL_ERR_INTERNAL', errorMessage: e.message };
     }
   }
 

@@ -14,6 +14,8 @@ import { execArgv, type TaskTools } from './launch.ts';
 export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 export interface RunInTaskOptions {
+  /** Working directory inside the task (default /). */
+  workdir?: string;
   /** The whole environment of the command. */
   env: Record<string, string>;
   stdin?: Buffer;
@@ -36,7 +38,7 @@ export interface RunInTaskResult {
 }
 
 export function runInTask(tools: TaskTools, pid: number, argv: readonly string[], opts: RunInTaskOptions): Promise<RunInTaskResult> {
-  const [file, ...args] = execArgv(tools, pid, argv);
+  const [file, ...args] = execArgv(tools, pid, argv, opts.workdir ?? '');
   const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   return new Promise<RunInTaskResult>((resolve, reject) => {
     if (opts.signal?.aborted) {

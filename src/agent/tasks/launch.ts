@@ -172,8 +172,9 @@ export function launchArgv(
 }
 
 /** The command line that runs `argv` in the namespaces of process `pid` (network, mount, UTS). */
-export function execArgv(tools: TaskTools, pid: number, argv: readonly string[]): string[] {
-  return [tools.nsenter, `--target=${pid}`, '--net', '--mount', '--uts', '--', ...argv];
+export function execArgv(tools: TaskTools, pid: number, argv: readonly string[], workdir = ''): string[] {
+  // --wd is applied inside the task's mount namespace, after entering it
+  return [tools.nsenter, `--target=${pid}`, '--net', '--mount', '--uts', ...(workdir ? [`--wd=${workdir}`] : []), '--', ...argv];
 }
 
 /** A health check as the runtime runs it: Docker's semantics and defaults, in milliseconds. */

@@ -239,7 +239,7 @@ export class TaskRuntime {
   async exec(
     id: string,
     argv: string[],
-    opts: { timeoutMs?: number | undefined; env?: string[] | undefined; stdin?: Buffer | undefined } = {},
+    opts: { timeoutMs?: number | undefined; env?: string[] | undefined; stdin?: Buffer | undefined; workdir?: string | undefined } = {},
   ): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer }> {
     this.assertOpen();
     const e = this.entries.get(id);
@@ -254,6 +254,7 @@ export class TaskRuntime {
     const r = await runInTask(this.tools(), target, argv, {
       env: taskEnvironment(spec.env, effectiveHostname(spec), opts.env ?? []),
       taskId: id,
+      ...(opts.workdir ? { workdir: opts.workdir } : {}),
       ...(opts.stdin ? { stdin: opts.stdin } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
