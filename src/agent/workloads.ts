@@ -24,6 +24,8 @@ import type { ProcessSpec, RuntimeEvent, TaskRuntime } from './tasks/runtime.ts'
 
 const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
 const DEFAULT_GRACE_MS = 10_000;
+/** Ended workloads whose logs stay readable after the manager forgot them. */
+export const RETAINED_ENDED = 32;
 
 type Phase = 'pending' | 'starting' | 'running' | 'stopping' | 'exited';
 
@@ -72,6 +74,8 @@ function status(state: string, message: string, extra: Partial<TaskStatus> = {})
 export class Workloads {
   private readonly o: WorkloadsOptions;
   private readonly items = new Map<string, Workload>();
+  /** Ended workloads whose record and log are still kept, oldest first. */
+  private readonly ended: string[] = [];
   private assignment: AssignmentState | undefined;
   /** Sandboxes the last successful overlay sync built. */
   private ready = new Set<string>();
@@ -254,7 +258,7 @@ export class Workloads {
       if (desired.has(w.id)) continue;
       if (w.phase === 'exited') {
         this.items.delete(w.id);
-        await this.o.runtime.remove(w.id);
+        await this.retire(w.id);
         sandboxesChanged = true;
       } else if (w.phase !== 'stopping') {
         work.push(this.stopOne(w, DEFAULT_GRACE_MS));
@@ -262,6 +266,16 @@ export class Workloads {
     }
     await Promise.all(work);
     if (sandboxesChanged) this.o.onSandboxesChanged();
+  }
+
+  /**
+   * Forgets an ended workload but keeps its record and log for a while, as Docker keeps an
+   * exited container's: `shoal service logs` still shows what a failed task printed. The
+   * oldest go once more than RETAINED_ENDED are kept.
+   */
+  private async retire(id: string): Promise<void> {
+    this.ended.push(id);
+    while (this.ended.length > RETAINED_ENDED) await this.o.runtime.remove(this.ended.shift()!);
   }
 
   private async startOne(w: Workload, task: Task | undefined, container: Container | undefined): Promise<void> {

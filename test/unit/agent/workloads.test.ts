@@ -10,7 +10,7 @@ import type { ContainerStatusUpdate, Task, TaskStatusUpdate } from '../../../src
 import { silentLogger } from '../../../src/common/logger.ts';
 import { emptyState, type AssignmentState } from '../../../src/agent/session-client.ts';
 import type { ProcessSpec, RuntimeEvent, TaskRuntime } from '../../../src/agent/tasks/runtime.ts';
-import { Workloads } from '../../../src/agent/workloads.ts';
+import { RETAINED_ENDED, Workloads } from '../../../src/agent/workloads.ts';
 
 class ScriptedRuntime {
   started: ProcessSpec[] = [];
@@ -188,8 +188,18 @@ t.test('a workload the manager drops is stopped, then forgotten', async (t) => {
   await settle();
   t.same(rt.stopped, ['a1'], 'stopped');
   await settle();
-  t.same(rt.removed, ['a1'], 'and its record removed');
+  t.same(rt.removed, [], 'its record and log are kept for a while');
   t.same(w.sandboxes(), [], 'its sandbox leaves the model');
+  t.equal(w.get('a1'), undefined, 'and the workload is forgotten');
+  // many more come and go: the oldest records go
+  const many = Array.from({ length: RETAINED_ENDED + 2 }, (_, i) => `t${i}`);
+  w.setAssignment(state(many.map((id) => task(id, 'running'))));
+  w.overlayApplied(new Set(many));
+  await settle();
+  w.setAssignment(state([]));
+  await settle();
+  await settle();
+  t.same(rt.removed, ['a1', 't0', 't1'], `at most ${RETAINED_ENDED} ended records are kept, the oldest removed first`);
 });
 
 t.test('a task the manager already sees ended is not started again', async (t) => {
