@@ -132,8 +132,10 @@ export function planService(input: ScheduleInput): SchedulePlan {
     if (policy.condition === 'none') return { allowed: false };
     if (policy.condition === 'on-failure' && last.status.state === 'complete') return { allowed: false };
     if (policy.maxAttempts > 0) {
-      const attempts = history.filter((t) => SELF_ENDED.has(t.status.state)).length;
-      if (attempts >= policy.maxAttempts) return { allowed: false };
+      // maxAttempts counts restarts, as Docker's --restart-max-attempts: the first run is
+      // not one, so N allows N+1 runs in all
+      const ended = history.filter((t) => SELF_ENDED.has(t.status.state)).length;
+      if (ended > policy.maxAttempts) return { allowed: false };
     }
     const due = tsOf(last) + policy.delayMs;
     if (due > nowMs) return { allowed: false, wakeAt: due };
@@ -248,10 +250,12 @@ export function planService(input: ScheduleInput): SchedulePlan {
   }
   for (const c of plan.create) if (c.nodeId === '') c.nodeId = choose();
 
-  // 5. history retention: ended tasks beyond the limit, oldest first
+  // 5. history retention: ended tasks beyond the limit, oldest first; a restart policy with
+  // a maximum keeps enough of them to count its attempts
+  const keep = Math.max(input.historyRetention, policy.maxAttempts > 0 ? policy.maxAttempts + 1 : 0);
   for (const group of groups.values()) {
     const ended = group.filter((t) => !isLive(t) && isTerminal(t));
-    for (const t of ended.slice(input.historyRetention)) plan.remove.push(t.id);
+    for (const t of ended.slice(keep)) plan.remove.push(t.id);
   }
   return plan;
 }

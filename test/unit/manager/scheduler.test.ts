@@ -159,7 +159,17 @@ t.test('restart policy: condition, delay and max attempts', async (t) => {
   });
   t.same(plan(onFailure, [complete], nodes).create, [], 'on-failure does not restart a clean exit');
   t.same(plan(onFailure, [failed(T0)], nodes).create.length, 1);
-  t.same(plan(onFailure, [failed(T0), failed(T0 - 10)], nodes).create, [], 'max attempts reached');
+  t.same(plan(onFailure, [failed(T0), failed(T0 - 10)], nodes).create.length, 1, 'two runs ended: the second of two restarts');
+  t.same(plan(onFailure, [failed(T0), failed(T0 - 10), failed(T0 - 20)], nodes).create, [], 'max attempts (2 restarts) reached');
+  // history retention (2 here) must not hide attempts: a maximum of 4 keeps 5 ended tasks
+  const four = service(1, {
+    taskTemplate: { ...any.spec.taskTemplate, restartPolicy: { condition: 'on-failure', delayMs: 0, maxAttempts: 4 } },
+  });
+  const fourFailed = [failed(T0), failed(T0 - 10), failed(T0 - 20), failed(T0 - 30)];
+  const p4 = plan(four, fourFailed, nodes);
+  t.same(p4.remove, [], 'ended tasks the restart maximum still counts are kept beyond the retention');
+  t.equal(p4.create.length, 1, 'the fourth restart');
+  t.same(plan(four, [...fourFailed, failed(T0 - 40)], nodes).create, [], 'then no fifth');
   const none = service(1, { taskTemplate: { ...any.spec.taskTemplate, restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0 } } });
   t.same(plan(none, [failed(T0)], nodes, { nowMs: T0 + 1e6 }).create, []);
   t.same(
