@@ -6,38 +6,16 @@
  *
  * It is the same planner and diff the agent applies, printed instead of applied.
  */
-import http from 'node:http';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { resolveDataDir } from '../api/data-dir.ts';
 import { agentError } from '../agent/errors.ts';
+import { localApiRequest } from '../agent/local-client.ts';
 
 interface DoctorAnswer {
   clean: boolean;
   changes: number;
   text: string;
-}
-
-function get(socketPath: string, path: string): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method: 'GET', path, timeout: 30_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('the agent did not answer within 30 s'), { code: 'ETIMEDOUT' })));
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'no agent is running on it' : err.message;
-      reject(agentError('SHOAL_ERR_AGENT_UNREACHABLE', `cannot reach the agent at ${socketPath}: ${why}`, { socket: socketPath }, err));
-    });
-    req.end();
-  });
 }
 
 export function registerDoctorCommand(program: Command): void {
@@ -48,7 +26,7 @@ export function registerDoctorCommand(program: Command): void {
     .option('--format <format>', 'json for the raw answer')
     .action(async (flags: { dataDir?: string; format?: string }) => {
       const socket = join(resolveDataDir(flags.dataDir), 'agent.sock');
-      const { status, body } = await get(socket, '/doctor');
+      const { status, body } = await localApiRequest(socket, 'GET', '/doctor');
       if (status !== 200) {
         const e = body as { code?: string; message?: string };
         throw agentError('SHOAL_ERR_AGENT_BAD_REQUEST', `the agent refused: ${e.message ?? status}`);

@@ -11,7 +11,7 @@
  */
 import t from 'tap';
 import type { ChildProcess } from 'node:child_process';
-import { localApiRequest } from '../../../src/agent/local-api.ts';
+import { localApiRequest } from '../../../src/agent/local-client.ts';
 import { testbedPaths } from '../../../src/testbed/state.ts';
 import { requireKernel } from '../../support/kernel.ts';
 import { inNs, permanentNeighbours, spawnInNs, startCluster } from '../../support/dataplane.ts';

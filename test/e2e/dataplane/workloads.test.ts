@@ -29,7 +29,7 @@ import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readdirSync, rmSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Task } from '../../../src/api/api-types.ts';
-import { localApiRequest } from '../../../src/agent/local-api.ts';
+import { localApiRequest } from '../../../src/agent/local-client.ts';
 import { alive } from '../../../src/testbed/processes.ts';
 import { readState, testbedPaths } from '../../../src/testbed/state.ts';
 import { type Cluster, exec, inNs, startCluster } from '../../support/dataplane.ts';
