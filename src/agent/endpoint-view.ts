@@ -12,9 +12,13 @@
  * manager marks them "down" only after its own, slower, heartbeat timeout); endpoints the
  * manager marks down are left out too.
  *
- * The program is the union of both sources for live nodes. Every disagreement (an endpoint
- * one source has and the other does not, or with different addresses) is counted, and the
- * agent logs the first of each kind, so a data plane that runs on one source only is seen.
+ * What is programmed: the manager's endpoints on live nodes, with gossip's VTEP where it
+ * has one; gossip alone only until the manager's first snapshot of the network arrived (an
+ * agent started while the manager is away). The manager lists an endpoint from the moment
+ * it allocates it, before its task runs, so this costs gossip no speed. Every disagreement
+ * (an endpoint one source has and the other does not, or with different addresses) is
+ * counted, and the agent logs the counts when they change, so a data plane that runs on
+ * one source only is seen.
  */
 import type { Endpoint, Peer } from '../api/api-types.ts';
 import type { RemoteEndpoint } from '../overlay/model.ts';
@@ -97,7 +101,12 @@ export function remoteEndpoints(input: ViewInput): RemoteView {
       stats.deadNode++;
       continue;
     }
-    if (manager) stats.gossipOnly++;
+    if (manager) {
+      // the manager is the truth for which endpoints exist: an entry it does not list is
+      // stale (a task it removed whose owner never withdrew it); counted, not programmed
+      stats.gossipOnly++;
+      continue;
+    }
     const r = g.record;
     if (r.ip === '' || r.mac === '' || r.vtep === '') continue;
     out.set(id, { networkId, ip: r.ip, mac: r.mac, vtep: r.vtep });

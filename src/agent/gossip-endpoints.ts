@@ -61,7 +61,14 @@ export class GossipEndpoints {
       );
       const m = new Map<string, GossipEndpoint>();
       this.entries.set(id, m);
-      for (const e of this.node.tables.list(id, ENDPOINT_TABLE)) this.put(m, e.key, e.owner, e.value);
+      // entries this node wrote in an earlier life (same node name) are ours to keep or
+      // delete: publish() compares them with what runs now
+      const mine = new Map<string, string>();
+      for (const e of this.node.tables.list(id, ENDPOINT_TABLE)) {
+        this.put(m, e.key, e.owner, e.value);
+        if (e.owner === this.node.name) mine.set(e.key, '');
+      }
+      this.published.set(id, mine);
     }
     for (const id of [...this.joined]) {
       if (ids.has(id)) continue;

@@ -113,7 +113,7 @@ t.test('endpoints the manager marks down are not programmed, even if gossip has 
   t.equal(v.stats.markedDown, 1);
 });
 
-t.test('before the manager snapshot, gossip alone is programmed; after it, gossip-only entries are counted', async (t) => {
+t.test('before the manager snapshot, gossip alone is programmed; after it, gossip-only entries are counted and left out', async (t) => {
   const gossip = new Map([['b1', gossipOf(b1, '192.0.2.12')]]);
   const before = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager: undefined, gossip, deadNodes: new Set(), peers });
   t.same(
@@ -123,7 +123,7 @@ t.test('before the manager snapshot, gossip alone is programmed; after it, gossi
   t.equal(before.stats.gossipOnly, 0, 'no manager list yet: nothing to disagree with');
   const after = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager: new Map(), gossip, deadNodes: new Set(), peers });
   t.equal(after.stats.gossipOnly, 1);
-  t.equal(after.remotes.length, 1, 'still programmed: gossip is the fast path for a new endpoint');
+  t.equal(after.remotes.length, 0, 'the manager does not list it: a stale entry, not programmed');
 });
 
 t.test('a conflicting record: the manager address wins and the conflict is counted', async (t) => {
