@@ -1,0 +1,56 @@
+/**
+ * The load-balancer model: what the agent knows of the services a sandbox can reach, as
+ * the planner's input. One model is one nftables table in one network namespace.
+ *
+ * The agent builds it from the manager's assignment (services, their VIPs and ports) and
+ * the network's endpoint view (tasks, their addresses and health). Services published
+ * with `--endpoint-mode dnsrr` have no VIP and never appear here: the caller leaves them
+ * out, and DNS answers with the task addresses instead.
+ *
+ * Treat every object handed to VipSyncer.sync() as immutable: the incremental path plans a
+ * service again only when it is given a different object for that id (the syncer freezes
+ * what it is given, so a mutation throws instead of going unnoticed). A full sync plans
+ * everything from scratch.
+ */
+
+/** One backend: a task's address on the service's network. */
+export interface VipBackend {
+  /** IPv4 address, "10.0.1.5". */
+  ip: string;
+  /** The task runs and its health check passes (or it has none). Only healthy backends get
+   * new connections; when a backend turns unhealthy its established connections are cut
+   * (its conntrack entries deleted), so clients reconnect to a healthy one. */
+  healthy: boolean;
+  /**
+   * The backend is leaving (scale-down, update, drain, service rm): it gets no new
+   * connections, but its established ones are kept until it leaves the model, which is
+   * when the task stops (the issue's drain: leave every load balancer, wait for open
+   * connections up to the stop grace period, then stop). Omitted = false.
+   */
+  draining?: boolean;
+}
+
+/** One published port of a service, as the VIP sees it. */
+export interface VipPort {
+  protocol: 'tcp' | 'udp';
+  /** The port on the VIP, 1-65535. */
+  port: number;
+  /** The port the tasks listen on, 1-65535. */
+  targetPort: number;
+}
+
+export interface VipService {
+  /** The service's id (the manager's); orders the services and names them in problems. */
+  id: string;
+  /** The service's virtual IP on this network, IPv4 ("10.0.1.2"). It must be routable from
+   * the sandbox (the network's subnet holds it, as the manager allocates it). */
+  vip: string;
+  ports: VipPort[];
+  backends: VipBackend[];
+}
+
+export interface VipModel {
+  /** The nftables table (family ip) this model owns, e.g. `${prefix}lb`. */
+  tableName: string;
+  services: VipService[];
+}

@@ -1,0 +1,541 @@
+/**
+ * The east-west load balancer's planner: services, their VIPs, ports and backends -> one
+ * nftables table (family ip). Pure: no I/O.
+ *
+ * The table, for model table name T (README.md has the packet flow and the measurements
+ * behind this shape):
+ *
+ *   chain output      nat, hook output, priority -100      (packets the sandbox sends)
+ *   chain prerouting  nat, hook prerouting, priority -100  (packets routed through it)
+ *     ip daddr . meta l4proto . th dport vmap @services
+ *     meta l4proto { tcp, udp } ip daddr @vips goto refuse
+ *   chain refuse      reject with tcp reset; reject  (ICMP port unreachable for the rest)
+ *   chain pick-tcp-N  dnat ip to ip daddr . tcp dport . numgen random mod N map @backends-tcp
+ *   chain pick-udp-N  the same for udp, over @backends-udp
+ *   map services      VIP . proto . port : goto pick-PROTO-N (N healthy backends) | goto refuse
+ *   map backends-tcp  VIP . port . index : backend . targetPort   (index 0..N-1)
+ *   map backends-udp  the same for udp
+ *   set vips          every VIP: a port no service publishes is refused, not blackholed
+ *
+ * Nat chains see the first packet of a connection only, so each new connection picks one
+ * of the N healthy backends at random (numgen: uniform, exact for any N) and conntrack
+ * keeps it there. A pick chain exists for each (protocol, N) in use, never one per service:
+ * 10,000 services with 10 backends each are one pick chain and 110,000 map elements, and a
+ * change of backends is a change of elements (plus, when a count appears or disappears, one
+ * small chain). Backends are indexed in address order, so the table is a function of the
+ * model alone: an incremental update and a full plan end in the same table.
+ *
+ * nft 1.0.6 facts this layout depends on (checked on this machine):
+ * - a map whose `typeof` key holds `th dport` cannot be used by a rule added in a later
+ *   transaction ("conflicting protocols specified: ip vs. th"), and a `tcp dport` key adds a
+ *   `meta l4proto tcp` dependency to the lookup: hence one backends map per protocol, keyed
+ *   by `tcp dport`/`udp dport`, and pick chains per protocol;
+ * - `type` cannot name numgen's integer type: the backends maps use `typeof`;
+ * - `reject` is accepted in a nat chain reached from output and prerouting, and
+ *   `reject with tcp reset` adds its own `meta l4proto tcp` (printed without it);
+ * - the priority keyword dstnat is refused on output: -100.
+ *
+ * Conflicts are settled by order, so every plan of one model is the same: a VIP claimed by
+ * several services goes to the smallest id (the others are left out), a port claimed twice
+ * in a service to the first in (protocol, port, targetPort) order.
+ */
+import { formatV4, parseV4 } from '../common/ip.ts';
+import { type VipErrorCode, vipError } from './errors.ts';
+import type { VipBackend, VipModel, VipPort, VipService } from './model.ts';
+import { applyDelta, emptyDelta, type NftTableState, type StateChain, type StateSet, type TableDelta } from './table-state.ts';
+
+export const VIP_FAMILY = 'ip';
+export const CHAIN_OUTPUT = 'output';
+export const CHAIN_PREROUTING = 'prerouting';
+export const CHAIN_REFUSE = 'refuse';
+export const MAP_SERVICES = 'services';
+export const SET_VIPS = 'vips';
+export const VIP_PROTOCOLS = ['tcp', 'udp'] as const;
+export type VipProtocol = (typeof VIP_PROTOCOLS)[number];
+
+/** The backends map of a protocol. */
+export function backendsMapName(protocol: VipProtocol): string {
+  return `backends-${protocol}`;
+}
+
+/** The chain that picks one of `count` backends of a protocol. */
+export function pickChainName(protocol: VipProtocol, count: number): string {
+  return `pick-${protocol}-${count}`;
+}
+
+const PICK_CHAIN_RE = /^pick-(tcp|udp)-([1-9][0-9]*)$/;
+
+/** Same rule as the kernel layer's validateNftName (a planner may not import nft.ts). */
+const TABLE_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,254}$/;
+
+export function isValidTableName(name: unknown): name is string {
+  return typeof name === 'string' && TABLE_NAME_RE.test(name);
+}
+
+export interface VipProblem {
+  code: VipErrorCode;
+  /** The service's id ('' when it has none). */
+  service: string;
+  message: string;
+}
+
+/** One port of a planned service: its active backends (healthy, not draining) in address order. */
+export interface PlannedPort {
+  protocol: VipProtocol;
+  port: number;
+  targetPort: number;
+  backends: string[];
+}
+
+/** One service, validated and normalised. */
+export interface ServicePlan {
+  id: string;
+  /** Canonical VIP; undefined when the service cannot be programmed at all. */
+  vip: string | undefined;
+  /** Ports in (protocol, port) order. */
+  ports: PlannedPort[];
+  /**
+   * The backends whose established connections stay (healthy ones, draining or not), as
+   * `PROTO IP TARGETPORT` per port, sorted, unique: a backend that leaves this set loses
+   * its conntrack entries.
+   */
+  keep: string[];
+  problems: VipProblem[];
+}
+
+/** `tcp 10.0.1.5 8080`: a backend port as conntrack cleanup sees it. */
+export function backendKey(protocol: string, ip: string, port: number | string): string {
+  return `${protocol} ${ip} ${port}`;
+}
+
+/** An address a VIP or backend can be: IPv4, not 0/8, 127/8, multicast, reserved or broadcast. */
+function unicastV4(text: unknown): number {
+  if (typeof text !== 'string') return -1;
+  const v = parseV4(text);
+  if (v < 0) return -1;
+  const first = v >>> 24;
+  return first === 0 || first === 127 || first >= 224 ? -1 : v;
+}
+
+function validPort(p: unknown): p is number {
+  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+}
+
+/** Plans one service on its own (conflicts between services are settled by VipPlanner). */
+export function planService(svc: VipService): ServicePlan {
+  const id = typeof svc?.id === 'string' ? svc.id : '';
+  const problems: VipProblem[] = [];
+  const problem = (code: VipErrorCode, message: string): void => {
+    problems.push({ code, service: id, message });
+  };
+  const out: ServicePlan = { id, vip: undefined, ports: [], keep: [], problems };
+  if (id === '') {
+    problem('SHOAL_ERR_VIP_BAD_MODEL', 'a service without an id is left out');
+    return out;
+  }
+  const vipValue = unicastV4(svc.vip);
+  if (vipValue < 0) {
+    problem(
+      'SHOAL_ERR_VIP_BAD_MODEL',
+      `service ${id}: VIP ${JSON.stringify(svc.vip)} is not a unicast IPv4 address; the service is left out`,
+    );
+    return out;
+  }
+  out.vip = formatV4(vipValue);
+
+  // Backends: valid addresses, duplicates merged (active only if every copy is).
+  const backends = new Map<number, { ip: string; healthy: boolean; draining: boolean }>();
+  for (const b of Array.isArray(svc.backends) ? (svc.backends as VipBackend[]) : []) {
+    const v = unicastV4(b?.ip);
+    if (v < 0) {
+      problem('SHOAL_ERR_VIP_BAD_MODEL', `service ${id}: backend ${JSON.stringify(b?.ip)} is not a unicast IPv4 address; it is left out`);
+      continue;
+    }
+    const healthy = b.healthy === true;
+    const draining = b.draining === true;
+    const seen = backends.get(v);
+    if (seen) {
+      problem('SHOAL_ERR_VIP_BAD_MODEL', `service ${id}: backend ${seen.ip} is listed twice; it is active only if every copy is`);
+      seen.healthy &&= healthy;
+      seen.draining ||= draining;
+    } else {
+      backends.set(v, { ip: formatV4(v), healthy, draining });
+    }
+  }
+  const ordered = [...backends.entries()].sort((a, b) => a[0] - b[0]).map(([, b]) => b);
+  const active = ordered.filter((b) => b.healthy && !b.draining).map((b) => b.ip);
+  const kept = ordered.filter((b) => b.healthy).map((b) => b.ip);
+
+  // Ports: valid, in (protocol, port, targetPort) order, the first of a (protocol, port) kept.
+  const ports: VipPort[] = [];
+  for (const p of Array.isArray(svc.ports) ? (svc.ports as VipPort[]) : []) {
+    if ((p?.protocol !== 'tcp' && p?.protocol !== 'udp') || !validPort(p.port) || !validPort(p.targetPort)) {
+      problem(
+        'SHOAL_ERR_VIP_BAD_MODEL',
+        `service ${id}: port ${JSON.stringify(p)} needs protocol tcp or udp and ports 1-65535; it is left out`,
+      );
+      continue;
+    }
+    ports.push(p);
+  }
+  ports.sort((a, b) => (a.protocol !== b.protocol ? (a.protocol < b.protocol ? -1 : 1) : a.port - b.port || a.targetPort - b.targetPort));
+  const keep = new Set<string>();
+  for (const p of ports) {
+    const last = out.ports[out.ports.length - 1];
+    if (last && last.protocol === p.protocol && last.port === p.port) {
+      problem(
+        'SHOAL_ERR_VIP_CONFLICT',
+        `service ${id}: ${p.protocol} port ${p.port} is published twice (target ${last.targetPort} and ${p.targetPort}); target ${p.targetPort} is left out`,
+      );
+      continue;
+    }
+    out.ports.push({ protocol: p.protocol, port: p.port, targetPort: p.targetPort, backends: active });
+    for (const ip of kept) keep.add(backendKey(p.protocol, ip, p.targetPort));
+  }
+  out.keep = [...keep].sort();
+  return out;
+}
+
+/** Problems in (service, message) order. */
+export function sortProblems(list: VipProblem[]): VipProblem[] {
+  return list.sort((a, b) =>
+    a.service < b.service ? -1 : a.service > b.service ? 1 : a.message < b.message ? -1 : a.message > b.message ? 1 : 0,
+  );
+}
+
+/** One element a service contributes: set name, key text, data text ('' in a set). */
+export interface ElementRow {
+  set: string;
+  key: string;
+  data: string;
+}
+
+/** The elements a planned service puts in the table. */
+export function serviceRows(plan: ServicePlan | undefined): ElementRow[] {
+  if (!plan?.vip) return [];
+  const vip = plan.vip;
+  const rows: ElementRow[] = [{ set: SET_VIPS, key: vip, data: '' }];
+  for (const p of plan.ports) {
+    const n = p.backends.length;
+    rows.push({
+      set: MAP_SERVICES,
+      key: `${vip} . ${p.protocol} . ${p.port}`,
+      data: n > 0 ? `goto ${pickChainName(p.protocol, n)}` : `goto ${CHAIN_REFUSE}`,
+    });
+    const map = backendsMapName(p.protocol);
+    for (let i = 0; i < n; i++) rows.push({ set: map, key: `${vip} . ${p.port} . ${i}`, data: `${p.backends[i]} . ${p.targetPort}` });
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------
+// The table's fixed part
+
+const VMAP_RULE = `ip daddr . meta l4proto . th dport vmap @${MAP_SERVICES}`;
+const CATCH_ALL_RULE = `meta l4proto { tcp, udp } ip daddr @${SET_VIPS} goto ${CHAIN_REFUSE}`;
+
+function baseChain(t: string, name: string, hook: 'output' | 'prerouting'): StateChain {
+  return {
+    name,
+    line: `chain ${t} ${name} type nat hook ${hook} prio -100 policy accept`,
+    decl: `{ type nat hook ${hook} priority -100; policy accept; }`,
+    rules: [VMAP_RULE, CATCH_ALL_RULE],
+  };
+}
+
+/** The chain that picks one of `count` backends: pick-PROTO-COUNT. */
+export function pickChain(tableName: string, protocol: VipProtocol, count: number): StateChain {
+  const name = pickChainName(protocol, count);
+  return {
+    name,
+    line: `chain ${VIP_FAMILY} ${tableName} ${name}`,
+    decl: '',
+    rules: [`dnat ip to ip daddr . ${protocol} dport . numgen random mod ${count} map @${backendsMapName(protocol)}`],
+  };
+}
+
+/** The table with no service: base chains, the refuse chain, empty maps and set. */
+export function emptyVipState(tableName: string): NftTableState {
+  const t = `${VIP_FAMILY} ${tableName}`;
+  const chains = new Map<string, StateChain>();
+  chains.set(CHAIN_OUTPUT, baseChain(t, CHAIN_OUTPUT, 'output'));
+  chains.set(CHAIN_PREROUTING, baseChain(t, CHAIN_PREROUTING, 'prerouting'));
+  chains.set(CHAIN_REFUSE, {
+    name: CHAIN_REFUSE,
+    line: `chain ${t} ${CHAIN_REFUSE}`,
+    decl: '',
+    rules: ['reject with tcp reset', 'reject'],
+  });
+  const sets = new Map<string, StateSet>();
+  const add = (s: Omit<StateSet, 'elements'>): void => {
+    sets.set(s.name, { ...s, elements: new Map() });
+  };
+  add({
+    kind: 'map',
+    name: MAP_SERVICES,
+    head: `map ${t} ${MAP_SERVICES} type ipv4_addr . inet_proto . inet_service : verdict`,
+    decl: '{ type ipv4_addr . inet_proto . inet_service : verdict; }',
+  });
+  for (const p of VIP_PROTOCOLS) {
+    add({
+      kind: 'map',
+      name: backendsMapName(p),
+      head: `map ${t} ${backendsMapName(p)} type ipv4_addr . inet_service . integer : ipv4_addr . inet_service`,
+      // mod 1 is only the key's type: each pick chain uses its own modulus.
+      decl: `{ typeof ip daddr . ${p} dport . numgen random mod 1 : ip daddr . ${p} dport; }`,
+    });
+  }
+  add({ kind: 'set', name: SET_VIPS, head: `set ${t} ${SET_VIPS} type ipv4_addr`, decl: '{ type ipv4_addr; }' });
+  return { family: VIP_FAMILY, name: tableName, chains, sets };
+}
+
+/** The `(protocol, count)` of a pick chain's name, or undefined for any other chain. */
+export function parsePickChain(name: string): { protocol: VipProtocol; count: number } | undefined {
+  const m = PICK_CHAIN_RE.exec(name);
+  return m ? { protocol: m[1] as VipProtocol, count: Number(m[2]) } : undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// The planner
+
+/** What one VipPlanner.update() changed. */
+export interface PlannerDelta extends TableDelta {
+  /** Backend ports (`PROTO IP PORT`) no programmed service keeps any more. */
+  keepRemoved: string[];
+  /** UDP service ports that had no backend (or did not exist) and now have one. */
+  udpOpened: Array<{ vip: string; port: number }>;
+}
+
+function insertSorted(list: string[], id: string): void {
+  let i = 0;
+  while (i < list.length && list[i]! < id) i++;
+  if (list[i] !== id) list.splice(i, 0, id);
+}
+
+/**
+ * The desired table, kept up to date service by service. update() re-plans the services it
+ * is given, settles VIP claims again for the VIPs they touch, and returns the element-level
+ * change; state() is then the desired table. Feeding it a whole model at once (planVip)
+ * and feeding it the same model change by change end in the same state.
+ */
+export class VipPlanner {
+  readonly tableName: string;
+  readonly #services = new Map<string, ServicePlan>();
+  /** VIP -> the ids of the services that claim it, sorted; the first one owns it. */
+  readonly #claims = new Map<string, string[]>();
+  /** VIP -> the plan programmed for it. */
+  readonly #effective = new Map<string, ServicePlan>();
+  readonly #chainRefs = new Map<string, number>();
+  readonly #keepRefs = new Map<string, number>();
+  readonly #state: NftTableState;
+
+  constructor(tableName: string) {
+    if (!isValidTableName(tableName)) {
+      throw vipError(
+        'SHOAL_ERR_VIP_BAD_MODEL',
+        `load-balancer table name ${JSON.stringify(tableName)} must start with a letter or _ and hold only letters, digits, _ . -`,
+        { tableName },
+      );
+    }
+    this.tableName = tableName;
+    this.#state = emptyVipState(tableName);
+  }
+
+  /** The desired table (live: read it, do not change it). */
+  state(): NftTableState {
+    return this.#state;
+  }
+
+  /** Backend ports whose established connections stay, over every programmed service. */
+  keep(): ReadonlySet<string> {
+    return new Set(this.#keepRefs.keys());
+  }
+
+  /** Services known by id (those left out included). */
+  get size(): number {
+    return this.#services.size;
+  }
+
+  /** Services programmed (one per VIP). */
+  get programmed(): number {
+    return this.#effective.size;
+  }
+
+  /** The problems of the services known: their own, and VIPs claimed by more than one. */
+  problems(): VipProblem[] {
+    const out: VipProblem[] = [];
+    for (const plan of this.#services.values()) out.push(...plan.problems);
+    for (const [vip, ids] of this.#claims) {
+      for (const id of ids.slice(1)) {
+        out.push({
+          code: 'SHOAL_ERR_VIP_CONFLICT',
+          service: id,
+          message: `service ${id}: VIP ${vip} is also claimed by service ${ids[0]}, which keeps it; ${id} is left out`,
+        });
+      }
+    }
+    return sortProblems(out);
+  }
+
+  /** Replaces the services `upserts` (by id) and forgets the ids `removals`. */
+  update(upserts: readonly VipService[], removals: readonly string[]): PlannerDelta {
+    const affected = new Set<string>();
+    const unclaim = (plan: ServicePlan | undefined): void => {
+      if (!plan?.vip) return;
+      const ids = this.#claims.get(plan.vip);
+      if (ids) {
+        const i = ids.indexOf(plan.id);
+        if (i >= 0) ids.splice(i, 1);
+        if (ids.length === 0) this.#claims.delete(plan.vip);
+      }
+      affected.add(plan.vip);
+    };
+    for (const id of removals) {
+      unclaim(this.#services.get(id));
+      this.#services.delete(id);
+    }
+    for (const svc of upserts) {
+      const plan = planService(svc);
+      unclaim(this.#services.get(plan.id));
+      this.#services.set(plan.id, plan);
+      if (plan.vip) {
+        let ids = this.#claims.get(plan.vip);
+        if (!ids) {
+          ids = [];
+          this.#claims.set(plan.vip, ids);
+        }
+        insertSorted(ids, plan.id);
+        affected.add(plan.vip);
+      }
+    }
+
+    const delta: PlannerDelta = { ...emptyDelta(), keepRemoved: [], udpOpened: [] };
+    const touchedChains = new Set<string>();
+    const touchedKeep = new Set<string>();
+    const dels = new Map<string, Set<string>>();
+    const adds = new Map<string, Map<string, string>>();
+    const bump = (refs: Map<string, number>, key: string, by: number, touched: Set<string>): void => {
+      const n = (refs.get(key) ?? 0) + by;
+      if (n === 0) refs.delete(key);
+      else refs.set(key, n);
+      touched.add(key);
+    };
+    for (const vip of [...affected].sort()) {
+      const owner = this.#claims.get(vip)?.[0];
+      const next = owner === undefined ? undefined : this.#services.get(owner);
+      const prev = this.#effective.get(vip);
+      if (prev === next) continue;
+      const oldRows = new Map(serviceRows(prev).map((r) => [`${r.set}\0${r.key}`, r]));
+      const newRows = new Map(serviceRows(next).map((r) => [`${r.set}\0${r.key}`, r]));
+      for (const [k, r] of oldRows) {
+        const n = newRows.get(k);
+        if (!n || n.data !== r.data) {
+          let s = dels.get(r.set);
+          if (!s) dels.set(r.set, (s = new Set()));
+          s.add(r.key);
+        }
+        if (r.set === MAP_SERVICES && r.data !== `goto ${CHAIN_REFUSE}`) bump(this.#chainRefs, r.data.slice(5), -1, touchedChains);
+      }
+      for (const [k, r] of newRows) {
+        const o = oldRows.get(k);
+        if (!o || o.data !== r.data) {
+          let m = adds.get(r.set);
+          if (!m) adds.set(r.set, (m = new Map()));
+          m.set(r.key, r.data);
+        }
+        if (r.set === MAP_SERVICES && r.data !== `goto ${CHAIN_REFUSE}`) {
+          bump(this.#chainRefs, r.data.slice(5), 1, touchedChains);
+          if (r.key.includes(' . udp . ') && (!o || o.data === `goto ${CHAIN_REFUSE}`)) {
+            delta.udpOpened.push({ vip, port: Number(r.key.slice(r.key.lastIndexOf(' ') + 1)) });
+          }
+        }
+      }
+      for (const k of prev?.keep ?? []) bump(this.#keepRefs, k, -1, touchedKeep);
+      for (const k of next?.keep ?? []) bump(this.#keepRefs, k, 1, touchedKeep);
+      if (next) this.#effective.set(vip, next);
+      else this.#effective.delete(vip);
+    }
+    for (const name of [...touchedChains].sort()) {
+      const used = this.#chainRefs.has(name);
+      const exists = this.#state.chains.has(name);
+      if (used && !exists) {
+        const pick = parsePickChain(name)!;
+        delta.chainsAdded.push(pickChain(this.tableName, pick.protocol, pick.count));
+      } else if (!used && exists) {
+        delta.chainsDeleted.push(name);
+      }
+    }
+    for (const k of [...touchedKeep].sort()) if (!this.#keepRefs.has(k)) delta.keepRemoved.push(k);
+    for (const set of [...dels.keys()].sort()) delta.deletes.set(set, [...dels.get(set)!].sort());
+    for (const set of [...adds.keys()].sort()) {
+      delta.adds.set(
+        set,
+        [...adds.get(set)!].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+      );
+    }
+    applyDelta(this.#state, delta);
+    return delta;
+  }
+}
+
+/** The model's services split against what a previous sync was given (by object identity). */
+export interface ModelChanges {
+  /** id -> the service given now (the first of an id listed twice). */
+  current: Map<string, VipService>;
+  /** Services that are new or not the same object as before. */
+  upserts: VipService[];
+  /** Ids given before and not now. */
+  removals: string[];
+  /** A service listed twice by id: the later copies are left out. */
+  duplicates: VipProblem[];
+}
+
+/** Compares a model's services with those of the last sync; `previous` undefined = all new. */
+export function modelChanges(model: VipModel, previous: ReadonlyMap<string, VipService> | undefined): ModelChanges {
+  const current = new Map<string, VipService>();
+  const upserts: VipService[] = [];
+  const duplicates: VipProblem[] = [];
+  for (const svc of model.services) {
+    const id = typeof svc?.id === 'string' ? svc.id : '';
+    if (current.has(id)) {
+      duplicates.push({
+        code: 'SHOAL_ERR_VIP_CONFLICT',
+        service: id,
+        message: `service ${id} is listed twice in the model; the later copy is left out`,
+      });
+      continue;
+    }
+    current.set(id, svc);
+    if (previous?.get(id) !== svc) upserts.push(svc);
+  }
+  const removals: string[] = [];
+  if (previous) for (const id of previous.keys()) if (!current.has(id)) removals.push(id);
+  return { current, upserts, removals, duplicates };
+}
+
+/** The whole desired table of a model. */
+export interface VipPlan {
+  tableName: string;
+  state: NftTableState;
+  /** Backend ports whose established connections stay. */
+  keep: ReadonlySet<string>;
+  problems: VipProblem[];
+}
+
+/**
+ * Plans a model from scratch: the table's state (canonicalOfState() gives its canonical
+ * text, rewriteScript() the transaction that writes it). Throws SHOAL_ERR_VIP_BAD_MODEL
+ * when the table name is not one nft accepts; every other problem leaves its item out and
+ * is listed in `problems`.
+ */
+export function planVip(model: VipModel): VipPlan {
+  const planner = new VipPlanner(model.tableName);
+  const changes = modelChanges(model, undefined);
+  planner.update(changes.upserts, []);
+  return {
+    tableName: model.tableName,
+    state: planner.state(),
+    keep: planner.keep(),
+    problems: sortProblems([...changes.duplicates, ...planner.problems()]),
+  };
+}
