@@ -42,7 +42,7 @@
 import { formatV4, parseV4 } from '../common/ip.ts';
 import { type VipErrorCode, vipError } from './errors.ts';
 import type { VipBackend, VipModel, VipPort, VipService } from './model.ts';
-import { applyDelta, emptyDelta, type NftTableState, type StateChain, type StateSet, type TableDelta } from './table-state.ts';
+import { emptyDelta, type NftTableState, type StateChain, type StateSet, type TableDelta } from './table-state.ts';
 
 export const VIP_FAMILY = 'ip';
 export const CHAIN_OUTPUT = 'output';
@@ -143,28 +143,32 @@ export function planService(svc: VipService): ServicePlan {
   }
   out.vip = formatV4(vipValue);
 
-  // Backends: valid addresses, duplicates merged (active only if every copy is).
-  const backends = new Map<number, { ip: string; healthy: boolean; draining: boolean }>();
+  // Backends: valid addresses in address order, duplicates merged (active only if every copy is).
+  const list: Array<{ v: number; ip: string; healthy: boolean; draining: boolean }> = [];
   for (const b of Array.isArray(svc.backends) ? (svc.backends as VipBackend[]) : []) {
     const v = unicastV4(b?.ip);
     if (v < 0) {
       problem('SHOAL_ERR_VIP_BAD_MODEL', `service ${id}: backend ${JSON.stringify(b?.ip)} is not a unicast IPv4 address; it is left out`);
       continue;
     }
-    const healthy = b.healthy === true;
-    const draining = b.draining === true;
-    const seen = backends.get(v);
-    if (seen) {
-      problem('SHOAL_ERR_VIP_BAD_MODEL', `service ${id}: backend ${seen.ip} is listed twice; it is active only if every copy is`);
-      seen.healthy &&= healthy;
-      seen.draining ||= draining;
-    } else {
-      backends.set(v, { ip: formatV4(v), healthy, draining });
-    }
+    list.push({ v, ip: formatV4(v), healthy: b.healthy === true, draining: b.draining === true });
   }
-  const ordered = [...backends.entries()].sort((a, b) => a[0] - b[0]).map(([, b]) => b);
-  const active = ordered.filter((b) => b.healthy && !b.draining).map((b) => b.ip);
-  const kept = ordered.filter((b) => b.healthy).map((b) => b.ip);
+  list.sort((a, b) => a.v - b.v);
+  const active: string[] = [];
+  const kept: string[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const b = list[i]!;
+    let healthy = b.healthy;
+    let draining = b.draining;
+    while (i + 1 < list.length && list[i + 1]!.v === b.v) {
+      const c = list[++i]!;
+      healthy &&= c.healthy;
+      draining ||= c.draining;
+      problem('SHOAL_ERR_VIP_BAD_MODEL', `service ${id}: backend ${b.ip} is listed twice; it is active only if every copy is`);
+    }
+    if (healthy) kept.push(b.ip);
+    if (healthy && !draining) active.push(b.ip);
+  }
 
   // Ports: valid, in (protocol, port, targetPort) order, the first of a (protocol, port) kept.
   const ports: VipPort[] = [];
@@ -210,22 +214,31 @@ export interface ElementRow {
   data: string;
 }
 
-/** The elements a planned service puts in the table. */
-export function serviceRows(plan: ServicePlan | undefined): ElementRow[] {
-  if (!plan?.vip) return [];
+/** Calls `fn` for each element a planned service puts in the table (no objects made). */
+export function emitRows(plan: ServicePlan | undefined, fn: (set: string, key: string, data: string) => void): void {
+  if (!plan?.vip) return;
   const vip = plan.vip;
-  const rows: ElementRow[] = [{ set: SET_VIPS, key: vip, data: '' }];
+  fn(SET_VIPS, vip, '');
   for (const p of plan.ports) {
     const n = p.backends.length;
-    rows.push({
-      set: MAP_SERVICES,
-      key: `${vip} . ${p.protocol} . ${p.port}`,
-      data: n > 0 ? `goto ${pickChainName(p.protocol, n)}` : `goto ${CHAIN_REFUSE}`,
-    });
+    fn(MAP_SERVICES, `${vip} . ${p.protocol} . ${p.port}`, n > 0 ? `goto ${pickChainName(p.protocol, n)}` : `goto ${CHAIN_REFUSE}`);
     const map = backendsMapName(p.protocol);
-    for (let i = 0; i < n; i++) rows.push({ set: map, key: `${vip} . ${p.port} . ${i}`, data: `${p.backends[i]} . ${p.targetPort}` });
+    const tail = ` . ${p.targetPort}`;
+    for (let i = 0; i < n; i++) fn(map, `${vip} . ${p.port} . ${i}`, p.backends[i] + tail);
   }
+}
+
+/** The elements a planned service puts in the table. */
+export function serviceRows(plan: ServicePlan | undefined): ElementRow[] {
+  const rows: ElementRow[] = [];
+  emitRows(plan, (set, key, data) => rows.push({ set, key, data }));
   return rows;
+}
+
+function push<T>(m: Map<string, T[]>, key: string, item: T): void {
+  const list = m.get(key);
+  if (list) list.push(item);
+  else m.set(key, [item]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -327,6 +340,8 @@ export class VipPlanner {
   readonly #effective = new Map<string, ServicePlan>();
   readonly #chainRefs = new Map<string, number>();
   readonly #keepRefs = new Map<string, number>();
+  /** The keys of #keepRefs, as a set callers may read. */
+  readonly #kept = new Set<string>();
   readonly #state: NftTableState;
 
   constructor(tableName: string) {
@@ -346,9 +361,16 @@ export class VipPlanner {
     return this.#state;
   }
 
-  /** Backend ports whose established connections stay, over every programmed service. */
+  /** Backend ports whose established connections stay, over every programmed service (live). */
   keep(): ReadonlySet<string> {
-    return new Set(this.#keepRefs.keys());
+    return this.#kept;
+  }
+
+  #bumpChain(name: string, by: number, touched: Set<string>): void {
+    const n = (this.#chainRefs.get(name) ?? 0) + by;
+    if (n === 0) this.#chainRefs.delete(name);
+    else this.#chainRefs.set(name, n);
+    touched.add(name);
   }
 
   /** Services known by id (those left out included). */
@@ -409,71 +431,91 @@ export class VipPlanner {
       }
     }
 
+    // Element changes are written into the state as they are found (keys hold their VIP,
+    // so two VIPs never touch one element) and listed for the transaction.
     const delta: PlannerDelta = { ...emptyDelta(), keepRemoved: [], udpOpened: [] };
+    const sets = this.#state.sets;
+    const dels = delta.deletes;
+    const adds = delta.adds;
     const touchedChains = new Set<string>();
-    const touchedKeep = new Set<string>();
-    const dels = new Map<string, Set<string>>();
-    const adds = new Map<string, Map<string, string>>();
-    const bump = (refs: Map<string, number>, key: string, by: number, touched: Set<string>): void => {
-      const n = (refs.get(key) ?? 0) + by;
-      if (n === 0) refs.delete(key);
-      else refs.set(key, n);
-      touched.add(key);
-    };
+    const keepCandidates = new Set<string>();
+    const refuse = `goto ${CHAIN_REFUSE}`;
     for (const vip of [...affected].sort()) {
       const owner = this.#claims.get(vip)?.[0];
       const next = owner === undefined ? undefined : this.#services.get(owner);
       const prev = this.#effective.get(vip);
       if (prev === next) continue;
-      const oldRows = new Map(serviceRows(prev).map((r) => [`${r.set}\0${r.key}`, r]));
-      const newRows = new Map(serviceRows(next).map((r) => [`${r.set}\0${r.key}`, r]));
-      for (const [k, r] of oldRows) {
-        const n = newRows.get(k);
-        if (!n || n.data !== r.data) {
-          let s = dels.get(r.set);
-          if (!s) dels.set(r.set, (s = new Set()));
-          s.add(r.key);
+      // The old rows, by set and key, only when there are new ones to compare with.
+      const old = prev && next ? new Map<string, string>() : undefined;
+      emitRows(prev, (set, key, data) => {
+        old?.set(`${set}\0${key}`, data);
+        if (set === MAP_SERVICES && data !== refuse) this.#bumpChain(data.slice(5), -1, touchedChains);
+      });
+      const fresh = next ? new Set<string>() : undefined;
+      emitRows(next, (set, key, data) => {
+        const id = `${set}\0${key}`;
+        fresh?.add(id);
+        const was = old?.get(id);
+        if (was !== data) {
+          if (was !== undefined) push(dels, set, key);
+          push(adds, set, [key, data]);
         }
-        if (r.set === MAP_SERVICES && r.data !== `goto ${CHAIN_REFUSE}`) bump(this.#chainRefs, r.data.slice(5), -1, touchedChains);
-      }
-      for (const [k, r] of newRows) {
-        const o = oldRows.get(k);
-        if (!o || o.data !== r.data) {
-          let m = adds.get(r.set);
-          if (!m) adds.set(r.set, (m = new Map()));
-          m.set(r.key, r.data);
-        }
-        if (r.set === MAP_SERVICES && r.data !== `goto ${CHAIN_REFUSE}`) {
-          bump(this.#chainRefs, r.data.slice(5), 1, touchedChains);
-          if (r.key.includes(' . udp . ') && (!o || o.data === `goto ${CHAIN_REFUSE}`)) {
-            delta.udpOpened.push({ vip, port: Number(r.key.slice(r.key.lastIndexOf(' ') + 1)) });
+        if (set === MAP_SERVICES && data !== refuse) {
+          this.#bumpChain(data.slice(5), 1, touchedChains);
+          if (key.includes(' . udp . ') && (was === undefined || was === refuse)) {
+            delta.udpOpened.push({ vip, port: Number(key.slice(key.lastIndexOf(' ') + 1)) });
           }
         }
+      });
+      if (old) {
+        for (const id of old.keys()) {
+          if (fresh!.has(id)) continue;
+          const cut = id.indexOf('\0');
+          push(dels, id.slice(0, cut), id.slice(cut + 1));
+        }
+      } else if (prev) {
+        emitRows(prev, (set, key) => push(dels, set, key));
       }
-      for (const k of prev?.keep ?? []) bump(this.#keepRefs, k, -1, touchedKeep);
-      for (const k of next?.keep ?? []) bump(this.#keepRefs, k, 1, touchedKeep);
+      for (const k of prev?.keep ?? []) {
+        const n = this.#keepRefs.get(k)! - 1;
+        if (n === 0) {
+          this.#keepRefs.delete(k);
+          this.#kept.delete(k);
+          keepCandidates.add(k);
+        } else {
+          this.#keepRefs.set(k, n);
+        }
+      }
+      for (const k of next?.keep ?? []) {
+        const n = (this.#keepRefs.get(k) ?? 0) + 1;
+        this.#keepRefs.set(k, n);
+        if (n === 1) this.#kept.add(k);
+      }
       if (next) this.#effective.set(vip, next);
       else this.#effective.delete(vip);
+    }
+    for (const [set, keys] of dels) {
+      const e = sets.get(set)!.elements;
+      for (const k of keys) e.delete(k);
+    }
+    for (const [set, items] of adds) {
+      const e = sets.get(set)!.elements;
+      for (const [k, v] of items) e.set(k, v);
     }
     for (const name of [...touchedChains].sort()) {
       const used = this.#chainRefs.has(name);
       const exists = this.#state.chains.has(name);
       if (used && !exists) {
         const pick = parsePickChain(name)!;
-        delta.chainsAdded.push(pickChain(this.tableName, pick.protocol, pick.count));
+        const chain = pickChain(this.tableName, pick.protocol, pick.count);
+        delta.chainsAdded.push(chain);
+        this.#state.chains.set(name, chain);
       } else if (!used && exists) {
         delta.chainsDeleted.push(name);
+        this.#state.chains.delete(name);
       }
     }
-    for (const k of [...touchedKeep].sort()) if (!this.#keepRefs.has(k)) delta.keepRemoved.push(k);
-    for (const set of [...dels.keys()].sort()) delta.deletes.set(set, [...dels.get(set)!].sort());
-    for (const set of [...adds.keys()].sort()) {
-      delta.adds.set(
-        set,
-        [...adds.get(set)!].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
-      );
-    }
-    applyDelta(this.#state, delta);
+    for (const k of [...keepCandidates].sort()) if (!this.#kept.has(k)) delta.keepRemoved.push(k);
     return delta;
   }
 }

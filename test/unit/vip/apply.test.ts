@@ -1,0 +1,336 @@
+/**
+ * VipSyncer on FakeNft and FakeConntrack: converging from nothing; a second sync, full or
+ * incremental, applying nothing; one backend change as one element transaction without a
+ * table statement; incremental syncs ending in the ruleset full syncs write (seeded random
+ * changes, compared as canonical text); conntrack entries of removed and unhealthy backends
+ * deleted while those of kept and draining ones stay; UDP ports that get a backend losing
+ * their un-NATed flows; drift repaired by an element transaction or a rewrite; nft and
+ * conntrack failures; doctor; a table name change; remove(); frozen inputs.
+ */
+import t from 'tap';
+import { ShoalError } from '../../../src/common/errors.ts';
+import { createRng } from '../../../src/common/rng.ts';
+import { FakeConntrack } from '../../../src/kernel/fake-conntrack.ts';
+import { FakeNft } from '../../../src/kernel/fake-nft.ts';
+import type { Conntrack } from '../../../src/kernel/types.ts';
+import { VipSyncer } from '../../../src/vip/apply.ts';
+import type { VipModel, VipService } from '../../../src/vip/model.ts';
+import { planVip } from '../../../src/vip/plan.ts';
+import { canonicalOfState } from '../../../src/vip/table-state.ts';
+import { testSeed } from '../../support/seed.ts';
+import { down, draining, model, numbered, randomChange, service, TABLE, tcp, udp, up } from './fixtures.ts';
+
+function setup(): { nft: FakeNft; ct: FakeConntrack; syncer: VipSyncer } {
+  const nft = new FakeNft({ netns: 'sandbox' });
+  const ct = new FakeConntrack();
+  return { nft, ct, syncer: new VipSyncer(nft, ct) };
+}
+
+const web = (backends: VipService['backends']): VipService => service('web', '10.0.0.2', [tcp(80, 8080), udp(53, 5353)], backends);
+
+/** A connection from the client 10.0.0.9 to VIP:port NATed to backend:target. */
+function flow(ct: FakeConntrack, protocol: 'tcp' | 'udp', vip: string, port: number, backend: string, target: number, sport: number): void {
+  ct.add({
+    protocol,
+    orig: { src: '10.0.0.9', dst: vip, sport, dport: port },
+    reply: { src: backend, dst: '10.0.0.9', sport: target, dport: sport },
+  });
+}
+
+t.test('converges; a second sync, full or incremental, applies nothing', async (t) => {
+  const { nft, syncer } = setup();
+  const m = model(web([up('10.1.0.2'), up('10.1.0.3')]), service('db', '10.0.0.3', [tcp(5432)], [up('10.1.0.7')]));
+  const first = await syncer.sync(m, false);
+  t.equal(first.full, true, 'the first sync is full');
+  t.equal(first.transaction, 'rewrite');
+  t.equal(first.rewriteReason, 'the table does not exist');
+  t.equal(nft.dump(), canonicalOfState(planVip(m).state), 'the kernel holds the plan');
+  t.equal(first.services, 2);
+  const calls = nft.applyCalls;
+  const again = await syncer.sync(m, false);
+  t.equal(again.full, false);
+  t.equal(again.transaction, 'none');
+  const full = await syncer.sync(m, true);
+  t.equal(full.transaction, 'none', 'a full sync reads back and finds nothing to change');
+  t.equal(nft.applyCalls, calls, 'no transaction after the first');
+  t.same(await syncer.doctor(m), [], 'doctor agrees');
+});
+
+t.test('one backend change is one element transaction, with no table statement', async (t) => {
+  const { nft, syncer } = setup();
+  const others = Array.from({ length: 200 }, (_, i) => numbered(i + 1, 3));
+  await syncer.sync(model(web([up('10.1.200.2'), up('10.1.200.3'), up('10.1.200.4')]), ...others), true);
+  const calls = nft.applyCalls;
+  const r = await syncer.sync(model(web([up('10.1.200.2'), up('10.1.200.3'), up('10.1.200.5')]), ...others), false);
+  t.equal(nft.applyCalls, calls + 1, 'one transaction');
+  const tx = nft.applied.at(-1)!;
+  t.notMatch(tx, /\btable\b/, 'no table statement');
+  t.notMatch(tx, /\bchain\b/, 'no chain changes (the count stays 3)');
+  t.equal(
+    tx,
+    [
+      `delete element ip ${TABLE} backends-tcp { 10.0.0.2 . 80 . 2 }`,
+      `delete element ip ${TABLE} backends-udp { 10.0.0.2 . 53 . 2 }`,
+      `add element ip ${TABLE} backends-tcp { 10.0.0.2 . 80 . 2 : 10.1.200.5 . 8080 }`,
+      `add element ip ${TABLE} backends-udp { 10.0.0.2 . 53 . 2 : 10.1.200.5 . 5353 }`,
+      '',
+    ].join('\n'),
+  );
+  t.equal(r.transaction, 'elements');
+  t.equal(r.elementsAdded, 2);
+  t.equal(r.elementsDeleted, 2);
+  t.same(r.conntrack.flushed, ['tcp 10.1.200.4 8080', 'udp 10.1.200.4 5353']);
+  const drop = await syncer.sync(model(web([up('10.1.200.2'), up('10.1.200.3')]), ...others), false);
+  t.equal(drop.transaction, 'elements');
+  t.match(nft.applied.at(-1)!, /^add chain ip \S+ pick-tcp-2\n/, 'a new count brings its pick chain in the same transaction');
+  t.match(nft.applied.at(-1)!, /delete chain ip \S+ pick-udp-3\n$/, 'and the unused one goes last');
+  t.notMatch(nft.applied.at(-1)!, /delete chain ip \S+ pick-tcp-3/, 'the other services keep pick-tcp-3');
+});
+
+t.test('incremental syncs end in the ruleset full syncs write (seeded random changes)', async (t) => {
+  const seed = testSeed();
+  const rng = createRng(seed);
+  const inc = setup();
+  const full = setup();
+  let services: VipService[] = [];
+  const next = { id: 0 };
+  const steps: string[] = [];
+  let rewrites = 0;
+  for (let i = 0; i < 150; i++) {
+    const change = randomChange(rng, services, next);
+    services = change.services;
+    steps.push(change.what);
+    const m = model(...services);
+    const a = await inc.syncer.sync(m, false);
+    const b = await full.syncer.sync(model(...services.map((s) => structuredClone(s))), true);
+    if (i > 0 && a.transaction === 'rewrite') rewrites++;
+    const where = `step ${i} (${change.what}; seed ${seed})`;
+    if (inc.nft.dump() !== full.nft.dump()) {
+      t.fail(`${where}: incremental and full rulesets differ; steps: ${steps.join(', ')}`);
+      return;
+    }
+    if (inc.nft.dump() !== canonicalOfState(planVip(m).state)) {
+      t.fail(`${where}: the ruleset is not the plan`);
+      return;
+    }
+    t.same(a.problems, b.problems, `${where}: same problems`);
+  }
+  t.equal(rewrites, 0, 'the incremental path never rewrote the table');
+  t.pass(`150 steps, rulesets equal (seed ${seed})`);
+});
+
+t.test('conntrack: removed and unhealthy backends lose their entries, kept and draining ones keep theirs', async (t) => {
+  const { ct, syncer } = setup();
+  await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.3'), up('10.1.0.4'), up('10.1.0.5')])), true);
+  let sport = 40000;
+  for (const b of ['10.1.0.2', '10.1.0.3', '10.1.0.4', '10.1.0.5']) {
+    flow(ct, 'tcp', '10.0.0.2', 80, b, 8080, sport++);
+    flow(ct, 'udp', '10.0.0.2', 53, b, 5353, sport++);
+  }
+  // Unrelated: the same backend address on another port, through no VIP.
+  ct.add({ protocol: 'tcp', orig: { src: '10.0.0.9', dst: '10.1.0.3', sport: 50000, dport: 22 } });
+  const r = await syncer.sync(model(web([up('10.1.0.2'), down('10.1.0.3'), draining('10.1.0.5')])), false);
+  t.same(r.conntrack.flushed, ['tcp 10.1.0.3 8080', 'tcp 10.1.0.4 8080', 'udp 10.1.0.3 5353', 'udp 10.1.0.4 5353']);
+  t.equal(r.conntrack.deleted, 4);
+  const left = ct.list().map((e) => `${e.protocol} ${e.reply.src}:${e.reply.sport}`);
+  t.same(left.sort(), ['tcp 10.1.0.2:8080', 'tcp 10.1.0.3:22', 'tcp 10.1.0.5:8080', 'udp 10.1.0.2:5353', 'udp 10.1.0.5:5353']);
+  // The draining backend leaves the model: now its connections go.
+  const gone = await syncer.sync(model(web([up('10.1.0.2')])), false);
+  t.equal(gone.transaction, 'none', 'a draining backend was in no map already');
+  t.same(gone.conntrack.flushed, ['tcp 10.1.0.5 8080', 'udp 10.1.0.5 5353']);
+  t.same(
+    ct
+      .list()
+      .map((e) => e.reply.src)
+      .sort(),
+    ['10.1.0.2', '10.1.0.2', '10.1.0.3'],
+  );
+});
+
+t.test('conntrack on a full sync: what the kernel pointed at, and what the last sync kept', async (t) => {
+  const { nft, ct, syncer } = setup();
+  await syncer.sync(model(web([up('10.1.0.2'), draining('10.1.0.3')])), true);
+  flow(ct, 'tcp', '10.0.0.2', 80, '10.1.0.3', 8080, 40001);
+  flow(ct, 'tcp', '10.0.0.2', 80, '10.1.0.2', 8080, 40002);
+  const r = await syncer.sync(model(web([])), true);
+  t.same(r.conntrack.flushed, ['tcp 10.1.0.2 8080', 'tcp 10.1.0.3 8080', 'udp 10.1.0.2 5353', 'udp 10.1.0.3 5353']);
+  t.equal(ct.list().length, 0);
+  // A fresh syncer (an agent restart) learns the old backends from the table itself.
+  await syncer.sync(model(web([up('10.1.0.4')])), true);
+  flow(ct, 'tcp', '10.0.0.2', 80, '10.1.0.4', 8080, 40003);
+  const restarted = new VipSyncer(nft, ct);
+  const r2 = await restarted.sync(model(web([up('10.1.0.6')])), false);
+  t.equal(r2.full, true);
+  t.equal(r2.transaction, 'elements', 'an element repair, not a rewrite');
+  t.same(r2.conntrack.flushed, ['tcp 10.1.0.4 8080', 'udp 10.1.0.4 5353']);
+  t.equal(ct.list().length, 0);
+});
+
+t.test('a UDP port that gets its first backend loses the flows sent while it had none', async (t) => {
+  const { ct, syncer } = setup();
+  const first = await syncer.sync(model(web([])), true);
+  t.same(first.conntrack.opened, [], 'no port is served yet');
+  ct.add({ protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 41000, dport: 53 } });
+  ct.add({ protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 41001, dport: 54 } });
+  const r = await syncer.sync(model(web([up('10.1.0.2')])), false);
+  t.same(r.conntrack.opened, ['udp 10.0.0.2 53']);
+  t.same(
+    ct.list().map((e) => e.orig.dport),
+    [54],
+    'only the port that opened',
+  );
+  const again = await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.3')])), false);
+  t.same(again.conntrack.opened, [], 'a port already served is not flushed again');
+});
+
+t.test('drift: elements repaired in place, anything else rewritten; an incremental failure falls back to full', async (t) => {
+  const { nft, syncer } = setup();
+  const m = model(web([up('10.1.0.2'), up('10.1.0.3')]));
+  await syncer.sync(m, true);
+  await nft.apply(`delete element ip ${TABLE} backends-tcp { 10.0.0.2 . 80 . 1 }\nadd element ip ${TABLE} vips { 10.0.0.77 }\n`);
+  const drift = await syncer.doctor(m);
+  t.same(drift, ['+ element backends-tcp: 10.0.0.2 . 80 . 1 : 10.1.0.3 . 8080', '- element vips: 10.0.0.77']);
+  const repaired = await syncer.sync(m, true);
+  t.equal(repaired.transaction, 'elements');
+  t.equal(repaired.elementsAdded, 1);
+  t.equal(repaired.elementsDeleted, 1);
+  t.notMatch(nft.applied.at(-1)!, /table/);
+  t.same(await syncer.doctor(m), []);
+
+  await nft.apply(`flush chain ip ${TABLE} refuse\n`);
+  const rewritten = await syncer.sync(m, true);
+  t.equal(rewritten.transaction, 'rewrite');
+  t.match(rewritten.rewriteReason, /chain refuse differs/);
+  t.same(await syncer.doctor(m), []);
+
+  // Someone deletes the table: the next incremental change fails, and the same call syncs in full.
+  await nft.deleteTable('ip', TABLE);
+  const fell = await syncer.sync(model(web([up('10.1.0.2')])), false);
+  t.equal(fell.fellBack, true);
+  t.equal(fell.full, true);
+  t.equal(fell.transaction, 'rewrite');
+  t.equal(nft.dump(), canonicalOfState(planVip(model(web([up('10.1.0.2')]))).state));
+});
+
+t.test('an nft failure on a full sync throws, and the next sync is full again', async (t) => {
+  const { nft, syncer } = setup();
+  const m = model(web([up('10.1.0.2')]));
+  nft.failNextApply();
+  await t.rejects(syncer.sync(m, false), { code: 'SHOAL_ERR_NFT', errno: 'EBUSY' });
+  t.same(await nft.listTables(), [], 'nothing applied');
+  const r = await syncer.sync(m, false);
+  t.equal(r.full, true, 'the sync after a failure is full');
+  t.equal(r.transaction, 'rewrite');
+  // A repair that nft refuses falls back to the rewrite in the same sync.
+  await nft.apply(`add element ip ${TABLE} vips { 10.0.0.77 }\n`);
+  nft.failNextApply();
+  const r2 = await syncer.sync(m, true);
+  t.equal(r2.transaction, 'rewrite');
+  t.match(r2.rewriteReason, /element repair failed/);
+});
+
+t.test('a conntrack failure is reported and retried at the next sync', async (t) => {
+  const nft = new FakeNft();
+  const real = new FakeConntrack();
+  let failing = true;
+  const ct: Conntrack = {
+    deleteByOrigDst: (a, f) => real.deleteByOrigDst(a, f),
+    deleteByReplySrc: (a, f) =>
+      failing
+        ? Promise.reject(new ShoalError('SHOAL_ERR_CONNTRACK', 'conntrack -D failed: injected', { errno: 'EPERM' }))
+        : real.deleteByReplySrc(a, f),
+  };
+  const syncer = new VipSyncer(nft, ct);
+  await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.3')])), true);
+  flow(real, 'tcp', '10.0.0.2', 80, '10.1.0.3', 8080, 40000);
+  const r = await syncer.sync(model(web([up('10.1.0.2')])), false);
+  t.same(
+    r.failures.map((f) => `${f.op} ${f.code} ${f.errno}`),
+    ['reply-src tcp 10.1.0.3 8080 SHOAL_ERR_CONNTRACK EPERM', 'reply-src udp 10.1.0.3 5353 SHOAL_ERR_CONNTRACK EPERM'],
+  );
+  t.equal(real.list().length, 1, 'the entry is still there');
+  failing = false;
+  const retry = await syncer.sync(model(web([up('10.1.0.2')])), false);
+  t.equal(retry.transaction, 'none');
+  t.same(retry.failures, []);
+  t.same(retry.conntrack.flushed, ['tcp 10.1.0.3 8080', 'udp 10.1.0.3 5353'], 'retried');
+  t.equal(real.list().length, 0);
+  // A backend that came back before the retry is not flushed.
+  failing = true;
+  await syncer.sync(model(web([up('10.1.0.3')])), false);
+  failing = false;
+  const back = await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.3')])), false);
+  t.same(back.conntrack.flushed, [], 'the pending backend is kept again: nothing to flush');
+});
+
+t.test('problems are reported; a bad model throws', async (t) => {
+  const { syncer } = setup();
+  const r = await syncer.sync(
+    model(web([up('10.1.0.2')]), service('other', '10.0.0.2', [tcp(80)], []), service('bad', 'nope', [tcp(80)], [])),
+    false,
+  );
+  t.same(
+    r.problems.map((p) => `${p.service} ${p.code}`),
+    ['bad SHOAL_ERR_VIP_BAD_MODEL', 'web SHOAL_ERR_VIP_CONFLICT'],
+  );
+  const inc = await syncer.sync(model(web([up('10.1.0.2')]), service('other', '10.0.0.2', [tcp(80)], [])), false);
+  t.same(
+    inc.problems.map((p) => p.service),
+    ['web'],
+    'the incremental path reports the same way (the smaller id keeps the VIP)',
+  );
+  await t.rejects(syncer.sync({ tableName: 'bad name', services: [] }, false), { code: 'SHOAL_ERR_VIP_BAD_MODEL' });
+  await t.rejects(syncer.sync({ tableName: TABLE } as unknown as VipModel, false), { code: 'SHOAL_ERR_VIP_BAD_MODEL' });
+  t.throws(() => new VipSyncer(new FakeNft(), new FakeConntrack(), { conntrackConcurrency: 0 }), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
+});
+
+t.test('a table name change deletes the old table; remove() deletes the table', async (t) => {
+  const { nft, syncer } = setup();
+  await syncer.sync(model(web([up('10.1.0.2')])), true);
+  const renamed = await syncer.sync({ tableName: 'shoal-t-lb2', services: [web([up('10.1.0.2')])] }, false);
+  t.equal(renamed.full, true);
+  t.same(
+    (await nft.listTables()).map((x) => x.name),
+    ['shoal-t-lb2'],
+  );
+  t.equal(await syncer.remove('shoal-t-lb2'), true);
+  t.equal(await syncer.remove('shoal-t-lb2'), false, 'missing is success');
+  t.same(await nft.listTables(), []);
+  const after = await syncer.sync({ tableName: 'shoal-t-lb2', services: [] }, false);
+  t.equal(after.full, true, 'after remove() the next sync is full');
+  const missing = await syncer.doctor({ tableName: 'shoal-t-lb3', services: [] });
+  t.equal(missing[0], 'table ip shoal-t-lb3 does not exist');
+  t.equal(missing.length - 1, canonicalOfState(planVip({ tableName: 'shoal-t-lb3', services: [] }).state).split('\n').length);
+  t.ok(
+    missing.slice(1).every((l) => l.startsWith('+ ')),
+    'every planned line is missing',
+  );
+  t.ok(missing.includes('+ rule output: ip daddr . meta l4proto . th dport vmap @services'), 'rules name their chain');
+});
+
+t.test('service objects given to sync() are frozen', async (t) => {
+  const { syncer } = setup();
+  const svc = web([up('10.1.0.2')]);
+  await syncer.sync(model(svc), false);
+  t.throws(() => {
+    svc.backends.push(up('10.1.0.3'));
+  }, TypeError);
+  t.throws(() => {
+    (svc.backends[0] as { healthy: boolean }).healthy = false;
+  }, TypeError);
+});
+
+t.test('10,000 services x 10 backends on the fake: one change is one small transaction', async (t) => {
+  const { nft, syncer } = setup();
+  const services = Array.from({ length: 10_000 }, (_, i) => numbered(i, 10));
+  await syncer.sync({ tableName: TABLE, services }, true);
+  const changed = [...services];
+  changed[5000] = { ...services[5000]!, backends: [...services[5000]!.backends.slice(0, 9), up('10.9.0.1')] };
+  const started = performance.now();
+  const r = await syncer.sync({ tableName: TABLE, services: changed }, false);
+  t.comment(`one change through the syncer on the fake: ${(performance.now() - started).toFixed(1)} ms`);
+  t.equal(r.transaction, 'elements');
+  t.ok(r.scriptBytes < 1000, `a ${r.scriptBytes}-byte transaction`);
+  t.same(r.conntrack.flushed, [`tcp ${services[5000]!.backends[9]!.ip} 8080`]);
+  t.equal(nft.dump(), canonicalOfState(planVip({ tableName: TABLE, services: changed }).state));
+});

@@ -1,0 +1,97 @@
+/**
+ * Models for the load balancer's unit tests. Addresses: VIPs from 10.0.0.0/16, backends
+ * from 10.1.0.0/16 (documented private blocks of the overlay tests' kind; nothing is sent).
+ */
+import type { Rng } from '../../../src/common/rng.ts';
+import type { VipBackend, VipModel, VipPort, VipService } from '../../../src/vip/model.ts';
+
+export const TABLE = 'shoal-t-lb';
+
+export function tcp(port: number, targetPort = port): VipPort {
+  return { protocol: 'tcp', port, targetPort };
+}
+
+export function udp(port: number, targetPort = port): VipPort {
+  return { protocol: 'udp', port, targetPort };
+}
+
+export function up(ip: string): VipBackend {
+  return { ip, healthy: true };
+}
+
+export function down(ip: string): VipBackend {
+  return { ip, healthy: false };
+}
+
+export function draining(ip: string): VipBackend {
+  return { ip, healthy: true, draining: true };
+}
+
+export function service(id: string, vip: string, ports: VipPort[], backends: VipBackend[]): VipService {
+  return { id, vip, ports, backends };
+}
+
+export function model(...services: VipService[]): VipModel {
+  return { tableName: TABLE, services };
+}
+
+/** Service i of a large model: VIP 10.100.x.y, backends 10.(1+...).x.y (up to 250,000). */
+export function numbered(i: number, backends: number, ports: VipPort[] = [tcp(80, 8080)]): VipService {
+  const list: VipBackend[] = [];
+  for (let j = 0; j < backends; j++) {
+    const n = i * backends + j;
+    list.push(up(`10.${1 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`));
+  }
+  return service(`svc-${String(i).padStart(6, '0')}`, `10.100.${i >> 8}.${i & 255}`, ports, list);
+}
+
+/** A copy of a service with its lists in another order (the plan must not change). */
+export function shuffled(rng: Rng, svc: VipService): VipService {
+  return { ...svc, ports: rng.shuffle([...svc.ports]), backends: rng.shuffle([...svc.backends]) };
+}
+
+/** One random change to a model (a new object for every service it touches). */
+export function randomChange(rng: Rng, services: VipService[], next: { id: number }): { services: VipService[]; what: string } {
+  const out = [...services];
+  const pick = (): number => rng.int(out.length);
+  const r = rng.int(out.length === 0 ? 1 : 10);
+  const ip = (): string => `10.1.${rng.int(4)}.${1 + rng.int(12)}`;
+  if (r === 0 || out.length === 0) {
+    const id = next.id++;
+    const ports = rng.int(3) === 0 ? [tcp(80, 8080), udp(53, 5353)] : [rng.int(2) === 0 ? tcp(80 + rng.int(3), 8080) : udp(53)];
+    const backends = Array.from({ length: rng.int(5) }, () => (rng.int(4) === 0 ? down(ip()) : up(ip())));
+    // Now and then a VIP some other service has: a conflict the planner settles.
+    const vip = rng.int(6) === 0 && out.length > 0 ? out[pick()]!.vip : `10.0.${rng.int(3)}.${1 + rng.int(200)}`;
+    out.push(service(`s${String(id).padStart(3, '0')}`, vip, ports, backends));
+    return { services: out, what: `add s${id}` };
+  }
+  const i = pick();
+  const s = out[i]!;
+  switch (r) {
+    case 1:
+      out.splice(i, 1);
+      return { services: out, what: `remove ${s.id}` };
+    case 2:
+    case 3:
+      out[i] = { ...s, backends: [...s.backends, rng.int(3) === 0 ? draining(ip()) : up(ip())] };
+      return { services: out, what: `${s.id} +backend` };
+    case 4:
+      out[i] = { ...s, backends: s.backends.filter((_, k) => k !== rng.int(Math.max(1, s.backends.length))) };
+      return { services: out, what: `${s.id} -backend` };
+    case 5:
+      out[i] = { ...s, backends: s.backends.map((b) => (rng.int(2) === 0 ? { ...b, healthy: !b.healthy } : b)) };
+      return { services: out, what: `${s.id} health` };
+    case 6:
+      out[i] = { ...s, backends: s.backends.map((b) => (rng.int(2) === 0 ? { ...b, draining: !b.draining } : b)) };
+      return { services: out, what: `${s.id} drain` };
+    case 7:
+      out[i] = { ...s, ports: rng.int(2) === 0 ? [...s.ports, udp(5000 + rng.int(3))] : s.ports.slice(1) };
+      return { services: out, what: `${s.id} ports` };
+    case 8:
+      out[i] = { ...s, vip: `10.0.${rng.int(3)}.${1 + rng.int(200)}` };
+      return { services: out, what: `${s.id} vip` };
+    default:
+      out[i] = { ...s, backends: [] };
+      return { services: out, what: `${s.id} no backends` };
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * The load balancer's planner: the whole table of a small model line by line; plans that do
+ * not depend on list order; services the caller leaves out (dnsrr) leaving nothing behind;
+ * ports without a healthy backend refused, draining backends kept for conntrack; ports and
+ * their targets; conflicts and invalid items left out with their codes; 10,000 services in
+ * one pick chain; the incremental planner ending where a plan from scratch does (seeded
+ * random changes); canonical text round trips; and FakeNft taking the rewrite and printing
+ * the planned canonical text back.
+ */
+import t from 'tap';
+import { createRng } from '../../../src/common/rng.ts';
+import { FakeNft } from '../../../src/kernel/fake-nft.ts';
+import type { VipModel } from '../../../src/vip/model.ts';
+import { backendKey, modelChanges, planService, planVip, VipPlanner } from '../../../src/vip/plan.ts';
+import {
+  applyDelta,
+  canonicalOfState,
+  deltaScript,
+  diffStates,
+  rewriteScript,
+  stateFromCanonical,
+  type TableDelta,
+} from '../../../src/vip/table-state.ts';
+import { codeOf, testSeed } from '../../support/seed.ts';
+import { down, draining, model, numbered, randomChange, service, shuffled, TABLE, tcp, udp, up } from './fixtures.ts';
+
+const T = `ip ${TABLE}`;
+const FIXED_CHAINS = [
+  `chain ${T} output type nat hook output prio -100 policy accept`,
+  '  rule ip daddr . meta l4proto . th dport vmap @services',
+  '  rule meta l4proto { tcp, udp } ip daddr @vips goto refuse',
+];
+const PREROUTING = [
+  `chain ${T} prerouting type nat hook prerouting prio -100 policy accept`,
+  '  rule ip daddr . meta l4proto . th dport vmap @services',
+  '  rule meta l4proto { tcp, udp } ip daddr @vips goto refuse',
+  `chain ${T} refuse`,
+  '  rule reject with tcp reset',
+  '  rule reject',
+];
+const BACKENDS_TCP = `map ${T} backends-tcp type ipv4_addr . inet_service . integer : ipv4_addr . inet_service`;
+const BACKENDS_UDP = `map ${T} backends-udp type ipv4_addr . inet_service . integer : ipv4_addr . inet_service`;
+const SERVICES = `map ${T} services type ipv4_addr . inet_proto . inet_service : verdict`;
+const VIPS = `set ${T} vips type ipv4_addr`;
+
+const webModel = (): VipModel =>
+  model(
+    service('web', '10.0.0.2', [tcp(80, 8080), udp(53, 5353)], [up('10.1.0.3'), up('10.1.0.2'), down('10.1.0.4'), draining('10.1.0.5')]),
+    service('empty', '10.0.0.3', [tcp(443)], []),
+  );
+
+t.test('the whole table of a small model', async (t) => {
+  const plan = planVip(webModel());
+  t.same(plan.problems, []);
+  t.equal(
+    canonicalOfState(plan.state),
+    [
+      `table ${T}`,
+      ...FIXED_CHAINS,
+      `chain ${T} pick-tcp-2`,
+      '  rule dnat ip to ip daddr . tcp dport . numgen random mod 2 map @backends-tcp',
+      `chain ${T} pick-udp-2`,
+      '  rule dnat ip to ip daddr . udp dport . numgen random mod 2 map @backends-udp',
+      ...PREROUTING,
+      BACKENDS_TCP,
+      '  element 10.0.0.2 . 80 . 0 : 10.1.0.2 . 8080',
+      '  element 10.0.0.2 . 80 . 1 : 10.1.0.3 . 8080',
+      BACKENDS_UDP,
+      '  element 10.0.0.2 . 53 . 0 : 10.1.0.2 . 5353',
+      '  element 10.0.0.2 . 53 . 1 : 10.1.0.3 . 5353',
+      SERVICES,
+      '  element 10.0.0.2 . tcp . 80 : goto pick-tcp-2',
+      '  element 10.0.0.2 . udp . 53 : goto pick-udp-2',
+      '  element 10.0.0.3 . tcp . 443 : goto refuse',
+      VIPS,
+      '  element 10.0.0.2',
+      '  element 10.0.0.3',
+    ].join('\n'),
+  );
+  t.same(
+    [...plan.keep].sort(),
+    ['tcp 10.1.0.2 8080', 'tcp 10.1.0.3 8080', 'tcp 10.1.0.5 8080', 'udp 10.1.0.2 5353', 'udp 10.1.0.3 5353', 'udp 10.1.0.5 5353'],
+    'healthy backends are kept for conntrack, draining ones too, unhealthy ones not',
+  );
+  const script = rewriteScript(plan.state);
+  t.match(script, /^add table ip shoal-t-lb\ndelete table ip shoal-t-lb\nadd table ip shoal-t-lb\n/, 'a rewrite replaces the table');
+  t.notMatch(script, /chain ip shoal-t-lb svc|chain ip shoal-t-lb web/, 'no chain is named for a service');
+});
+
+t.test('FakeNft takes the rewrite and prints the planned canonical text', async (t) => {
+  const fake = new FakeNft();
+  for (const m of [webModel(), model(), model(...Array.from({ length: 50 }, (_, i) => numbered(i, i % 7)))]) {
+    const plan = planVip(m);
+    await fake.apply(rewriteScript(plan.state));
+    t.equal(fake.dump(), canonicalOfState(plan.state));
+  }
+});
+
+t.test('plans do not depend on the order of services, ports or backends', async (t) => {
+  const seed = testSeed();
+  const rng = createRng(seed);
+  const base = [...webModel().services, ...Array.from({ length: 30 }, (_, i) => numbered(i + 10, 1 + (i % 4), [tcp(80, 8080), udp(53)]))];
+  const reference = planVip(model(...base));
+  for (let round = 0; round < 10; round++) {
+    const m = model(...rng.shuffle(base.map((s) => shuffled(rng, s))));
+    const plan = planVip(m);
+    t.equal(canonicalOfState(plan.state), canonicalOfState(reference.state), `round ${round} (seed ${seed})`);
+    t.equal(rewriteScript(plan.state), rewriteScript(reference.state));
+  }
+});
+
+t.test('a service the caller leaves out (dnsrr) leaves nothing of it in the table', async (t) => {
+  const vipOnly = planVip(webModel());
+  const withoutWeb = planVip(model(service('empty', '10.0.0.3', [tcp(443)], [])));
+  const text = canonicalOfState(withoutWeb.state);
+  t.notMatch(text, /10\.0\.0\.2/, 'no element names its VIP');
+  t.notMatch(text, /10\.1\.0\./, 'no element names its tasks');
+  t.notMatch(text, /pick-/, 'no pick chain is left for it');
+  t.match(canonicalOfState(vipOnly.state), /10\.0\.0\.2 \. tcp \. 80/);
+});
+
+t.test('ports without an active backend are refused, not blackholed', async (t) => {
+  const cases: Array<{ what: string; backends: Parameters<typeof service>[3]; data: string; keep: string[] }> = [
+    { what: 'no backend', backends: [], data: 'goto refuse', keep: [] },
+    { what: 'only unhealthy ones', backends: [down('10.1.0.2'), down('10.1.0.3')], data: 'goto refuse', keep: [] },
+    { what: 'only draining ones', backends: [draining('10.1.0.2')], data: 'goto refuse', keep: ['tcp 10.1.0.2 80'] },
+    { what: 'one healthy', backends: [down('10.1.0.9'), up('10.1.0.2')], data: 'goto pick-tcp-1', keep: ['tcp 10.1.0.2 80'] },
+  ];
+  for (const c of cases) {
+    const plan = planVip(model(service('s', '10.0.0.2', [tcp(80)], c.backends)));
+    t.equal(plan.state.sets.get('services')!.elements.get('10.0.0.2 . tcp . 80'), c.data, `${c.what}: ${c.data}`);
+    t.same([...plan.keep], c.keep, `${c.what}: kept for conntrack`);
+    t.equal(plan.state.sets.get('vips')!.elements.has('10.0.0.2'), true, `${c.what}: other ports of the VIP are refused too`);
+    if (c.data === 'goto refuse') t.equal(plan.state.sets.get('backends-tcp')!.elements.size, 0, `${c.what}: no backend element`);
+  }
+});
+
+t.test('ports: protocols, targets, order, duplicates and bad values', async (t) => {
+  const s = planService(
+    service('s', '10.0.0.2', [udp(53, 5353), tcp(443, 8443), tcp(80, 8080), tcp(80, 9090), tcp(0, 1)], [up('10.1.0.2')]),
+  );
+  t.same(
+    s.ports.map((p) => `${p.protocol} ${p.port}->${p.targetPort}`),
+    ['tcp 80->8080', 'tcp 443->8443', 'udp 53->5353'],
+    'sorted by protocol and port, the first target of a duplicate kept',
+  );
+  t.same(
+    s.problems.map((p) => p.code),
+    ['SHOAL_ERR_VIP_BAD_MODEL', 'SHOAL_ERR_VIP_CONFLICT'],
+  );
+  t.match(s.problems[1]!.message, /tcp port 80 is published twice/);
+  t.same(s.keep, ['tcp 10.1.0.2 8080', 'tcp 10.1.0.2 8443', 'udp 10.1.0.2 5353'], 'kept by target port');
+  const plan = planVip(model(service('s', '10.0.0.2', [tcp(80, 8080), tcp(8080, 8080)], [up('10.1.0.2')])));
+  const b = plan.state.sets.get('backends-tcp')!.elements;
+  t.equal(b.get('10.0.0.2 . 80 . 0'), '10.1.0.2 . 8080');
+  t.equal(b.get('10.0.0.2 . 8080 . 0'), '10.1.0.2 . 8080', 'two ports may share a target');
+  t.same([...plan.keep], [backendKey('tcp', '10.1.0.2', 8080)], 'kept once');
+});
+
+t.test('invalid services and backends are left out with their codes', async (t) => {
+  const cases: Array<{ what: string; svc: Parameters<typeof planService>[0]; code: string; programmed: boolean }> = [
+    { what: 'IPv6 VIP', svc: service('a', 'fd00::1', [tcp(80)], []), code: 'SHOAL_ERR_VIP_BAD_MODEL', programmed: false },
+    { what: 'loopback VIP', svc: service('a', '127.0.0.5', [tcp(80)], []), code: 'SHOAL_ERR_VIP_BAD_MODEL', programmed: false },
+    { what: 'multicast VIP', svc: service('a', '224.0.0.1', [tcp(80)], []), code: 'SHOAL_ERR_VIP_BAD_MODEL', programmed: false },
+    { what: 'leading zero', svc: service('a', '10.0.0.02', [tcp(80)], []), code: 'SHOAL_ERR_VIP_BAD_MODEL', programmed: false },
+    { what: 'no id', svc: service('', '10.0.0.2', [tcp(80)], []), code: 'SHOAL_ERR_VIP_BAD_MODEL', programmed: false },
+    {
+      what: 'bad backend',
+      svc: service('a', '10.0.0.2', [tcp(80)], [up('10.1.0.256'), up('10.1.0.2')]),
+      code: 'SHOAL_ERR_VIP_BAD_MODEL',
+      programmed: true,
+    },
+    {
+      what: 'bad protocol',
+      svc: service('a', '10.0.0.2', [{ protocol: 'sctp' as 'tcp', port: 80, targetPort: 80 }], []),
+      code: 'SHOAL_ERR_VIP_BAD_MODEL',
+      programmed: true,
+    },
+    {
+      what: 'duplicate backend, one copy unhealthy',
+      svc: service('a', '10.0.0.2', [tcp(80)], [up('10.1.0.2'), down('10.1.0.2')]),
+      code: 'SHOAL_ERR_VIP_BAD_MODEL',
+      programmed: true,
+    },
+  ];
+  for (const c of cases) {
+    const plan = planVip(model(c.svc));
+    t.same(
+      plan.problems.map((p) => p.code),
+      [c.code],
+      `${c.what}: ${plan.problems[0]?.message}`,
+    );
+    t.equal(plan.state.sets.get('vips')!.elements.size, c.programmed ? 1 : 0, `${c.what}: ${c.programmed ? 'programmed' : 'left out'}`);
+  }
+  const dup = planVip(model(service('a', '10.0.0.2', [tcp(80)], [up('10.1.0.2'), down('10.1.0.2')])));
+  t.equal(
+    dup.state.sets.get('services')!.elements.get('10.0.0.2 . tcp . 80'),
+    'goto refuse',
+    'a backend unhealthy in one copy gets nothing',
+  );
+  t.equal(
+    codeOf(() => planVip({ tableName: 'bad name', services: [] })),
+    'SHOAL_ERR_VIP_BAD_MODEL',
+    'a bad table name throws',
+  );
+});
+
+t.test('a VIP claimed twice goes to the smallest id; the same id twice keeps the first', async (t) => {
+  const plan = planVip(model(service('b', '10.0.0.2', [tcp(80)], [up('10.1.0.9')]), service('a', '10.0.0.2', [tcp(81)], [up('10.1.0.2')])));
+  const services = plan.state.sets.get('services')!.elements;
+  t.same([...services.keys()], ['10.0.0.2 . tcp . 81'], 'a keeps the VIP');
+  t.same(
+    plan.problems.map((p) => `${p.code} ${p.service}`),
+    ['SHOAL_ERR_VIP_CONFLICT b'],
+  );
+  const twice = planVip(model(service('a', '10.0.0.2', [tcp(80)], []), service('a', '10.0.0.3', [tcp(80)], [])));
+  t.same([...twice.state.sets.get('vips')!.elements.keys()], ['10.0.0.2']);
+  t.match(twice.problems[0]!.message, /listed twice/);
+});
+
+t.test('10,000 services x 10 backends: one pick chain, one element per backend', async (t) => {
+  const services = Array.from({ length: 10_000 }, (_, i) => numbered(i, 10));
+  const started = performance.now();
+  const plan = planVip(model(...services));
+  const ms = performance.now() - started;
+  t.comment(`planned in ${ms.toFixed(0)} ms`);
+  t.same([...plan.state.chains.keys()].sort(), ['output', 'pick-tcp-10', 'prerouting', 'refuse']);
+  t.equal(plan.state.sets.get('backends-tcp')!.elements.size, 100_000);
+  t.equal(plan.state.sets.get('services')!.elements.size, 10_000);
+  t.equal(plan.state.sets.get('vips')!.elements.size, 10_000);
+  t.equal(plan.keep.size, 100_000);
+  t.same(plan.problems, []);
+});
+
+t.test('the incremental planner ends where a plan from scratch does (seeded random changes)', async (t) => {
+  const seed = testSeed();
+  const rng = createRng(seed);
+  const planner = new VipPlanner(TABLE);
+  let services: VipModel['services'] = [];
+  let given: ReturnType<typeof modelChanges>['current'] | undefined;
+  const next = { id: 0 };
+  const steps: string[] = [];
+  for (let i = 0; i < 300; i++) {
+    const change = randomChange(rng, services, next);
+    services = change.services;
+    steps.push(change.what);
+    const m = model(...services);
+    const before = canonicalOfState(planner.state());
+    const beforeState = stateFromCanonical(before)!;
+    const c = modelChanges(m, given);
+    given = c.current;
+    const delta = planner.update(c.upserts, c.removals);
+    const full = planVip(m);
+    const where = `step ${i} (${change.what}; seed ${seed})`;
+    if (canonicalOfState(planner.state()) !== canonicalOfState(full.state)) {
+      t.fail(`${where}: incremental and full plans differ; steps ${steps.join(', ')}`);
+      return;
+    }
+    t.same(
+      planner.problems(),
+      full.problems.filter((p) => !/listed twice in the model/.test(p.message)),
+      `${where}: same problems`,
+    );
+    t.same([...planner.keep()].sort(), [...full.keep].sort(), `${where}: same backends kept`);
+    // The delta, applied to the state before, gives the state after; so does diffStates.
+    const replay = stateFromCanonical(before)!;
+    for (const c of delta.chainsAdded) replay.chains.set(c.name, c);
+    applyDelta(replay, { ...delta, chainsAdded: [] } as TableDelta);
+    t.equal(canonicalOfState(replay), canonicalOfState(full.state), `${where}: delta replays`);
+    const d = diffStates(beforeState, full.state);
+    t.notOk('rewrite' in d, `${where}: an element delta suffices`);
+  }
+});
+
+t.test('canonical text round trips; diffStates and deltaScript', async (t) => {
+  const a = planVip(webModel()).state;
+  const text = canonicalOfState(a);
+  t.equal(canonicalOfState(stateFromCanonical(text)!), text, 'round trip');
+  t.equal(stateFromCanonical('nonsense'), undefined);
+  t.equal(stateFromCanonical(`${text}\nweird line`), undefined);
+  const b = planVip(model(service('web', '10.0.0.2', [tcp(80, 8080)], [up('10.1.0.2')]))).state;
+  const d = diffStates(stateFromCanonical(text)!, b);
+  if ('rewrite' in d) throw new Error(d.rewrite);
+  const script = deltaScript('ip', TABLE, d, new Map([...b.sets.values()].map((s) => [s.name, s.kind])));
+  t.notMatch(script, /table/, 'no table statement');
+  t.match(script, /^add chain ip shoal-t-lb pick-tcp-1\n/, 'chains first');
+  t.match(script, /delete chain ip shoal-t-lb pick-udp-2\n$/, 'chain deletes last');
+  const changed = stateFromCanonical(text)!;
+  changed.sets.get('services')!.head += ' flags interval';
+  t.match(diffStates(changed, b), { rewrite: /set services/ }, 'a set declared otherwise needs a rewrite');
+  const rule = stateFromCanonical(text)!;
+  rule.chains.get('output')!.rules.pop();
+  t.match(diffStates(rule, b), { rewrite: /chain output/ }, 'a rule differing needs a rewrite');
+});
