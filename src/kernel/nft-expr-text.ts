@@ -13,7 +13,7 @@
  * text, which then differs from any planner's text: a safe failure (the table is rewritten),
  * never a false match. Each form below was checked against nft 1.0.6's own listing
  * (test/kernel/conformance/nft-expr-text.test.ts runs every one of them on the kernel):
- *   - payload `ip daddr`, `th dport`, raw `@th,16,16`; `meta l4proto` (`iifname`,
+ *   - payload `ip daddr`, `th dport`; `meta l4proto` (`iifname`,
  *     `oifname` and the other unqualified meta keys without `meta`); `ct state`;
  *     `numgen random|inc mod N [offset M]`; concatenations `a . b`;
  *   - matches `left right`, `left != right`; right sides: addresses, prefixes, ranges,
@@ -74,9 +74,8 @@ function exprText(e: unknown): string | undefined {
   switch (k) {
     case 'payload': {
       if (!isObj(body)) return undefined;
+      // Raw payloads (`@th,16,16`) are left out: nft prints their values in hex or decimal by length.
       if (typeof body['protocol'] === 'string' && typeof body['field'] === 'string') return `${body['protocol']} ${body['field']}`;
-      if (typeof body['base'] === 'string' && typeof body['offset'] === 'number' && typeof body['len'] === 'number')
-        return `@${body['base']},${body['offset']},${body['len']}`;
       return undefined;
     }
     case 'meta': {
@@ -185,8 +184,9 @@ function statementText(st: unknown, family: string): string | undefined {
       const kind = kindOfLeft(body['left']);
       if (left === undefined || kind === undefined) return undefined;
       const op = body['op'];
-      if (op === 'in' && Array.isArray(body['right'])) {
-        const flags = (body['right'] as unknown[]).map((x) => valueText(x, 'plain'));
+      // Flags (ct state): `in` with one name or a list, printed comma-separated.
+      if (op === 'in' && (Array.isArray(body['right']) || typeof body['right'] === 'string')) {
+        const flags = (Array.isArray(body['right']) ? (body['right'] as unknown[]) : [body['right']]).map((x) => valueText(x, 'plain'));
         return flags.every((f) => f !== undefined && !f.startsWith('@')) ? `${left} ${flags.join(',')}` : undefined;
       }
       const right = valueText(body['right'], kind);
