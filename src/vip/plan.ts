@@ -7,7 +7,7 @@
  *
  *   chain output      nat, hook output, priority -100      (packets the sandbox sends)
  *   chain prerouting  nat, hook prerouting, priority -100  (packets routed through it)
- *     ip daddr . meta l4proto . th dport vmap @services
+ *     ct state new ip daddr . meta l4proto . th dport vmap @services
  *     meta l4proto { tcp, udp } ip daddr @vips goto refuse
  *   chain refuse      reject with tcp reset; reject  (ICMP port unreachable for the rest)
  *   chain pick-tcp-N  dnat ip to ip daddr . tcp dport . numgen random mod N map @backends-tcp
@@ -33,7 +33,11 @@
  * - `type` cannot name numgen's integer type: the backends maps use `typeof`;
  * - `reject` is accepted in a nat chain reached from output and prerouting, and
  *   `reject with tcp reset` adds its own `meta l4proto tcp` (printed without it);
- * - the priority keyword dstnat is refused on output: -100.
+ * - the priority keyword dstnat is refused on output: -100;
+ * - connection tracking runs in a namespace only while some rule needs it (a `ct`
+ *   expression, a nat statement): nat base chains alone do not hold it, so without the
+ *   `ct state new` of the vmap rule a table whose services all lack backends would refuse
+ *   nothing (its chains are never run).
  *
  * Conflicts are settled by order, so every plan of one model is the same: a VIP claimed by
  * several services goes to the smallest id (the others are left out), a port claimed twice
@@ -244,7 +248,11 @@ function push<T>(m: Map<string, T[]>, key: string, item: T): void {
 // ---------------------------------------------------------------------------------------
 // The table's fixed part
 
-const VMAP_RULE = `ip daddr . meta l4proto . th dport vmap @${MAP_SERVICES}`;
+// `ct state new` is what keeps connection tracking on in the namespace: nat chains run only
+// on conntrack's first packet of a connection, and a table whose only conntrack user is a
+// `dnat` in a pick chain loses tracking when the last pick chain goes (every service without
+// a backend): then nothing is refused, packets to a VIP just leave un-NATed (seen on 6.18).
+const VMAP_RULE = `ct state new ip daddr . meta l4proto . th dport vmap @${MAP_SERVICES}`;
 const CATCH_ALL_RULE = `meta l4proto { tcp, udp } ip daddr @${SET_VIPS} goto ${CHAIN_REFUSE}`;
 
 function baseChain(t: string, name: string, hook: 'output' | 'prerouting'): StateChain {

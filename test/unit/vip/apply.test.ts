@@ -305,7 +305,7 @@ t.test('a table name change deletes the old table; remove() deletes the table', 
     missing.slice(1).every((l) => l.startsWith('+ ')),
     'every planned line is missing',
   );
-  t.ok(missing.includes('+ rule output: ip daddr . meta l4proto . th dport vmap @services'), 'rules name their chain');
+  t.ok(missing.includes('+ rule output: ct state new ip daddr . meta l4proto . th dport vmap @services'), 'rules name their chain');
 });
 
 t.test('service objects given to sync() are frozen', async (t) => {

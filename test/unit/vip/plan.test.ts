@@ -27,12 +27,12 @@ import { down, draining, model, numbered, randomChange, service, shuffled, TABLE
 const T = `ip ${TABLE}`;
 const FIXED_CHAINS = [
   `chain ${T} output type nat hook output prio -100 policy accept`,
-  '  rule ip daddr . meta l4proto . th dport vmap @services',
+  '  rule ct state new ip daddr . meta l4proto . th dport vmap @services',
   '  rule meta l4proto { tcp, udp } ip daddr @vips goto refuse',
 ];
 const PREROUTING = [
   `chain ${T} prerouting type nat hook prerouting prio -100 policy accept`,
-  '  rule ip daddr . meta l4proto . th dport vmap @services',
+  '  rule ct state new ip daddr . meta l4proto . th dport vmap @services',
   '  rule meta l4proto { tcp, udp } ip daddr @vips goto refuse',
   `chain ${T} refuse`,
   '  rule reject with tcp reset',
