@@ -347,6 +347,7 @@ export function canonicalNftTable(json: readonly unknown[]): string {
     const c = chains.get(name)!;
     lines.push(c.line, ...c.rules);
   }
-  for (const s of sets.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) lines.push(...s.lines);
+  // One push per line: a spread of a set's 250,000 element lines overflows the call stack.
+  for (const s of sets.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) for (const l of s.lines) lines.push(l);
   return lines.join('\n');
 }

@@ -42,7 +42,7 @@ import {
   backendsMapName,
   CHAIN_REFUSE,
   MAP_SERVICES,
-  modelChanges,
+  ServiceIndex,
   planVip,
   sortProblems,
   VIP_FAMILY,
@@ -189,7 +189,7 @@ export class VipSyncer {
   /** The desired table as the last successful sync left the kernel; undefined = next sync is full. */
   #planner: VipPlanner | undefined;
   /** The services that sync was given, by id. */
-  #given: Map<string, VipService> | undefined;
+  #given: ServiceIndex | undefined;
   /** Problems of the model that the planner does not see (duplicate ids). */
   #duplicates: VipProblem[] = [];
   /** Backend ports and UDP service ports whose conntrack deletion failed, to retry. */
@@ -272,9 +272,9 @@ export class VipSyncer {
   async #incremental(model: VipModel, planner: VipPlanner): Promise<VipReport> {
     const report = blankReport(false);
     let t = performance.now();
-    const changes = modelChanges(model, this.#given);
+    const given = this.#given!;
+    const changes = given.diff(model.services);
     for (const svc of changes.upserts) freezeService(svc);
-    const previousKeep = planner.keep();
     // The planner now holds the new desired state; it is dropped unless nft takes the change.
     this.#planner = undefined;
     const delta = planner.update(changes.upserts, changes.removals);
@@ -289,7 +289,9 @@ export class VipSyncer {
           { table: planner.tableName, code: asShoalError(err).code, message: asShoalError(err).message },
           'load-balancer element update failed; syncing in full',
         );
-        const full = await this.#full(model, true, previousKeep);
+        // What may still have entries: every backend kept before this change (those kept now
+        // and those this change dropped).
+        const full = await this.#full(model, true, new Set([...planner.keep(), ...delta.keepRemoved]));
         full.fellBack = true;
         return full;
       }
@@ -297,7 +299,7 @@ export class VipSyncer {
       Object.assign(report, deltaCounts(delta), { transaction: 'elements', scriptBytes: Buffer.byteLength(script) });
     }
     this.#planner = planner;
-    this.#given = changes.current;
+    this.#given = given;
     this.#duplicates = changes.duplicates;
     await this.#cleanConntrack(report, planner, delta);
     report.problems = sortProblems([...this.#duplicates, ...planner.problems()]);
@@ -313,7 +315,8 @@ export class VipSyncer {
     if (old && old.tableName === model.tableName) for (const k of old.keep()) keepBefore.add(k);
     this.invalidate();
     let t = performance.now();
-    const changes = modelChanges(model, undefined);
+    const given = new ServiceIndex();
+    const changes = given.diff(model.services);
     for (const svc of changes.upserts) freezeService(svc);
     const planner = new VipPlanner(model.tableName);
     planner.update(changes.upserts, []);
@@ -362,7 +365,7 @@ export class VipSyncer {
     report.timings.applyMs = performance.now() - t;
     report.fellBack = fellBack;
     this.#planner = planner;
-    this.#given = changes.current;
+    this.#given = given;
     this.#duplicates = changes.duplicates;
 
     // Backends the kernel pointed at (read back) or the last sync kept, and no longer kept.

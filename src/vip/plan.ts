@@ -350,6 +350,9 @@ export class VipPlanner {
   readonly #keepRefs = new Map<string, number>();
   /** The keys of #keepRefs, as a set callers may read. */
   readonly #kept = new Set<string>();
+  /** Ids of services with problems of their own, and VIPs claimed more than once. */
+  readonly #withProblems = new Set<string>();
+  readonly #contested = new Set<string>();
   readonly #state: NftTableState;
 
   constructor(tableName: string) {
@@ -394,8 +397,9 @@ export class VipPlanner {
   /** The problems of the services known: their own, and VIPs claimed by more than one. */
   problems(): VipProblem[] {
     const out: VipProblem[] = [];
-    for (const plan of this.#services.values()) out.push(...plan.problems);
-    for (const [vip, ids] of this.#claims) {
+    for (const id of this.#withProblems) out.push(...this.#services.get(id)!.problems);
+    for (const vip of this.#contested) {
+      const ids = this.#claims.get(vip)!;
       for (const id of ids.slice(1)) {
         out.push({
           code: 'SHOAL_ERR_VIP_CONFLICT',
@@ -423,11 +427,14 @@ export class VipPlanner {
     for (const id of removals) {
       unclaim(this.#services.get(id));
       this.#services.delete(id);
+      this.#withProblems.delete(id);
     }
     for (const svc of upserts) {
       const plan = planService(svc);
       unclaim(this.#services.get(plan.id));
       this.#services.set(plan.id, plan);
+      if (plan.problems.length > 0) this.#withProblems.add(plan.id);
+      else this.#withProblems.delete(plan.id);
       if (plan.vip) {
         let ids = this.#claims.get(plan.vip);
         if (!ids) {
@@ -449,6 +456,8 @@ export class VipPlanner {
     const keepCandidates = new Set<string>();
     const refuse = `goto ${CHAIN_REFUSE}`;
     for (const vip of [...affected].sort()) {
+      if ((this.#claims.get(vip)?.length ?? 0) > 1) this.#contested.add(vip);
+      else this.#contested.delete(vip);
       const owner = this.#claims.get(vip)?.[0];
       const next = owner === undefined ? undefined : this.#services.get(owner);
       const prev = this.#effective.get(vip);
@@ -561,6 +570,60 @@ export function modelChanges(model: VipModel, previous: ReadonlyMap<string, VipS
   const removals: string[] = [];
   if (previous) for (const id of previous.keys()) if (!current.has(id)) removals.push(id);
   return { current, upserts, removals, duplicates };
+}
+
+/**
+ * The services of the last sync by id, for the incremental path: diff() tells what a new
+ * list changed without allocating anything for the services that did not (a generation
+ * mark per entry; removals are looked for only when fewer ids than before were seen).
+ */
+export class ServiceIndex {
+  readonly #entries = new Map<string, { svc: VipService; gen: number }>();
+  #gen = 0;
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Records `services` as the current list and returns how it differs from the one before. */
+  diff(services: readonly VipService[]): Omit<ModelChanges, 'current'> {
+    const gen = ++this.#gen;
+    const before = this.#entries.size;
+    const upserts: VipService[] = [];
+    const duplicates: VipProblem[] = [];
+    let seen = 0;
+    for (const svc of services) {
+      const id = typeof svc?.id === 'string' ? svc.id : '';
+      const e = this.#entries.get(id);
+      if (e?.gen === gen) {
+        duplicates.push({
+          code: 'SHOAL_ERR_VIP_CONFLICT',
+          service: id,
+          message: `service ${id} is listed twice in the model; the later copy is left out`,
+        });
+      } else if (!e) {
+        this.#entries.set(id, { svc, gen });
+        upserts.push(svc);
+      } else {
+        seen++;
+        e.gen = gen;
+        if (e.svc !== svc) {
+          e.svc = svc;
+          upserts.push(svc);
+        }
+      }
+    }
+    const removals: string[] = [];
+    if (seen < before) {
+      for (const [id, e] of this.#entries) {
+        if (e.gen !== gen) {
+          removals.push(id);
+          this.#entries.delete(id);
+        }
+      }
+    }
+    return { upserts, removals, duplicates };
+  }
 }
 
 /** The whole desired table of a model. */

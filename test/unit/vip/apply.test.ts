@@ -12,6 +12,7 @@ import { ShoalError } from '../../../src/common/errors.ts';
 import { createRng } from '../../../src/common/rng.ts';
 import { FakeConntrack } from '../../../src/kernel/fake-conntrack.ts';
 import { FakeNft } from '../../../src/kernel/fake-nft.ts';
+import { canonicalNftTable } from '../../../src/kernel/nft.ts';
 import type { Conntrack } from '../../../src/kernel/types.ts';
 import { VipSyncer } from '../../../src/vip/apply.ts';
 import type { VipModel, VipService } from '../../../src/vip/model.ts';
@@ -333,4 +334,26 @@ t.test('10,000 services x 10 backends on the fake: one change is one small trans
   t.ok(r.scriptBytes < 1000, `a ${r.scriptBytes}-byte transaction`);
   t.same(r.conntrack.flushed, [`tcp ${services[5000]!.backends[9]!.ip} 8080`]);
   t.equal(nft.dump(), canonicalOfState(planVip({ tableName: TABLE, services: changed }).state));
+});
+
+t.test('a table of 250,000 elements reads back (canonicalNftTable of a large dump)', async (t) => {
+  const elem: unknown[] = [];
+  for (let i = 0; i < 250_000; i++)
+    elem.push([{ concat: ['10.100.0.1', 80, i] }, { concat: [`10.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, 8080] }]);
+  const json = [
+    { table: { family: 'ip', name: TABLE, handle: 1 } },
+    {
+      map: {
+        family: 'ip',
+        name: 'backends-tcp',
+        table: TABLE,
+        type: ['ipv4_addr', 'inet_service', 'integer'],
+        map: 'ipv4_addr . inet_service',
+        handle: 2,
+        elem,
+      },
+    },
+  ];
+  const text = canonicalNftTable(json);
+  t.equal(text.split('\n').length, 250_002);
 });

@@ -11,7 +11,7 @@ import t from 'tap';
 import { createRng } from '../../../src/common/rng.ts';
 import { FakeNft } from '../../../src/kernel/fake-nft.ts';
 import type { VipModel } from '../../../src/vip/model.ts';
-import { backendKey, modelChanges, planService, planVip, VipPlanner } from '../../../src/vip/plan.ts';
+import { backendKey, modelChanges, planService, planVip, ServiceIndex, VipPlanner } from '../../../src/vip/plan.ts';
 import {
   applyDelta,
   canonicalOfState,
@@ -291,4 +291,31 @@ t.test('canonical text round trips; diffStates and deltaScript', async (t) => {
   const rule = stateFromCanonical(text)!;
   rule.chains.get('output')!.rules.pop();
   t.match(diffStates(rule, b), { rewrite: /chain output/ }, 'a rule differing needs a rewrite');
+});
+
+t.test('ServiceIndex: changed objects, removals and duplicates, as modelChanges sees them', async (t) => {
+  const index = new ServiceIndex();
+  const a = service('a', '10.0.0.2', [tcp(80)], []);
+  const b = service('b', '10.0.0.3', [tcp(80)], []);
+  const c = service('c', '10.0.0.4', [tcp(80)], []);
+  t.same(index.diff([a, b]), { upserts: [a, b], removals: [], duplicates: [] }, 'all new');
+  t.same(index.diff([a, b]), { upserts: [], removals: [], duplicates: [] }, 'the same objects: nothing');
+  const b2 = { ...b, backends: [up('10.1.0.2')] };
+  t.same(index.diff([b2, a]), { upserts: [b2], removals: [], duplicates: [] }, 'a new object for b; order does not matter');
+  const d = index.diff([a, { ...a }, c]);
+  t.same(d.upserts, [c]);
+  t.same(d.removals, ['b']);
+  t.same(
+    d.duplicates.map((p) => p.service),
+    ['a'],
+    'the later copy of a is a duplicate',
+  );
+  t.equal(index.size, 2);
+  const m = model(a, { ...a }, c);
+  const mc = modelChanges(m, undefined);
+  t.same(
+    mc.duplicates.map((p) => p.message),
+    d.duplicates.map((p) => p.message),
+    'the same problem text as modelChanges',
+  );
 });
