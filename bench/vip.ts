@@ -5,6 +5,10 @@
  * namespace; then ROUNDS times, one backend of one service replaced by another (a rolling
  * update's step), timed end to end through an incremental sync: planning the changed
  * service, the nft element transaction, the conntrack deletion of the departed backend.
+ * one_change_to_commit_ms is the part until the nft transaction is committed (new
+ * connections avoid the departed backend from then on); the rest is the conntrack deletion
+ * of its established flows. process_floor_ms is one `nsenter ... true` from this process:
+ * each of the two steps pays it once.
  * Reference, same run, same namespace: the same change written as a whole-table rewrite
  * (what a table-per-sync design pays), and kube-proxy's nftables mode (141 ms, the issue's
  * figure). Also: one backend removed (the count changes: a pick chain comes and goes).
@@ -21,6 +25,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createConntrack } from '../src/kernel/conntrack.ts';
+import { execInNetns } from '../src/kernel/exec.ts';
 import { createNft } from '../src/kernel/nft.ts';
 import type { VipBackend, VipModel, VipService } from '../src/vip/model.ts';
 import { VipSyncer, type VipReport } from '../src/vip/apply.ts';
@@ -107,8 +112,18 @@ async function oneChange(): Promise<Record<string, number>> {
   const loadMs = performance.now() - t;
   log(`10,000 services x 10 backends programmed in ${round1(loadMs)} ms (nft ${round1(first.timings.applyMs)} ms)`);
 
+  // The floor: one process in the namespace (nsenter, then a program that does nothing).
+  const floor: number[] = [];
+  for (let k = 0; k < 10; k++) {
+    t = performance.now();
+    await execInNetns(ns, 'true', []);
+    floor.push(performance.now() - t);
+  }
+  log(`one process in the namespace: ${round1(median(floor))} ms (rss ${Math.round(process.memoryUsage().rss / 1e6)} MB)`);
+
   const replace: number[] = [];
   const replaceNft: number[] = [];
+  const replaceCommit: number[] = [];
   const replaceConntrack: number[] = [];
   const remove: number[] = [];
   const rewrite: number[] = [];
@@ -123,6 +138,7 @@ async function oneChange(): Promise<Record<string, number>> {
     replace.push(performance.now() - t);
     check(r, 'elements', 'one backend replaced');
     replaceNft.push(r.timings.applyMs);
+    replaceCommit.push(r.timings.planMs + r.timings.applyMs);
     replaceConntrack.push(r.timings.conntrackMs);
     svcs = next;
 
@@ -149,10 +165,12 @@ async function oneChange(): Promise<Record<string, number>> {
   return {
     one_change_ms_10k_services: round1(median(replace)),
     one_change_p90_ms_10k_services: round1(percentile(replace, 90)),
+    one_change_to_commit_ms_10k_services: round1(median(replaceCommit)),
     one_change_nft_ms_10k_services: round1(median(replaceNft)),
     one_change_conntrack_ms_10k_services: round1(median(replaceConntrack)),
     one_backend_removed_ms_10k_services: round1(median(remove)),
     one_change_rewrite_ms_10k_services: round1(median(rewrite)),
+    process_floor_ms: round1(median(floor)),
     load_ms_10k_services_100k_backends: round1(loadMs),
   };
 }
