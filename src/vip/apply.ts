@@ -22,10 +22,10 @@
  *   --reply-port-src PORT): its established connections are cut, the clients reconnect and
  *   get a live backend. Entries of backends still kept are untouched. This also ends direct
  *   connections from this namespace to that backend port, which would not outlive it either;
- * - a UDP service port that gets its first backend loses the entries whose original
- *   destination it is: a UDP flow sent while the port had no backend (or before the table
- *   existed) would otherwise stay un-NATed for as long as it keeps sending (kube-proxy
- *   does the same).
+ * - a UDP service port that gets its first backend in an existing table loses the entries
+ *   whose original destination it is: a UDP flow sent while the port had no backend would
+ *   otherwise stay un-NATed for as long as it keeps sending (kube-proxy does the same).
+ *   When the table did not exist yet (a new sandbox) nothing is flushed for this.
  * A deletion that fails is reported and retried at the next sync.
  *
  * sync(), doctor() and remove() never overlap: each waits for the one before it.
@@ -377,7 +377,10 @@ export class VipSyncer {
       deletes: new Map(),
       adds: new Map(),
       keepRemoved: [...removed].sort(),
-      udpOpened: udpOpenedBetween(actual, desired),
+      // A table that did not exist: the sandbox is new (its first sync comes before its task
+      // sends anything), and one conntrack run per UDP port of thousands of services would
+      // cost seconds for nothing. Ports that open in an existing table are flushed.
+      udpOpened: actual ? udpOpenedBetween(actual, desired) : [],
     };
     await this.#cleanConntrack(report, planner, delta);
     report.problems = sortProblems([...this.#duplicates, ...planner.problems()]);

@@ -168,7 +168,7 @@ t.test('conntrack on a full sync: what the kernel pointed at, and what the last 
 });
 
 t.test('a UDP port that gets its first backend loses the flows sent while it had none', async (t) => {
-  const { ct, syncer } = setup();
+  const { nft, ct, syncer } = setup();
   const first = await syncer.sync(model(web([])), true);
   t.same(first.conntrack.opened, [], 'no port is served yet');
   ct.add({ protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 41000, dport: 53 } });
@@ -182,6 +182,16 @@ t.test('a UDP port that gets its first backend loses the flows sent while it had
   );
   const again = await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.3')])), false);
   t.same(again.conntrack.opened, [], 'a port already served is not flushed again');
+  // A full sync sees the transition in the table it reads back (a restarted agent).
+  await syncer.sync(model(web([])), false);
+  ct.add({ protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 41002, dport: 53 } });
+  const restarted = new VipSyncer(nft, ct);
+  const full = await restarted.sync(model(web([up('10.1.0.2')])), true);
+  t.same(full.conntrack.opened, ['udp 10.0.0.2 53'], 'a full sync flushes a port that opens in the table it read');
+  // A new sandbox (no table yet): nothing is flushed for UDP.
+  const other = setup();
+  const fresh = await other.syncer.sync(model(web([up('10.1.0.2')])), true);
+  t.same(fresh.conntrack.opened, [], 'no flush when the table did not exist');
 });
 
 t.test('drift: elements repaired in place, anything else rewritten; an incremental failure falls back to full', async (t) => {
