@@ -126,6 +126,17 @@ async function replySources(ns: string): Promise<string[]> {
   return out.sort();
 }
 
+/** Seconds left on the client's ESTABLISHED TCP entries to VIP:port. */
+async function establishedTimeouts(ns: string, vip: string, port: number): Promise<number[]> {
+  const text = await inNs(ns, ['conntrack', '-L', '-p', 'tcp', '-d', vip, '--dport', String(port)]).catch(() => '');
+  const out: number[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^tcp\s+\d+\s+(\d+)\s+ESTABLISHED\s/.exec(line);
+    if (m) out.push(Number(m[1]));
+  }
+  return out;
+}
+
 async function realCanonical(ns: string, table: string): Promise<string> {
   const nft = createNft(ns);
   const dump = await nft.listTable('ip', table);
@@ -276,6 +287,19 @@ if (requireKernel(t)) {
     t.ok(
       (await nextLine(1)).every((r) => r === 'ok'),
       'every held connection echoes',
+    );
+    // Entries with data still unacknowledged show 300 s for a moment (delayed ACKs): wait
+    // until every one carries the established timeout.
+    const timeouts = await waitUntil(
+      async () => {
+        const list = await establishedTimeouts(bed.client, VIP, 90);
+        return list.length === 15 && list.every((s) => s > 431_000) ? list : undefined;
+      },
+      10_000,
+      'the held connections to carry the established timeout',
+    );
+    t.pass(
+      `the held connections carry the kernel's established timeout (432,000 s), not IPVS's 900 s: ${Math.min(...timeouts)} s left at least`,
     );
     const before = await replySources(bed.client);
     t.ok(before.includes(`tcp ${BACKENDS[victim]}:9090`), `conntrack holds the connections to ${victim}`);
