@@ -24,6 +24,7 @@ export const ERROR_TABLE_MODULES = [
   'src/overlay/errors.ts',
   'src/agent/errors.ts',
   'src/agent/tasks/errors.ts',
+  'src/vip/errors.ts',
 ];
 
 /** The line after which docs/errors.md is generated. */
