@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { createNetnsManager } from '../src/kernel/netns.ts';
 import { openRtnl } from '../src/kernel/rtnl.ts';
 import type { Rtnl } from '../src/kernel/types.ts';
+import { median, round1 } from './_stats.ts';
 
 const N = 1000;
 const ROUNDS = Number(process.env['SHOAL_BENCH_ROUNDS'] ?? 5);
@@ -83,11 +84,6 @@ async function iproute2(round: number): Promise<number> {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 const oursMs: number[] = [];
 const refMs: number[] = [];
 await ours(-1); // warm-up: JIT, module loading
@@ -115,7 +111,3 @@ console.log(
     goal_ratio_max: 3,
   }),
 );
-
-function round1(x: number): number {
-  return Math.round(x * 10) / 10;
-}

@@ -25,6 +25,7 @@ import type { Rtnl } from '../src/kernel/types.ts';
 import { packageRoot } from '../src/common/paths.ts';
 import { agentPrefix } from '../src/testbed/testbed.ts';
 import { testbedPaths } from '../src/testbed/state.ts';
+import { median, percentile, round1, round2 } from './_stats.ts';
 
 const ROUNDS = Number(process.env['SHOAL_BENCH_ROUNDS'] ?? 3);
 const SCALES = Number(process.env['SHOAL_BENCH_SCALES'] ?? 20);
@@ -104,19 +105,6 @@ function buildReference(): { a: string; b: string; bAddr: string } {
   }
   return { a: `${prefix}h2-refsb`, b: `${prefix}h3-refsb`, bAddr: '10.99.0.3' };
 }
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
-
-const round1 = (x: number): number => Math.round(x * 10) / 10;
-const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 try {
   log(`testbed ${prefix}: 3 hosts, a manager and three agents`);

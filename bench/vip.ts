@@ -31,6 +31,7 @@ import type { VipBackend, VipModel, VipService } from '../src/vip/model.ts';
 import { VipSyncer, type VipReport } from '../src/vip/apply.ts';
 import { planVip } from '../src/vip/plan.ts';
 import { rewriteScript } from '../src/vip/table-state.ts';
+import { median, percentile, round1 } from './_stats.ts';
 
 const ROUNDS = Number(process.env['SHOAL_BENCH_ROUNDS'] ?? 15);
 const tag = randomBytes(3).toString('hex');
@@ -80,18 +81,6 @@ function services(count: number, perService: number): VipService[] {
   }
   return out;
 }
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
-
-const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 function check(r: VipReport, transaction: VipReport['transaction'], what: string): void {
   if (r.transaction !== transaction || r.failures.length > 0 || r.problems.length > 0) {
