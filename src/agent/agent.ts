@@ -19,7 +19,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentRequest, AgentResponseBody, Endpoint, Network, Peer } from '../api/api-types.ts';
+import type { AgentRequest, AgentResponseBody, Endpoint, Peer } from '../api/api-types.ts';
 import type { Clock } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
 import { ShoalError } from '../common/errors.ts';
@@ -31,7 +31,8 @@ import { openRtnl } from '../kernel/rtnl.ts';
 import type { OverlayChange } from '../overlay/apply.ts';
 import { OverlaySyncer, realOverlayKernel } from '../overlay/apply.ts';
 import type { OverlayModel, RemoteEndpoint } from '../overlay/model.ts';
-import { buildOverlayModel, EGRESS_SUBNET } from './dataplane-model.ts';
+import { sandboxNetnsName } from '../overlay/names.ts';
+import { buildOverlayModel, EGRESS_SUBNET, needsEgress } from './dataplane-model.ts';
 import { EgressAddresses } from './egress-addresses.ts';
 import { remoteEndpoints, type ViewStats } from './endpoint-view.ts';
 import { endpointRecord, GossipEndpoints } from './gossip-endpoints.ts';
@@ -153,7 +154,7 @@ export class Agent {
   }
 
   sandboxNetns(id: string): string {
-    return `${this.o.prefix}sb-${id.slice(0, 12)}`;
+    return sandboxNetnsName(this.o.prefix, id);
   }
 
   get nodeId(): string {
@@ -333,7 +334,7 @@ export class Agent {
     if (!s) return undefined;
     const owners = this.workloads.sandboxes();
     const egress = new Map<string, string>();
-    for (const o of owners) if (needsEgressOf(o.networks, s.networks)) egress.set(o.id, this.egress.get(o.id));
+    for (const o of owners) if (needsEgress(o, s.networks)) egress.set(o.id, this.egress.get(o.id));
     this.egress.retain(new Set(owners.map((o) => o.id)));
     const remotes = new Map<string, RemoteEndpoint[]>();
     const stats: ViewStats = { managerOnly: 0, gossipOnly: 0, conflicting: 0, deadNode: 0, markedDown: 0 };
@@ -487,13 +488,6 @@ export class Agent {
     this.session.close();
     this.runtime.close();
   }
-}
-
-function needsEgressOf(attachments: ReadonlyArray<{ networkId: string }>, networks: ReadonlyMap<string, Network>): boolean {
-  return attachments.some((a) => {
-    const n = networks.get(a.networkId);
-    return n !== undefined && !n.spec.internal;
-  });
 }
 
 function peerGossipAddr(p: Peer, fallbackPort: number): string {

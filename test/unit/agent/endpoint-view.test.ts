@@ -6,6 +6,7 @@
 import t from 'tap';
 import type { Endpoint, Peer } from '../../../src/api/api-types.ts';
 import { type GossipEndpoint, remoteEndpoints } from '../../../src/agent/endpoint-view.ts';
+import { endpointRecord } from '../../../src/agent/gossip-endpoints.ts';
 
 function ep(id: string, node: string, ip: string, extra: Partial<Endpoint> = {}): Endpoint {
   const mac = `02:42:${ip
@@ -31,26 +32,9 @@ function ep(id: string, node: string, ip: string, extra: Partial<Endpoint> = {})
   };
 }
 
+/** The record the owning agent publishes for an endpoint (the agent's own builder). */
 function gossipOf(e: Endpoint, vtep: string): GossipEndpoint {
-  return {
-    owner: e.nodeId,
-    record: {
-      endpointId: e.id,
-      networkId: e.networkId,
-      kind: e.kind,
-      nodeId: e.nodeId,
-      ip: e.addr.split('/')[0]!,
-      mac: e.mac,
-      vtep,
-      serviceId: e.serviceId,
-      serviceName: e.serviceName,
-      taskId: e.ownerId,
-      name: e.name,
-      aliases: [],
-      health: '',
-      ipv6: '',
-    },
-  };
+  return { owner: e.nodeId, record: endpointRecord(e, vtep, '') };
 }
 
 const peers = new Map<string, Peer>([
