@@ -27,15 +27,20 @@ import { writeFileAtomic } from '../common/fs.ts';
 import type { Logger } from '../common/logger.ts';
 import { SyncRunner } from '../common/sync-runner.ts';
 import { createGossipNode, createKeyring, defaultLanConfig, type GossipNode, type Keyring, NetTransport } from '../gossip/index.ts';
+import { createConntrack } from '../kernel/conntrack.ts';
+import { createNft } from '../kernel/nft.ts';
 import { openRtnl } from '../kernel/rtnl.ts';
+import { createSysctl } from '../kernel/sysctl.ts';
 import type { OverlayChange } from '../overlay/apply.ts';
 import { OverlaySyncer, realOverlayKernel } from '../overlay/apply.ts';
 import type { OverlayModel, RemoteEndpoint } from '../overlay/model.ts';
-import { sandboxNetnsName } from '../overlay/names.ts';
-import { buildOverlayModel, EGRESS_SUBNET, needsEgress } from './dataplane-model.ts';
+import { egressBridgeName, sandboxIfname, sandboxNetnsName } from '../overlay/names.ts';
+import { buildOverlayModel, EGRESS_SUBNET, needsEgress, type SandboxOwner } from './dataplane-model.ts';
 import { EgressAddresses } from './egress-addresses.ts';
 import { remoteEndpoints, type ViewStats } from './endpoint-view.ts';
 import { endpointRecord, GossipEndpoints } from './gossip-endpoints.ts';
+import { buildLbModels, INGRESS_SANDBOX_ID, type LbModels, meshTableName, serviceBackends } from './lb-model.ts';
+import { type LbFailure, type LbPlace, LoadBalancers } from './load-balancers.ts';
 import type { AgentIdentity } from './join.ts';
 import { type AssignmentState, AgentSession } from './session-client.ts';
 import { TaskRuntime } from './tasks/runtime.ts';
@@ -68,6 +73,7 @@ export interface AgentStatus {
   workloads: Array<{ id: string; name: string; kind: string; phase: string; pid: number; health: string }>;
   gossip: { members: Array<{ name: string; addr: string; state: string }>; dead: string[] };
   overlay: { syncs: number; failures: number; lastDurationMs: number; lastError: string };
+  lb: { syncs: number; failures: number; lastDurationMs: number; lastError: string; tables: number };
   view: ViewStats;
   /** Remote endpoints programmed per network. */
   remotes: Record<string, number>;
@@ -82,6 +88,11 @@ export class Agent {
   readonly workloads: Workloads;
   private readonly overlay: OverlaySyncer;
   readonly overlayRunner: SyncRunner;
+  private readonly lb: LoadBalancers;
+  readonly lbRunner: SyncRunner;
+  /** Sandboxes the last successful overlay sync built (their namespaces exist). */
+  private applied = new Set<string>();
+  private lbTables = 0;
   private readonly egress: EgressAddresses;
   private state: AssignmentState | undefined;
   private gossip: GossipNode | undefined;
@@ -123,6 +134,20 @@ export class Agent {
       clock: this.clock,
       logger: this.logger,
     });
+    this.lb = new LoadBalancers({
+      prefix: options.prefix,
+      logger: this.logger.child({ part: 'lb' }),
+      nft: (ns) => createNft(ns),
+      conntrack: (ns) => createConntrack(ns),
+      sysctl: (ns) => createSysctl(ns),
+    });
+    this.lbRunner = new SyncRunner((ctx) => this.syncLb(ctx.full), {
+      name: 'lb',
+      minIntervalMs: 10,
+      fullResyncIntervalMs: 60_000,
+      clock: this.clock,
+      logger: this.logger,
+    });
     this.session = new AgentSession({
       identity: options.identity,
       ...(options.managerAddr ? { managerAddr: options.managerAddr } : {}),
@@ -147,7 +172,10 @@ export class Agent {
       sandboxNetns: (id) => this.sandboxNetns(id),
       files: (f) => sandboxFiles(f),
       onSandboxesChanged: () => this.overlayRunner.trigger(),
-      onWorkloadChanged: () => this.publish(),
+      onWorkloadChanged: () => {
+        this.publish();
+        this.lbRunner.trigger();
+      },
       clock: this.clock,
       logger: this.logger.child({ part: 'workloads' }),
     });
@@ -309,6 +337,7 @@ export class Agent {
     this.startupTimer?.cancel();
     this.logger.info({ why }, 'overlay programming starts');
     this.overlayRunner.start();
+    this.lbRunner.start();
   }
 
   /** Publishes this node's running endpoints into gossip. */
@@ -332,7 +361,9 @@ export class Agent {
   model(): OverlayModel | undefined {
     const s = this.state;
     if (!s) return undefined;
-    const owners = this.workloads.sandboxes();
+    const owners = [...this.workloads.sandboxes()];
+    const isb = this.ingressSandboxOwner();
+    if (isb) owners.push(isb);
     const egress = new Map<string, string>();
     for (const o of owners) if (needsEgress(o, s.networks)) egress.set(o.id, this.egress.get(o.id));
     this.egress.retain(new Set(owners.map((o) => o.id)));
@@ -384,14 +415,125 @@ export class Agent {
         details: { failures: report.failures },
       });
     }
-    this.workloads.overlayApplied(new Set(model.sandboxes.map((s) => s.id)));
+    this.applied = new Set(model.sandboxes.map((s) => s.id));
+    this.workloads.overlayApplied(this.applied);
+    this.lbRunner.trigger();
   }
 
-  /** The overlay drift: what a sync would change now (nothing when the kernel is right). */
-  async doctor(): Promise<OverlayChange[]> {
+  /** The ingress network of the assignment, if any. */
+  private ingressNetworkId(): string | undefined {
+    for (const n of this.state?.networks.values() ?? []) if (n.spec.ingress || n.ingress) return n.id;
+    return undefined;
+  }
+
+  /** This node's ingress sandbox, from its node-ingress endpoint (the manager allocates it at join). */
+  private ingressSandboxOwner(): SandboxOwner | undefined {
+    const s = this.state;
+    const ingressId = this.ingressNetworkId();
+    if (!s || !ingressId) return undefined;
+    for (const e of s.endpoints.values()) {
+      if (e.kind === 'node-ingress' && e.nodeId === this.nodeId && e.networkId === ingressId && e.addr !== '' && e.mac !== '') {
+        return { id: INGRESS_SANDBOX_ID, networks: [{ networkId: ingressId, addresses: [e.addr], mac: e.mac }] };
+      }
+    }
+    return undefined;
+  }
+
+  // ------------------------------------------------------------------ load balancers
+
+  /** The load balancers' models and where they go, from the current inputs. */
+  private lbInputs(): { models: LbModels; place: LbPlace } | undefined {
+    const s = this.state;
+    if (!s) return undefined;
+    const dead = this.gossipEndpoints?.dead ?? new Set<string>();
+    const cache = new Map<string, ReturnType<typeof serviceBackends>>();
+    const backends = (networkId: string): ReturnType<typeof serviceBackends> => {
+      let b = cache.get(networkId);
+      if (!b) {
+        b = serviceBackends({
+          selfNodeId: this.nodeId,
+          manager: this.managerLists.get(networkId),
+          gossip: this.gossipEndpoints?.view(networkId) ?? new Map(),
+          deadNodes: dead,
+          local: (ownerId) => {
+            const w = this.workloads.get(ownerId);
+            if (!w) return undefined;
+            const t = s.tasks.get(ownerId);
+            return {
+              running: w.phase === 'running',
+              health: w.health,
+              stopping: w.stopRequested || (t !== undefined && t.desiredState !== 'running'),
+            };
+          },
+        });
+        cache.set(networkId, b);
+      }
+      return b;
+    };
+    const applied = this.applied;
+    const sandboxes: Array<{ id: string; networkIds: string[] }> = [];
+    for (const o of this.workloads.sandboxes()) {
+      if (applied.has(o.id)) sandboxes.push({ id: o.id, networkIds: o.networks.map((n) => n.networkId) });
+    }
+    const isbReady = applied.has(INGRESS_SANDBOX_ID);
+    const isbEgress = isbReady ? this.egress.peek(INGRESS_SANDBOX_ID) : undefined;
+    const hostPorts = [];
+    for (const t of s.tasks.values()) {
+      if (t.hostPorts.length === 0 || t.desiredState !== 'running') continue;
+      const w = this.workloads.get(t.id);
+      const addr = this.egress.peek(t.id);
+      if (!w || w.phase !== 'running' || !applied.has(t.id) || !addr) continue;
+      for (const p of t.hostPorts) {
+        if (p.publishedPort === undefined || (p.protocol !== 'tcp' && p.protocol !== 'udp')) continue;
+        hostPorts.push({
+          protocol: p.protocol as 'tcp' | 'udp',
+          port: p.publishedPort,
+          targetPort: p.targetPort,
+          address: bareIp(addr),
+          owner: t.name,
+        });
+      }
+    }
+    const bridge = applied.size > 0 ? egressBridgeName(this.o.prefix) : undefined;
+    const models = buildLbModels({
+      prefix: this.o.prefix,
+      ingressNetworkId: this.ingressNetworkId(),
+      networks: s.networks,
+      services: s.services,
+      sandboxes,
+      backends,
+      ingressAddress: isbEgress ? bareIp(isbEgress) : undefined,
+      bridge: egressBridgeName(this.o.prefix),
+      hostPorts,
+    });
+    const place: LbPlace = {
+      sandboxes: new Map(sandboxes.map((x) => [x.id, this.sandboxNetns(x.id)])),
+      ingress: isbReady ? { netns: this.sandboxNetns(INGRESS_SANDBOX_ID), ifname: sandboxIfname(0) } : undefined,
+      bridge: isbEgress || hostPorts.length > 0 ? bridge : undefined,
+    };
+    return { models, place };
+  }
+
+  private async syncLb(full: boolean): Promise<void> {
+    const inputs = this.lbInputs();
+    if (!inputs) return;
+    const failures: LbFailure[] = await this.lb.sync(inputs.models, inputs.place, full);
+    this.lbTables = inputs.models.sandboxes.size + (inputs.place.ingress ? 1 : 0);
+    if (failures.length > 0) {
+      throw new ShoalError('SHOAL_ERR_SYNC_FAILED', `load balancer sync: ${failures.length} change(s) not applied`, {
+        details: { failures },
+      });
+    }
+  }
+
+  /** The data plane's drift: what a sync would change now (nothing when the kernel is right). */
+  async doctor(): Promise<{ overlay: OverlayChange[]; lb: string[] }> {
     const model = this.model();
-    if (!model) return [];
-    return this.overlay.doctor(model);
+    if (!model) return { overlay: [], lb: [] };
+    const overlay = await this.overlay.doctor(model);
+    const inputs = this.lbInputs();
+    const lb = inputs ? await this.lb.doctor(inputs.models, inputs.place) : [];
+    return { overlay, lb };
   }
 
   // ------------------------------------------------------------------ requests
@@ -448,6 +590,15 @@ export class Agent {
         lastDurationMs: st.lastDurationMs,
         lastError: st.lastError ? String((st.lastError as Error).message ?? st.lastError) : '',
       },
+      lb: {
+        syncs: this.lbRunner.stats.syncs,
+        failures: this.lbRunner.stats.failures,
+        lastDurationMs: this.lbRunner.stats.lastDurationMs,
+        lastError: this.lbRunner.stats.lastError
+          ? String((this.lbRunner.stats.lastError as Error).message ?? this.lbRunner.stats.lastError)
+          : '',
+        tables: this.lbTables,
+      },
       view: this.lastStats,
       remotes: this.lastRemoteCounts,
     };
@@ -469,6 +620,7 @@ export class Agent {
       await this.workloads.stopAll();
       this.gossipEndpoints?.publish([]);
     }
+    await this.lbRunner.stop();
     await this.overlayRunner.stop();
     this.endpointWatch?.close();
     this.gossipEndpoints?.close();
@@ -484,10 +636,20 @@ export class Agent {
       const empty: OverlayModel = { ...this.lastModel, networks: [], sandboxes: [], remotes: [] };
       const report = await this.overlay.sync(empty, true);
       if (report.failures.length > 0) this.logger.warn({ failures: report.failures }, 'some kernel objects were not removed');
+      try {
+        await this.lb.removeHostTables(meshTableName(this.o.prefix));
+      } catch (err) {
+        this.logger.warn({ err }, 'the routing mesh table was not removed');
+      }
     }
     this.session.close();
     this.runtime.close();
   }
+}
+
+function bareIp(addr: string): string {
+  const slash = addr.indexOf('/');
+  return slash < 0 ? addr : addr.slice(0, slash);
 }
 
 function peerGossipAddr(p: Peer, fallbackPort: number): string {

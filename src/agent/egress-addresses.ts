@@ -73,6 +73,12 @@ export class EgressAddresses {
     return `${formatV4(ip)}/${this.prefixLen()}`;
   }
 
+  /** The owner's address with prefix length, or undefined when it has none (never allocates). */
+  peek(owner: string): string | undefined {
+    const ip = this.byOwner.get(owner);
+    return ip === undefined ? undefined : `${formatV4(ip)}/${this.prefixLen()}`;
+  }
+
   /** Releases every owner not in `keep`. */
   retain(keep: ReadonlySet<string>): void {
     let changed = false;

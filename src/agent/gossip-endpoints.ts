@@ -142,7 +142,7 @@ export class GossipEndpoints {
 }
 
 /** The record this node publishes for one of its endpoints. */
-export function endpointRecord(e: Endpoint, vtep: string, health: string): EndpointRecord {
+export function endpointRecord(e: Endpoint, vtep: string, health: string, draining = false): EndpointRecord {
   return {
     endpointId: e.id,
     networkId: e.networkId,
@@ -158,5 +158,6 @@ export function endpointRecord(e: Endpoint, vtep: string, health: string): Endpo
     aliases: [...e.aliases],
     health,
     ipv6: e.addrV6,
+    state: draining ? 'draining' : '',
   };
 }

@@ -74,8 +74,10 @@ export class LocalApi {
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/status') return send(res, 200, this.agent.status());
     if (req.method === 'GET' && url === '/doctor') {
-      const changes = await this.agent.doctor();
-      return send(res, 200, { clean: changes.length === 0, changes: changes.length, text: formatChanges(changes) });
+      const d = await this.agent.doctor();
+      const count = d.overlay.length + d.lb.length;
+      const text = [formatChanges(d.overlay), ...d.lb].filter((x) => x !== '').join('\n');
+      return send(res, 200, { clean: count === 0, changes: count, text });
     }
     if (req.method === 'POST' && url === '/exec') {
       const body = (await readJson(req)) as { target?: unknown; argv?: unknown; timeoutMs?: unknown };

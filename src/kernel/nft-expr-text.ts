@@ -15,6 +15,7 @@
  * (test/kernel/conformance/nft-expr-text.test.ts runs every one of them on the kernel):
  *   - payload `ip daddr`, `th dport`; `meta l4proto` (`iifname`,
  *     `oifname` and the other unqualified meta keys without `meta`); `ct state`;
+ *     `ct status`; `fib daddr type`, `fib saddr type`;
  *     `numgen random|inc mod N [offset M]`; concatenations `a . b`;
  *   - matches `left right`, `left != right`; right sides: addresses, prefixes, ranges,
  *     protocol and state names, ports (decimal), marks (0x%08x), `@set`, anonymous sets
@@ -61,7 +62,8 @@ function kindOfLeft(left: unknown): ValueKind | undefined {
     if (body['key'] === 'l4proto' || body['key'] === 'nfproto') return 'plain';
     return undefined;
   }
-  if (k === 'ct' && body['key'] === 'state') return 'plain';
+  if (k === 'ct' && (body['key'] === 'state' || body['key'] === 'status')) return 'plain';
+  if (k === 'fib' && body['result'] === 'type') return 'plain';
   if (k === 'concat') return 'plain';
   return undefined;
 }
@@ -83,7 +85,13 @@ function exprText(e: unknown): string | undefined {
       return UNQUALIFIED_META.has(body['key']) ? body['key'] : `meta ${body['key']}`;
     }
     case 'ct':
-      return isObj(body) && body['key'] === 'state' ? 'ct state' : undefined;
+      return isObj(body) && (body['key'] === 'state' || body['key'] === 'status') ? `ct ${body['key']}` : undefined;
+    case 'fib': {
+      // `fib daddr type`, `fib saddr type`: one address flag, result type (the mesh's local test)
+      if (!isObj(body) || body['result'] !== 'type' || !Array.isArray(body['flags']) || body['flags'].length !== 1) return undefined;
+      const flag = body['flags'][0];
+      return flag === 'daddr' || flag === 'saddr' ? `fib ${flag} type` : undefined;
+    }
     case 'numgen': {
       if (!isObj(body) || (body['mode'] !== 'random' && body['mode'] !== 'inc') || typeof body['mod'] !== 'number') return undefined;
       const offset = body['offset'] ?? 0;

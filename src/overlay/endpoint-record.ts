@@ -34,6 +34,8 @@ export interface EndpointRecord {
   health: string;
   /** IPv6 address without prefix length, or "". */
   ipv6: string;
+  /** "" (serving) or "draining" (leaving the load balancers: no new connections). */
+  state: string;
 }
 
 type ScalarField = Exclude<keyof EndpointRecord, 'aliases'>;
@@ -54,6 +56,7 @@ export const ENDPOINT_RECORD_FIELDS: Readonly<Record<keyof EndpointRecord, numbe
   aliases: 12,
   health: 13,
   ipv6: 14,
+  state: 15,
 });
 
 const BY_NUMBER = new Map<number, keyof EndpointRecord>(
@@ -82,6 +85,7 @@ export function endpointRecord(fields: Partial<EndpointRecord> = {}): EndpointRe
     name: '',
     health: '',
     ipv6: '',
+    state: '',
     ...fields,
     aliases: [...(fields.aliases ?? [])],
   };

@@ -46,6 +46,10 @@ add rule ip shoal-y c udp dport 84 reject with icmp host-unreachable
 add rule ip shoal-y c meta l4proto tcp reject
 add rule ip shoal-y n tcp dport 8080 dnat to 10.0.0.7
 add rule ip shoal-y n ip daddr 10.0.0.8 tcp dport 80 dnat to 10.0.0.9:8080
+add rule ip shoal-y n fib daddr type local tcp dport { 8080, 8081 } dnat to 172.18.0.2
+add chain ip shoal-y p { type nat hook postrouting priority 100; policy accept; }
+add rule ip shoal-y p oifname "gw0" ct status dnat fib saddr type local masquerade
+add rule ip shoal-y p oifname "eth0" ct status dnat masquerade
 `;
 
 const VIP = planVip({

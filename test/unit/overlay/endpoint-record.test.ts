@@ -37,6 +37,7 @@ const full: EndpointRecord = {
   aliases: ['web', 'www', 'déjà-vu'],
   health: 'healthy',
   ipv6: 'fd00::5',
+  state: 'draining',
 };
 
 /** protobufjs's object for a record (camelCase, as protobufjs names proto3 fields). */
@@ -93,6 +94,7 @@ t.test('generated records round-trip through both codecs', async (t) => {
     aliases: fc.array(text, { maxLength: 5 }),
     health: text,
     ipv6: text,
+    state: text,
   });
   fc.assert(
     fc.property(record, (r) => {

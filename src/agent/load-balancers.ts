@@ -1,0 +1,203 @@
+/**
+ * Runs every load balancer of this node from the models lb-model.ts builds: one VipSyncer
+ * per sandbox (the east-west table, and the ingress sandbox's), the ingress sandbox's
+ * source-NAT table and the host's routing-mesh table (WholeTables), and the two sysctls the
+ * mesh needs (forwarding in the ingress sandbox, route_localnet on the gateway bridge so
+ * localhost reaches a published port).
+ *
+ * The VIP syncers' incremental path plans a service again only when handed a different
+ * object, so each service model is kept as long as its content is unchanged: a sync after
+ * one backend changed hands a new object for that one service only.
+ */
+import { asShoalError } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import type { Conntrack, Nft, Sysctl } from '../kernel/types.ts';
+import { planIngressSnat, planMeshHost } from '../vip/mesh-plan.ts';
+import { WholeTables, type WantedTable } from '../vip/mesh.ts';
+import type { VipModel, VipService } from '../vip/model.ts';
+import { VipSyncer } from '../vip/apply.ts';
+import { ingressSnatTableName, lbTableName, type LbModels } from './lb-model.ts';
+
+export interface LbFailure {
+  /** `sandbox ID`, `ingress`, `mesh`, `sysctl NAME`. */
+  where: string;
+  code: string;
+  message: string;
+}
+
+export interface LoadBalancersOptions {
+  prefix: string;
+  logger: Logger;
+  nft: (netns: string) => Nft;
+  conntrack: (netns: string) => Conntrack;
+  sysctl: (netns: string) => Sysctl;
+}
+
+/** The namespaces the models are for. */
+export interface LbPlace {
+  /** Sandbox id -> its namespace, for every sandbox that exists now. */
+  sandboxes: ReadonlyMap<string, string>;
+  /** The ingress sandbox: its namespace and its interface on the ingress network, when it exists. */
+  ingress: { netns: string; ifname: string } | undefined;
+  /** The egress bridge, when it exists (route_localnet goes on it). */
+  bridge: string | undefined;
+}
+
+export class LoadBalancers {
+  private readonly o: LoadBalancersOptions;
+  private readonly syncers = new Map<string, { netns: string; syncer: VipSyncer; hasTable: boolean }>();
+  private readonly services = new Map<string, Map<string, { key: string; svc: VipService }>>();
+  private readonly tables: WholeTables;
+  private readonly sysctlsSet = new Set<string>();
+  /** Problems last logged, so a steady problem is logged once. */
+  private lastProblems = '';
+
+  constructor(options: LoadBalancersOptions) {
+    this.o = options;
+    this.tables = new WholeTables(options.nft, options.logger);
+  }
+
+  /** Keeps each service object while its content is the same (the syncer's change signal). */
+  private stable(sandbox: string, model: VipModel): VipModel {
+    const prev = this.services.get(sandbox) ?? new Map<string, { key: string; svc: VipService }>();
+    const next = new Map<string, { key: string; svc: VipService }>();
+    const services = model.services.map((s) => {
+      const key = JSON.stringify(s);
+      const old = prev.get(s.id);
+      const kept = old && old.key === key ? old : { key, svc: s };
+      next.set(s.id, kept);
+      return kept.svc;
+    });
+    this.services.set(sandbox, next);
+    return { tableName: model.tableName, services };
+  }
+
+  private syncerFor(id: string, netns: string): { netns: string; syncer: VipSyncer; hasTable: boolean } {
+    let s = this.syncers.get(id);
+    if (s && s.netns !== netns) s = undefined;
+    if (!s) {
+      s = {
+        netns,
+        syncer: new VipSyncer(this.o.nft(netns), this.o.conntrack(netns), { logger: this.o.logger.child({ sandbox: id }) }),
+        hasTable: false,
+      };
+      this.syncers.set(id, s);
+      this.services.delete(id);
+    }
+    return s;
+  }
+
+  /** The wanted whole tables of the mesh. */
+  private wanted(models: LbModels, place: LbPlace): WantedTable[] {
+    const out: WantedTable[] = [];
+    const host = planMeshHost(models.mesh);
+    out.push({ netns: '', name: models.mesh.tableName, table: host.table });
+    if (place.ingress) {
+      out.push({
+        netns: place.ingress.netns,
+        name: ingressSnatTableName(this.o.prefix),
+        table: planIngressSnat(ingressSnatTableName(this.o.prefix), place.ingress.ifname),
+      });
+    }
+    return out;
+  }
+
+  async sync(models: LbModels, place: LbPlace, full: boolean): Promise<LbFailure[]> {
+    const failures: LbFailure[] = [];
+    const fail = (where: string, err: unknown): void => {
+      const e = asShoalError(err);
+      failures.push({ where, code: e.code, message: e.message });
+    };
+    const problems: string[] = [];
+
+    // sysctls first: the tables depend on them to pass traffic, not to load
+    const sysctls: Array<{ netns: string; name: string }> = [];
+    if (place.ingress) sysctls.push({ netns: place.ingress.netns, name: 'net.ipv4.ip_forward' });
+    if (place.bridge) sysctls.push({ netns: '', name: `net.ipv4.conf.${place.bridge}.route_localnet` });
+    for (const s of sysctls) {
+      const k = `${s.netns}\u0000${s.name}`;
+      if (!full && this.sysctlsSet.has(k)) continue;
+      try {
+        const sc = this.o.sysctl(s.netns);
+        if ((await sc.get(s.name)) !== '1') await sc.set(s.name, 1);
+        this.sysctlsSet.add(k);
+      } catch (err) {
+        this.sysctlsSet.delete(k);
+        fail(`sysctl ${s.name}`, err);
+      }
+    }
+    for (const k of [...this.sysctlsSet]) if (!sysctls.some((s) => `${s.netns}\u0000${s.name}` === k)) this.sysctlsSet.delete(k);
+
+    // one VIP table per sandbox that exists (the ingress sandbox's among them)
+    const want = new Map<string, { netns: string; model: VipModel | undefined }>();
+    for (const [id, netns] of place.sandboxes) want.set(id, { netns, model: models.sandboxes.get(id) });
+    if (place.ingress && models.ingress) want.set('ingress', { netns: place.ingress.netns, model: models.ingress });
+    for (const [id, { netns, model }] of want) {
+      const s = this.syncerFor(id, netns);
+      try {
+        if (model && model.services.length > 0) {
+          const r = await s.syncer.sync(this.stable(id, model), full);
+          s.hasTable = true;
+          for (const p of r.problems) problems.push(`${id}: ${p.message}`);
+          for (const f of r.failures) failures.push({ where: `sandbox ${id}`, code: f.code, message: `${f.op}: ${f.message}` });
+        } else if (s.hasTable || full) {
+          await s.syncer.remove(lbTableName(this.o.prefix));
+          s.hasTable = false;
+          this.services.delete(id);
+        }
+      } catch (err) {
+        s.syncer.invalidate();
+        fail(`sandbox ${id}`, err);
+      }
+    }
+    // sandboxes gone: their namespace took the table with it
+    for (const id of [...this.syncers.keys()]) {
+      if (!want.has(id)) {
+        this.syncers.delete(id);
+        this.services.delete(id);
+      }
+    }
+    for (const f of await this.tables.sync(this.wanted(models, place), full)) {
+      failures.push({ where: f.netns === '' ? 'mesh' : 'ingress', code: f.code, message: `${f.name}: ${f.message}` });
+    }
+    const host = planMeshHost(models.mesh);
+    for (const p of host.problems) problems.push(`mesh ${p.item}: ${p.message}`);
+    const text = problems.join('\n');
+    if (text !== this.lastProblems) {
+      this.lastProblems = text;
+      if (problems.length > 0)
+        this.o.logger.warn({ problems: problems.slice(0, 20), count: problems.length }, 'load balancer model problems');
+    }
+    return failures;
+  }
+
+  /** What a full sync would change now, one line each; empty when every table is right. */
+  async doctor(models: LbModels, place: LbPlace): Promise<string[]> {
+    const out: string[] = [];
+    for (const [id, netns] of place.sandboxes) {
+      const model = models.sandboxes.get(id);
+      if (!model) {
+        // a sandbox that reaches no service has no table
+        if (await this.o.nft(netns).listTable('ip', lbTableName(this.o.prefix)))
+          out.push(`sandbox ${id}: - table ip ${lbTableName(this.o.prefix)}`);
+        continue;
+      }
+      const s = this.syncerFor(id, netns);
+      for (const l of await s.syncer.doctor(model)) out.push(`sandbox ${id}: ${l}`);
+    }
+    if (place.ingress && models.ingress) {
+      const s = this.syncerFor('ingress', place.ingress.netns);
+      for (const l of await s.syncer.doctor(models.ingress)) out.push(`ingress sandbox: ${l}`);
+    }
+    for (const d of await this.tables.doctor(this.wanted(models, place))) {
+      out.push(`${d.netns === '' ? 'host' : 'ingress sandbox'}: table ip ${d.name} ${d.kind}`);
+    }
+    return out;
+  }
+
+  /** Deletes the host's mesh table (the namespaces of the sandboxes take theirs with them). */
+  async removeHostTables(tableName: string): Promise<void> {
+    await this.o.nft('').deleteTable('ip', tableName);
+    this.tables.forget('');
+  }
+}
