@@ -38,6 +38,8 @@ export interface TestResult {
   readonly reason: string;
   /** Skips inside this test (at any depth below it), as `name: reason`. */
   readonly innerSkips: readonly string[];
+  /** The failed assertions inside the test (their names), so a summary says what failed. */
+  readonly innerFailures: readonly string[];
 }
 
 export interface FileResult {
@@ -99,6 +101,7 @@ export class TapRunReader {
   /** The file whose block a `timeout!` line interrupted before its result line. */
   private interrupted: FileResult | undefined;
   private innerSkips: string[] = [];
+  private innerFailures: string[] = [];
 
   private record(file: string): FileResult {
     let r = this.files.get(file);
@@ -154,6 +157,7 @@ export class TapRunReader {
     if (subtest) {
       this.current = this.record(subtest[1]!);
       this.innerSkips = [];
+      this.innerFailures = [];
       return;
     }
     const r = parseResult(body);
@@ -205,11 +209,15 @@ export class TapRunReader {
         this.lastResultIndent = 4;
         file.printed = true;
         const status: TestStatus = r.directive === 'SKIP' ? 'skip' : r.directive === 'TODO' ? 'todo' : r.ok ? 'pass' : 'fail';
-        file.tests.push({ name: r.name, status, reason: r.reason, innerSkips: this.innerSkips });
+        file.tests.push({ name: r.name, status, reason: r.reason, innerSkips: this.innerSkips, innerFailures: this.innerFailures });
         this.innerSkips = [];
+        this.innerFailures = [];
         return;
       }
-      if (body.startsWith('# Subtest: ')) this.innerSkips = [];
+      if (body.startsWith('# Subtest: ')) {
+        this.innerSkips = [];
+        this.innerFailures = [];
+      }
       const mismatch = /^# (test count\(\d+\) != plan\(\w+\))$/.exec(body);
       if (mismatch) {
         file.planMismatch = mismatch[1];
@@ -225,6 +233,7 @@ export class TapRunReader {
     if (r) {
       this.lastResultIndent = indent;
       if (r.directive === 'SKIP') this.innerSkips.push(r.reason ? `${r.name}: ${r.reason}` : r.name);
+      else if (!r.ok && r.directive !== 'TODO' && r.name !== 'timeout!') this.innerFailures.push(r.name);
     }
   }
 }
@@ -270,7 +279,13 @@ export function tallyFiles(files: ReadonlyMap<string, FileResult>, options: Tall
     for (const test of rec.tests) {
       const name = `${file} > ${test.name}`;
       if (test.status === 'fail') {
-        fail(name);
+        // the deepest failures name what went wrong (a subtest's own line only repeats it)
+        const inner = test.innerFailures.slice(0, 4).map((n) => (n.length > 200 ? `${n.slice(0, 200)}...` : n));
+        fail(
+          inner.length > 0
+            ? `${name}: ${inner.join('; ')}${test.innerFailures.length > 4 ? `; and ${test.innerFailures.length - 4} more` : ''}`
+            : name,
+        );
         failedTests++;
       } else if (test.status !== 'pass') {
         const why = `${test.status === 'todo' ? 'todo' : 'skipped'}${test.reason ? `: ${test.reason}` : ''}`;

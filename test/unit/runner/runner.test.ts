@@ -208,3 +208,31 @@ not ok 2 - timeout!
   tallyFiles(cut.files, { expected: ['a.test.ts', 'b.test.ts'], strict: () => false, timeoutSeconds: 20 }, cutTally);
   t.same(cutTally.failures, ['a.test.ts > never ends', 'b.test.ts: no result line from tap (its output was cut off)']);
 });
+
+t.test('a failed test is named with the assertions that failed inside it', async (t) => {
+  const transcript = `TAP version 14
+1..1
+# Subtest: c.test.ts
+    # Subtest: cluster
+        # Subtest: SIGTERM to an agent
+            ok 1 - the agent exited
+            not ok 2 - no namespace is left
+              ---
+              at: x
+              ...
+            1..2
+        not ok 1 - SIGTERM to an agent # time=10.1ms
+        ok 2 - still counts
+        1..2
+    not ok 1 - cluster # time=20.2ms
+    1..1
+not ok 1 - c.test.ts # time=30.3ms
+`;
+  const reader = new TapRunReader();
+  for (const line of transcript.split('\n')) reader.line(line);
+  reader.end();
+  const tally = emptyTally();
+  tallyFiles(reader.files, { expected: ['c.test.ts'], strict: () => false, timeoutSeconds: 20 }, tally);
+  t.same(tally.failures, ['c.test.ts > cluster: no namespace is left; SIGTERM to an agent']);
+  t.equal(tally.failed, 1);
+});
