@@ -7,8 +7,9 @@
  * deleted by reply source (the backend), and when a VIP goes away by original destination.
  *
  * One process per call: `conntrack -D -d ADDR [-p PROTO [--dport N]]` or
- * `conntrack -D --reply-src ADDR [-p PROTO [--reply-port-src N]]`. The tool infers the
- * family from the address, prints each deleted entry on stdout and
+ * `conntrack -D --reply-src ADDR [-p PROTO [--reply-port-src N]] [-d ORIGDST]` (the tool
+ * ANDs its filters: with -d, the reply source and the original destination both match).
+ * The tool infers the family from the address, prints each deleted entry on stdout and
  * "N flow entries have been deleted." on stderr, and exits 1 when it deleted none (a
  * result, not an error). A port needs a protocol: the tool cannot match ports otherwise.
  */
@@ -17,7 +18,11 @@ import { execInNetns, firstLines } from './exec.ts';
 import type { Conntrack, ConntrackFilter } from './types.ts';
 import { validateIp } from './validate.ts';
 
-export type ConntrackDeleteFilter = ConntrackFilter & { port?: number };
+export type ConntrackDeleteFilter = ConntrackFilter & {
+  port?: number;
+  /** Reply-source deletes only: the entry's original destination must be this address too. */
+  origDst?: string;
+};
 
 export interface ConntrackOptions {
   /** Milliseconds before a `conntrack` run is killed; default exec.ts's DEFAULT_EXEC_TIMEOUT_MS. */
@@ -25,8 +30,24 @@ export interface ConntrackOptions {
 }
 
 /** Checks an address and filter; returns the address family. Shared with FakeConntrack. */
-export function validateConntrackFilter(address: string, filter: ConntrackDeleteFilter): 4 | 6 {
+export function validateConntrackFilter(
+  address: string,
+  filter: ConntrackDeleteFilter,
+  direction: 'orig-dst' | 'reply-src' = 'reply-src',
+): 4 | 6 {
   const family = validateIp(address);
+  if (filter.origDst !== undefined) {
+    if (direction !== 'reply-src') {
+      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', 'an original-destination filter narrows reply-source deletes only', {
+        details: { address, origDst: filter.origDst },
+      });
+    }
+    if (validateIp(filter.origDst) !== family) {
+      throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `conntrack filter mixes IPv4 and IPv6 (${address}, ${filter.origDst})`, {
+        details: { address, origDst: filter.origDst },
+      });
+    }
+  }
   if (filter.family !== undefined && filter.family !== family) {
     throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `address ${address} is not IPv${filter.family}`, {
       details: { address, family: filter.family },
@@ -55,6 +76,7 @@ export function conntrackDeleteArgs(direction: 'orig-dst' | 'reply-src', address
   const args = ['-D', direction === 'orig-dst' ? '-d' : '--reply-src', address];
   if (filter.protocol !== undefined) args.push('-p', filter.protocol);
   if (filter.port !== undefined) args.push(direction === 'orig-dst' ? '--dport' : '--reply-port-src', String(filter.port));
+  if (filter.origDst !== undefined) args.push('-d', filter.origDst);
   return args;
 }
 
@@ -82,7 +104,7 @@ class KernelConntrack implements Conntrack {
   }
 
   async #delete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): Promise<number> {
-    validateConntrackFilter(address, filter);
+    validateConntrackFilter(address, filter, direction);
     const args = conntrackDeleteArgs(direction, address, filter);
     let result;
     try {

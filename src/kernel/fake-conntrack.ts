@@ -4,8 +4,9 @@
  * left. Matching follows the conntrack tool (checked by test/kernel/conntrack.test.ts):
  * an entry has an original and a reply tuple; delete by original destination matches the
  * original tuple's dst (and dport), delete by reply source matches the reply tuple's src
- * (and sport); protocol and family narrow both. Addresses compare in canonical form, so
- * `fd00:0::1` and `fd00::1` are the same address.
+ * (and sport) and, given origDst, the original tuple's dst too; protocol and family
+ * narrow both. Addresses compare in canonical form, so `fd00:0::1` and `fd00::1` are the
+ * same address.
  */
 import { ShoalError } from '../common/errors.ts';
 import { canonicalIp } from '../common/ip.ts';
@@ -96,8 +97,9 @@ export class FakeConntrack implements Conntrack {
   }
 
   #delete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): number {
-    validateConntrackFilter(address, filter);
+    validateConntrackFilter(address, filter, direction);
     const addr = canonicalIp(address);
+    const origDst = filter.origDst === undefined ? undefined : canonicalIp(filter.origDst);
     let deleted = 0;
     for (let i = this.#entries.length - 1; i >= 0; i--) {
       const e = this.#entries[i]!;
@@ -105,6 +107,7 @@ export class FakeConntrack implements Conntrack {
       const [a, port] = direction === 'orig-dst' ? [e.orig.dst, e.orig.dport] : [e.reply.src, e.reply.sport];
       if (a !== addr) continue;
       if (filter.port !== undefined && port !== filter.port) continue;
+      if (origDst !== undefined && e.orig.dst !== origDst) continue;
       this.#entries.splice(i, 1);
       deleted++;
     }

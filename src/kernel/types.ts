@@ -230,8 +230,12 @@ export interface ConntrackFilter {
 export interface Conntrack {
   /** Deletes entries whose original destination is `address` (and port, if given). Returns how many. */
   deleteByOrigDst(address: string, filter?: ConntrackFilter & { port?: number }): Promise<number>;
-  /** Deletes entries whose reply source is `address` (and port). Returns how many. */
-  deleteByReplySrc(address: string, filter?: ConntrackFilter & { port?: number }): Promise<number>;
+  /**
+   * Deletes entries whose reply source is `address` (and port). `origDst` narrows it to
+   * entries whose original destination is that address too (the flows a VIP NATed to this
+   * backend, on any port, and not the direct ones). Returns how many.
+   */
+  deleteByReplySrc(address: string, filter?: ConntrackFilter & { port?: number; origDst?: string }): Promise<number>;
 }
 
 export interface Sysctl {

@@ -22,9 +22,14 @@
  *   --reply-port-src PORT): its established connections are cut, the clients reconnect and
  *   get a live backend. Entries of backends still kept are untouched. This also ends direct
  *   connections from this namespace to that backend port, which would not outlive it either;
+ * - a backend of an every-port entry (PROTO IP * VIP) no longer kept loses the entries
+ *   whose reply source it is and whose original destination is the VIP, on any port
+ *   (conntrack -D --reply-src IP -p PROTO -d VIP): what the VIP sent it, and nothing else;
  * - a UDP service port that gets its first backend in an existing table loses the entries
  *   whose original destination it is: a UDP flow sent while the port had no backend would
- *   otherwise stay un-NATed for as long as it keeps sending (kube-proxy does the same).
+ *   otherwise stay un-NATed for as long as it keeps sending (kube-proxy does the same). For
+ *   an every-port UDP entry: the entries whose reply source is the VIP itself, any port
+ *   (un-NATed ones; those already NATed to a backend answer from the backend and stay).
  *   When the table did not exist yet (a new sandbox) nothing is flushed for this.
  * A deletion that fails is reported and retried at the next sync.
  *
@@ -38,10 +43,15 @@ import type { Conntrack, Nft } from '../kernel/types.ts';
 import { vipError } from './errors.ts';
 import type { VipModel, VipService } from './model.ts';
 import {
+  anyPortKey,
   backendKey,
   backendsMapName,
   CHAIN_REFUSE,
+  EVERY_PORT,
+  MAP_BACKENDS_ANY,
   MAP_SERVICES,
+  MAP_SERVICES_ANY,
+  parseBackendKey,
   ServiceIndex,
   planVip,
   sortProblems,
@@ -69,7 +79,8 @@ export interface VipSyncerOptions {
 
 /** A conntrack deletion that failed (it is retried at the next sync). */
 export interface VipFailure {
-  /** `reply-src tcp 10.0.1.5 8080` or `orig-dst udp 10.0.0.2 53`. */
+  /** `reply-src tcp 10.0.1.5 8080`, `reply-src tcp 10.0.1.5 * 10.0.0.2` (every port, through that VIP),
+   * `orig-dst udp 10.0.0.2 53` or `reply-src udp 10.0.0.2 *` (an every-port UDP entry opened). */
   op: string;
   code: string;
   message: string;
@@ -92,9 +103,9 @@ export interface VipReport {
   /** Bytes of the transaction applied (0 when none). */
   scriptBytes: number;
   conntrack: {
-    /** Backend ports whose entries were deleted (`PROTO IP PORT`). */
+    /** Backend ports whose entries were deleted (`PROTO IP PORT`, or `PROTO IP * VIP` for every port through a VIP). */
     flushed: string[];
-    /** UDP service ports opened whose un-NATed entries were deleted (`udp VIP PORT`). */
+    /** UDP service ports opened whose un-NATed entries were deleted (`udp VIP PORT`, `udp VIP *` for every port). */
     opened: string[];
     /** Entries deleted in all. */
     deleted: number;
@@ -130,7 +141,7 @@ function checkModel(model: VipModel): void {
   }
 }
 
-/** Backend ports a table's backends maps point at. */
+/** Backend ports a table's backends maps point at (every-port ones per protocol their VIP serves). */
 function backendPortsOf(state: NftTableState | undefined): Set<string> {
   const out = new Set<string>();
   if (!state) return out;
@@ -142,18 +153,30 @@ function backendPortsOf(state: NftTableState | undefined): Set<string> {
       if (ip && port) out.add(backendKey(p, ip, port));
     }
   }
+  const protocols = new Map<string, string[]>();
+  for (const key of state.sets.get(MAP_SERVICES_ANY)?.elements.keys() ?? []) {
+    const [vip, proto] = key.split(' . ');
+    if (vip && proto) protocols.set(vip, [...(protocols.get(vip) ?? []), proto]);
+  }
+  for (const [key, ip] of state.sets.get(MAP_BACKENDS_ANY)?.elements ?? []) {
+    const vip = key.split(' . ', 1)[0]!;
+    for (const proto of protocols.get(vip) ?? []) out.add(anyPortKey(proto, ip, vip));
+  }
   return out;
 }
 
-/** UDP service ports that are served in `to` and were not in `from` (undefined = nothing). */
+/** UDP service ports that are served in `to` and were not in `from` (undefined = nothing); port 0 = every port. */
 function udpOpenedBetween(from: NftTableState | undefined, to: NftTableState): Array<{ vip: string; port: number }> {
   const out: Array<{ vip: string; port: number }> = [];
-  const before = from?.sets.get(MAP_SERVICES)?.elements;
-  for (const [key, data] of to.sets.get(MAP_SERVICES)?.elements ?? []) {
-    const [vip, proto, port] = key.split(' . ');
-    if (proto !== 'udp' || data === `goto ${CHAIN_REFUSE}`) continue;
-    const was = before?.get(key);
-    if (was === undefined || was === `goto ${CHAIN_REFUSE}`) out.push({ vip: vip!, port: Number(port) });
+  const refuse = `goto ${CHAIN_REFUSE}`;
+  for (const name of [MAP_SERVICES, MAP_SERVICES_ANY]) {
+    const before = from?.sets.get(name)?.elements;
+    for (const [key, data] of to.sets.get(name)?.elements ?? []) {
+      const [vip, proto, port] = key.split(' . ');
+      if (proto !== 'udp' || data === refuse) continue;
+      const was = before?.get(key);
+      if (was === undefined || was === refuse) out.push({ vip: vip!, port: port === undefined ? EVERY_PORT : Number(port) });
+    }
   }
   return out;
 }
@@ -390,37 +413,48 @@ export class VipSyncer {
 
   async #cleanConntrack(report: VipReport, planner: VipPlanner, delta: PlannerDelta): Promise<void> {
     const t = performance.now();
-    const keep = planner.keep();
     const flush = new Set<string>();
-    for (const k of [...delta.keepRemoved, ...this.#pendingFlush]) if (!keep.has(k)) flush.add(k);
+    for (const k of [...delta.keepRemoved, ...this.#pendingFlush]) if (!planner.protects(k)) flush.add(k);
     this.#pendingFlush.clear();
-    const served = planner.state().sets.get(MAP_SERVICES)!.elements;
+    const sets = planner.state().sets;
+    const served = sets.get(MAP_SERVICES)!.elements;
+    const servedAny = sets.get(MAP_SERVICES_ANY)!.elements;
     const open = new Set<string>();
     for (const o of delta.udpOpened) open.add(`${o.vip} ${o.port}`);
     for (const k of this.#pendingOpen) {
       const [vip, port] = k.split(' ');
-      const data = served.get(`${vip} . udp . ${port}`);
+      const data = Number(port) === EVERY_PORT ? servedAny.get(`${vip} . udp`) : served.get(`${vip} . udp . ${port}`);
       if (data !== undefined && data !== `goto ${CHAIN_REFUSE}`) open.add(k);
     }
     this.#pendingOpen.clear();
     type Job = { op: string; run: () => Promise<number>; retry: () => void; done: () => void };
     const jobs: Job[] = [];
     for (const k of [...flush].sort()) {
-      const [protocol, ip, port] = k.split(' ') as ['tcp' | 'udp', string, string];
+      const key = parseBackendKey(k);
+      if (!key) continue;
+      const { protocol, ip, port, vip } = key;
       jobs.push({
         op: `reply-src ${k}`,
-        run: () => this.#conntrack.deleteByReplySrc(ip, { protocol, port: Number(port) }),
+        run: () =>
+          vip === undefined
+            ? this.#conntrack.deleteByReplySrc(ip, { protocol, port })
+            : this.#conntrack.deleteByReplySrc(ip, { protocol, origDst: vip }),
         retry: () => this.#pendingFlush.add(k),
         done: () => report.conntrack.flushed.push(k),
       });
     }
     for (const k of [...open].sort()) {
       const [vip, port] = k.split(' ') as [string, string];
+      const every = Number(port) === EVERY_PORT;
+      // Every port: the un-NATed entries are those the VIP itself "answers" (reply source).
       jobs.push({
-        op: `orig-dst udp ${k}`,
-        run: () => this.#conntrack.deleteByOrigDst(vip, { protocol: 'udp', port: Number(port) }),
+        op: every ? `reply-src udp ${vip} *` : `orig-dst udp ${k}`,
+        run: () =>
+          every
+            ? this.#conntrack.deleteByReplySrc(vip, { protocol: 'udp' })
+            : this.#conntrack.deleteByOrigDst(vip, { protocol: 'udp', port: Number(port) }),
         retry: () => this.#pendingOpen.add(k),
-        done: () => report.conntrack.opened.push(`udp ${k}`),
+        done: () => report.conntrack.opened.push(every ? `udp ${vip} *` : `udp ${k}`),
       });
     }
     let next = 0;

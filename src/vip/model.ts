@@ -30,12 +30,22 @@ export interface VipBackend {
   draining?: boolean;
 }
 
-/** One published port of a service, as the VIP sees it. */
+/**
+ * One published port of a service, as the VIP sees it.
+ *
+ * `port: 0` with `targetPort: 0` is an every-port entry, Docker's VIP: a connection to
+ * VIP:any-port of that protocol goes to a backend on the same port (the address alone is
+ * translated, the destination port is kept; a port no backend listens on is refused by the
+ * backend). A service may list an every-port entry and explicit ports of the same
+ * protocol: the explicit ones are matched first and win for their port (their target port
+ * applies there). One every-port entry per protocol; `port: 0` with another target, or a
+ * target of 0 with another port, is a bad model (left out).
+ */
 export interface VipPort {
   protocol: 'tcp' | 'udp';
-  /** The port on the VIP, 1-65535. */
+  /** The port on the VIP, 1-65535; 0 = every port (EVERY_PORT). */
   port: number;
-  /** The port the tasks listen on, 1-65535. */
+  /** The port the tasks listen on, 1-65535; 0 with port 0 (the port kept). */
   targetPort: number;
 }
 

@@ -8,13 +8,17 @@
  *   chain output      nat, hook output, priority -100      (packets the sandbox sends)
  *   chain prerouting  nat, hook prerouting, priority -100  (packets routed through it)
  *     ct state new ip daddr . meta l4proto . th dport vmap @services
+ *     ct state new ip daddr . meta l4proto vmap @services-any
  *     meta l4proto { tcp, udp } ip daddr @vips goto refuse
  *   chain refuse      reject with tcp reset; reject  (ICMP port unreachable for the rest)
  *   chain pick-tcp-N  dnat ip to ip daddr . tcp dport . numgen random mod N map @backends-tcp
  *   chain pick-udp-N  the same for udp, over @backends-udp
+ *   chain pickany-N   dnat to ip daddr . numgen random mod N map @backends-any
  *   map services      VIP . proto . port : goto pick-PROTO-N (N healthy backends) | goto refuse
+ *   map services-any  VIP . proto : goto pickany-N | goto refuse   (every-port entries)
  *   map backends-tcp  VIP . port . index : backend . targetPort   (index 0..N-1)
  *   map backends-udp  the same for udp
+ *   map backends-any  VIP . index : backend   (address only: the destination port is kept)
  *   set vips          every VIP: a port no service publishes is refused, not blackholed
  *
  * Nat chains see the first packet of a connection only, so each new connection picks one
@@ -25,12 +29,21 @@
  * small chain). Backends are indexed in address order, so the table is a function of the
  * model alone: an incremental update and a full plan end in the same table.
  *
+ * Every-port entries (VipPort port 0, Docker's VIP: VIP:any-port -> backend:same-port) are
+ * looked up after the explicit ports, so an explicit port of the same VIP wins for its
+ * port. Their DNAT rewrites the address only, which needs no protocol: one pickany-N chain
+ * per backend count serves TCP and UDP, and backends-any holds each service's backends once.
+ *
  * nft 1.0.6 facts this layout depends on (checked on this machine):
  * - a map whose `typeof` key holds `th dport` cannot be used by a rule added in a later
  *   transaction ("conflicting protocols specified: ip vs. th"), and a `tcp dport` key adds a
  *   `meta l4proto tcp` dependency to the lookup: hence one backends map per protocol, keyed
  *   by `tcp dport`/`udp dport`, and pick chains per protocol;
- * - `type` cannot name numgen's integer type: the backends maps use `typeof`;
+ * - `type` cannot name numgen's integer type: the backends maps use `typeof`
+ *   (`typeof ip daddr . numgen random mod 1 : ip daddr` for backends-any, usable by rules of
+ *   later transactions);
+ * - an address-only `dnat ip to ... map` is printed back as `dnat to ...` (its JSON has no
+ *   family): the pickany rule is written that way so that plan and dump compare;
  * - `reject` is accepted in a nat chain reached from output and prerouting, and
  *   `reject with tcp reset` adds its own `meta l4proto tcp` (printed without it);
  * - the priority keyword dstnat is refused on output: -100;
@@ -53,7 +66,13 @@ export const CHAIN_OUTPUT = 'output';
 export const CHAIN_PREROUTING = 'prerouting';
 export const CHAIN_REFUSE = 'refuse';
 export const MAP_SERVICES = 'services';
+/** Every-port entries: VIP . proto -> verdict. */
+export const MAP_SERVICES_ANY = 'services-any';
+/** Every-port backends: VIP . index -> backend address. */
+export const MAP_BACKENDS_ANY = 'backends-any';
 export const SET_VIPS = 'vips';
+/** VipPort.port (and targetPort) of an every-port entry. */
+export const EVERY_PORT = 0;
 export const VIP_PROTOCOLS = ['tcp', 'udp'] as const;
 export type VipProtocol = (typeof VIP_PROTOCOLS)[number];
 
@@ -67,7 +86,13 @@ export function pickChainName(protocol: VipProtocol, count: number): string {
   return `pick-${protocol}-${count}`;
 }
 
+/** The chain that picks one of `count` backends for every-port entries (any protocol). */
+export function pickAnyChainName(count: number): string {
+  return `pickany-${count}`;
+}
+
 const PICK_CHAIN_RE = /^pick-(tcp|udp)-([1-9][0-9]*)$/;
+const PICK_ANY_CHAIN_RE = /^pickany-([1-9][0-9]*)$/;
 
 /** Same rule as the kernel layer's validateNftName (a planner may not import nft.ts). */
 const TABLE_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,254}$/;
@@ -86,7 +111,9 @@ export interface VipProblem {
 /** One port of a planned service: its active backends (healthy, not draining) in address order. */
 export interface PlannedPort {
   protocol: VipProtocol;
+  /** EVERY_PORT (0): every port of the protocol, the destination port kept. */
   port: number;
+  /** EVERY_PORT (0) with port 0. */
   targetPort: number;
   backends: string[];
 }
@@ -100,8 +127,8 @@ export interface ServicePlan {
   ports: PlannedPort[];
   /**
    * The backends whose established connections stay (healthy ones, draining or not), as
-   * `PROTO IP TARGETPORT` per port, sorted, unique: a backend that leaves this set loses
-   * its conntrack entries.
+   * `PROTO IP TARGETPORT` per explicit port and `PROTO IP * VIP` per every-port entry
+   * (anyPortKey), sorted, unique: a backend that leaves this set loses its conntrack entries.
    */
   keep: string[];
   problems: VipProblem[];
@@ -110,6 +137,21 @@ export interface ServicePlan {
 /** `tcp 10.0.1.5 8080`: a backend port as conntrack cleanup sees it. */
 export function backendKey(protocol: string, ip: string, port: number | string): string {
   return `${protocol} ${ip} ${port}`;
+}
+
+/** `tcp 10.0.1.5 * 10.0.0.2`: every port of a backend, reached through a VIP (conntrack cleanup's key). */
+export function anyPortKey(protocol: string, ip: string, vip: string): string {
+  return `${protocol} ${ip} * ${vip}`;
+}
+
+/** A backendKey or anyPortKey taken apart (`port` 0 and `vip` set for the latter); undefined if neither. */
+export function parseBackendKey(key: string): { protocol: VipProtocol; ip: string; port: number; vip?: string } | undefined {
+  const parts = key.split(' ');
+  const protocol = parts[0];
+  if ((protocol !== 'tcp' && protocol !== 'udp') || !parts[1]) return undefined;
+  if (parts.length === 4 && parts[2] === '*' && parts[3]) return { protocol, ip: parts[1], port: EVERY_PORT, vip: parts[3] };
+  if (parts.length !== 3 || !validPort(Number(parts[2]))) return undefined;
+  return { protocol, ip: parts[1], port: Number(parts[2]) };
 }
 
 /** An address a VIP or backend can be: IPv4, not 0/8, 127/8, multicast, reserved or broadcast. */
@@ -174,13 +216,15 @@ export function planService(svc: VipService): ServicePlan {
     if (healthy && !draining) active.push(b.ip);
   }
 
-  // Ports: valid, in (protocol, port, targetPort) order, the first of a (protocol, port) kept.
+  // Ports: valid, in (protocol, port, targetPort) order (an every-port entry first), the
+  // first of a (protocol, port) kept.
   const ports: VipPort[] = [];
   for (const p of Array.isArray(svc.ports) ? (svc.ports as VipPort[]) : []) {
-    if ((p?.protocol !== 'tcp' && p?.protocol !== 'udp') || !validPort(p.port) || !validPort(p.targetPort)) {
+    const every = p?.port === EVERY_PORT && p.targetPort === EVERY_PORT;
+    if ((p?.protocol !== 'tcp' && p?.protocol !== 'udp') || (!every && (!validPort(p.port) || !validPort(p.targetPort)))) {
       problem(
         'SHOAL_ERR_VIP_BAD_MODEL',
-        `service ${id}: port ${JSON.stringify(p)} needs protocol tcp or udp and ports 1-65535; it is left out`,
+        `service ${id}: port ${JSON.stringify(p)} needs protocol tcp or udp and ports 1-65535 (or port and targetPort 0: every port); it is left out`,
       );
       continue;
     }
@@ -193,12 +237,14 @@ export function planService(svc: VipService): ServicePlan {
     if (last && last.protocol === p.protocol && last.port === p.port) {
       problem(
         'SHOAL_ERR_VIP_CONFLICT',
-        `service ${id}: ${p.protocol} port ${p.port} is published twice (target ${last.targetPort} and ${p.targetPort}); target ${p.targetPort} is left out`,
+        p.port === EVERY_PORT
+          ? `service ${id}: every ${p.protocol} port is published twice; the copy is left out`
+          : `service ${id}: ${p.protocol} port ${p.port} is published twice (target ${last.targetPort} and ${p.targetPort}); target ${p.targetPort} is left out`,
       );
       continue;
     }
     out.ports.push({ protocol: p.protocol, port: p.port, targetPort: p.targetPort, backends: active });
-    for (const ip of kept) keep.add(backendKey(p.protocol, ip, p.targetPort));
+    for (const ip of kept) keep.add(p.port === EVERY_PORT ? anyPortKey(p.protocol, ip, out.vip) : backendKey(p.protocol, ip, p.targetPort));
   }
   out.keep = [...keep].sort();
   return out;
@@ -223,8 +269,16 @@ export function emitRows(plan: ServicePlan | undefined, fn: (set: string, key: s
   if (!plan?.vip) return;
   const vip = plan.vip;
   fn(SET_VIPS, vip, '');
+  let anyBackends = false;
   for (const p of plan.ports) {
     const n = p.backends.length;
+    if (p.port === EVERY_PORT) {
+      fn(MAP_SERVICES_ANY, `${vip} . ${p.protocol}`, n > 0 ? `goto ${pickAnyChainName(n)}` : `goto ${CHAIN_REFUSE}`);
+      // The ports of a service share its backends: TCP and UDP every-port entries, one list.
+      if (!anyBackends) for (let i = 0; i < n; i++) fn(MAP_BACKENDS_ANY, `${vip} . ${i}`, p.backends[i]!);
+      anyBackends = true;
+      continue;
+    }
     fn(MAP_SERVICES, `${vip} . ${p.protocol} . ${p.port}`, n > 0 ? `goto ${pickChainName(p.protocol, n)}` : `goto ${CHAIN_REFUSE}`);
     const map = backendsMapName(p.protocol);
     const tail = ` . ${p.targetPort}`;
@@ -253,6 +307,9 @@ function push<T>(m: Map<string, T[]>, key: string, item: T): void {
 // `dnat` in a pick chain loses tracking when the last pick chain goes (every service without
 // a backend): then nothing is refused, packets to a VIP just leave un-NATed (seen on 6.18).
 const VMAP_RULE = `ct state new ip daddr . meta l4proto . th dport vmap @${MAP_SERVICES}`;
+// After the explicit ports (which win for their port), before the catch-all. Always there,
+// with or without an every-port service, so that one appearing is an element change.
+const VMAP_ANY_RULE = `ct state new ip daddr . meta l4proto vmap @${MAP_SERVICES_ANY}`;
 const CATCH_ALL_RULE = `meta l4proto { tcp, udp } ip daddr @${SET_VIPS} goto ${CHAIN_REFUSE}`;
 
 function baseChain(t: string, name: string, hook: 'output' | 'prerouting'): StateChain {
@@ -260,7 +317,7 @@ function baseChain(t: string, name: string, hook: 'output' | 'prerouting'): Stat
     name,
     line: `chain ${t} ${name} type nat hook ${hook} prio -100 policy accept`,
     decl: `{ type nat hook ${hook} priority -100; policy accept; }`,
-    rules: [VMAP_RULE, CATCH_ALL_RULE],
+    rules: [VMAP_RULE, VMAP_ANY_RULE, CATCH_ALL_RULE],
   };
 }
 
@@ -272,6 +329,18 @@ export function pickChain(tableName: string, protocol: VipProtocol, count: numbe
     line: `chain ${VIP_FAMILY} ${tableName} ${name}`,
     decl: '',
     rules: [`dnat ip to ip daddr . ${protocol} dport . numgen random mod ${count} map @${backendsMapName(protocol)}`],
+  };
+}
+
+/** The chain that picks one of `count` backends for every-port entries: pickany-COUNT. */
+export function pickAnyChain(tableName: string, count: number): StateChain {
+  const name = pickAnyChainName(count);
+  return {
+    name,
+    line: `chain ${VIP_FAMILY} ${tableName} ${name}`,
+    decl: '',
+    // Address only: the destination port stays. nft prints this without the family.
+    rules: [`dnat to ip daddr . numgen random mod ${count} map @${MAP_BACKENDS_ANY}`],
   };
 }
 
@@ -306,14 +375,40 @@ export function emptyVipState(tableName: string): NftTableState {
       decl: `{ typeof ip daddr . ${p} dport . numgen random mod 1 : ip daddr . ${p} dport; }`,
     });
   }
+  add({
+    kind: 'map',
+    name: MAP_SERVICES_ANY,
+    head: `map ${t} ${MAP_SERVICES_ANY} type ipv4_addr . inet_proto : verdict`,
+    decl: '{ type ipv4_addr . inet_proto : verdict; }',
+  });
+  add({
+    kind: 'map',
+    name: MAP_BACKENDS_ANY,
+    head: `map ${t} ${MAP_BACKENDS_ANY} type ipv4_addr . integer : ipv4_addr`,
+    decl: '{ typeof ip daddr . numgen random mod 1 : ip daddr; }',
+  });
   add({ kind: 'set', name: SET_VIPS, head: `set ${t} ${SET_VIPS} type ipv4_addr`, decl: '{ type ipv4_addr; }' });
   return { family: VIP_FAMILY, name: tableName, chains, sets };
 }
 
-/** The `(protocol, count)` of a pick chain's name, or undefined for any other chain. */
+/** The `(protocol, count)` of a pick chain's name, or undefined for any other chain (pickany-N included). */
 export function parsePickChain(name: string): { protocol: VipProtocol; count: number } | undefined {
   const m = PICK_CHAIN_RE.exec(name);
   return m ? { protocol: m[1] as VipProtocol, count: Number(m[2]) } : undefined;
+}
+
+/** The count of a pickany chain's name, or undefined for any other chain. */
+export function parsePickAnyChain(name: string): number | undefined {
+  const m = PICK_ANY_CHAIN_RE.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The pick chain (pick-PROTO-N or pickany-N) of that name, or undefined if it is not one. */
+function pickChainNamed(tableName: string, name: string): StateChain | undefined {
+  const pick = parsePickChain(name);
+  if (pick) return pickChain(tableName, pick.protocol, pick.count);
+  const count = parsePickAnyChain(name);
+  return count === undefined ? undefined : pickAnyChain(tableName, count);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -321,9 +416,9 @@ export function parsePickChain(name: string): { protocol: VipProtocol; count: nu
 
 /** What one VipPlanner.update() changed. */
 export interface PlannerDelta extends TableDelta {
-  /** Backend ports (`PROTO IP PORT`) no programmed service keeps any more. */
+  /** Backend ports (`PROTO IP PORT`, `PROTO IP * VIP`) no programmed service keeps or protects any more. */
   keepRemoved: string[];
-  /** UDP service ports that had no backend (or did not exist) and now have one. */
+  /** UDP service ports that had no backend (or did not exist) and now have one; port 0 (EVERY_PORT) for an every-port entry. */
   udpOpened: Array<{ vip: string; port: number }>;
 }
 
@@ -350,6 +445,8 @@ export class VipPlanner {
   readonly #keepRefs = new Map<string, number>();
   /** The keys of #keepRefs, as a set callers may read. */
   readonly #kept = new Set<string>();
+  /** `PROTO IP` -> how many kept keys name it: explicit ones (backendKey) and every-port ones (anyPortKey). */
+  readonly #keptBackends = new Map<string, { explicit: number; any: number }>();
   /** Ids of services with problems of their own, and VIPs claimed more than once. */
   readonly #withProblems = new Set<string>();
   readonly #contested = new Set<string>();
@@ -375,6 +472,34 @@ export class VipPlanner {
   /** Backend ports whose established connections stay, over every programmed service (live). */
   keep(): ReadonlySet<string> {
     return this.#kept;
+  }
+
+  /**
+   * Whether deleting the conntrack entries of `key` (a backendKey or anyPortKey) would cut a
+   * connection some programmed service keeps: the key is kept, or it overlaps a kept key of
+   * the other kind for the same backend and protocol (an explicit port's entries include
+   * those an every-port VIP sent to that port; an every-port VIP's include every port of the
+   * backend). Only a model that lists one backend in two services has such overlaps; then
+   * the entries stay (the backend is still healthy in the other) rather than cutting what
+   * the other keeps.
+   */
+  protects(key: string): boolean {
+    if (this.#kept.has(key)) return true;
+    const k = parseBackendKey(key);
+    if (!k) return false;
+    const n = this.#keptBackends.get(`${k.protocol} ${k.ip}`);
+    return n !== undefined && (k.vip === undefined ? n.any > 0 : n.explicit > 0);
+  }
+
+  #countKept(key: string, by: 1 | -1): void {
+    const k = parseBackendKey(key);
+    if (!k) return;
+    const id = `${k.protocol} ${k.ip}`;
+    const n = this.#keptBackends.get(id) ?? { explicit: 0, any: 0 };
+    if (k.vip === undefined) n.explicit += by;
+    else n.any += by;
+    if (n.explicit === 0 && n.any === 0) this.#keptBackends.delete(id);
+    else this.#keptBackends.set(id, n);
   }
 
   #bumpChain(name: string, by: number, touched: Set<string>): void {
@@ -466,7 +591,7 @@ export class VipPlanner {
       const old = prev && next ? new Map<string, string>() : undefined;
       emitRows(prev, (set, key, data) => {
         old?.set(`${set}\0${key}`, data);
-        if (set === MAP_SERVICES && data !== refuse) this.#bumpChain(data.slice(5), -1, touchedChains);
+        if ((set === MAP_SERVICES || set === MAP_SERVICES_ANY) && data !== refuse) this.#bumpChain(data.slice(5), -1, touchedChains);
       });
       const fresh = next ? new Set<string>() : undefined;
       emitRows(next, (set, key, data) => {
@@ -477,10 +602,14 @@ export class VipPlanner {
           if (was !== undefined) push(dels, set, key);
           push(adds, set, [key, data]);
         }
-        if (set === MAP_SERVICES && data !== refuse) {
+        if ((set === MAP_SERVICES || set === MAP_SERVICES_ANY) && data !== refuse) {
           this.#bumpChain(data.slice(5), 1, touchedChains);
-          if (key.includes(' . udp . ') && (was === undefined || was === refuse)) {
-            delta.udpOpened.push({ vip, port: Number(key.slice(key.lastIndexOf(' ') + 1)) });
+          if (was === undefined || was === refuse) {
+            if (set === MAP_SERVICES_ANY) {
+              if (key.endsWith(' . udp')) delta.udpOpened.push({ vip, port: EVERY_PORT });
+            } else if (key.includes(' . udp . ')) {
+              delta.udpOpened.push({ vip, port: Number(key.slice(key.lastIndexOf(' ') + 1)) });
+            }
           }
         }
       });
@@ -498,6 +627,7 @@ export class VipPlanner {
         if (n === 0) {
           this.#keepRefs.delete(k);
           this.#kept.delete(k);
+          this.#countKept(k, -1);
           keepCandidates.add(k);
         } else {
           this.#keepRefs.set(k, n);
@@ -506,7 +636,10 @@ export class VipPlanner {
       for (const k of next?.keep ?? []) {
         const n = (this.#keepRefs.get(k) ?? 0) + 1;
         this.#keepRefs.set(k, n);
-        if (n === 1) this.#kept.add(k);
+        if (n === 1) {
+          this.#kept.add(k);
+          this.#countKept(k, 1);
+        }
       }
       if (next) this.#effective.set(vip, next);
       else this.#effective.delete(vip);
@@ -523,8 +656,7 @@ export class VipPlanner {
       const used = this.#chainRefs.has(name);
       const exists = this.#state.chains.has(name);
       if (used && !exists) {
-        const pick = parsePickChain(name)!;
-        const chain = pickChain(this.tableName, pick.protocol, pick.count);
+        const chain = pickChainNamed(this.tableName, name)!;
         delta.chainsAdded.push(chain);
         this.#state.chains.set(name, chain);
       } else if (!used && exists) {
@@ -532,7 +664,7 @@ export class VipPlanner {
         this.#state.chains.delete(name);
       }
     }
-    for (const k of [...keepCandidates].sort()) if (!this.#kept.has(k)) delta.keepRemoved.push(k);
+    for (const k of [...keepCandidates].sort()) if (!this.protects(k)) delta.keepRemoved.push(k);
     return delta;
   }
 }

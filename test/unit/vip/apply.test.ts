@@ -19,7 +19,7 @@ import type { VipModel, VipService } from '../../../src/vip/model.ts';
 import { planVip } from '../../../src/vip/plan.ts';
 import { canonicalOfState } from '../../../src/vip/table-state.ts';
 import { testSeed } from '../../support/seed.ts';
-import { down, draining, model, numbered, randomChange, service, TABLE, tcp, udp, up } from './fixtures.ts';
+import { down, draining, every, model, numbered, randomChange, service, TABLE, tcp, udp, up } from './fixtures.ts';
 
 function setup(): { nft: FakeNft; ct: FakeConntrack; syncer: VipSyncer } {
   const nft = new FakeNft({ netns: 'sandbox' });
@@ -192,6 +192,119 @@ t.test('a UDP port that gets its first backend loses the flows sent while it had
   const other = setup();
   const fresh = await other.syncer.sync(model(web([up('10.1.0.2')])), true);
   t.same(fresh.conntrack.opened, [], 'no flush when the table did not exist');
+});
+
+const anyPorts = (backends: VipService['backends']): VipService =>
+  service('any', '10.0.0.4', [every('tcp'), every('udp'), tcp(80, 8080)], backends);
+
+t.test('every port: a removed or unhealthy backend loses what the VIP sent it, on any port, and nothing else', async (t) => {
+  const { nft, ct, syncer } = setup();
+  await syncer.sync(model(anyPorts([up('10.1.0.2'), up('10.1.0.3')])), true);
+  flow(ct, 'tcp', '10.0.0.4', 7001, '10.1.0.2', 7001, 40001);
+  flow(ct, 'tcp', '10.0.0.4', 7002, '10.1.0.2', 7002, 40002);
+  flow(ct, 'udp', '10.0.0.4', 5000, '10.1.0.2', 5000, 40003);
+  flow(ct, 'tcp', '10.0.0.4', 80, '10.1.0.2', 8080, 40004);
+  flow(ct, 'tcp', '10.0.0.4', 7002, '10.1.0.3', 7002, 40005);
+  // Direct, through no VIP: not the load balancer's to cut.
+  ct.add({ protocol: 'tcp', orig: { src: '10.0.0.9', dst: '10.1.0.2', sport: 50000, dport: 7001 } });
+  const r = await syncer.sync(model(anyPorts([up('10.1.0.3')])), false);
+  t.equal(r.transaction, 'elements');
+  t.match(nft.applied.at(-1)!, /add chain ip \S+ pickany-1\n/, 'the count changes: pickany-1 comes');
+  t.match(nft.applied.at(-1)!, /delete chain ip \S+ pickany-2\n/, 'and pickany-2 goes');
+  t.same(r.conntrack.flushed, ['tcp 10.1.0.2 * 10.0.0.4', 'tcp 10.1.0.2 8080', 'udp 10.1.0.2 * 10.0.0.4']);
+  t.equal(r.conntrack.deleted, 4);
+  t.same(
+    ct.deletes.filter((d) => d.filter.origDst !== undefined).map((d) => `${d.address} ${d.filter.protocol} ${d.filter.origDst}`),
+    ['10.1.0.2 tcp 10.0.0.4', '10.1.0.2 udp 10.0.0.4'],
+    'every-port deletions are narrowed to the VIP',
+  );
+  t.same(
+    ct
+      .list()
+      .map((e) => `${e.orig.dst}:${e.orig.dport} ${e.reply.src}:${e.reply.sport}`)
+      .sort(),
+    ['10.0.0.4:7002 10.1.0.3:7002', '10.1.0.2:7001 10.1.0.2:7001'],
+    'the other backend and the direct connection keep theirs',
+  );
+  const sick = await syncer.sync(model(anyPorts([down('10.1.0.3')])), false);
+  t.same(sick.conntrack.flushed, ['tcp 10.1.0.3 * 10.0.0.4', 'tcp 10.1.0.3 8080', 'udp 10.1.0.3 * 10.0.0.4']);
+  t.equal(nft.dump(), canonicalOfState(planVip(model(anyPorts([down('10.1.0.3')]))).state));
+  t.match(nft.dump(), /element 10\.0\.0\.4 \. tcp : goto refuse/, 'no healthy backend: refused');
+  t.same(
+    ct.list().map((e) => e.orig.dst),
+    ['10.1.0.2'],
+  );
+});
+
+t.test('every port: an entry added to a live service, a restarted agent, doctor', async (t) => {
+  const { nft, ct, syncer } = setup();
+  await syncer.sync(model(service('any', '10.0.0.4', [tcp(80, 8080)], [up('10.1.0.4')])), true);
+  const added = await syncer.sync(model(anyPorts([up('10.1.0.4')])), false);
+  t.equal(added.transaction, 'elements', 'an every-port entry appearing is an element change');
+  t.notMatch(nft.applied.at(-1)!, /\btable\b/);
+  t.match(nft.applied.at(-1)!, /add element ip \S+ backends-any \{ 10\.0\.0\.4 \. 0 : 10\.1\.0\.4 \}/);
+  t.match(
+    nft.applied.at(-1)!,
+    /add element ip \S+ services-any \{ 10\.0\.0\.4 \. tcp : goto pickany-1, 10\.0\.0\.4 \. udp : goto pickany-1 \}/,
+  );
+  flow(ct, 'tcp', '10.0.0.4', 7001, '10.1.0.4', 7001, 40001);
+  // A fresh syncer (an agent restart) learns the every-port backends from the table itself.
+  const restarted = new VipSyncer(nft, ct);
+  const r = await restarted.sync(model(anyPorts([up('10.1.0.6')])), false);
+  t.equal(r.full, true);
+  t.equal(r.transaction, 'elements');
+  t.same(r.conntrack.flushed, ['tcp 10.1.0.4 * 10.0.0.4', 'tcp 10.1.0.4 8080', 'udp 10.1.0.4 * 10.0.0.4']);
+  t.equal(ct.list().length, 0);
+  await nft.apply(`delete element ip ${TABLE} backends-any { 10.0.0.4 . 0 }\n`);
+  t.same(await restarted.doctor(model(anyPorts([up('10.1.0.6')]))), ['+ element backends-any: 10.0.0.4 . 0 : 10.1.0.6']);
+  const removed = await restarted.sync(model(service('any', '10.0.0.4', [tcp(80, 8080)], [up('10.1.0.6')])), false);
+  t.equal(removed.transaction, 'elements');
+  t.same(
+    removed.conntrack.flushed,
+    ['udp 10.1.0.6 * 10.0.0.4'],
+    'UDP every-port flows go; TCP ones stay: a deletion narrowed to the VIP would cut its kept port 80 too',
+  );
+  t.equal(nft.dump(), canonicalOfState(planVip(model(service('any', '10.0.0.4', [tcp(80, 8080)], [up('10.1.0.6')]))).state));
+  t.notMatch(nft.dump(), /pickany/, 'no pickany chain is left');
+});
+
+t.test('every port: a UDP entry that opens loses the un-NATed flows to any port of its VIP', async (t) => {
+  const { nft, ct, syncer } = setup();
+  const udpAny = (backends: VipService['backends']): VipService => service('any', '10.0.0.4', [every('udp')], backends);
+  await syncer.sync(model(udpAny([draining('10.1.0.5')])), true);
+  ct.add({ protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.4', sport: 41000, dport: 5000 } });
+  ct.add({ protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.4', sport: 41001, dport: 5001 } });
+  flow(ct, 'udp', '10.0.0.4', 5002, '10.1.0.5', 5002, 41002);
+  const r = await syncer.sync(model(udpAny([up('10.1.0.2'), draining('10.1.0.5')])), false);
+  t.same(r.conntrack.opened, ['udp 10.0.0.4 *']);
+  t.same(
+    ct.list().map((e) => `${e.orig.dport} ${e.reply.src}`),
+    ['5002 10.1.0.5'],
+    'the draining backend keeps its flow; the un-NATed ones go',
+  );
+  const again = await syncer.sync(model(udpAny([up('10.1.0.2'), up('10.1.0.3')])), false);
+  t.same(again.conntrack.opened, [], 'served already: not flushed again');
+  // A full sync sees the transition in the table it reads back; a failure is retried.
+  await syncer.sync(model(udpAny([])), false);
+  ct.add({ protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.4', sport: 41003, dport: 6000 } });
+  let failing = true;
+  const wrapped: Conntrack = {
+    deleteByOrigDst: (a, f) => ct.deleteByOrigDst(a, f),
+    deleteByReplySrc: (a, f) =>
+      failing
+        ? Promise.reject(new ShoalError('SHOAL_ERR_CONNTRACK', 'conntrack -D failed: injected', { errno: 'EPERM' }))
+        : ct.deleteByReplySrc(a, f),
+  };
+  const restarted = new VipSyncer(nft, wrapped);
+  const full = await restarted.sync(model(udpAny([up('10.1.0.2')])), true);
+  t.same(
+    full.failures.map((f) => f.op),
+    ['reply-src udp 10.0.0.4 *'],
+  );
+  failing = false;
+  const retry = await restarted.sync(model(udpAny([up('10.1.0.2')])), false);
+  t.same(retry.conntrack.opened, ['udp 10.0.0.4 *'], 'retried while the entry is served');
+  t.equal(ct.list().length, 0);
 });
 
 t.test('drift: elements repaired in place, anything else rewritten; an incremental failure falls back to full', async (t) => {

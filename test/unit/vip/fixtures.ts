@@ -15,6 +15,11 @@ export function udp(port: number, targetPort = port): VipPort {
   return { protocol: 'udp', port, targetPort };
 }
 
+/** An every-port entry: VIP:any-port -> backend:same-port. */
+export function every(protocol: 'tcp' | 'udp'): VipPort {
+  return { protocol, port: 0, targetPort: 0 };
+}
+
 export function up(ip: string): VipBackend {
   return { ip, healthy: true };
 }
@@ -58,7 +63,13 @@ export function randomChange(rng: Rng, services: VipService[], next: { id: numbe
   const ip = (): string => `10.1.${rng.int(4)}.${1 + rng.int(12)}`;
   if (r === 0 || out.length === 0) {
     const id = next.id++;
-    const ports = rng.int(3) === 0 ? [tcp(80, 8080), udp(53, 5353)] : [rng.int(2) === 0 ? tcp(80 + rng.int(3), 8080) : udp(53)];
+    const shape = rng.int(5);
+    const ports =
+      shape === 0
+        ? [tcp(80, 8080), udp(53, 5353)]
+        : shape === 1
+          ? [every('tcp'), ...(rng.int(2) === 0 ? [every('udp')] : []), ...(rng.int(2) === 0 ? [tcp(80, 8080)] : [])]
+          : [rng.int(2) === 0 ? tcp(80 + rng.int(3), 8080) : udp(53)];
     const backends = Array.from({ length: rng.int(5) }, () => (rng.int(4) === 0 ? down(ip()) : up(ip())));
     // Now and then a VIP some other service has: a conflict the planner settles.
     const vip = rng.int(6) === 0 && out.length > 0 ? out[pick()]!.vip : `10.0.${rng.int(3)}.${1 + rng.int(200)}`;
@@ -85,7 +96,15 @@ export function randomChange(rng: Rng, services: VipService[], next: { id: numbe
       out[i] = { ...s, backends: s.backends.map((b) => (rng.int(2) === 0 ? { ...b, draining: !b.draining } : b)) };
       return { services: out, what: `${s.id} drain` };
     case 7:
-      out[i] = { ...s, ports: rng.int(2) === 0 ? [...s.ports, udp(5000 + rng.int(3))] : s.ports.slice(1) };
+      // Another explicit port, an every-port entry (now and then one the service has: a conflict), or one port less.
+      out[i] = {
+        ...s,
+        ports: [
+          () => [...s.ports, udp(5000 + rng.int(3))],
+          () => [...s.ports, every(rng.int(2) === 0 ? 'tcp' : 'udp')],
+          () => s.ports.slice(1),
+        ][rng.int(3)]!(),
+      };
       return { services: out, what: `${s.id} ports` };
     case 8:
       out[i] = { ...s, vip: `10.0.${rng.int(3)}.${1 + rng.int(200)}` };

@@ -22,25 +22,29 @@ import {
   type TableDelta,
 } from '../../../src/vip/table-state.ts';
 import { codeOf, testSeed } from '../../support/seed.ts';
-import { down, draining, model, numbered, randomChange, service, shuffled, TABLE, tcp, udp, up } from './fixtures.ts';
+import { down, draining, every, model, numbered, randomChange, service, shuffled, TABLE, tcp, udp, up } from './fixtures.ts';
 
 const T = `ip ${TABLE}`;
 const FIXED_CHAINS = [
   `chain ${T} output type nat hook output prio -100 policy accept`,
   '  rule ct state new ip daddr . meta l4proto . th dport vmap @services',
+  '  rule ct state new ip daddr . meta l4proto vmap @services-any',
   '  rule meta l4proto { tcp, udp } ip daddr @vips goto refuse',
 ];
 const PREROUTING = [
   `chain ${T} prerouting type nat hook prerouting prio -100 policy accept`,
   '  rule ct state new ip daddr . meta l4proto . th dport vmap @services',
+  '  rule ct state new ip daddr . meta l4proto vmap @services-any',
   '  rule meta l4proto { tcp, udp } ip daddr @vips goto refuse',
   `chain ${T} refuse`,
   '  rule reject with tcp reset',
   '  rule reject',
 ];
+const BACKENDS_ANY = `map ${T} backends-any type ipv4_addr . integer : ipv4_addr`;
 const BACKENDS_TCP = `map ${T} backends-tcp type ipv4_addr . inet_service . integer : ipv4_addr . inet_service`;
 const BACKENDS_UDP = `map ${T} backends-udp type ipv4_addr . inet_service . integer : ipv4_addr . inet_service`;
 const SERVICES = `map ${T} services type ipv4_addr . inet_proto . inet_service : verdict`;
+const SERVICES_ANY = `map ${T} services-any type ipv4_addr . inet_proto : verdict`;
 const VIPS = `set ${T} vips type ipv4_addr`;
 
 const webModel = (): VipModel =>
@@ -62,6 +66,7 @@ t.test('the whole table of a small model', async (t) => {
       `chain ${T} pick-udp-2`,
       '  rule dnat ip to ip daddr . udp dport . numgen random mod 2 map @backends-udp',
       ...PREROUTING,
+      BACKENDS_ANY,
       BACKENDS_TCP,
       '  element 10.0.0.2 . 80 . 0 : 10.1.0.2 . 8080',
       '  element 10.0.0.2 . 80 . 1 : 10.1.0.3 . 8080',
@@ -72,6 +77,7 @@ t.test('the whole table of a small model', async (t) => {
       '  element 10.0.0.2 . tcp . 80 : goto pick-tcp-2',
       '  element 10.0.0.2 . udp . 53 : goto pick-udp-2',
       '  element 10.0.0.3 . tcp . 443 : goto refuse',
+      SERVICES_ANY,
       VIPS,
       '  element 10.0.0.2',
       '  element 10.0.0.3',
@@ -99,7 +105,11 @@ t.test('FakeNft takes the rewrite and prints the planned canonical text', async 
 t.test('plans do not depend on the order of services, ports or backends', async (t) => {
   const seed = testSeed();
   const rng = createRng(seed);
-  const base = [...webModel().services, ...Array.from({ length: 30 }, (_, i) => numbered(i + 10, 1 + (i % 4), [tcp(80, 8080), udp(53)]))];
+  const base = [
+    ...webModel().services,
+    ...Array.from({ length: 30 }, (_, i) => numbered(i + 10, 1 + (i % 4), [tcp(80, 8080), udp(53)])),
+    ...Array.from({ length: 10 }, (_, i) => numbered(i + 50, 1 + (i % 3), [every('tcp'), tcp(80, 8080), every('udp')])),
+  ];
   const reference = planVip(model(...base));
   for (let round = 0; round < 10; round++) {
     const m = model(...rng.shuffle(base.map((s) => shuffled(rng, s))));
@@ -155,6 +165,125 @@ t.test('ports: protocols, targets, order, duplicates and bad values', async (t) 
   t.equal(b.get('10.0.0.2 . 80 . 0'), '10.1.0.2 . 8080');
   t.equal(b.get('10.0.0.2 . 8080 . 0'), '10.1.0.2 . 8080', 'two ports may share a target');
   t.same([...plan.keep], [backendKey('tcp', '10.1.0.2', 8080)], 'kept once');
+});
+
+t.test('every-port entries: the whole table, explicit ports first, one pickany chain per count', async (t) => {
+  const plan = planVip(
+    model(
+      service('any', '10.0.0.4', [every('udp'), tcp(80, 8080), every('tcp')], [up('10.1.0.9'), up('10.1.0.8'), draining('10.1.0.7')]),
+      service('other', '10.0.0.5', [every('tcp')], [up('10.1.0.11'), up('10.1.0.10')]),
+      service('none', '10.0.0.6', [every('tcp')], [down('10.1.0.12')]),
+    ),
+  );
+  t.same(plan.problems, []);
+  t.equal(
+    canonicalOfState(plan.state),
+    [
+      `table ${T}`,
+      ...FIXED_CHAINS,
+      `chain ${T} pick-tcp-2`,
+      '  rule dnat ip to ip daddr . tcp dport . numgen random mod 2 map @backends-tcp',
+      `chain ${T} pickany-2`,
+      '  rule dnat to ip daddr . numgen random mod 2 map @backends-any',
+      ...PREROUTING,
+      BACKENDS_ANY,
+      '  element 10.0.0.4 . 0 : 10.1.0.8',
+      '  element 10.0.0.4 . 1 : 10.1.0.9',
+      '  element 10.0.0.5 . 0 : 10.1.0.10',
+      '  element 10.0.0.5 . 1 : 10.1.0.11',
+      BACKENDS_TCP,
+      '  element 10.0.0.4 . 80 . 0 : 10.1.0.8 . 8080',
+      '  element 10.0.0.4 . 80 . 1 : 10.1.0.9 . 8080',
+      BACKENDS_UDP,
+      SERVICES,
+      '  element 10.0.0.4 . tcp . 80 : goto pick-tcp-2',
+      SERVICES_ANY,
+      '  element 10.0.0.4 . tcp : goto pickany-2',
+      '  element 10.0.0.4 . udp : goto pickany-2',
+      '  element 10.0.0.5 . tcp : goto pickany-2',
+      '  element 10.0.0.6 . tcp : goto refuse',
+      VIPS,
+      '  element 10.0.0.4',
+      '  element 10.0.0.5',
+      '  element 10.0.0.6',
+    ].join('\n'),
+    'TCP and UDP, of two services, share one pickany chain; the backends are listed once per VIP; no backend = refuse',
+  );
+  t.same(
+    [...plan.keep].sort(),
+    [
+      'tcp 10.1.0.10 * 10.0.0.5',
+      'tcp 10.1.0.11 * 10.0.0.5',
+      'tcp 10.1.0.7 * 10.0.0.4',
+      'tcp 10.1.0.7 8080',
+      'tcp 10.1.0.8 * 10.0.0.4',
+      'tcp 10.1.0.8 8080',
+      'tcp 10.1.0.9 * 10.0.0.4',
+      'tcp 10.1.0.9 8080',
+      'udp 10.1.0.7 * 10.0.0.4',
+      'udp 10.1.0.8 * 10.0.0.4',
+      'udp 10.1.0.9 * 10.0.0.4',
+    ],
+    'every-port backends are kept per protocol and VIP (the draining one too)',
+  );
+  const s = planService(service('s', '10.0.0.2', [tcp(80), every('tcp'), udp(53)], [up('10.1.0.2')]));
+  t.same(
+    s.ports.map((p) => `${p.protocol} ${p.port}->${p.targetPort}`),
+    ['tcp 0->0', 'tcp 80->80', 'udp 53->53'],
+    'the every-port entry sorts first in its protocol',
+  );
+  const script = rewriteScript(plan.state);
+  t.match(script, /add map ip shoal-t-lb backends-any \{ typeof ip daddr \. numgen random mod 1 : ip daddr; \}/);
+  t.match(script, /add map ip shoal-t-lb services-any \{ type ipv4_addr \. inet_proto : verdict; \}/);
+  const fake = new FakeNft();
+  await fake.apply(script);
+  t.equal(fake.dump(), canonicalOfState(plan.state), 'FakeNft takes it and prints it back');
+});
+
+t.test('every-port entries: bad values and duplicates', async (t) => {
+  const s = planService(
+    service(
+      's',
+      '10.0.0.2',
+      [
+        every('tcp'),
+        every('tcp'),
+        { protocol: 'tcp', port: 0, targetPort: 8080 },
+        { protocol: 'udp', port: 53, targetPort: 0 },
+        every('udp'),
+      ],
+      [up('10.1.0.2')],
+    ),
+  );
+  t.same(
+    s.ports.map((p) => `${p.protocol} ${p.port}`),
+    ['tcp 0', 'udp 0'],
+  );
+  t.same(
+    s.problems.map((p) => p.code),
+    ['SHOAL_ERR_VIP_BAD_MODEL', 'SHOAL_ERR_VIP_BAD_MODEL', 'SHOAL_ERR_VIP_CONFLICT'],
+  );
+  t.match(s.problems[0]!.message, /or port and targetPort 0: every port/);
+  t.match(s.problems[2]!.message, /every tcp port is published twice/);
+});
+
+t.test('protects(): a backend listed in two services keeps what the other one holds', async (t) => {
+  const planner = new VipPlanner(TABLE);
+  planner.update([service('a', '10.0.0.2', [every('tcp')], [up('10.1.0.2')]), service('b', '10.0.0.3', [tcp(80)], [up('10.1.0.3')])], []);
+  t.equal(planner.protects('tcp 10.1.0.2 * 10.0.0.2'), true, 'kept');
+  t.equal(planner.protects('tcp 10.1.0.2 8080'), true, "an explicit port of a's backend overlaps a's every-port entry");
+  t.equal(planner.protects('udp 10.1.0.2 8080'), false, 'not over UDP');
+  t.equal(planner.protects('tcp 10.1.0.2 * 10.0.0.9'), false, 'another VIP: the deletion is narrowed to that VIP');
+  t.equal(planner.protects('tcp 10.1.0.3 * 10.0.0.9'), true, "an every-port deletion would cut b's explicit port");
+  t.equal(planner.protects('tcp 10.1.0.4 80'), false);
+  // b's backend moves into a as well, and leaves b: its port 80 entries stay (a keeps every port of it).
+  const delta = planner.update(
+    [service('a', '10.0.0.2', [every('tcp')], [up('10.1.0.2'), up('10.1.0.3')]), service('b', '10.0.0.3', [tcp(80)], [])],
+    [],
+  );
+  t.same(delta.keepRemoved, [], 'nothing to delete: a keeps 10.1.0.3 on every port');
+  const gone = planner.update([service('a', '10.0.0.2', [every('tcp')], [up('10.1.0.2')])], ['b']);
+  t.same(gone.keepRemoved, ['tcp 10.1.0.3 * 10.0.0.2'], 'leaving a too: deleted');
 });
 
 t.test('invalid services and backends are left out with their codes', async (t) => {
@@ -240,6 +369,8 @@ t.test('the incremental planner ends where a plan from scratch does (seeded rand
   let given: ReturnType<typeof modelChanges>['current'] | undefined;
   const next = { id: 0 };
   const steps: string[] = [];
+  let everyPortSteps = 0;
+  let pickAnySteps = 0;
   for (let i = 0; i < 300; i++) {
     const change = randomChange(rng, services, next);
     services = change.services;
@@ -269,13 +400,19 @@ t.test('the incremental planner ends where a plan from scratch does (seeded rand
     t.equal(canonicalOfState(replay), canonicalOfState(full.state), `${where}: delta replays`);
     const d = diffStates(beforeState, full.state);
     t.notOk('rewrite' in d, `${where}: an element delta suffices`);
+    everyPortSteps += full.state.sets.get('services-any')!.elements.size > 0 ? 1 : 0;
+    if ([...full.state.chains.keys()].some((c) => c.startsWith('pickany-'))) pickAnySteps++;
   }
+  t.ok(everyPortSteps > 100 && pickAnySteps > 50, `every-port services in ${everyPortSteps} steps, a pickany chain in ${pickAnySteps}`);
 });
 
 t.test('canonical text round trips; diffStates and deltaScript', async (t) => {
   const a = planVip(webModel()).state;
   const text = canonicalOfState(a);
   t.equal(canonicalOfState(stateFromCanonical(text)!), text, 'round trip');
+  const anyText = canonicalOfState(planVip(model(service('any', '10.0.0.4', [every('tcp'), every('udp')], [up('10.1.0.2')]))).state);
+  t.match(anyText, /element 10\.0\.0\.4 \. 0 : 10\.1\.0\.2/);
+  t.equal(canonicalOfState(stateFromCanonical(anyText)!), anyText, 'round trip with every-port entries');
   t.equal(stateFromCanonical('nonsense'), undefined);
   t.equal(stateFromCanonical(`${text}\nweird line`), undefined);
   const b = planVip(model(service('web', '10.0.0.2', [tcp(80, 8080)], [up('10.1.0.2')]))).state;
