@@ -10,7 +10,8 @@
  * record its agent publishes into gossip (published only while the task runs, with its
  * health). A backend with a failing or not yet passing health check is in the model as
  * unhealthy: it gets no new connections and its established ones are cut. A task the
- * manager asks to stop is draining: no new connections, established ones kept until it
+ * manager asks to stop is draining (its endpoint's state says so, and its own agent
+ * publishes it so into gossip): no new connections, established ones kept until it
  * leaves.
  *
  * East-west: a sandbox reaches every `--endpoint-mode vip` service on each network it is
@@ -84,15 +85,17 @@ export function serviceBackends(input: BackendInput): Map<string, VipBackend[]> 
     for (const e of manager.values()) {
       if (e.kind !== 'task' || e.serviceId === '' || e.nodeId === '' || e.state === 'down' || deadNodes.has(e.nodeId)) continue;
       const ip = bareIp(e.addr);
+      const managerDrains = e.state === 'draining';
       if (e.nodeId === selfNodeId) {
         const w = input.local(e.ownerId);
         if (!w?.running) continue;
-        add(e.serviceId, { ip, healthy: healthy(w.health), ...(w.stopping ? { draining: true } : {}) });
+        add(e.serviceId, { ip, healthy: healthy(w.health), ...(w.stopping || managerDrains ? { draining: true } : {}) });
         continue;
       }
       const g = gossip.get(e.id);
       if (!g) continue; // not running (its agent publishes running tasks only)
-      add(e.serviceId, { ip, healthy: healthy(g.record.health), ...(g.record.state === 'draining' ? { draining: true } : {}) });
+      const draining = managerDrains || g.record.state === 'draining';
+      add(e.serviceId, { ip, healthy: healthy(g.record.health), ...(draining ? { draining: true } : {}) });
     }
   } else {
     for (const g of gossip.values()) {

@@ -13,6 +13,7 @@ import { asShoalError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
 import { canonicalNftTable } from '../kernel/nft.ts';
+import { withExprText } from '../kernel/nft-expr-text.ts';
 import type { Nft } from '../kernel/types.ts';
 import type { PlannedTable } from './mesh-plan.ts';
 
@@ -63,7 +64,7 @@ export class WholeTables {
       try {
         const nft = this.#nftFor(w.netns);
         const dump = await nft.listTable('ip', w.name);
-        const have = dump ? canonicalNftTable(dump.json) : '';
+        const have = dump ? canonicalNftTable(withExprText(dump.json)) : '';
         if (have !== want) {
           if (w.table) await nft.apply(w.table.script);
           else await nft.deleteTable('ip', w.name);
@@ -92,7 +93,7 @@ export class WholeTables {
     const out: TableDrift[] = [];
     for (const w of wanted) {
       const dump = await this.#nftFor(w.netns).listTable('ip', w.name);
-      const have = dump ? canonicalNftTable(dump.json) : '';
+      const have = dump ? canonicalNftTable(withExprText(dump.json)) : '';
       const want = w.table?.canonical ?? '';
       if (have === want) continue;
       out.push({ netns: w.netns, name: w.name, kind: have === '' ? 'missing' : want === '' ? 'unwanted' : 'differs' });

@@ -1,0 +1,263 @@
+/**
+ * Acceptance of service load balancing and the routing mesh, with real traffic in a 3-host
+ * testbed (a manager in h1, an agent in every host):
+ *
+ * - `web`, 3 replicas publishing 8080 -> 80, each answering with its hostname (its task's
+ *   short id): from the outside client 192.0.2.1 every host's 8080 answers, 300 requests
+ *   spread over the three replicas within +-30% of even; `solo` (1 replica, 8081) answers
+ *   on the two hosts without its task too; a host reaches its own published port by its
+ *   address and by localhost; a port nobody publishes is refused on every host;
+ * - a UDP published port answers through the mesh;
+ * - `mode=host` answers only on the node running the task, straight to it;
+ * - east-west: from another service's task, web's VIP on any port is balanced over web's
+ *   tasks on all hosts; a dnsrr service has no VIP;
+ * - `service rm web`: 8080 is closed on every host, and no table of any sandbox or host
+ *   still names it.
+ */
+import t from 'tap';
+import type { Service } from '../../../src/api/api-types.ts';
+import { requireKernel } from '../../support/kernel.ts';
+import { type Cluster, exec, inNs, startCluster } from '../../support/dataplane.ts';
+import { waitUntil } from '../../support/wait.ts';
+
+/** An HTTP/1.0 server on PORT answering with the task's hostname (its id's first 12 characters). */
+function httpServer(port: number): string[] {
+  return ['socat', `TCP-LISTEN:${port},fork,reuseaddr`, 'SYSTEM:printf "HTTP/1.0 200 OK\\r\\n\\r\\n%s\\n" "$HOSTNAME"'];
+}
+
+const UDP_SERVER = ['socat', 'UDP-RECVFROM:53,fork,reuseaddr', 'SYSTEM:echo udp-$HOSTNAME'];
+
+function hostAddr(i: number): string {
+  return `192.0.2.${10 + i}`;
+}
+
+/** `count` HTTP GETs from namespace ns, each on a new connection; the bodies' first lines. */
+async function get(ns: string, url: string, count: number): Promise<string[]> {
+  const urls = Array.from({ length: count }, () => url);
+  const r = await inNs(ns, ['curl', '-s', '--max-time', '5', '--no-keepalive', ...urls], 120_000);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+}
+
+function counts(lines: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of lines) m.set(l, (m.get(l) ?? 0) + 1);
+  return m;
+}
+
+/** Every address family of a service's VIP on a network, bare. */
+function vipOn(s: Service, networkId: string): string | undefined {
+  return s.endpoint.virtualIps.find((v) => v.networkId === networkId)?.addr.split('/')[0];
+}
+
+/** Every nft ruleset of the cluster's namespaces (hosts and sandboxes), as one text. */
+async function allRulesets(c: Cluster): Promise<string> {
+  const list = await exec('ip', ['netns', 'list']);
+  const names = list.stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(c.prefix) && (/-sb-/.test(n) || /h\d$/.test(n)));
+  const out: string[] = [];
+  for (const n of names) out.push((await inNs(n, ['nft', 'list', 'ruleset'])).stdout);
+  return out.join('\n');
+}
+
+if (requireKernel(t)) {
+  t.test('routing mesh and VIP load balancing, real traffic', async (t) => {
+    const c = await startCluster(t, 3);
+    const sh = async (args: string[]): Promise<string> => {
+      const r = await c.shoal(args);
+      if (r.code !== 0) throw new Error(`shoal ${args.join(' ')} failed (${r.code}): ${r.stdout}${r.stderr}`);
+      return r.stdout;
+    };
+    await sh(['network', 'create', '-d', 'overlay', 'front']);
+    const front = await c.client.inspectNetwork('front');
+    await sh([
+      'service',
+      'create',
+      '--name',
+      'web',
+      '--replicas',
+      '3',
+      '--network',
+      'front',
+      '--publish',
+      'published=8080,target=80',
+      '--',
+      ...httpServer(80),
+    ]);
+    await sh(['service', 'create', '--name', 'solo', '--network', 'front', '--publish', '8081:80', '--', ...httpServer(80)]);
+    const web = await c.waitRunning('web', 3);
+    const [solo] = await c.waitRunning('solo', 1);
+    const webNames = new Set(web.map((x) => x.id.slice(0, 12)));
+
+    await t.test('every host answers on 8080, balanced over the three replicas', async (t) => {
+      // the first answer on each host waits for the mesh to be programmed there
+      for (let h = 1; h <= 3; h++) {
+        await waitUntil(
+          async () => (await get(c.underlayNs, `http://${hostAddr(h)}:8080/`, 1)).some((l) => webNames.has(l)),
+          30_000,
+          `host h${h} to answer on 8080`,
+        );
+      }
+      const all: string[] = [];
+      for (let h = 1; h <= 3; h++) {
+        const lines = await get(c.underlayNs, `http://${hostAddr(h)}:8080/`, 100);
+        t.equal(lines.length, 100, `h${h}: 100 answers`);
+        t.ok(
+          lines.every((l) => webNames.has(l)),
+          `h${h}: every answer is one of web's tasks`,
+        );
+        all.push(...lines);
+      }
+      const per = counts(all);
+      t.equal(per.size, 3, 'all three replicas answered');
+      for (const [name, n] of per) t.ok(n >= 70 && n <= 130, `replica ${name}: ${n} of 300 (within +-30% of 100)`);
+    });
+
+    await t.test('a host without the task answers; the node itself by address and localhost', async (t) => {
+      const soloName = solo!.id.slice(0, 12);
+      for (let h = 1; h <= 3; h++) {
+        const lines = await waitUntil(
+          async () => {
+            const l = await get(c.underlayNs, `http://${hostAddr(h)}:8081/`, 3);
+            return l.length === 3 ? l : undefined;
+          },
+          30_000,
+          `h${h} to answer on 8081`,
+        );
+        t.same(lines, [soloName, soloName, soloName], `h${h}${h === solo!.host ? ' (runs solo)' : ' (no solo task)'} reaches solo`);
+      }
+      const other = solo!.host === 1 ? 2 : 1;
+      t.same(await get(c.hostNs(other), 'http://127.0.0.1:8081/', 2), [soloName, soloName], `h${other} reaches its own 127.0.0.1:8081`);
+      t.same(await get(c.hostNs(other), `http://${hostAddr(other)}:8081/`, 2), [soloName, soloName], `h${other} reaches its own address`);
+    });
+
+    await t.test('a port nobody publishes is refused on every host', async (t) => {
+      for (let h = 1; h <= 3; h++) {
+        const r = await inNs(c.underlayNs, [
+          'curl',
+          '-s',
+          '--max-time',
+          '5',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          `http://${hostAddr(h)}:8099/`,
+        ]);
+        t.equal(r.code, 7, `h${h}:8099: connection refused (curl exit 7), not a timeout`);
+      }
+    });
+
+    await t.test('a UDP published port', async (t) => {
+      await sh([
+        'service',
+        'create',
+        '--name',
+        'udp',
+        '--replicas',
+        '2',
+        '--network',
+        'front',
+        '--publish',
+        'published=5353,target=53,protocol=udp',
+        '--',
+        ...UDP_SERVER,
+      ]);
+      const tasks = await c.waitRunning('udp', 2);
+      const names = new Set(tasks.map((x) => `udp-${x.id.slice(0, 12)}`));
+      for (let h = 1; h <= 3; h++) {
+        const line = await waitUntil(
+          async () => {
+            const r = await inNs(c.underlayNs, ['socat', '-T', '2', '-', `UDP:${hostAddr(h)}:5353`], 10_000);
+            const l = r.stdout.trim();
+            return names.has(l) ? l : undefined;
+          },
+          30_000,
+          `h${h} to answer on 5353/udp`,
+          { retryErrors: true },
+        );
+        t.ok(names.has(line), `h${h}:5353/udp answered by ${line}`);
+      }
+    });
+
+    await t.test('mode=host answers only where its task runs', async (t) => {
+      await sh([
+        'service',
+        'create',
+        '--name',
+        'hostmode',
+        '--network',
+        'front',
+        '--publish',
+        'published=8082,target=80,mode=host',
+        '--',
+        ...httpServer(80),
+      ]);
+      const [task] = await c.waitRunning('hostmode', 1);
+      const name = task!.id.slice(0, 12);
+      await waitUntil(
+        async () => (await get(c.underlayNs, `http://${hostAddr(task!.host)}:8082/`, 1))[0] === name,
+        30_000,
+        'the task host to answer on 8082',
+      );
+      t.pass(`h${task!.host} (runs the task) answers on 8082`);
+      for (let h = 1; h <= 3; h++) {
+        if (h === task!.host) continue;
+        const r = await inNs(c.underlayNs, ['curl', '-s', '--max-time', '5', `http://${hostAddr(h)}:8082/`]);
+        t.equal(r.code, 7, `h${h} (no task) refuses 8082`);
+      }
+    });
+
+    await t.test('east-west: the VIP balances over the tasks on every host, on any port; dnsrr has no VIP', async (t) => {
+      await sh(['service', 'create', '--name', 'client', '--network', 'front', '--', 'sleep', 'infinity']);
+      await sh(['service', 'create', '--name', 'rr', '--endpoint-mode', 'dnsrr', '--network', 'front', '--', 'sleep', 'infinity']);
+      const [client] = await c.waitRunning('client', 1);
+      await c.waitRunning('rr', 1);
+      const vip = vipOn(await c.client.inspectService('web'), front.id);
+      t.ok(vip, `web has a VIP on front (${vip})`);
+      const rr = await c.client.inspectService('rr');
+      t.same(rr.endpoint.virtualIps, [], 'the dnsrr service has no VIP');
+      const ns = c.sandboxNs(client!.id, client!.nodeId);
+      await waitUntil(async () => (await get(ns, `http://${vip}:80/`, 1)).some((l) => webNames.has(l)), 30_000, 'the VIP to answer');
+      const lines = await get(ns, `http://${vip}:80/`, 60);
+      t.equal(lines.length, 60, '60 answers through the VIP');
+      const per = counts(lines);
+      t.same([...per.keys()].sort(), [...webNames].sort(), 'all three replicas (one per host) answered through the VIP');
+      // any port: web's tasks also listen on 7000 once told to
+      await sh(['service', 'create', '--name', 'web7', '--replicas', '2', '--network', 'front', '--', ...httpServer(7000)]);
+      const web7 = await c.waitRunning('web7', 2);
+      const vip7 = vipOn(await c.client.inspectService('web7'), front.id);
+      const names7 = new Set(web7.map((x) => x.id.slice(0, 12)));
+      const lines7 = await waitUntil(
+        async () => {
+          const l = await get(ns, `http://${vip7}:7000/`, 20);
+          return l.length === 20 && l.every((x) => names7.has(x)) ? l : undefined;
+        },
+        30_000,
+        'web7 VIP on port 7000',
+      );
+      t.equal(counts(lines7).size, 2, 'a service without published ports is balanced on its port by VIP');
+    });
+
+    await t.test('service rm: the port closes everywhere, nothing is left behind', async (t) => {
+      const web = await c.client.inspectService('web');
+      const vip = vipOn(web, front.id)!;
+      await sh(['service', 'rm', 'web']);
+      for (let h = 1; h <= 3; h++) {
+        await waitUntil(
+          async () => (await inNs(c.underlayNs, ['curl', '-s', '--max-time', '3', `http://${hostAddr(h)}:8080/`])).code === 7,
+          30_000,
+          `h${h}:8080 to refuse`,
+        );
+      }
+      t.pass('8080 refused on every host');
+      await waitUntil(async () => !(await allRulesets(c)).includes(`${vip} `), 30_000, `no ruleset to name web's VIP ${vip}`);
+      const rules = await allRulesets(c);
+      t.notMatch(rules, /\b8080\b/, 'no table names port 8080');
+    });
+  });
+}
