@@ -15,14 +15,32 @@
  *   still names it.
  */
 import t from 'tap';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Service } from '../../../src/api/api-types.ts';
 import { requireKernel } from '../../support/kernel.ts';
 import { type Cluster, exec, inNs, startCluster } from '../../support/dataplane.ts';
 import { waitUntil } from '../../support/wait.ts';
 
-/** An HTTP/1.0 server on PORT answering with the task's hostname (its id's first 12 characters). */
+/** A request handler for socat: reads the request's headers, answers with the task's hostname (its id's first 12 characters). */
+const HANDLER = `#!/bin/sh
+cr=$(printf '\\r')
+while read -r line; do
+  case "$line" in ''|"$cr") break ;; esac
+done
+printf 'HTTP/1.0 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n%s\\n' $((\${#HOSTNAME} + 1)) "$HOSTNAME"
+`;
+
+const dir = mkdtempSync(join(tmpdir(), 'shoal-mesh-'));
+const handler = join(dir, 'handler.sh');
+writeFileSync(handler, HANDLER, { mode: 0o755 });
+chmodSync(dir, 0o755);
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+/** An HTTP/1.0 server on PORT answering with the task's hostname. */
 function httpServer(port: number): string[] {
-  return ['socat', `TCP-LISTEN:${port},fork,reuseaddr`, 'SYSTEM:printf "HTTP/1.0 200 OK\\r\\n\\r\\n%s\\n" "$HOSTNAME"'];
+  return ['socat', `TCP-LISTEN:${port},fork,reuseaddr`, `EXEC:${handler}`];
 }
 
 const UDP_SERVER = ['socat', 'UDP-RECVFROM:53,fork,reuseaddr', 'SYSTEM:echo udp-$HOSTNAME'];
@@ -172,7 +190,7 @@ if (requireKernel(t)) {
       for (let h = 1; h <= 3; h++) {
         const line = await waitUntil(
           async () => {
-            const r = await inNs(c.underlayNs, ['socat', '-T', '2', '-', `UDP:${hostAddr(h)}:5353`], 10_000);
+            const r = await inNs(c.underlayNs, ['sh', '-c', `echo ping | socat -T 2 - UDP:${hostAddr(h)}:5353`], 10_000);
             const l = r.stdout.trim();
             return names.has(l) ? l : undefined;
           },
