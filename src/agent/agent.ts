@@ -35,7 +35,7 @@ import type { OverlayChange } from '../overlay/apply.ts';
 import { OverlaySyncer, realOverlayKernel } from '../overlay/apply.ts';
 import type { OverlayModel, RemoteEndpoint } from '../overlay/model.ts';
 import { egressBridgeName, sandboxIfname, sandboxNetnsName } from '../overlay/names.ts';
-import { buildOverlayModel, EGRESS_SUBNET, needsEgress, type SandboxOwner } from './dataplane-model.ts';
+import { buildOverlayModel, EGRESS_SUBNET, interfaceKeys, needsEgress, type SandboxOwner } from './dataplane-model.ts';
 import { EgressAddresses } from './egress-addresses.ts';
 import { remoteEndpoints, type ViewStats } from './endpoint-view.ts';
 import { endpointRecord, GossipEndpoints } from './gossip-endpoints.ts';
@@ -46,6 +46,7 @@ import { type AssignmentState, AgentSession } from './session-client.ts';
 import { TaskRuntime } from './tasks/runtime.ts';
 import { Workloads } from './workloads.ts';
 import { sandboxFiles } from './sandbox-files.ts';
+import { SandboxIfnames } from './sandbox-ifnames.ts';
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_PREFIX = 'shoal-';
@@ -94,6 +95,7 @@ export class Agent {
   private applied = new Set<string>();
   private lbTables = 0;
   private readonly egress: EgressAddresses;
+  private readonly ifnames: SandboxIfnames;
   private state: AssignmentState | undefined;
   private gossip: GossipNode | undefined;
   private keyring: Keyring | undefined;
@@ -120,6 +122,7 @@ export class Agent {
     this.logger = options.logger;
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     this.egress = new EgressAddresses(join(options.dataDir, 'egress.json'), EGRESS_SUBNET);
+    this.ifnames = new SandboxIfnames(join(options.dataDir, 'ifnames.json'));
     this.runtime = new TaskRuntime({
       dir: join(options.dataDir, 'tasks'),
       logger: this.logger.child({ part: 'tasks' }),
@@ -367,6 +370,9 @@ export class Agent {
     const egress = new Map<string, string>();
     for (const o of owners) if (needsEgress(o, s.networks)) egress.set(o.id, this.egress.get(o.id));
     this.egress.retain(new Set(owners.map((o) => o.id)));
+    const ifnames = new Map<string, ReadonlyMap<string, string>>();
+    for (const o of owners) ifnames.set(o.id, this.ifnames.assign(o.id, interfaceKeys(o, s.networks, egress.has(o.id))));
+    this.ifnames.retain(new Set(owners.map((o) => o.id)));
     const remotes = new Map<string, RemoteEndpoint[]>();
     const stats: ViewStats = { managerOnly: 0, gossipOnly: 0, conflicting: 0, deadNode: 0, markedDown: 0 };
     const ids = this.modelNetworkIds();
@@ -393,6 +399,7 @@ export class Agent {
       sandboxes: owners,
       egress,
       remotes,
+      ifnames,
     });
   }
 
@@ -418,6 +425,12 @@ export class Agent {
     this.applied = new Set(model.sandboxes.map((s) => s.id));
     this.workloads.overlayApplied(this.applied);
     this.lbRunner.trigger();
+  }
+
+  /** The ingress sandbox's interface on the ingress network, as the last overlay model named it. */
+  private lastIngressIfname(): string {
+    const sb = this.lastModel?.sandboxes.find((x) => x.id === INGRESS_SANDBOX_ID);
+    return sb?.attachments[0]?.ifname ?? sandboxIfname(0);
   }
 
   /** The ingress network of the assignment, if any. */
@@ -508,7 +521,7 @@ export class Agent {
     });
     const place: LbPlace = {
       sandboxes: new Map(sandboxes.map((x) => [x.id, this.sandboxNetns(x.id)])),
-      ingress: isbReady ? { netns: this.sandboxNetns(INGRESS_SANDBOX_ID), ifname: sandboxIfname(0) } : undefined,
+      ingress: isbReady ? { netns: this.sandboxNetns(INGRESS_SANDBOX_ID), ifname: this.lastIngressIfname() } : undefined,
       bridge: isbEgress || hostPorts.length > 0 ? bridge : undefined,
     };
     return { models, place };

@@ -34,6 +34,28 @@ export interface ModelInput {
   egress: ReadonlyMap<string, string>;
   /** Remote endpoints per network. */
   remotes: ReadonlyMap<string, readonly RemoteEndpoint[]>;
+  /** Interface names per sandbox: network id (or EGRESS_KEY) -> eth<N>; absent = positional. */
+  ifnames?: ReadonlyMap<string, ReadonlyMap<string, string>>;
+}
+
+/** The key of the egress interface among a sandbox's interface names. */
+export const EGRESS_KEY = '';
+
+/** The attachments of an owner that get an interface: networks known here, with an address and a MAC. */
+export function usableAttachments(
+  owner: SandboxOwner,
+  networks: ReadonlyMap<string, Network>,
+): Array<{ networkId: string; address: string; mac: string }> {
+  return owner.networks
+    .filter((a) => networks.has(a.networkId) && a.addresses.length > 0 && a.mac !== '')
+    .map((a) => ({ networkId: a.networkId, address: a.addresses[0]!, mac: a.mac }));
+}
+
+/** The interface keys of a sandbox in Docker's order: its networks, then egress (when it has one). */
+export function interfaceKeys(owner: SandboxOwner, networks: ReadonlyMap<string, Network>, egress: boolean): string[] {
+  const keys = usableAttachments(owner, networks).map((a) => a.networkId);
+  if (egress) keys.push(EGRESS_KEY);
+  return keys;
 }
 
 /** The MTU an overlay asks for with the driver option, or undefined (then underlay - 50). */
@@ -71,12 +93,15 @@ export function buildOverlayModel(input: ModelInput): OverlayModel {
   for (const n of input.networks.values()) if (n.spec.ingress || n.ingress) wanted.add(n.id);
   const sandboxes: SandboxModel[] = [];
   for (const owner of input.sandboxes) {
-    const attachments = owner.networks
-      .filter((a) => input.networks.has(a.networkId) && a.addresses.length > 0 && a.mac !== '')
-      .map((a) => ({ networkId: a.networkId, address: a.addresses[0]!, mac: a.mac }));
+    const names = input.ifnames?.get(owner.id);
+    const attachments = usableAttachments(owner, input.networks).map((a) => {
+      const ifname = names?.get(a.networkId);
+      return ifname ? { ...a, ifname } : a;
+    });
     for (const a of attachments) wanted.add(a.networkId);
     const egress = input.egress.get(owner.id);
-    sandboxes.push({ id: owner.id, attachments, ...(egress ? { egress } : {}) });
+    const egressIfname = egress ? names?.get(EGRESS_KEY) : undefined;
+    sandboxes.push({ id: owner.id, attachments, ...(egress ? { egress } : {}), ...(egressIfname ? { egressIfname } : {}) });
   }
   const networks: OverlayNetwork[] = [];
   for (const id of [...wanted].sort()) {

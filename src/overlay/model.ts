@@ -33,20 +33,29 @@ export interface SandboxAttachment {
   address: string;
   /** 02:42 + the four IPv4 bytes (common/mac.ts macForAddress). */
   mac: string;
+  /**
+   * The interface's name in the sandbox, `eth<N>`; omitted = eth<index in attachments>.
+   * The agent keeps names stable for a sandbox's life, so a network attached or detached
+   * later (service update --network-add/--network-rm) adds or removes one interface and
+   * renames none.
+   */
+  ifname?: string;
 }
 
 /** A task's or container's network namespace on this node. */
 export interface SandboxModel {
   /** Task or container id; the namespace is `${prefix}sb-${id.slice(0, 12)}`. */
   id: string;
-  /** In interface order: attachments[i] is eth<i>. */
+  /** In interface order: attachments[i] is eth<i> unless it names its interface. */
   attachments: SandboxAttachment[];
   /**
    * Address on the host's gateway bridge with its prefix length, "172.18.0.5/16"; it is
-   * eth<attachments.length> and carries the default route. Omitted when every attached
+   * egressIfname (default eth<attachments.length>) and carries the default route. Omitted when every attached
    * network is internal (the planner also ignores it then).
    */
   egress?: string;
+  /** The egress interface's name, `eth<N>`; omitted = eth<attachments.length>. */
+  egressIfname?: string;
 }
 
 /** An endpoint on another node, to be programmed as one neighbour and one fdb entry. */

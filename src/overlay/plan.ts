@@ -38,6 +38,7 @@ import {
   OVERLAY_BRIDGE,
   overlayNetnsName,
   PREFIX_RE,
+  isSandboxIfname,
   sandboxIfname,
   sandboxNetnsName,
   sandboxVethName,
@@ -252,6 +253,7 @@ export function planOverlay(model: OverlayModel): OverlayDesired {
     namespaces.set(nsName, sb);
     let outbound = false;
     const attached = new Set<string>();
+    const ifnames = new Set<string>();
     s.attachments.forEach((a, i) => {
       const what = `${item} attachment ${i} (network ${a.networkId})`;
       const net = networks.get(a.networkId);
@@ -285,11 +287,20 @@ export function planOverlay(model: OverlayModel): OverlayDesired {
         problem('SHOAL_ERR_OVERLAY_CONFLICT', what, `MAC ${mac} is held by ${macHolder} too`);
         return;
       }
+      const ifname = a.ifname ?? sandboxIfname(i);
+      if (!isSandboxIfname(ifname) || ifnames.has(ifname)) {
+        problem(
+          'SHOAL_ERR_OVERLAY_BAD_MODEL',
+          what,
+          `interface name ${JSON.stringify(ifname)} is not eth<N> or is used twice in the sandbox`,
+        );
+        return;
+      }
+      ifnames.add(ifname);
       attached.add(a.networkId);
       net.addresses.set(addr.address, item);
       net.macs.set(mac, item);
       if (!net.network.internal) outbound = true;
-      const ifname = sandboxIfname(i);
       net.netns.links.push({
         name: hostEnd,
         kind: 'veth',
@@ -330,6 +341,15 @@ export function planOverlay(model: OverlayModel): OverlayDesired {
       );
       continue;
     }
+    const ifname = s.egressIfname ?? sandboxIfname(s.attachments.length);
+    if (!isSandboxIfname(ifname) || ifnames.has(ifname)) {
+      problem(
+        'SHOAL_ERR_OVERLAY_BAD_MODEL',
+        what,
+        `egress interface name ${JSON.stringify(ifname)} is not eth<N> or is used twice in the sandbox`,
+      );
+      continue;
+    }
     const holder = egressAddresses.get(addr.address);
     if (holder !== undefined) {
       problem('SHOAL_ERR_OVERLAY_CONFLICT', what, `egress address ${addr.address} is held by ${holder} too`);
@@ -341,7 +361,6 @@ export function planOverlay(model: OverlayModel): OverlayDesired {
     while (egressVeths.has(veth)) veth = egressVethName(prefix, s.id, ++salt);
     egressVeths.add(veth);
     anyEgress = true;
-    const ifname = sandboxIfname(s.attachments.length);
     const mac = macForAddress(addr.address);
     host.links.push({
       name: veth,

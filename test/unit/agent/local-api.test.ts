@@ -14,11 +14,11 @@ import { silentLogger } from '../../../src/common/logger.ts';
 import type { OverlayChange } from '../../../src/overlay/apply.ts';
 import { runShoal } from '../../support/cli-e2e.ts';
 
-function standIn(drift: OverlayChange[]) {
+function standIn(drift: OverlayChange[], lb: string[] = []) {
   const execs: Array<{ id: string; argv: string[] }> = [];
   const agent = {
     status: () => ({ nodeId: 'N1', workloads: [{ id: 'task1', phase: 'running', pid: 7 }] }),
-    doctor: async () => drift,
+    doctor: async () => ({ overlay: drift, lb }),
     workloads: { find: (ref: string) => (ref === 'task1' || ref === 'web.1' ? { id: 'task1', phase: 'running' } : undefined) },
     exec: async (id: string, argv: string[]) => {
       execs.push({ id, argv });
@@ -30,9 +30,9 @@ function standIn(drift: OverlayChange[]) {
   return { agent: agent as unknown as Agent, execs };
 }
 
-async function serve(t: Test, drift: OverlayChange[]) {
+async function serve(t: Test, drift: OverlayChange[], lb: string[] = []) {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-local-api-'));
-  const s = standIn(drift);
+  const s = standIn(drift, lb);
   const api = new LocalApi(s.agent, agentSocketPath(dir), silentLogger);
   await api.listen();
   t.teardown(async () => {
@@ -87,6 +87,11 @@ t.test('shoal doctor: clean, drift, no agent', async (t) => {
   t.match(b.stdout, /1 change\(s\) needed/);
   const j = await runShoal(['doctor', '--data-dir', drifted.dir, '--format', 'json'], {});
   t.match(JSON.parse(j.stdout), { clean: false, changes: 1 });
+  const lbDrift = await serve(t, [], ['sandbox t1: + element 10.0.0.2 . tcp . 80 : goto pick-tcp-1']);
+  const l = await runShoal(['doctor', '--data-dir', lbDrift.dir], {});
+  t.equal(l.code, 1, 'load-balancer drift alone: exit 1');
+  t.match(l.stdout, /sandbox t1: \+ element 10\.0\.0\.2/);
+  t.match(l.stdout, /1 change\(s\) needed/);
   const empty = mkdtempSync(join(tmpdir(), 'shoal-no-agent-'));
   t.teardown(() => rmSync(empty, { recursive: true, force: true }));
   const c = await runShoal(['doctor', '--data-dir', empty], {});

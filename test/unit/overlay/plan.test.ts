@@ -357,3 +357,35 @@ t.test('a model with nothing in it plans an empty host namespace', async (t) => 
   t.same([...d.namespaces.keys()], ['']);
   t.same(lines(d, ''), []);
 });
+
+t.test('interface names the agent keeps: given names are used, bad or repeated ones are refused', async (t) => {
+  const s = sandbox(
+    's1',
+    [
+      [BACK, '10.0.1.9/24'],
+      [FRONT, '10.0.0.9/24'],
+    ],
+    '172.18.0.9/16',
+  );
+  s.attachments[0]!.ifname = 'eth0';
+  s.attachments[1]!.ifname = 'eth3';
+  s.egressIfname = 'eth1';
+  const d = planOverlay(baseModel({ sandboxes: [s], remotes: [] }));
+  const sb = ns(d, `${PREFIX}sb-s1`);
+  t.same(sb.links.map((l) => l.name).sort(), ['eth0', 'eth1', 'eth3', 'lo'], 'the sandbox has the named interfaces');
+  t.same(sb.routes[0]?.dev, 'eth1', 'the default route leaves by the named egress interface');
+  t.same(sb.addresses.map((a) => `${a.link} ${a.address}`).sort(), ['eth0 10.0.1.9', 'eth1 172.18.0.9', 'eth3 10.0.0.9']);
+  const twice = sandbox('s2', [[FRONT, '10.0.0.8/24']], '172.18.0.8/16');
+  twice.attachments[0]!.ifname = 'eth0';
+  twice.egressIfname = 'eth0';
+  const d2 = planOverlay(baseModel({ sandboxes: [twice], remotes: [] }));
+  t.match(d2.problems.map((p) => p.message).join('\n'), /egress interface name "eth0" is not eth<N> or is used twice/);
+  const bad = sandbox('s3', [[FRONT, '10.0.0.7/24']]);
+  bad.attachments[0]!.ifname = 'wlan0';
+  t.match(
+    planOverlay(baseModel({ sandboxes: [bad], remotes: [] }))
+      .problems.map((p) => p.message)
+      .join('\n'),
+    /"wlan0" is not eth<N>/,
+  );
+});
