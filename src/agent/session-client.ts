@@ -9,7 +9,10 @@
  * its tasks and containers do (`reportTasks`, `reportContainers`). The session keeps the
  * latest state of each, sends it when connected, and sends every one still in the
  * assignment again after each (re)connect, so a state reached while the manager was away
- * (or lost with a broken stream) always arrives.
+ * (or lost with a broken stream) always arrives. Likewise the draining endpoints its load
+ * balancers have left (`reportDrained`): sent once, and again after each (re)connect while
+ * they are still draining as far as the session has seen (in the assignment or an endpoint
+ * watch), since a restarted manager waits for them afresh.
  *
  * The session is also the manager's only way to the agent: exec and logs requests arrive
  * on it and go to `onRequest`, whose answer travels back with Dispatcher.Respond. And
@@ -204,6 +207,10 @@ export class AgentSession {
   /** The latest reported state of each task and container (resent after every reconnect). */
   private readonly taskReports = new Map<string, TaskStatusUpdate>();
   private readonly containerReports = new Map<string, ContainerStatusUpdate>();
+  /** Draining endpoints seen in the assignment or an endpoint watch: endpoint ID -> network ID. */
+  private readonly draining = new Map<string, string>();
+  /** Draining endpoints the agent said its load balancers left (resent after a reconnect while still draining). */
+  private readonly drainedAcks = new Set<string>();
   private readonly watches = new Set<WatchState>();
   /** Messages applied since start (tests, diagnostics). */
   messages = 0;
@@ -251,7 +258,7 @@ export class AgentSession {
     if (updates.length === 0) return;
     for (const u of updates) this.taskReports.set(u.taskId, u);
     if (this.established) {
-      this.send({ sessionId: this.current.sessionId, heartbeat: false, tasks: [...updates], containers: [] });
+      this.send({ sessionId: this.current.sessionId, heartbeat: false, tasks: [...updates], containers: [], drainedEndpointIds: [] });
       for (const u of updates) if (!this.current.tasks.has(u.taskId)) this.taskReports.delete(u.taskId);
     }
   }
@@ -261,7 +268,7 @@ export class AgentSession {
     if (updates.length === 0) return;
     for (const u of updates) this.containerReports.set(u.containerId, u);
     if (this.established) {
-      this.send({ sessionId: this.current.sessionId, heartbeat: false, tasks: [], containers: [...updates] });
+      this.send({ sessionId: this.current.sessionId, heartbeat: false, tasks: [], containers: [...updates], drainedEndpointIds: [] });
       for (const u of updates) if (!this.current.containers.has(u.containerId)) this.containerReports.delete(u.containerId);
     }
   }
@@ -272,15 +279,67 @@ export class AgentSession {
     for (const id of this.containerReports.keys()) if (!this.current.containers.has(id)) this.containerReports.delete(id);
   }
 
-  /** Sends the latest state of every task and container still in the assignment (after a (re)connect). */
+  /**
+   * Draining endpoints (Endpoint.state) to which this node's load balancers no longer send
+   * new connections (AgentReport.drained_endpoint_ids): each ID is sent once, now when
+   * connected, else at the next connect; after every (re)connect the ones still draining
+   * as far as this session has seen (in the assignment or an endpoint watch) are sent
+   * again, in one report with the resent task and container states. An ID the session has
+   * not seen draining is sent once and not remembered.
+   */
+  reportDrained(endpointIds: readonly string[]): void {
+    const fresh = [...new Set(endpointIds)].filter((id) => typeof id === 'string' && id !== '' && !this.drainedAcks.has(id));
+    if (fresh.length === 0) return;
+    for (const id of fresh) this.drainedAcks.add(id);
+    if (!this.established) return;
+    this.send({ sessionId: this.current.sessionId, heartbeat: false, tasks: [], containers: [], drainedEndpointIds: fresh });
+    for (const id of fresh) if (!this.draining.has(id)) this.drainedAcks.delete(id);
+  }
+
+  /** Sends the latest state of every task and container still in the assignment, and the drained endpoints (after a (re)connect). */
   private resendReports(): void {
-    if (this.taskReports.size === 0 && this.containerReports.size === 0) return;
+    const drained = [...this.drainedAcks];
+    for (const id of drained) if (!this.draining.has(id)) this.drainedAcks.delete(id);
+    if (this.taskReports.size === 0 && this.containerReports.size === 0 && drained.length === 0) return;
     this.send({
       sessionId: this.current.sessionId,
       heartbeat: false,
       tasks: [...this.taskReports.values()],
       containers: [...this.containerReports.values()],
+      drainedEndpointIds: drained,
     });
+  }
+
+  /** An endpoint's latest state as the assignment or a watch says: remembered while draining. */
+  private noteEndpoint(e: Endpoint): void {
+    if (e.state === 'draining') this.draining.set(e.id, e.networkId);
+    else this.forgetDraining(e.id);
+  }
+
+  /** The endpoint is gone or no longer draining: nothing more to say about it. */
+  private forgetDraining(id: string): void {
+    this.draining.delete(id);
+    this.drainedAcks.delete(id);
+  }
+
+  /** Follows the draining endpoints of one watch event. */
+  private noteWatchEvent(e: EndpointEvent): void {
+    for (const x of e.endpoints) this.noteEndpoint(x);
+    for (const id of e.removedIds) this.forgetDraining(id);
+    if (e.kind !== 'snapshot') return;
+    const listed = new Set(e.endpoints.map((x) => x.id));
+    for (const [id, networkId] of [...this.draining]) {
+      if (networkId === e.networkId && !listed.has(id) && !this.current.endpoints.has(id)) this.forgetDraining(id);
+    }
+  }
+
+  /** Forgets the draining endpoints of networks that neither a watch nor the assignment shows any more. */
+  private pruneUnwatched(): void {
+    const watched = new Set<string>();
+    for (const w of this.watches) if (!w.closed) for (const id of w.nets.keys()) watched.add(id);
+    for (const [id, networkId] of [...this.draining]) {
+      if (!watched.has(networkId) && !this.current.endpoints.has(id)) this.forgetDraining(id);
+    }
   }
 
   // ------------------------------------------------------------------ endpoint watches
@@ -311,13 +370,16 @@ export class AgentSession {
     set(networkIds);
     return {
       update: (ids) => {
-        if (!w.closed) set(ids);
+        if (w.closed) return;
+        set(ids);
+        this.pruneUnwatched();
       },
       close: () => {
         if (w.closed) return;
         w.closed = true;
         for (const n of w.nets.values()) this.stopNet(n);
         this.watches.delete(w);
+        this.pruneUnwatched();
       },
     };
   }
@@ -346,6 +408,7 @@ export class AgentSession {
     stream.on('data', (e: EndpointEvent) => {
       if (gen !== n.gen) return;
       n.backoff = this.minBackoff;
+      this.noteWatchEvent(e);
       try {
         w.onEvent({
           networkId: e.networkId,
@@ -425,9 +488,12 @@ export class AgentSession {
     for (const req of msg.requests ?? []) void this.answer(req, gen);
     if (msg.kind === 'requests') return;
     this.backoff = this.minBackoff;
-    this.current = applySessionMessage(this.current, msg);
+    const previous = this.current;
+    this.current = applySessionMessage(previous, msg);
     this.messages++;
     this.pruneReports();
+    for (const e of msg.updates.endpoints) this.noteEndpoint(e);
+    for (const id of previous.endpoints.keys()) if (!this.current.endpoints.has(id)) this.forgetDraining(id);
     const first = msg.kind === 'snapshot' && !this.established;
     if (msg.kind === 'snapshot') {
       this.logger.info(
@@ -492,7 +558,7 @@ export class AgentSession {
     this.heartbeatTimer?.cancel();
     const period = periodMs > 0 ? periodMs : 5000;
     const beat = (): void => {
-      this.send({ sessionId: this.current.sessionId, heartbeat: true, tasks: [], containers: [] });
+      this.send({ sessionId: this.current.sessionId, heartbeat: true, tasks: [], containers: [], drainedEndpointIds: [] });
       this.heartbeatTimer = this.clock.setTimer(period, beat);
     };
     beat();

@@ -23,8 +23,11 @@ export type NodeRole = 'worker' | 'manager';
 export type NodeAvailability = 'active' | 'pause' | 'drain';
 export type NodeState = 'unknown' | 'down' | 'ready' | 'disconnected';
 export type ContainerState = 'created' | 'running' | 'exited';
-/** An endpoint is down while the manager has marked its node Down. */
-export type EndpointState = 'active' | 'down';
+/**
+ * An endpoint is down while the manager has marked its node Down, and draining while its
+ * task is being shut down (out of the load balancers for new connections).
+ */
+export type EndpointState = 'active' | 'down' | 'draining';
 export type AgentRequestKind = 'exec' | 'logs';
 
 // ------------------------------------------------------------------------------ networks
@@ -87,7 +90,11 @@ export interface Endpoint {
   mac: string;
   addrV6: string;
   version: number;
-  /** "down" while the manager has marked the endpoint's node Down; VIPs are always active. */
+  /**
+   * "down" while the manager has marked the endpoint's node Down; "draining" from when the
+   * manager shuts its task down (on a live node) until the endpoint is removed; VIPs are
+   * always active.
+   */
   state: EndpointState | (string & {});
 }
 
@@ -275,6 +282,12 @@ export interface Task {
   /** service.slot.id or service.node.id */
   name: string;
   hostPorts: PortConfig[];
+  /**
+   * A task shutting down has left every load balancer: the nodes that watched its networks
+   * acknowledged its draining endpoints, or the manager's wait ran out. Its agent stops it
+   * only once this is true. Meaningless once the task has ended.
+   */
+  drained: boolean;
 }
 
 export interface ListTasksFilter {
@@ -541,6 +554,8 @@ export interface AgentReport {
   heartbeat: boolean;
   tasks: TaskStatusUpdate[];
   containers: ContainerStatusUpdate[];
+  /** Draining endpoints this node's load balancers no longer send new connections to. */
+  drainedEndpointIds: string[];
 }
 
 export interface WatchEndpointsRequest {

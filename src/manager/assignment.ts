@@ -20,7 +20,7 @@ import type { Kinds, NodeRecord, TaskRecord } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';
 import { isLive, isTerminal } from './scheduler.ts';
 import type { ReadTx } from './store.ts';
-import { endpointView } from './views.ts';
+import { endpointView, taskView } from './views.ts';
 
 export type ItemKind = 'node' | 'task' | 'container' | 'endpoint' | 'network' | 'service' | 'keyring' | 'peer';
 
@@ -78,7 +78,7 @@ export function computeAssignment(tx: ReadTx<Kinds>, nodeId: string): Assignment
   const networkIds = new Set<string>([cluster.ingressNetworkId]);
   for (const t of tx.byIndex('task', 'node', nodeId)) {
     if (!assignedTask(t)) continue;
-    add(set, 'task', t.id, t.version, t);
+    add(set, 'task', t.id, t.version, taskView(t));
     for (const n of t.networks) networkIds.add(n.networkId);
   }
   for (const c of tx.byIndex('container', 'node', nodeId)) {

@@ -8,8 +8,8 @@
  * allocator's memory included, so a refused request leaves the store byte-identical.
  *
  * The operations live by resource in control/ (networks, services and tasks, containers,
- * nodes, agents, swarm), sharing one ControlCore (store, allocator, orchestrator, clock,
- * configuration). This class composes them into the one object the API server, the
+ * nodes, agents, drains, swarm), sharing one ControlCore (store, allocator, orchestrator,
+ * drain waits, clock, configuration). This class composes them into the one object the API server, the
  * dispatcher and tests call: the ManagerApi of src/api plus the agent-facing operations.
  */
 import type {
@@ -46,6 +46,7 @@ import { Allocator } from './allocator.ts';
 import type { NodeSessionInfo } from './control/agents.ts';
 import { AgentControl } from './control/agents.ts';
 import { ContainerControl } from './control/containers.ts';
+import { DrainControl } from './control/drains.ts';
 import type { ControlDeps } from './control/core.ts';
 import { ControlCore } from './control/core.ts';
 import { NetworkControl } from './control/networks.ts';
@@ -54,6 +55,8 @@ import type { AgentRelay } from './control/runtime.ts';
 import { RuntimeControl } from './control/runtime.ts';
 import { ServiceControl } from './control/services.ts';
 import { SwarmControl } from './control/swarm.ts';
+import { DrainTracker } from './drain-tracker.ts';
+import type { DrainWatchers } from './drain-tracker.ts';
 import type { Kinds, NodeRecord } from './objects.ts';
 import { Orchestrator } from './orchestrator.ts';
 import type { TxContext } from './orchestrator.ts';
@@ -78,7 +81,11 @@ export class ManagerControl implements ManagerApi {
   readonly agents: AgentControl;
   readonly swarm: SwarmControl;
   readonly runtime: RuntimeControl;
+  readonly drains: DrainControl;
+  /** The drain waits in memory (diagnostics, tests). */
+  readonly drainTracker: DrainTracker;
   private readonly core: ControlCore;
+  private readonly unwatchDrains: () => void;
 
   constructor(deps: ControlDeps, clusterConfig: ClusterAllocationConfig) {
     this.store = deps.store;
@@ -90,6 +97,15 @@ export class ManagerControl implements ManagerApi {
       portRangeStart: clusterConfig.portRangeStart,
       portRangeEnd: clusterConfig.portRangeEnd,
     });
+    this.drainTracker = new DrainTracker({
+      clock: deps.clock,
+      onTimeout: (outcome) => {
+        this.drains
+          .markDrained([outcome])
+          .catch((err: unknown) => deps.logger.warn({ err, taskId: outcome.taskId }, 'marking a task drained failed'));
+      },
+    });
+    this.unwatchDrains = deps.store.watch((batch) => this.drainTracker.onCommit(batch));
     this.orchestrator = new Orchestrator({
       clock: deps.clock,
       historyRetention: deps.config.taskHistoryRetention,
@@ -98,8 +114,9 @@ export class ManagerControl implements ManagerApi {
           .reconcileServices([id])
           .catch((err: unknown) => deps.logger.warn({ err, serviceId: id }, 'reconcile after timer failed'));
       },
+      drains: this.drainTracker,
     });
-    this.core = new ControlCore(deps, this.allocator, this.orchestrator);
+    this.core = new ControlCore(deps, this.allocator, this.orchestrator, this.drainTracker);
     this.networks = new NetworkControl(this.core);
     this.services = new ServiceControl(this.core);
     this.containers = new ContainerControl(this.core);
@@ -107,6 +124,7 @@ export class ManagerControl implements ManagerApi {
     this.agents = new AgentControl(this.core);
     this.swarm = new SwarmControl(this.core);
     this.runtime = new RuntimeControl(this.core);
+    this.drains = new DrainControl(this.core);
   }
 
   // ------------------------------------------------------------------ plumbing
@@ -133,6 +151,8 @@ export class ManagerControl implements ManagerApi {
 
   close(): void {
     this.orchestrator.close();
+    this.unwatchDrains();
+    this.drainTracker.close();
   }
 
   // ------------------------------------------------------------------ networks
@@ -273,6 +293,18 @@ export class ManagerControl implements ManagerApi {
   /** Task states reported by a node's agent (one transaction per report). */
   reportTaskStates(nodeId: string, updates: readonly TaskStatusUpdate[]): Promise<void> {
     return this.agents.reportTaskStates(nodeId, updates);
+  }
+  /** Sets who tells the drain waits which nodes watch which networks (the dispatcher's hub); undefined detaches it. */
+  attachEndpointWatchers(watchers: DrainWatchers | undefined): void {
+    this.drainTracker.attachWatchers(watchers);
+  }
+  /** A node's load balancers left these draining endpoints (AgentReport.drained_endpoint_ids). */
+  acknowledgeDrained(nodeId: string, endpointIds: readonly string[]): Promise<void> {
+    return this.drains.acknowledgeDrained(nodeId, endpointIds);
+  }
+  /** After a restart: fresh waits for the tasks still draining (returns how many). */
+  resumeDrains(): Promise<number> {
+    return this.drains.resumeDrains();
   }
   /** Container states reported by a node's agent. */
   reportContainerStates(nodeId: string, updates: readonly { containerId: string; state: string }[]): Promise<void> {

@@ -12,11 +12,14 @@
  * endpoint belongs to (only for networks someone watches), which is how a removal finds its
  * topic.
  *
- * Who may watch what is the dispatcher's decision (session.ts); this module only streams.
+ * Who may watch what is the dispatcher's decision (session.ts); this module only streams,
+ * and says which nodes watch a network now (`nodesWatching`): the nodes a task's drain
+ * waits for (drain-tracker.ts).
  */
 import type { Endpoint, EndpointEvent } from '../api/api-types.ts';
 import type { Logger } from '../common/logger.ts';
 import type { EndpointRecord, Kinds } from './objects.ts';
+import type { DrainWatchers } from './drain-tracker.ts';
 import type { ChangeBatch, Store } from './store.ts';
 import { endpointView } from './views.ts';
 
@@ -29,10 +32,11 @@ interface Topic {
   networkId: string;
   /** IDs of the network's endpoints as last sent. */
   ids: Set<string>;
-  sinks: Set<EndpointWatchSink>;
+  /** Each watcher and the node it streams to ('' when unnamed). */
+  sinks: Map<EndpointWatchSink, string>;
 }
 
-export class EndpointWatchHub {
+export class EndpointWatchHub implements DrainWatchers {
   private readonly store: Store<Kinds>;
   private readonly logger: Logger;
   private readonly topics = new Map<string, Topic>();
@@ -57,11 +61,19 @@ export class EndpointWatchHub {
     return n;
   }
 
+  /** The nodes with an open watch of the network now. */
+  nodesWatching(networkId: string): Set<string> {
+    const out = new Set<string>();
+    const topic = this.topics.get(networkId);
+    if (topic) for (const nodeId of topic.sinks.values()) if (nodeId !== '') out.add(nodeId);
+    return out;
+  }
+
   /**
-   * Registers `sink` for the networks and writes one snapshot per network at once; returns
-   * the function that ends the watch (idempotent).
+   * Registers `sink` (streaming to node `nodeId`) for the networks and writes one snapshot
+   * per network at once; returns the function that ends the watch (idempotent).
    */
-  watch(networkIds: readonly string[], sink: EndpointWatchSink): () => void {
+  watch(networkIds: readonly string[], sink: EndpointWatchSink, nodeId = ''): () => void {
     this.start();
     const ids = [...new Set(networkIds)];
     const snapshots = this.store.view((tx) => ({
@@ -72,14 +84,14 @@ export class EndpointWatchHub {
     for (const { id, endpoints } of snapshots.lists) {
       let topic = this.topics.get(id);
       if (!topic) {
-        topic = { networkId: id, ids: new Set(), sinks: new Set() };
+        topic = { networkId: id, ids: new Set(), sinks: new Map() };
         this.topics.set(id, topic);
       }
       // the store is the truth: a snapshot also corrects what the topic remembered
       for (const old of topic.ids) this.networkOf.delete(old);
       topic.ids = new Set(endpoints.map((e) => e.id));
       for (const e of endpoints) this.networkOf.set(e.id, id);
-      topic.sinks.add(sink);
+      topic.sinks.set(sink, nodeId);
       joined.push(topic);
       this.send(sink, { kind: 'snapshot', networkId: id, version: snapshots.version, endpoints, removedIds: [] });
     }
@@ -133,7 +145,7 @@ export class EndpointWatchHub {
       const topic = this.topics.get(networkId);
       if (!topic) continue;
       const event: EndpointEvent = { kind: 'delta', networkId, version: batch.revision, endpoints: d.endpoints, removedIds: d.removedIds };
-      for (const sink of topic.sinks) this.send(sink, event);
+      for (const sink of topic.sinks.keys()) this.send(sink, event);
     }
   }
 

@@ -121,6 +121,9 @@ export async function startManager(input: ManagerConfigInput, options: StartOpti
 
     dispatcher = new Dispatcher({ control, config, clock, logger });
     dispatcher.start();
+    // drains under way when the previous process stopped wait afresh (their acknowledgements were in memory)
+    const resumed = await control.resumeDrains();
+    if (resumed > 0) logger.info({ tasks: resumed }, 'resumed the drains of tasks shutting down');
     server = new ApiServer({
       control,
       dispatcher,

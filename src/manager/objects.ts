@@ -8,6 +8,7 @@
  * churn on a network does not touch the network object agents watch.
  */
 import type { Container, Endpoint, Network, Node, Service, Task } from '../api/api-types.ts';
+import { isTerminal } from './scheduler.ts';
 import type { Schema, StoredObject } from './store.ts';
 
 export interface StoredGossipKey {
@@ -43,6 +44,7 @@ export type NodeRecord = Node;
 export type NetworkRecord = Omit<Network, 'endpointCount' | 'serviceIds' | 'downEndpointCount'>;
 /** `specVersion`: the service version whose task template (and networks, host ports) tasks must run. */
 export type ServiceRecord = Omit<Service, 'serviceStatus'> & { specVersion: number };
+/** `drained` may be missing in records written before tasks had it: it means false. */
 export type TaskRecord = Task;
 export type ContainerRecord = Container;
 /** `state` may be missing in records written before endpoints had one: it means active. */
@@ -74,6 +76,11 @@ export function serviceNetworkIds(s: ServiceRecord): string[] {
   return ids;
 }
 
+/** A task the manager is shutting down that has not ended and has not left the load balancers yet. */
+export function undrained(t: TaskRecord): boolean {
+  return t.desiredState === 'shutdown' && t.drained !== true && !isTerminal(t);
+}
+
 export const MANAGER_SCHEMA: Schema<Kinds> = {
   cluster: { indexes: [] },
   node: { indexes: [] },
@@ -92,6 +99,8 @@ export const MANAGER_SCHEMA: Schema<Kinds> = {
       { name: 'node', values: (t) => [t.nodeId] },
       // services with tasks waiting for a node (what a node becoming ready may schedule)
       { name: 'unassigned', values: (t) => (t.nodeId === '' && t.desiredState === 'running' ? [t.serviceId] : []) },
+      // tasks shutting down whose drain is not complete (what a restarted manager waits for again)
+      { name: 'undrained', values: (t) => (undrained(t) ? [t.nodeId] : []) },
     ],
   },
   container: {

@@ -3,8 +3,10 @@
  *
  * It owns the task lifecycle on the manager side: creating tasks with their network
  * attachments (one endpoint per network, addresses from the allocator), assigning pending
- * tasks, shutting tasks down and giving their addresses back once they can no longer be
- * using them, pruning history. It also keeps the two pieces of scheduling state that are
+ * tasks, shutting tasks down (draining them out of the load balancers first, see
+ * drain-tracker.ts) and giving their addresses back once they can no longer be using them,
+ * deleting the ended tasks of removed services, pruning history. It also keeps the two
+ * pieces of scheduling state that are
  * deliberately not stored: when the next rolling-update batch of a service may start, and
  * timers that wake a service whose restart delay is running (both are recomputed from the
  * store after a restart: a restarted manager at worst starts a batch or a restart early).
@@ -14,6 +16,7 @@ import { ShoalError } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import type { NetworkAttachment, TaskStatus } from '../api/api-types.ts';
 import type { AllocTx } from './allocator.ts';
+import type { DrainTracker } from './drain-tracker.ts';
 import type { ClusterRecord, Kinds, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';
 import { isLive, isTerminal, planService } from './scheduler.ts';
@@ -94,12 +97,15 @@ export interface OrchestratorOptions {
   historyRetention: number;
   /** Called (outside any transaction) when a service's timer fires. */
   onWake: (serviceId: string) => void;
+  /** The drain acknowledgements of tasks shutting down. */
+  drains: DrainTracker;
 }
 
 export class Orchestrator {
   private readonly clock: Clock;
   private readonly historyRetention: number;
   private readonly onWake: (serviceId: string) => void;
+  private readonly drains: DrainTracker;
   private readonly nextBatchAt = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: Timer }>();
   private closed = false;
@@ -108,6 +114,7 @@ export class Orchestrator {
     this.clock = options.clock;
     this.historyRetention = options.historyRetention;
     this.onWake = options.onWake;
+    this.drains = options.drains;
   }
 
   /** Networks a service's tasks attach to: its own, plus ingress when it publishes ingress ports. */
@@ -180,6 +187,7 @@ export class Orchestrator {
       specVersion: svc.specVersion,
       name,
       hostPorts: svc.endpoint.ports.filter((p) => p.publishMode === 'host'),
+      drained: false,
     };
     tx.put('task', task);
     ctx.addLoad(nodeId, 1);
@@ -210,8 +218,9 @@ export class Orchestrator {
 
   /**
    * Sets a task's desired state to shutdown. A task no agent holds (pending, or on a node
-   * that is gone) is ended here and its addresses are freed; a task on a live node ends
-   * when its agent reports it stopped.
+   * that is gone) is ended here and its addresses are freed; a task on a live node drains
+   * (drainTask) and ends when its agent reports it stopped. An ended task whose service is
+   * gone is deleted.
    */
   shutdownTask(ctx: TxContext, task: TaskRecord, message: string): void {
     const node = task.nodeId === '' ? undefined : ctx.node(task.nodeId);
@@ -226,12 +235,56 @@ export class Orchestrator {
         this.releaseEndpoints(ctx, task.id);
       } else {
         task.status = { ...task.status, message };
+        this.drainTask(ctx, task);
       }
     } else {
       this.releaseEndpoints(ctx, task.id);
     }
-    ctx.tx.put('task', task);
     ctx.addLoad(task.nodeId, -1);
+    if (!this.collectEnded(ctx, task)) ctx.tx.put('task', task);
+  }
+
+  /**
+   * Takes a task that is shutting down out of the load balancers: its endpoints go
+   * draining, and the task is drained (Task.drained) once every node watching one of its
+   * networks acknowledged them, or when the wait runs out (drain-tracker.ts); at once, here,
+   * when it has no endpoints or nobody watches their networks. On a Down node nothing
+   * changes (its endpoints stay down; this runs again when the node is Ready). `expected`
+   * adds nodes to wait for that do not watch yet (a restarted manager's). Returns whether
+   * it changed the task record, which the caller writes.
+   */
+  drainTask(ctx: TxContext, task: TaskRecord, expected?: (networkId: string) => Iterable<string>): boolean {
+    const node = ctx.node(task.nodeId);
+    if (!node || node.status.state === 'down' || isTerminal(task)) return false;
+    const endpoints = ctx.tx.byIndex('endpoint', 'owner', task.id);
+    let changed = false;
+    for (const ep of endpoints) {
+      if (ep.state === 'draining') continue;
+      ep.state = 'draining';
+      ctx.tx.put('endpoint', ep);
+      changed = true;
+    }
+    if (task.drained === true) return false;
+    // a drain already under way keeps its wait (and the acknowledgements it has)
+    if (!changed && this.drains.isWaiting(task.id)) return false;
+    const waits = this.drains.waitsFor(endpoints, expected);
+    if (waits.size === 0) {
+      task.drained = true;
+      return true;
+    }
+    const taskId = task.id;
+    ctx.tx.onCommit(() => this.drains.begin(taskId, waits));
+    return false;
+  }
+
+  /**
+   * Deletes a task that has ended and whose service is gone (`service rm`), releasing
+   * what it still holds; returns whether it did.
+   */
+  collectEnded(ctx: TxContext, task: TaskRecord): boolean {
+    if (!isTerminal(task) || ctx.tx.get('service', task.serviceId)) return false;
+    this.removeTask(ctx, task);
+    return true;
   }
 
   removeTask(ctx: TxContext, task: TaskRecord): void {

@@ -10,7 +10,10 @@
  * logs requests (control/runtime.ts) ride on it as `requests` messages, each waiting for
  * the agent's Respond call with a deadline (a timer, not a poll); a session that ends fails
  * its waiting requests at once. And a node may watch the endpoints of the networks in its
- * assignment (endpoint-watch.ts), so that the manager's list fills what gossip lost.
+ * assignment (endpoint-watch.ts), so that the manager's list fills what gossip lost; the
+ * nodes watching a network when a task on it starts draining are the ones whose
+ * acknowledgements (the report stream's drained endpoint IDs) the drain waits for
+ * (drain-tracker.ts).
  *
  * Liveness: the dispatcher remembers when it last heard a heartbeat from each node (in
  * memory, never written per beat). A Ready node silent for `nodeDownAfterMs` is marked
@@ -119,6 +122,8 @@ export class Dispatcher implements AgentRelay {
     this.endpoints = new EndpointWatchHub(this.control.store, this.logger);
     // exec and logs reach the agents through this dispatcher's sessions
     this.control.attachAgentRelay(this);
+    // drains wait for the nodes that watch endpoints through this dispatcher
+    this.control.attachEndpointWatchers(this.endpoints);
   }
 
   start(): void {
@@ -325,7 +330,7 @@ export class Dispatcher implements AgentRelay {
         }
       }
     });
-    return this.endpoints.watch(networkIds, sink);
+    return this.endpoints.watch(networkIds, sink, nodeId);
   }
 
   private sendSnapshot(s: Session): void {
@@ -375,6 +380,8 @@ export class Dispatcher implements AgentRelay {
     if (report.heartbeat) await this.heartbeat(nodeId);
     if (report.tasks.length > 0) await this.control.reportTaskStates(nodeId, report.tasks);
     if (report.containers.length > 0) await this.control.reportContainerStates(nodeId, report.containers);
+    const drained = report.drainedEndpointIds ?? [];
+    if (drained.length > 0) await this.control.acknowledgeDrained(nodeId, drained);
   }
 
   async heartbeat(nodeId: string): Promise<void> {
@@ -431,6 +438,7 @@ export class Dispatcher implements AgentRelay {
     this.unwatch?.();
     this.endpoints.close();
     this.control.attachAgentRelay(undefined);
+    this.control.attachEndpointWatchers(undefined);
     for (const s of [...this.sessions.values()]) this.end(s, apiError('SHOAL_ERR_MANAGER_UNREACHABLE', 'the manager is shutting down'));
   }
 }

@@ -1,9 +1,10 @@
 /**
  * Stored records -> API objects: adds what is derived at read time (a network's endpoint
  * counts and attached services, a service's running and desired task counts), fills what
- * records of older versions lack (an endpoint's state) and drops internal fields.
+ * records of older versions lack (an endpoint's state, a task's drained flag) and drops
+ * internal fields.
  */
-import type { Endpoint, EndpointState, Network, Service } from '../api/api-types.ts';
+import type { Endpoint, EndpointState, Network, Service, Task } from '../api/api-types.ts';
 import type { EndpointRecord, Kinds, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord } from './objects.ts';
 import type { ReadTx } from './store.ts';
 
@@ -50,7 +51,13 @@ export function endpointStateFor(node: NodeRecord | undefined): EndpointState {
 
 /** An endpoint as the API shows it (a copy: state filled in for records written before it existed). */
 export function endpointView(rec: EndpointRecord): Endpoint {
-  return { ...rec, aliases: [...rec.aliases], state: rec.state === 'down' ? 'down' : 'active' };
+  const state: EndpointState = rec.state === 'down' ? 'down' : rec.state === 'draining' ? 'draining' : 'active';
+  return { ...rec, aliases: [...rec.aliases], state };
+}
+
+/** A task as the API shows it: `drained` filled in for records written before it existed (the record itself otherwise). */
+export function taskView(rec: TaskRecord): Task {
+  return typeof rec.drained === 'boolean' ? rec : { ...rec, drained: false };
 }
 
 export function serviceView(tx: ReadTx<Kinds>, rec: ServiceRecord, tasks?: readonly TaskRecord[]): Service {

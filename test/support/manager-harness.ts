@@ -19,6 +19,7 @@ import { joinCluster } from '../../src/agent/join.ts';
 import type { AgentIdentity } from '../../src/agent/join.ts';
 import { FakeClock } from '../../src/common/clock.ts';
 import { silentLogger } from '../../src/common/logger.ts';
+import type { Logger } from '../../src/common/logger.ts';
 import { initCluster } from '../../src/manager/cluster.ts';
 import { connectManager } from '../../src/api/client.ts';
 import type { ManagerClient } from '../../src/api/client.ts';
@@ -63,24 +64,35 @@ export interface InProcessManager {
   config: ManagerConfig;
   dispatcher: Dispatcher;
   dir: string;
-  /** Closes and reopens the store and core from the same file (a restart). */
+  /**
+   * Closes and reopens the store and core from the same file (a restart): the new core
+   * resumes the drains under way, as `startManager` does (`resumed` settles when it has).
+   */
   reopen(): InProcessManager;
+  /** After `reopen`: the drains resumed (the number of tasks waiting again). */
+  resumed: Promise<number>;
 }
 
 /**
  * The manager core without servers: a real SQLite store in a temp dir, a FakeClock (wall
  * clock starts 2026-01-01), an initialised cluster. The dispatcher is created but not
- * started (call `dispatcher.start()` for heartbeat tests).
+ * started (call `dispatcher.start()` for heartbeat tests). `options.logger` receives what
+ * the core and the dispatcher log (default: nothing).
  */
-export async function inProcessManager(t: Test, input: Partial<ManagerConfigInput> = {}): Promise<InProcessManager> {
+export async function inProcessManager(
+  t: Test,
+  input: Partial<ManagerConfigInput> = {},
+  options: { logger?: Logger } = {},
+): Promise<InProcessManager> {
   const dir = tempDir(t);
   const config = resolveManagerConfig({ dataDir: dir, listenAddr: '127.0.0.1:2377', advertiseAddr: '127.0.0.1', ...input });
   const clock = new FakeClock();
+  const logger = options.logger ?? silentLogger;
   const open = (): InProcessManager => {
     const store = new SqliteStore<Kinds>(join(dir, 'manager.db'), MANAGER_SCHEMA);
     const cluster = store.view((tx) => tx.get('cluster', 'cluster'));
-    const control = new ManagerControl({ store, clock, config, logger: silentLogger }, cluster ?? config);
-    const dispatcher = new Dispatcher({ control, config, clock, logger: silentLogger });
+    const control = new ManagerControl({ store, clock, config, logger }, cluster ?? config);
+    const dispatcher = new Dispatcher({ control, config, clock, logger });
     const m: InProcessManager = {
       control,
       store,
@@ -88,11 +100,13 @@ export async function inProcessManager(t: Test, input: Partial<ManagerConfigInpu
       config,
       dispatcher,
       dir,
+      resumed: Promise.resolve(0),
       reopen: () => {
         dispatcher.close();
         control.close();
         store.close();
         const next = open();
+        next.resumed = next.control.resumeDrains();
         t.teardown(() => {
           next.dispatcher.close();
           next.control.close();

@@ -9,7 +9,13 @@
  * What it does, from the assignment alone:
  * - a task assigned to it is reported running; a task whose command is `exit N` then ends
  *   at once (failed with exit status N, or complete for 0), which exercises exit codes and
- *   the restart policy; a task asked to shut down is reported shutdown;
+ *   the restart policy; a task asked to shut down is reported shutdown once the manager
+ *   says it is drained (out of every load balancer), as a real agent stops it only then;
+ * - it has no load balancers, so every draining endpoint its endpoint watches show it
+ *   (`session.watchEndpoints`, which the test calls) has left them at once: it says so to
+ *   the manager (`reportDrained`) as soon as the event arrives, so a drain that waits for
+ *   this node ends without waiting for the manager's timeout (`ackDrains: false` turns
+ *   that off, for tests of the timeout);
  * - a standalone container is reported running;
  * - exec and logs requests are answered from canned data (CANNED_COMMANDS below), unless
  *   the test passes its own `answer`; the log of a task it does not know (yet) is empty,
@@ -22,7 +28,28 @@ import type { AgentRequest, AgentResponseBody, Task, TaskStatus, TaskStatusUpdat
 import { apiError } from '../../src/api/errors.ts';
 import type { AgentIdentity } from '../../src/agent/join.ts';
 import { AgentSession } from '../../src/agent/session-client.ts';
-import type { AgentSessionOptions, AssignmentState } from '../../src/agent/session-client.ts';
+import type { AgentSessionOptions, AssignmentState, EndpointWatch, EndpointWatchEvent } from '../../src/agent/session-client.ts';
+
+/**
+ * The session of a scripted agent: every endpoint watch acknowledges the draining
+ * endpoints of each event as it arrives (there are no load balancers to take them out of).
+ */
+class AcknowledgingSession extends AgentSession {
+  /** Endpoint IDs acknowledged, in order (tests). */
+  readonly acknowledged: string[] = [];
+  ackDrains = true;
+
+  override watchEndpoints(networkIds: readonly string[], onEvent: (e: EndpointWatchEvent) => void): EndpointWatch {
+    return super.watchEndpoints(networkIds, (e) => {
+      onEvent(e);
+      if (!this.ackDrains) return;
+      const ids = e.upserts.filter((x) => x.state === 'draining').map((x) => x.id);
+      if (ids.length === 0) return;
+      this.acknowledged.push(...ids);
+      this.reportDrained(ids);
+    });
+  }
+}
 
 /**
  * The commands the scripted agent "runs" for exec:
@@ -93,6 +120,8 @@ export interface ScriptedAgentOptions {
   reconnectMaxMs?: number;
   /** false: report nothing by itself (the test calls `report`). Default true. */
   autoReport?: boolean;
+  /** false: never acknowledge draining endpoints (the manager's drain waits run out). Default true. */
+  ackDrains?: boolean;
   /** Answers a request instead of the canned rules; undefined falls back to them. */
   answer?: (req: AgentRequest, agent: ScriptedAgent) => Promise<AgentResponseBody | undefined> | AgentResponseBody | undefined;
   onFatal?: AgentSessionOptions['onFatal'];
@@ -104,7 +133,7 @@ function status(state: string, message: string, exitCode = 0): TaskStatus {
 }
 
 export class ScriptedAgent {
-  readonly session: AgentSession;
+  readonly session: AcknowledgingSession;
   /** Every request the manager relayed, in arrival order. */
   readonly requests: AgentRequest[] = [];
   /** What this agent reported last for each task. */
@@ -114,7 +143,7 @@ export class ScriptedAgent {
 
   constructor(options: ScriptedAgentOptions) {
     this.options = options;
-    this.session = new AgentSession({
+    this.session = new AcknowledgingSession({
       identity: options.identity,
       ...(options.managerAddr !== undefined ? { managerAddr: options.managerAddr } : {}),
       advertiseAddr: options.advertiseAddr ?? '127.0.0.1',
@@ -128,6 +157,7 @@ export class ScriptedAgent {
       onState: (s) => this.onState(s),
       onRequest: (req) => this.onRequest(req),
     });
+    this.session.ackDrains = options.ackDrains !== false;
   }
 
   get nodeId(): string {
@@ -171,7 +201,8 @@ export class ScriptedAgent {
     const ended = (state: string | undefined): boolean =>
       state !== undefined && ['complete', 'failed', 'shutdown', 'rejected', 'orphaned'].includes(state);
     if (ended(mine) || ended(t.status.state)) return [];
-    if (t.desiredState !== 'running') return [{ taskId: t.id, status: status('shutdown', 'stopped') }];
+    // a task being shut down is stopped once it left every load balancer
+    if (t.desiredState !== 'running') return t.drained ? [{ taskId: t.id, status: status('shutdown', 'stopped') }] : [];
     if (mine === 'running' || t.status.state === 'running') return [];
     const out: TaskStatusUpdate[] = [{ taskId: t.id, status: status('running', 'started') }];
     if (t.spec.command[0] === 'exit') {

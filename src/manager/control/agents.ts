@@ -7,7 +7,8 @@
  * A node's state and its endpoints' state change together: marking a node Down marks its
  * endpoints (tasks, containers, its ingress sandbox) down in the same transaction, so that
  * what the manager lists never says a dead node's endpoints are live; Ready marks them
- * active again.
+ * active again, except those of tasks being shut down, which go draining (and their
+ * drains start then, when they have not completed before: orchestrator.ts `drainTask`).
  *
  * Reports only move a task forward (STATE_RANK): a late or repeated report never undoes a
  * newer state, and a report about a task of another node is ignored. A task that failed
@@ -21,7 +22,7 @@ import { apiError } from '../../api/errors.ts';
 import { roleForToken } from '../../api/tokens.ts';
 import { newId } from '../../common/ids.ts';
 import { issueNodeCertificate } from '../ca.ts';
-import type { NodeRecord } from '../objects.ts';
+import type { NodeRecord, TaskRecord } from '../objects.ts';
 import { isoTime } from '../orchestrator.ts';
 import { isTerminal, TERMINAL_STATES } from '../scheduler.ts';
 import type { TxContext } from '../orchestrator.ts';
@@ -58,16 +59,22 @@ export interface NodeSessionInfo {
   gossipPort?: number;
 }
 
-/** Sets the state of every endpoint on the node (its tasks', containers' and ingress sandbox's). */
-function setNodeEndpointsState(ctx: TxContext, nodeId: string, state: EndpointState): number {
-  let changed = 0;
+/**
+ * Sets the state of every endpoint on the node (its tasks', containers' and ingress
+ * sandbox's), leaving out the endpoints of `skipOwners` (tasks being shut down, which
+ * drain instead when the node is up).
+ */
+function setNodeEndpointsState(ctx: TxContext, nodeId: string, state: EndpointState, skipOwners: ReadonlySet<string> = new Set()): void {
   for (const ep of ctx.tx.byIndex('endpoint', 'node', nodeId)) {
-    if (ep.state === state) continue;
+    if (ep.state === state || (ep.kind === 'task' && skipOwners.has(ep.ownerId))) continue;
     ep.state = state;
     ctx.tx.put('endpoint', ep);
-    changed++;
   }
-  return changed;
+}
+
+/** The node's tasks that are being shut down and have not ended. */
+function shuttingDown(ctx: TxContext, nodeId: string): TaskRecord[] {
+  return ctx.tx.byIndex('task', 'node', nodeId).filter((t) => t.desiredState === 'shutdown' && !isTerminal(t));
 }
 
 /** Docker's error text of a task that exited with a non-zero status. */
@@ -152,7 +159,9 @@ export class AgentControl {
       node.updatedAt = ctx.now;
       ctx.tx.put('node', node);
       ctx.invalidateNodes();
-      setNodeEndpointsState(ctx, nodeId, 'active');
+      const stopping = shuttingDown(ctx, nodeId);
+      setNodeEndpointsState(ctx, nodeId, 'active', new Set(stopping.map((t) => t.id)));
+      for (const t of stopping) if (this.core.orchestrator.drainTask(ctx, t)) ctx.tx.put('task', t);
       this.core.reconcileNode(ctx, nodeId);
     });
   }
@@ -203,6 +212,8 @@ export class AgentControl {
           t.desiredState = 'shutdown';
           orchestrator.releaseEndpoints(ctx, t.id);
           services.add(t.serviceId);
+          // the ended task of a removed service goes with it
+          if (orchestrator.collectEnded(ctx, t)) continue;
         }
         ctx.tx.put('task', t);
       }

@@ -1,6 +1,6 @@
 /**
  * What every part of the manager's core shares: the store, the allocator, the
- * orchestrator, the clock, the configuration and the logger, and the one way to change
+ * orchestrator, the drain waits, the clock, the configuration and the logger, and the one way to change
  * anything, `mutate` (one store transaction with allocation and scheduling available).
  *
  * Each resource's operations (networks.ts, services.ts, ...) hold this object and nothing
@@ -11,6 +11,7 @@ import { ShoalError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Allocator } from '../allocator.ts';
 import type { ManagerConfig } from '../config.ts';
+import type { DrainTracker } from '../drain-tracker.ts';
 import type { ClusterRecord, Kinds } from '../objects.ts';
 import { CLUSTER_KEY } from '../objects.ts';
 import type { Orchestrator } from '../orchestrator.ts';
@@ -28,17 +29,19 @@ export class ControlCore {
   readonly store: Store<Kinds>;
   readonly allocator: Allocator;
   readonly orchestrator: Orchestrator;
+  readonly drains: DrainTracker;
   readonly clock: Clock;
   readonly config: ManagerConfig;
   readonly logger: Logger;
 
-  constructor(deps: ControlDeps, allocator: Allocator, orchestrator: Orchestrator) {
+  constructor(deps: ControlDeps, allocator: Allocator, orchestrator: Orchestrator, drains: DrainTracker) {
     this.store = deps.store;
     this.clock = deps.clock;
     this.config = deps.config;
     this.logger = deps.logger;
     this.allocator = allocator;
     this.orchestrator = orchestrator;
+    this.drains = drains;
   }
 
   /** Wall-clock now, from the injected clock. */

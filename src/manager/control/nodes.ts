@@ -133,7 +133,7 @@ export class NodeControl {
         else if (!isTerminal(t)) {
           t.status = { ...t.status, state: 'orphaned', message: 'node removed', timestamp: ctx.now };
           orchestrator.releaseEndpoints(ctx, t.id);
-          tx.put('task', t);
+          if (!orchestrator.collectEnded(ctx, t)) tx.put('task', t);
         }
       }
       for (const id of affected) orchestrator.reconcile(ctx, id);

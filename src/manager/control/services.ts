@@ -3,6 +3,15 @@
  * transaction as the service), list, inspect, update (a rolling update when the tasks'
  * template or networks change), scale, remove, and `service ps`.
  *
+ * Removing a service (as Docker's `service rm`) removes the service record, its VIPs, its
+ * published ports and its name at once (a service of the same name may be created right
+ * away), and shuts its tasks down as any shutdown does: a task no agent holds (pending,
+ * unassigned, orphaned) or one that already ended is deleted at once; a task running on a
+ * node drains out of the load balancers, is stopped by its agent, and is deleted (its
+ * addresses released) when the agent reports it ended. Until then it is listed by the
+ * unfiltered and per-node task lists (`listTasks()`, `listTasks({ nodes })`), never by
+ * `service ps`, `service ls` or `service inspect`, which no longer find the service.
+ *
  * Also the reconciles that run outside a request: when a restart-delay or update-batch
  * timer fires, and the sweep of every service after a manager restart.
  */
@@ -14,7 +23,8 @@ import type { TxContext } from '../orchestrator.ts';
 import { resolveNetwork, resolveNode, resolveService } from '../refs.ts';
 import { normalizeServiceSpec } from '../spec-validation.ts';
 import type { ReadTx } from '../store.ts';
-import { serviceView } from '../views.ts';
+import { isLive, isTerminal } from '../scheduler.ts';
+import { serviceView, taskView } from '../views.ts';
 import type { ControlCore } from './core.ts';
 import { managerNodeId } from './core.ts';
 import { matchesIds, matchesLabels, matchesNames } from './filters.ts';
@@ -219,10 +229,15 @@ export class ServiceControl {
       const { tx } = ctx;
       const svc = resolveService(tx, ref);
       removedId = svc.id;
-      for (const t of tx.byIndex('task', 'service', svc.id)) orchestrator.removeTask(ctx, t);
       orchestrator.releaseEndpoints(ctx, svc.id);
       ctx.alloc.releasePorts(svc.id);
       tx.delete('service', svc.id);
+      // the service is gone first, so that each task that ends here is deleted with it
+      for (const t of tx.byIndex('task', 'service', svc.id)) {
+        if (isLive(t)) orchestrator.shutdownTask(ctx, t, 'service removed');
+        else if (isTerminal(t)) orchestrator.removeTask(ctx, t);
+        // else: already shutting down (draining, or on a Down node); deleted when it ends
+      }
     });
     orchestrator.forget(removedId);
   }
@@ -251,14 +266,16 @@ export class ServiceControl {
       }
       tasks = tasks.filter((t) => matchesIds(t.id, filter.ids));
       const cmp = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
-      return tasks.sort(
-        (a, b) =>
-          cmp(a.serviceName, b.serviceName) ||
-          a.slot - b.slot ||
-          cmp(a.nodeId, b.nodeId) ||
-          cmp(b.createdAt, a.createdAt) ||
-          cmp(a.id, b.id),
-      );
+      return tasks
+        .sort(
+          (a, b) =>
+            cmp(a.serviceName, b.serviceName) ||
+            a.slot - b.slot ||
+            cmp(a.nodeId, b.nodeId) ||
+            cmp(b.createdAt, a.createdAt) ||
+            cmp(a.id, b.id),
+        )
+        .map(taskView);
     });
   }
 

@@ -202,7 +202,18 @@ t.test('scale, global services and removal', async (t) => {
   await control.removeService('glob');
   t.equal((await control.listTasks({ services: ['rep'] })).length > 0, true);
   await t.rejects(control.inspectService('glob'), { code: 'SHOAL_ERR_SERVICE_NOT_FOUND' });
-  t.equal((await control.listTasks()).filter((x) => x.serviceName === 'glob').length, 0, 'tasks removed with the service');
+  const left = (await control.listTasks()).filter((x) => x.serviceName === 'glob');
+  t.same(
+    left.map((x) => [x.desiredState, x.drained]),
+    [
+      ['shutdown', true],
+      ['shutdown', true],
+      ['shutdown', true],
+    ],
+    'tasks on nodes stay until their agents stop them (nobody watches their networks: drained at once)',
+  );
+  for (const x of left) await control.reportTaskStates(x.nodeId, [{ taskId: x.id, status: { ...x.status, state: 'shutdown' } }]);
+  t.equal((await control.listTasks()).filter((x) => x.serviceName === 'glob').length, 0, 'and go with the service once they ended');
 });
 
 t.test('bad service requests are refused with stable codes and change nothing', async (t) => {

@@ -96,7 +96,12 @@ t.test('a Down node: its endpoints are down in the same transaction, counted, an
 
   await control.nodeReady(n1, { hostname: 'n1', platformOs: '', platformArch: '', version: '', addr: '192.0.2.21' });
   const back = await control.networkEndpoints('front');
-  t.same([...new Set(back.endpoints.map((e) => e.state))], ['active'], 'active again with its node');
+  t.same(
+    back.endpoints.filter((e) => e.nodeId === n1).map((e) => e.state),
+    ['draining', 'draining'],
+    "n1's tasks were shut down while it was Down: back with their node, their endpoints drain",
+  );
+  t.same([...new Set(back.endpoints.filter((e) => e.nodeId !== n1).map((e) => e.state))], ['active'], 'the others are active');
   t.equal(back.network.downEndpointCount, 0);
   t.same(
     (await control.networkEndpoints('att')).endpoints.map((e) => e.state),

@@ -184,6 +184,7 @@ t.test('sessions: snapshot, deltas, heartbeat loss moves tasks, removal ends the
         status: { state: 'running', message: '', err: '', timestamp: '', exitCode: 0, health: '' },
       })),
       containers: [],
+      drainedEndpointIds: [],
     });
   }
   t.equal((await control.inspectService('web')).serviceStatus.runningTasks, 4);
@@ -213,6 +214,7 @@ t.test('sessions: snapshot, deltas, heartbeat loss moves tasks, removal ends the
       { taskId: victim.id, status: { state: 'failed', message: 'exit 1', err: 'exit status 1', timestamp: '', exitCode: 1, health: '' } },
     ],
     containers: [],
+    drainedEndpointIds: [],
   });
   t.equal((await control.listTasks({ ids: [victim.id] }))[0]!.desiredState, 'shutdown');
   t.equal((await control.listTasks({ services: ['web'], desiredState: 'running' })).length, 3, 'waiting for the 5 s restart delay');

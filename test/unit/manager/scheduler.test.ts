@@ -56,6 +56,7 @@ function task(slot: number, nodeId: string, state = 'running', desired = 'runnin
     specVersion,
     name: `web.${slot}.${id}`,
     hostPorts: [],
+    drained: false,
   };
 }
 
