@@ -47,6 +47,7 @@ import { TaskRuntime } from './tasks/runtime.ts';
 import { Workloads } from './workloads.ts';
 import { sandboxFiles } from './sandbox-files.ts';
 import { SandboxIfnames } from './sandbox-ifnames.ts';
+import { inboundConnections } from './connections.ts';
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_PREFIX = 'shoal-';
@@ -179,6 +180,7 @@ export class Agent {
         this.publish();
         this.lbRunner.trigger();
       },
+      openConnections: (w) => inboundConnections(w.pid),
       clock: this.clock,
       logger: this.logger.child({ part: 'workloads' }),
     });
@@ -353,7 +355,9 @@ export class Agent {
       if (e.nodeId !== this.nodeId || e.mac === '') continue;
       const w = this.workloads.get(e.ownerId);
       if (!w || w.phase !== 'running') continue;
-      records.push(endpointRecord(e, this.o.advertiseAddr, w.health));
+      const t = s.tasks.get(e.ownerId);
+      const draining = w.draining === true || e.state === 'draining' || (t !== undefined && t.desiredState !== 'running');
+      records.push(endpointRecord(e, this.o.advertiseAddr, w.health, draining));
     }
     ge.publish(records);
   }
@@ -455,7 +459,7 @@ export class Agent {
   // ------------------------------------------------------------------ load balancers
 
   /** The load balancers' models and where they go, from the current inputs. */
-  private lbInputs(): { models: LbModels; place: LbPlace } | undefined {
+  private lbInputs(): { models: LbModels; place: LbPlace; draining: string[] } | undefined {
     const s = this.state;
     if (!s) return undefined;
     const dead = this.gossipEndpoints?.dead ?? new Set<string>();
@@ -524,7 +528,10 @@ export class Agent {
       ingress: isbReady ? { netns: this.sandboxNetns(INGRESS_SANDBOX_ID), ifname: this.lastIngressIfname() } : undefined,
       bridge: isbEgress || hostPorts.length > 0 ? bridge : undefined,
     };
-    return { models, place };
+    // the draining endpoints these models were built from (what a successful sync may report)
+    const draining: string[] = [];
+    for (const list of this.managerLists.values()) for (const e of list.values()) if (e.state === 'draining') draining.push(e.id);
+    return { models, place, draining };
   }
 
   private async syncLb(full: boolean): Promise<void> {
@@ -537,6 +544,10 @@ export class Agent {
         details: { failures },
       });
     }
+    // every load balancer of this node now sends no new connection to a draining endpoint
+    // (the models were built from these very lists): tell the manager, which lets a task
+    // stop once every node that balanced to it said so
+    if (inputs.draining.length > 0) this.session.reportDrained(inputs.draining);
   }
 
   /** The data plane's drift: what a sync would change now (nothing when the kernel is right). */

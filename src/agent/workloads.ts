@@ -5,9 +5,12 @@
  *   assigned (desired running) -> pending: its sandbox is in the overlay model; once the
  *   overlay sync has built it -> started: the process runs, reported "running" -> health
  *   changes reported as they happen -> the process exits on its own ("complete" with exit 0,
- *   "failed" with its exit code) or the manager asks it down ("shutdown": SIGTERM, then
- *   SIGKILL after the stop grace period). A stopped workload's sandbox leaves the model and
- *   the overlay sync removes it.
+ *   "failed" with its exit code) or the manager asks it down ("shutdown"). A task asked
+ *   down first drains: it leaves every load balancer (its endpoints turn "draining"), and
+ *   runs on until the manager says every node that balanced to it let it go
+ *   (`task.drained`); then the agent waits for its open inbound connections to end, up to
+ *   the stop grace period, and stops it: SIGTERM, then SIGKILL after the stop grace
+ *   period. A stopped workload's sandbox leaves the model and the overlay sync removes it.
  *
  * Processes outlive the agent: at start the runtime adopts those still running (same PID),
  * and nothing is stopped until the first assignment says what this node should run.
@@ -42,6 +45,8 @@ export interface Workload {
   owner: SandboxOwner;
   /** Last state reported to the manager. */
   reported: string;
+  /** The manager asked it down and it waits to be let go by every load balancer. */
+  draining?: boolean;
 }
 
 export interface WorkloadReporter {
@@ -61,8 +66,10 @@ export interface WorkloadsOptions {
   };
   /** The set of sandboxes the overlay must hold changed. */
   onSandboxesChanged: () => void;
-  /** A workload's running/health state changed (endpoint publication follows it). */
+  /** A workload's running/health/draining state changed (endpoint publication and load balancers follow it). */
   onWorkloadChanged: () => void;
+  /** Open inbound connections of a running workload (a drained task waits for them to end); none = do not wait. */
+  openConnections?: (w: Workload) => Promise<number>;
   clock?: Clock;
   logger: Logger;
 }
@@ -74,6 +81,8 @@ function status(state: string, message: string, extra: Partial<TaskStatus> = {})
 export class Workloads {
   private readonly o: WorkloadsOptions;
   private readonly items = new Map<string, Workload>();
+  /** Stops under way, by workload id. */
+  private readonly stops = new Map<string, Promise<void>>();
   /** Ended workloads whose record and log are still kept, oldest first. */
   private readonly ended: string[] = [];
   private assignment: AssignmentState | undefined;
@@ -250,7 +259,17 @@ export class Workloads {
         if (w.phase === 'pending' && this.ready.has(id)) work.push(this.startOne(w, d.task, d.container));
         if (w.phase === 'running' && w.reported !== 'running') this.report(w, status('running', 'started', { health: w.health }));
       } else if (w && (w.phase === 'running' || w.phase === 'pending' || w.phase === 'starting')) {
-        work.push(this.stopOne(w, d.task?.spec.stopGracePeriodMs ?? DEFAULT_GRACE_MS));
+        const graceMs = d.task?.spec.stopGracePeriodMs ?? DEFAULT_GRACE_MS;
+        if (d.task && w.phase === 'running' && !d.task.drained) {
+          // leaving the load balancers: runs on until every node that balanced to it let it go
+          if (!w.draining) {
+            w.draining = true;
+            this.o.logger.info({ id: w.id, name: w.name }, 'draining: waiting for every load balancer to let the task go');
+            this.o.onWorkloadChanged();
+          }
+        } else {
+          this.startStop(w, graceMs, d.task !== undefined && w.phase === 'running');
+        }
       }
     }
     // workloads the manager no longer assigns: stop, then forget
@@ -261,7 +280,7 @@ export class Workloads {
         await this.retire(w.id);
         sandboxesChanged = true;
       } else if (w.phase !== 'stopping') {
-        work.push(this.stopOne(w, DEFAULT_GRACE_MS));
+        this.startStop(w, DEFAULT_GRACE_MS, false);
       }
     }
     await Promise.all(work);
@@ -324,11 +343,37 @@ export class Workloads {
     }
   }
 
-  private async stopOne(w: Workload, graceMs: number): Promise<void> {
+  /** Stops a workload without holding up the reconciliation (others start meanwhile). */
+  private startStop(w: Workload, graceMs: number, waitConnections: boolean): void {
+    if (this.stops.has(w.id)) return;
+    const p = this.stopOne(w, graceMs, waitConnections)
+      .catch((err: unknown) => this.o.logger.warn({ id: w.id, err }, 'stop failed'))
+      .finally(() => this.stops.delete(w.id));
+    this.stops.set(w.id, p);
+  }
+
+  /** Waits for a drained task's inbound connections to end, at most graceMs. */
+  private async waitConnections(w: Workload, graceMs: number): Promise<void> {
+    const count = this.o.openConnections;
+    if (!count) return;
+    const clock = this.o.clock ?? systemClock;
+    const deadline = clock.now() + graceMs;
+    let open = await count(w).catch(() => 0);
+    if (open === 0) return;
+    this.o.logger.info({ id: w.id, name: w.name, open, graceMs }, 'drained: waiting for open connections to end');
+    while (open > 0 && clock.now() < deadline && w.phase === 'stopping') {
+      await new Promise<void>((resolve) => clock.setTimer(Math.min(100, Math.max(1, deadline - clock.now())), resolve));
+      open = await count(w).catch(() => 0);
+    }
+    if (open > 0) this.o.logger.info({ id: w.id, name: w.name, open }, 'stop grace period over with connections still open');
+  }
+
+  private async stopOne(w: Workload, graceMs: number, waitConnections = false): Promise<void> {
     const wasPending = w.phase === 'pending';
     w.stopRequested = true;
     w.phase = 'stopping';
     this.o.onWorkloadChanged(); // leaves gossip before its process goes
+    if (waitConnections && !wasPending && w.pid > 0) await this.waitConnections(w, graceMs);
     if (!wasPending && w.pid > 0) {
       try {
         const { exitCode } = await this.o.runtime.stop(w.id, graceMs);
@@ -343,8 +388,10 @@ export class Workloads {
     this.runner.trigger(); // forgets it if the manager no longer assigns it
   }
 
-  /** Stops every workload (agent shutdown without --keep-state). */
+  /** Stops every workload (agent shutdown without --keep-state); stops under way are waited for. */
   async stopAll(): Promise<void> {
-    await Promise.all([...this.items.values()].filter((w) => w.phase !== 'exited').map((w) => this.stopOne(w, DEFAULT_GRACE_MS)));
+    await Promise.all(
+      [...this.items.values()].filter((w) => w.phase !== 'exited').map((w) => this.stops.get(w.id) ?? this.stopOne(w, DEFAULT_GRACE_MS)),
+    );
   }
 }

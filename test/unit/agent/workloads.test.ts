@@ -66,6 +66,8 @@ function task(id: string, desiredState: 'running' | 'shutdown', extra: Partial<T
     specVersion: 1,
     name: `web.1.${id}`,
     hostPorts: [],
+    // a task the manager shut down and whose drain ended (unless a test says otherwise)
+    drained: desiredState === 'shutdown',
     ...extra,
   } as Task;
 }
@@ -77,8 +79,9 @@ function state(tasks: Task[]): AssignmentState {
   return s;
 }
 
-function setup() {
+function setup(opts: { openConnections?: () => Promise<number> } = {}) {
   const rt = new ScriptedRuntime();
+  let changes = 0;
   const reports: TaskStatusUpdate[] = [];
   const containers: ContainerStatusUpdate[] = [];
   let sandboxChanges = 0;
@@ -88,7 +91,10 @@ function setup() {
     sandboxNetns: (id) => `p-sb-${id.slice(0, 12)}`,
     files: () => ({ resolvConf: 'nameserver 127.0.0.11\n', hosts: '127.0.0.1 localhost\n' }),
     onSandboxesChanged: () => sandboxChanges++,
-    onWorkloadChanged: () => {},
+    onWorkloadChanged: () => {
+      changes++;
+    },
+    ...(opts.openConnections ? { openConnections: opts.openConnections } : {}),
     logger: silentLogger,
   });
   rt.onEvent = (e) => w.onRuntimeEvent(e);
@@ -99,7 +105,7 @@ function setup() {
       await w.runner.whenIdle();
     }
   };
-  return { rt, w, reports, containers, settle, sandboxChanges: () => sandboxChanges };
+  return { rt, w, reports, containers, settle, sandboxChanges: () => sandboxChanges, changes: () => changes };
 }
 
 t.test('a task starts only once its sandbox is built, and is reported running', async (t) => {
@@ -211,4 +217,45 @@ t.test('a task the manager already sees ended is not started again', async (t) =
   w.overlayApplied(new Set(['old']));
   await settle();
   t.equal(rt.started.length, 0);
+});
+
+t.test('a task asked down drains first: it runs until drained, then waits for its open connections, then stops', async (t) => {
+  let open = 2;
+  const { rt, w, reports, settle, changes } = setup({ openConnections: async () => open });
+  t.teardown(() => w.runner.stop());
+  w.runner.start();
+  w.setAssignment(state([task('d1', 'running')]));
+  w.overlayApplied(new Set(['d1']));
+  await settle();
+  t.equal(rt.started.length, 1);
+  const before = changes();
+  w.setAssignment(state([task('d1', 'shutdown', { drained: false })]));
+  await settle();
+  t.same(rt.stopped, [], 'not stopped while the load balancers still let it go');
+  t.equal(w.get('d1')?.phase, 'running', 'still running');
+  t.equal(w.get('d1')?.draining, true, 'marked draining');
+  t.ok(changes() > before, 'the change is published (gossip and load balancers follow)');
+  w.setAssignment(state([task('d1', 'shutdown', { drained: true })]));
+  await settle();
+  t.same(rt.stopped, [], 'drained, but two connections are still open');
+  t.equal(w.get('d1')?.phase, 'stopping');
+  open = 0;
+  await settle();
+  await settle();
+  t.same(rt.stopped, ['d1'], 'stopped once its connections ended');
+  t.equal(reports.filter((r) => r.taskId === 'd1').at(-1)?.status.state, 'shutdown');
+});
+
+t.test('a drained task whose connections never end is stopped at the end of its stop grace period', async (t) => {
+  const { rt, w, settle } = setup({ openConnections: async () => 1 });
+  t.teardown(() => w.runner.stop());
+  w.runner.start();
+  w.setAssignment(state([task('g1', 'running', { spec: { ...task('x', 'running').spec, stopGracePeriodMs: 300 } })]));
+  w.overlayApplied(new Set(['g1']));
+  await settle();
+  w.setAssignment(state([task('g1', 'shutdown', { drained: true, spec: { ...task('x', 'running').spec, stopGracePeriodMs: 300 } })]));
+  const started = Date.now();
+  while (rt.stopped.length === 0 && Date.now() - started < 10_000) await settle();
+  t.same(rt.stopped, ['g1'], 'stopped although a connection stayed open');
+  t.ok(Date.now() - started >= 250, 'after (about) the grace period');
 });

@@ -90,6 +90,7 @@ function task(id: string, slot: number, createdAt: string, state: string, desire
     specVersion: 1,
     name: `web.${slot}.${id}`,
     hostPorts: [],
+    drained: false,
   };
 }
 
