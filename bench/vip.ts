@@ -18,7 +18,12 @@
  * converged table (plan, read back 250,000 elements, compare, nothing applied). Reference:
  * kube-proxy's 2-20 minutes (the issue's figure).
  *
- *   npm run bench -- vip      (root; SHOAL_BENCH_ROUNDS, default 15)
+ * mesh (bench/_mesh.ts): the routing mesh in a 3-host testbed cluster against the same
+ * HTTP server reached directly (wrk requests and new connections per second), and how fast
+ * every host's ingress load balancer follows a scale of the service.
+ *
+ *   npm run bench -- vip      (root; SHOAL_BENCH_ROUNDS, default 15;
+ *                              SHOAL_BENCH_VIP_PARTS: some of one,full,mesh, default all)
  *
  * Progress goes to stderr; the last stdout line is one JSON object.
  */
@@ -31,9 +36,17 @@ import type { VipBackend, VipModel, VipService } from '../src/vip/model.ts';
 import { VipSyncer, type VipReport } from '../src/vip/apply.ts';
 import { planVip } from '../src/vip/plan.ts';
 import { rewriteScript } from '../src/vip/table-state.ts';
+import { meshBench } from './_mesh.ts';
 import { median, percentile, round1 } from './_stats.ts';
 
 const ROUNDS = Number(process.env['SHOAL_BENCH_ROUNDS'] ?? 15);
+const PART_NAMES = ['one', 'full', 'mesh'] as const;
+const PARTS = new Set((process.env['SHOAL_BENCH_VIP_PARTS'] ?? PART_NAMES.join(',')).split(',').map((p) => p.trim()));
+for (const p of PARTS) {
+  if (!(PART_NAMES as readonly string[]).includes(p)) {
+    throw new Error(`SHOAL_BENCH_VIP_PARTS: unknown part ${JSON.stringify(p)} (parts: ${PART_NAMES.join(', ')})`);
+  }
+}
 const tag = randomBytes(3).toString('hex');
 const namespaces: string[] = [];
 
@@ -189,19 +202,28 @@ async function fullSync(): Promise<Record<string, number>> {
 }
 
 try {
-  const one = await oneChange();
+  const one = PARTS.has('one') ? await oneChange() : {};
   cleanup();
-  const full = await fullSync();
+  const full = PARTS.has('full') ? await fullSync() : {};
   cleanup();
+  const mesh = PARTS.has('mesh') ? await meshBench(log) : undefined;
+  if (mesh && mesh.mesh_wrk_error_total > 0) {
+    log(`FAILED: wrk saw ${mesh.mesh_wrk_error_total} errors through the mesh or the direct server (mesh_wrk_errors in the JSON)`);
+    process.exitCode = 1;
+  }
   const result = {
     bench: 'vip',
+    parts: [...PARTS],
     ...one,
     ...full,
+    ...mesh,
     goals: { one_change_ms_10k_services: 50, full_sync_ms_5k_services_250k_backends: 10_000 },
     references: {
       kube_proxy_nftables_one_change_ms: 141,
       kube_proxy_full_sync_ms_5k_services_250k_backends: '120000-1200000',
-      one_change_as_rewrite_ms: one['one_change_rewrite_ms_10k_services'],
+      ...(one['one_change_rewrite_ms_10k_services'] === undefined
+        ? {}
+        : { one_change_as_rewrite_ms: one['one_change_rewrite_ms_10k_services'] }),
     },
     rounds: ROUNDS,
   };

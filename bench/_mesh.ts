@@ -1,0 +1,408 @@
+/**
+ * The routing mesh against the same server reached directly, in one testbed and one run.
+ * (Not a benchmark of its own: bench/vip.ts calls meshBench; `_` keeps scripts/bench from
+ * running this file.)
+ *
+ * A 3-host testbed cluster (`shoal testbed up`), an overlay `front` and a service `web`: 3
+ * replicas of bench/_mesh-server.mjs (200 and the host name) on `front`, publishing
+ * 8080 -> 80 through the mesh. The reference is the same server started directly in host
+ * h2's namespace on port 9000, no mesh.
+ *
+ * Throughput: wrk from the outside client (the underlay namespace, 192.0.2.1) against
+ * 192.0.2.12:8080 (h2's mesh table, its ingress sandbox, a task on any host over the
+ * ingress overlay) and against 192.0.2.12:9000 (the server in h2 itself): keep-alive
+ * connections (requests per second), and a new connection per request (`Connection:
+ * close`: connections per second, the rate the conntrack and NAT path sets). Rounds
+ * alternate which side goes first; the figures are medians. The mesh side has three server
+ * processes (one per task) where the direct side has one: on a small machine the servers
+ * and wrk share the cores, so a ratio above 1 does not mean the mesh adds capacity. Every
+ * wrk run must end with no socket error and no non-2xx answer: the counts are returned,
+ * and any error is logged.
+ *
+ * Convergence: `shoal service scale web=N` for N = 6, 3, 6, 2; after each, the time from
+ * the command returning until each host's ingress sandbox's load-balancer map holds
+ * exactly the ingress addresses of web's running tasks (the manager's view: desired and
+ * current state running, N of them), polled every POLL_MS. A sample is taken when the read
+ * that saw the match ended, so it includes up to one read's cost (an `nft -j` process,
+ * logged). p50 and p99 over every (host, step) sample (4 steps x 3 hosts: p99 is the
+ * slowest).
+ *
+ * The client namespace gets tcp_tw_reuse=1 and the port range 1024-65535 (why: at the
+ * sysctl call).
+ *
+ *   SHOAL_BENCH_MESH_ROUNDS (3), SHOAL_BENCH_MESH_SECONDS (5 per wrk run),
+ *   SHOAL_BENCH_MESH_CONNECTIONS (32)
+ */
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { ManagerClient } from '../src/api/client.ts';
+import { connectManager } from '../src/api/client.ts';
+import { packageRoot } from '../src/common/paths.ts';
+import { testbedPaths } from '../src/testbed/state.ts';
+import { agentPrefix } from '../src/testbed/testbed.ts';
+import { median, percentile, round1, round2 } from './_stats.ts';
+
+const ROUNDS = Number(process.env['SHOAL_BENCH_MESH_ROUNDS'] ?? 3);
+const SECONDS = Number(process.env['SHOAL_BENCH_MESH_SECONDS'] ?? 5);
+const CONNECTIONS = Number(process.env['SHOAL_BENCH_MESH_CONNECTIONS'] ?? 32);
+/** Replica counts the convergence part scales web to, in order (it starts at 3). */
+const SCALE_STEPS = [6, 3, 6, 2] as const;
+const POLL_MS = 20;
+const CONVERGE_TIMEOUT_MS = 60_000;
+const PUBLISHED = 8080;
+const DIRECT_PORT = 9000;
+const HOST = 2;
+const HOST_ADDR = '192.0.2.12';
+const HOSTS = [1, 2, 3] as const;
+
+const SHOAL = join(packageRoot(), 'bin', 'shoal.js');
+const SERVER = join(packageRoot(), 'bench', '_mesh-server.mjs');
+
+/** Errors one kind of wrk run saw, summed over its rounds. */
+export interface WrkErrors {
+  non2xx: number;
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+}
+
+export interface MeshFigures {
+  mesh_rps: number;
+  direct_rps: number;
+  mesh_rps_ratio: number;
+  mesh_new_conn_rps: number;
+  direct_new_conn_rps: number;
+  scale_converge_p50_ms: number;
+  scale_converge_p99_ms: number;
+  /** Every count must be 0; anything else is a failed run (logged). */
+  mesh_wrk_errors: { keepalive: WrkErrors; new_conn: WrkErrors; direct_keepalive: WrkErrors; direct_new_conn: WrkErrors };
+  mesh_wrk_error_total: number;
+}
+
+interface WrkRun {
+  rps: number;
+  requests: number;
+  errors: WrkErrors;
+}
+
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      cmd,
+      args,
+      { encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, maxBuffer: 16 << 20, ...(opts.env ? { env: opts.env } : {}) },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${[cmd, ...args].join(' ')}: ${stderr.trim() || err.message}`));
+        else resolve(stdout);
+      },
+    );
+  });
+}
+
+function inNs(ns: string, argv: string[], timeoutMs?: number): Promise<string> {
+  return run('nsenter', [`--net=/run/netns/${ns}`, '--', ...argv], timeoutMs === undefined ? {} : { timeoutMs });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const v = await check().catch((err: unknown) => {
+      last = (err as Error).message;
+      return undefined;
+    });
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
+    await sleep(100);
+  }
+}
+
+export function parseWrk(out: string): WrkRun {
+  const num = (re: RegExp, i = 1): number => Number(re.exec(out)?.[i] ?? 0);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  if (!rps) throw new Error(`wrk printed no request rate:\n${out}`);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/;
+  return {
+    rps: Number(rps[1]),
+    requests: num(/(\d+) requests in/),
+    errors: {
+      non2xx: num(/Non-2xx or 3xx responses:\s+(\d+)/),
+      connect: num(sock, 1),
+      read: num(sock, 2),
+      write: num(sock, 3),
+      timeout: num(sock, 4),
+    },
+  };
+}
+
+const noErrors = (): WrkErrors => ({ non2xx: 0, connect: 0, read: 0, write: 0, timeout: 0 });
+const errorTotal = (e: WrkErrors): number => e.non2xx + e.connect + e.read + e.write + e.timeout;
+
+function addErrors(into: WrkErrors, e: WrkErrors): void {
+  into.non2xx += e.non2xx;
+  into.connect += e.connect;
+  into.read += e.read;
+  into.write += e.write;
+  into.timeout += e.timeout;
+}
+
+/** The bare addresses of a load-balancer map's backends for the published port, sorted. */
+export function mapBackends(json: string, port: number): string[] {
+  const doc = JSON.parse(json) as { nftables: Array<{ map?: { elem?: unknown[] } }> };
+  const out: string[] = [];
+  for (const item of doc.nftables) {
+    for (const e of item.map?.elem ?? []) {
+      const [key, value] = e as [{ concat: unknown[] }, { concat: unknown[] }];
+      if (key.concat[1] === port) out.push(String(value.concat[0]));
+    }
+  }
+  return out.sort();
+}
+
+export async function meshBench(log: (m: string) => void): Promise<MeshFigures> {
+  const prefix = `bm${randomBytes(2).toString('hex').slice(0, 3)}-`;
+  const env: NodeJS.ProcessEnv = { ...process.env, SHOAL_CONTEXT: prefix };
+  delete env['SHOAL_HOST'];
+  delete env['SHOAL_DATA_DIR'];
+  const shoal = (args: string[]): Promise<string> => run(process.execPath, [SHOAL, ...args], { env, timeoutMs: 180_000 });
+  const clientNs = `${prefix}ul`;
+  const ingressNs = (h: number): string => `${agentPrefix(prefix, h)}sb-ingress-sbox`;
+  const lbTable = (h: number): string => `${agentPrefix(prefix, h)}lb`;
+
+  let testbedStarted = false;
+  let direct: ChildProcess | undefined;
+  let client: ManagerClient | undefined;
+  // Synchronous: it also runs from a signal handler, which cannot wait.
+  const endDirect = (): void => {
+    if (direct?.pid !== undefined && direct.exitCode === null && direct.signalCode === null) {
+      try {
+        process.kill(direct.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    endDirect();
+    client?.close();
+    if (testbedStarted) {
+      log(`${signal}: taking testbed ${prefix} down`);
+      spawnSyncDown(prefix, env);
+    }
+    // vip.ts's own handler (registered after this one) ends the process; alone, end it here.
+    if (process.listenerCount(signal) === 1) process.exit(130);
+  };
+  process.prependListener('SIGINT', onSignal);
+  process.prependListener('SIGTERM', onSignal);
+
+  try {
+    log(`mesh: testbed ${prefix}, 3 hosts, a manager and three agents`);
+    testbedStarted = true;
+    await shoal(['testbed', 'up', '--hosts', '3', '--prefix', prefix]);
+    const mc = connectManager({ host: `unix://${join(testbedPaths(prefix).dataDir(1), 'manager.sock')}` });
+    client = mc;
+    await shoal(['network', 'create', '-d', 'overlay', 'front']);
+    await shoal([
+      'service',
+      'create',
+      '--name',
+      'web',
+      '--replicas',
+      '3',
+      '--network',
+      'front',
+      '--publish',
+      `published=${PUBLISHED},target=80`,
+      '--',
+      process.execPath,
+      SERVER,
+      '80',
+    ]);
+    const ingressId = (await mc.inspectNetwork('ingress')).id;
+    // A new connection per request is tens of thousands of connections a run from one
+    // address to one address and port; the client closes first, so each leaves a TIME_WAIT
+    // socket there for 60 s, and the default port range (half of 32768-60999 for connect)
+    // runs out after ~14,000: connects then crawl (a few hundred a second). A load
+    // generator's usual settings, in the client's namespace only.
+    await inNs(clientNs, ['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65535']);
+
+    /** The ingress addresses of web's running tasks when there are `replicas` of them, sorted. */
+    const wanted = async (replicas: number): Promise<string[] | undefined> => {
+      const tasks = (await mc.listTasks({ services: ['web'] })).filter((t) => t.desiredState === 'running' && t.status.state === 'running');
+      if (tasks.length !== replicas) return undefined;
+      const addrs = tasks.flatMap((t) => t.networks.filter((n) => n.networkId === ingressId).flatMap((n) => n.addresses));
+      return addrs.length === replicas ? addrs.map((a) => a.split('/')[0]!).sort() : undefined;
+    };
+    const readMap = async (h: number): Promise<string[]> => {
+      const out = await inNs(ingressNs(h), ['nft', '-j', 'list', 'map', 'ip', lbTable(h), 'backends-tcp']).catch(() => '');
+      return out === '' ? [] : mapBackends(out, PUBLISHED);
+    };
+    const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+    /**
+     * Per host, ms from t0 until its map equals the wanted set (as above), polled every
+     * POLL_MS; and when the manager first listed `replicas` running tasks (for the log: the
+     * part of the time that is the tasks' start or stop, not the load balancers).
+     */
+    const converge = async (replicas: number, t0: number): Promise<{ done: Map<number, number>; managerMs: number }> => {
+      const done = new Map<number, number>();
+      let managerMs = Number.NaN;
+      const last = new Map<number, string[]>();
+      let want: string[] | undefined;
+      while (done.size < HOSTS.length) {
+        const tick = performance.now();
+        if (tick - t0 > CONVERGE_TIMEOUT_MS) {
+          const state = HOSTS.map((h) => `h${h}: ${done.has(h) ? 'done' : `[${(last.get(h) ?? []).join(' ')}]`}`).join('; ');
+          throw new Error(
+            `web=${replicas}: no convergence in ${CONVERGE_TIMEOUT_MS} ms; manager ${want ? `[${want.join(' ')}]` : 'not yet running'}; ${state}`,
+          );
+        }
+        const pending = HOSTS.filter((h) => !done.has(h));
+        const [w, ...maps] = await Promise.all([
+          wanted(replicas).catch(() => undefined),
+          ...pending.map(async (h) => ({ h, backends: await readMap(h), at: performance.now() })),
+        ]);
+        want = w as string[] | undefined;
+        if (want && Number.isNaN(managerMs)) managerMs = performance.now() - t0;
+        for (const m of maps as Array<{ h: number; backends: string[]; at: number }>) {
+          last.set(m.h, m.backends);
+          if (want && same(m.backends, want)) done.set(m.h, m.at - t0);
+        }
+        const rest = POLL_MS - (performance.now() - tick);
+        if (rest > 0) await sleep(rest);
+      }
+      return { done, managerMs };
+    };
+
+    await converge(3, performance.now());
+    await until(
+      async () => ((await inNs(clientNs, ['curl', '-sf', '-m', '2', `http://${HOST_ADDR}:${PUBLISHED}/`])) ? true : undefined),
+      60_000,
+      `the mesh to answer on ${HOST_ADDR}:${PUBLISHED}`,
+    );
+    log('mesh: web runs 3 tasks, every ingress sandbox balances over them, the mesh answers');
+
+    const d = spawn('ip', ['netns', 'exec', `${prefix}h${HOST}`, process.execPath, SERVER, String(DIRECT_PORT)], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    direct = d;
+    d.on('error', (err) => log(`direct server: ${err.message}`));
+    await until(
+      async () => ((await inNs(clientNs, ['curl', '-sf', '-m', '2', `http://${HOST_ADDR}:${DIRECT_PORT}/`])) ? true : undefined),
+      30_000,
+      `the direct server to answer on ${HOST_ADDR}:${DIRECT_PORT}`,
+    );
+    log(`mesh: the direct reference (pid ${d.pid}) answers in h${HOST}`);
+
+    const wrk = async (port: number, close: boolean, seconds = SECONDS): Promise<WrkRun> => {
+      const args = [
+        'wrk',
+        '-t1',
+        `-c${CONNECTIONS}`,
+        `-d${seconds}s`,
+        ...(close ? ['-H', 'Connection: close'] : []),
+        `http://${HOST_ADDR}:${port}/`,
+      ];
+      const r = parseWrk(await inNs(clientNs, args, (seconds + 60) * 1000));
+      if (r.requests === 0) throw new Error(`wrk ${close ? 'new-connection ' : ''}run against port ${port} completed no request`);
+      return r;
+    };
+    // warm-up: JIT of the servers, conntrack and neighbour entries; not counted
+    await wrk(PUBLISHED, false, 1);
+    await wrk(DIRECT_PORT, false, 1);
+
+    const errors = { keepalive: noErrors(), new_conn: noErrors(), direct_keepalive: noErrors(), direct_new_conn: noErrors() };
+    const rates = {
+      keepalive: [] as number[],
+      new_conn: [] as number[],
+      direct_keepalive: [] as number[],
+      direct_new_conn: [] as number[],
+    };
+    type Kind = keyof typeof rates;
+    const measure = async (kind: Kind): Promise<void> => {
+      const port = kind.startsWith('direct') ? DIRECT_PORT : PUBLISHED;
+      const r = await wrk(port, kind.endsWith('new_conn'));
+      rates[kind].push(r.rps);
+      addErrors(errors[kind], r.errors);
+      if (errorTotal(r.errors) > 0) log(`mesh: ERROR: wrk ${kind} against ${HOST_ADDR}:${port}: ${JSON.stringify(r.errors)}`);
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      const order: Kind[] =
+        round % 2 === 0
+          ? ['keepalive', 'direct_keepalive', 'new_conn', 'direct_new_conn']
+          : ['direct_keepalive', 'keepalive', 'direct_new_conn', 'new_conn'];
+      for (const kind of order) await measure(kind);
+      log(
+        `mesh round ${round + 1}/${ROUNDS}: keep-alive mesh ${Math.round(rates.keepalive.at(-1)!)} req/s, direct ${Math.round(rates.direct_keepalive.at(-1)!)}; new connections mesh ${Math.round(rates.new_conn.at(-1)!)}/s, direct ${Math.round(rates.direct_new_conn.at(-1)!)}/s`,
+      );
+    }
+    endDirect();
+
+    // the cost of one map read, which every convergence sample may include
+    const readCost: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const t = performance.now();
+      await readMap(HOST);
+      readCost.push(performance.now() - t);
+    }
+    log(`mesh: one read of an ingress map: ${round1(median(readCost))} ms`);
+
+    const samples: number[] = [];
+    for (const replicas of SCALE_STEPS) {
+      await shoal(['service', 'scale', `web=${replicas}`]);
+      const t0 = performance.now();
+      const { done, managerMs } = await converge(replicas, t0);
+      samples.push(...done.values());
+      log(
+        `mesh: web=${replicas}: ${HOSTS.map((h) => `h${h} ${round1(done.get(h)!)} ms`).join(', ')} (the manager listed ${replicas} running tasks at ${round1(managerMs)} ms)`,
+      );
+    }
+
+    const total = Object.values(errors).reduce((n, e) => n + errorTotal(e), 0);
+    if (total > 0) log(`mesh: ERROR: wrk saw ${total} errors: ${JSON.stringify(errors)}`);
+    const meshRps = median(rates.keepalive);
+    const directRps = median(rates.direct_keepalive);
+    return {
+      mesh_rps: Math.round(meshRps),
+      direct_rps: Math.round(directRps),
+      mesh_rps_ratio: round2(meshRps / directRps),
+      mesh_new_conn_rps: Math.round(median(rates.new_conn)),
+      direct_new_conn_rps: Math.round(median(rates.direct_new_conn)),
+      scale_converge_p50_ms: round1(percentile(samples, 50)),
+      scale_converge_p99_ms: round1(percentile(samples, 99)),
+      mesh_wrk_errors: errors,
+      mesh_wrk_error_total: total,
+    };
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    endDirect();
+    if (direct && direct.exitCode === null && direct.signalCode === null) {
+      const d = direct;
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, 5_000);
+        d.once('exit', () => {
+          clearTimeout(timer);
+          r();
+        });
+      });
+    }
+    client?.close();
+    if (testbedStarted) {
+      try {
+        await shoal(['testbed', 'down', '--prefix', prefix]);
+      } catch (err) {
+        log(`mesh: testbed down failed: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+/** The testbed down, synchronously: a signal handler cannot wait for a promise. */
+function spawnSyncDown(prefix: string, env: NodeJS.ProcessEnv): void {
+  spawnSync(process.execPath, [SHOAL, 'testbed', 'down', '--prefix', prefix], { env, stdio: 'ignore', timeout: 120_000 });
+}
