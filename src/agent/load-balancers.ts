@@ -174,21 +174,17 @@ export class LoadBalancers {
   /** What a full sync would change now, one line each; empty when every table is right. */
   async doctor(models: LbModels, place: LbPlace): Promise<string[]> {
     const out: string[] = [];
-    for (const [id, netns] of place.sandboxes) {
-      const model = models.sandboxes.get(id);
-      if (!model) {
+    const check = async (id: string, netns: string, model: VipModel | undefined, label: string): Promise<void> => {
+      if (!model || model.services.length === 0) {
         // a sandbox that reaches no service has no table
-        if (await this.o.nft(netns).listTable('ip', lbTableName(this.o.prefix)))
-          out.push(`sandbox ${id}: - table ip ${lbTableName(this.o.prefix)}`);
-        continue;
+        const name = lbTableName(this.o.prefix);
+        if (await this.o.nft(netns).listTable('ip', name)) out.push(`${label}: - table ip ${name}`);
+        return;
       }
-      const s = this.syncerFor(id, netns);
-      for (const l of await s.syncer.doctor(model)) out.push(`sandbox ${id}: ${l}`);
-    }
-    if (place.ingress && models.ingress) {
-      const s = this.syncerFor('ingress', place.ingress.netns);
-      for (const l of await s.syncer.doctor(models.ingress)) out.push(`ingress sandbox: ${l}`);
-    }
+      for (const l of await this.syncerFor(id, netns).syncer.doctor(model)) out.push(`${label}: ${l}`);
+    };
+    for (const [id, netns] of place.sandboxes) await check(id, netns, models.sandboxes.get(id), `sandbox ${id}`);
+    if (place.ingress) await check('ingress', place.ingress.netns, models.ingress, 'ingress sandbox');
     for (const d of await this.tables.doctor(this.wanted(models, place))) {
       out.push(`${d.netns === '' ? 'host' : 'ingress sandbox'}: table ip ${d.name} ${d.kind}`);
     }

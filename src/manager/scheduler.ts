@@ -12,7 +12,10 @@
  *   policy: condition none | on-failure | any, after `delayMs`, at most `maxAttempts`
  *   times per slot (0 = no limit).
  * - Tasks running an older spec are replaced `parallelism` at a time (0 = all), one batch
- *   per call while the caller allows a batch (it spaces batches by the update delay).
+ *   per call while the caller allows a batch (it spaces batches by the update delay) and
+ *   every live task of the current spec runs and passes its health check: the next batch
+ *   waits for the previous one. (Their old tasks drain out of the load balancers before
+ *   they stop: orchestrator.ts.)
  * - Ended tasks beyond the history retention are removed, oldest first.
  *
  * Task states: new -> pending (allocated, waiting for a node) -> assigned (node chosen) ->
@@ -226,9 +229,11 @@ export function planService(input: ScheduleInput): SchedulePlan {
     }
   }
 
-  // 3. rolling update: replace outdated tasks a batch at a time
+  // 3. rolling update: replace outdated tasks a batch at a time, and only once the tasks of
+  // the current spec (the previous batch) run and pass their health checks
   outdated.sort((a, b) => a.slot - b.slot || a.nodeId.localeCompare(b.nodeId));
-  if (outdated.length > 0 && input.updateBatchAllowed) {
+  const unsettled = input.tasks.some((t) => isLive(t) && !shutdownIds.has(t.id) && t.specVersion === service.specVersion && !settled(t));
+  if (outdated.length > 0 && input.updateBatchAllowed && !unsettled) {
     const parallelism = service.spec.updateConfig.parallelism;
     const batch = parallelism === 0 ? outdated : outdated.slice(0, parallelism);
     for (const t of batch) {
@@ -258,6 +263,11 @@ export function planService(input: ScheduleInput): SchedulePlan {
     for (const t of ended.slice(keep)) plan.remove.push(t.id);
   }
   return plan;
+}
+
+/** A task that runs and whose health check passes (or that has none): an update may go on past it. */
+export function settled(t: TaskRecord): boolean {
+  return t.status.state === 'running' && (t.status.health === '' || t.status.health === 'healthy');
 }
 
 function compareKeys(a: string, b: string): number {

@@ -208,6 +208,8 @@ export class AgentControl {
           health,
         };
         t.updatedAt = ctx.now;
+        // a task that starts running or turns healthy may let a rolling update go on
+        services.add(t.serviceId);
         if (TERMINAL_STATES.has(state)) {
           t.desiredState = 'shutdown';
           orchestrator.releaseEndpoints(ctx, t.id);

@@ -255,3 +255,26 @@ t.test('random node and task churn always converges to one live task per slot on
     t.equal(tasks.filter((x) => isLive(x) && x.slot > replicas).length, 0, `round ${round}: nothing live above the replica count`);
   }
 });
+
+t.test('rolling update: the next batch waits until the previous one runs and passes its health check', async (t) => {
+  const svc = service(3, { updateConfig: { parallelism: 1, delayMs: 0 } });
+  svc.specVersion = 20;
+  const old2 = task(2, 'b', 'running', 'running', 10);
+  const old3 = task(3, 'a', 'running', 'running', 10);
+  const starting = task(1, 'a', 'assigned', 'running', 20);
+  const nodes = [node('a'), node('b')];
+  const p = plan(svc, [starting, old2, old3], nodes);
+  t.same([p.shutdown.length, p.create.length, p.outdatedRemaining], [0, 0, 2], 'the new task of slot 1 is not running yet: no batch');
+  starting.status = { ...starting.status, state: 'running', health: 'starting' };
+  t.equal(plan(svc, [starting, old2, old3], nodes).shutdown.length, 0, 'running but its health check has not passed: no batch');
+  starting.status = { ...starting.status, health: 'unhealthy' };
+  t.equal(plan(svc, [starting, old2, old3], nodes).shutdown.length, 0, 'unhealthy: no batch');
+  starting.status = { ...starting.status, health: 'healthy' };
+  const q = plan(svc, [starting, old2, old3], nodes);
+  t.same(
+    q.shutdown.map((s) => s.taskId),
+    [old2.id],
+    'healthy: the next batch replaces slot 2',
+  );
+  t.equal(q.outdatedRemaining, 1);
+});
