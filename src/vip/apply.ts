@@ -114,7 +114,7 @@ export interface VipReport {
   failures: VipFailure[];
   /** Model items left out, and why. */
   problems: VipProblem[];
-  /** Services programmed (one per VIP). */
+  /** Services programmed: holding at least one port of their VIP (VipPlanner.programmed). */
   services: number;
   /** Milliseconds: planning, reading the table back, nft transaction, conntrack, whole sync. */
   timings: { planMs: number; readMs: number; applyMs: number; conntrackMs: number };

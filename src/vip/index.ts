@@ -11,6 +11,8 @@ export {
   anyPortKey,
   backendKey,
   backendsMapName,
+  claimOf,
+  claimsOf,
   CHAIN_OUTPUT,
   CHAIN_PREROUTING,
   CHAIN_REFUSE,

@@ -52,9 +52,19 @@
  *   `ct state new` of the vmap rule a table whose services all lack backends would refuse
  *   nothing (its chains are never run).
  *
- * Conflicts are settled by order, so every plan of one model is the same: a VIP claimed by
- * several services goes to the smallest id (the others are left out), a port claimed twice
- * in a service to the first in (protocol, port, targetPort) order.
+ * Services may share a VIP (the routing mesh's ingress table gives every published service
+ * the sandbox's own address, each with its own published ports): what they claim on it is
+ * settled claim by claim (claimOf), by id, so every plan of one model is the same. An
+ * explicit port is one claim per (VIP, protocol, port); the every-port entries of a VIP are
+ * one claim per VIP, whatever their protocols, because backends-any is keyed by VIP . index
+ * and two services' backends would collide there. The smallest id claiming a claim holds it;
+ * another service claiming it loses that claim only (SHOAL_ERR_VIP_CONFLICT naming the port,
+ * or its every-port entries) and keeps the rest. The `vips` set holds a VIP once while any
+ * service claims it. (nft 1.0.6 also takes backends-any keyed `ip daddr . meta l4proto .
+ * numgen`, in later transactions too; not used: it would list the backends of a service
+ * with TCP and UDP every-port entries, every sandbox's service, twice, for a sharing of
+ * every-port VIPs no model has.) Within a service, a port listed twice goes to the first in
+ * (protocol, port, targetPort) order.
  */
 import { formatV4, parseV4 } from '../common/ip.ts';
 import { type VipErrorCode, vipError } from './errors.ts';
@@ -116,6 +126,8 @@ export interface PlannedPort {
   /** EVERY_PORT (0) with port 0. */
   targetPort: number;
   backends: string[];
+  /** The backends whose established connections stay (healthy, draining or not), in address order. */
+  kept: string[];
 }
 
 /** One service, validated and normalised. */
@@ -128,7 +140,10 @@ export interface ServicePlan {
   /**
    * The backends whose established connections stay (healthy ones, draining or not), as
    * `PROTO IP TARGETPORT` per explicit port and `PROTO IP * VIP` per every-port entry
-   * (anyPortKey), sorted, unique: a backend that leaves this set loses its conntrack entries.
+   * (anyPortKey), sorted, unique, over every port of the service (the planner keeps those
+   * of the ports the service holds: a port another service holds is not this one's). Made
+   * when first read: the planner never reads it, and 10,000 services x 10 backends would
+   * build 100,000 strings for nothing.
    */
   keep: string[];
   problems: VipProblem[];
@@ -231,7 +246,6 @@ export function planService(svc: VipService): ServicePlan {
     ports.push(p);
   }
   ports.sort((a, b) => (a.protocol !== b.protocol ? (a.protocol < b.protocol ? -1 : 1) : a.port - b.port || a.targetPort - b.targetPort));
-  const keep = new Set<string>();
   for (const p of ports) {
     const last = out.ports[out.ports.length - 1];
     if (last && last.protocol === p.protocol && last.port === p.port) {
@@ -243,10 +257,21 @@ export function planService(svc: VipService): ServicePlan {
       );
       continue;
     }
-    out.ports.push({ protocol: p.protocol, port: p.port, targetPort: p.targetPort, backends: active });
-    for (const ip of kept) keep.add(p.port === EVERY_PORT ? anyPortKey(p.protocol, ip, out.vip) : backendKey(p.protocol, ip, p.targetPort));
+    out.ports.push({ protocol: p.protocol, port: p.port, targetPort: p.targetPort, backends: active, kept });
   }
-  out.keep = [...keep].sort();
+  // Made when first read (see ServicePlan.keep), then a plain property.
+  Object.defineProperty(out, 'keep', {
+    configurable: true,
+    enumerable: true,
+    get(): string[] {
+      const keep = new Set<string>();
+      const vip = out.vip!;
+      claimKeep(vip, out.ports, (k) => keep.add(k));
+      const value = [...keep].sort();
+      Object.defineProperty(out, 'keep', { value, enumerable: true, writable: true });
+      return value;
+    },
+  });
   return out;
 }
 
@@ -264,26 +289,74 @@ export interface ElementRow {
   data: string;
 }
 
-/** Calls `fn` for each element a planned service puts in the table (no objects made). */
-export function emitRows(plan: ServicePlan | undefined, fn: (set: string, key: string, data: string) => void): void {
-  if (!plan?.vip) return;
-  const vip = plan.vip;
-  fn(SET_VIPS, vip, '');
-  let anyBackends = false;
+/**
+ * What a service claims on its VIP, and what two services sharing a VIP settle by id: an
+ * explicit port is `VIP PROTO PORT`, the every-port entries (both protocols together) are
+ * `VIP *`. The elements of two claims never share a key: services and backends-PROTO are
+ * keyed by VIP . (proto .) port, services-any by VIP . proto and backends-any by VIP . index,
+ * which is why every-port entries are one claim per VIP (backends-any has no protocol).
+ */
+export function claimOf(vip: string, p: PlannedPort): string {
+  return p.port === EVERY_PORT ? `${vip} *` : `${vip} ${p.protocol} ${p.port}`;
+}
+
+/** The claims of a planned service, in port order, each once. */
+export function claimsOf(plan: ServicePlan | undefined): string[] {
+  const out: string[] = [];
+  if (!plan?.vip) return out;
   for (const p of plan.ports) {
-    const n = p.backends.length;
-    if (p.port === EVERY_PORT) {
-      fn(MAP_SERVICES_ANY, `${vip} . ${p.protocol}`, n > 0 ? `goto ${pickAnyChainName(n)}` : `goto ${CHAIN_REFUSE}`);
-      // The ports of a service share its backends: TCP and UDP every-port entries, one list.
-      if (!anyBackends) for (let i = 0; i < n; i++) fn(MAP_BACKENDS_ANY, `${vip} . ${i}`, p.backends[i]!);
-      anyBackends = true;
-      continue;
-    }
-    fn(MAP_SERVICES, `${vip} . ${p.protocol} . ${p.port}`, n > 0 ? `goto ${pickChainName(p.protocol, n)}` : `goto ${CHAIN_REFUSE}`);
-    const map = backendsMapName(p.protocol);
-    const tail = ` . ${p.targetPort}`;
-    for (let i = 0; i < n; i++) fn(map, `${vip} . ${p.port} . ${i}`, p.backends[i] + tail);
+    const c = claimOf(plan.vip, p);
+    if (p.port !== EVERY_PORT || !out.includes(c)) out.push(c);
   }
+  return out;
+}
+
+type RowFn = (set: string, key: string, data: string) => void;
+
+/** The elements of one port; `withAnyBackends`: an every-port entry lists the backends (once per VIP). */
+function emitPort(vip: string, p: PlannedPort, withAnyBackends: boolean, fn: RowFn): void {
+  const n = p.backends.length;
+  if (p.port === EVERY_PORT) {
+    fn(MAP_SERVICES_ANY, `${vip} . ${p.protocol}`, n > 0 ? `goto ${pickAnyChainName(n)}` : `goto ${CHAIN_REFUSE}`);
+    // The ports of a service share its backends: TCP and UDP every-port entries, one list.
+    if (withAnyBackends) for (let i = 0; i < n; i++) fn(MAP_BACKENDS_ANY, `${vip} . ${i}`, p.backends[i]!);
+    return;
+  }
+  fn(MAP_SERVICES, `${vip} . ${p.protocol} . ${p.port}`, n > 0 ? `goto ${pickChainName(p.protocol, n)}` : `goto ${CHAIN_REFUSE}`);
+  const map = backendsMapName(p.protocol);
+  const tail = ` . ${p.targetPort}`;
+  for (let i = 0; i < n; i++) fn(map, `${vip} . ${p.port} . ${i}`, p.backends[i] + tail);
+}
+
+/** The ports of a planned service that make one of its claims (none when it does not claim it). */
+function claimPorts(plan: ServicePlan | undefined, claim: string): PlannedPort[] {
+  if (!plan?.vip) return [];
+  const ports = plan.ports;
+  if (claim.endsWith(' *')) return ports.filter((p) => p.port === EVERY_PORT);
+  // The common case, a service with one port: no split, no filter.
+  if (ports.length === 1) return claimOf(plan.vip, ports[0]!) === claim ? ports : [];
+  const [, protocol, port] = claim.split(' ');
+  const n = Number(port);
+  return ports.filter((p) => p.port === n && p.protocol === protocol);
+}
+
+/** The elements of one claim's ports (the vips set aside: a VIP is shared). */
+function emitClaim(vip: string, ports: readonly PlannedPort[], fn: RowFn): void {
+  for (let i = 0; i < ports.length; i++) emitPort(vip, ports[i]!, i === 0, fn);
+}
+
+/** The conntrack keys one claim's ports keep (see ServicePlan.keep). */
+function claimKeep(vip: string, ports: readonly PlannedPort[], fn: (key: string) => void): void {
+  for (const p of ports) {
+    for (const ip of p.kept) fn(p.port === EVERY_PORT ? anyPortKey(p.protocol, ip, vip) : backendKey(p.protocol, ip, p.targetPort));
+  }
+}
+
+/** Calls `fn` for each element a planned service puts in the table when it holds every port it claims (no objects made). */
+export function emitRows(plan: ServicePlan | undefined, fn: RowFn): void {
+  if (!plan?.vip) return;
+  fn(SET_VIPS, plan.vip, '');
+  for (const claim of claimsOf(plan)) emitClaim(plan.vip, claimPorts(plan, claim), fn);
 }
 
 /** The elements a planned service puts in the table. */
@@ -428,26 +501,41 @@ function insertSorted(list: string[], id: string): void {
   if (list[i] !== id) list.splice(i, 0, id);
 }
 
+/** The SHOAL_ERR_VIP_CONFLICT text of a claim `loser` lost to `owner`. */
+function conflictMessage(claim: string, loser: ServicePlan, owner: string): string {
+  const [vip, protocol, port] = claim.split(' ') as [string, string, string | undefined];
+  if (protocol !== '*') {
+    return `service ${loser.id}: ${protocol} port ${port} of VIP ${vip} is also claimed by service ${owner}, which keeps it; ${loser.id} loses that port only`;
+  }
+  const lost = loser.ports.filter((p) => p.port === EVERY_PORT).map((p) => `every ${p.protocol} port`);
+  return `service ${loser.id}: the every-port entries of VIP ${vip} belong to one service, and service ${owner} has some, so ${loser.id} loses ${lost.join(' and ')}`;
+}
+
 /**
  * The desired table, kept up to date service by service. update() re-plans the services it
- * is given, settles VIP claims again for the VIPs they touch, and returns the element-level
- * change; state() is then the desired table. Feeding it a whole model at once (planVip)
- * and feeding it the same model change by change end in the same state.
+ * is given, settles again the claims they touch (each explicit port of a VIP, and its
+ * every-port entries as one claim: the smallest id claiming it holds it), and returns the
+ * element-level change; state() is then the desired table. Feeding it a whole model at once
+ * (planVip) and feeding it the same model change by change end in the same state.
  */
 export class VipPlanner {
   readonly tableName: string;
   readonly #services = new Map<string, ServicePlan>();
-  /** VIP -> the ids of the services that claim it, sorted; the first one owns it. */
+  /** Claim (claimOf) -> the ids of the services that claim it, sorted; the first one holds it. */
   readonly #claims = new Map<string, string[]>();
-  /** VIP -> the plan programmed for it. */
-  readonly #effective = new Map<string, ServicePlan>();
+  /** Claim -> the plan programmed for it. */
+  readonly #held = new Map<string, ServicePlan>();
+  /** Service id -> how many claims it holds. */
+  readonly #heldBy = new Map<string, number>();
+  /** VIP -> how many services claim it (its `vips` element is there while any does). */
+  readonly #vipRefs = new Map<string, number>();
   readonly #chainRefs = new Map<string, number>();
   readonly #keepRefs = new Map<string, number>();
   /** The keys of #keepRefs, as a set callers may read. */
   readonly #kept = new Set<string>();
   /** `PROTO IP` -> how many kept keys name it: explicit ones (backendKey) and every-port ones (anyPortKey). */
   readonly #keptBackends = new Map<string, { explicit: number; any: number }>();
-  /** Ids of services with problems of their own, and VIPs claimed more than once. */
+  /** Ids of services with problems of their own, and claims made by more than one service. */
   readonly #withProblems = new Set<string>();
   readonly #contested = new Set<string>();
   readonly #state: NftTableState;
@@ -469,7 +557,7 @@ export class VipPlanner {
     return this.#state;
   }
 
-  /** Backend ports whose established connections stay, over every programmed service (live). */
+  /** Backend ports whose established connections stay, over every port a service holds (live). */
   keep(): ReadonlySet<string> {
     return this.#kept;
   }
@@ -479,9 +567,13 @@ export class VipPlanner {
    * connection some programmed service keeps: the key is kept, or it overlaps a kept key of
    * the other kind for the same backend and protocol (an explicit port's entries include
    * those an every-port VIP sent to that port; an every-port VIP's include every port of the
-   * backend). Only a model that lists one backend in two services has such overlaps; then
-   * the entries stay (the backend is still healthy in the other) rather than cutting what
-   * the other keeps.
+   * backend). Only a model that lists one backend in two services (or one service's backend
+   * on an explicit port and its every-port entries) has such overlaps; then the entries stay
+   * (the backend is still healthy in the other) rather than cutting what the other keeps.
+   * Keys of one kind never overlap: `PROTO IP PORT` deletes the entries answered from that
+   * backend port alone, whatever VIP or service port led there, so two services that share a
+   * VIP and a backend on different target ports never cut each other's connections, and on
+   * one target port both keep the same key.
    */
   protects(key: string): boolean {
     if (this.#kept.has(key)) return true;
@@ -509,28 +601,34 @@ export class VipPlanner {
     touched.add(name);
   }
 
+  #bumpHeld(id: string, by: 1 | -1): void {
+    const n = (this.#heldBy.get(id) ?? 0) + by;
+    if (n === 0) this.#heldBy.delete(id);
+    else this.#heldBy.set(id, n);
+  }
+
   /** Services known by id (those left out included). */
   get size(): number {
     return this.#services.size;
   }
 
-  /** Services programmed (one per VIP). */
+  /** Services programmed: those holding at least one port of their VIP, or with a VIP and no port (refused). */
   get programmed(): number {
-    return this.#effective.size;
+    let n = 0;
+    for (const plan of this.#services.values()) {
+      if (plan.vip !== undefined && (plan.ports.length === 0 || this.#heldBy.has(plan.id))) n++;
+    }
+    return n;
   }
 
-  /** The problems of the services known: their own, and VIPs claimed by more than one. */
+  /** The problems of the services known: their own, and ports of a VIP claimed by more than one. */
   problems(): VipProblem[] {
     const out: VipProblem[] = [];
     for (const id of this.#withProblems) out.push(...this.#services.get(id)!.problems);
-    for (const vip of this.#contested) {
-      const ids = this.#claims.get(vip)!;
+    for (const claim of this.#contested) {
+      const ids = this.#claims.get(claim)!;
       for (const id of ids.slice(1)) {
-        out.push({
-          code: 'SHOAL_ERR_VIP_CONFLICT',
-          service: id,
-          message: `service ${id}: VIP ${vip} is also claimed by service ${ids[0]}, which keeps it; ${id} is left out`,
-        });
+        out.push({ code: 'SHOAL_ERR_VIP_CONFLICT', service: id, message: conflictMessage(claim, this.#services.get(id)!, ids[0]!) });
       }
     }
     return sortProblems(out);
@@ -539,15 +637,22 @@ export class VipPlanner {
   /** Replaces the services `upserts` (by id) and forgets the ids `removals`. */
   update(upserts: readonly VipService[], removals: readonly string[]): PlannerDelta {
     const affected = new Set<string>();
+    const vipsTouched = new Set<string>();
     const unclaim = (plan: ServicePlan | undefined): void => {
       if (!plan?.vip) return;
-      const ids = this.#claims.get(plan.vip);
-      if (ids) {
-        const i = ids.indexOf(plan.id);
-        if (i >= 0) ids.splice(i, 1);
-        if (ids.length === 0) this.#claims.delete(plan.vip);
+      const refs = this.#vipRefs.get(plan.vip)! - 1;
+      if (refs === 0) this.#vipRefs.delete(plan.vip);
+      else this.#vipRefs.set(plan.vip, refs);
+      vipsTouched.add(plan.vip);
+      for (const claim of claimsOf(plan)) {
+        const ids = this.#claims.get(claim);
+        if (ids) {
+          const i = ids.indexOf(plan.id);
+          if (i >= 0) ids.splice(i, 1);
+          if (ids.length === 0) this.#claims.delete(claim);
+        }
+        affected.add(claim);
       }
-      affected.add(plan.vip);
     };
     for (const id of removals) {
       unclaim(this.#services.get(id));
@@ -560,19 +665,22 @@ export class VipPlanner {
       this.#services.set(plan.id, plan);
       if (plan.problems.length > 0) this.#withProblems.add(plan.id);
       else this.#withProblems.delete(plan.id);
-      if (plan.vip) {
-        let ids = this.#claims.get(plan.vip);
+      if (!plan.vip) continue;
+      this.#vipRefs.set(plan.vip, (this.#vipRefs.get(plan.vip) ?? 0) + 1);
+      vipsTouched.add(plan.vip);
+      for (const claim of claimsOf(plan)) {
+        let ids = this.#claims.get(claim);
         if (!ids) {
           ids = [];
-          this.#claims.set(plan.vip, ids);
+          this.#claims.set(claim, ids);
         }
         insertSorted(ids, plan.id);
-        affected.add(plan.vip);
+        affected.add(claim);
       }
     }
 
-    // Element changes are written into the state as they are found (keys hold their VIP,
-    // so two VIPs never touch one element) and listed for the transaction.
+    // Element changes are written into the state as they are found (the keys of one claim
+    // are no other claim's) and listed for the transaction.
     const delta: PlannerDelta = { ...emptyDelta(), keepRemoved: [], udpOpened: [] };
     const sets = this.#state.sets;
     const dels = delta.deletes;
@@ -580,21 +688,31 @@ export class VipPlanner {
     const touchedChains = new Set<string>();
     const keepCandidates = new Set<string>();
     const refuse = `goto ${CHAIN_REFUSE}`;
-    for (const vip of [...affected].sort()) {
-      if ((this.#claims.get(vip)?.length ?? 0) > 1) this.#contested.add(vip);
-      else this.#contested.delete(vip);
-      const owner = this.#claims.get(vip)?.[0];
-      const next = owner === undefined ? undefined : this.#services.get(owner);
-      const prev = this.#effective.get(vip);
+    // A VIP is in `vips` while any service claims it, whichever ports they hold: once.
+    const vipElements = sets.get(SET_VIPS)!.elements;
+    for (const vip of [...vipsTouched].sort()) {
+      const wanted = this.#vipRefs.has(vip);
+      if (wanted && !vipElements.has(vip)) push(adds, SET_VIPS, [vip, '']);
+      else if (!wanted && vipElements.has(vip)) push(dels, SET_VIPS, vip);
+    }
+    for (const claim of [...affected].sort()) {
+      const ids = this.#claims.get(claim);
+      if ((ids?.length ?? 0) > 1) this.#contested.add(claim);
+      else this.#contested.delete(claim);
+      const next = ids === undefined ? undefined : this.#services.get(ids[0]!);
+      const prev = this.#held.get(claim);
       if (prev === next) continue;
       // The old rows, by set and key, only when there are new ones to compare with.
       const old = prev && next ? new Map<string, string>() : undefined;
-      emitRows(prev, (set, key, data) => {
+      const vip = claim.slice(0, claim.indexOf(' '));
+      const prevPorts = claimPorts(prev, claim);
+      const nextPorts = claimPorts(next, claim);
+      emitClaim(vip, prevPorts, (set, key, data) => {
         old?.set(`${set}\0${key}`, data);
         if ((set === MAP_SERVICES || set === MAP_SERVICES_ANY) && data !== refuse) this.#bumpChain(data.slice(5), -1, touchedChains);
       });
       const fresh = next ? new Set<string>() : undefined;
-      emitRows(next, (set, key, data) => {
+      emitClaim(vip, nextPorts, (set, key, data) => {
         const id = `${set}\0${key}`;
         fresh?.add(id);
         const was = old?.get(id);
@@ -620,29 +738,39 @@ export class VipPlanner {
           push(dels, id.slice(0, cut), id.slice(cut + 1));
         }
       } else if (prev) {
-        emitRows(prev, (set, key) => push(dels, set, key));
+        emitClaim(vip, prevPorts, (set, key) => push(dels, set, key));
       }
-      for (const k of prev?.keep ?? []) {
-        const n = this.#keepRefs.get(k)! - 1;
-        if (n === 0) {
-          this.#keepRefs.delete(k);
-          this.#kept.delete(k);
-          this.#countKept(k, -1);
-          keepCandidates.add(k);
-        } else {
+      for (const p of prevPorts) {
+        for (const ip of p.kept) {
+          const k = p.port === EVERY_PORT ? anyPortKey(p.protocol, ip, vip) : backendKey(p.protocol, ip, p.targetPort);
+          const n = this.#keepRefs.get(k)! - 1;
+          if (n === 0) {
+            this.#keepRefs.delete(k);
+            this.#kept.delete(k);
+            this.#countKept(k, -1);
+            keepCandidates.add(k);
+          } else {
+            this.#keepRefs.set(k, n);
+          }
+        }
+      }
+      for (const p of nextPorts) {
+        for (const ip of p.kept) {
+          const k = p.port === EVERY_PORT ? anyPortKey(p.protocol, ip, vip) : backendKey(p.protocol, ip, p.targetPort);
+          const n = (this.#keepRefs.get(k) ?? 0) + 1;
           this.#keepRefs.set(k, n);
+          if (n === 1) {
+            this.#kept.add(k);
+            this.#countKept(k, 1);
+          }
         }
       }
-      for (const k of next?.keep ?? []) {
-        const n = (this.#keepRefs.get(k) ?? 0) + 1;
-        this.#keepRefs.set(k, n);
-        if (n === 1) {
-          this.#kept.add(k);
-          this.#countKept(k, 1);
-        }
+      if (prev?.id !== next?.id) {
+        if (prev) this.#bumpHeld(prev.id, -1);
+        if (next) this.#bumpHeld(next.id, 1);
       }
-      if (next) this.#effective.set(vip, next);
-      else this.#effective.delete(vip);
+      if (next) this.#held.set(claim, next);
+      else this.#held.delete(claim);
     }
     for (const [set, keys] of dels) {
       const e = sets.get(set)!.elements;

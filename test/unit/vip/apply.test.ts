@@ -148,6 +148,31 @@ t.test('conntrack: removed and unhealthy backends lose their entries, kept and d
   );
 });
 
+t.test('conntrack: a service leaving a shared VIP cuts its own backend ports, not those of the others on the same backend', async (t) => {
+  const { nft, ct, syncer } = setup();
+  const a = service('a', '10.0.0.2', [tcp(8080, 80)], [up('10.1.0.5'), up('10.1.0.6')]);
+  const b = service('b', '10.0.0.2', [tcp(8081, 81), udp(5353, 53)], [up('10.1.0.5')]);
+  await syncer.sync(model(a, b), true);
+  flow(ct, 'tcp', '10.0.0.2', 8080, '10.1.0.5', 80, 40001);
+  flow(ct, 'tcp', '10.0.0.2', 8080, '10.1.0.6', 80, 40002);
+  flow(ct, 'tcp', '10.0.0.2', 8081, '10.1.0.5', 81, 40003);
+  flow(ct, 'udp', '10.0.0.2', 5353, '10.1.0.5', 53, 40004);
+  const r = await syncer.sync(model(b), false);
+  t.equal(r.transaction, 'elements');
+  t.notMatch(nft.applied.at(-1)!, /vips/, 'the VIP stays in vips: b has it');
+  t.same(r.conntrack.flushed, ['tcp 10.1.0.5 80', 'tcp 10.1.0.6 80']);
+  t.same(
+    ct
+      .list()
+      .map((e) => `${e.protocol} ${e.orig.dport} ${e.reply.src}:${e.reply.sport}`)
+      .sort(),
+    ['tcp 8081 10.1.0.5:81', 'udp 5353 10.1.0.5:53'],
+    "b's connections to the backend a shared stay",
+  );
+  t.equal(r.services, 1);
+  t.equal(nft.dump(), canonicalOfState(planVip(model(b)).state));
+});
+
 t.test('conntrack on a full sync: what the kernel pointed at, and what the last sync kept', async (t) => {
   const { nft, ct, syncer } = setup();
   await syncer.sync(model(web([up('10.1.0.2'), draining('10.1.0.3')])), true);
@@ -401,7 +426,7 @@ t.test('problems are reported; a bad model throws', async (t) => {
   t.same(
     inc.problems.map((p) => p.service),
     ['web'],
-    'the incremental path reports the same way (the smaller id keeps the VIP)',
+    'the incremental path reports the same way (the smaller id keeps the port)',
   );
   await t.rejects(syncer.sync({ tableName: 'bad name', services: [] }, false), { code: 'SHOAL_ERR_VIP_BAD_MODEL' });
   await t.rejects(syncer.sync({ tableName: TABLE } as unknown as VipModel, false), { code: 'SHOAL_ERR_VIP_BAD_MODEL' });

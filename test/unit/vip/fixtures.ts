@@ -59,20 +59,24 @@ export function shuffled(rng: Rng, svc: VipService): VipService {
 export function randomChange(rng: Rng, services: VipService[], next: { id: number }): { services: VipService[]; what: string } {
   const out = [...services];
   const pick = (): number => rng.int(out.length);
-  const r = rng.int(out.length === 0 ? 1 : 10);
+  // Adds twice as likely as removals: the model grows to a few dozen services, VIPs shared among them.
+  const r = rng.int(out.length === 0 ? 1 : 11);
   const ip = (): string => `10.1.${rng.int(4)}.${1 + rng.int(12)}`;
-  if (r === 0 || out.length === 0) {
+  if (r === 0 || r === 10 || out.length === 0) {
     const id = next.id++;
-    const shape = rng.int(5);
+    const shape = rng.int(6);
     const ports =
       shape === 0
         ? [tcp(80, 8080), udp(53, 5353)]
         : shape === 1
           ? [every('tcp'), ...(rng.int(2) === 0 ? [every('udp')] : []), ...(rng.int(2) === 0 ? [tcp(80, 8080)] : [])]
-          : [rng.int(2) === 0 ? tcp(80 + rng.int(3), 8080) : udp(53)];
+          : shape === 2
+            ? // The routing mesh's kind: published ports from a small range, often disjoint from another's.
+              [tcp(8080 + rng.int(4), 80), ...(rng.int(2) === 0 ? [udp(5353 + rng.int(2), 53)] : [])]
+            : [rng.int(2) === 0 ? tcp(80 + rng.int(3), 8080) : udp(53)];
     const backends = Array.from({ length: rng.int(5) }, () => (rng.int(4) === 0 ? down(ip()) : up(ip())));
-    // Now and then a VIP some other service has: a conflict the planner settles.
-    const vip = rng.int(6) === 0 && out.length > 0 ? out[pick()]!.vip : `10.0.${rng.int(3)}.${1 + rng.int(200)}`;
+    // Often a VIP some other service has: shared on disjoint ports, or a port the planner settles.
+    const vip = rng.int(2) === 0 && out.length > 0 ? out[pick()]!.vip : `10.0.${rng.int(3)}.${1 + rng.int(200)}`;
     out.push(service(`s${String(id).padStart(3, '0')}`, vip, ports, backends));
     return { services: out, what: `add s${id}` };
   }
@@ -101,13 +105,15 @@ export function randomChange(rng: Rng, services: VipService[], next: { id: numbe
         ...s,
         ports: [
           () => [...s.ports, udp(5000 + rng.int(3))],
+          () => [...s.ports, tcp(8080 + rng.int(4), 80)],
           () => [...s.ports, every(rng.int(2) === 0 ? 'tcp' : 'udp')],
           () => s.ports.slice(1),
-        ][rng.int(3)]!(),
+        ][rng.int(4)]!(),
       };
       return { services: out, what: `${s.id} ports` };
     case 8:
-      out[i] = { ...s, vip: `10.0.${rng.int(3)}.${1 + rng.int(200)}` };
+      // A VIP of its own, or another service's.
+      out[i] = { ...s, vip: rng.int(2) === 0 ? out[pick()]!.vip : `10.0.${rng.int(3)}.${1 + rng.int(200)}` };
       return { services: out, what: `${s.id} vip` };
     default:
       out[i] = { ...s, backends: [] };

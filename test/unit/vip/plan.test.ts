@@ -11,7 +11,7 @@ import t from 'tap';
 import { createRng } from '../../../src/common/rng.ts';
 import { FakeNft } from '../../../src/kernel/fake-nft.ts';
 import type { VipModel } from '../../../src/vip/model.ts';
-import { backendKey, modelChanges, planService, planVip, ServiceIndex, VipPlanner } from '../../../src/vip/plan.ts';
+import { backendKey, claimsOf, modelChanges, planService, planVip, ServiceIndex, VipPlanner } from '../../../src/vip/plan.ts';
 import {
   applyDelta,
   canonicalOfState,
@@ -334,14 +334,142 @@ t.test('invalid services and backends are left out with their codes', async (t) 
   );
 });
 
-t.test('a VIP claimed twice goes to the smallest id; the same id twice keeps the first', async (t) => {
-  const plan = planVip(model(service('b', '10.0.0.2', [tcp(80)], [up('10.1.0.9')]), service('a', '10.0.0.2', [tcp(81)], [up('10.1.0.2')])));
-  const services = plan.state.sets.get('services')!.elements;
-  t.same([...services.keys()], ['10.0.0.2 . tcp . 81'], 'a keeps the VIP');
-  t.same(
-    plan.problems.map((p) => `${p.code} ${p.service}`),
-    ['SHOAL_ERR_VIP_CONFLICT b'],
+t.test('services share a VIP on distinct ports (the routing mesh ingress table): each port to its own backends', async (t) => {
+  const m = model(
+    service('b', '10.0.0.2', [tcp(8081, 80), udp(5353, 53)], [up('10.1.0.4')]),
+    service('a', '10.0.0.2', [tcp(8080, 80)], [up('10.1.0.3'), up('10.1.0.2')]),
   );
+  const plan = planVip(m);
+  t.same(plan.problems, [], 'no conflict: the ports differ');
+  t.equal(
+    canonicalOfState(plan.state),
+    [
+      `table ${T}`,
+      ...FIXED_CHAINS,
+      `chain ${T} pick-tcp-1`,
+      '  rule dnat ip to ip daddr . tcp dport . numgen random mod 1 map @backends-tcp',
+      `chain ${T} pick-tcp-2`,
+      '  rule dnat ip to ip daddr . tcp dport . numgen random mod 2 map @backends-tcp',
+      `chain ${T} pick-udp-1`,
+      '  rule dnat ip to ip daddr . udp dport . numgen random mod 1 map @backends-udp',
+      ...PREROUTING,
+      BACKENDS_ANY,
+      BACKENDS_TCP,
+      '  element 10.0.0.2 . 8080 . 0 : 10.1.0.2 . 80',
+      '  element 10.0.0.2 . 8080 . 1 : 10.1.0.3 . 80',
+      '  element 10.0.0.2 . 8081 . 0 : 10.1.0.4 . 80',
+      BACKENDS_UDP,
+      '  element 10.0.0.2 . 5353 . 0 : 10.1.0.4 . 53',
+      SERVICES,
+      '  element 10.0.0.2 . tcp . 8080 : goto pick-tcp-2',
+      '  element 10.0.0.2 . tcp . 8081 : goto pick-tcp-1',
+      '  element 10.0.0.2 . udp . 5353 : goto pick-udp-1',
+      SERVICES_ANY,
+      VIPS,
+      '  element 10.0.0.2',
+    ].join('\n'),
+    "a's port to a's backends, b's ports to b's; the VIP once",
+  );
+  t.same([...plan.keep].sort(), ['tcp 10.1.0.2 80', 'tcp 10.1.0.3 80', 'tcp 10.1.0.4 80', 'udp 10.1.0.4 53']);
+  const planner = new VipPlanner(TABLE);
+  planner.update(m.services, []);
+  t.equal(planner.programmed, 2, 'both services are programmed');
+  const gone = planner.update([], ['a']);
+  t.same(gone.deletes.get('vips'), undefined, 'a leaving keeps the VIP: b still has it');
+  t.same(gone.deletes.get('backends-tcp'), ['10.0.0.2 . 8080 . 0', '10.0.0.2 . 8080 . 1'], "a's elements go");
+  t.same(gone.keepRemoved, ['tcp 10.1.0.2 80', 'tcp 10.1.0.3 80'], "a's backends are cut, b's are not");
+  t.equal(canonicalOfState(planner.state()), canonicalOfState(planVip(model(m.services[0]!)).state), 'as planned from scratch');
+  const last = planner.update([], ['b']);
+  t.same(last.deletes.get('vips'), ['10.0.0.2'], 'the last service of the VIP takes it out of vips');
+});
+
+t.test('a port two services of one VIP claim goes to the smallest id; the other keeps its other ports', async (t) => {
+  const a = service('a', '10.0.0.2', [tcp(8080, 80)], [up('10.1.0.2')]);
+  const b = service('b', '10.0.0.2', [tcp(8080, 81), tcp(8081, 80), udp(8080, 53)], [up('10.1.0.4')]);
+  const plan = planVip(model(b, a));
+  const backends = plan.state.sets.get('backends-tcp')!.elements;
+  t.equal(backends.get('10.0.0.2 . 8080 . 0'), '10.1.0.2 . 80', 'a keeps tcp 8080');
+  t.equal(backends.get('10.0.0.2 . 8081 . 0'), '10.1.0.4 . 80', 'b keeps tcp 8081');
+  t.equal(plan.state.sets.get('backends-udp')!.elements.get('10.0.0.2 . 8080 . 0'), '10.1.0.4 . 53', 'and udp 8080: another protocol');
+  t.same(
+    plan.problems.map((p) => `${p.code} ${p.service}: ${p.message}`),
+    [
+      'SHOAL_ERR_VIP_CONFLICT b: service b: tcp port 8080 of VIP 10.0.0.2 is also claimed by service a, which keeps it; b loses that port only',
+    ],
+  );
+  t.same([...plan.keep].sort(), ['tcp 10.1.0.2 80', 'tcp 10.1.0.4 80', 'udp 10.1.0.4 53'], 'b keeps nothing on the port it lost');
+
+  // Incremental: a leaves, b takes the port over; a comes back and takes it again.
+  const planner = new VipPlanner(TABLE);
+  planner.update([b, a], []);
+  const gone = planner.update([], ['a']);
+  t.same(gone.chainsAdded, [], 'no chain change: both have one backend');
+  t.same(gone.adds.get('backends-tcp'), [['10.0.0.2 . 8080 . 0', '10.1.0.4 . 81']], "b's backend and target on the port");
+  t.same(gone.keepRemoved, ['tcp 10.1.0.2 80']);
+  t.same(planner.problems(), []);
+  const back = planner.update([a], []);
+  t.same(back.adds.get('backends-tcp'), [['10.0.0.2 . 8080 . 0', '10.1.0.2 . 80']]);
+  t.same(back.keepRemoved, ['tcp 10.1.0.4 81'], "b's connections through the port it lost are cut, those of its other ports stay");
+  t.equal(canonicalOfState(planner.state()), canonicalOfState(plan.state), 'as planned from scratch');
+  t.same(planner.problems(), plan.problems);
+});
+
+t.test('every-port entries of a shared VIP belong to one service (backends-any is keyed by VIP)', async (t) => {
+  const a = service('a', '10.0.0.2', [every('tcp')], [up('10.1.0.2')]);
+  const b = service('b', '10.0.0.2', [every('udp'), tcp(80, 8080)], [up('10.1.0.3')]);
+  const plan = planVip(model(a, b));
+  const sets = plan.state.sets;
+  t.same(
+    [...sets.get('services-any')!.elements],
+    [['10.0.0.2 . tcp', 'goto pickany-1']],
+    "a's every tcp port; b's every udp port left out",
+  );
+  t.same([...sets.get('backends-any')!.elements], [['10.0.0.2 . 0', '10.1.0.2']], "backends-any lists a's backends alone");
+  t.same(
+    [...sets.get('services')!.elements],
+    [['10.0.0.2 . tcp . 80', 'goto pick-tcp-1']],
+    "b keeps its explicit port (it wins over a's every port)",
+  );
+  t.same(
+    plan.problems.map((p) => `${p.service}: ${p.message}`),
+    ['b: service b: the every-port entries of VIP 10.0.0.2 belong to one service, and service a has some, so b loses every udp port'],
+  );
+  t.same([...plan.keep].sort(), ['tcp 10.1.0.2 * 10.0.0.2', 'tcp 10.1.0.3 8080']);
+
+  const planner = new VipPlanner(TABLE);
+  planner.update([a, b], []);
+  const gone = planner.update([], ['a']);
+  t.same(gone.udpOpened, [{ vip: '10.0.0.2', port: 0 }], "b's every udp port opens");
+  t.same(gone.keepRemoved, ['tcp 10.1.0.2 * 10.0.0.2']);
+  t.same(gone.deletes.get('backends-any'), ['10.0.0.2 . 0'], 'an element whose data changes is deleted and added');
+  t.same(gone.adds.get('backends-any'), [['10.0.0.2 . 0', '10.1.0.3']]);
+  t.equal(canonicalOfState(planner.state()), canonicalOfState(planVip(model(b)).state), 'as planned from scratch');
+});
+
+t.test('conntrack keys of services sharing a VIP and a backend: a service leaving cuts only what no other keeps', async (t) => {
+  const planner = new VipPlanner(TABLE);
+  planner.update(
+    [
+      service('a', '10.0.0.2', [tcp(8080, 80)], [up('10.1.0.5'), up('10.1.0.6')]),
+      service('b', '10.0.0.2', [tcp(8081, 81)], [up('10.1.0.5')]),
+      service('c', '10.0.0.2', [tcp(8082, 80), every('tcp')], [up('10.1.0.5')]),
+    ],
+    [],
+  );
+  const a = planner.update([], ['a']);
+  t.same(a.keepRemoved, ['tcp 10.1.0.6 80'], 'a leaves: 10.1.0.5:80 is still kept by c');
+  t.equal(planner.protects('tcp 10.1.0.5 81'), true, "b's target port");
+  const c = planner.update([], ['c']);
+  t.same(
+    c.keepRemoved,
+    ['tcp 10.1.0.5 80'],
+    "c leaves: its port goes, not b's port 81 on the same backend, and its every-port cut is not run",
+  );
+  t.equal(planner.protects('tcp 10.1.0.5 * 10.0.0.2'), true, "a cut narrowed to the VIP would take b's port 81: protected");
+  t.equal(planner.protects('tcp 10.1.0.5 80'), false);
+});
+
+t.test('the same id twice keeps the first', async (t) => {
   const twice = planVip(model(service('a', '10.0.0.2', [tcp(80)], []), service('a', '10.0.0.3', [tcp(80)], [])));
   t.same([...twice.state.sets.get('vips')!.elements.keys()], ['10.0.0.2']);
   t.match(twice.problems[0]!.message, /listed twice/);
@@ -361,6 +489,24 @@ t.test('10,000 services x 10 backends: one pick chain, one element per backend',
   t.same(plan.problems, []);
 });
 
+/** How many VIPs of a model are shared: two services or more hold ports of it (the smallest id claiming a port holds it). */
+function sharedVips(m: VipModel): number {
+  const holders = new Map<string, string>();
+  for (const svc of m.services) {
+    const plan = planService(svc);
+    for (const c of claimsOf(plan)) {
+      const h = holders.get(c);
+      if (h === undefined || plan.id < h) holders.set(c, plan.id);
+    }
+  }
+  const byVip = new Map<string, Set<string>>();
+  for (const [c, id] of holders) {
+    const vip = c.split(' ', 1)[0]!;
+    byVip.set(vip, (byVip.get(vip) ?? new Set()).add(id));
+  }
+  return [...byVip.values()].filter((ids) => ids.size > 1).length;
+}
+
 t.test('the incremental planner ends where a plan from scratch does (seeded random changes)', async (t) => {
   const seed = testSeed();
   const rng = createRng(seed);
@@ -371,6 +517,8 @@ t.test('the incremental planner ends where a plan from scratch does (seeded rand
   const steps: string[] = [];
   let everyPortSteps = 0;
   let pickAnySteps = 0;
+  let sharedSteps = 0;
+  let contestedSteps = 0;
   for (let i = 0; i < 300; i++) {
     const change = randomChange(rng, services, next);
     services = change.services;
@@ -393,6 +541,11 @@ t.test('the incremental planner ends where a plan from scratch does (seeded rand
       `${where}: same problems`,
     );
     t.same([...planner.keep()].sort(), [...full.keep].sort(), `${where}: same backends kept`);
+    const fresh = new VipPlanner(TABLE);
+    fresh.update(modelChanges(m, undefined).upserts, []);
+    t.equal(planner.programmed, fresh.programmed, `${where}: same services programmed`);
+    const vips = new Set(services.map((s) => planService(s).vip).filter((v) => v !== undefined));
+    t.same([...full.state.sets.get('vips')!.elements.keys()].sort(), [...vips].sort(), `${where}: each VIP in vips once`);
     // The delta, applied to the state before, gives the state after; so does diffStates.
     const replay = stateFromCanonical(before)!;
     for (const c of delta.chainsAdded) replay.chains.set(c.name, c);
@@ -402,8 +555,14 @@ t.test('the incremental planner ends where a plan from scratch does (seeded rand
     t.notOk('rewrite' in d, `${where}: an element delta suffices`);
     everyPortSteps += full.state.sets.get('services-any')!.elements.size > 0 ? 1 : 0;
     if ([...full.state.chains.keys()].some((c) => c.startsWith('pickany-'))) pickAnySteps++;
+    if (sharedVips(m) > 0) sharedSteps++;
+    if (full.problems.some((p) => p.code === 'SHOAL_ERR_VIP_CONFLICT' && / of VIP /.test(p.message))) contestedSteps++;
   }
   t.ok(everyPortSteps > 100 && pickAnySteps > 50, `every-port services in ${everyPortSteps} steps, a pickany chain in ${pickAnySteps}`);
+  t.ok(
+    sharedSteps > 100 && contestedSteps > 100,
+    `a VIP shared by services holding distinct ports in ${sharedSteps} steps, a port claimed twice in ${contestedSteps}`,
+  );
 });
 
 t.test('canonical text round trips; diffStates and deltaScript', async (t) => {
