@@ -19,7 +19,7 @@ import type { AllocTx } from './allocator.ts';
 import type { DrainTracker } from './drain-tracker.ts';
 import type { ClusterRecord, Kinds, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';
-import { isLive, isTerminal, planService } from './scheduler.ts';
+import { hostPortKeys, isLive, isTerminal, planService } from './scheduler.ts';
 import { endpointStateFor } from './views.ts';
 import type { WriteTx } from './store.ts';
 
@@ -78,6 +78,40 @@ export class TxContext {
     if (nodeId === '') return;
     const load = this.nodeLoad();
     load.set(nodeId, (load.get(nodeId) ?? 0) + delta);
+  }
+
+  private hostPortsCache: Map<string, Map<string, Set<string>>> | undefined;
+
+  /** Call after a task with host ports was placed, shut down or created. */
+  invalidateHostPorts(): void {
+    this.hostPortsCache = undefined;
+  }
+
+  /**
+   * The `mode=host` ports live tasks hold, per node, leaving out those of service
+   * `exceptService` (the scheduler tracks a service's own). Read once per transaction.
+   */
+  hostPortsInUse(exceptService: string): Map<string, Set<string>> {
+    if (!this.hostPortsCache) {
+      this.hostPortsCache = new Map();
+      for (const t of this.tx.all('task')) {
+        if (!isLive(t) || t.nodeId === '' || t.hostPorts.length === 0) continue;
+        const byNode = this.hostPortsCache.get(t.nodeId) ?? new Map<string, Set<string>>();
+        for (const k of hostPortKeys(t.hostPorts)) {
+          const owners = byNode.get(k) ?? new Set<string>();
+          owners.add(t.serviceId);
+          byNode.set(k, owners);
+        }
+        this.hostPortsCache.set(t.nodeId, byNode);
+      }
+    }
+    const out = new Map<string, Set<string>>();
+    for (const [node, ports] of this.hostPortsCache) {
+      const keys = new Set<string>();
+      for (const [k, owners] of ports) if ([...owners].some((o) => o !== exceptService)) keys.add(k);
+      if (keys.size > 0) out.set(node, keys);
+    }
+    return out;
   }
 
   network(id: string): NetworkRecord | undefined {
@@ -191,6 +225,7 @@ export class Orchestrator {
     };
     tx.put('task', task);
     ctx.addLoad(nodeId, 1);
+    if (task.hostPorts.length > 0) ctx.invalidateHostPorts();
     return task;
   }
 
@@ -207,6 +242,7 @@ export class Orchestrator {
     task.status = { ...task.status, state: 'assigned', message: 'scheduler assigned task to node', timestamp: ctx.now };
     task.updatedAt = ctx.now;
     ctx.tx.put('task', task);
+    if (task.hostPorts.length > 0) ctx.invalidateHostPorts();
     const state = endpointStateFor(ctx.node(nodeId));
     for (const ep of ctx.tx.byIndex('endpoint', 'owner', task.id)) {
       ep.nodeId = nodeId;
@@ -226,6 +262,7 @@ export class Orchestrator {
     const node = task.nodeId === '' ? undefined : ctx.node(task.nodeId);
     task.desiredState = 'shutdown';
     task.updatedAt = ctx.now;
+    if (task.hostPorts.length > 0) ctx.invalidateHostPorts();
     if (!isTerminal(task)) {
       if (task.nodeId === '' || task.status.state === 'new' || task.status.state === 'pending') {
         task.status = { ...task.status, state: 'shutdown', message, timestamp: ctx.now };
@@ -306,6 +343,7 @@ export class Orchestrator {
       nowMs: ctx.nowMs,
       historyRetention: this.historyRetention,
       updateBatchAllowed: batchAt <= ctx.nowMs,
+      hostPortsInUse: ctx.hostPortsInUse(serviceId),
     });
     const byId = new Map(tasks.map((t) => [t.id, t]));
     for (const s of plan.shutdown) {

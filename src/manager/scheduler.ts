@@ -61,6 +61,18 @@ export interface ScheduleInput {
   historyRetention: number;
   /** Whether a rolling-update batch may start now. */
   updateBatchAllowed: boolean;
+  /**
+   * `mode=host` published ports (`tcp/8080`) that live tasks of other services hold, per
+   * node: a task of this service that publishes one of them cannot go there.
+   */
+  hostPortsInUse?: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+/** The `mode=host` published ports of a service, as `PROTO/PORT` keys. */
+export function hostPortKeys(ports: ReadonlyArray<{ protocol: string; publishedPort?: number; publishMode: string }>): string[] {
+  return ports
+    .filter((p) => p.publishMode === 'host' && p.publishedPort !== undefined && p.publishedPort > 0)
+    .map((p) => `${p.protocol}/${p.publishedPort}`);
 }
 
 export interface TaskToCreate {
@@ -114,10 +126,22 @@ export function planService(input: ScheduleInput): SchedulePlan {
     perNode.set(nodeId, (perNode.get(nodeId) ?? 0) + 1);
     load.set(nodeId, (load.get(nodeId) ?? 0) + 1);
   };
+  // mode=host ports: two tasks publishing the same host port never share a node
+  const ownPorts = hostPortKeys(service.endpoint.ports);
+  const portsTaken = new Map<string, Set<string>>();
+  const takePorts = (nodeId: string): void => {
+    if (ownPorts.length === 0) return;
+    const set = portsTaken.get(nodeId) ?? new Set<string>();
+    for (const k of ownPorts) set.add(k);
+    portsTaken.set(nodeId, set);
+  };
+  const portsFree = (nodeId: string): boolean =>
+    ownPorts.every((k) => !portsTaken.get(nodeId)?.has(k) && !input.hostPortsInUse?.get(nodeId)?.has(k));
   const choose = (): string => {
     let best: string | undefined;
     let bestKey: [number, number] = [Infinity, Infinity];
     for (const n of placeable) {
+      if (!portsFree(n.id)) continue;
       const key: [number, number] = [perNode.get(n.id) ?? 0, load.get(n.id) ?? 0];
       if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) {
         best = n.id;
@@ -126,6 +150,7 @@ export function planService(input: ScheduleInput): SchedulePlan {
     }
     if (best === undefined) return '';
     bump(best);
+    takePorts(best);
     return best;
   };
 
@@ -201,6 +226,7 @@ export function planService(input: ScheduleInput): SchedulePlan {
       continue;
     }
     bump(t.nodeId);
+    takePorts(t.nodeId);
     if (t.specVersion < service.specVersion) outdated.push(t);
   }
 
@@ -220,9 +246,10 @@ export function planService(input: ScheduleInput): SchedulePlan {
       continue;
     }
     if (global) {
-      if (canPlace(nodeById.get(k))) {
+      if (canPlace(nodeById.get(k)) && portsFree(k)) {
         plan.create.push({ slot: 0, nodeId: k });
         bump(k);
+        takePorts(k);
       }
     } else {
       plan.create.push({ slot: Number(k), nodeId: '' });
@@ -238,6 +265,8 @@ export function planService(input: ScheduleInput): SchedulePlan {
     const batch = parallelism === 0 ? outdated : outdated.slice(0, parallelism);
     for (const t of batch) {
       shutdown(t, 'replaced by a service update');
+      // a task shut down gives its host ports up at once (its agent unpublishes them)
+      for (const k of ownPorts) portsTaken.get(t.nodeId)?.delete(k);
       perNode.set(t.nodeId, (perNode.get(t.nodeId) ?? 1) - 1);
       plan.create.push(global ? { slot: 0, nodeId: t.nodeId } : { slot: t.slot, nodeId: '' });
       if (global) bump(t.nodeId);

@@ -64,7 +64,7 @@ function plan(
   svc: ServiceRecord,
   tasks: TaskRecord[],
   nodes: NodeRecord[],
-  extra: { nowMs?: number; updateBatchAllowed?: boolean; load?: Map<string, number> } = {},
+  extra: { nowMs?: number; updateBatchAllowed?: boolean; load?: Map<string, number>; hostPortsInUse?: Map<string, Set<string>> } = {},
 ): SchedulePlan {
   return planService({
     service: svc,
@@ -74,6 +74,7 @@ function plan(
     nowMs: extra.nowMs ?? T0,
     historyRetention: 2,
     updateBatchAllowed: extra.updateBatchAllowed ?? true,
+    ...(extra.hostPortsInUse ? { hostPortsInUse: extra.hostPortsInUse } : {}),
   });
 }
 
@@ -277,4 +278,28 @@ t.test('rolling update: the next batch waits until the previous one runs and pas
     'healthy: the next batch replaces slot 2',
   );
   t.equal(q.outdatedRemaining, 1);
+});
+
+t.test('mode=host ports: two tasks publishing one host port never share a node', async (t) => {
+  const hp = { name: '', protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'host' };
+  const svc = service(3);
+  svc.endpoint.ports = [hp];
+  const nodes = [node('a'), node('b')];
+  const p = plan(svc, [], nodes);
+  t.same(p.create.map((c) => c.nodeId).sort(), ['', 'a', 'b'], 'three replicas on two nodes: one per node, the third pending');
+  const other = plan(svc, [], nodes, { hostPortsInUse: new Map([['a', new Set(['tcp/8080'])]]) });
+  t.same(other.create.map((c) => c.nodeId).sort(), ['', '', 'b'], 'a node where another service holds the port takes none');
+  const udp = plan(svc, [], nodes, { hostPortsInUse: new Map([['a', new Set(['udp/8080'])]]) });
+  t.same(udp.create.map((c) => c.nodeId).sort(), ['', 'a', 'b'], 'the same number over UDP is another port');
+  // a rolling update replaces the task on its node: the old one gives the port up as it drains
+  const upd = service(1, { updateConfig: { parallelism: 1, delayMs: 0 } });
+  upd.endpoint.ports = [hp];
+  upd.specVersion = 20;
+  const old = task(1, 'a', 'running', 'running', 10);
+  const q = plan(upd, [old], [node('a')]);
+  t.same(
+    q.create.map((c) => c.nodeId),
+    ['a'],
+    'the replacement may take the port the draining task gave up',
+  );
 });
