@@ -12,7 +12,7 @@ export const VIP_ERRORS = defineErrorCodes('Service load balancer', {
   ],
   SHOAL_ERR_VIP_CONFLICT: [
     'precondition',
-    'two services of the load-balancer model claim the same VIP, or one service the same port twice; the later one (by service id, then port order) is left out',
+    'two services of the load-balancer model claim the same port of one VIP (or both have every-port entries on it), or one service the same port twice; the later one (by service id, then port order) loses that port',
   ],
 });
 
