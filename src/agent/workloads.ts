@@ -232,8 +232,13 @@ export class Workloads {
       if (w) {
         w.kind = d.kind;
         if (w.phase === 'exited' && w.reported === '') this.report(w, this.endState(w, 'exited while the agent was down'));
-        if (w.owner.networks.length === 0 && owner.networks.length > 0) {
-          w.owner = owner; // an adopted workload learns its attachments from the assignment
+        if (w.phase !== 'exited' && JSON.stringify(w.owner.networks) !== JSON.stringify(owner.networks)) {
+          // an adopted workload learns its attachments from the assignment; a running one
+          // gains or loses a network in place (service update --network-add/--network-rm):
+          // the overlay adds or removes that one interface, the process runs on
+          if (w.owner.networks.length > 0)
+            this.o.logger.info({ id: w.id, name: w.name, networks: owner.networks.map((n) => n.networkId) }, 'attachments changed');
+          w.owner = owner;
           sandboxesChanged = true;
         }
       }

@@ -162,40 +162,14 @@ export class Orchestrator {
   }
 
   createTask(ctx: TxContext, svc: ServiceRecord, slot: number, nodeId: string): TaskRecord {
-    const { tx, alloc } = ctx;
+    const { tx } = ctx;
     const id = newId();
     const name = `${svc.spec.name}.${svc.spec.mode.global !== undefined ? nodeId : slot}.${id}`;
     const networks: NetworkAttachment[] = [];
     const state = endpointStateFor(nodeId === '' ? undefined : ctx.node(nodeId));
     for (const att of this.taskNetworks(ctx, svc)) {
-      const net = ctx.network(att.networkId);
-      if (!net) continue;
-      const a = alloc.allocateEndpoint(att.networkId);
-      const endpointId = newId();
-      tx.put('endpoint', {
-        id: endpointId,
-        version: 0,
-        networkId: att.networkId,
-        kind: 'task',
-        ownerId: id,
-        serviceId: svc.id,
-        serviceName: svc.spec.name,
-        nodeId,
-        name,
-        aliases: att.aliases,
-        addr: a.addr,
-        mac: a.mac,
-        addrV6: a.addrV6,
-        state,
-      });
-      networks.push({
-        networkId: att.networkId,
-        networkName: net.spec.name,
-        addresses: [a.addr, a.addrV6].filter((x) => x !== ''),
-        mac: a.mac,
-        aliases: att.aliases,
-        endpointId,
-      });
+      const n = this.attachEndpoint(ctx, svc, { id, name, nodeId }, att, state);
+      if (n) networks.push(n);
     }
     const status: TaskStatus = {
       state: nodeId === '' ? 'pending' : 'assigned',
@@ -227,6 +201,98 @@ export class Orchestrator {
     ctx.addLoad(nodeId, 1);
     if (task.hostPorts.length > 0) ctx.invalidateHostPorts();
     return task;
+  }
+
+  /** Allocates a task's endpoint on one network; undefined when the network is gone. */
+  private attachEndpoint(
+    ctx: TxContext,
+    svc: ServiceRecord,
+    task: { id: string; name: string; nodeId: string },
+    att: { networkId: string; aliases: string[] },
+    state: string,
+  ): NetworkAttachment | undefined {
+    const net = ctx.network(att.networkId);
+    if (!net) return undefined;
+    const a = ctx.alloc.allocateEndpoint(att.networkId);
+    const endpointId = newId();
+    ctx.tx.put('endpoint', {
+      id: endpointId,
+      version: 0,
+      networkId: att.networkId,
+      kind: 'task',
+      ownerId: task.id,
+      serviceId: svc.id,
+      serviceName: svc.spec.name,
+      nodeId: task.nodeId,
+      name: task.name,
+      aliases: att.aliases,
+      addr: a.addr,
+      mac: a.mac,
+      addrV6: a.addrV6,
+      state,
+    });
+    return {
+      networkId: att.networkId,
+      networkName: net.spec.name,
+      addresses: [a.addr, a.addrV6].filter((x) => x !== ''),
+      mac: a.mac,
+      aliases: att.aliases,
+      endpointId,
+    };
+  }
+
+  /**
+   * Brings the network attachments of a service's live tasks to what the service wants
+   * now, in place: an endpoint allocated on each network added, the endpoint on each
+   * network removed released, aliases updated. The tasks keep running (their agents add or
+   * remove one interface each, and the load balancers follow); Swarm restarts every task
+   * for this. Returns how many tasks changed.
+   */
+  reattachTasks(ctx: TxContext, svc: ServiceRecord): number {
+    const want = this.taskNetworks(ctx, svc);
+    let changed = 0;
+    for (const t of ctx.tx.byIndex('task', 'service', svc.id)) {
+      if (!isLive(t) || isTerminal(t)) continue;
+      const wanted = new Map(want.map((w) => [w.networkId, w]));
+      const kept: NetworkAttachment[] = [];
+      let touched = false;
+      for (const a of t.networks) {
+        const w = wanted.get(a.networkId);
+        if (!w) {
+          for (const ep of ctx.tx.byIndex('endpoint', 'owner', t.id)) {
+            if (ep.networkId !== a.networkId) continue;
+            ctx.alloc.release(ep.networkId, ep.addr, ep.addrV6);
+            ctx.tx.delete('endpoint', ep.id);
+          }
+          touched = true;
+          continue;
+        }
+        wanted.delete(a.networkId);
+        if (a.aliases.join('\0') !== w.aliases.join('\0')) {
+          for (const ep of ctx.tx.byIndex('endpoint', 'owner', t.id)) {
+            if (ep.networkId !== a.networkId) continue;
+            ep.aliases = [...w.aliases];
+            ctx.tx.put('endpoint', ep);
+          }
+          kept.push({ ...a, aliases: [...w.aliases] });
+          touched = true;
+        } else kept.push(a);
+      }
+      const state = endpointStateFor(t.nodeId === '' ? undefined : ctx.node(t.nodeId));
+      for (const w of wanted.values()) {
+        const n = this.attachEndpoint(ctx, svc, t, w, state);
+        if (n) {
+          kept.push(n);
+          touched = true;
+        }
+      }
+      if (!touched) continue;
+      t.networks = kept;
+      t.updatedAt = ctx.now;
+      ctx.tx.put('task', t);
+      changed++;
+    }
+    return changed;
   }
 
   /** Gives back the addresses of every endpoint owned by a task, container or node. */

@@ -188,12 +188,15 @@ export class ServiceControl {
       allocateVips(ctx, svc, previous);
       const hostPorts = (s: ServiceRecord): string => JSON.stringify(s.endpoint.ports.filter((p) => p.publishMode === 'host'));
       const ingressOf = (s: ServiceRecord): boolean => s.endpoint.ports.some((p) => p.publishMode === 'ingress');
+      // what the task runs (or a host port, a scheduling constraint) rolls the tasks; the
+      // networks they attach to (ingress too, for a published port added or removed)
+      // change in place, without a restart
       const tasksChange =
-        JSON.stringify(previous.spec.taskTemplate) !== JSON.stringify(spec.taskTemplate) ||
-        JSON.stringify(previous.spec.networks) !== JSON.stringify(spec.networks) ||
-        hostPorts(previous) !== hostPorts(svc) ||
-        ingressOf(previous) !== ingressOf(svc);
+        JSON.stringify(previous.spec.taskTemplate) !== JSON.stringify(spec.taskTemplate) || hostPorts(previous) !== hostPorts(svc);
+      const attachChange =
+        JSON.stringify(previous.spec.networks) !== JSON.stringify(spec.networks) || ingressOf(previous) !== ingressOf(svc);
       tx.put('service', svc);
+      if (attachChange) this.core.orchestrator.reattachTasks(ctx, svc);
       if (tasksChange) {
         svc.specVersion = svc.version;
         svc.updateStatus = { state: 'updating', startedAt: ctx.now, completedAt: '', message: 'update in progress' };

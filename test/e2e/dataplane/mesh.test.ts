@@ -261,6 +261,58 @@ if (requireKernel(t)) {
       t.equal(counts(lines7).size, 2, 'a service without published ports is balanced on its port by VIP');
     });
 
+    await t.test('live attachment: --network-add and --publish-add reach running tasks without a restart', async (t) => {
+      await sh(['network', 'create', '-d', 'overlay', 'back']);
+      const back = await c.client.inspectNetwork('back');
+      await sh(['service', 'create', '--name', 'probe', '--network', 'back', '--', 'sleep', 'infinity']);
+      const [probe] = await c.waitRunning('probe', 1);
+      const before = await c.running('web7');
+      const pids = async (): Promise<string[]> => {
+        const out: string[] = [];
+        for (const x of before) out.push((await exec('ip', ['netns', 'pids', c.sandboxNs(x.id, x.nodeId)])).stdout.trim());
+        return out;
+      };
+      const pidsBefore = await pids();
+      await sh(['service', 'update', '--network-add', 'back', '--publish-add', 'published=8093,target=7000', 'web7']);
+      const vipBack = await waitUntil(
+        async () => vipOn(await c.client.inspectService('web7'), back.id),
+        30_000,
+        'web7 to get a VIP on back',
+      );
+      const names7 = new Set(before.map((x) => x.id.slice(0, 12)));
+      const probeNs = c.sandboxNs(probe!.id, probe!.nodeId);
+      const viaBack = await waitUntil(
+        async () => {
+          const l = await get(probeNs, `http://${vipBack}:7000/`, 10);
+          return l.length === 10 && l.every((x) => names7.has(x)) ? l : undefined;
+        },
+        30_000,
+        "a task on back to reach web7's VIP on back",
+      );
+      t.equal(counts(viaBack).size, 2, "web7's running tasks answer on the network just attached");
+      for (let h = 1; h <= 3; h++) {
+        const l = await waitUntil(
+          async () => {
+            const x = await get(c.underlayNs, `http://${hostAddr(h)}:8093/`, 4);
+            return x.length === 4 && x.every((n) => names7.has(n)) ? x : undefined;
+          },
+          30_000,
+          `h${h} to answer on the port just published`,
+        );
+        t.equal(l.length, 4, `h${h}:8093 answers`);
+      }
+      t.same((await c.running('web7')).map((x) => x.id).sort(), before.map((x) => x.id).sort(), 'the same tasks');
+      t.same(await pids(), pidsBefore, 'the same processes in the same sandboxes');
+      await sh(['service', 'update', '--network-rm', 'back', '--publish-rm', '8093:7000', 'web7']);
+      await waitUntil(
+        async () => (await inNs(c.underlayNs, ['curl', '-s', '--max-time', '3', `http://${hostAddr(1)}:8093/`])).code === 7,
+        30_000,
+        '8093 to close',
+      );
+      t.pass('--publish-rm closes the port');
+      t.same(await pids(), pidsBefore, 'still the same processes');
+    });
+
     await t.test('service rm: the port closes everywhere, nothing is left behind', async (t) => {
       const web = await c.client.inspectService('web');
       const vip = vipOn(web, front.id)!;

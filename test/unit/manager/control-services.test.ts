@@ -145,37 +145,49 @@ t.test('updates keep allocations that still apply and replace tasks when the tem
     'ports alone do not replace tasks',
   );
   await t.rejects(control.updateService('web', s.spec, s.version), { code: 'SHOAL_ERR_VERSION_CONFLICT' });
-  // network-add: a VIP on the new network and new tasks attached to both
+  // network-add: a VIP on the new network, and the running tasks attached to it in place
   const s3 = await control.updateService(
     'web',
     { ...s2.spec, networks: [...s2.spec.networks, { target: 'two', aliases: ['w2'] }] },
     s2.version,
   );
   t.equal(s3.endpoint.virtualIps.length, 3);
-  t.equal(s3.updateStatus.state, 'completed');
+  t.not(s3.updateStatus.state, 'updating', 'no rolling update for an attachment');
   t.same(s3.previousSpec?.networks.length, 1);
   const live = await control.listTasks({ services: ['web'], desiredState: 'running' });
-  t.equal(live.length, 2);
+  t.same(live.map((x) => x.id).sort(), before.map((x) => x.id).sort(), 'the same tasks: attached without a restart');
   t.same(
-    live[0]!.networks.map((n) => n.networkName),
-    ['one', 'two', 'ingress'],
+    live[0]!.networks.map((n) => `${n.networkName} ${n.aliases.join(',')}`),
+    ['one ', 'ingress ', 'two w2'],
+    'the new network appended, with its aliases',
   );
-  t.equal((await control.listTasks({ services: ['web'], desiredState: 'shutdown' })).length, 2);
+  const onTwo = (await control.networkEndpoints('two')).endpoints.filter((e) => e.kind === 'task' && e.serviceId === s.id);
+  t.equal(onTwo.length, 2, 'an endpoint per task on the new network');
+  t.equal((await control.listTasks({ services: ['web'], desiredState: 'shutdown' })).length, 0, 'nothing shut down');
   // renaming and mode changes are refused
   await t.rejects(control.updateService('web', { ...s3.spec, name: 'other' }), { code: 'SHOAL_ERR_BAD_SPEC', message: /renaming/ });
   await t.rejects(control.updateService('web', { ...s3.spec, mode: { global: {} } }), {
     code: 'SHOAL_ERR_BAD_SPEC',
     message: /mode change/,
   });
-  // network-rm frees the VIP on that network
+  // network-rm frees the VIP and the tasks' endpoints on that network, in place
   const s4 = await control.updateService('web', { ...s3.spec, networks: [s3.spec.networks[0]!] });
   t.equal(s4.endpoint.virtualIps.length, 2);
   t.same(
-    (await control.networkEndpoints('two')).endpoints
-      .filter((e) => e.kind !== 'task' || true)
-      .filter((e) => e.serviceId === s.id && e.kind === 'vip'),
+    (await control.networkEndpoints('two')).endpoints.filter((e) => e.serviceId === s.id),
     [],
+    'no VIP and no task endpoint left on the network',
   );
+  const after = await control.listTasks({ services: ['web'], desiredState: 'running' });
+  t.same(after.map((x) => x.id).sort(), before.map((x) => x.id).sort(), 'still the same tasks');
+  t.same(
+    after[0]!.networks.map((n) => n.networkName),
+    ['one', 'ingress'],
+  );
+  // the template changes: tasks are replaced (a rolling update)
+  const s5 = await control.updateService('web', { ...s4.spec, taskTemplate: { ...s4.spec.taskTemplate, env: ['X=1'] } });
+  t.equal(s5.updateStatus.state === 'updating' || s5.updateStatus.state === 'completed', true, 'an update started');
+  t.equal((await control.listTasks({ services: ['web'], desiredState: 'shutdown' })).length, 2, 'the old tasks are shut down');
 });
 
 t.test('scale, global services and removal', async (t) => {
