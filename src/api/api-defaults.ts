@@ -3,7 +3,25 @@
  * (`{ ...defaultServiceSpec('web'), ... }`). The manager applies the same defaults to
  * empty fields, so a spec built here and one with empty fields mean the same thing.
  */
-import type { ContainerSpec, NetworkSpec, NodeSpec, RestartPolicy, ServiceSpec, TaskTemplate } from './api-types.ts';
+import type { ContainerSpec, NetworkSpec, NodeSpec, RestartPolicy, ServiceSpec, TaskTemplate, UpdateConfig } from './api-types.ts';
+
+/** A new task is watched this long after it starts (Docker's --update-monitor default), ms. */
+export const DEFAULT_UPDATE_MONITOR_MS = 5000;
+
+/**
+ * Docker's defaults for --update-* and --rollback-* alike: one task at a time, no delay,
+ * pause on a failure, stop the old task first, watch new tasks 5 s, tolerate no failure.
+ */
+export function defaultUpdateConfig(): UpdateConfig {
+  return {
+    parallelism: 1,
+    delayMs: 0,
+    failureAction: 'pause',
+    monitorMs: DEFAULT_UPDATE_MONITOR_MS,
+    maxFailureRatio: 0,
+    order: 'stop-first',
+  };
+}
 
 /** Docker's defaults: restart on any exit after 5 s, unlimited attempts. */
 export function defaultRestartPolicy(): RestartPolicy {
@@ -37,7 +55,8 @@ export function defaultServiceSpec(name: string): ServiceSpec {
     taskTemplate: defaultTaskTemplate(),
     networks: [],
     endpointSpec: { mode: 'vip', ports: [] },
-    updateConfig: { parallelism: 1, delayMs: 0 },
+    updateConfig: defaultUpdateConfig(),
+    rollbackConfig: defaultUpdateConfig(),
   };
 }
 

@@ -184,10 +184,28 @@ export interface EndpointSpec {
   ports: PortConfig[];
 }
 
+/** What a rolling update (or rollback) does when its new tasks fail: Docker's --update-failure-action. */
+export type UpdateFailureAction = 'pause' | 'continue' | 'rollback';
+
+/** Docker's --update-order: stop the old task before its replacement starts, or after. */
+export type UpdateOrder = 'stop-first' | 'start-first';
+
 export interface UpdateConfig {
   /** Tasks replaced at once; 0 = all. */
   parallelism: number;
+  /** Wait between batches, ms. */
   delayMs: number;
+  /** Default 'pause'; a rollback config takes 'pause' or 'continue' only (as Docker's --rollback-failure-action). */
+  failureAction: UpdateFailureAction | (string & {});
+  /**
+   * How long after it starts a new task is watched, ms (default 5000): one that ends by
+   * itself or turns unhealthy within this window counts as a failure of the update.
+   */
+  monitorMs: number;
+  /** Failures tolerated, as a fraction (0-1) of the tasks updated so far; default 0. */
+  maxFailureRatio: number;
+  /** Default 'stop-first'. */
+  order: UpdateOrder | (string & {});
 }
 
 export interface ServiceSpec {
@@ -198,6 +216,8 @@ export interface ServiceSpec {
   networks: NetworkAttachmentConfig[];
   endpointSpec: EndpointSpec;
   updateConfig: UpdateConfig;
+  /** Pacing of a rollback to previousSpec (Docker's defaults: parallelism 1, pause, stop-first, 5 s). */
+  rollbackConfig: UpdateConfig;
 }
 
 export interface VirtualIp {
@@ -219,7 +239,8 @@ export interface ServiceStatus {
 }
 
 export interface UpdateStatus {
-  state: '' | 'updating' | 'completed' | (string & {});
+  /** Docker's states; 'paused' stops the update until the next service update. */
+  state: '' | 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed' | (string & {});
   startedAt: string;
   completedAt: string;
   message: string;
@@ -235,6 +256,11 @@ export interface Service {
   endpoint: ServiceEndpoint;
   serviceStatus: ServiceStatus;
   updateStatus: UpdateStatus;
+}
+
+export interface UpdateServiceOptions {
+  /** Go back to the previous spec (Docker's `service update --rollback`). */
+  rollback?: boolean;
 }
 
 export interface ListServicesFilter {

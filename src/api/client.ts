@@ -43,6 +43,7 @@ import type {
   RootCa,
   Service,
   ServiceSpec,
+  UpdateServiceOptions,
   Swarm,
   VersionInfo,
   Task,
@@ -75,7 +76,11 @@ export interface ManagerApi {
   listServices(filter?: ListServicesFilter): Promise<Service[]>;
   inspectService(service: string): Promise<Service>;
   /** Replaces the spec; `version` (from inspect) makes a concurrent update fail with SHOAL_ERR_VERSION_CONFLICT. */
-  updateService(service: string, spec: ServiceSpec, version?: number): Promise<Service>;
+  /**
+   * `options.rollback`: go back to the previous spec instead (`spec` is ignored), paced by
+   * the rollback config; SHOAL_ERR_BAD_SPEC when the service has no previous spec.
+   */
+  updateService(service: string, spec: ServiceSpec, version?: number, options?: UpdateServiceOptions): Promise<Service>;
   scaleService(service: string, replicas: number): Promise<Service>;
   removeService(service: string): Promise<void>;
   /** `service ps`: tasks filtered by service, node, desired state. */
@@ -179,8 +184,8 @@ export class ManagerClient implements ManagerApi {
   async inspectService(service: string): Promise<Service> {
     return this.call('Services', 'Inspect', { service });
   }
-  async updateService(service: string, spec: ServiceSpec, version = 0): Promise<Service> {
-    return this.call('Services', 'Update', { service, spec, version });
+  async updateService(service: string, spec: ServiceSpec, version = 0, options: UpdateServiceOptions = {}): Promise<Service> {
+    return this.call('Services', 'Update', { service, spec, version, rollback: options.rollback === true });
   }
   async scaleService(service: string, replicas: number): Promise<Service> {
     return this.call('Services', 'Scale', { service, replicas });

@@ -198,7 +198,7 @@ export class ApiServer {
           Create: unary('Create', (r) => c.createService(r.spec)),
           List: unary('List', async (r) => ({ services: await c.listServices(r) })),
           Inspect: unary('Inspect', (r) => c.inspectService(r.service)),
-          Update: unary('Update', (r) => c.updateService(r.service, r.spec, r.version)),
+          Update: unary('Update', (r) => c.updateService(r.service, r.spec, r.version, { rollback: r.rollback === true })),
           Scale: unary('Scale', (r) => c.scaleService(r.service, r.replicas)),
           Remove: unary('Remove', (r) => c.removeService(r.service).then(empty)),
           Tasks: unary('Tasks', async (r) => ({ tasks: await c.listTasks(r) })),

@@ -35,6 +35,7 @@ import type {
   NodeSpec,
   Service,
   ServiceSpec,
+  UpdateServiceOptions,
   Swarm,
   Task,
   TaskStatusUpdate,
@@ -193,8 +194,8 @@ export class ManagerControl implements ManagerApi {
   inspectService(ref: string): Promise<Service> {
     return this.services.inspectService(ref);
   }
-  updateService(ref: string, spec: ServiceSpec, version?: number): Promise<Service> {
-    return this.services.updateService(ref, spec, version);
+  updateService(ref: string, spec: ServiceSpec, version?: number, options?: UpdateServiceOptions): Promise<Service> {
+    return this.services.updateService(ref, spec, version, options);
   }
   scaleService(ref: string, replicas: number): Promise<Service> {
     return this.services.scaleService(ref, replicas);

@@ -19,7 +19,7 @@ import type { AllocTx } from './allocator.ts';
 import type { DrainTracker } from './drain-tracker.ts';
 import type { ClusterRecord, Kinds, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';
-import { hostPortKeys, isLive, isTerminal, planService } from './scheduler.ts';
+import { activeUpdateConfig, hostPortKeys, isLive, isTerminal, planService } from './scheduler.ts';
 import { endpointStateFor } from './views.ts';
 import type { WriteTx } from './store.ts';
 
@@ -426,7 +426,7 @@ export class Orchestrator {
       if (t) this.removeTask(ctx, t);
     }
 
-    const delayMs = svc.spec.updateConfig.delayMs;
+    const delayMs = activeUpdateConfig(svc).delayMs;
     if (plan.updateBatchStarted) {
       const at = ctx.nowMs + delayMs;
       ctx.tx.onCommit(() => this.nextBatchAt.set(serviceId, at));
@@ -439,10 +439,57 @@ export class Orchestrator {
       ctx.tx.onCommit(() => this.wakeAt(serviceId, at));
     }
     const state = svc.updateStatus.state;
-    if (state === 'updating' && plan.outdatedRemaining === 0) {
-      svc.updateStatus = { ...svc.updateStatus, state: 'completed', completedAt: ctx.now, message: 'update completed' };
+    if (plan.updateFailed) {
+      const action = activeUpdateConfig(svc).failureAction;
+      const why = `${plan.updateFailures} of ${plan.updatedTasks} updated tasks failed within the monitor window`;
+      if (action === 'rollback' && state === 'updating' && svc.previousSpec) {
+        this.rollBack(ctx, svc, `update rolled back: ${why}`);
+        return;
+      }
+      if (action !== 'continue') {
+        const rollback = state === 'rollback_started';
+        svc.updateStatus = {
+          ...svc.updateStatus,
+          state: rollback ? 'rollback_paused' : 'paused',
+          message: `${rollback ? 'rollback' : 'update'} paused: ${why}`,
+        };
+        ctx.tx.put('service', svc);
+        return;
+      }
+    }
+    if ((state === 'updating' || state === 'rollback_started') && plan.outdatedRemaining === 0) {
+      const rollback = state === 'rollback_started';
+      svc.updateStatus = {
+        ...svc.updateStatus,
+        state: rollback ? 'rollback_completed' : 'completed',
+        completedAt: ctx.now,
+        message: rollback ? 'rollback completed' : 'update completed',
+      };
       ctx.tx.put('service', svc);
     }
+  }
+
+  /**
+   * Switches a service back to its previous spec (the failed one becomes the previous
+   * spec, as Docker swaps them) and starts the rollback, paced by rollbackConfig.
+   * `swapped`: the caller swapped the specs already (and settled ports and VIPs).
+   */
+  rollBack(ctx: TxContext, svc: ServiceRecord, message: string, swapped = false): void {
+    if (!swapped) {
+      const previous = svc.previousSpec;
+      if (!previous) return;
+      svc.previousSpec = svc.spec;
+      svc.spec = previous;
+    }
+    svc.updatedAt = ctx.now;
+    svc.updateStatus = { state: 'rollback_started', startedAt: ctx.now, completedAt: '', message };
+    ctx.tx.put('service', svc);
+    // tasks of the failed spec become outdated (put set version to this revision)
+    svc.specVersion = Math.max(svc.version, svc.specVersion + 1);
+    ctx.tx.put('service', svc);
+    const id = svc.id;
+    ctx.tx.onCommit(() => this.startUpdate(id));
+    this.reconcile(ctx, id);
   }
 
   /** Services that a change to this node may affect. */

@@ -15,7 +15,16 @@
  *   per call while the caller allows a batch (it spaces batches by the update delay) and
  *   every live task of the current spec runs and passes its health check: the next batch
  *   waits for the previous one. (Their old tasks drain out of the load balancers before
- *   they stop: orchestrator.ts.)
+ *   they stop: orchestrator.ts.) Order stop-first: the old task is shut down and the slot's
+ *   new task is created once the old one ended; start-first: the new task is created
+ *   beside the old one, which is shut down once the new one is settled. A rollback
+ *   (updateStatus rollback_*) is paced by rollbackConfig instead of updateConfig; a paused
+ *   update (paused, rollback_paused) starts no batch.
+ * - Failures: a task of the current spec that ends by itself or turns unhealthy within the
+ *   monitor window (monitorMs after it was created: a task record keeps its latest status
+ *   only, and creation is the earliest it can have started) is a failure of the update;
+ *   failures / tasks of the current spec > maxFailureRatio sets `updateFailed` for the
+ *   caller to act on the failure action.
  * - Ended tasks beyond the history retention are removed, oldest first.
  *
  * Task states: new -> pending (allocated, waiting for a node) -> assigned (node chosen) ->
@@ -92,6 +101,34 @@ export interface SchedulePlan {
   outdatedRemaining: number;
   /** Whether this plan started an update batch. */
   updateBatchStarted: boolean;
+  /** Tasks of the current spec that failed within their monitor window. */
+  updateFailures: number;
+  /** Tasks of the current spec so far (the failure ratio's denominator). */
+  updatedTasks: number;
+  /** Whether an update (or rollback) in progress failed beyond its max failure ratio. */
+  updateFailed: boolean;
+}
+
+/** Update states during which batches run and failures count. */
+const UPDATING_STATES: ReadonlySet<string> = new Set(['updating', 'rollback_started']);
+/** Update states that start no batch until the next service update. */
+const PAUSED_STATES: ReadonlySet<string> = new Set(['paused', 'rollback_paused']);
+
+/** The pacing that applies now: rollbackConfig while a rollback runs, else updateConfig. */
+export function activeUpdateConfig(service: ServiceRecord): ServiceRecord['spec']['updateConfig'] {
+  return service.updateStatus.state.startsWith('rollback') ? service.spec.rollbackConfig : service.spec.updateConfig;
+}
+
+/**
+ * Whether a task of the current spec failed within its monitor window: it ended by itself,
+ * or its health check says unhealthy, no later than `monitorMs` after it was created.
+ */
+export function failedInMonitor(t: TaskRecord, monitorMs: number): boolean {
+  const failed = SELF_ENDED.has(t.status.state) || (t.status.state === 'running' && t.status.health === 'unhealthy');
+  if (!failed) return false;
+  const created = Date.parse(t.createdAt);
+  if (Number.isNaN(created)) return true;
+  return tsOf(t) - created <= monitorMs;
 }
 
 function tsOf(t: TaskRecord): number {
@@ -106,7 +143,19 @@ function newestFirst(a: TaskRecord, b: TaskRecord): number {
 
 export function planService(input: ScheduleInput): SchedulePlan {
   const { service, nodes, nowMs } = input;
-  const plan: SchedulePlan = { create: [], assign: [], shutdown: [], remove: [], outdatedRemaining: 0, updateBatchStarted: false };
+  const plan: SchedulePlan = {
+    create: [],
+    assign: [],
+    shutdown: [],
+    remove: [],
+    outdatedRemaining: 0,
+    updateBatchStarted: false,
+    updateFailures: 0,
+    updatedTasks: 0,
+    updateFailed: false,
+  };
+  const pacing = activeUpdateConfig(service);
+  const startFirst = pacing.order === 'start-first';
   const nodeById = new Map(nodes.map((n) => [n.id, n]));
   const placeable = nodes.filter(canPlace).sort((a, b) => a.id.localeCompare(b.id));
   const policy = service.spec.taskTemplate.restartPolicy;
@@ -198,8 +247,26 @@ export function planService(input: ScheduleInput): SchedulePlan {
   const outdated: TaskRecord[] = [];
   const pendingAssign: TaskRecord[] = [];
   const needs = new Set<string>();
+  // slots whose outdated task is being replaced: start-first (old kept until the new one
+  // settles) or stop-first (old draining, the new one created once it ended)
+  let replacing = 0;
   for (const [k, group] of groups) {
-    const live = group.filter(isLive);
+    let live = group.filter(isLive);
+    // start-first: the slot's new task runs beside the outdated one until it is settled
+    const fresh = live.find((t) => t.specVersion === service.specVersion && !isTerminal(t));
+    if (fresh && live.length > 1 && wanted.has(k)) {
+      const olds = live.filter((t) => t !== fresh && t.specVersion < service.specVersion);
+      if (settled(fresh)) for (const o of olds) shutdown(o, 'replaced by a service update');
+      else {
+        for (const o of olds) {
+          if (o.nodeId === '') continue;
+          bump(o.nodeId);
+          takePorts(o.nodeId);
+        }
+        if (olds.length > 0) replacing++;
+      }
+      live = [fresh, ...live.filter((t) => t !== fresh && !olds.includes(t))];
+    }
     // more than one live task per slot/node should not happen; keep the newest
     for (const extra of live.slice(1)) shutdown(extra, 'duplicate task for the slot');
     const t = live[0];
@@ -234,6 +301,12 @@ export function planService(input: ScheduleInput): SchedulePlan {
   for (const k of [...wanted].sort(compareKeys)) {
     const group = groups.get(k) ?? [];
     if (group.some((t) => isLive(t) && !shutdownIds.has(t.id))) continue;
+    // stop-first: an outdated task replaced by the update ends (drains and stops) before
+    // its slot's new task is created
+    if (group.some((t) => !isLive(t) && !isTerminal(t) && t.specVersion < service.specVersion && canKeep(nodeById.get(t.nodeId)))) {
+      replacing++;
+      continue;
+    }
     if (needs.has(k)) {
       // replaced because of its node, not its own end: no restart policy
       plan.create.push({ slot: global ? 0 : Number(k), nodeId: '' });
@@ -260,22 +333,33 @@ export function planService(input: ScheduleInput): SchedulePlan {
   // the current spec (the previous batch) run and pass their health checks
   outdated.sort((a, b) => a.slot - b.slot || a.nodeId.localeCompare(b.nodeId));
   const unsettled = input.tasks.some((t) => isLive(t) && !shutdownIds.has(t.id) && t.specVersion === service.specVersion && !settled(t));
-  if (outdated.length > 0 && input.updateBatchAllowed && !unsettled) {
-    const parallelism = service.spec.updateConfig.parallelism;
+  const current = input.tasks.filter((t) => t.specVersion === service.specVersion);
+  plan.updatedTasks = current.length;
+  plan.updateFailures = current.filter((t) => failedInMonitor(t, pacing.monitorMs)).length;
+  const inUpdate = UPDATING_STATES.has(service.updateStatus.state);
+  plan.updateFailed = inUpdate && plan.updatedTasks > 0 && plan.updateFailures / plan.updatedTasks > pacing.maxFailureRatio;
+  // a failure that pauses (or rolls back) stops the batches here; 'continue' goes on
+  const stopped = PAUSED_STATES.has(service.updateStatus.state) || (plan.updateFailed && pacing.failureAction !== 'continue');
+  // tasks this plan creates run the current spec and are not settled yet either
+  if (outdated.length > 0 && input.updateBatchAllowed && !unsettled && replacing === 0 && plan.create.length === 0 && !stopped) {
+    const parallelism = pacing.parallelism;
     const batch = parallelism === 0 ? outdated : outdated.slice(0, parallelism);
     for (const t of batch) {
+      if (startFirst) {
+        // the old task keeps running (and its place) until the new one is settled
+        plan.create.push(global ? { slot: 0, nodeId: t.nodeId } : { slot: t.slot, nodeId: '' });
+        continue;
+      }
       shutdown(t, 'replaced by a service update');
       // a task shut down gives its host ports up at once (its agent unpublishes them)
       for (const k of ownPorts) portsTaken.get(t.nodeId)?.delete(k);
       perNode.set(t.nodeId, (perNode.get(t.nodeId) ?? 1) - 1);
-      plan.create.push(global ? { slot: 0, nodeId: t.nodeId } : { slot: t.slot, nodeId: '' });
-      if (global) bump(t.nodeId);
+      // stop-first: the slot's new task is created (step 2 of a later plan) once this one
+      // drained and its agent reported it stopped
     }
     plan.updateBatchStarted = true;
-    plan.outdatedRemaining = outdated.length - batch.length;
-  } else {
-    plan.outdatedRemaining = outdated.length;
   }
+  plan.outdatedRemaining = outdated.length + replacing;
 
   // 4. placement: pending tasks, then new replicated tasks
   for (const t of pendingAssign) {

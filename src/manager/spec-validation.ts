@@ -21,8 +21,9 @@ import type {
   ServiceMode,
   ServiceSpec,
   TaskTemplate,
+  UpdateConfig,
 } from '../api/api-types.ts';
-import { defaultRestartPolicy } from '../api/api-defaults.ts';
+import { defaultRestartPolicy, defaultUpdateConfig } from '../api/api-defaults.ts';
 
 interface Problem {
   code: ApiErrorCode;
@@ -244,6 +245,37 @@ function normalizePorts(p: Problems, e: EndpointSpec | undefined): EndpointSpec 
   return { mode, ports };
 }
 
+const FAILURE_ACTIONS: Record<'update' | 'rollback', readonly string[]> = {
+  update: ['pause', 'continue', 'rollback'],
+  rollback: ['pause', 'continue'],
+};
+
+/** An update or rollback config with Docker's defaults in its empty fields ("" and absent). */
+function normalizeUpdateConfig(p: Problems, u: Partial<UpdateConfig> | undefined, what: 'update' | 'rollback'): UpdateConfig {
+  const d = defaultUpdateConfig();
+  const failureAction = str(u?.failureAction) === '' ? d.failureAction : str(u?.failureAction);
+  if (!FAILURE_ACTIONS[what].includes(failureAction)) {
+    p.add(
+      'SHOAL_ERR_BAD_SPEC',
+      `${what} failure action ${JSON.stringify(failureAction)} is not ${FAILURE_ACTIONS[what].join(', ').replace(/, ([^,]*)$/, ' or $1')}`,
+    );
+  }
+  const order = str(u?.order) === '' ? d.order : str(u?.order);
+  if (order !== 'stop-first' && order !== 'start-first')
+    p.add('SHOAL_ERR_BAD_SPEC', `${what} order ${JSON.stringify(order)} is not stop-first or start-first`);
+  const ratio = u?.maxFailureRatio === undefined ? 0 : u.maxFailureRatio;
+  if (typeof ratio !== 'number' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1)
+    p.add('SHOAL_ERR_BAD_SPEC', `${what} max failure ratio must be between 0 and 1 (got ${String(ratio)})`);
+  return {
+    parallelism: u?.parallelism === undefined ? d.parallelism : nonNegative(p, int(u.parallelism), `${what} parallelism`),
+    delayMs: nonNegative(p, int(u?.delayMs), `${what} delay`),
+    failureAction,
+    monitorMs: u?.monitorMs === undefined ? d.monitorMs : nonNegative(p, int(u.monitorMs), `${what} monitor`),
+    maxFailureRatio: typeof ratio === 'number' && Number.isFinite(ratio) ? Math.min(1, Math.max(0, ratio)) : 0,
+    order,
+  };
+}
+
 export function normalizeServiceSpec(input: Partial<ServiceSpec> | undefined): ServiceSpec {
   const s = input ?? {};
   const p = new Problems();
@@ -261,13 +293,10 @@ export function normalizeServiceSpec(input: Partial<ServiceSpec> | undefined): S
   const taskTemplate = normalizeTaskTemplate(p, s.taskTemplate);
   const networks = normalizeAttachments(p, s.networks, 'service network');
   const endpointSpec = normalizePorts(p, s.endpointSpec);
-  const u = s.updateConfig;
-  const updateConfig = {
-    parallelism: u?.parallelism === undefined ? 1 : nonNegative(p, int(u.parallelism), 'update parallelism'),
-    delayMs: nonNegative(p, int(u?.delayMs), 'update delay'),
-  };
+  const updateConfig = normalizeUpdateConfig(p, s.updateConfig, 'update');
+  const rollbackConfig = normalizeUpdateConfig(p, s.rollbackConfig, 'rollback');
   p.throwIfAny('service spec');
-  return { name, labels, mode, taskTemplate, networks, endpointSpec, updateConfig };
+  return { name, labels, mode, taskTemplate, networks, endpointSpec, updateConfig, rollbackConfig };
 }
 
 // ------------------------------------------------------------------------------ containers

@@ -15,7 +15,7 @@
  * Also the reconciles that run outside a request: when a restart-delay or update-batch
  * timer fires, and the sweep of every service after a manager restart.
  */
-import type { ListServicesFilter, ListTasksFilter, Service, ServiceSpec, Task } from '../../api/api-types.ts';
+import type { ListServicesFilter, ListTasksFilter, Service, ServiceSpec, Task, UpdateServiceOptions } from '../../api/api-types.ts';
 import { apiError } from '../../api/errors.ts';
 import { newId } from '../../common/ids.ts';
 import type { Kinds, ServiceRecord, TaskRecord } from '../objects.ts';
@@ -150,7 +150,8 @@ export class ServiceControl {
     return this.core.store.view((tx) => serviceView(tx, resolveService(tx, ref)));
   }
 
-  async updateService(ref: string, input: ServiceSpec, version = 0): Promise<Service> {
+  async updateService(ref: string, input: ServiceSpec, version = 0, options: UpdateServiceOptions = {}): Promise<Service> {
+    if (options.rollback === true) return this.rollbackService(ref, version);
     const spec = normalizeServiceSpec(input);
     return this.core.mutate((ctx) => {
       const { tx } = ctx;
@@ -204,6 +205,45 @@ export class ServiceControl {
         this.core.orchestrator.startUpdate(svc.id);
       }
       this.core.orchestrator.reconcile(ctx, svc.id);
+      return serviceView(tx, tx.get('service', svc.id)!);
+    });
+  }
+
+  /**
+   * Docker's `service update --rollback`: the previous spec comes back (and the current one
+   * becomes the previous), its tasks rolled out as rollbackConfig paces them.
+   */
+  async rollbackService(ref: string, version = 0): Promise<Service> {
+    return this.core.mutate((ctx) => {
+      const { tx } = ctx;
+      const svc = resolveService(tx, ref);
+      if (version !== 0 && version !== svc.version) {
+        throw apiError(
+          'SHOAL_ERR_VERSION_CONFLICT',
+          `update out of sequence: service ${svc.spec.name} is at version ${svc.version}, the rollback was made against version ${version}; inspect it again and retry`,
+          { serviceId: svc.id, version: svc.version },
+        );
+      }
+      if (!svc.previousSpec) throw apiError('SHOAL_ERR_BAD_SPEC', `service ${svc.spec.name} does not have a previous spec`);
+      // the previous spec goes through the same checks as any update: its networks may be gone
+      const back = normalizeServiceSpec(svc.previousSpec);
+      resolveServiceNetworks(tx, back);
+      const previous: ServiceRecord = structuredClone(svc);
+      svc.endpoint = {
+        spec: back.endpointSpec,
+        ports: ctx.alloc.allocatePorts(
+          { serviceId: svc.id, serviceName: back.name },
+          back.endpointSpec.ports,
+          svc.spec.endpointSpec.ports,
+          svc.endpoint.ports,
+        ),
+        virtualIps: previous.endpoint.virtualIps,
+      };
+      svc.previousSpec = svc.spec;
+      svc.spec = back;
+      allocateVips(ctx, svc, previous);
+      this.core.orchestrator.reattachTasks(ctx, svc);
+      this.core.orchestrator.rollBack(ctx, svc, 'manually requested rollback', true);
       return serviceView(tx, tx.get('service', svc.id)!);
     });
   }

@@ -362,7 +362,7 @@ t.test("service create builds Docker's spec from the flags and the command after
   t.same(spec.taskTemplate.dnsOptions, ['ndots:2']);
   t.equal(spec.taskTemplate.restartPolicy.condition, 'on-failure');
   t.equal(spec.taskTemplate.stopGracePeriodMs, 500);
-  t.same(spec.updateConfig, { parallelism: 2, delayMs: 10000 });
+  t.match(spec.updateConfig, { parallelism: 2, delayMs: 10000 });
   t.same(spec.labels, { team: 'a' });
 
   const g = await run(['service', 'create', '--name', 'agent', '--mode', 'global', '--', 'sleep', 'infinity'], {

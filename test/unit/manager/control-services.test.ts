@@ -1,5 +1,5 @@
 import t from 'tap';
-import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
+import { defaultNetworkSpec, defaultServiceSpec, defaultUpdateConfig } from '../../../src/api/api-defaults.ts';
 import type { PortConfig, ServiceSpec } from '../../../src/api/api-types.ts';
 import { generateNodeKey } from '../../../src/api/certificates.ts';
 import type { ManagerControl } from '../../../src/manager/control.ts';
@@ -128,7 +128,7 @@ t.test('updates keep allocations that still apply and replace tasks when the tem
       mode: { replicated: { replicas: 2 } },
       networks: [{ target: 'one', aliases: [] }],
       endpointSpec: { mode: 'vip', ports: [port(80)] },
-      updateConfig: { parallelism: 0, delayMs: 0 },
+      updateConfig: { ...defaultUpdateConfig(), parallelism: 0, delayMs: 0 },
     }),
   );
   const before = await control.listTasks({ services: ['web'] });

@@ -7,7 +7,7 @@
 // once and drains its tasks like any shutdown; unknown acknowledgements change nothing.
 import t from 'tap';
 import type { Test } from 'tap';
-import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
+import { defaultNetworkSpec, defaultServiceSpec, defaultUpdateConfig } from '../../../src/api/api-defaults.ts';
 import type { AgentReport, EndpointEvent, SessionMessage, Task, TaskStatus } from '../../../src/api/api-types.ts';
 import { generateNodeKey } from '../../../src/api/certificates.ts';
 import type { ShoalError } from '../../../src/common/errors.ts';
@@ -195,7 +195,7 @@ t.test('rolling updates and node drains drain the tasks they replace', async (t)
   const s = await control.inspectService('web');
   await control.updateService('web', {
     ...s.spec,
-    updateConfig: { parallelism: 1, delayMs: 0 },
+    updateConfig: { ...defaultUpdateConfig(), parallelism: 1, delayMs: 0 },
     taskTemplate: { ...s.spec.taskTemplate, env: ['V=2'] },
   });
   const [replaced] = await shutDown(control);

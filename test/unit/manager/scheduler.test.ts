@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createRng } from '../../../src/common/rng.ts';
-import { defaultServiceSpec } from '../../../src/api/api-defaults.ts';
+import { defaultServiceSpec, defaultUpdateConfig } from '../../../src/api/api-defaults.ts';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../../src/manager/objects.ts';
 import { canKeep, canPlace, isLive, planService } from '../../../src/manager/scheduler.ts';
 import type { SchedulePlan } from '../../../src/manager/scheduler.ts';
@@ -182,20 +182,27 @@ t.test('restart policy: condition, delay and max attempts', async (t) => {
 });
 
 t.test('rolling update replaces `parallelism` outdated tasks per batch', async (t) => {
-  const svc = service(3, { updateConfig: { parallelism: 2, delayMs: 1000 } });
+  const svc = service(3, { updateConfig: { ...defaultUpdateConfig(), parallelism: 2, delayMs: 1000 } });
   svc.specVersion = 20;
   const ts = [task(1, 'a', 'running', 'running', 10), task(2, 'b', 'running', 'running', 10), task(3, 'a', 'running', 'running', 10)];
   const p = plan(svc, ts, [node('a'), node('b')]);
   t.equal(p.shutdown.length, 2);
-  t.same(
-    p.create.map((c) => c.slot),
-    [1, 2],
-  );
-  t.equal(p.outdatedRemaining, 1);
+  t.same(p.create, [], 'stop-first: no new task while the old ones still run');
+  t.equal(p.outdatedRemaining, 3, 'the two being replaced and the third');
   t.ok(p.updateBatchStarted);
+  const stopping = ts.map((x, i) => (i < 2 ? { ...x, desiredState: 'shutdown' } : x));
+  t.same(plan(svc, stopping, [node('a'), node('b')]).create, [], 'draining, not stopped yet: still no new task');
+  const stopped = stopping.map((x, i) => (i < 2 ? { ...x, status: { ...x.status, state: 'shutdown' } } : x));
+  const r = plan(svc, stopped, [node('a'), node('b')]);
+  t.same(
+    r.create.map((c) => c.slot),
+    [1, 2],
+    'the old tasks ended: their slots get their new tasks',
+  );
+  t.notOk(r.updateBatchStarted, 'and no next batch before they settle');
   const q = plan(svc, ts, [node('a'), node('b')], { updateBatchAllowed: false });
   t.same([q.shutdown.length, q.create.length, q.outdatedRemaining], [0, 0, 3], 'no batch while the delay runs');
-  const all = service(3, { updateConfig: { parallelism: 0, delayMs: 0 } });
+  const all = service(3, { updateConfig: { ...defaultUpdateConfig(), parallelism: 0, delayMs: 0 } });
   all.specVersion = 20;
   t.equal(plan(all, ts, [node('a'), node('b')]).shutdown.length, 3, 'parallelism 0 replaces all at once');
 });
@@ -258,7 +265,7 @@ t.test('random node and task churn always converges to one live task per slot on
 });
 
 t.test('rolling update: the next batch waits until the previous one runs and passes its health check', async (t) => {
-  const svc = service(3, { updateConfig: { parallelism: 1, delayMs: 0 } });
+  const svc = service(3, { updateConfig: { ...defaultUpdateConfig(), parallelism: 1, delayMs: 0 } });
   svc.specVersion = 20;
   const old2 = task(2, 'b', 'running', 'running', 10);
   const old3 = task(3, 'a', 'running', 'running', 10);
@@ -277,7 +284,7 @@ t.test('rolling update: the next batch waits until the previous one runs and pas
     [old2.id],
     'healthy: the next batch replaces slot 2',
   );
-  t.equal(q.outdatedRemaining, 1);
+  t.equal(q.outdatedRemaining, 2, 'slot 2 being replaced, slot 3 still outdated');
 });
 
 t.test('mode=host ports: two tasks publishing one host port never share a node', async (t) => {
@@ -292,14 +299,102 @@ t.test('mode=host ports: two tasks publishing one host port never share a node',
   const udp = plan(svc, [], nodes, { hostPortsInUse: new Map([['a', new Set(['udp/8080'])]]) });
   t.same(udp.create.map((c) => c.nodeId).sort(), ['', 'a', 'b'], 'the same number over UDP is another port');
   // a rolling update replaces the task on its node: the old one gives the port up as it drains
-  const upd = service(1, { updateConfig: { parallelism: 1, delayMs: 0 } });
+  const upd = service(1, { updateConfig: { ...defaultUpdateConfig(), parallelism: 1, delayMs: 0 } });
   upd.endpoint.ports = [hp];
   upd.specVersion = 20;
   const old = task(1, 'a', 'running', 'running', 10);
   const q = plan(upd, [old], [node('a')]);
   t.same(
-    q.create.map((c) => c.nodeId),
-    ['a'],
-    'the replacement may take the port the draining task gave up',
+    q.shutdown.map((s) => s.taskId),
+    [old.id],
   );
+  const ended = { ...old, desiredState: 'shutdown', status: { ...old.status, state: 'shutdown' } };
+  t.same(
+    plan(upd, [ended], [node('a')]).create.map((c) => c.nodeId),
+    ['a'],
+    'the replacement takes the port the stopped task gave up',
+  );
+});
+
+t.test('start-first: the new task starts beside the old one, which stops once the new one is settled', async (t) => {
+  const svc = service(2, { updateConfig: { ...defaultUpdateConfig(), order: 'start-first' } });
+  svc.specVersion = 20;
+  svc.updateStatus = { state: 'updating', startedAt: iso(T0), completedAt: '', message: '' };
+  const old1 = task(1, 'a', 'running', 'running', 10);
+  const old2 = task(2, 'b', 'running', 'running', 10);
+  const nodes = [node('a'), node('b')];
+  const p = plan(svc, [old1, old2], nodes);
+  t.same(p.shutdown, [], 'nothing stops first');
+  t.same(
+    p.create.map((c) => c.slot),
+    [1],
+    'slot 1 gets its new task',
+  );
+  const fresh = task(1, 'b', 'running', 'running', 20);
+  fresh.status.health = 'starting';
+  const q = plan(svc, [old1, fresh, old2], nodes);
+  t.same([q.shutdown.length, q.create.length, q.outdatedRemaining], [0, 0, 2], 'the new task is not healthy yet: both run');
+  fresh.status.health = 'healthy';
+  const r = plan(svc, [old1, fresh, old2], nodes);
+  t.same(
+    r.shutdown.map((s) => [s.taskId, s.message]),
+    [[old1.id, 'replaced by a service update']],
+    'settled: the old task of slot 1 is shut down',
+  );
+  t.same(
+    r.create.map((c) => c.slot),
+    [2],
+    'no second new task for slot 1; the next batch starts slot 2',
+  );
+});
+
+t.test('failures within the monitor window count against the max failure ratio', async (t) => {
+  const svc = service(4, { updateConfig: { ...defaultUpdateConfig(), monitorMs: 5000, maxFailureRatio: 0.5 } });
+  svc.specVersion = 20;
+  svc.updateStatus = { state: 'updating', startedAt: iso(T0), completedAt: '', message: '' };
+  const nodes = [node('a')];
+  const ok = task(1, 'a', 'running', 'running', 20);
+  const early = task(2, 'a', 'failed', 'shutdown', 20, T0 + 2000); // ended 2 s after it was created
+  early.createdAt = iso(T0);
+  const late = task(3, 'a', 'failed', 'shutdown', 20, T0 + 60_000); // ended after the window
+  late.createdAt = iso(T0);
+  const olds = [task(4, 'a', 'running', 'running', 10)];
+  const p = plan(svc, [ok, early, late, ...olds], nodes, { nowMs: T0 + 60_000 });
+  t.same([p.updateFailures, p.updatedTasks, p.updateFailed], [1, 3, false], '1 of 3 is within a 0.5 ratio');
+  const sick = task(1, 'a', 'running', 'running', 20, T0 + 1000);
+  sick.createdAt = iso(T0);
+  sick.status.health = 'unhealthy';
+  const q = plan(svc, [sick, early, late, ...olds], nodes, { nowMs: T0 + 60_000 });
+  t.same([q.updateFailures, q.updatedTasks, q.updateFailed], [2, 3, true], 'unhealthy within the window is a failure too: 2/3 > 0.5');
+  t.equal(q.shutdown.filter((s) => s.message === 'replaced by a service update').length, 0, 'pause: no further batch');
+  const cont = { ...svc, spec: { ...svc.spec, updateConfig: { ...svc.spec.updateConfig, failureAction: 'continue' } } };
+  const c = plan(cont, [sick, early, late, ...olds], nodes, { nowMs: T0 + 60_000 });
+  t.ok(c.updateFailed, 'continue: the failure is still reported');
+  const zero = { ...svc, spec: { ...svc.spec, updateConfig: { ...svc.spec.updateConfig, maxFailureRatio: 0 } } };
+  t.ok(plan(zero, [ok, early, ...olds], nodes).updateFailed, 'ratio 0: one failure is too many');
+  const done = { ...zero, updateStatus: { ...zero.updateStatus, state: 'completed' } };
+  t.notOk(plan(done, [ok, early, ...olds], nodes).updateFailed, 'no update in progress: nothing fails');
+});
+
+t.test('a paused update starts no batch; a rollback is paced by rollbackConfig', async (t) => {
+  const nodes = [node('a')];
+  const olds = (): TaskRecord[] => [
+    task(1, 'a', 'running', 'running', 10),
+    task(2, 'a', 'running', 'running', 10),
+    task(3, 'a', 'running', 'running', 10),
+  ];
+  const paused = service(3, { updateConfig: { ...defaultUpdateConfig(), parallelism: 0 } });
+  paused.specVersion = 20;
+  paused.updateStatus = { state: 'paused', startedAt: iso(T0), completedAt: '', message: '' };
+  const p = plan(paused, olds(), nodes);
+  t.same([p.shutdown.length, p.outdatedRemaining], [0, 3], 'paused: nothing replaced');
+  const rb = service(3, {
+    updateConfig: { ...defaultUpdateConfig(), parallelism: 0 },
+    rollbackConfig: { ...defaultUpdateConfig(), parallelism: 2 },
+  });
+  rb.specVersion = 20;
+  rb.updateStatus = { state: 'rollback_started', startedAt: iso(T0), completedAt: '', message: '' };
+  t.equal(plan(rb, olds(), nodes).shutdown.length, 2, 'rollback: rollback parallelism 2');
+  rb.updateStatus.state = 'updating';
+  t.equal(plan(rb, olds(), nodes).shutdown.length, 3, 'update: update parallelism 0 (all)');
 });

@@ -15,7 +15,14 @@ t.test('empty fields get Docker defaults', async (t) => {
   t.same(s.endpointSpec, { mode: 'vip', ports: [] });
   t.same(s.taskTemplate.restartPolicy, { condition: 'any', delayMs: 5000, maxAttempts: 0 });
   t.equal(s.taskTemplate.stopGracePeriodMs, 10_000);
-  t.same(s.updateConfig, { parallelism: 1, delayMs: 0 });
+  const docker = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5000, maxFailureRatio: 0, order: 'stop-first' };
+  t.same(s.updateConfig, docker, "Docker's --update-* defaults");
+  t.same(s.rollbackConfig, docker, "Docker's --rollback-* defaults");
+  const wire = normalizeServiceSpec({
+    name: 'web',
+    updateConfig: { parallelism: 2, delayMs: 0, failureAction: '', order: '', maxFailureRatio: 0 },
+  } as never);
+  t.same(wire.updateConfig, { ...docker, parallelism: 2 }, 'empty strings and an absent monitor (from the wire) are defaults');
   t.same(normalizeServiceSpec(s), s, 'normalising twice changes nothing');
   const p = normalizeServiceSpec({
     ...defaultServiceSpec('web'),
@@ -68,4 +75,43 @@ t.test('hosts in DOCKER_HOST form', async (t) => {
   t.equal(resolveHost({ env: { SHOAL_DATA_DIR: '/d' } }), 'unix:///d/manager.sock');
   t.equal(resolveHost({ env: { SHOAL_HOST: 'tcp://192.0.2.1:2377', SHOAL_DATA_DIR: '/d' } }), 'tcp://192.0.2.1:2377');
   t.equal(resolveHost({ host: 'unix:///x', env: { SHOAL_HOST: 'tcp://192.0.2.1:2377' } }), 'unix:///x');
+});
+
+t.test('update and rollback configs: bad values are SHOAL_ERR_BAD_SPEC with what is wrong', async (t) => {
+  const spec = (updateConfig: object, rollbackConfig: object = {}): never =>
+    ({
+      ...defaultServiceSpec('web'),
+      updateConfig: { ...defaultServiceSpec('web').updateConfig, ...updateConfig },
+      rollbackConfig: { ...defaultServiceSpec('web').rollbackConfig, ...rollbackConfig },
+    }) as never;
+  t.throws(() => normalizeServiceSpec(spec({ order: 'sideways' })), {
+    code: 'SHOAL_ERR_BAD_SPEC',
+    message: 'update order "sideways" is not stop-first or start-first',
+  });
+  t.throws(() => normalizeServiceSpec(spec({ failureAction: 'explode' })), {
+    code: 'SHOAL_ERR_BAD_SPEC',
+    message: 'update failure action "explode" is not pause, continue or rollback',
+  });
+  t.throws(() => normalizeServiceSpec(spec({}, { failureAction: 'rollback' })), {
+    code: 'SHOAL_ERR_BAD_SPEC',
+    message: 'rollback failure action "rollback" is not pause or continue',
+  });
+  t.throws(() => normalizeServiceSpec(spec({ maxFailureRatio: 1.5 })), {
+    code: 'SHOAL_ERR_BAD_SPEC',
+    message: 'update max failure ratio must be between 0 and 1 (got 1.5)',
+  });
+  t.throws(() => normalizeServiceSpec(spec({ monitorMs: -1 })), {
+    code: 'SHOAL_ERR_BAD_SPEC',
+    message: 'update monitor must be >= 0 (got -1)',
+  });
+  t.throws(() => normalizeServiceSpec(spec({}, { parallelism: -2 })), { message: /rollback parallelism must be >= 0/ });
+  const ok = normalizeServiceSpec(spec({ order: 'start-first', failureAction: 'rollback', maxFailureRatio: 0.25, monitorMs: 0 }));
+  t.same(ok.updateConfig, {
+    parallelism: 1,
+    delayMs: 0,
+    failureAction: 'rollback',
+    monitorMs: 0,
+    maxFailureRatio: 0.25,
+    order: 'start-first',
+  });
 });
