@@ -12,7 +12,15 @@
  * lost.
  */
 import type { Command } from 'commander';
-import type { HealthConfig, NetworkAttachmentConfig, PortConfig, Service, ServiceSpec, TaskTemplate } from '../api/api-types.ts';
+import type {
+  HealthConfig,
+  NetworkAttachmentConfig,
+  PortConfig,
+  Service,
+  ServiceSpec,
+  TaskTemplate,
+  UpdateConfig,
+} from '../api/api-types.ts';
 import { defaultServiceSpec } from '../api/api-defaults.ts';
 import { ShoalError } from '../common/errors.ts';
 import type { ApiHandle, CliContext } from './client-options.ts';
@@ -24,11 +32,11 @@ import { formatDurationNs, parseDurationMs } from './parse/duration.ts';
 import { parseFilters } from './parse/filter.ts';
 import { parseInspectFormat, parseListFormat } from './parse/format-option.ts';
 import { pairsToRecord, parseEnv, parseEnvName, parseLabel } from './parse/key-value.ts';
-import { parseUint } from './parse/numbers.ts';
+import { parseRatio, parseUint } from './parse/numbers.ts';
 import { parsePublishList, publishRemoveMatches } from './parse/publish.ts';
 import type { PortSpec } from './parse/publish.ts';
 import { parseScaleArgs } from './parse/scale.ts';
-import { UsageError } from './parse/usage-error.ts';
+import { UsageError, badFlagValue } from './parse/usage-error.ts';
 import { naturalCompare, printInspect } from './network.ts';
 import { nodeName } from './format/node.ts';
 import { addServiceLogsCommand } from './logs.ts';
@@ -47,6 +55,16 @@ interface TaskFlags {
   restartMaxAttempts?: string;
   updateParallelism?: string;
   updateDelay?: string;
+  updateOrder?: string;
+  updateFailureAction?: string;
+  updateMonitor?: string;
+  updateMaxFailureRatio?: string;
+  rollbackParallelism?: string;
+  rollbackDelay?: string;
+  rollbackOrder?: string;
+  rollbackFailureAction?: string;
+  rollbackMonitor?: string;
+  rollbackMaxFailureRatio?: string;
   stopGracePeriod?: string;
   endpointMode?: string;
 }
@@ -107,6 +125,16 @@ function addTaskOptions(cmd: Command): Command {
     .option('--restart-max-attempts <n>', 'maximum number of restarts before giving up (default 0: unlimited)')
     .option('--update-parallelism <n>', 'maximum number of tasks updated simultaneously (0 to update all at once) (default 1)')
     .option('--update-delay <duration>', 'delay between updates (ns|us|ms|s|m|h) (default 0s)')
+    .option('--update-order <order>', 'update order ("start-first", "stop-first") (default "stop-first")')
+    .option('--update-failure-action <action>', 'action on update failure ("pause", "continue", "rollback") (default "pause")')
+    .option('--update-monitor <duration>', 'duration after each task update to monitor for failure (ns|us|ms|s|m|h) (default 5s)')
+    .option('--update-max-failure-ratio <ratio>', 'failure rate to tolerate during an update (0 to 1) (default 0)')
+    .option('--rollback-parallelism <n>', 'maximum number of tasks rolled back simultaneously (0 to roll back all at once) (default 1)')
+    .option('--rollback-delay <duration>', 'delay between task rollbacks (ns|us|ms|s|m|h) (default 0s)')
+    .option('--rollback-order <order>', 'rollback order ("start-first", "stop-first") (default "stop-first")')
+    .option('--rollback-failure-action <action>', 'action on rollback failure ("pause", "continue") (default "pause")')
+    .option('--rollback-monitor <duration>', 'duration after each task rollback to monitor for failure (ns|us|ms|s|m|h) (default 5s)')
+    .option('--rollback-max-failure-ratio <ratio>', 'failure rate to tolerate during a rollback (0 to 1) (default 0)')
     .option('--stop-grace-period <duration>', 'time to wait before force killing a task (ns|us|ms|s|m|h) (default 10s)')
     .option('--endpoint-mode <mode>', 'endpoint mode ("vip" or "dnsrr")');
 }
@@ -174,6 +202,32 @@ function flagName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
+const FAILURE_ACTIONS = { update: ['pause', 'continue', 'rollback'], rollback: ['pause', 'continue'] } as const;
+
+/** The --update-* or --rollback-* flags onto one config (in place). */
+function applyUpdateFlags(
+  c: UpdateConfig,
+  prefix: 'update' | 'rollback',
+  f: Record<'parallelism' | 'delay' | 'order' | 'failureAction' | 'monitor' | 'maxFailureRatio', string | undefined>,
+): void {
+  if (f.parallelism !== undefined) c.parallelism = parseUint(f.parallelism, `--${prefix}-parallelism`);
+  if (f.delay !== undefined) c.delayMs = parseDurationMs(f.delay, `--${prefix}-delay`);
+  if (f.order !== undefined) {
+    if (f.order !== 'stop-first' && f.order !== 'start-first')
+      throw badFlagValue(`--${prefix}-order`, f.order, 'want "start-first" or "stop-first"');
+    c.order = f.order;
+  }
+  if (f.failureAction !== undefined) {
+    const allowed: readonly string[] = FAILURE_ACTIONS[prefix];
+    if (!allowed.includes(f.failureAction)) {
+      throw badFlagValue(`--${prefix}-failure-action`, f.failureAction, `want ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
+    }
+    c.failureAction = f.failureAction;
+  }
+  if (f.monitor !== undefined) c.monitorMs = parseDurationMs(f.monitor, `--${prefix}-monitor`);
+  if (f.maxFailureRatio !== undefined) c.maxFailureRatio = parseRatio(f.maxFailureRatio, `--${prefix}-max-failure-ratio`);
+}
+
 /** Applies the flags that create and update share to a spec (in place). */
 function applyTaskFlags(spec: ServiceSpec, flags: TaskFlags, changed: (name: string) => boolean): void {
   const t: TaskTemplate = spec.taskTemplate;
@@ -184,8 +238,22 @@ function applyTaskFlags(spec: ServiceSpec, flags: TaskFlags, changed: (name: str
   if (flags.restartCondition !== undefined) t.restartPolicy.condition = flags.restartCondition.toLowerCase();
   if (flags.restartDelay !== undefined) t.restartPolicy.delayMs = parseDurationMs(flags.restartDelay, '--restart-delay');
   if (flags.restartMaxAttempts !== undefined) t.restartPolicy.maxAttempts = parseUint(flags.restartMaxAttempts, '--restart-max-attempts');
-  if (flags.updateParallelism !== undefined) spec.updateConfig.parallelism = parseUint(flags.updateParallelism, '--update-parallelism');
-  if (flags.updateDelay !== undefined) spec.updateConfig.delayMs = parseDurationMs(flags.updateDelay, '--update-delay');
+  applyUpdateFlags(spec.updateConfig, 'update', {
+    parallelism: flags.updateParallelism,
+    delay: flags.updateDelay,
+    order: flags.updateOrder,
+    failureAction: flags.updateFailureAction,
+    monitor: flags.updateMonitor,
+    maxFailureRatio: flags.updateMaxFailureRatio,
+  });
+  applyUpdateFlags(spec.rollbackConfig, 'rollback', {
+    parallelism: flags.rollbackParallelism,
+    delay: flags.rollbackDelay,
+    order: flags.rollbackOrder,
+    failureAction: flags.rollbackFailureAction,
+    monitor: flags.rollbackMonitor,
+    maxFailureRatio: flags.rollbackMaxFailureRatio,
+  });
   if (flags.stopGracePeriod !== undefined) t.stopGracePeriodMs = parseDurationMs(flags.stopGracePeriod, '--stop-grace-period');
   if (flags.endpointMode !== undefined) spec.endpointSpec.mode = flags.endpointMode.toLowerCase();
 }
@@ -261,7 +329,7 @@ export async function buildUpdateSpec(
     const others = [...OPTION_KEYS_FOR_UPDATE].filter((k) => k !== 'rollback' && k !== 'quiet' && changed(k));
     if (others.length > 0 || command.length > 0) throw new UsageError('--rollback cannot be combined with other flags');
     if (!service.previousSpec) {
-      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `service ${service.spec.name} has no previous spec to roll back to`);
+      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `service ${service.spec.name} does not have a previous spec`);
     }
     return structuredClone(service.previousSpec);
   }
@@ -364,6 +432,16 @@ const OPTION_KEYS_FOR_UPDATE: readonly string[] = [
   'restartMaxAttempts',
   'updateParallelism',
   'updateDelay',
+  'updateOrder',
+  'updateFailureAction',
+  'updateMonitor',
+  'updateMaxFailureRatio',
+  'rollbackParallelism',
+  'rollbackDelay',
+  'rollbackOrder',
+  'rollbackFailureAction',
+  'rollbackMonitor',
+  'rollbackMaxFailureRatio',
   'stopGracePeriod',
   'endpointMode',
   'rollback',
@@ -396,9 +474,18 @@ function prettyService(s: Service, networkNames: ReadonlyMap<string, string>): s
     add(' State:', s.updateStatus.state);
     if (s.updateStatus.message) add(' Message:', s.updateStatus.message);
   }
-  lines.push('UpdateConfig:');
-  add(' Parallelism:', s.spec.updateConfig.parallelism);
-  if (s.spec.updateConfig.delayMs) add(' Delay:', formatDurationNs(s.spec.updateConfig.delayMs * 1e6));
+  for (const [title, c] of [
+    ['UpdateConfig:', s.spec.updateConfig],
+    ['RollbackConfig:', s.spec.rollbackConfig],
+  ] as const) {
+    lines.push(title);
+    add(' Parallelism:', c.parallelism);
+    if (c.delayMs) add(' Delay:', formatDurationNs(c.delayMs * 1e6));
+    add(' On failure:', c.failureAction);
+    add(' Monitoring Period:', formatDurationNs(c.monitorMs * 1e6));
+    add(' Max failure ratio:', c.maxFailureRatio);
+    add(' Update order:', c.order);
+  }
   const t = s.spec.taskTemplate;
   lines.push('ContainerSpec:');
   if (t.command.length > 0) add(' Command:', [...t.command, ...t.args].join(' '));
@@ -649,10 +736,27 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
       const spec = await buildUpdateSpec(current, flags, command, ctx.env, changedIn(cmd), {
         networkId: async (ref) => (await api().inspectNetwork(ref)).id,
       });
-      await api().updateService(current.id, spec, current.version);
+      await api().updateService(current.id, spec, current.version, flags.rollback ? { rollback: true } : {});
       ctx.out(`${name}\n`);
     });
   });
+
+  service
+    .command('rollback')
+    .description("Revert changes to a service's configuration (as service update --rollback)")
+    .argument('<service>', 'service name or ID')
+    .option('-d, --detach', 'accepted for Docker compatibility: shoal always returns at once')
+    .option('-q, --quiet', 'accepted for Docker compatibility')
+    .action(async (name: string, _flags: unknown, cmd: Command) => {
+      await runCommand(ctx, cmd, async (api) => {
+        const current = await api().inspectService(name);
+        if (!current.previousSpec) {
+          throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `service ${current.spec.name} does not have a previous spec`);
+        }
+        await api().updateService(current.id, current.previousSpec, current.version, { rollback: true });
+        ctx.out(`${name}\n`);
+      });
+    });
 
   service
     .command('rm')

@@ -3,7 +3,7 @@
  * `docker service ps` show them.
  *
  * Inspect keeps Docker's shape: ID, Version{Index}, CreatedAt, UpdatedAt, Spec{Name,
- * Labels, TaskTemplate{ContainerSpec, RestartPolicy, Networks}, Mode, UpdateConfig,
+ * Labels, TaskTemplate{ContainerSpec, RestartPolicy, Networks}, Mode, UpdateConfig, RollbackConfig,
  * EndpointSpec}, PreviousSpec, Endpoint{Spec, Ports, VirtualIPs}, UpdateStatus. Durations
  * are nanoseconds and empty fields are left out where Docker's structs say `omitempty`.
  * shoal has no images: the task's command is ContainerSpec.Command and there is no Image.
@@ -82,16 +82,26 @@ export function serviceSpec(s: ServiceSpec): Record<string, unknown> {
     );
   }
   const mode = s.mode.global ? { Global: {} } : { Replicated: { Replicas: s.mode.replicated?.replicas ?? 0 } };
-  const update: Record<string, unknown> = { Parallelism: s.updateConfig.parallelism };
-  if (s.updateConfig.delayMs) update['Delay'] = msToNs(s.updateConfig.delayMs);
   return {
     Name: s.name,
     Labels: goMap(s.labels),
     TaskTemplate: taskTemplate,
     Mode: mode,
-    UpdateConfig: update,
+    UpdateConfig: updateConfig(s.updateConfig),
+    RollbackConfig: updateConfig(s.rollbackConfig),
     EndpointSpec: endpointSpec(s.endpointSpec),
   };
+}
+
+/** Docker's UpdateConfig (and RollbackConfig): durations in ns, Delay and Monitor omitted when 0. */
+function updateConfig(c: ServiceSpec['updateConfig']): Record<string, unknown> {
+  const out: Record<string, unknown> = { Parallelism: c.parallelism };
+  if (c.delayMs) out['Delay'] = msToNs(c.delayMs);
+  out['FailureAction'] = c.failureAction || 'pause';
+  if (c.monitorMs) out['Monitor'] = msToNs(c.monitorMs);
+  out['MaxFailureRatio'] = c.maxFailureRatio;
+  out['Order'] = c.order || 'stop-first';
+  return out;
 }
 
 /** Docker's inspect object of a service. */

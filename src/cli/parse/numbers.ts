@@ -13,3 +13,11 @@ export function parseUint(text: string, flag: string, max = Number.MAX_SAFE_INTE
   if (!Number.isSafeInteger(n) || n > max) throw badFlagValue(flag, text, `want an integer from 0 to ${max}`);
   return n;
 }
+
+/** A fraction from 0 to 1 (--update-max-failure-ratio): plain decimal, `0.2`, `.5`, `1`. */
+export function parseRatio(text: string, flag: string): number {
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text)) throw badFlagValue(flag, text, 'want a number from 0 to 1');
+  const n = Number(text);
+  if (!(n >= 0 && n <= 1)) throw badFlagValue(flag, text, 'want a number from 0 to 1');
+  return n;
+}

@@ -438,10 +438,23 @@ t.test('service update applies removals, then additions, to the current spec wit
   t.notOk(again.calls.some((c) => c[0] === 'updateService'));
 
   const noPrev = await run(['service', 'update', '--rollback', 'web'], { inspectService: () => current });
-  t.match(noPrev.err, /has no previous spec/);
+  t.match(noPrev.err, /service web does not have a previous spec/);
+  t.notOk(noPrev.calls.some((c) => c[0] === 'updateService'));
   const withPrev = { ...current, previousSpec: defaultServiceSpec('web') };
   const rb = await run(['service', 'update', '--rollback', 'web'], { inspectService: () => withPrev, updateService: () => withPrev });
   t.same(rb.calls.find((c) => c[0] === 'updateService')?.[2], defaultServiceSpec('web'));
+  t.same(rb.calls.find((c) => c[0] === 'updateService')?.[4], { rollback: true }, 'the manager is told it is a rollback');
+  const cmd = await run(['service', 'rollback', 'web'], { inspectService: () => withPrev, updateService: () => withPrev });
+  t.equal(cmd.status, 0, cmd.err);
+  t.equal(cmd.out, 'web\n');
+  t.same(
+    cmd.calls.find((c) => c[0] === 'updateService')?.slice(1),
+    rb.calls.find((c) => c[0] === 'updateService')?.slice(1),
+    'service rollback sends what service update --rollback sends',
+  );
+  const none = await run(['service', 'rollback', 'web'], { inspectService: () => current });
+  t.equal(none.status, 1);
+  t.match(none.err, /service web does not have a previous spec/);
   const mixed = await run(['service', 'update', '--rollback', '--replicas', '2', 'web'], { inspectService: () => withPrev });
   t.match(mixed.err, /--rollback cannot be combined with other flags/);
 });
@@ -548,4 +561,83 @@ t.test('container run', async (t) => {
     env: ['X=1'],
     labels: {},
   });
+});
+
+t.test('service create and update: --update-* and --rollback-* flags', async (t) => {
+  const flags = [
+    '--update-order',
+    'start-first',
+    '--update-failure-action',
+    'rollback',
+    '--update-monitor',
+    '30s',
+    '--update-max-failure-ratio',
+    '0.2',
+    '--rollback-parallelism',
+    '0',
+    '--rollback-delay',
+    '2s',
+    '--rollback-order',
+    'start-first',
+    '--rollback-failure-action',
+    'continue',
+    '--rollback-monitor',
+    '1m',
+    '--rollback-max-failure-ratio',
+    '1',
+  ];
+  const c = await run(['service', 'create', '--name', 'web', ...flags, '--', 'sleep', '1'], { createService: () => ({ id: 'x' }) });
+  t.equal(c.status, 0, c.err);
+  const spec = c.calls[0]?.[1] as ReturnType<typeof defaultServiceSpec>;
+  t.same(spec.updateConfig, {
+    parallelism: 1,
+    delayMs: 0,
+    failureAction: 'rollback',
+    monitorMs: 30_000,
+    maxFailureRatio: 0.2,
+    order: 'start-first',
+  });
+  t.same(spec.rollbackConfig, {
+    parallelism: 0,
+    delayMs: 2000,
+    failureAction: 'continue',
+    monitorMs: 60_000,
+    maxFailureRatio: 1,
+    order: 'start-first',
+  });
+  const plain = await run(['service', 'create', '--name', 'web', '--', 'sleep', '1'], { createService: () => ({ id: 'x' }) });
+  t.same((plain.calls[0]?.[1] as ReturnType<typeof defaultServiceSpec>).rollbackConfig, defaultServiceSpec('web').rollbackConfig);
+
+  const current = {
+    ...({} as Service),
+    id: 's1',
+    version: 7,
+    spec: defaultServiceSpec('web'),
+    endpoint: { spec: { mode: 'vip', ports: [] }, ports: [], virtualIps: [] },
+  } as Service;
+  const u = await run(['service', 'update', '--update-order', 'start-first', '--rollback-monitor', '10s', 'web'], {
+    inspectService: () => current,
+    updateService: () => current,
+  });
+  t.equal(u.status, 0, u.err);
+  const sent = u.calls.find((x) => x[0] === 'updateService')!;
+  t.match(sent[2], { updateConfig: { order: 'start-first', failureAction: 'pause' }, rollbackConfig: { monitorMs: 10_000 } });
+  t.same(sent[4], {}, 'not a rollback');
+
+  for (const [flag, value, why] of [
+    ['--update-order', 'sideways', /invalid argument "sideways" for "--update-order" flag: want "start-first" or "stop-first"/],
+    ['--update-failure-action', 'explode', /for "--update-failure-action" flag: want "pause", "continue", "rollback"/],
+    ['--rollback-failure-action', 'rollback', /for "--rollback-failure-action" flag: want "pause", "continue"/],
+    ['--update-max-failure-ratio', '1.5', /for "--update-max-failure-ratio" flag: want a number from 0 to 1/],
+    ['--rollback-max-failure-ratio', '-0.1', /want a number from 0 to 1/],
+    ['--update-monitor', 'soon', /--update-monitor/],
+    ['--rollback-parallelism', '-1', /--rollback-parallelism/],
+  ] as const) {
+    const bad = await run(['service', 'create', '--name', 'web', flag, value, '--', 'sleep', '1'], {});
+    t.not(bad.status, 0, `${flag} ${value} refused`);
+    t.match(bad.err, why);
+    t.same(bad.calls, [], `${flag} ${value}: nothing sent`);
+  }
+  const mixed = await run(['service', 'update', '--rollback', '--update-order', 'start-first', 'web'], { inspectService: () => current });
+  t.match(mixed.err, /--rollback cannot be combined with other flags/);
 });

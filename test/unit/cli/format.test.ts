@@ -262,7 +262,31 @@ t.test('service ls table and service inspect shape', async (t) => {
     ],
   });
   const spec = out['Spec'] as Record<string, unknown>;
-  t.same(Object.keys(spec), ['Name', 'Labels', 'TaskTemplate', 'Mode', 'UpdateConfig', 'EndpointSpec']);
+  t.same(Object.keys(spec), ['Name', 'Labels', 'TaskTemplate', 'Mode', 'UpdateConfig', 'RollbackConfig', 'EndpointSpec']);
+  const dockerDefault = { Parallelism: 1, FailureAction: 'pause', Monitor: 5e9, MaxFailureRatio: 0, Order: 'stop-first' };
+  t.same(spec['UpdateConfig'], dockerDefault, "Docker's shape and defaults (Delay 0 left out)");
+  t.same(spec['RollbackConfig'], dockerDefault);
+  const tuned = structuredClone(s);
+  tuned.spec.updateConfig = {
+    parallelism: 2,
+    delayMs: 1500,
+    failureAction: 'rollback',
+    monitorMs: 0,
+    maxFailureRatio: 0.25,
+    order: 'start-first',
+  };
+  t.same(
+    (serviceInspect(tuned)['Spec'] as Record<string, unknown>)['UpdateConfig'],
+    { Parallelism: 2, Delay: 1.5e9, FailureAction: 'rollback', MaxFailureRatio: 0.25, Order: 'start-first' },
+    'durations in ns, Monitor 0 left out, keys in Docker order',
+  );
+  t.same(Object.keys((serviceInspect(tuned)['Spec'] as Record<string, Record<string, unknown>>)['UpdateConfig']!), [
+    'Parallelism',
+    'Delay',
+    'FailureAction',
+    'MaxFailureRatio',
+    'Order',
+  ]);
   t.same(spec['Mode'], { Replicated: { Replicas: 1 } });
   t.same(spec['TaskTemplate'], {
     ContainerSpec: { Command: ['python3', '-m', 'http.server', '80'], StopGracePeriod: 10e9 },
