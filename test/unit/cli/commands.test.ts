@@ -606,7 +606,7 @@ t.test('service create and update: --update-* and --rollback-* flags', async (t)
     order: 'start-first',
   });
   const plain = await run(['service', 'create', '--name', 'web', '--', 'sleep', '1'], { createService: () => ({ id: 'x' }) });
-  t.same((plain.calls[0]?.[1] as ReturnType<typeof defaultServiceSpec>).rollbackConfig, defaultServiceSpec('web').rollbackConfig);
+  t.same((plain.calls[0]![1] as ReturnType<typeof defaultServiceSpec>).rollbackConfig, defaultServiceSpec('web').rollbackConfig);
 
   const current = {
     ...({} as Service),
