@@ -48,6 +48,7 @@ import { Workloads } from './workloads.ts';
 import { sandboxFiles } from './sandbox-files.ts';
 import { SandboxIfnames } from './sandbox-ifnames.ts';
 import { inboundConnections } from './connections.ts';
+import { ListenReadiness } from './readiness.ts';
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_PREFIX = 'shoal-';
@@ -95,6 +96,7 @@ export class Agent {
   /** Sandboxes the last successful overlay sync built (their namespaces exist). */
   private applied = new Set<string>();
   private lbTables = 0;
+  private readonly readiness: ListenReadiness;
   private readonly egress: EgressAddresses;
   private readonly ifnames: SandboxIfnames;
   private state: AssignmentState | undefined;
@@ -144,6 +146,14 @@ export class Agent {
       nft: (ns) => createNft(ns),
       conntrack: (ns) => createConntrack(ns),
       sysctl: (ns) => createSysctl(ns),
+    });
+    this.readiness = new ListenReadiness({
+      clock: this.clock,
+      logger: this.logger.child({ part: 'readiness' }),
+      onReady: () => {
+        this.publish();
+        this.lbRunner.trigger();
+      },
     });
     this.lbRunner = new SyncRunner((ctx) => this.syncLb(ctx.full), {
       name: 'lb',
@@ -201,6 +211,7 @@ export class Agent {
       `${JSON.stringify({ advertiseAddr: this.o.advertiseAddr, prefix: this.o.prefix, gossipPort: this.o.gossipPort }, null, 2)}\n`,
     );
     const adopted = await this.workloads.adopt();
+    for (const id of adopted) this.readiness.markReady(id); // they were serving
     if (adopted.length > 0) this.logger.info({ adopted }, 'adopted the tasks still running from an earlier run');
     this.workloads.runner.start();
     this.session.start();
@@ -354,7 +365,7 @@ export class Agent {
     for (const e of s.endpoints.values()) {
       if (e.nodeId !== this.nodeId || e.mac === '') continue;
       const w = this.workloads.get(e.ownerId);
-      if (!w || w.phase !== 'running') continue;
+      if (!w || w.phase !== 'running' || !this.listening(w.id, w.pid)) continue;
       const t = s.tasks.get(e.ownerId);
       const draining = w.draining === true || e.state === 'draining' || (t !== undefined && t.desiredState !== 'running');
       records.push(endpointRecord(e, this.o.advertiseAddr, w.health, draining));
@@ -377,6 +388,7 @@ export class Agent {
     const ifnames = new Map<string, ReadonlyMap<string, string>>();
     for (const o of owners) ifnames.set(o.id, this.ifnames.assign(o.id, interfaceKeys(o, s.networks, egress.has(o.id))));
     this.ifnames.retain(new Set(owners.map((o) => o.id)));
+    this.readiness.retain(new Set(this.workloads.list().map((w) => w.id)));
     const remotes = new Map<string, RemoteEndpoint[]>();
     const stats: ViewStats = { managerOnly: 0, gossipOnly: 0, conflicting: 0, deadNode: 0, markedDown: 0 };
     const ids = this.modelNetworkIds();
@@ -437,6 +449,22 @@ export class Agent {
     return sb?.attachments[0]?.ifname ?? sandboxIfname(0);
   }
 
+  /**
+   * Whether a task listens on every TCP target port its service publishes (readiness.ts):
+   * until then it is not published into gossip nor balanced to here.
+   */
+  private listening(id: string, pid: number): boolean {
+    const t = this.state?.tasks.get(id);
+    const svc = t ? this.state?.services.get(t.serviceId) : undefined;
+    const ports = new Set<number>();
+    for (const p of svc?.endpoint.ports ?? []) if (p.protocol === 'tcp' && p.publishedPort !== undefined) ports.add(p.targetPort);
+    return this.readiness.isReady(
+      id,
+      pid,
+      [...ports].sort((a, b) => a - b),
+    );
+  }
+
   /** The ingress network of the assignment, if any. */
   private ingressNetworkId(): string | undefined {
     for (const n of this.state?.networks.values() ?? []) if (n.spec.ingress || n.ingress) return n.id;
@@ -477,7 +505,7 @@ export class Agent {
             if (!w) return undefined;
             const t = s.tasks.get(ownerId);
             return {
-              running: w.phase === 'running',
+              running: w.phase === 'running' && this.listening(w.id, w.pid),
               health: w.health,
               stopping: w.stopRequested || (t !== undefined && t.desiredState !== 'running'),
             };
@@ -666,6 +694,7 @@ export class Agent {
         this.logger.warn({ err }, 'the routing mesh table was not removed');
       }
     }
+    this.readiness.close();
     this.session.close();
     this.runtime.close();
   }
