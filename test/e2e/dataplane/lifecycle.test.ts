@@ -13,7 +13,8 @@
  *
  *   baseline; scale web=6; scale web=2; drain a host (h2, or h3 when the client task runs
  *   on h2: draining the client's own host would end the east-west load with its task), then
- *   set it active again; a rolling update (--env-add, parallelism 1); `service rm other`.
+ *   set it active again; a rolling update (--env-add, parallelism 1); `--network-add back`
+ *   (the running tasks attached in place); `service rm other`.
  *
  * Each phase, for each load: 0 failed requests. Afterwards `shoal doctor` is clean on every
  * host, and a web task's sandbox keeps the kernel's default conntrack TCP established
@@ -318,6 +319,19 @@ if (requireKernel(t)) {
         async () =>
           (await c.client.inspectService('web')).updateStatus.state === 'completed' &&
           (await settled('web', 2, (x) => x.spec.env.includes('X=1'))),
+      );
+      const webIds = new Set((await liveTasks('web')).map((x) => x.id));
+      await sh(['network', 'create', '-d', 'overlay', 'back']);
+      await phase(
+        '--network-add',
+        async () => {
+          await sh(['service', 'update', '--network-add', 'back', 'web']);
+        },
+        async () => {
+          const live = await liveTasks('web');
+          // attached in place: the same tasks, each now on back too
+          return live.length === 2 && live.every((x) => webIds.has(x.id) && x.networks.some((n) => n.networkName === 'back'));
+        },
       );
       await phase(
         'service rm other',

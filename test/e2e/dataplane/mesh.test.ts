@@ -261,6 +261,55 @@ if (requireKernel(t)) {
       t.equal(counts(lines7).size, 2, 'a service without published ports is balanced on its port by VIP');
     });
 
+    await t.test('a replica whose health check fails gets no new connections; once it recovers it does', async (t) => {
+      // each task is sick while a file named after its hostname exists (tasks share this filesystem)
+      const sick = (name: string): string => join(dir, `sick-${name}`);
+      await sh([
+        'service',
+        'create',
+        '--name',
+        'checked',
+        '--replicas',
+        '2',
+        '--network',
+        'front',
+        '--publish',
+        'published=8094,target=80',
+        '--health-cmd',
+        `test ! -e ${dir}/sick-$(hostname)`,
+        '--health-interval',
+        '300ms',
+        '--health-retries',
+        '1',
+        '--',
+        ...httpServer(80),
+      ]);
+      const tasks = await c.waitRunning('checked', 2);
+      const names = tasks.map((x) => x.id.slice(0, 12));
+      const answers = async (n: number): Promise<Map<string, number>> => counts(await get(c.underlayNs, `http://${hostAddr(1)}:8094/`, n));
+      await waitUntil(async () => (await answers(20)).size === 2, 30_000, 'both replicas to answer once healthy');
+      t.pass('both healthy replicas answer');
+      writeFileSync(sick(names[0]!), '');
+      await waitUntil(
+        async () => (await c.client.listTasks({ ids: [tasks[0]!.id] }))[0]?.status.health === 'unhealthy',
+        30_000,
+        'the first replica to be unhealthy',
+      );
+      const whileSick = await waitUntil(
+        async () => {
+          const m = await answers(30);
+          return !m.has(names[0]!) && m.get(names[1]!) === 30 ? m : undefined;
+        },
+        30_000,
+        'only the healthy replica to answer',
+      );
+      t.equal(whileSick.get(names[1]!), 30, `30 of 30 from the healthy replica while ${names[0]} is unhealthy`);
+      rmSync(sick(names[0]!));
+      await waitUntil(async () => (await answers(30)).has(names[0]!), 30_000, 'the recovered replica to answer again');
+      t.pass('the recovered replica gets connections again');
+      await sh(['service', 'rm', 'checked']);
+    });
+
     await t.test('live attachment: --network-add and --publish-add reach running tasks without a restart', async (t) => {
       await sh(['network', 'create', '-d', 'overlay', 'back']);
       const back = await c.client.inspectNetwork('back');
