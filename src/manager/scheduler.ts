@@ -136,9 +136,9 @@ function tsOf(t: TaskRecord): number {
   return Number.isNaN(v) ? 0 : v;
 }
 
-/** Newest first by creation time, then ID. */
+/** Newest first by creation time, then spec version (a replacement made in the same ms), then ID. */
 function newestFirst(a: TaskRecord, b: TaskRecord): number {
-  return b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id);
+  return b.createdAt.localeCompare(a.createdAt) || b.specVersion - a.specVersion || b.id.localeCompare(a.id);
 }
 
 export function planService(input: ScheduleInput): SchedulePlan {
@@ -206,6 +206,9 @@ export function planService(input: ScheduleInput): SchedulePlan {
   const restartAllowed = (history: readonly TaskRecord[]): { allowed: boolean; wakeAt?: number } => {
     const last = history[0];
     if (!last || !SELF_ENDED.has(last.status.state)) return { allowed: true };
+    // a task that ended under an older spec does not hold its slot back from the new spec
+    // (an update or rollback runs every slot once, whatever the restart policy)
+    if (last.specVersion < service.specVersion) return { allowed: true };
     if (policy.condition === 'none') return { allowed: false };
     if (policy.condition === 'on-failure' && last.status.state === 'complete') return { allowed: false };
     if (policy.maxAttempts > 0) {
