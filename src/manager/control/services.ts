@@ -156,16 +156,7 @@ export class ServiceControl {
     return this.core.mutate((ctx) => {
       const { tx } = ctx;
       const svc = resolveService(tx, ref);
-      if (version !== 0 && version !== svc.version) {
-        throw apiError(
-          'SHOAL_ERR_VERSION_CONFLICT',
-          `update out of sequence: service ${svc.spec.name} is at version ${svc.version}, the update was made against version ${version}; inspect it again and retry`,
-          {
-            serviceId: svc.id,
-            version: svc.version,
-          },
-        );
-      }
+      checkVersion(svc, version, 'update');
       if (spec.name !== svc.spec.name)
         throw apiError('SHOAL_ERR_BAD_SPEC', `renaming services is not supported (${svc.spec.name} -> ${spec.name})`);
       if ((spec.mode.global !== undefined) !== (svc.spec.mode.global !== undefined)) {
@@ -217,13 +208,7 @@ export class ServiceControl {
     return this.core.mutate((ctx) => {
       const { tx } = ctx;
       const svc = resolveService(tx, ref);
-      if (version !== 0 && version !== svc.version) {
-        throw apiError(
-          'SHOAL_ERR_VERSION_CONFLICT',
-          `update out of sequence: service ${svc.spec.name} is at version ${svc.version}, the rollback was made against version ${version}; inspect it again and retry`,
-          { serviceId: svc.id, version: svc.version },
-        );
-      }
+      checkVersion(svc, version, 'rollback');
       if (!svc.previousSpec) throw apiError('SHOAL_ERR_BAD_SPEC', `service ${svc.spec.name} does not have a previous spec`);
       // the previous spec goes through the same checks as any update: its networks may be gone
       const back = normalizeServiceSpec(svc.previousSpec);
@@ -338,4 +323,14 @@ export class ServiceControl {
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
+}
+
+/** Refuses a change made against another version of the service (0 = no check). */
+function checkVersion(svc: ServiceRecord, version: number, what: 'update' | 'rollback'): void {
+  if (version === 0 || version === svc.version) return;
+  throw apiError(
+    'SHOAL_ERR_VERSION_CONFLICT',
+    `update out of sequence: service ${svc.spec.name} is at version ${svc.version}, the ${what} was made against version ${version}; inspect it again and retry`,
+    { serviceId: svc.id, version: svc.version },
+  );
 }
