@@ -492,10 +492,12 @@ export class Agent {
     if (!s) return undefined;
     const dead = this.gossipEndpoints?.dead ?? new Set<string>();
     const cache = new Map<string, ReturnType<typeof serviceBackends>>();
+    const heldDraining = new Set<string>();
     const backends = (networkId: string): ReturnType<typeof serviceBackends> => {
       let b = cache.get(networkId);
       if (!b) {
         b = serviceBackends({
+          heldDraining,
           selfNodeId: this.nodeId,
           manager: this.managerLists.get(networkId),
           gossip: this.gossipEndpoints?.view(networkId) ?? new Map(),
@@ -558,7 +560,9 @@ export class Agent {
     };
     // the draining endpoints these models were built from (what a successful sync may report)
     const draining: string[] = [];
-    for (const list of this.managerLists.values()) for (const e of list.values()) if (e.state === 'draining') draining.push(e.id);
+    for (const list of this.managerLists.values()) {
+      for (const e of list.values()) if (e.state === 'draining' && !heldDraining.has(e.id)) draining.push(e.id);
+    }
     return { models, place, draining };
   }
 

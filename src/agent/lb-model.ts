@@ -61,6 +61,13 @@ export interface BackendInput {
   gossip: ReadonlyMap<string, GossipEndpoint>;
   deadNodes: ReadonlySet<string>;
   local: (ownerId: string) => LocalWorkload | undefined;
+  /**
+   * Filled with the endpoints kept serving although draining: a service whose every
+   * healthy backend is draining keeps them for new connections rather than refuse them
+   * (the replacement is not in this node's load balancers yet). Such an endpoint is not
+   * acknowledged as drained until its service has another backend here.
+   */
+  heldDraining?: Set<string>;
 }
 
 function bareIp(addr: string): string {
@@ -75,7 +82,9 @@ function healthy(health: string): boolean {
 /** The backends of every service on one network, by service id, in address order. */
 export function serviceBackends(input: BackendInput): Map<string, VipBackend[]> {
   const out = new Map<string, VipBackend[]>();
-  const add = (serviceId: string, b: VipBackend): void => {
+  const ids = new Map<VipBackend, string>();
+  const add = (serviceId: string, b: VipBackend, endpointId: string): void => {
+    ids.set(b, endpointId);
     const list = out.get(serviceId);
     if (list) list.push(b);
     else out.set(serviceId, [b]);
@@ -89,22 +98,34 @@ export function serviceBackends(input: BackendInput): Map<string, VipBackend[]> 
       if (e.nodeId === selfNodeId) {
         const w = input.local(e.ownerId);
         if (!w?.running) continue;
-        add(e.serviceId, { ip, healthy: healthy(w.health), ...(w.stopping || managerDrains ? { draining: true } : {}) });
+        add(e.serviceId, { ip, healthy: healthy(w.health), ...(w.stopping || managerDrains ? { draining: true } : {}) }, e.id);
         continue;
       }
       const g = gossip.get(e.id);
       if (!g) continue; // not running (its agent publishes running tasks only)
       const draining = managerDrains || g.record.state === 'draining';
-      add(e.serviceId, { ip, healthy: healthy(g.record.health), ...(draining ? { draining: true } : {}) });
+      add(e.serviceId, { ip, healthy: healthy(g.record.health), ...(draining ? { draining: true } : {}) }, e.id);
     }
   } else {
     for (const g of gossip.values()) {
       const r = g.record;
       if (r.kind !== 'task' || r.serviceId === '' || deadNodes.has(g.owner) || r.ip === '') continue;
-      add(r.serviceId, { ip: r.ip, healthy: healthy(r.health), ...(r.state === 'draining' ? { draining: true } : {}) });
+      add(r.serviceId, { ip: r.ip, healthy: healthy(r.health), ...(r.state === 'draining' ? { draining: true } : {}) }, r.endpointId);
     }
   }
-  for (const list of out.values()) list.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+  for (const [serviceId, list] of out) {
+    list.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+    if (list.some((b) => b.healthy && !b.draining)) continue;
+    // nothing else serves: the draining ones keep taking connections until something does
+    out.set(
+      serviceId,
+      list.map((b) => {
+        if (!b.draining || !b.healthy) return b;
+        input.heldDraining?.add(ids.get(b)!);
+        return { ip: b.ip, healthy: true };
+      }),
+    );
+  }
   return out;
 }
 

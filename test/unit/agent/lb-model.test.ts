@@ -74,25 +74,53 @@ t.test('backends: listed by the manager, alive, running; health and draining car
   });
   t.same(onlyManager.get('s1'), undefined, 'not running yet: no backend');
 
-  // a local task the manager asks to stop drains
+  // a local task the manager asks to stop drains, next to one that serves
   const stopping = serviceBackends({
     selfNodeId: 'A',
-    manager: new Map([[a.id, a]]),
-    gossip: new Map(),
+    manager: new Map([
+      [a.id, a],
+      [b.id, b],
+    ]),
+    gossip: new Map([gossip(b)]),
     deadNodes: new Set(),
     local: () => ({ running: true, health: '', stopping: true }),
   });
-  t.same(stopping.get('s1'), [{ ip: '10.0.0.5', healthy: true, draining: true }]);
+  t.same(stopping.get('s1'), [
+    { ip: '10.0.0.3', healthy: true },
+    { ip: '10.0.0.5', healthy: true, draining: true },
+  ]);
+
+  // the last healthy backends all draining: they keep serving, held, until another one is here
+  const held = new Set<string>();
+  const last = serviceBackends({
+    selfNodeId: 'A',
+    manager: new Map([
+      [a.id, a],
+      [c.id, c],
+    ]),
+    gossip: new Map([gossip(c, 'unhealthy')]),
+    deadNodes: new Set(),
+    local: () => ({ running: true, health: '', stopping: true }),
+    heldDraining: held,
+  });
+  t.same(last.get('s1'), [
+    { ip: '10.0.0.4', healthy: false },
+    { ip: '10.0.0.5', healthy: true },
+  ]);
+  t.same([...held], ['a'], 'held, so not acknowledged as drained yet');
 
   // before the manager's first snapshot: gossip alone
   const early = serviceBackends({
     selfNodeId: 'A',
     manager: undefined,
-    gossip: new Map([gossip(b, 'healthy', true)]),
+    gossip: new Map([gossip(b, 'healthy', true), gossip(c, 'healthy')]),
     deadNodes: new Set(),
     local: none,
   });
-  t.same(early.get('s1'), [{ ip: '10.0.0.3', healthy: true, draining: true }]);
+  t.same(early.get('s1'), [
+    { ip: '10.0.0.3', healthy: true, draining: true },
+    { ip: '10.0.0.4', healthy: true },
+  ]);
 });
 
 function service(id: string, extra: { vips?: Array<[string, string]>; ports?: Service['endpoint']['ports']; mode?: string }): Service {
