@@ -335,7 +335,12 @@ t.test('bad input through the CLI leaves the store unchanged', async (t) => {
       error: /already attached to network front/,
     },
     { args: ['service', 'update', '--endpoint-mode', 'dnsrr', 'web'], exit: 1, code: 'SHOAL_ERR_DNSRR_INGRESS_PORT', error: /dnsrr/ },
-    { args: ['service', 'update', '--rollback', 'web'], exit: 1, code: 'SHOAL_ERR_INVALID_ARGUMENT', error: /service web does not have a previous spec/ },
+    {
+      args: ['service', 'update', '--rollback', 'web'],
+      exit: 1,
+      code: 'SHOAL_ERR_INVALID_ARGUMENT',
+      error: /service web does not have a previous spec/,
+    },
     { args: ['service', 'rm', 'nosuch'], exit: 1, code: 'SHOAL_ERR_SERVICE_NOT_FOUND', error: /service nosuch not found/ },
     { args: ['service', 'ps', 'nosuch'], exit: 1, code: 'SHOAL_ERR_SERVICE_NOT_FOUND', error: /service nosuch not found/ },
     // ---------------------------------------------------------------- containers
