@@ -316,9 +316,21 @@ if (requireKernel(t)) {
       await sh(['service', 'create', '--name', 'probe', '--network', 'back', '--', 'sleep', 'infinity']);
       const [probe] = await c.waitRunning('probe', 1);
       const before = await c.running('web7');
-      const pids = async (): Promise<string[]> => {
-        const out: string[] = [];
-        for (const x of before) out.push((await exec('ip', ['netns', 'pids', c.sandboxNs(x.id, x.nodeId)])).stdout.trim());
+      // the first process of each sandbox: the task's own, started before any request
+      // (a request being served adds short-lived socat children, with later PIDs)
+      const pids = async (): Promise<number[]> => {
+        const out: number[] = [];
+        for (const x of before) {
+          const r = await exec('ip', ['netns', 'pids', c.sandboxNs(x.id, x.nodeId)]);
+          out.push(
+            Math.min(
+              ...r.stdout
+                .split('\n')
+                .filter((l) => l.trim() !== '')
+                .map(Number),
+            ),
+          );
+        }
         return out;
       };
       const pidsBefore = await pids();
@@ -351,7 +363,7 @@ if (requireKernel(t)) {
         t.equal(l.length, 4, `h${h}:8093 answers`);
       }
       t.same((await c.running('web7')).map((x) => x.id).sort(), before.map((x) => x.id).sort(), 'the same tasks');
-      t.same(await pids(), pidsBefore, 'the same processes in the same sandboxes');
+      t.same(await pids(), pidsBefore, 'the same task processes in the same sandboxes');
       await sh(['service', 'update', '--network-rm', 'back', '--publish-rm', '8093:7000', 'web7']);
       await waitUntil(
         async () => (await inNs(c.underlayNs, ['curl', '-s', '--max-time', '3', `http://${hostAddr(1)}:8093/`])).code === 7,
@@ -359,7 +371,7 @@ if (requireKernel(t)) {
         '8093 to close',
       );
       t.pass('--publish-rm closes the port');
-      t.same(await pids(), pidsBefore, 'still the same processes');
+      t.same(await pids(), pidsBefore, 'still the same task processes');
     });
 
     await t.test('service rm: the port closes everywhere, nothing is left behind', async (t) => {
