@@ -10,6 +10,14 @@
  * value changes nothing. `update` reads the service, applies the flags to its spec and
  * sends it back with the version it read, so a concurrent change is refused instead of
  * lost.
+ *
+ * The command is the task template's `command` followed by its `args` (Docker's
+ * ContainerSpec Command and Args). The words after `--` are the whole command line: they go
+ * into `command`, and `args` is left empty. `update --args "..."` replaces the arguments
+ * and keeps the program: `command` keeps only its program (its first word, or all of it
+ * when the spec already has `args` of its own), and `args` becomes the new words. So
+ * `-- node server.mjs 80` then `--args "server.mjs 81"` runs `node server.mjs 81`, with
+ * Command ["node"] and Args ["server.mjs", "81"].
  */
 import type { Command } from 'commander';
 import type {
@@ -37,6 +45,7 @@ import { parsePublishList, publishRemoveMatches } from './parse/publish.ts';
 import type { PortSpec } from './parse/publish.ts';
 import { parseScaleArgs } from './parse/scale.ts';
 import { UsageError, badFlagValue } from './parse/usage-error.ts';
+import { splitWords } from './parse/words.ts';
 import { naturalCompare, printInspect } from './network.ts';
 import { nodeName } from './format/node.ts';
 import { addServiceLogsCommand } from './logs.ts';
@@ -102,6 +111,7 @@ interface UpdateFlags extends TaskFlags {
   dnsSearchRm?: string[];
   dnsOptionAdd?: string[];
   dnsOptionRm?: string[];
+  args?: string;
   rollback?: boolean;
   quiet?: boolean;
 }
@@ -325,6 +335,8 @@ export async function buildUpdateSpec(
   const containerLabelAdd = (flags.containerLabelAdd ?? []).map((l) => parseLabel(l, '--container-label-add'));
   const replicas = flags.replicas === undefined ? undefined : parseUint(flags.replicas, '--replicas');
 
+  const args = updateArgs(flags, command);
+
   if (flags.rollback) {
     const others = [...OPTION_KEYS_FOR_UPDATE].filter((k) => k !== 'rollback' && k !== 'quiet' && changed(k));
     if (others.length > 0 || command.length > 0) throw new UsageError('--rollback cannot be combined with other flags');
@@ -398,8 +410,38 @@ export async function buildUpdateSpec(
     t.command = [...command];
     t.args = [];
   }
+  if (args !== undefined) {
+    if (t.command.length === 0) {
+      throw new ShoalError(
+        'SHOAL_ERR_INVALID_ARGUMENT',
+        `service ${service.spec.name} has no command to pass --args to: give one after --`,
+      );
+    }
+    t.command = commandProgram(t);
+    t.args = args;
+  }
   applyTaskFlags(spec, flags, changed);
   return spec;
+}
+
+/**
+ * `--args` split into words (undefined when not given). A command after `--` replaces the
+ * whole command line, so the two together are refused rather than one silently winning.
+ */
+export function updateArgs(flags: Pick<UpdateFlags, 'args'>, command: readonly string[]): string[] | undefined {
+  if (flags.args === undefined) return undefined;
+  const words = splitWords(flags.args, '--args');
+  if (command.length > 0) throw new UsageError('--args cannot be combined with a command after --: give the arguments in one of them');
+  return words;
+}
+
+/**
+ * The program `--args` keeps. A spec with args of its own has its program (Docker's
+ * Command) whole in `command`; without args, `command` is the whole command line (what
+ * `--` gives) and its first word is the program, the rest being the arguments replaced.
+ */
+export function commandProgram(t: Pick<TaskTemplate, 'command' | 'args'>): string[] {
+  return t.args.length > 0 ? [...t.command] : t.command.slice(0, 1);
 }
 
 const OPTION_KEYS_FOR_UPDATE: readonly string[] = [
@@ -420,6 +462,7 @@ const OPTION_KEYS_FOR_UPDATE: readonly string[] = [
   'dnsSearchRm',
   'dnsOptionAdd',
   'dnsOptionRm',
+  'args',
   'hostname',
   'healthCmd',
   'healthInterval',
@@ -723,6 +766,7 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
       .option('--dns-search-rm <domain>', 'remove a DNS search domain (repeatable)', collect)
       .option('--dns-option-add <option>', 'add a DNS option (repeatable)', collect)
       .option('--dns-option-rm <option>', 'remove a DNS option (repeatable)', collect)
+      .option('--args <args>', 'service command args: replace the arguments, keep the program (split as a shell splits words)')
       .option('--rollback', 'roll back to the previous specification')
       .option('-d, --detach', 'accepted for Docker compatibility: shoal always returns at once')
       .option('-q, --quiet', 'accepted for Docker compatibility'),
@@ -731,6 +775,7 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
       // parse what can be parsed without the service, so a bad value never needs the manager
       parsePublishList(flags.publishAdd ?? [], '--publish-add');
       parsePublishList(flags.publishRm ?? [], '--publish-rm');
+      updateArgs(flags, command);
       if (flags.replicas !== undefined) parseUint(flags.replicas, '--replicas');
       const current = await api().inspectService(name);
       const spec = await buildUpdateSpec(current, flags, command, ctx.env, changedIn(cmd), {

@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { apiError } from '../../../src/api/errors.ts';
 import type { CliContext, ApiHandle } from '../../../src/cli/client-options.ts';
 import { registerNetworkCommands } from '../../../src/cli/network.ts';
-import { registerServiceCommands } from '../../../src/cli/service.ts';
+import { buildUpdateSpec, registerServiceCommands } from '../../../src/cli/service.ts';
 import { registerContainerCommands } from '../../../src/cli/container.ts';
 import { registerNodeCommands } from '../../../src/cli/node.ts';
 import { registerSwarmCommands } from '../../../src/cli/swarm.ts';
@@ -195,6 +195,11 @@ t.test('usage errors exit 2 with one line and never connect', async (t) => {
     [['service', 'scale', 'web'], /invalid scale specifier "web": want SERVICE=REPLICAS/],
     [['service', 'scale', 'web=2', 'api=x'], /invalid replicas value "x" for service api/],
     [['service', 'update', 'web', '--publish-add', 'x'], /invalid --publish-add "x"/],
+    [
+      ['service', 'update', 'web', '--args', "server.mjs '81"],
+      /^Error: invalid argument "server.mjs '81" for "--args" flag: the single quote at position 12 is not closed \(SHOAL_ERR_INVALID_ARGUMENT\)\n$/,
+    ],
+    [['service', 'update', 'web', '--args', '81', '--', 'node', 'a.mjs'], /^Error: --args cannot be combined with a command after --/],
     [['service', 'ps', 'web', '-f', 'desired-state=sleeping'], /desired-state=sleeping/],
     [['container', 'run', '--network-alias', 'a', '--', 'sleep', '1'], /--network-alias needs --network/],
     [['node', 'ls', '-f', 'role=boss'], /role=boss/],
@@ -457,6 +462,77 @@ t.test('service update applies removals, then additions, to the current spec wit
   t.match(none.err, /service web does not have a previous spec/);
   const mixed = await run(['service', 'update', '--rollback', '--replicas', '2', 'web'], { inspectService: () => withPrev });
   t.match(mixed.err, /--rollback cannot be combined with other flags/);
+});
+
+t.test('service update --args replaces the arguments and keeps the program', async (t) => {
+  const lookups = { networkId: async (ref: string) => ref };
+  const withArgs = async (command: string[], args: string[], text: string): Promise<{ command: string[]; args: string[] }> => {
+    const current = svc();
+    current.spec.taskTemplate.command = command;
+    current.spec.taskTemplate.args = args;
+    const spec = await buildUpdateSpec(current, { healthcheck: true, args: text }, [], {}, (n) => n === 'args', lookups);
+    t.same(
+      { ...spec, taskTemplate: { ...spec.taskTemplate, command: [], args: [] } },
+      {
+        ...current.spec,
+        taskTemplate: { ...current.spec.taskTemplate, command: [], args: [] },
+      },
+    );
+    return { command: spec.taskTemplate.command, args: spec.taskTemplate.args };
+  };
+  // what `-- node server.mjs 80` stores: the whole command line in command
+  t.same(await withArgs(['node', 'server.mjs', '80'], [], 'server.mjs 81'), { command: ['node'], args: ['server.mjs', '81'] });
+  t.same(await withArgs(['node'], ['server.mjs', '81'], 'server.mjs --port "8 2"'), {
+    command: ['node'],
+    args: ['server.mjs', '--port', '8 2'],
+  });
+  t.same(await withArgs(['node', 'server.mjs', '80'], [], ''), { command: ['node'], args: [] }, '--args "" clears them');
+  t.same(await withArgs(['node'], ['server.mjs'], '  '), { command: ['node'], args: [] });
+  t.same(
+    await withArgs(['/bin/sh', '-c'], ['sleep 1'], "'sleep 2'"),
+    { command: ['/bin/sh', '-c'], args: ['sleep 2'] },
+    'a spec with args of its own keeps its whole command',
+  );
+  const empty = svc();
+  empty.spec.taskTemplate.command = [];
+  await t.rejects(
+    buildUpdateSpec(empty, { healthcheck: true, args: 'x' }, [], {}, () => true, lookups),
+    {
+      code: 'SHOAL_ERR_INVALID_ARGUMENT',
+      message: 'service web has no command to pass --args to: give one after --',
+    },
+  );
+
+  // through the command line: what is sent, and that it stays a plain update
+  const current = svc();
+  current.spec.taskTemplate.command = ['node', 'server.mjs', '80'];
+  const r = await run(['service', 'update', '--args', 'server.mjs 81', 'web'], {
+    inspectService: () => current,
+    updateService: () => current,
+  });
+  t.equal(r.status, 0, r.err);
+  t.equal(r.out, 'web\n');
+  const sent = r.calls.find((c) => c[0] === 'updateService')!;
+  const tpl = (sent[2] as ReturnType<typeof defaultServiceSpec>).taskTemplate;
+  t.same([...tpl.command, ...tpl.args], ['node', 'server.mjs', '81'], 'the task runs node server.mjs 81');
+  t.same(sent[4], {}, 'not a rollback');
+  const split = structuredClone(current);
+  split.spec.taskTemplate.command = ['node'];
+  split.spec.taskTemplate.args = ['server.mjs', '81'];
+  const whole = await run(['service', 'update', 'web', '--', 'python3', '-m', 'http.server'], {
+    inspectService: () => split,
+    updateService: () => split,
+  });
+  const wholeTpl = (whole.calls.find((c) => c[0] === 'updateService')![2] as ReturnType<typeof defaultServiceSpec>).taskTemplate;
+  t.same([wholeTpl.command, wholeTpl.args], [['python3', '-m', 'http.server'], []], 'a command after -- replaces command and args');
+
+  const withPrev = { ...current, previousSpec: defaultServiceSpec('web') };
+  for (const text of ['81', '']) {
+    const mixed = await run(['service', 'update', '--rollback', '--args', text, 'web'], { inspectService: () => withPrev });
+    t.equal(mixed.status, 2);
+    t.match(mixed.err, /--rollback cannot be combined with other flags/);
+    t.notOk(mixed.calls.some((c) => c[0] === 'updateService'));
+  }
 });
 
 t.test('service scale reports each service', async (t) => {

@@ -13,6 +13,7 @@ import {
 import { parseScaleArg, parseScaleArgs } from '../../../src/cli/parse/scale.ts';
 import { parsePublish, parsePublishList, publishRemoveMatches, portSpecText } from '../../../src/cli/parse/publish.ts';
 import { isUsageError } from '../../../src/cli/parse/usage-error.ts';
+import { splitWords } from '../../../src/cli/parse/words.ts';
 
 function errorOf(fn: () => unknown): string {
   try {
@@ -313,6 +314,74 @@ t.test('round trips over random values (property)', async (t) => {
           p.protocol === protocol &&
           p.publishMode === 'ingress'
         );
+      },
+    ),
+    { seed, numRuns: 500 },
+  );
+  t.pass('properties hold');
+});
+
+t.test('--args: words split as a shell splits them, nothing expanded', async (t) => {
+  const cases: [string, string[], string][] = [
+    ['server.mjs 81', ['server.mjs', '81'], 'blanks separate words'],
+    ['', [], 'empty: no words'],
+    ['   \t\n ', [], 'blanks only: no words'],
+    ['  a \t\t b\n\nc  ', ['a', 'b', 'c'], 'runs of blanks count once, none at the ends'],
+    ["-c 'sleep 1000'", ['-c', 'sleep 1000'], 'single quotes group words'],
+    ['-c "echo hi there"', ['-c', 'echo hi there'], 'double quotes group words'],
+    ['\'a\\b "c"\'', ['a\\b "c"'], 'single quotes keep backslashes and double quotes'],
+    ['"it\'s"', ["it's"], 'a single quote inside double quotes'],
+    ['"a\\"b" "\\\\" "\\$x" "\\`"', ['a"b', '\\', '$x', '`'], 'inside double quotes a backslash escapes " \\ $ `'],
+    ['"\\n\\a"', ['\\n\\a'], 'and stays before anything else'],
+    ['a\\ b c\\\\d \\"e\\\'', ['a b', 'c\\d', '"e\''], 'outside quotes a backslash makes the next character ordinary'],
+    ['a\\\nb "c\\\nd"', ['ab', 'cd'], 'backslash-newline is removed'],
+    ['\'\' "" x', ['', '', 'x'], 'empty quotes are empty words'],
+    ['pre"mid dle"\'po st\'end', ['premid dlepo stend'], 'adjacent pieces are one word'],
+    ['$HOME * ~ #x', ['$HOME', '*', '~', '#x'], 'no expansion, no comments'],
+  ];
+  for (const [text, want, why] of cases) t.same(splitWords(text, '--args'), want, `${JSON.stringify(text)}: ${why}`);
+});
+
+t.test('--args: an unterminated quote or a lone trailing backslash is refused', async (t) => {
+  t.equal(
+    errorOf(() => splitWords("-c 'sleep 1000", '--args')),
+    'invalid argument "-c \'sleep 1000" for "--args" flag: the single quote at position 4 is not closed',
+  );
+  t.equal(
+    errorOf(() => splitWords('say "hi', '--args')),
+    'invalid argument "say \\"hi" for "--args" flag: the double quote at position 5 is not closed',
+  );
+  t.match(
+    errorOf(() => splitWords('"a\\"', '--args')),
+    /the double quote at position 1 is not closed/,
+    'an escaped quote does not close',
+  );
+  t.match(
+    errorOf(() => splitWords("'a'\\''", '--args')),
+    /the single quote at position 6 is not closed/,
+    "an escaped ' opens nothing",
+  );
+  t.match(
+    errorOf(() => splitWords('a\\', '--args')),
+    /it ends in a backslash that escapes nothing/,
+  );
+});
+
+t.test('--args: single-quoting each word and joining them splits back (property)', async (t) => {
+  const { default: fc } = await import('fast-check');
+  const seed = Number(process.env['SHOAL_TEST_SEED'] ?? Date.now() % 2 ** 31);
+  t.comment(`seed ${seed} (SHOAL_TEST_SEED=${seed} repeats this run)`);
+  const quote = (w: string): string => `'${w.replaceAll("'", "'\\''")}'`;
+  const char = fc.constantFrom('a', 'Z', '0', ' ', '\t', '\n', "'", '"', '\\', '$', '#', '*', '=');
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.array(char, { maxLength: 8 }).map((cs) => cs.join('')),
+        { maxLength: 6 },
+      ),
+      (words) => {
+        const got = splitWords(words.map(quote).join(' \t '), '--args');
+        return JSON.stringify(got) === JSON.stringify(words);
       },
     ),
     { seed, numRuns: 500 },
