@@ -14,7 +14,14 @@
  *   runInNetns(nsPath|null, fn) -> fn()'s result
  *   createNetns(name) -> bool (false: existed)   deleteNetns(name) -> bool (false: missing)
  *   netnsInode(nsPath|null) -> number (the namespace's inode, to compare identities)
- *   constants { AF_INET, AF_INET6, AF_NETLINK, SOCK_DGRAM, SOCK_STREAM, SOCK_RAW }
+ *   nftLoad() -> null when libnftables is usable, else why not (string)
+ *   nftRun(nsPath|null, outputFlags, text, asFile) -> Promise<{ rc, out, err, file }>
+ *   constants { AF_INET, AF_INET6, AF_NETLINK, SOCK_DGRAM, SOCK_STREAM, SOCK_RAW,
+ *               NFT_OUTPUT_HANDLE, NFT_OUTPUT_JSON }
+ *
+ * nftRun is the one asynchronous export: a transaction of 250,000 set elements takes
+ * seconds, so it runs on a libuv pool thread, which moves into the namespace for the call
+ * and back out of it (see the nftables section below).
  */
 #include <node_api.h>
 #include <arpa/inet.h>
@@ -25,10 +32,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <linux/netlink.h>
 
 #define NETNS_RUN_DIR "/run/netns"
@@ -247,6 +258,259 @@ static napi_value NetnsInode(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * nftables through libnftables, the library the nft tool is a thin wrapper over.
+ *
+ * Debian ships libnftables.so.1 with the nftables package but no headers, so it is opened
+ * with dlopen() and the handful of functions used are declared here. Their signatures and
+ * the output flag bits are those of nftables 1.0.6's public API (stable since 0.9.x):
+ * bit 3 prints handles (nft -a), bit 4 prints JSON (nft -j); with the JSON bit set,
+ * nft_run_cmd_from_buffer() also reads its buffer as a JSON command list (1.0.6 has no
+ * separate input flags). The run functions return 0 on success, nonzero on failure (the
+ * tool then exits 1).
+ *
+ * A script (`nft -f -`) is run from a file, not a buffer: for a buffer, 1.0.6 prints an
+ * error's location without line number and always quotes the buffer's first line, which
+ * names the wrong line of a multi-line transaction. The file is a memfd holding the text,
+ * opened by name (/proc/self/fd/N) so that errors read "FILE:LINE:COL: Error: ..." as the
+ * tool's do; the caller is told the name to show it as the tool would.
+ *
+ * A context opens its netlink socket in the namespace of the thread that creates it, so
+ * each call creates a fresh context on the pool thread after setns() and frees it before
+ * the thread moves back. libnftables is not documented as thread-safe: the JavaScript
+ * side keeps at most one call in flight per process.
+ */
+#define SHOAL_NFT_OUTPUT_HANDLE (1u << 3)
+#define SHOAL_NFT_OUTPUT_JSON (1u << 4)
+#define SHOAL_NFT_CTX_DEFAULT 0u
+
+struct nft_ctx;
+
+static struct {
+  int tried;
+  char why[512];
+  struct nft_ctx *(*ctx_new)(uint32_t flags);
+  void (*ctx_free)(struct nft_ctx *ctx);
+  void (*output_set_flags)(struct nft_ctx *ctx, unsigned int flags);
+  unsigned int (*output_get_flags)(struct nft_ctx *ctx);
+  int (*buffer_output)(struct nft_ctx *ctx);
+  const char *(*get_output_buffer)(struct nft_ctx *ctx);
+  int (*buffer_error)(struct nft_ctx *ctx);
+  const char *(*get_error_buffer)(struct nft_ctx *ctx);
+  int (*run_cmd_from_buffer)(struct nft_ctx *ctx, const char *buf);
+  int (*run_cmd_from_filename)(struct nft_ctx *ctx, const char *filename);
+} nftlib;
+
+/* The namespace this process was in when the addon loaded: where a call with no
+ * namespace runs, whatever namespace the pool thread happens to have inherited. */
+static int home_netns_fd = -1;
+
+/* Loads libnftables once; returns NULL when usable, else the reason. Main thread only. */
+static const char *nft_load(void) {
+  if (nftlib.tried) return nftlib.why[0] ? nftlib.why : NULL;
+  nftlib.tried = 1;
+  void *lib = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    snprintf(nftlib.why, sizeof nftlib.why, "dlopen libnftables.so.1: %s", dlerror());
+    return nftlib.why;
+  }
+  struct { void **slot; const char *name; } syms[] = {
+    { (void **)&nftlib.ctx_new, "nft_ctx_new" },
+    { (void **)&nftlib.ctx_free, "nft_ctx_free" },
+    { (void **)&nftlib.output_set_flags, "nft_ctx_output_set_flags" },
+    { (void **)&nftlib.output_get_flags, "nft_ctx_output_get_flags" },
+    { (void **)&nftlib.buffer_output, "nft_ctx_buffer_output" },
+    { (void **)&nftlib.get_output_buffer, "nft_ctx_get_output_buffer" },
+    { (void **)&nftlib.buffer_error, "nft_ctx_buffer_error" },
+    { (void **)&nftlib.get_error_buffer, "nft_ctx_get_error_buffer" },
+    { (void **)&nftlib.run_cmd_from_buffer, "nft_run_cmd_from_buffer" },
+    { (void **)&nftlib.run_cmd_from_filename, "nft_run_cmd_from_filename" },
+  };
+  for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+    *syms[i].slot = dlsym(lib, syms[i].name);
+    if (!*syms[i].slot) {
+      snprintf(nftlib.why, sizeof nftlib.why, "libnftables.so.1 has no %s", syms[i].name);
+      dlclose(lib);
+      return nftlib.why;
+    }
+  }
+  return NULL;
+}
+
+static napi_value NftLoad(napi_env env, napi_callback_info info) {
+  (void)info;
+  const char *why = nft_load();
+  napi_value result;
+  if (why) napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &result);
+  else napi_get_null(env, &result);
+  return result;
+}
+
+struct nft_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  int has_ns;
+  char path[4096];
+  unsigned int flags;
+  int as_file;
+  char file[64];
+  char *buffer;
+  /* results */
+  int rc;
+  char *out, *err;
+  int sys_errno;        /* nonzero: the call did not reach libnftables */
+  const char *failed;   /* what failed then */
+};
+
+static char *dup_or_empty(const char *s) {
+  char *d = strdup(s ? s : "");
+  if (!d) {
+    fprintf(stderr, "shoal native: out of memory copying nft output\n");
+    abort();
+  }
+  return d;
+}
+
+/* Runs job->buffer as a script file (see above); sets job->sys_errno if it cannot. */
+static int nft_run_file(struct nft_ctx *ctx, struct nft_job *job) {
+  int fd = memfd_create("shoal-nft", MFD_CLOEXEC);
+  if (fd < 0) { job->sys_errno = errno; job->failed = "memfd_create"; return -1; }
+  size_t len = strlen(job->buffer), done = 0;
+  while (done < len) {
+    ssize_t n = write(fd, job->buffer + done, len - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { job->sys_errno = errno; job->failed = "write memfd"; close(fd); return -1; }
+    done += (size_t)n;
+  }
+  snprintf(job->file, sizeof job->file, "/proc/self/fd/%d", fd);
+  int rc = nftlib.run_cmd_from_filename(ctx, job->file);
+  close(fd);
+  return rc;
+}
+
+/* Pool thread: no N-API calls here. */
+static void NftExecute(napi_env env, void *data) {
+  (void)env;
+  struct nft_job *job = data;
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) { job->sys_errno = errno; job->failed = "open own netns"; return; }
+  int target = job->has_ns ? open(job->path, O_RDONLY | O_CLOEXEC) : home_netns_fd;
+  if (target < 0) {
+    job->sys_errno = job->has_ns ? errno : EBADF;
+    job->failed = job->has_ns ? job->path : "home netns";
+    close(self);
+    return;
+  }
+  int rc = setns(target, CLONE_NEWNET);
+  int err = errno;
+  if (job->has_ns) close(target);
+  if (rc != 0) { job->sys_errno = err; job->failed = "setns"; close(self); return; }
+
+  struct nft_ctx *ctx = nftlib.ctx_new(SHOAL_NFT_CTX_DEFAULT);
+  if (!ctx) {
+    job->sys_errno = ENOMEM;
+    job->failed = "nft_ctx_new";
+  } else if (nftlib.buffer_output(ctx) != 0 || nftlib.buffer_error(ctx) != 0) {
+    job->sys_errno = ENOMEM;
+    job->failed = "nft_ctx_buffer_output";
+    nftlib.ctx_free(ctx);
+  } else {
+    /* Exactly the tool's flags: nft sets the flags its options name and no others. */
+    nftlib.output_set_flags(ctx, job->flags);
+    if (nftlib.output_get_flags(ctx) != job->flags) {
+      job->sys_errno = EINVAL;
+      job->failed = "nft_ctx_output_set_flags";
+    } else {
+      job->rc = job->as_file ? nft_run_file(ctx, job) : nftlib.run_cmd_from_buffer(ctx, job->buffer);
+      if (!job->sys_errno) {
+        job->out = dup_or_empty(nftlib.get_output_buffer(ctx));
+        job->err = dup_or_empty(nftlib.get_error_buffer(ctx));
+      }
+    }
+    nftlib.ctx_free(ctx);
+  }
+  /* A pool thread left in the target namespace would run later work (this addon's or
+   * Node's) there: leave_netns aborts if it cannot return. */
+  leave_netns(self);
+}
+
+static void NftComplete(napi_env env, napi_status status, void *data) {
+  struct nft_job *job = data;
+  if (status != napi_ok && !job->sys_errno) { job->sys_errno = ECANCELED; job->failed = "nft job"; }
+  if (job->sys_errno) {
+    char msg[4200];
+    snprintf(msg, sizeof msg, "%s: %s", job->failed, strerror(job->sys_errno));
+    const char *code = "SHOAL_ERR_NATIVE";
+    if (job->failed == job->path) code = job->sys_errno == ENOENT ? "SHOAL_ERR_NETNS_NOT_FOUND" : "SHOAL_ERR_NETNS";
+    else if (strcmp(job->failed, "setns") == 0) code = "SHOAL_ERR_NETNS";
+    napi_value error, msg_v, code_v, errno_v;
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msg_v);
+    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_v);
+    napi_create_error(env, code_v, msg_v, &error);
+    const char *name = strerrorname_np(job->sys_errno);
+    if (name) {
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &errno_v);
+      napi_set_named_property(env, error, "errno", errno_v);
+    }
+    napi_reject_deferred(env, job->deferred, error);
+  } else {
+    napi_value result, rc_v, out_v, err_v, file_v;
+    napi_create_object(env, &result);
+    if (job->file[0]) napi_create_string_utf8(env, job->file, NAPI_AUTO_LENGTH, &file_v);
+    else napi_get_null(env, &file_v);
+    napi_set_named_property(env, result, "file", file_v);
+    napi_create_int32(env, job->rc, &rc_v);
+    napi_create_string_utf8(env, job->out, NAPI_AUTO_LENGTH, &out_v);
+    napi_create_string_utf8(env, job->err, NAPI_AUTO_LENGTH, &err_v);
+    napi_set_named_property(env, result, "rc", rc_v);
+    napi_set_named_property(env, result, "out", out_v);
+    napi_set_named_property(env, result, "err", err_v);
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job->buffer);
+  free(job->out);
+  free(job->err);
+  free(job);
+}
+
+static napi_value NftRun(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  const char *why = nft_load();
+  if (why) return throw_msg(env, "SHOAL_ERR_NATIVE_UNAVAILABLE", why);
+  struct nft_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, "SHOAL_ERR_NATIVE", "nftRun", ENOMEM);
+  int flags = 0;
+  napi_valuetype t = napi_undefined;
+  bool as_file = false;
+  if (argc >= 4) napi_typeof(env, argv[2], &t);
+  job->has_ns = argc >= 4 && napi_get_value_bool(env, argv[3], &as_file) == napi_ok ? get_opt_string(env, argv[0], job->path, sizeof job->path) : -1;
+  if (job->has_ns < 0 || get_int(env, argv[1], &flags) || flags < 0 ||
+      ((unsigned int)flags & ~(SHOAL_NFT_OUTPUT_HANDLE | SHOAL_NFT_OUTPUT_JSON)) || t != napi_string) {
+    free(job);
+    return throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "nftRun(nsPath, outputFlags, text, asFile)");
+  }
+  job->flags = (unsigned int)flags;
+  job->as_file = as_file;
+  size_t len = 0;
+  napi_get_value_string_utf8(env, argv[2], NULL, 0, &len);
+  job->buffer = malloc(len + 1);
+  if (!job->buffer) { free(job); return throw_errno(env, "SHOAL_ERR_NATIVE", "nftRun", ENOMEM); }
+  napi_get_value_string_utf8(env, argv[2], job->buffer, len + 1, &len);
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "shoal:nft", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, NftExecute, NftComplete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    free(job->buffer);
+    free(job);
+    return throw_msg(env, "SHOAL_ERR_NATIVE", "nftRun: cannot queue work");
+  }
+  return promise;
+}
+
 static void set_int(napi_env env, napi_value obj, const char *name, int v) {
   napi_value n;
   napi_create_int32(env, v, &n);
@@ -260,7 +524,10 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "createNetns", NULL, CreateNetns, NULL, NULL, NULL, napi_enumerable, NULL },
     { "deleteNetns", NULL, DeleteNetns, NULL, NULL, NULL, napi_enumerable, NULL },
     { "netnsInode", NULL, NetnsInode, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "nftLoad", NULL, NftLoad, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "nftRun", NULL, NftRun, NULL, NULL, NULL, napi_enumerable, NULL },
   };
+  if (home_netns_fd < 0) home_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value c;
   napi_create_object(env, &c);
@@ -270,6 +537,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   set_int(env, c, "SOCK_DGRAM", SOCK_DGRAM);
   set_int(env, c, "SOCK_STREAM", SOCK_STREAM);
   set_int(env, c, "SOCK_RAW", SOCK_RAW);
+  set_int(env, c, "NFT_OUTPUT_HANDLE", SHOAL_NFT_OUTPUT_HANDLE);
+  set_int(env, c, "NFT_OUTPUT_JSON", SHOAL_NFT_OUTPUT_JSON);
   napi_set_named_property(env, exports, "constants", c);
   return exports;
 }

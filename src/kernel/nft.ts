@@ -1,8 +1,12 @@
 /**
- * nftables in one network namespace, through the `nft` tool (nftables 1.0.6).
+ * nftables in one network namespace (nftables 1.0.6), through one of two backends that
+ * run the same calls and report the same results and errors:
+ * - `library`: libnftables inside this process (nft-lib.ts), no process start per call;
+ *   the default when the native addon is built and libnftables.so.1 loads;
+ * - `exec`: the `nft` tool, entered with nsenter (exec.ts); forced with SHOAL_NFT=exec.
  *
- * A transaction is the whole text piped to one `nft -f -` run (JSON: written to a private
- * temporary file for one `nft -j -f FILE` run):
+ * A transaction is the whole text of one `nft -f -` run (JSON: one `nft -j -f FILE` run;
+ * the tool reads a private temporary file, the library the text itself):
  * nft sends it to the kernel as one netlink batch, so either all of it applies or none of
  * it does. That atomicity is what lets shoal rebuild its own table in one step per sync.
  * Listing is `nft -j list table`, parsed; the `metainfo` element is dropped.
@@ -25,7 +29,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ShoalError } from '../common/errors.ts';
-import { execInNetns, firstLines } from './exec.ts';
+import { type ExecResult, execInNetns, firstLines } from './exec.ts';
+import { type NftBackend, type NftCall, nftBackend, nftCallArgs, runNftLibrary } from './nft-lib.ts';
 import type { Nft, NftTableDump } from './types.ts';
 
 export const NFT_FAMILIES = ['ip', 'ip6', 'inet', 'arp', 'bridge', 'netdev'] as const;
@@ -97,16 +102,27 @@ export function nftObjects(doc: unknown): unknown[] {
 }
 
 export interface NftOptions {
-  /** Milliseconds before one nft run is killed; default exec.ts's DEFAULT_EXEC_TIMEOUT_MS. */
+  /** Milliseconds one nft call may take; default exec.ts's DEFAULT_EXEC_TIMEOUT_MS. The tool
+   * is killed then; a library call is abandoned (see nft-lib.ts) and counts from when it
+   * was queued. */
   timeoutMs?: number;
+  /** `library` or `exec`; default: SHOAL_NFT, else the library when it loads (nftBackend()). */
+  backend?: NftBackend;
 }
 
-class KernelNft implements Nft {
+export type KernelNftHandle = Nft & {
+  readonly backend: NftBackend;
+  listTableText(family: string, name: string): Promise<string | undefined>;
+};
+
+class KernelNft implements KernelNftHandle {
   readonly netns: string;
+  readonly backend: NftBackend;
   readonly #timeoutMs: number | undefined;
 
   constructor(netns: string, options: NftOptions) {
     this.netns = netns;
+    this.backend = nftBackend(options.backend);
     this.#timeoutMs = options.timeoutMs;
   }
 
@@ -114,23 +130,16 @@ class KernelNft implements Nft {
     if (typeof tx === 'string') {
       if (tx.trim() === '') return;
       try {
-        await this.#run(['-f', '-'], tx);
+        await this.#run({ json: false, handles: false, script: tx });
       } catch (err) {
         throw nftError('nft transaction', err, this.netns);
       }
       return;
     }
-    // nft's JSON parser opens the -f path itself, and /dev/stdin cannot be opened when
-    // stdin is a socket, as Node's child stdio is (ENXIO): hand it a private file instead.
-    const dir = await mkdtemp(join(tmpdir(), 'shoal-nft-'));
     try {
-      const file = join(dir, 'tx.json');
-      await writeFile(file, JSON.stringify(tx), { mode: 0o600 });
-      await this.#run(['-j', '-f', file]);
+      await this.#run({ json: true, handles: false, script: JSON.stringify(tx) });
     } catch (err) {
       throw nftError('nft JSON transaction', err, this.netns);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
     }
   }
 
@@ -139,7 +148,7 @@ class KernelNft implements Nft {
     validateNftName(name);
     let result;
     try {
-      result = await this.#run(['-j', 'list', 'table', family, name], undefined, [1]);
+      result = await this.#run({ json: true, handles: false, words: ['list', 'table', family, name] }, [1]);
     } catch (err) {
       throw nftError(`nft list table ${family} ${name}`, err, this.netns);
     }
@@ -156,7 +165,7 @@ class KernelNft implements Nft {
   async deleteTable(family: string, name: string): Promise<boolean> {
     validateNftFamily(family);
     validateNftName(name);
-    const result = await this.#run(['delete', 'table', family, name], undefined, [1]).catch((err: unknown) => {
+    const result = await this.#run({ json: false, handles: false, words: ['delete', 'table', family, name] }, [1]).catch((err: unknown) => {
       throw nftError(`nft delete table ${family} ${name}`, err, this.netns);
     });
     if (result.code === 0) return true;
@@ -169,7 +178,7 @@ class KernelNft implements Nft {
   async listTables(): Promise<Array<{ family: string; name: string }>> {
     let result;
     try {
-      result = await this.#run(['-j', 'list', 'tables']);
+      result = await this.#run({ json: true, handles: false, words: ['list', 'tables'] });
     } catch (err) {
       throw nftError('nft list tables', err, this.netns);
     }
@@ -185,7 +194,7 @@ class KernelNft implements Nft {
   async listTableText(family: string, name: string): Promise<string | undefined> {
     validateNftFamily(family);
     validateNftName(name);
-    const result = await this.#run(['-a', 'list', 'table', family, name], undefined, [1]).catch((err: unknown) => {
+    const result = await this.#run({ json: false, handles: true, words: ['list', 'table', family, name] }, [1]).catch((err: unknown) => {
       throw nftError(`nft list table ${family} ${name}`, err, this.netns);
     });
     if (result.code === 0) return result.stdout;
@@ -195,12 +204,28 @@ class KernelNft implements Nft {
     });
   }
 
-  #run(args: string[], input?: string, okExitCodes?: number[]) {
-    return execInNetns(this.netns, 'nft', args, {
-      ...(input === undefined ? {} : { input }),
+  async #run(call: NftCall, okExitCodes?: number[]): Promise<ExecResult> {
+    const options = {
       ...(okExitCodes ? { okExitCodes } : {}),
       ...(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }),
-    });
+    };
+    if (this.backend === 'library') return await runNftLibrary(this.netns, call, options);
+    if (!call.json || call.script === undefined) {
+      return await execInNetns(this.netns, 'nft', nftCallArgs(call), {
+        ...options,
+        ...(call.script === undefined ? {} : { input: call.script }),
+      });
+    }
+    // nft's JSON parser opens the -f path itself, and /dev/stdin cannot be opened when
+    // stdin is a socket, as Node's child stdio is (ENXIO): hand it a private file instead.
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-nft-'));
+    try {
+      const file = join(dir, 'tx.json');
+      await writeFile(file, call.script, { mode: 0o600 });
+      return await execInNetns(this.netns, 'nft', nftCallArgs(call, file), options);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 }
 
@@ -213,10 +238,7 @@ function parseJson(text: string): unknown {
 }
 
 /** The real nftables of network namespace `netns` ('' = the one this process runs in). */
-export function createNft(
-  netns: string,
-  options: NftOptions = {},
-): Nft & { listTableText(family: string, name: string): Promise<string | undefined> } {
+export function createNft(netns: string, options: NftOptions = {}): KernelNftHandle {
   return new KernelNft(netns, options);
 }
 

@@ -3,13 +3,39 @@
  * against both, in a throwaway namespace; after each step both must agree on success or
  * failure (and the errno), and their canonical dumps must be equal. Rules are written in
  * the form nft prints them back, so the fake's verbatim text equals the real listing.
+ * Every test body runs on both backends of createNft: libnftables in this process, and
+ * the nft tool (what SHOAL_NFT=exec selects).
  * Needs root and network namespaces; in CI their absence is a failure.
  */
-import t from 'tap';
-import { throwawayNetns } from '../support/kernel.ts';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import t, { type Test } from 'tap';
 import type { ShoalError } from '../../src/common/errors.ts';
 import { FakeNft } from '../../src/kernel/fake-nft.ts';
 import { canonicalNftTable, createNft, withRuleText } from '../../src/kernel/nft.ts';
+import { libnftablesUnavailable, NFT_BACKENDS, type NftBackend } from '../../src/kernel/nft-lib.ts';
+import { isCi } from '../support/ci.ts';
+import { requireKernel } from '../support/kernel.ts';
+
+/** A namespace `nl-<6 hex>-<label>` for one test, removed in teardown. */
+function nlNetns(t: Test, label: string): string | undefined {
+  if (!requireKernel(t)) return undefined;
+  const name = `nl-${randomBytes(3).toString('hex')}-${label}`;
+  execFileSync('ip', ['netns', 'add', name], { stdio: 'pipe' });
+  t.teardown(() => {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'pipe' });
+  });
+  return name;
+}
+
+/** False (the test skipped, or failed in CI) when `backend` cannot run here. */
+function backendUsable(t: Test, backend: NftBackend): boolean {
+  const why = backend === 'library' ? libnftablesUnavailable() : undefined;
+  if (why === undefined) return true;
+  if (isCi(process.env)) t.fail(`libnftables: ${why}`);
+  else t.plan(0, `libnftables: ${why}`);
+  return false;
+}
 
 type Outcome = { ok: true } | { ok: false; errno: string | undefined; message: string };
 
@@ -97,61 +123,70 @@ add element inet shoal-t backends-2 { 0 : 10.0.1.5 . 8080, 2 : 10.0.1.6 . 8081 }
   },
 ];
 
-t.test('FakeNft and nft agree on every step', async (t) => {
-  const netns = throwawayNetns(t, 'nft');
-  if (!netns) return;
-  const real = createNft(netns);
-  const fake = new FakeNft();
-  const dumpReal = async (): Promise<string> => {
-    const table = await real.listTable('inet', 'shoal-t');
-    if (!table) return '(none)';
-    const text = (await real.listTableText('inet', 'shoal-t'))!;
-    return canonicalNftTable(withRuleText(table.json, text));
-  };
-  const dumpFake = async (): Promise<string> => {
-    const table = await fake.listTable('inet', 'shoal-t');
-    return table ? canonicalNftTable(table.json) : '(none)';
-  };
-  for (const step of STEPS) {
-    const before = await dumpReal();
-    const r = await outcome(real.apply(step.tx));
-    const f = await outcome(fake.apply(step.tx));
-    t.equal(r.ok, !step.fails, `${step.what}: real ${step.fails ? 'fails' : 'applies'}${r.ok ? '' : `: ${r.message}`}`);
-    t.equal(f.ok, r.ok, `${step.what}: fake agrees${f.ok ? '' : `: ${f.message}`}`);
-    if (!r.ok && !f.ok) t.equal(f.errno, r.errno, `${step.what}: same errno`);
-    const after = await dumpReal();
-    if (!r.ok) t.equal(after, before, `${step.what}: real table unchanged`);
-    t.equal(await dumpFake(), after, `${step.what}: same dump`);
-  }
-});
+for (const backend of NFT_BACKENDS) {
+  t.test(`${backend}: FakeNft and nft agree on every step`, async (t) => {
+    if (!backendUsable(t, backend)) return;
+    const netns = nlNetns(t, 'nft');
+    if (!netns) return;
+    const real = createNft(netns, { backend });
+    const fake = new FakeNft();
+    const dumpReal = async (): Promise<string> => {
+      const table = await real.listTable('inet', 'shoal-t');
+      if (!table) return '(none)';
+      const text = (await real.listTableText('inet', 'shoal-t'))!;
+      return canonicalNftTable(withRuleText(table.json, text));
+    };
+    const dumpFake = async (): Promise<string> => {
+      const table = await fake.listTable('inet', 'shoal-t');
+      return table ? canonicalNftTable(table.json) : '(none)';
+    };
+    for (const step of STEPS) {
+      const before = await dumpReal();
+      const r = await outcome(real.apply(step.tx));
+      const f = await outcome(fake.apply(step.tx));
+      t.equal(r.ok, !step.fails, `${step.what}: real ${step.fails ? 'fails' : 'applies'}${r.ok ? '' : `: ${r.message}`}`);
+      t.equal(f.ok, r.ok, `${step.what}: fake agrees${f.ok ? '' : `: ${f.message}`}`);
+      if (!r.ok && !f.ok) t.equal(f.errno, r.errno, `${step.what}: same errno`);
+      const after = await dumpReal();
+      if (!r.ok) t.equal(after, before, `${step.what}: real table unchanged`);
+      t.equal(await dumpFake(), after, `${step.what}: same dump`);
+    }
+  });
 
-t.test('listTable, deleteTable, listTables, JSON transactions', async (t) => {
-  const netns = throwawayNetns(t, 'nftapi');
-  if (!netns) return;
-  const real = createNft(netns);
-  t.equal(await real.listTable('inet', 'shoal-x'), undefined, 'a missing table');
-  t.equal(await real.deleteTable('inet', 'shoal-x'), false, 'deleting a missing table is success');
-  await real.apply({
-    nftables: [{ add: { table: { family: 'ip', name: 'shoal-j' } } }, { add: { chain: { family: 'ip', table: 'shoal-j', name: 'c' } } }],
+  t.test(`${backend}: listTable, deleteTable, listTables, JSON transactions`, async (t) => {
+    if (!backendUsable(t, backend)) return;
+    const netns = nlNetns(t, 'nftapi');
+    if (!netns) return;
+    const real = createNft(netns, { backend });
+    t.equal(real.backend, backend);
+    t.equal(await real.listTable('inet', 'shoal-x'), undefined, 'a missing table');
+    t.equal(await real.deleteTable('inet', 'shoal-x'), false, 'deleting a missing table is success');
+    await real.apply({
+      nftables: [{ add: { table: { family: 'ip', name: 'shoal-j' } } }, { add: { chain: { family: 'ip', table: 'shoal-j', name: 'c' } } }],
+    });
+    await real.apply('add table inet shoal-x\nadd table ip6 shoal-x');
+    await real.apply('   \n');
+    const tables = await real.listTables();
+    t.same(tables.map((x) => `${x.family} ${x.name}`).sort(), ['inet shoal-x', 'ip shoal-j', 'ip6 shoal-x']);
+    const j = await real.listTable('ip', 'shoal-j');
+    t.same(j?.json, [
+      { table: { family: 'ip', name: 'shoal-j', handle: (j!.json[0] as { table: { handle: number } }).table.handle } },
+      { chain: { family: 'ip', table: 'shoal-j', name: 'c', handle: 1 } },
+    ]);
+    t.equal(await real.listTable('ip', 'shoal-x'), undefined, 'a table of that name in another family does not count');
+    t.equal(await real.deleteTable('inet', 'shoal-x'), true);
+    t.equal(await real.deleteTable('inet', 'shoal-x'), false);
+    await t.rejects(real.apply({ nftables: [{ add: { chain: { family: 'ip', table: 'nope', name: 'c' } } }] }), {
+      code: 'SHOAL_ERR_NFT',
+      errno: 'ENOENT',
+    });
+    await t.rejects(real.apply('add table ip shoal-y\nthis is not nft'), { code: 'SHOAL_ERR_NFT', message: /syntax error/ });
+    t.equal(await real.listTable('ip', 'shoal-y'), undefined, 'the table of a failed transaction does not exist');
+    await t.rejects(real.listTable('inet', 'bad name'), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
+    await t.rejects(createNft('nl-no-such-netns', { backend }).listTables(), {
+      code: 'SHOAL_ERR_NETNS_NOT_FOUND',
+      errno: 'ENOENT',
+      message: 'network namespace nl-no-such-netns does not exist',
+    });
   });
-  await real.apply('add table inet shoal-x\nadd table ip6 shoal-x');
-  await real.apply('   \n');
-  const tables = await real.listTables();
-  t.same(tables.map((x) => `${x.family} ${x.name}`).sort(), ['inet shoal-x', 'ip shoal-j', 'ip6 shoal-x']);
-  const j = await real.listTable('ip', 'shoal-j');
-  t.same(j?.json, [
-    { table: { family: 'ip', name: 'shoal-j', handle: (j!.json[0] as { table: { handle: number } }).table.handle } },
-    { chain: { family: 'ip', table: 'shoal-j', name: 'c', handle: 1 } },
-  ]);
-  t.equal(await real.listTable('ip', 'shoal-x'), undefined, 'a table of that name in another family does not count');
-  t.equal(await real.deleteTable('inet', 'shoal-x'), true);
-  t.equal(await real.deleteTable('inet', 'shoal-x'), false);
-  await t.rejects(real.apply({ nftables: [{ add: { chain: { family: 'ip', table: 'nope', name: 'c' } } }] }), {
-    code: 'SHOAL_ERR_NFT',
-    errno: 'ENOENT',
-  });
-  await t.rejects(real.apply('add table ip shoal-y\nthis is not nft'), { code: 'SHOAL_ERR_NFT', message: /syntax error/ });
-  t.equal(await real.listTable('ip', 'shoal-y'), undefined, 'the table of a failed transaction does not exist');
-  await t.rejects(real.listTable('inet', 'bad name'), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
-  await t.rejects(createNft('shoal-no-such-netns').listTables(), { code: 'SHOAL_ERR_NETNS_NOT_FOUND' });
-});
+}
