@@ -9,6 +9,7 @@
  * object, so each service model is kept as long as its content is unchanged: a sync after
  * one backend changed hands a new object for that one service only.
  */
+import { runLimited } from '../common/concurrency.ts';
 import { asShoalError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Conntrack, Nft, Sysctl } from '../kernel/types.ts';
@@ -17,6 +18,9 @@ import { WholeTables, type WantedTable } from '../vip/mesh.ts';
 import type { VipModel, VipService } from '../vip/model.ts';
 import { VipSyncer } from '../vip/apply.ts';
 import { ingressSnatTableName, lbTableName, type LbModels } from './lb-model.ts';
+
+/** VIP tables synced at once (each an nft transaction in its own namespace). */
+const SANDBOX_CONCURRENCY = 4;
 
 export interface LbFailure {
   /** `sandbox ID`, `ingress`, `mesh`, `sysctl NAME`. */
@@ -88,9 +92,8 @@ export class LoadBalancers {
   }
 
   /** The wanted whole tables of the mesh. */
-  private wanted(models: LbModels, place: LbPlace): WantedTable[] {
+  private wanted(models: LbModels, place: LbPlace, host = planMeshHost(models.mesh)): WantedTable[] {
     const out: WantedTable[] = [];
-    const host = planMeshHost(models.mesh);
     out.push({ netns: '', name: models.mesh.tableName, table: host.table });
     if (place.ingress) {
       out.push({
@@ -128,11 +131,14 @@ export class LoadBalancers {
     }
     for (const k of [...this.sysctlsSet]) if (!sysctls.some((s) => `${s.netns}\u0000${s.name}` === k)) this.sysctlsSet.delete(k);
 
-    // one VIP table per sandbox that exists (the ingress sandbox's among them)
+    // One VIP table per sandbox that exists. The ingress sandbox's goes first (every
+    // published port of every host's mesh waits on it), then the sandboxes', a few at once:
+    // each is a transaction in its own namespace, and one change of a service's backends
+    // touches every sandbox on its networks.
     const want = new Map<string, { netns: string; model: VipModel | undefined }>();
-    for (const [id, netns] of place.sandboxes) want.set(id, { netns, model: models.sandboxes.get(id) });
     if (place.ingress && models.ingress) want.set('ingress', { netns: place.ingress.netns, model: models.ingress });
-    for (const [id, { netns, model }] of want) {
+    for (const [id, netns] of place.sandboxes) want.set(id, { netns, model: models.sandboxes.get(id) });
+    await runLimited([...want], SANDBOX_CONCURRENCY, async ([id, { netns, model }]) => {
       const s = this.syncerFor(id, netns);
       try {
         if (model && model.services.length > 0) {
@@ -149,7 +155,7 @@ export class LoadBalancers {
         s.syncer.invalidate();
         fail(`sandbox ${id}`, err);
       }
-    }
+    });
     // sandboxes gone: their namespace took the table with it
     for (const id of [...this.syncers.keys()]) {
       if (!want.has(id)) {
@@ -157,10 +163,10 @@ export class LoadBalancers {
         this.services.delete(id);
       }
     }
-    for (const f of await this.tables.sync(this.wanted(models, place), full)) {
+    const host = planMeshHost(models.mesh);
+    for (const f of await this.tables.sync(this.wanted(models, place, host), full)) {
       failures.push({ where: f.netns === '' ? 'mesh' : 'ingress', code: f.code, message: `${f.name}: ${f.message}` });
     }
-    const host = planMeshHost(models.mesh);
     for (const p of host.problems) problems.push(`mesh ${p.item}: ${p.message}`);
     const text = problems.join('\n');
     if (text !== this.lastProblems) {

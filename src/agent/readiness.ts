@@ -14,7 +14,7 @@ import type { Clock, Timer } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
 import { parseProcNetTcp } from './connections.ts';
 
-export const POLL_MS = 100;
+export const POLL_MS = 25;
 export const GIVE_UP_MS = 60_000;
 
 /** The TCP ports the sandbox of process `pid` listens on. */

@@ -14,6 +14,7 @@
  * kernel refused) is reported in `errors` and left out of the diff.
  */
 import { asShoalError, type ShoalError } from '../common/errors.ts';
+import { runLimited } from '../common/concurrency.ts';
 import type { Address, FdbEntry, Link, Neighbor, Route } from '../kernel/types.ts';
 import { canonicalNftTable } from '../kernel/nft.ts';
 import { egressTableName, netnsRole } from './names.ts';
@@ -112,17 +113,12 @@ export async function readOverlayActual(
   const wanted: Array<[string, NsRole]> = [];
   if (!only || only.has('')) wanted.push(['', 'host']);
   for (const n of [...namespaces].sort()) if (!only || only.has(n)) wanted.push([n, netnsRole(prefix, n)!]);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < wanted.length) {
-      const [name, role] = wanted[next++]!;
-      try {
-        actual.read.set(name, await readNs(k, prefix, name, role, role === 'host' ? knownHost : undefined));
-      } catch (err) {
-        actual.errors.push({ netns: name, error: asShoalError(err) });
-      }
+  await runLimited(wanted, READ_CONCURRENCY, async ([name, role]) => {
+    try {
+      actual.read.set(name, await readNs(k, prefix, name, role, role === 'host' ? knownHost : undefined));
+    } catch (err) {
+      actual.errors.push({ netns: name, error: asShoalError(err) });
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, wanted.length) }, worker));
+  });
   return actual;
 }

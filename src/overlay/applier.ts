@@ -10,6 +10,7 @@
  * a change that depends on a failed one fails by itself (a missing link) and is reported
  * too. Nothing is retried here: the syncer makes the next sync a full one.
  */
+import { runLimited } from '../common/concurrency.ts';
 import { asShoalError, deletedUnlessMissing, isExists } from '../common/errors.ts';
 import type { LinkSpec } from '../kernel/types.ts';
 import { changePhase, type ChangeKind, type OverlayChange } from './diff.ts';
@@ -52,14 +53,6 @@ function opOf(c: OverlayChange): AppliedOp {
   const op: AppliedOp = { kind: c.kind, type: c.type, netns: c.netns, key: c.key, text: c.text };
   if (c.recreate) op.recreate = true;
   return op;
-}
-
-async function runLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 async function ignoreMissing(op: () => Promise<unknown>): Promise<void> {
