@@ -19,7 +19,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentRequest, AgentResponseBody, Endpoint, Peer } from '../api/api-types.ts';
+import type { AgentRequest, AgentResponseBody, Endpoint, GossipKeyring, Peer } from '../api/api-types.ts';
 import type { Clock } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
 import { ShoalError } from '../common/errors.ts';
@@ -39,6 +39,7 @@ import { buildOverlayModel, EGRESS_SUBNET, interfaceKeys, needsEgress, type Sand
 import { EgressAddresses } from './egress-addresses.ts';
 import { remoteEndpoints, type ViewStats } from './endpoint-view.ts';
 import { endpointRecord, GossipEndpoints } from './gossip-endpoints.ts';
+import { encodeGossipResume, type GossipResume, loadGossipResume, saveGossipResume } from './gossip-resume.ts';
 import { buildLbModels, INGRESS_SANDBOX_ID, type LbModels, meshTableName, serviceBackends } from './lb-model.ts';
 import { type LbFailure, type LbPlace, LoadBalancers } from './load-balancers.ts';
 import type { AgentIdentity } from './join.ts';
@@ -52,6 +53,9 @@ import { ListenReadiness } from './readiness.ts';
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_PREFIX = 'shoal-';
+/** Longest the load balancers wait for gossip's first sync of a network (maybeStartLb). */
+const LB_GOSSIP_WAIT_MS = 10_000;
+const LB_GATE_POLL_MS = 50;
 
 export interface AgentOptions {
   identity: AgentIdentity;
@@ -109,6 +113,11 @@ export class Agent {
   private watched = new Set<string>();
   private underlayMtu = 1500;
   private overlayStarted = false;
+  private resumed: GossipResume = { keyring: undefined, peers: [] };
+  private resumedKey = '';
+  private lbStarted = false;
+  private lbGate: { cancel(): void } | undefined;
+  private lbGateDeadline = 0;
   private startupTimer: { cancel(): void } | undefined;
   private joinedPeers = '';
   private lastModel: OverlayModel | undefined;
@@ -210,6 +219,10 @@ export class Agent {
       join(this.o.dataDir, 'agent.json'),
       `${JSON.stringify({ advertiseAddr: this.o.advertiseAddr, prefix: this.o.prefix, gossipPort: this.o.gossipPort }, null, 2)}\n`,
     );
+    // back in gossip first: the rest of the start-up may outlast its failure detection
+    this.resumed = loadGossipResume(this.resumePath) ?? { keyring: undefined, peers: [] };
+    this.resumedKey = resumeKey(this.resumed);
+    this.ensureGossip(this.resumed.keyring);
     const adopted = await this.workloads.adopt();
     for (const id of adopted) this.readiness.markReady(id); // they were serving
     if (adopted.length > 0) this.logger.info({ adopted }, 'adopted the tasks still running from an earlier run');
@@ -222,7 +235,8 @@ export class Agent {
   private onAssignment(s: AssignmentState): void {
     const first = this.state === undefined;
     this.state = s;
-    this.ensureGossip(s);
+    this.ensureGossip(s.keyring);
+    this.saveGossipResume(s);
     this.workloads.setAssignment(s);
     this.updateEndpointWatch();
     this.publish();
@@ -231,8 +245,7 @@ export class Agent {
     this.overlayRunner.trigger();
   }
 
-  private ensureGossip(s: AssignmentState): void {
-    const ring = s.keyring;
+  private ensureGossip(ring: GossipKeyring | undefined): void {
     if (!ring || ring.keys.length === 0) return;
     if (!this.gossip) {
       const primary = Math.max(
@@ -278,17 +291,35 @@ export class Agent {
     this.joinPeers();
   }
 
-  /** Joins the peers the manager lists that gossip does not know alive yet. */
+  private get resumePath(): string {
+    return join(this.o.dataDir, 'gossip.json');
+  }
+
+  /** Keeps the keyring and peers of the assignment for the next start (gossip-resume.ts). */
+  private saveGossipResume(s: AssignmentState): void {
+    const r: GossipResume = { keyring: s.keyring, peers: [...s.peers.values()] };
+    const key = resumeKey(r);
+    if (key === this.resumedKey) return;
+    try {
+      saveGossipResume(this.resumePath, r);
+      this.resumedKey = key;
+    } catch (err) {
+      this.logger.warn({ err, path: this.resumePath }, 'cannot keep the gossip keyring and peers for the next start');
+    }
+  }
+
+  /** Joins the peers the manager lists (or, before its first assignment, the last ones it listed) that gossip does not know alive yet. */
   private joinPeers(): void {
     const g = this.gossip;
-    if (!g || g.status !== 'running' || !this.state) return;
+    if (!g || g.status !== 'running') return;
     const alive = new Set(
       g
         .members()
         .filter((m) => m.state === 'alive' || m.state === 'suspect')
         .map((m) => m.name),
     );
-    const seeds = [...this.state.peers.values()].filter((p) => !alive.has(p.nodeId)).map((p) => peerGossipAddr(p, this.o.gossipPort));
+    const peers = this.state ? [...this.state.peers.values()] : this.resumed.peers;
+    const seeds = peers.filter((p) => !alive.has(p.nodeId)).map((p) => peerGossipAddr(p, this.o.gossipPort));
     const key = seeds.sort().join(',');
     if (seeds.length === 0 || key === this.joinedPeers) return;
     this.joinedPeers = key;
@@ -353,7 +384,53 @@ export class Agent {
     this.startupTimer?.cancel();
     this.logger.info({ why }, 'overlay programming starts');
     this.overlayRunner.start();
-    this.lbRunner.start();
+    this.lbGateDeadline = this.clock.now() + LB_GOSSIP_WAIT_MS;
+    this.maybeStartLb();
+  }
+
+  /**
+   * The load balancers start once gossip has synced every network on which the manager
+   * lists another node's task (or after LB_GOSSIP_WAIT_MS). A remote task is a backend only
+   * while its agent's gossip says it runs and passes its checks, and an agent that just
+   * started (a restart, an upgrade) knows none of that until its first table sync: a
+   * load-balancer sync before it would take every remote backend out of tables the
+   * previous agent left serving.
+   */
+  private maybeStartLb(): void {
+    if (this.lbStarted || this.stopping || !this.overlayStarted) return;
+    const waiting = this.unsyncedNetworks();
+    const late = this.clock.now() >= this.lbGateDeadline;
+    if (waiting.length === 0 || late) {
+      this.lbStarted = true;
+      this.lbGate?.cancel();
+      this.lbGate = undefined;
+      if (late)
+        this.logger.warn(
+          { networks: waiting, waitedMs: LB_GOSSIP_WAIT_MS },
+          'gossip has not synced these networks; load balancers start without',
+        );
+      this.lbRunner.start();
+      return;
+    }
+    // a completed sync that brought nothing new raises no event: look again shortly
+    this.lbGate ??= this.clock.setTimer(LB_GATE_POLL_MS, () => {
+      this.lbGate = undefined;
+      this.maybeStartLb();
+    });
+  }
+
+  /** Watched networks on which the manager lists a live task of another node and gossip has not synced. */
+  private unsyncedNetworks(): string[] {
+    const g = this.gossipEndpoints;
+    if (!this.gossip) return []; // no gossip configured: the manager is the only source
+    const out: string[] = [];
+    for (const id of this.watched) {
+      const remote = [...(this.managerLists.get(id)?.values() ?? [])].some(
+        (e) => e.kind === 'task' && e.nodeId !== '' && e.nodeId !== this.nodeId && e.state !== 'down',
+      );
+      if (remote && !g?.synced(id)) out.push(id);
+    }
+    return out;
   }
 
   /** Publishes this node's running endpoints into gossip. */
@@ -441,6 +518,7 @@ export class Agent {
     this.applied = new Set(model.sandboxes.map((s) => s.id));
     this.workloads.overlayApplied(this.applied);
     this.lbRunner.trigger();
+    this.maybeStartLb();
   }
 
   /** The ingress sandbox's interface on the ingress network, as the last overlay model named it. */
@@ -671,6 +749,7 @@ export class Agent {
   async stop(options: { keepState: boolean }): Promise<void> {
     this.stopping = true;
     this.startupTimer?.cancel();
+    this.lbGate?.cancel();
     await this.workloads.runner.stop();
     if (!options.keepState) {
       await this.workloads.stopAll();
@@ -707,6 +786,11 @@ export class Agent {
 function bareIp(addr: string): string {
   const slash = addr.indexOf('/');
   return slash < 0 ? addr : addr.slice(0, slash);
+}
+
+/** What decides whether gossip.json must be written again. */
+function resumeKey(r: GossipResume): string {
+  return encodeGossipResume(r);
 }
 
 function peerGossipAddr(p: Peer, fallbackPort: number): string {

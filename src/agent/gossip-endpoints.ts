@@ -102,6 +102,11 @@ export class GossipEndpoints {
     this.onChange();
   }
 
+  /** Whether gossip has synced the network's table with a peer since joining it. */
+  synced(networkId: string): boolean {
+    return this.joined.has(networkId) && this.node.tables.synced(networkId);
+  }
+
   /** Gossip's entries of one network. */
   view(networkId: string): ReadonlyMap<string, GossipEndpoint> {
     return this.entries.get(networkId) ?? new Map();

@@ -279,6 +279,11 @@ export function isJoined(s: TablesState, network: string): boolean {
   return s.networks.has(network);
 }
 
+/** At least one table sync with a peer of `network` completed since this node joined it. */
+export function hasSynced(s: TablesState, network: string): boolean {
+  return s.networks.get(network)?.synced ?? false;
+}
+
 export function joinedNetworks(s: TablesState): string[] {
   return [...s.networks.keys()];
 }

@@ -13,6 +13,7 @@ import type { GossipConfig } from './config.ts';
 import { gossipError } from './errors.ts';
 import {
   getEntry,
+  hasSynced,
   isJoined,
   listEntries,
   networkNodes,
@@ -84,6 +85,17 @@ export class GossipTables {
     checkName('table', table, MAX_NAME_LENGTH);
     this.host.requireRunning();
     return listEntries(this.host.state(), network, table);
+  }
+
+  /**
+   * True once a table sync with a peer of `network` completed since this node joined it:
+   * from then on it holds what the network's other members had (the entries gossip alone
+   * would only bring as their owners next change them).
+   */
+  synced(network: string): boolean {
+    checkName('network', network, MAX_NAME_LENGTH);
+    this.host.requireRunning();
+    return hasSynced(this.host.state(), network);
   }
 
   /** Nodes this node believes are on `network` (whatever their liveness). */
