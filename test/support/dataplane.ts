@@ -8,7 +8,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { Task } from '../../src/api/api-types.ts';
@@ -51,10 +51,12 @@ export function spawnInNs(ns: string, argv: readonly string[]): ChildProcess {
 
 export interface AgentRecord {
   host: string;
+  netns: string;
   pid: number;
   nodeId: string;
   address: string;
   dataDir: string;
+  argv: string[];
 }
 
 export interface Cluster {
@@ -78,6 +80,13 @@ export interface Cluster {
   waitRunning(service: string, n: number, timeoutMs?: number): Promise<Array<Task & { host: number; ip: string }>>;
   /** `shoal testbed up` again (restarts agents that are gone). */
   up(): Promise<Result>;
+  /**
+   * Starts host i's agent again at once, with the command line the testbed recorded (plus
+   * `extraArgs`), logging to `<log dir>/agent-h<i>-<logName>.log`; the test's teardown
+   * ends it. Not through `testbed up`: its own start-up on a loaded machine can outlast the
+   * manager's heartbeat timeout, and the node would be marked down and its tasks replaced.
+   */
+  startAgent(i: number, logName: string, extraArgs?: readonly string[]): ChildProcess;
 }
 
 /** A testbed prefix short enough that agents get `<prefix>hN-` (testbed.ts agentPrefix). */
@@ -142,6 +151,25 @@ export async function startCluster(t: Test, hosts = 3): Promise<Cluster> {
         { retryErrors: true, intervalMs: 50 },
       ),
     up: () => shoal(['testbed', 'up', '--hosts', String(hosts), '--prefix', prefix], 240_000),
+    startAgent: (i, logName, extraArgs = []) => {
+      const rec = state().agents.find((a) => a.host === `h${i}`);
+      if (!rec) throw new Error(`the testbed records no agent for h${i}`);
+      const fd = openSync(join(paths.logDir, `agent-h${i}-${logName}.log`), 'a', 0o600);
+      const child = spawn('nsenter', [`--net=/run/netns/${rec.netns}`, '--', ...rec.argv, ...extraArgs], {
+        stdio: ['ignore', fd, fd],
+        env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: process.env['HOME'] ?? '/root' },
+      });
+      closeSync(fd);
+      t.teardown(async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(timer);
+      });
+      return child;
+    },
   };
   return cluster;
 }

@@ -13,8 +13,9 @@
  *
  *   baseline; scale web=6; scale web=2; drain a host (h2, or h3 when the client task runs
  *   on h2: draining the client's own host would end the east-west load with its task), then
- *   set it active again; a rolling update (--env-add, parallelism 1); `--network-add back`
- *   (the running tasks attached in place); `service rm other`.
+ *   set it active again; a rolling update (`--args`, parallelism 1); `--network-add back`
+ *   (the running tasks attached in place); `service rm other`; the agent of a host with a
+ *   web task killed with SIGKILL and started again (it adopts the tasks, none is replaced).
  *
  * Each phase, for each load: 0 failed requests. Afterwards `shoal doctor` is clean on every
  * host, and a web task's sandbox keeps the kernel's default conntrack TCP established
@@ -31,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Service, Task } from '../../../src/api/api-types.ts';
+import { localApiRequest } from '../../../src/agent/local-client.ts';
 import { testbedPaths } from '../../../src/testbed/state.ts';
 import { type Cluster, inNs, spawnInNs, startCluster } from '../../support/dataplane.ts';
 import { requireKernel } from '../../support/kernel.ts';
@@ -145,6 +147,15 @@ function describe(p: PhaseCounts | undefined): string {
 
 function vipOn(s: Service, networkId: string): string | undefined {
   return s.endpoint.virtualIps.find((v) => v.networkId === networkId)?.addr.split('/')[0];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function hostAddr(i: number): string {
@@ -314,11 +325,12 @@ if (requireKernel(t)) {
       await phase(
         'rolling update',
         async () => {
-          await sh(['service', 'update', '--env-add', 'X=1', '--update-parallelism', '1', 'web']);
+          // the same server with one more argument (it reads the port only): a new task template
+          await sh(['service', 'update', '--args', `${SERVER[1]} 80 v2`, '--update-parallelism', '1', 'web']);
         },
         async () =>
           (await c.client.inspectService('web')).updateStatus.state === 'completed' &&
-          (await settled('web', 2, (x) => x.spec.env.includes('X=1'))),
+          (await settled('web', 2, (x) => x.spec.args.at(-1) === 'v2')),
       );
       const webIds = new Set((await liveTasks('web')).map((x) => x.id));
       await sh(['network', 'create', '-d', 'overlay', 'back']);
@@ -340,6 +352,36 @@ if (requireKernel(t)) {
         },
         async () => (await liveTasks('other')).length === 0 && (await settled('web', 2)),
       );
+      // The agent of a host with a web task dies (SIGKILL) and comes back: the kernel keeps
+      // serving meanwhile, and the new agent adopts the tasks and finds its tables right.
+      const webHosts = new Set((await c.running('web')).map((x) => x.host));
+      const killHost = [2, 3, 1].find((h) => webHosts.has(h) && h !== client!.host) ?? [...webHosts][0]!;
+      const killed = c.agents().find((a) => a.host === `h${killHost}`)!;
+      const webBefore = new Set((await liveTasks('web')).map((x) => x.id));
+      let lbSyncsAfter = 0;
+      await phase(
+        `agent of h${killHost} killed and restarted`,
+        async () => {
+          process.kill(killed.pid, 'SIGKILL');
+          await waitUntil(() => !alive(killed.pid), 10_000, `h${killHost}'s agent to die`);
+          c.startAgent(killHost, 'restarted');
+        },
+        async () => {
+          const r = await localApiRequest(join(paths.dataDir(killHost), 'agent.sock'), 'GET', '/status');
+          const s = r.body as { connected: boolean; overlay: { syncs: number }; lb?: { syncs: number } };
+          lbSyncsAfter = s.lb?.syncs ?? 0;
+          const live = await liveTasks('web');
+          // adopted: the same tasks, none replaced
+          return (
+            s.connected &&
+            s.overlay.syncs >= 1 &&
+            lbSyncsAfter >= 1 &&
+            live.length === webBefore.size &&
+            live.every((x) => webBefore.has(x.id))
+          );
+        },
+      );
+      note(`h${killHost}'s new agent: ${lbSyncsAfter} load-balancer sync(s)`);
     } catch (err) {
       phasesFailed = true;
       throw err;
