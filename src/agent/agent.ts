@@ -50,6 +50,7 @@ import { sandboxFiles } from './sandbox-files.ts';
 import { SandboxIfnames } from './sandbox-ifnames.ts';
 import { inboundConnections } from './connections.ts';
 import { ListenReadiness } from './readiness.ts';
+import { bareIp } from '../common/ip.ts';
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_PREFIX = 'shoal-';
@@ -781,11 +782,6 @@ export class Agent {
     this.session.close();
     this.runtime.close();
   }
-}
-
-function bareIp(addr: string): string {
-  const slash = addr.indexOf('/');
-  return slash < 0 ? addr : addr.slice(0, slash);
 }
 
 /** What decides whether gossip.json must be written again. */

@@ -23,6 +23,7 @@
 import type { Endpoint, Peer } from '../api/api-types.ts';
 import type { RemoteEndpoint } from '../overlay/model.ts';
 import type { EndpointRecord } from '../overlay/endpoint-record.ts';
+import { bareIp } from '../common/ip.ts';
 
 /** An endpoint as gossip carries it, with the node that published it. */
 export interface GossipEndpoint {
@@ -62,11 +63,6 @@ export interface ViewInput {
 }
 
 const PROGRAMMED_KINDS = new Set(['task', 'container', 'node-ingress']);
-
-function bareIp(addr: string): string {
-  const slash = addr.indexOf('/');
-  return slash < 0 ? addr : addr.slice(0, slash);
-}
 
 /** The remote endpoints to program for one network (pure). */
 export function remoteEndpoints(input: ViewInput): RemoteView {

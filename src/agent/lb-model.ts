@@ -27,6 +27,7 @@ import type { Endpoint, Network, Service } from '../api/api-types.ts';
 import type { HostModePort, MeshHostModel, MeshPort } from '../vip/mesh-plan.ts';
 import type { VipBackend, VipModel, VipService } from '../vip/model.ts';
 import type { GossipEndpoint } from './endpoint-view.ts';
+import { bareIp } from '../common/ip.ts';
 
 /** The ingress sandbox's id: its namespace is `${prefix}sb-ingress-sbox`. */
 export const INGRESS_SANDBOX_ID = 'ingress-sbox';
@@ -68,11 +69,6 @@ export interface BackendInput {
    * acknowledged as drained until its service has another backend here.
    */
   heldDraining?: Set<string>;
-}
-
-function bareIp(addr: string): string {
-  const slash = addr.indexOf('/');
-  return slash < 0 ? addr : addr.slice(0, slash);
 }
 
 function healthy(health: string): boolean {

@@ -368,3 +368,9 @@ export function maskToPrefixLen(mask: Uint8Array): number {
   for (let k = i + 1; k < mask.length; k++) if (mask[k] !== 0) return -1;
   return len + ones;
 }
+
+/** The address of `ADDR/LEN` (or of a bare address, unchanged). */
+export function bareIp(addr: string): string {
+  const slash = addr.indexOf('/');
+  return slash < 0 ? addr : addr.slice(0, slash);
+}
