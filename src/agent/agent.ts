@@ -40,8 +40,9 @@ import { EgressAddresses } from './egress-addresses.ts';
 import { remoteEndpoints, type ViewStats } from './endpoint-view.ts';
 import { endpointRecord, GossipEndpoints } from './gossip-endpoints.ts';
 import { encodeGossipResume, type GossipResume, loadGossipResume, saveGossipResume } from './gossip-resume.ts';
-import { buildLbModels, INGRESS_SANDBOX_ID, type LbModels, meshTableName, serviceBackends } from './lb-model.ts';
-import { type LbFailure, type LbPlace, LoadBalancers } from './load-balancers.ts';
+import { lbInputs, type LbInputs } from './lb-inputs.ts';
+import { INGRESS_SANDBOX_ID, meshTableName } from './lb-model.ts';
+import { type LbFailure, LoadBalancers } from './load-balancers.ts';
 import type { AgentIdentity } from './join.ts';
 import { type AssignmentState, AgentSession } from './session-client.ts';
 import { TaskRuntime } from './tasks/runtime.ts';
@@ -50,7 +51,6 @@ import { sandboxFiles } from './sandbox-files.ts';
 import { SandboxIfnames } from './sandbox-ifnames.ts';
 import { inboundConnections } from './connections.ts';
 import { ListenReadiness } from './readiness.ts';
-import { bareIp } from '../common/ip.ts';
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_PREFIX = 'shoal-';
@@ -566,83 +566,35 @@ export class Agent {
   // ------------------------------------------------------------------ load balancers
 
   /** The load balancers' models and where they go, from the current inputs. */
-  private lbInputs(): { models: LbModels; place: LbPlace; draining: string[] } | undefined {
+  private lbInputs(): LbInputs | undefined {
     const s = this.state;
     if (!s) return undefined;
-    const dead = this.gossipEndpoints?.dead ?? new Set<string>();
-    const cache = new Map<string, ReturnType<typeof serviceBackends>>();
-    const heldDraining = new Set<string>();
-    const backends = (networkId: string): ReturnType<typeof serviceBackends> => {
-      let b = cache.get(networkId);
-      if (!b) {
-        b = serviceBackends({
-          heldDraining,
-          selfNodeId: this.nodeId,
-          manager: this.managerLists.get(networkId),
-          gossip: this.gossipEndpoints?.view(networkId) ?? new Map(),
-          deadNodes: dead,
-          local: (ownerId) => {
-            const w = this.workloads.get(ownerId);
-            if (!w) return undefined;
-            const t = s.tasks.get(ownerId);
-            return {
-              running: w.phase === 'running' && this.listening(w.id, w.pid),
-              health: w.health,
-              stopping: w.stopRequested || (t !== undefined && t.desiredState !== 'running'),
-            };
-          },
-        });
-        cache.set(networkId, b);
-      }
-      return b;
-    };
-    const applied = this.applied;
-    const sandboxes: Array<{ id: string; networkIds: string[] }> = [];
-    for (const o of this.workloads.sandboxes()) {
-      if (applied.has(o.id)) sandboxes.push({ id: o.id, networkIds: o.networks.map((n) => n.networkId) });
-    }
-    const isbReady = applied.has(INGRESS_SANDBOX_ID);
-    const isbEgress = isbReady ? this.egress.peek(INGRESS_SANDBOX_ID) : undefined;
-    const hostPorts = [];
-    for (const t of s.tasks.values()) {
-      if (t.hostPorts.length === 0 || t.desiredState !== 'running') continue;
-      const w = this.workloads.get(t.id);
-      const addr = this.egress.peek(t.id);
-      if (!w || w.phase !== 'running' || !applied.has(t.id) || !addr) continue;
-      for (const p of t.hostPorts) {
-        if (p.publishedPort === undefined || (p.protocol !== 'tcp' && p.protocol !== 'udp')) continue;
-        hostPorts.push({
-          protocol: p.protocol as 'tcp' | 'udp',
-          port: p.publishedPort,
-          targetPort: p.targetPort,
-          address: bareIp(addr),
-          owner: t.name,
-        });
-      }
-    }
-    const bridge = applied.size > 0 ? egressBridgeName(this.o.prefix) : undefined;
-    const models = buildLbModels({
+    return lbInputs({
       prefix: this.o.prefix,
+      nodeId: this.nodeId,
+      state: s,
+      managerLists: this.managerLists,
+      gossip: (id) => this.gossipEndpoints?.view(id) ?? new Map(),
+      deadNodes: this.gossipEndpoints?.dead ?? new Set<string>(),
+      local: (ownerId) => {
+        const w = this.workloads.get(ownerId);
+        if (!w) return undefined;
+        const t = s.tasks.get(ownerId);
+        return {
+          running: w.phase === 'running' && this.listening(w.id, w.pid),
+          health: w.health,
+          stopping: w.stopRequested || (t !== undefined && t.desiredState !== 'running'),
+        };
+      },
+      sandboxes: this.workloads.sandboxes(),
+      applied: this.applied,
+      egressAddress: (id) => this.egress.peek(id),
+      running: (id) => this.workloads.get(id)?.phase === 'running',
       ingressNetworkId: this.ingressNetworkId(),
-      networks: s.networks,
-      services: s.services,
-      sandboxes,
-      backends,
-      ingressAddress: isbEgress ? bareIp(isbEgress) : undefined,
+      ingressIfname: this.lastIngressIfname(),
+      sandboxNetns: (id) => this.sandboxNetns(id),
       bridge: egressBridgeName(this.o.prefix),
-      hostPorts,
     });
-    const place: LbPlace = {
-      sandboxes: new Map(sandboxes.map((x) => [x.id, this.sandboxNetns(x.id)])),
-      ingress: isbReady ? { netns: this.sandboxNetns(INGRESS_SANDBOX_ID), ifname: this.lastIngressIfname() } : undefined,
-      bridge: isbEgress || hostPorts.length > 0 ? bridge : undefined,
-    };
-    // the draining endpoints these models were built from (what a successful sync may report)
-    const draining: string[] = [];
-    for (const list of this.managerLists.values()) {
-      for (const e of list.values()) if (e.state === 'draining' && !heldDraining.has(e.id)) draining.push(e.id);
-    }
-    return { models, place, draining };
   }
 
   private async syncLb(full: boolean): Promise<void> {

@@ -69,6 +69,8 @@ export interface BackendInput {
    * acknowledged as drained until its service has another backend here.
    */
   heldDraining?: Set<string>;
+  /** Filled with the endpoints that take new connections: healthy and not draining. */
+  joined?: Set<string>;
 }
 
 function healthy(health: string): boolean {
@@ -81,6 +83,7 @@ export function serviceBackends(input: BackendInput): Map<string, VipBackend[]> 
   const ids = new Map<VipBackend, string>();
   const add = (serviceId: string, b: VipBackend, endpointId: string): void => {
     ids.set(b, endpointId);
+    if (b.healthy && !b.draining) input.joined?.add(endpointId);
     const list = out.get(serviceId);
     if (list) list.push(b);
     else out.set(serviceId, [b]);

@@ -75,6 +75,7 @@ t.test('backends: listed by the manager, alive, running; health and draining car
   t.same(onlyManager.get('s1'), undefined, 'not running yet: no backend');
 
   // a local task the manager asks to stop drains, next to one that serves
+  const joined = new Set<string>();
   const stopping = serviceBackends({
     selfNodeId: 'A',
     manager: new Map([
@@ -84,7 +85,9 @@ t.test('backends: listed by the manager, alive, running; health and draining car
     gossip: new Map([gossip(b)]),
     deadNodes: new Set(),
     local: () => ({ running: true, health: '', stopping: true }),
+    joined,
   });
+  t.same([...joined], [b.id], 'only the backend that takes new connections has joined');
   t.same(stopping.get('s1'), [
     { ip: '10.0.0.3', healthy: true },
     { ip: '10.0.0.5', healthy: true, draining: true },
@@ -108,6 +111,16 @@ t.test('backends: listed by the manager, alive, running; health and draining car
     { ip: '10.0.0.5', healthy: true },
   ]);
   t.same([...held], ['a'], 'held, so not acknowledged as drained yet');
+  const unhealthy = new Set<string>();
+  serviceBackends({
+    selfNodeId: 'A',
+    manager: new Map([[c.id, c]]),
+    gossip: new Map([gossip(c, 'unhealthy')]),
+    deadNodes: new Set(),
+    local: none,
+    joined: unhealthy,
+  });
+  t.same([...unhealthy], [], 'an unhealthy backend has not joined');
 
   // before the manager's first snapshot: gossip alone
   const early = serviceBackends({
