@@ -66,6 +66,8 @@ export interface Cluster {
   env: NodeJS.ProcessEnv;
   client: ManagerClient;
   shoal(args: readonly string[], timeoutMs?: number): Promise<Result>;
+  /** The CLI's stdout; throws with its output when it exits non-zero. */
+  sh(args: readonly string[]): Promise<string>;
   hostNs(i: number): string;
   underlayNs: string;
   agentPrefix(i: number): string;
@@ -131,6 +133,11 @@ export async function startCluster(t: Test, hosts = 3): Promise<Cluster> {
     env,
     client,
     shoal,
+    sh: async (args) => {
+      const r = await shoal(args);
+      if (r.code !== 0) throw new Error(`shoal ${args.join(' ')} failed (${r.code}): ${r.stdout}${r.stderr}`);
+      return r.stdout;
+    },
     hostNs: (i) => `${prefix}h${i}`,
     underlayNs: `${prefix}ul`,
     agentPrefix: (i) => agentPrefix(prefix, i),

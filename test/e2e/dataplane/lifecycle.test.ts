@@ -168,11 +168,7 @@ if (requireKernel(t)) {
     const paths = testbedPaths(c.prefix);
     const dir = mkdtempSync(join(tmpdir(), 'shoal-lifecycle-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const sh = async (args: string[]): Promise<string> => {
-      const r = await c.shoal(args);
-      if (r.code !== 0) throw new Error(`shoal ${args.join(' ')} failed (${r.code}): ${r.stdout}${r.stderr}`);
-      return r.stdout;
-    };
+    const sh = c.sh;
     const keepLogs = (): void => {
       const keep = join(tmpdir(), `shoal-e2e-lifecycle-${c.prefix}logs`);
       try {

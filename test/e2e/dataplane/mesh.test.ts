@@ -85,11 +85,7 @@ async function allRulesets(c: Cluster): Promise<string> {
 if (requireKernel(t)) {
   t.test('routing mesh and VIP load balancing, real traffic', async (t) => {
     const c = await startCluster(t, 3);
-    const sh = async (args: string[]): Promise<string> => {
-      const r = await c.shoal(args);
-      if (r.code !== 0) throw new Error(`shoal ${args.join(' ')} failed (${r.code}): ${r.stdout}${r.stderr}`);
-      return r.stdout;
-    };
+    const sh = c.sh;
     await sh(['network', 'create', '-d', 'overlay', 'front']);
     const front = await c.client.inspectNetwork('front');
     await sh([

@@ -68,11 +68,7 @@ async function converged(c: Cluster, networkId: string, hosts: number[], timeout
 if (requireKernel(t)) {
   t.test('overlay data plane across three hosts', async (t) => {
     const c = await startCluster(t, 3);
-    const sh = async (args: string[]): Promise<string> => {
-      const r = await c.shoal(args);
-      if (r.code !== 0) throw new Error(`shoal ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-      return r.stdout;
-    };
+    const sh = c.sh;
 
     await sh(['network', 'create', '-d', 'overlay', 'front']);
     const front = await c.client.inspectNetwork('front');

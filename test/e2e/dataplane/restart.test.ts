@@ -42,10 +42,7 @@ function alive(pid: number): boolean {
 if (requireKernel(t)) {
   t.test('agent restart and node death', async (t) => {
     const c = await startCluster(t, 3);
-    const sh = async (args: string[]): Promise<void> => {
-      const r = await c.shoal(args);
-      if (r.code !== 0) throw new Error(`shoal ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-    };
+    const sh = c.sh;
     await sh(['network', 'create', '-d', 'overlay', 'front']);
     const front = await c.client.inspectNetwork('front');
     await sh(['service', 'create', '--name', 'web', '--replicas', '3', '--network', 'front', '--', 'sleep', 'infinity']);

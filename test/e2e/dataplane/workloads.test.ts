@@ -77,11 +77,7 @@ if (requireKernel(t)) {
   t.test('workloads: logs, exits, health, containers, the manager and the agent gone', async (t) => {
     const c = await startCluster(t, 3);
     const paths = testbedPaths(c.prefix);
-    const sh = async (args: string[]): Promise<string> => {
-      const r = await c.shoal(args);
-      if (r.code !== 0) throw new Error(`shoal ${args.join(' ')} failed (${r.code}): ${r.stdout}${r.stderr}`);
-      return r.stdout;
-    };
+    const sh = c.sh;
     const tasksOf = (service: string): Promise<Task[]> => c.client.listTasks({ services: [service] });
 
     await sh(['network', 'create', '-d', 'overlay', 'front']);
