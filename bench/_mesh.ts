@@ -19,13 +19,21 @@
  * wrk run must end with no socket error and no non-2xx answer: the counts are returned,
  * and any error is logged.
  *
- * Convergence: `shoal service scale web=N` for N = 6, 3, 6, 2; after each, the time from
- * the command returning until each host's ingress sandbox's load-balancer map holds
- * exactly the ingress addresses of web's running tasks (the manager's view: desired and
- * current state running, N of them), polled every POLL_MS. A sample is taken when the read
- * that saw the match ended, so it includes up to one read's cost (an `nft -j` process,
- * logged). p50 and p99 over every (host, step) sample (4 steps x 3 hosts: p99 is the
- * slowest).
+ * Convergence: `shoal service scale web=N` for N = 6, 3, 6, 2, each until every host's
+ * ingress sandbox's load-balancer map holds exactly the ingress addresses of web's running
+ * tasks (the manager's view: desired and current state running, N of them), maps polled
+ * every POLL_MS through the agent's nft layer (in process; a sample is taken when the read
+ * that saw it ended, so it includes up to one read's cost, logged). Three figures:
+ *
+ *  - scale_converge_*: scale-ups, per new task and host, from the moment the task listens
+ *    (the server prints the time into its task log: the first moment it could serve) until
+ *    that host's map first holds it. This is the load balancers' part: gossip, the
+ *    agents' syncs, nft.
+ *  - scale_up_command_*: scale-ups, per host, from the command returning until the map is
+ *    complete: the above plus scheduling and the tasks' start (a Node process here).
+ *  - scale_down_command_*: scale-downs, per host, from the command returning until the map
+ *    is exactly the remaining tasks (the manager lists them once the others drained and
+ *    stopped, so it includes the drain).
  *
  * The client namespace gets tcp_tw_reuse=1 and the port range 1024-65535 (why: at the
  * sysctl call).
@@ -35,10 +43,12 @@
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ManagerClient } from '../src/api/client.ts';
 import { connectManager } from '../src/api/client.ts';
 import { packageRoot } from '../src/common/paths.ts';
+import { createNft } from '../src/kernel/nft.ts';
 import { testbedPaths } from '../src/testbed/state.ts';
 import { agentPrefix } from '../src/testbed/testbed.ts';
 import { median, percentile, round1, round2 } from './_stats.ts';
@@ -76,6 +86,10 @@ export interface MeshFigures {
   direct_new_conn_rps: number;
   scale_converge_p50_ms: number;
   scale_converge_p99_ms: number;
+  scale_converge_samples: number;
+  scale_up_command_p50_ms: number;
+  scale_up_command_p99_ms: number;
+  scale_down_command_p99_ms: number;
   /** Every count must be 0; anything else is a failed run (logged). */
   mesh_wrk_errors: { keepalive: WrkErrors; new_conn: WrkErrors; direct_keepalive: WrkErrors; direct_new_conn: WrkErrors };
   mesh_wrk_error_total: number;
@@ -150,11 +164,12 @@ function addErrors(into: WrkErrors, e: WrkErrors): void {
   into.timeout += e.timeout;
 }
 
-/** The bare addresses of a load-balancer map's backends for the published port, sorted. */
-export function mapBackends(json: string, port: number): string[] {
-  const doc = JSON.parse(json) as { nftables: Array<{ map?: { elem?: unknown[] } }> };
+/** The bare addresses of a load-balancer map's backends for the published port, sorted (`name`: only that map's). */
+export function mapBackends(json: string, port: number, name?: string): string[] {
+  const doc = JSON.parse(json) as { nftables: Array<{ map?: { name?: string; elem?: unknown[] } }> };
   const out: string[] = [];
   for (const item of doc.nftables) {
+    if (name !== undefined && item.map?.name !== name) continue;
     for (const e of item.map?.elem ?? []) {
       const [key, value] = e as [{ concat: unknown[] }, { concat: unknown[] }];
       if (key.concat[1] === port) out.push(String(value.concat[0]));
@@ -237,9 +252,15 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
       const addrs = tasks.flatMap((t) => t.networks.filter((n) => n.networkId === ingressId).flatMap((n) => n.addresses));
       return addrs.length === replicas ? addrs.map((a) => a.split('/')[0]!).sort() : undefined;
     };
+    // read through the agent's own nft layer (in process, about a millisecond): a process
+    // per read would put tens of ms of this bench's own cost into every sample
+    const nfts = new Map<number, ReturnType<typeof createNft>>(HOSTS.map((h) => [h, createNft(ingressNs(h))]));
     const readMap = async (h: number): Promise<string[]> => {
-      const out = await inNs(ingressNs(h), ['nft', '-j', 'list', 'map', 'ip', lbTable(h), 'backends-tcp']).catch(() => '');
-      return out === '' ? [] : mapBackends(out, PUBLISHED);
+      const dump = await nfts
+        .get(h)!
+        .listTable('ip', lbTable(h))
+        .catch(() => undefined);
+      return dump ? mapBackends(JSON.stringify({ nftables: dump.json }), PUBLISHED, 'backends-tcp') : [];
     };
     const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
@@ -248,8 +269,13 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
      * POLL_MS; and when the manager first listed `replicas` running tasks (for the log: the
      * part of the time that is the tasks' start or stop, not the load balancers).
      */
-    const converge = async (replicas: number, t0: number): Promise<{ done: Map<number, number>; managerMs: number }> => {
+    const converge = async (
+      replicas: number,
+      t0: number,
+    ): Promise<{ done: Map<number, number>; managerMs: number; firstSeen: Map<string, number>; want: string[] }> => {
       const done = new Map<number, number>();
+      /** `h<i> <ip>` -> the wall time (ms since the epoch) a read of host i's map first held ip */
+      const firstSeen = new Map<string, number>();
       let managerMs = Number.NaN;
       const last = new Map<number, string[]>();
       let want: string[] | undefined;
@@ -264,18 +290,42 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
         const pending = HOSTS.filter((h) => !done.has(h));
         const [w, ...maps] = await Promise.all([
           wanted(replicas).catch(() => undefined),
-          ...pending.map(async (h) => ({ h, backends: await readMap(h), at: performance.now() })),
+          ...pending.map(async (h) => ({ h, backends: await readMap(h), at: performance.now(), wall: Date.now() })),
         ]);
         want = w as string[] | undefined;
         if (want && Number.isNaN(managerMs)) managerMs = performance.now() - t0;
-        for (const m of maps as Array<{ h: number; backends: string[]; at: number }>) {
+        for (const m of maps as Array<{ h: number; backends: string[]; at: number; wall: number }>) {
           last.set(m.h, m.backends);
+          for (const ip of m.backends) if (!firstSeen.has(`h${m.h} ${ip}`)) firstSeen.set(`h${m.h} ${ip}`, m.wall);
           if (want && same(m.backends, want)) done.set(m.h, m.at - t0);
         }
         const rest = POLL_MS - (performance.now() - tick);
         if (rest > 0) await sleep(rest);
       }
-      return { done, managerMs };
+      return { done, managerMs, firstSeen, want: want ?? [] };
+    };
+
+    /** When a task of web began to listen (epoch ms), from its log on whichever host runs it. */
+    const listenedAt = (taskId: string): number | undefined => {
+      for (const h of HOSTS) {
+        try {
+          const text = readFileSync(join(testbedPaths(prefix).dataDir(h), 'tasks', taskId, 'output.log'), 'utf8');
+          const m = /^listening (\d+)$/m.exec(text);
+          if (m) return Number(m[1]);
+        } catch {
+          // not on this host
+        }
+      }
+      return undefined;
+    };
+    /** Ingress address -> task ID of web's running tasks. */
+    const taskOfIp = async (): Promise<Map<string, string>> => {
+      const out = new Map<string, string>();
+      for (const t of await mc.listTasks({ services: ['web'] })) {
+        if (t.desiredState !== 'running' || t.status.state !== 'running') continue;
+        for (const n of t.networks) if (n.networkId === ingressId) for (const a of n.addresses) out.set(a.split('/')[0]!, t.id);
+      }
+      return out;
     };
 
     await converge(3, performance.now());
@@ -351,15 +401,40 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
     }
     log(`mesh: one read of an ingress map: ${round1(median(readCost))} ms`);
 
-    const samples: number[] = [];
+    const lbSamples: number[] = [];
+    const upSamples: number[] = [];
+    const downSamples: number[] = [];
+    let before = await wanted(3);
     for (const replicas of SCALE_STEPS) {
       await shoal(['service', 'scale', `web=${replicas}`]);
       const t0 = performance.now();
-      const { done, managerMs } = await converge(replicas, t0);
-      samples.push(...done.values());
+      const { done, managerMs, firstSeen, want } = await converge(replicas, t0);
+      const up = replicas > (before?.length ?? 0);
+      (up ? upSamples : downSamples).push(...done.values());
+      let detail = '';
+      if (up) {
+        const ids = await taskOfIp();
+        const fresh = want.filter((ip) => !before?.includes(ip));
+        const lb: number[] = [];
+        for (const ip of fresh) {
+          const id = ids.get(ip);
+          const at = id ? listenedAt(id) : undefined;
+          if (at === undefined) {
+            log(`mesh: ERROR: no listen time for ${ip} (task ${id ?? 'unknown'}): its sample is left out`);
+            continue;
+          }
+          for (const h of HOSTS) {
+            const seen = firstSeen.get(`h${h} ${ip}`);
+            if (seen !== undefined) lb.push(Math.max(0, seen - at));
+          }
+        }
+        lbSamples.push(...lb);
+        detail = `; from listening to every map: max ${round1(Math.max(...lb))} ms over ${lb.length} (task, host) pairs`;
+      }
       log(
-        `mesh: web=${replicas}: ${HOSTS.map((h) => `h${h} ${round1(done.get(h)!)} ms`).join(', ')} (the manager listed ${replicas} running tasks at ${round1(managerMs)} ms)`,
+        `mesh: web=${replicas}: ${HOSTS.map((h) => `h${h} ${round1(done.get(h)!)} ms`).join(', ')} after the command (the manager listed ${replicas} running tasks at ${round1(managerMs)} ms)${detail}`,
       );
+      before = want;
     }
 
     const total = Object.values(errors).reduce((n, e) => n + errorTotal(e), 0);
@@ -372,8 +447,12 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
       mesh_rps_ratio: round2(meshRps / directRps),
       mesh_new_conn_rps: Math.round(median(rates.new_conn)),
       direct_new_conn_rps: Math.round(median(rates.direct_new_conn)),
-      scale_converge_p50_ms: round1(percentile(samples, 50)),
-      scale_converge_p99_ms: round1(percentile(samples, 99)),
+      scale_converge_p50_ms: round1(percentile(lbSamples, 50)),
+      scale_converge_p99_ms: round1(percentile(lbSamples, 99)),
+      scale_converge_samples: lbSamples.length,
+      scale_up_command_p50_ms: round1(percentile(upSamples, 50)),
+      scale_up_command_p99_ms: round1(percentile(upSamples, 99)),
+      scale_down_command_p99_ms: round1(percentile(downSamples, 99)),
       mesh_wrk_errors: errors,
       mesh_wrk_error_total: total,
     };
