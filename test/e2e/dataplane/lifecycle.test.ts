@@ -33,6 +33,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Service, Task } from '../../../src/api/api-types.ts';
 import { localApiRequest } from '../../../src/agent/local-client.ts';
+import { alive } from '../../../src/testbed/processes.ts';
 import { testbedPaths } from '../../../src/testbed/state.ts';
 import { type Cluster, inNs, spawnInNs, startCluster } from '../../support/dataplane.ts';
 import { requireKernel } from '../../support/kernel.ts';
@@ -147,15 +148,6 @@ function describe(p: PhaseCounts | undefined): string {
 
 function vipOn(s: Service, networkId: string): string | undefined {
   return s.endpoint.virtualIps.find((v) => v.networkId === networkId)?.addr.split('/')[0];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function hostAddr(i: number): string {

@@ -12,6 +12,7 @@
 import t from 'tap';
 import type { ChildProcess } from 'node:child_process';
 import { localApiRequest } from '../../../src/agent/local-client.ts';
+import { alive } from '../../../src/testbed/processes.ts';
 import { testbedPaths } from '../../../src/testbed/state.ts';
 import { requireKernel } from '../../support/kernel.ts';
 import { inNs, permanentNeighbours, spawnInNs, startCluster } from '../../support/dataplane.ts';
@@ -28,15 +29,6 @@ function collect(child: ChildProcess): { out: () => string; done: Promise<number
   child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
   const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
   return { out: () => text, done, child };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 if (requireKernel(t)) {
