@@ -1,12 +1,17 @@
 /**
- * Deletes connection-tracking entries in one network namespace with the `conntrack` tool
- * (conntrack-tools 1.4.7; ctnetlink is per namespace, so it runs inside it through exec.ts).
+ * Deletes connection-tracking entries in one network namespace, through one of two
+ * backends that delete the same entries and report the same counts and errors:
+ * - `netlink`: ctnetlink inside this process (ctnetlink.ts): dump, match, delete, no
+ *   process start; the default when the native addon loads and a NETLINK_NETFILTER socket
+ *   opens;
+ * - `exec`: the `conntrack` tool (conntrack-tools 1.4.7), entered with nsenter (exec.ts;
+ *   ctnetlink is per namespace, so it runs inside it); forced with SHOAL_CONNTRACK=exec.
  *
  * Why: conntrack keeps an established flow on the backend it was NATed to when the
  * load-balancer maps change (PLATFORM.md), so when a backend goes away its flows are
  * deleted by reply source (the backend), and when a VIP goes away by original destination.
  *
- * One process per call: `conntrack -D -d ADDR [-p PROTO [--dport N]]` or
+ * The tool path runs one process per call: `conntrack -D -d ADDR [-p PROTO [--dport N]]` or
  * `conntrack -D --reply-src ADDR [-p PROTO [--reply-port-src N]] [-d ORIGDST]` (the tool
  * ANDs its filters: with -d, the reply source and the original destination both match).
  * The tool infers the family from the address, prints each deleted entry on stdout and
@@ -14,6 +19,8 @@
  * result, not an error). A port needs a protocol: the tool cannot match ports otherwise.
  */
 import { ShoalError } from '../common/errors.ts';
+import { ipToBytes } from '../common/ip.ts';
+import { type ConntrackBackend, conntrackBackend, ctnetlinkDelete, IPPROTO } from './ctnetlink.ts';
 import { execInNetns, firstLines } from './exec.ts';
 import type { Conntrack, ConntrackFilter } from './types.ts';
 import { validateIp } from './validate.ts';
@@ -25,9 +32,14 @@ export type ConntrackDeleteFilter = ConntrackFilter & {
 };
 
 export interface ConntrackOptions {
-  /** Milliseconds before a `conntrack` run is killed; default exec.ts's DEFAULT_EXEC_TIMEOUT_MS. */
+  /** Milliseconds before a `conntrack` run is killed; over ctnetlink, the limit for the
+   * dump and for each delete request. Default exec.ts's DEFAULT_EXEC_TIMEOUT_MS. */
   timeoutMs?: number;
+  /** `netlink` or `exec`; default: SHOAL_CONNTRACK, else ctnetlink when it works (conntrackBackend()). */
+  backend?: ConntrackBackend;
 }
+
+export type KernelConntrackHandle = Conntrack & { readonly netns: string; readonly backend: ConntrackBackend };
 
 /** Checks an address and filter; returns the address family. Shared with FakeConntrack. */
 export function validateConntrackFilter(
@@ -86,12 +98,14 @@ export function parseDeletedCount(stderr: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-class KernelConntrack implements Conntrack {
+class KernelConntrack implements KernelConntrackHandle {
   readonly netns: string;
+  readonly backend: ConntrackBackend;
   readonly #timeoutMs: number | undefined;
 
   constructor(netns: string, options: ConntrackOptions) {
     this.netns = netns;
+    this.backend = conntrackBackend(options.backend);
     this.#timeoutMs = options.timeoutMs;
   }
 
@@ -104,8 +118,22 @@ class KernelConntrack implements Conntrack {
   }
 
   async #delete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): Promise<number> {
-    validateConntrackFilter(address, filter, direction);
+    const family = validateConntrackFilter(address, filter, direction);
     const args = conntrackDeleteArgs(direction, address, filter);
+    if (this.backend === 'netlink') {
+      return ctnetlinkDelete(
+        this.netns,
+        family,
+        {
+          direction,
+          address: ipToBytes(address),
+          ...(filter.protocol === undefined ? {} : { protocol: IPPROTO[filter.protocol] }),
+          ...(filter.port === undefined ? {} : { port: filter.port }),
+          ...(filter.origDst === undefined ? {} : { origDst: ipToBytes(filter.origDst) }),
+        },
+        { command: `conntrack ${args.join(' ')}`, ...(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }) },
+      );
+    }
     let result;
     try {
       result = await execInNetns(this.netns, 'conntrack', args, {
@@ -138,6 +166,6 @@ class KernelConntrack implements Conntrack {
 }
 
 /** Conntrack of network namespace `netns` ('' = the one this process runs in). */
-export function createConntrack(netns: string, options: ConntrackOptions = {}): Conntrack {
+export function createConntrack(netns: string, options: ConntrackOptions = {}): KernelConntrackHandle {
   return new KernelConntrack(netns, options);
 }

@@ -3,11 +3,13 @@
  * entries go into a throwaway namespace's table (`conntrack -I`, deterministic) and into
  * the fake, the same deletes run against both, and the counts and what is left must agree.
  * A second test makes a real flow (UDP over the namespace's loopback, tracked because a
- * ct rule is loaded there) and deletes it. Needs root; in CI it must not skip.
+ * ct rule is loaded there) and deletes it. Both run on each backend: ctnetlink in process
+ * and the tool (what SHOAL_CONNTRACK=exec selects). Needs root; in CI it must not skip.
  */
 import t from 'tap';
 import { throwawayNetns } from '../support/kernel.ts';
 import { createConntrack } from '../../src/kernel/conntrack.ts';
+import { CONNTRACK_BACKENDS, conntrackBackend } from '../../src/kernel/ctnetlink.ts';
 import { execInNetns } from '../../src/kernel/exec.ts';
 import { type ConntrackEntrySpec, FakeConntrack } from '../../src/kernel/fake-conntrack.ts';
 import { createNft } from '../../src/kernel/nft.ts';
@@ -89,54 +91,65 @@ const ENTRIES: ConntrackEntrySpec[] = [
   },
 ];
 
-t.test('FakeConntrack and conntrack agree', async (t) => {
-  const netns = throwawayNetns(t, 'ct');
-  if (!netns) return;
-  const real = createConntrack(netns);
-  const fake = new FakeConntrack();
-  for (const e of ENTRIES) {
-    await insert(netns, e);
-    fake.add(e);
-  }
-  t.equal(await realDump(netns), fake.dump(), 'same table after inserts');
-  const steps: Array<['orig' | 'reply', string, Parameters<typeof real.deleteByOrigDst>[1]]> = [
-    ['orig', '10.0.0.2', { protocol: 'tcp', port: 81 }],
-    ['reply', '10.0.1.5', { protocol: 'tcp', port: 8080 }],
-    ['orig', '10.0.0.2', { protocol: 'udp' }],
-    ['reply', '10.0.0.3', {}],
-    ['orig', 'fd00::2', { protocol: 'udp', port: 53 }],
-    ['reply', 'fd00::1:5', { family: 6 }],
-    ['reply', '10.0.1.5', {}],
-    ['orig', '10.0.0.2', {}],
-    ['orig', '10.0.0.2', {}],
-  ];
-  for (const [dir, address, filter] of steps) {
-    const what = `${dir === 'orig' ? 'deleteByOrigDst' : 'deleteByReplySrc'}(${address}, ${JSON.stringify(filter)})`;
-    const r = dir === 'orig' ? await real.deleteByOrigDst(address, filter) : await real.deleteByReplySrc(address, filter);
-    const f = dir === 'orig' ? await fake.deleteByOrigDst(address, filter) : await fake.deleteByReplySrc(address, filter);
-    t.equal(f, r, `${what}: same count (${r})`);
-    t.equal(await realDump(netns), fake.dump(), `${what}: same table`);
-  }
-  t.equal(fake.dump(), '', 'everything deleted in the end');
-  await t.rejects(real.deleteByOrigDst('10.0.0.2', { port: 80 }), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
-  await t.rejects(createConntrack('shoal-no-such-netns').deleteByOrigDst('10.0.0.2'), { code: 'SHOAL_ERR_NETNS_NOT_FOUND' });
+t.test('the backend choice: SHOAL_CONNTRACK, else ctnetlink when it works', async (t) => {
+  t.equal(conntrackBackend(undefined, {}), 'netlink', 'ctnetlink works on this machine');
+  t.equal(conntrackBackend(undefined, { SHOAL_CONNTRACK: 'exec' }), 'exec');
+  t.equal(conntrackBackend(undefined, { SHOAL_CONNTRACK: 'netlink' }), 'netlink');
+  t.equal(conntrackBackend('exec', { SHOAL_CONNTRACK: 'netlink' }), 'exec', 'an explicit option wins over the variable');
+  t.equal(createConntrack('').backend, process.env['SHOAL_CONNTRACK'] === 'exec' ? 'exec' : 'netlink');
 });
 
-t.test('a real UDP flow is tracked and deleted by original destination', async (t) => {
-  const netns = throwawayNetns(t, 'ctflow');
-  if (!netns) return;
-  await execInNetns(netns, 'ip', ['link', 'set', 'lo', 'up']);
-  // Conntrack hooks into a namespace only once something there uses it.
-  await createNft(netns).apply(
-    'add table inet shoal-ct\nadd chain inet shoal-ct out { type filter hook output priority 0; }\nadd rule inet shoal-ct out ct state new counter',
-  );
-  await execInNetns(netns, 'bash', ['-c', 'echo ping > /dev/udp/127.0.0.1/9; echo ping > /dev/udp/127.0.0.1/10']);
-  const listed = await realDump(netns);
-  t.match(listed, /udp src=127\.0\.0\.1 dst=127\.0\.0\.1 sport=\d+ dport=9 /, 'the flow is in the table');
-  const conntrack = createConntrack(netns);
-  t.equal(await conntrack.deleteByOrigDst('127.0.0.1', { protocol: 'udp', port: 9 }), 1);
-  t.equal(await conntrack.deleteByOrigDst('127.0.0.1', { protocol: 'udp', port: 9 }), 0, 'again: nothing, not an error');
-  const left = await realDump(netns);
-  t.notMatch(left, /dport=9 /);
-  t.match(left, /dport=10 /, 'the other flow stays');
-});
+for (const backend of CONNTRACK_BACKENDS) {
+  t.test(`FakeConntrack and conntrack agree (${backend})`, async (t) => {
+    const netns = throwawayNetns(t, 'ct');
+    if (!netns) return;
+    const real = createConntrack(netns, { backend });
+    t.equal(real.backend, backend);
+    const fake = new FakeConntrack();
+    for (const e of ENTRIES) {
+      await insert(netns, e);
+      fake.add(e);
+    }
+    t.equal(await realDump(netns), fake.dump(), 'same table after inserts');
+    const steps: Array<['orig' | 'reply', string, Parameters<typeof real.deleteByOrigDst>[1]]> = [
+      ['orig', '10.0.0.2', { protocol: 'tcp', port: 81 }],
+      ['reply', '10.0.1.5', { protocol: 'tcp', port: 8080 }],
+      ['orig', '10.0.0.2', { protocol: 'udp' }],
+      ['reply', '10.0.0.3', {}],
+      ['orig', 'fd00::2', { protocol: 'udp', port: 53 }],
+      ['reply', 'fd00::1:5', { family: 6 }],
+      ['reply', '10.0.1.5', {}],
+      ['orig', '10.0.0.2', {}],
+      ['orig', '10.0.0.2', {}],
+    ];
+    for (const [dir, address, filter] of steps) {
+      const what = `${dir === 'orig' ? 'deleteByOrigDst' : 'deleteByReplySrc'}(${address}, ${JSON.stringify(filter)})`;
+      const r = dir === 'orig' ? await real.deleteByOrigDst(address, filter) : await real.deleteByReplySrc(address, filter);
+      const f = dir === 'orig' ? await fake.deleteByOrigDst(address, filter) : await fake.deleteByReplySrc(address, filter);
+      t.equal(f, r, `${what}: same count (${r})`);
+      t.equal(await realDump(netns), fake.dump(), `${what}: same table`);
+    }
+    t.equal(fake.dump(), '', 'everything deleted in the end');
+    await t.rejects(real.deleteByOrigDst('10.0.0.2', { port: 80 }), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
+    await t.rejects(createConntrack('shoal-no-such-netns', { backend }).deleteByOrigDst('10.0.0.2'), { code: 'SHOAL_ERR_NETNS_NOT_FOUND' });
+  });
+
+  t.test(`a real UDP flow is tracked and deleted by original destination (${backend})`, async (t) => {
+    const netns = throwawayNetns(t, 'ctflow');
+    if (!netns) return;
+    await execInNetns(netns, 'ip', ['link', 'set', 'lo', 'up']);
+    // Conntrack hooks into a namespace only once something there uses it.
+    await createNft(netns).apply(
+      'add table inet shoal-ct\nadd chain inet shoal-ct out { type filter hook output priority 0; }\nadd rule inet shoal-ct out ct state new counter',
+    );
+    await execInNetns(netns, 'bash', ['-c', 'echo ping > /dev/udp/127.0.0.1/9; echo ping > /dev/udp/127.0.0.1/10']);
+    const listed = await realDump(netns);
+    t.match(listed, /udp src=127\.0\.0\.1 dst=127\.0\.0\.1 sport=\d+ dport=9 /, 'the flow is in the table');
+    const conntrack = createConntrack(netns, { backend });
+    t.equal(await conntrack.deleteByOrigDst('127.0.0.1', { protocol: 'udp', port: 9 }), 1);
+    t.equal(await conntrack.deleteByOrigDst('127.0.0.1', { protocol: 'udp', port: 9 }), 0, 'again: nothing, not an error');
+    const left = await realDump(netns);
+    t.notMatch(left, /dport=9 /);
+    t.match(left, /dport=10 /, 'the other flow stays');
+  });
+}

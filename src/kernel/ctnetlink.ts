@@ -1,0 +1,384 @@
+/**
+ * Conntrack deletions inside this process, over ctnetlink (NETLINK_NETFILTER, the
+ * conntrack subsystem): what the `conntrack` tool does, without starting it. One run of
+ * the tool costs 60-130 ms from a loaded agent, nearly all of it process start; the
+ * kernel's part of a delete is microseconds.
+ *
+ * One call: a netlink socket is opened inside the namespace (native runInNetns around
+ * the `netlink` package's socket constructor, as rtnl.ts does), the family's table is
+ * dumped, each entry is matched here against the filter exactly as the tool matches
+ * (its filters are ANDed), and each match is deleted by its original tuple, its zone and
+ * its id, at most MAX_IN_FLIGHT requests at a time. The socket is closed before the call
+ * returns: a socket held open would keep a deleted namespace alive in the kernel.
+ *
+ * Kernel facts this relies on (include/uapi/linux/netfilter/nfnetlink*.h, kernel 6.18):
+ * - a message type is (subsystem << 8) | command; the payload starts with struct nfgenmsg
+ *   {u8 family; u8 version (0); be16 res_id (0)};
+ * - a dump of one family returns every confirmed entry of that family once; a namespace
+ *   where nothing is tracked (no ct expression or NAT loaded there) dumps nothing;
+ * - a delete naming CTA_ID removes that entry only if its id still matches; an entry that
+ *   expired or was replaced since the dump is ENOENT, which here is "already gone";
+ * - the package rejects an error ACK with "Request rejected: ENAME".
+ *
+ * Which backend a KernelConntrack uses (conntrackBackend()): SHOAL_CONNTRACK=exec forces
+ * the tool, SHOAL_CONNTRACK=netlink requires ctnetlink; unset, ctnetlink is used when the
+ * native addon loads and a NETLINK_NETFILTER socket opens, and the tool otherwise.
+ */
+import { createNetlink, type NetlinkMessage, type NetlinkSocket } from 'netlink';
+import { ShoalError } from '../common/errors.ts';
+import { bytesEqual, formatIp } from '../common/ip.ts';
+import { DEFAULT_EXEC_TIMEOUT_MS } from './exec.ts';
+import { callNative, native } from './native.ts';
+import { nsPathOrNull } from './netns.ts';
+
+export const CONNTRACK_BACKENDS = ['netlink', 'exec'] as const;
+export type ConntrackBackend = (typeof CONNTRACK_BACKENDS)[number];
+
+const NETLINK_NETFILTER = 12;
+const NFNL_SUBSYS_CTNETLINK = 1;
+const IPCTNL_MSG_CT_NEW = 0;
+const IPCTNL_MSG_CT_GET = 1;
+const IPCTNL_MSG_CT_DELETE = 2;
+const NLM_F_DUMP = 0x300;
+const NLA_F_NESTED = 0x8000;
+const NLA_TYPE_MASK = 0x3fff;
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+const CTA_TUPLE_ORIG = 1;
+const CTA_TUPLE_REPLY = 2;
+const CTA_ID = 12;
+const CTA_ZONE = 18;
+const CTA_TUPLE_IP = 1;
+const CTA_TUPLE_PROTO = 2;
+const CTA_IP_V4_SRC = 1;
+const CTA_IP_V4_DST = 2;
+const CTA_IP_V6_SRC = 3;
+const CTA_IP_V6_DST = 4;
+const CTA_PROTO_NUM = 1;
+const CTA_PROTO_SRC_PORT = 2;
+const CTA_PROTO_DST_PORT = 3;
+
+export const IPPROTO = { tcp: 6, udp: 17 } as const;
+const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp', 136: 'udplite' };
+
+/** Delete requests in flight on one socket at most (each ACK is ~36 bytes). */
+const MAX_IN_FLIGHT = 64;
+const SOCKET_BUFFER = 1024 * 1024;
+
+export const CT_MSG_GET = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+export const CT_MSG_DELETE = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
+export const CT_MSG_NEW = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+
+// ---------------------------------------------------------------------------------------
+// Wire format
+
+interface RawAttr {
+  type: number;
+  /** The payload. */
+  value: Buffer;
+  /** Header, payload and padding, as received: what a delete sends back. */
+  whole: Buffer;
+}
+
+function attrs(buf: Buffer): RawAttr[] {
+  const out: RawAttr[] = [];
+  let off = 0;
+  while (off + 4 <= buf.length) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4 || off + len > buf.length) break;
+    const padded = Math.min((len + 3) & ~3, buf.length - off);
+    out.push({
+      type: buf.readUInt16LE(off + 2) & NLA_TYPE_MASK,
+      value: buf.subarray(off + 4, off + len),
+      whole: buf.subarray(off, off + padded),
+    });
+    off += padded;
+  }
+  return out;
+}
+
+function attrMap(buf: Buffer): Map<number, RawAttr> {
+  return new Map(attrs(buf).map((a) => [a.type, a]));
+}
+
+/** struct nlattr: u16 length, u16 type, payload, padding to 4 bytes. */
+export function encodeAttr(type: number, payload: Buffer): Buffer {
+  const len = 4 + payload.length;
+  const out = Buffer.alloc((len + 3) & ~3);
+  out.writeUInt16LE(len, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, 4);
+  return out;
+}
+
+function nfgenmsg(family: 4 | 6): Buffer {
+  return Buffer.from([family === 4 ? AF_INET : AF_INET6, 0, 0, 0]);
+}
+
+/** The payload of a dump request for one family's table. */
+export function ctDumpRequest(family: 4 | 6): Buffer {
+  return nfgenmsg(family);
+}
+
+/** One direction of an entry: addresses in network order, ports when the protocol has them. */
+export interface CtTuple {
+  src: Buffer;
+  dst: Buffer;
+  protocol: number;
+  sport?: number;
+  dport?: number;
+}
+
+/** One entry of a dump, with the attributes a delete sends back as they came. */
+export interface CtEntry {
+  family: 4 | 6;
+  orig: CtTuple;
+  reply: CtTuple;
+  /** CTA_TUPLE_ORIG as received (header included). */
+  origAttr: Buffer;
+  zoneAttr?: Buffer;
+  idAttr?: Buffer;
+}
+
+function parseTuple(value: Buffer): CtTuple | undefined {
+  const t = attrMap(value);
+  const ip = t.get(CTA_TUPLE_IP);
+  const proto = t.get(CTA_TUPLE_PROTO);
+  if (!ip || !proto) return undefined;
+  const a = attrMap(ip.value);
+  const src = a.get(CTA_IP_V4_SRC) ?? a.get(CTA_IP_V6_SRC);
+  const dst = a.get(CTA_IP_V4_DST) ?? a.get(CTA_IP_V6_DST);
+  const p = attrMap(proto.value);
+  const num = p.get(CTA_PROTO_NUM);
+  if (!src || !dst || !num || num.value.length < 1) return undefined;
+  const tuple: CtTuple = { src: src.value, dst: dst.value, protocol: num.value[0]! };
+  const sport = p.get(CTA_PROTO_SRC_PORT);
+  const dport = p.get(CTA_PROTO_DST_PORT);
+  if (sport && sport.value.length >= 2) tuple.sport = sport.value.readUInt16BE(0);
+  if (dport && dport.value.length >= 2) tuple.dport = dport.value.readUInt16BE(0);
+  return tuple;
+}
+
+/** Parses one dumped entry (the payload after struct nlmsghdr); undefined if it is not one. */
+export function parseCtEntry(payload: Buffer): CtEntry | undefined {
+  if (payload.length < 4) return undefined;
+  const family = payload[0] === AF_INET ? 4 : payload[0] === AF_INET6 ? 6 : undefined;
+  if (family === undefined) return undefined;
+  const top = attrMap(payload.subarray(4));
+  const origAttr = top.get(CTA_TUPLE_ORIG);
+  const replyAttr = top.get(CTA_TUPLE_REPLY);
+  if (!origAttr || !replyAttr) return undefined;
+  const orig = parseTuple(origAttr.value);
+  const reply = parseTuple(replyAttr.value);
+  if (!orig || !reply) return undefined;
+  const entry: CtEntry = { family, orig, reply, origAttr: origAttr.whole };
+  const zone = top.get(CTA_ZONE);
+  const id = top.get(CTA_ID);
+  if (zone) entry.zoneAttr = zone.whole;
+  if (id) entry.idAttr = id.whole;
+  return entry;
+}
+
+/** The payload of a delete of exactly this entry: original tuple, zone and id. */
+export function ctDeleteRequest(e: CtEntry): Buffer {
+  // A nest sent back must be marked nested whatever flags it came with.
+  const orig = Buffer.from(e.origAttr);
+  orig.writeUInt16LE(CTA_TUPLE_ORIG | NLA_F_NESTED, 2);
+  return Buffer.concat([nfgenmsg(e.family), orig, ...(e.zoneAttr ? [e.zoneAttr] : []), ...(e.idAttr ? [e.idAttr] : [])]);
+}
+
+/** The conntrack tool's words for an entry (`tcp src=A dst=B sport=1 dport=2 src=...`). */
+export function ctEntryText(e: CtEntry): string {
+  const t = (x: CtTuple): string =>
+    `src=${formatIp(x.src)} dst=${formatIp(x.dst)}${x.sport === undefined ? '' : ` sport=${x.sport}`}${x.dport === undefined ? '' : ` dport=${x.dport}`}`;
+  return `${PROTO_NAMES[e.orig.protocol] ?? String(e.orig.protocol)} ${t(e.orig)} ${t(e.reply)}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Matching
+
+/** A validated delete filter, addresses as bytes. */
+export interface CtMatch {
+  direction: 'orig-dst' | 'reply-src';
+  address: Buffer;
+  protocol?: number;
+  port?: number;
+  /** Reply-source deletes: the original destination must be this too. */
+  origDst?: Buffer;
+}
+
+/**
+ * Whether the tool would delete `e` for `m`: orig-dst matches the original tuple's
+ * destination (and destination port), reply-src the reply tuple's source (and source
+ * port) and, given origDst, the original destination; a protocol narrows both.
+ */
+export function ctEntryMatches(e: CtEntry, m: CtMatch): boolean {
+  if (e.orig.src.length !== m.address.length) return false;
+  if (m.protocol !== undefined && e.orig.protocol !== m.protocol) return false;
+  const [addr, port] = m.direction === 'orig-dst' ? [e.orig.dst, e.orig.dport] : [e.reply.src, e.reply.sport];
+  if (!bytesEqual(addr, m.address)) return false;
+  if (m.port !== undefined && port !== m.port) return false;
+  if (m.origDst !== undefined && !bytesEqual(e.orig.dst, m.origDst)) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Backend choice
+
+let probed: { ok: true } | { why: string } | undefined;
+
+/** Why ctnetlink cannot be used in this process, or undefined when it can. */
+export function ctnetlinkUnavailable(): string | undefined {
+  if (!probed) {
+    try {
+      native();
+      const sock = createNetlink(NETLINK_NETFILTER, { recvBufferSize: 65536, sendBufferSize: 65536 });
+      sock.close();
+      probed = { ok: true };
+    } catch (err) {
+      probed = { why: (err as Error).message };
+    }
+  }
+  return 'why' in probed ? probed.why : undefined;
+}
+
+/**
+ * The backend to use: `requested` if given, else SHOAL_CONNTRACK from `env` (exec or
+ * netlink), else ctnetlink when it works. A requested ctnetlink that does not work is
+ * SHOAL_ERR_NATIVE_UNAVAILABLE; an unknown SHOAL_CONNTRACK is SHOAL_ERR_INVALID_ARGUMENT.
+ */
+export function conntrackBackend(requested?: ConntrackBackend, env: NodeJS.ProcessEnv = process.env): ConntrackBackend {
+  let choice: ConntrackBackend | undefined = requested;
+  if (choice === undefined) {
+    const v = env['SHOAL_CONNTRACK'] ?? '';
+    if (v !== '' && !(CONNTRACK_BACKENDS as readonly string[]).includes(v)) {
+      throw new ShoalError(
+        'SHOAL_ERR_INVALID_ARGUMENT',
+        `SHOAL_CONNTRACK=${JSON.stringify(v)} is not one of ${CONNTRACK_BACKENDS.join(', ')} (or unset)`,
+        { details: { SHOAL_CONNTRACK: v } },
+      );
+    }
+    choice = v === '' ? undefined : (v as ConntrackBackend);
+  }
+  if (choice === 'exec') return 'exec';
+  const why = ctnetlinkUnavailable();
+  if (why === undefined) return 'netlink';
+  if (choice === undefined) return 'exec';
+  throw new ShoalError('SHOAL_ERR_NATIVE_UNAVAILABLE', `conntrack over ctnetlink is not available: ${why}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// One call
+
+export interface CtnetlinkDeleteOptions {
+  /** Milliseconds for the dump and for each delete request; default DEFAULT_EXEC_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** The tool's command line for this filter, for messages (`conntrack -D --reply-src ...`). */
+  command: string;
+}
+
+function errnoOfNetlink(err: unknown): string | undefined {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /Request rejected: (E[A-Z0-9]+)/.exec(msg)?.[1];
+}
+
+function openSocket(netns: string, command: string): NetlinkSocket {
+  try {
+    return callNative(`open ctnetlink socket in ${netns || 'the current namespace'}`, (n) =>
+      n.runInNetns(nsPathOrNull(netns), () =>
+        createNetlink(NETLINK_NETFILTER, { recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER }),
+      ),
+    );
+  } catch (err) {
+    if (err instanceof ShoalError && err.code === 'SHOAL_ERR_NETNS_NOT_FOUND') {
+      // The tool path's words (execInNetns), so callers and users see one message.
+      throw new ShoalError('SHOAL_ERR_NETNS_NOT_FOUND', `network namespace ${netns} does not exist`, {
+        cause: err,
+        details: { netns, command },
+        errno: 'ENOENT',
+      });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Deletes, in namespace `netns` ('' = this process's), every entry of `family` that `m`
+ * matches; returns how many it deleted (entries gone meanwhile are not counted).
+ * Failures are SHOAL_ERR_CONNTRACK (with the errno), SHOAL_ERR_TIMEOUT,
+ * SHOAL_ERR_NETNS_NOT_FOUND.
+ */
+export async function ctnetlinkDelete(netns: string, family: 4 | 6, m: CtMatch, options: CtnetlinkDeleteOptions): Promise<number> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `conntrack timeout ${timeoutMs} ms must be a positive integer`);
+  }
+  const where = `${options.command} in ${netns ? `netns ${netns}` : 'the current namespace'} (ctnetlink)`;
+  const fail = (err: unknown, step: string, extra: Record<string, unknown> = {}): ShoalError => {
+    if (err instanceof ShoalError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    if (/Timeout has been reached/.test(message)) {
+      return new ShoalError('SHOAL_ERR_TIMEOUT', `${where}: ${step} did not finish within ${timeoutMs} ms`, {
+        cause: err,
+        details: { netns, command: options.command, timeoutMs, ...extra },
+      });
+    }
+    const errno = errnoOfNetlink(err) ?? (err as { code?: unknown }).code;
+    const e = typeof errno === 'string' && /^E[A-Z0-9]+$/.test(errno) ? errno : undefined;
+    return new ShoalError('SHOAL_ERR_CONNTRACK', `${where} failed: ${step}: ${e ?? message}`, {
+      cause: err,
+      details: { netns, command: options.command, ...extra },
+      ...(e ? { errno: e } : {}),
+    });
+  };
+
+  const sock = openSocket(netns, options.command);
+  try {
+    let msgs: NetlinkMessage[];
+    try {
+      [msgs] = await sock.request(CT_MSG_GET, ctDumpRequest(family), { flags: NLM_F_DUMP, timeout: timeoutMs });
+    } catch (err) {
+      throw fail(err, 'dump');
+    }
+    const matches: CtEntry[] = [];
+    for (const msg of msgs) {
+      if (msg.type !== CT_MSG_NEW) continue;
+      const e = parseCtEntry(msg.data);
+      if (e && e.family === family && ctEntryMatches(e, m)) matches.push(e);
+    }
+    let deleted = 0;
+    let gone = 0;
+    const failures: Array<{ entry: string; error: ShoalError }> = [];
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < matches.length) {
+        const e = matches[next++]!;
+        try {
+          await sock.request(CT_MSG_DELETE, ctDeleteRequest(e), { timeout: timeoutMs });
+          deleted++;
+        } catch (err) {
+          if (errnoOfNetlink(err) === 'ENOENT') gone++;
+          else failures.push({ entry: ctEntryText(e), error: fail(err, `delete ${ctEntryText(e)}`) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MAX_IN_FLIGHT, matches.length) }, lane));
+    if (failures.length > 0) {
+      const first = failures[0]!.error;
+      throw new ShoalError(
+        first.code === 'SHOAL_ERR_TIMEOUT' ? 'SHOAL_ERR_TIMEOUT' : 'SHOAL_ERR_CONNTRACK',
+        `${first.message}${failures.length > 1 ? ` (and ${failures.length - 1} more deletes failed)` : ''}; ${deleted} deleted`,
+        {
+          cause: first,
+          details: { netns, command: options.command, deleted, gone, failed: failures.map((f) => f.entry) },
+          ...(first.errno ? { errno: first.errno } : {}),
+        },
+      );
+    }
+    return deleted;
+  } finally {
+    sock.close();
+  }
+}
