@@ -12,7 +12,10 @@
  * (or lost with a broken stream) always arrives. Likewise the draining endpoints its load
  * balancers have left (`reportDrained`): sent once, and again after each (re)connect while
  * they are still draining as far as the session has seen (in the assignment or an endpoint
- * watch), since a restarted manager waits for them afresh.
+ * watch), since a restarted manager waits for them afresh. And the other way, the endpoints
+ * its load balancers now send new connections to (`reportJoined`), which a rolling update
+ * waits for: each sent once when it joins, and after a (re)connect again if it joined within
+ * the last JOIN_ACK_RESEND_MS (a restarted manager waits only for recent tasks).
  *
  * The session is also the manager's only way to the agent: exec and logs requests arrive
  * on it and go to `onRequest`, whose answer travels back with Dispatcher.Respond. And
@@ -189,6 +192,14 @@ interface WatchState {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * How long after an endpoint joined this node's load balancers its acknowledgement is sent
+ * again after a (re)connect, ms. The manager waits for acknowledgements only for tasks that
+ * started running within its timeout (10 s, join-tracker.ts), and a task runs before any load
+ * balancer takes it, so older ones are not worth resending (a node may balance to 100k endpoints).
+ */
+export const JOIN_ACK_RESEND_MS = 30_000;
+
 export class AgentSession {
   private readonly options: AgentSessionOptions;
   private readonly clock: Clock;
@@ -211,6 +222,10 @@ export class AgentSession {
   private readonly draining = new Map<string, string>();
   /** Draining endpoints the agent said its load balancers left (resent after a reconnect while still draining). */
   private readonly drainedAcks = new Set<string>();
+  /** The endpoints the load balancers send new connections to, as last reported: ID -> clock.now() when it joined. */
+  private readonly joined = new Map<string, number>();
+  /** Joined endpoints not sent yet (reported while no session was up): sent at the next connect, whatever their age. */
+  private readonly joinedUnsent = new Set<string>();
   private readonly watches = new Set<WatchState>();
   /** Messages applied since start (tests, diagnostics). */
   messages = 0;
@@ -258,7 +273,14 @@ export class AgentSession {
     if (updates.length === 0) return;
     for (const u of updates) this.taskReports.set(u.taskId, u);
     if (this.established) {
-      this.send({ sessionId: this.current.sessionId, heartbeat: false, tasks: [...updates], containers: [], drainedEndpointIds: [] });
+      this.send({
+        sessionId: this.current.sessionId,
+        heartbeat: false,
+        tasks: [...updates],
+        containers: [],
+        drainedEndpointIds: [],
+        joinedEndpointIds: [],
+      });
       for (const u of updates) if (!this.current.tasks.has(u.taskId)) this.taskReports.delete(u.taskId);
     }
   }
@@ -268,7 +290,14 @@ export class AgentSession {
     if (updates.length === 0) return;
     for (const u of updates) this.containerReports.set(u.containerId, u);
     if (this.established) {
-      this.send({ sessionId: this.current.sessionId, heartbeat: false, tasks: [], containers: [...updates], drainedEndpointIds: [] });
+      this.send({
+        sessionId: this.current.sessionId,
+        heartbeat: false,
+        tasks: [],
+        containers: [...updates],
+        drainedEndpointIds: [],
+        joinedEndpointIds: [],
+      });
       for (const u of updates) if (!this.current.containers.has(u.containerId)) this.containerReports.delete(u.containerId);
     }
   }
@@ -292,21 +321,77 @@ export class AgentSession {
     if (fresh.length === 0) return;
     for (const id of fresh) this.drainedAcks.add(id);
     if (!this.established) return;
-    this.send({ sessionId: this.current.sessionId, heartbeat: false, tasks: [], containers: [], drainedEndpointIds: fresh });
+    this.send({
+      sessionId: this.current.sessionId,
+      heartbeat: false,
+      tasks: [],
+      containers: [],
+      drainedEndpointIds: fresh,
+      joinedEndpointIds: [],
+    });
     for (const id of fresh) if (!this.draining.has(id)) this.drainedAcks.delete(id);
   }
 
-  /** Sends the latest state of every task and container still in the assignment, and the drained endpoints (after a (re)connect). */
+  /**
+   * The endpoints to which this node's load balancers now send new connections (the full
+   * set, every time: AgentReport.joined_endpoint_ids carries the change). Sent, now when
+   * connected, else at the next connect: the IDs not in the previous call's set, each once;
+   * an ID that leaves the set and comes back is sent again. After every (re)connect the IDs
+   * that joined within the last JOIN_ACK_RESEND_MS are sent again (a restarted manager has
+   * no acknowledgements), in one report with the resent task and container states; older
+   * ones are not, unless they were never sent.
+   */
+  reportJoined(endpointIds: readonly string[]): void {
+    const now = this.clock.now();
+    const current = new Set(endpointIds.filter((id) => typeof id === 'string' && id !== ''));
+    for (const id of this.joined.keys()) {
+      if (current.has(id)) continue;
+      this.joined.delete(id);
+      this.joinedUnsent.delete(id);
+    }
+    const fresh: string[] = [];
+    for (const id of current) {
+      if (this.joined.has(id)) continue;
+      this.joined.set(id, now);
+      fresh.push(id);
+    }
+    if (fresh.length === 0) return;
+    if (!this.established) {
+      for (const id of fresh) this.joinedUnsent.add(id);
+      return;
+    }
+    this.send({
+      sessionId: this.current.sessionId,
+      heartbeat: false,
+      tasks: [],
+      containers: [],
+      drainedEndpointIds: [],
+      joinedEndpointIds: fresh,
+    });
+  }
+
+  /** The joined endpoints to send after a (re)connect: those never sent, and those that joined recently. */
+  private joinedToResend(): string[] {
+    const since = this.clock.now() - JOIN_ACK_RESEND_MS;
+    const out: string[] = [];
+    for (const [id, at] of this.joined) if (at >= since || this.joinedUnsent.has(id)) out.push(id);
+    this.joinedUnsent.clear();
+    return out;
+  }
+
+  /** Sends the latest state of every task and container still in the assignment, and the drained and joined endpoints (after a (re)connect). */
   private resendReports(): void {
     const drained = [...this.drainedAcks];
     for (const id of drained) if (!this.draining.has(id)) this.drainedAcks.delete(id);
-    if (this.taskReports.size === 0 && this.containerReports.size === 0 && drained.length === 0) return;
+    const joined = this.joinedToResend();
+    if (this.taskReports.size === 0 && this.containerReports.size === 0 && drained.length === 0 && joined.length === 0) return;
     this.send({
       sessionId: this.current.sessionId,
       heartbeat: false,
       tasks: [...this.taskReports.values()],
       containers: [...this.containerReports.values()],
       drainedEndpointIds: drained,
+      joinedEndpointIds: joined,
     });
   }
 
@@ -558,7 +643,14 @@ export class AgentSession {
     this.heartbeatTimer?.cancel();
     const period = periodMs > 0 ? periodMs : 5000;
     const beat = (): void => {
-      this.send({ sessionId: this.current.sessionId, heartbeat: true, tasks: [], containers: [], drainedEndpointIds: [] });
+      this.send({
+        sessionId: this.current.sessionId,
+        heartbeat: true,
+        tasks: [],
+        containers: [],
+        drainedEndpointIds: [],
+        joinedEndpointIds: [],
+      });
       this.heartbeatTimer = this.clock.setTimer(period, beat);
     };
     beat();

@@ -582,6 +582,8 @@ export interface AgentReport {
   containers: ContainerStatusUpdate[];
   /** Draining endpoints this node's load balancers no longer send new connections to. */
   drainedEndpointIds: string[];
+  /** Endpoints this node's load balancers now send new connections to, as a delta (each once per join). */
+  joinedEndpointIds: string[];
 }
 
 export interface WatchEndpointsRequest {

@@ -8,8 +8,8 @@
  * allocator's memory included, so a refused request leaves the store byte-identical.
  *
  * The operations live by resource in control/ (networks, services and tasks, containers,
- * nodes, agents, drains, swarm), sharing one ControlCore (store, allocator, orchestrator,
- * drain waits, clock, configuration). This class composes them into the one object the API server, the
+ * nodes, agents, drains, joins, swarm), sharing one ControlCore (store, allocator, orchestrator,
+ * drain and join waits, clock, configuration). This class composes them into the one object the API server, the
  * dispatcher and tests call: the ManagerApi of src/api plus the agent-facing operations.
  */
 import type {
@@ -48,6 +48,7 @@ import type { NodeSessionInfo } from './control/agents.ts';
 import { AgentControl } from './control/agents.ts';
 import { ContainerControl } from './control/containers.ts';
 import { DrainControl } from './control/drains.ts';
+import { JoinControl } from './control/joins.ts';
 import type { ControlDeps } from './control/core.ts';
 import { ControlCore } from './control/core.ts';
 import { NetworkControl } from './control/networks.ts';
@@ -58,6 +59,7 @@ import { ServiceControl } from './control/services.ts';
 import { SwarmControl } from './control/swarm.ts';
 import { DrainTracker } from './drain-tracker.ts';
 import type { DrainWatchers } from './drain-tracker.ts';
+import { JoinTracker } from './join-tracker.ts';
 import type { Kinds, NodeRecord } from './objects.ts';
 import { Orchestrator } from './orchestrator.ts';
 import type { TxContext } from './orchestrator.ts';
@@ -85,8 +87,12 @@ export class ManagerControl implements ManagerApi {
   readonly drains: DrainControl;
   /** The drain waits in memory (diagnostics, tests). */
   readonly drainTracker: DrainTracker;
+  readonly joins: JoinControl;
+  /** The join acknowledgements and waits in memory (diagnostics, tests). */
+  readonly joinTracker: JoinTracker;
   private readonly core: ControlCore;
   private readonly unwatchDrains: () => void;
+  private readonly unwatchJoins: () => void;
 
   constructor(deps: ControlDeps, clusterConfig: ClusterAllocationConfig) {
     this.store = deps.store;
@@ -107,6 +113,15 @@ export class ManagerControl implements ManagerApi {
       },
     });
     this.unwatchDrains = deps.store.watch((batch) => this.drainTracker.onCommit(batch));
+    this.joinTracker = new JoinTracker({
+      clock: deps.clock,
+      onWake: (outcome) => {
+        this.joins
+          .wake([outcome])
+          .catch((err: unknown) => deps.logger.warn({ err, serviceId: outcome.serviceId }, 'reconcile after a join wait failed'));
+      },
+    });
+    this.unwatchJoins = deps.store.watch((batch) => this.joinTracker.onCommit(batch));
     this.orchestrator = new Orchestrator({
       clock: deps.clock,
       historyRetention: deps.config.taskHistoryRetention,
@@ -116,8 +131,9 @@ export class ManagerControl implements ManagerApi {
           .catch((err: unknown) => deps.logger.warn({ err, serviceId: id }, 'reconcile after timer failed'));
       },
       drains: this.drainTracker,
+      joins: this.joinTracker,
     });
-    this.core = new ControlCore(deps, this.allocator, this.orchestrator, this.drainTracker);
+    this.core = new ControlCore(deps, this.allocator, this.orchestrator, this.drainTracker, this.joinTracker);
     this.networks = new NetworkControl(this.core);
     this.services = new ServiceControl(this.core);
     this.containers = new ContainerControl(this.core);
@@ -126,6 +142,7 @@ export class ManagerControl implements ManagerApi {
     this.swarm = new SwarmControl(this.core);
     this.runtime = new RuntimeControl(this.core);
     this.drains = new DrainControl(this.core);
+    this.joins = new JoinControl(this.core);
   }
 
   // ------------------------------------------------------------------ plumbing
@@ -154,6 +171,8 @@ export class ManagerControl implements ManagerApi {
     this.orchestrator.close();
     this.unwatchDrains();
     this.drainTracker.close();
+    this.unwatchJoins();
+    this.joinTracker.close();
   }
 
   // ------------------------------------------------------------------ networks
@@ -295,13 +314,18 @@ export class ManagerControl implements ManagerApi {
   reportTaskStates(nodeId: string, updates: readonly TaskStatusUpdate[]): Promise<void> {
     return this.agents.reportTaskStates(nodeId, updates);
   }
-  /** Sets who tells the drain waits which nodes watch which networks (the dispatcher's hub); undefined detaches it. */
+  /** Sets who tells the drain and join waits which nodes watch which networks (the dispatcher's hub); undefined detaches it. */
   attachEndpointWatchers(watchers: DrainWatchers | undefined): void {
     this.drainTracker.attachWatchers(watchers);
+    this.joinTracker.attachWatchers(watchers);
   }
   /** A node's load balancers left these draining endpoints (AgentReport.drained_endpoint_ids). */
   acknowledgeDrained(nodeId: string, endpointIds: readonly string[]): Promise<void> {
     return this.drains.acknowledgeDrained(nodeId, endpointIds);
+  }
+  /** A node's load balancers now send new connections to these endpoints (AgentReport.joined_endpoint_ids). */
+  acknowledgeJoined(nodeId: string, endpointIds: readonly string[]): Promise<void> {
+    return this.joins.acknowledgeJoined(nodeId, endpointIds);
   }
   /** After a restart: fresh waits for the tasks still draining (returns how many). */
   resumeDrains(): Promise<number> {

@@ -5,8 +5,10 @@
  * attachments (one endpoint per network, addresses from the allocator), assigning pending
  * tasks, shutting tasks down (draining them out of the load balancers first, see
  * drain-tracker.ts) and giving their addresses back once they can no longer be using them,
- * deleting the ended tasks of removed services, pruning history. It also keeps the two
- * pieces of scheduling state that are
+ * deleting the ended tasks of removed services, pruning history. A rolling update goes on
+ * past a new task once it is in every load balancer too (join-tracker.ts): the scheduler
+ * asks, and a task it found missing is waited for, waking its service when it joins or its
+ * wait runs out. It also keeps the two pieces of scheduling state that are
  * deliberately not stored: when the next rolling-update batch of a service may start, and
  * timers that wake a service whose restart delay is running (both are recomputed from the
  * store after a restart: a restarted manager at worst starts a batch or a restart early).
@@ -17,6 +19,7 @@ import { newId } from '../common/ids.ts';
 import type { NetworkAttachment, TaskStatus } from '../api/api-types.ts';
 import type { AllocTx } from './allocator.ts';
 import type { DrainTracker } from './drain-tracker.ts';
+import type { JoinTask, JoinTracker } from './join-tracker.ts';
 import type { ClusterRecord, Kinds, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';
 import { activeUpdateConfig, hostPortKeys, isLive, isTerminal, planService } from './scheduler.ts';
@@ -133,6 +136,8 @@ export interface OrchestratorOptions {
   onWake: (serviceId: string) => void;
   /** The drain acknowledgements of tasks shutting down. */
   drains: DrainTracker;
+  /** The join acknowledgements rolling updates wait for; without it a settled task counts as joined. */
+  joins?: JoinTracker;
 }
 
 export class Orchestrator {
@@ -140,6 +145,7 @@ export class Orchestrator {
   private readonly historyRetention: number;
   private readonly onWake: (serviceId: string) => void;
   private readonly drains: DrainTracker;
+  private readonly joins: JoinTracker | undefined;
   private readonly nextBatchAt = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: Timer }>();
   private closed = false;
@@ -149,6 +155,7 @@ export class Orchestrator {
     this.historyRetention = options.historyRetention;
     this.onWake = options.onWake;
     this.drains = options.drains;
+    this.joins = options.joins;
   }
 
   /** Networks a service's tasks attach to: its own, plus ingress when it publishes ingress ports. */
@@ -401,6 +408,9 @@ export class Orchestrator {
     if (!svc) return;
     const tasks = ctx.tx.byIndex('task', 'service', serviceId);
     const batchAt = this.nextBatchAt.get(serviceId) ?? 0;
+    // the tasks the plan found not yet in every load balancer: waited for once this commits
+    const unjoined: JoinTask[] = [];
+    const joins = this.joins;
     const plan = planService({
       service: svc,
       tasks,
@@ -410,7 +420,22 @@ export class Orchestrator {
       historyRetention: this.historyRetention,
       updateBatchAllowed: batchAt <= ctx.nowMs,
       hostPortsInUse: ctx.hostPortsInUse(serviceId),
+      ...(joins
+        ? {
+            joined: (t: TaskRecord): boolean => {
+              const ok = joins.joined(t, svc, ctx.nowMs);
+              if (!ok) unjoined.push({ id: t.id, serviceId: t.serviceId, status: { ...t.status }, networks: [...t.networks] });
+              return ok;
+            },
+          }
+        : {}),
     });
+    if (joins && unjoined.length > 0) {
+      const service = { spec: { endpointSpec: { ...svc.spec.endpointSpec } } };
+      ctx.tx.onCommit(() => {
+        for (const t of unjoined) joins.await(t, service);
+      });
+    }
     const byId = new Map(tasks.map((t) => [t.id, t]));
     for (const s of plan.shutdown) {
       const t = byId.get(s.taskId);
@@ -431,7 +456,10 @@ export class Orchestrator {
       const at = ctx.nowMs + delayMs;
       ctx.tx.onCommit(() => this.nextBatchAt.set(serviceId, at));
       if (plan.outdatedRemaining > 0) ctx.tx.onCommit(() => this.wakeAt(serviceId, at));
-    } else if (plan.outdatedRemaining > 0) {
+    } else if (plan.outdatedRemaining > 0 && batchAt > ctx.nowMs) {
+      // held back by the update delay: wake when it has passed. A batch held back by its
+      // previous one wakes by that one's reports (task states, join acknowledgements or
+      // their timeout), not by a timer due now, which would fire again and again
       ctx.tx.onCommit(() => this.wakeAt(serviceId, batchAt));
     }
     if (plan.wakeAtMs !== undefined) {

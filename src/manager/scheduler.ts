@@ -13,11 +13,13 @@
  *   times per slot (0 = no limit).
  * - Tasks running an older spec are replaced `parallelism` at a time (0 = all), one batch
  *   per call while the caller allows a batch (it spaces batches by the update delay) and
- *   every live task of the current spec runs and passes its health check: the next batch
- *   waits for the previous one. (Their old tasks drain out of the load balancers before
- *   they stop: orchestrator.ts.) Order stop-first: the old task is shut down and the slot's
- *   new task is created once the old one ended; start-first: the new task is created
- *   beside the old one, which is shut down once the new one is settled. A rollback
+ *   every live task of the current spec is settled: it runs, passes its health check and
+ *   is in every load balancer that should balance to it (`ScheduleInput.joined`, the
+ *   caller's join acknowledgements): the next batch waits for the previous one. (Their old
+ *   tasks drain out of the load balancers before they stop: orchestrator.ts.) Order
+ *   stop-first: the old task is shut down and the slot's new task is created once the old
+ *   one ended; start-first: the new task is created beside the old one, which is shut down
+ *   once the new one is settled. A rollback
  *   (updateStatus rollback_*) is paced by rollbackConfig instead of updateConfig; a paused
  *   update (paused, rollback_paused) starts no batch.
  * - Failures: a task of the current spec that ends by itself or turns unhealthy within the
@@ -75,6 +77,12 @@ export interface ScheduleInput {
    * node: a task of this service that publishes one of them cannot go there.
    */
   hostPortsInUse?: ReadonlyMap<string, ReadonlySet<string>>;
+  /**
+   * Whether a running, healthy task is in every load balancer that should balance to it
+   * (join-tracker.ts); asked only of such tasks, when an update waits for them. Default:
+   * always (no load balancers to wait for).
+   */
+  joined?: (t: TaskRecord) => boolean;
 }
 
 /** The `mode=host` published ports of a service, as `PROTO/PORT` keys. */
@@ -160,6 +168,8 @@ export function planService(input: ScheduleInput): SchedulePlan {
   const placeable = nodes.filter(canPlace).sort((a, b) => a.id.localeCompare(b.id));
   const policy = service.spec.taskTemplate.restartPolicy;
   const global = service.spec.mode.global !== undefined;
+  // settled and in the load balancers: what an update goes on past
+  const ready = (t: TaskRecord): boolean => settled(t) && (input.joined?.(t) ?? true);
 
   const shutdownIds = new Set<string>();
   const shutdown = (t: TaskRecord, message: string): void => {
@@ -259,7 +269,7 @@ export function planService(input: ScheduleInput): SchedulePlan {
     const fresh = live.find((t) => t.specVersion === service.specVersion && !isTerminal(t));
     if (fresh && live.length > 1 && wanted.has(k)) {
       const olds = live.filter((t) => t !== fresh && t.specVersion < service.specVersion);
-      if (settled(fresh)) for (const o of olds) shutdown(o, 'replaced by a service update');
+      if (ready(fresh)) for (const o of olds) shutdown(o, 'replaced by a service update');
       else {
         for (const o of olds) {
           if (o.nodeId === '') continue;
@@ -333,9 +343,11 @@ export function planService(input: ScheduleInput): SchedulePlan {
   }
 
   // 3. rolling update: replace outdated tasks a batch at a time, and only once the tasks of
-  // the current spec (the previous batch) run and pass their health checks
+  // the current spec (the previous batch) run, pass their health checks and are in the
+  // load balancers
   outdated.sort((a, b) => a.slot - b.slot || a.nodeId.localeCompare(b.nodeId));
-  const unsettled = input.tasks.some((t) => isLive(t) && !shutdownIds.has(t.id) && t.specVersion === service.specVersion && !settled(t));
+  const unsettled = (): boolean =>
+    input.tasks.some((t) => isLive(t) && !shutdownIds.has(t.id) && t.specVersion === service.specVersion && !ready(t));
   const current = input.tasks.filter((t) => t.specVersion === service.specVersion);
   plan.updatedTasks = current.length;
   plan.updateFailures = current.filter((t) => failedInMonitor(t, pacing.monitorMs)).length;
@@ -344,7 +356,8 @@ export function planService(input: ScheduleInput): SchedulePlan {
   // a failure that pauses (or rolls back) stops the batches here; 'continue' goes on
   const stopped = PAUSED_STATES.has(service.updateStatus.state) || (plan.updateFailed && pacing.failureAction !== 'continue');
   // tasks this plan creates run the current spec and are not settled yet either
-  if (outdated.length > 0 && input.updateBatchAllowed && !unsettled && replacing === 0 && plan.create.length === 0 && !stopped) {
+  // (the join check last: it is asked only when nothing else holds the batch back)
+  if (outdated.length > 0 && input.updateBatchAllowed && replacing === 0 && plan.create.length === 0 && !stopped && !unsettled()) {
     const parallelism = pacing.parallelism;
     const batch = parallelism === 0 ? outdated : outdated.slice(0, parallelism);
     for (const t of batch) {
@@ -381,7 +394,10 @@ export function planService(input: ScheduleInput): SchedulePlan {
   return plan;
 }
 
-/** A task that runs and whose health check passes (or that has none): an update may go on past it. */
+/**
+ * A task that runs and whose health check passes (or that has none): an update may go on
+ * past it once it is in the load balancers too (ScheduleInput.joined).
+ */
 export function settled(t: TaskRecord): boolean {
   return t.status.state === 'running' && (t.status.health === '' || t.status.health === 'healthy');
 }

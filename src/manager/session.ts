@@ -122,7 +122,7 @@ export class Dispatcher implements AgentRelay {
     this.endpoints = new EndpointWatchHub(this.control.store, this.logger);
     // exec and logs reach the agents through this dispatcher's sessions
     this.control.attachAgentRelay(this);
-    // drains wait for the nodes that watch endpoints through this dispatcher
+    // drains and rolling updates wait for the nodes that watch endpoints through this dispatcher
     this.control.attachEndpointWatchers(this.endpoints);
   }
 
@@ -382,6 +382,8 @@ export class Dispatcher implements AgentRelay {
     if (report.containers.length > 0) await this.control.reportContainerStates(nodeId, report.containers);
     const drained = report.drainedEndpointIds ?? [];
     if (drained.length > 0) await this.control.acknowledgeDrained(nodeId, drained);
+    const joined = report.joinedEndpointIds ?? [];
+    if (joined.length > 0) await this.control.acknowledgeJoined(nodeId, joined);
   }
 
   async heartbeat(nodeId: string): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * What every part of the manager's core shares: the store, the allocator, the
- * orchestrator, the drain waits, the clock, the configuration and the logger, and the one way to change
+ * orchestrator, the drain and join waits, the clock, the configuration and the logger, and the one way to change
  * anything, `mutate` (one store transaction with allocation and scheduling available).
  *
  * Each resource's operations (networks.ts, services.ts, ...) hold this object and nothing
@@ -12,6 +12,7 @@ import type { Logger } from '../../common/logger.ts';
 import type { Allocator } from '../allocator.ts';
 import type { ManagerConfig } from '../config.ts';
 import type { DrainTracker } from '../drain-tracker.ts';
+import type { JoinTracker } from '../join-tracker.ts';
 import type { ClusterRecord, Kinds } from '../objects.ts';
 import { CLUSTER_KEY } from '../objects.ts';
 import type { Orchestrator } from '../orchestrator.ts';
@@ -30,11 +31,12 @@ export class ControlCore {
   readonly allocator: Allocator;
   readonly orchestrator: Orchestrator;
   readonly drains: DrainTracker;
+  readonly joins: JoinTracker;
   readonly clock: Clock;
   readonly config: ManagerConfig;
   readonly logger: Logger;
 
-  constructor(deps: ControlDeps, allocator: Allocator, orchestrator: Orchestrator, drains: DrainTracker) {
+  constructor(deps: ControlDeps, allocator: Allocator, orchestrator: Orchestrator, drains: DrainTracker, joins: JoinTracker) {
     this.store = deps.store;
     this.clock = deps.clock;
     this.config = deps.config;
@@ -42,6 +44,7 @@ export class ControlCore {
     this.allocator = allocator;
     this.orchestrator = orchestrator;
     this.drains = drains;
+    this.joins = joins;
   }
 
   /** Wall-clock now, from the injected clock. */

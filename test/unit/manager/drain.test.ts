@@ -34,7 +34,7 @@ async function join(control: ManagerControl, hostname: string, addr: string): Pr
 const stopped: TaskStatus = { state: 'shutdown', message: 'stopped', err: '', timestamp: '', exitCode: 0, health: '' };
 
 function ack(ids: string[]): AgentReport {
-  return { sessionId: '', heartbeat: false, tasks: [], containers: [], drainedEndpointIds: ids };
+  return { sessionId: '', heartbeat: false, tasks: [], containers: [], drainedEndpointIds: ids, joinedEndpointIds: [] };
 }
 
 /** A log that keeps its warnings. */

@@ -185,6 +185,7 @@ t.test('sessions: snapshot, deltas, heartbeat loss moves tasks, removal ends the
       })),
       containers: [],
       drainedEndpointIds: [],
+      joinedEndpointIds: [],
     });
   }
   t.equal((await control.inspectService('web')).serviceStatus.runningTasks, 4);
@@ -215,6 +216,7 @@ t.test('sessions: snapshot, deltas, heartbeat loss moves tasks, removal ends the
     ],
     containers: [],
     drainedEndpointIds: [],
+    joinedEndpointIds: [],
   });
   t.equal((await control.listTasks({ ids: [victim.id] }))[0]!.desiredState, 'shutdown');
   t.equal((await control.listTasks({ services: ['web'], desiredState: 'running' })).length, 3, 'waiting for the 5 s restart delay');

@@ -64,7 +64,13 @@ function plan(
   svc: ServiceRecord,
   tasks: TaskRecord[],
   nodes: NodeRecord[],
-  extra: { nowMs?: number; updateBatchAllowed?: boolean; load?: Map<string, number>; hostPortsInUse?: Map<string, Set<string>> } = {},
+  extra: {
+    nowMs?: number;
+    updateBatchAllowed?: boolean;
+    load?: Map<string, number>;
+    hostPortsInUse?: Map<string, Set<string>>;
+    joined?: (t: TaskRecord) => boolean;
+  } = {},
 ): SchedulePlan {
   return planService({
     service: svc,
@@ -75,6 +81,7 @@ function plan(
     historyRetention: 2,
     updateBatchAllowed: extra.updateBatchAllowed ?? true,
     ...(extra.hostPortsInUse ? { hostPortsInUse: extra.hostPortsInUse } : {}),
+    ...(extra.joined ? { joined: extra.joined } : {}),
   });
 }
 
@@ -287,6 +294,40 @@ t.test('rolling update: the next batch waits until the previous one runs and pas
   t.equal(q.outdatedRemaining, 2, 'slot 2 being replaced, slot 3 still outdated');
 });
 
+t.test('rolling update: the next batch waits until the previous one is in every load balancer too', async (t) => {
+  const svc = service(3, { updateConfig: { ...defaultUpdateConfig(), parallelism: 1, delayMs: 0 } });
+  svc.specVersion = 20;
+  const fresh = task(1, 'a', 'running', 'running', 20);
+  fresh.status.health = 'healthy';
+  const old2 = task(2, 'b', 'running', 'running', 10);
+  const old3 = task(3, 'a', 'running', 'running', 10);
+  const nodes = [node('a'), node('b')];
+  const joinedNow = new Set<string>();
+  const asked: string[] = [];
+  const joined = (x: TaskRecord): boolean => {
+    asked.push(x.id);
+    return joinedNow.has(x.id);
+  };
+  const p = plan(svc, [fresh, old2, old3], nodes, { joined });
+  t.same([p.shutdown.length, p.create.length, p.outdatedRemaining], [0, 0, 2], 'settled but not in every load balancer: no batch');
+  t.same(asked, [fresh.id], 'the settled task of the current spec is asked about');
+  joinedNow.add(fresh.id);
+  t.same(
+    plan(svc, [fresh, old2, old3], nodes, { joined }).shutdown.map((s) => s.taskId),
+    [old2.id],
+    'joined: the next batch replaces slot 2',
+  );
+
+  // only settled tasks are asked, and only when an update waits for them
+  asked.length = 0;
+  const starting = { ...fresh, id: 'starting', status: { ...fresh.status, health: 'starting' } };
+  t.equal(plan(svc, [starting, old2, old3], nodes, { joined }).shutdown.length, 0);
+  t.same(asked, [], 'a task whose health check has not passed is not asked');
+  const done = service(1);
+  plan(done, [task(1, 'a', 'running', 'running', 10)], nodes, { joined });
+  t.same(asked, [], 'no update, no question');
+});
+
 t.test('mode=host ports: two tasks publishing one host port never share a node', async (t) => {
   const hp = { name: '', protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'host' };
   const svc = service(3);
@@ -335,7 +376,13 @@ t.test('start-first: the new task starts beside the old one, which stops once th
   const q = plan(svc, [old1, fresh, old2], nodes);
   t.same([q.shutdown.length, q.create.length, q.outdatedRemaining], [0, 0, 2], 'the new task is not healthy yet: both run');
   fresh.status.health = 'healthy';
-  const r = plan(svc, [old1, fresh, old2], nodes);
+  const notJoined = plan(svc, [old1, fresh, old2], nodes, { joined: () => false });
+  t.same(
+    [notJoined.shutdown.length, notJoined.create.length, notJoined.outdatedRemaining],
+    [0, 0, 2],
+    'healthy but not in every load balancer yet: both run',
+  );
+  const r = plan(svc, [old1, fresh, old2], nodes, { joined: (x) => x.id === fresh.id });
   t.same(
     r.shutdown.map((s) => [s.taskId, s.message]),
     [[old1.id, 'replaced by a service update']],
