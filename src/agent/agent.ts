@@ -114,6 +114,10 @@ export class Agent {
   private watched = new Set<string>();
   private underlayMtu = 1500;
   private overlayStarted = false;
+  /** Whether an overlay sync has succeeded since this agent started. */
+  private overlayApplied = false;
+  /** `NETWORK IP` of the remote endpoints the last successful overlay sync programmed. */
+  private programmedRemotes = new Set<string>();
   private resumed: GossipResume = { keyring: undefined, peers: [] };
   private resumedKey = '';
   private lbStarted = false;
@@ -272,7 +276,14 @@ export class Agent {
         () => {
           if (this.stopping) return;
           // tables exist once the node runs: only then join networks and publish
-          this.gossipEndpoints = new GossipEndpoints(node, () => this.overlayRunner.trigger(), this.logger.child({ part: 'gossip' }));
+          // A gossip change goes to the load balancers at once, not after an overlay sync: a
+          // new remote backend's overlay entries came with the manager's endpoint list (at
+          // allocation, before its task ran), and lb-inputs leaves out any that did not.
+          const onGossip = (): void => {
+            this.overlayRunner.trigger();
+            this.lbRunner.trigger();
+          };
+          this.gossipEndpoints = new GossipEndpoints(node, onGossip, this.logger.child({ part: 'gossip' }));
           this.gossipEndpoints.setNetworks(this.watched);
           this.publish();
           this.joinPeers();
@@ -354,6 +365,7 @@ export class Agent {
         }
         this.maybeStartOverlay();
         this.overlayRunner.trigger();
+        this.lbRunner.trigger(); // draining endpoints leave the load balancers without waiting for the overlay
       });
     } else {
       this.endpointWatch.update([...ids]);
@@ -398,7 +410,9 @@ export class Agent {
    * previous agent left serving.
    */
   private maybeStartLb(): void {
-    if (this.lbStarted || this.stopping || !this.overlayStarted) return;
+    // after the first overlay sync: before it no sandbox counts as in place, and a model
+    // without them would empty the tables the previous agent left serving
+    if (this.lbStarted || this.stopping || !this.overlayStarted || !this.overlayApplied) return;
     const waiting = this.unsyncedNetworks();
     const late = this.clock.now() >= this.lbGateDeadline;
     if (waiting.length === 0 || late) {
@@ -517,6 +531,8 @@ export class Agent {
       });
     }
     this.applied = new Set(model.sandboxes.map((s) => s.id));
+    this.programmedRemotes = new Set(model.remotes.map((r) => `${r.networkId} ${r.ip}`));
+    this.overlayApplied = true;
     this.workloads.overlayApplied(this.applied);
     this.lbRunner.trigger();
     this.maybeStartLb();
@@ -594,6 +610,7 @@ export class Agent {
       ingressIfname: this.lastIngressIfname(),
       sandboxNetns: (id) => this.sandboxNetns(id),
       bridge: egressBridgeName(this.o.prefix),
+      reachable: (networkId, ip) => this.programmedRemotes.has(`${networkId} ${ip}`),
     });
   }
 
@@ -611,6 +628,9 @@ export class Agent {
     // (the models were built from these very lists): tell the manager, which lets a task
     // stop once every node that balanced to it said so
     if (inputs.draining.length > 0) this.session.reportDrained(inputs.draining);
+    // and the endpoints they now send new connections to: a rolling update's next batch
+    // waits until every node that balances to the new tasks says so
+    this.session.reportJoined(inputs.joined);
   }
 
   /** The data plane's drift: what a sync would change now (nothing when the kernel is right). */

@@ -8,9 +8,14 @@
  *   partitioned or a node's agent is restarting.
  *
  * And one liveness signal: gossip's failure detector. A node it declares failed (or that
- * left) loses its endpoints here at once, even while the manager still lists them (the
- * manager marks them "down" only after its own, slower, heartbeat timeout); endpoints the
- * manager marks down are left out too.
+ * left) loses its backends in every load balancer at once (lb-model.ts: no new connection),
+ * but its endpoints stay programmed here while the manager lists them: what fails is most
+ * often only its agent (a crash, an upgrade), while its kernel and tasks still serve, and
+ * removing the entries would cut every established flow to it and the replies of its own
+ * (its ingress sandbox's connections to tasks elsewhere) until the agent is back. The
+ * manager marks them "down" after its heartbeat timeout, and endpoints it marks down are
+ * left out. Without the manager's list (before its first snapshot), gossip's entries of a
+ * failed node are left out.
  *
  * What is programmed: the manager's endpoints on live nodes, with gossip's VTEP where it
  * has one; gossip alone only until the manager's first snapshot of the network arrived (an
@@ -73,10 +78,11 @@ export function remoteEndpoints(input: ViewInput): RemoteView {
   if (manager) {
     for (const e of manager.values()) {
       if (!PROGRAMMED_KINDS.has(e.kind) || e.nodeId === '' || e.nodeId === selfNodeId || e.mac === '') continue;
-      if (deadNodes.has(e.nodeId)) {
-        stats.deadNode++;
-        continue;
-      }
+      // a node gossip declares failed keeps its entries here while the manager lists them
+      // (counted): the load balancers stop sending it new connections at once, and its
+      // established flows (and the replies of its own) keep their path while only its agent
+      // is away (a restart); the manager marks the endpoints down if the node stays gone
+      if (deadNodes.has(e.nodeId)) stats.deadNode++;
       if (e.state === 'down') {
         stats.markedDown++;
         continue;

@@ -40,6 +40,8 @@ export interface LbSources {
   sandboxNetns: (id: string) => string;
   /** The gateway bridge's name. */
   bridge: string;
+  /** Whether the overlay has programmed a remote endpoint (only then is it a backend). */
+  reachable: (networkId: string, ip: string) => boolean;
 }
 
 export interface LbInputs {
@@ -67,6 +69,7 @@ export function lbInputs(src: LbSources): LbInputs {
         gossip: src.gossip(networkId),
         deadNodes: src.deadNodes,
         local: src.local,
+        reachable: (ip) => src.reachable(networkId, ip),
       });
       cache.set(networkId, b);
     }

@@ -71,6 +71,8 @@ export interface BackendInput {
   heldDraining?: Set<string>;
   /** Filled with the endpoints that take new connections: healthy and not draining. */
   joined?: Set<string>;
+  /** Whether a remote endpoint's overlay entries are in place (default: all are). */
+  reachable?: (ip: string) => boolean;
 }
 
 function healthy(health: string): boolean {
@@ -91,7 +93,7 @@ export function serviceBackends(input: BackendInput): Map<string, VipBackend[]> 
   const { manager, gossip, deadNodes, selfNodeId } = input;
   if (manager) {
     for (const e of manager.values()) {
-      if (e.kind !== 'task' || e.serviceId === '' || e.nodeId === '' || e.state === 'down' || deadNodes.has(e.nodeId)) continue;
+      if (e.kind !== 'task' || e.serviceId === '' || e.nodeId === '' || e.state === 'down') continue;
       const ip = bareIp(e.addr);
       const managerDrains = e.state === 'draining';
       if (e.nodeId === selfNodeId) {
@@ -102,7 +104,11 @@ export function serviceBackends(input: BackendInput): Map<string, VipBackend[]> 
       }
       const g = gossip.get(e.id);
       if (!g) continue; // not running (its agent publishes running tasks only)
-      const draining = managerDrains || g.record.state === 'draining';
+      if (input.reachable && !input.reachable(ip)) continue; // the overlay cannot reach it yet
+      // A node gossip declares failed gets no new connection, but its established ones are
+      // left alone (draining, not removed: no conntrack entry is deleted): most often only its
+      // agent died, and the node's kernel still serves them.
+      const draining = managerDrains || g.record.state === 'draining' || deadNodes.has(e.nodeId);
       add(e.serviceId, { ip, healthy: healthy(g.record.health), ...(draining ? { draining: true } : {}) }, e.id);
     }
   } else {

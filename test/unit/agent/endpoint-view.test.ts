@@ -1,7 +1,8 @@
 /**
- * The endpoint view: the union of the manager's list and gossip for live nodes; a node
- * gossip declares dead loses its endpoints even while the manager lists them; the
- * manager's "down" mark removes them too; disagreements are counted.
+ * The endpoint view: the union of the manager's list and gossip; a node gossip declares
+ * dead keeps its endpoints while the manager lists them (its flows keep their path while
+ * only its agent is away) and loses them without the manager's list; the manager's "down"
+ * mark removes them; disagreements are counted.
  */
 import t from 'tap';
 import type { Endpoint, Peer } from '../../../src/api/api-types.ts';
@@ -71,7 +72,7 @@ t.test('gossip lost an entry: the manager fills it, with the peer address as VTE
   t.equal(v.stats.managerOnly, 1);
 });
 
-t.test('a node gossip declares dead loses its endpoints while the manager still lists them', async (t) => {
+t.test('a node gossip declares dead keeps its endpoints while the manager lists them, and loses them without', async (t) => {
   const manager = new Map([b1, c1].map((e) => [e.id, e]));
   const gossip = new Map([
     ['b1', gossipOf(b1, '192.0.2.12')],
@@ -80,9 +81,16 @@ t.test('a node gossip declares dead loses its endpoints while the manager still 
   const v = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager, gossip, deadNodes: new Set(['C']), peers });
   t.same(
     v.remotes.map((r) => r.ip),
-    ['10.0.0.3'],
+    [b1.addr.split('/')[0], c1.addr.split('/')[0]].sort(),
+    'both programmed: the manager still lists them',
   );
-  t.equal(v.stats.deadNode, 1);
+  t.equal(v.stats.deadNode, 1, 'counted');
+  const alone = remoteEndpoints({ networkId: 'n1', selfNodeId: 'A', manager: undefined, gossip, deadNodes: new Set(['C']), peers });
+  t.same(
+    alone.remotes.map((r) => r.ip),
+    [b1.addr.split('/')[0]],
+    "gossip alone: the dead node's entry is left out",
+  );
 });
 
 t.test('endpoints the manager marks down are not programmed, even if gossip has them', async (t) => {

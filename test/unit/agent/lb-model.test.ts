@@ -53,11 +53,13 @@ t.test('backends: listed by the manager, alive, running; health and draining car
     { ip: '10.0.0.3', healthy: true },
     { ip: '10.0.0.4', healthy: false },
     { ip: '10.0.0.5', healthy: false },
+    { ip: '10.0.0.6', healthy: true, draining: true },
     { ip: '10.0.0.8', healthy: true, draining: true },
   ]);
-  t.notOk(
-    out.get('s1')!.some((x) => x.ip === '10.0.0.6'),
-    'a dead node has no backends',
+  t.same(
+    out.get('s1')!.find((x) => x.ip === '10.0.0.6'),
+    { ip: '10.0.0.6', healthy: true, draining: true },
+    'a dead node gets no new connections, and its established ones are kept',
   );
   t.notOk(
     out.get('s1')!.some((x) => x.ip === '10.0.0.7'),
@@ -73,6 +75,17 @@ t.test('backends: listed by the manager, alive, running; health and draining car
     local: none,
   });
   t.same(onlyManager.get('s1'), undefined, 'not running yet: no backend');
+
+  // a remote task the overlay has not programmed yet is no backend either
+  const unreachable = serviceBackends({
+    selfNodeId: 'A',
+    manager: new Map([[b.id, b]]),
+    gossip: new Map([gossip(b)]),
+    deadNodes: new Set(),
+    local: none,
+    reachable: (ip) => ip !== b.addr.split('/')[0],
+  });
+  t.same(unreachable.get('s1'), undefined, 'no overlay entries: no backend');
 
   // a local task the manager asks to stop drains, next to one that serves
   const joined = new Set<string>();
