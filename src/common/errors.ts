@@ -158,7 +158,7 @@ export const COMMON_ERRORS = defineErrorCodes('Generic, kernel and testbed', {
   SHOAL_ERR_BAD_MTU: ['invalid', 'an MTU outside 68-65535'],
   SHOAL_ERR_BAD_SYSCTL: ['invalid', 'a sysctl name with characters or a form the kernel does not have, or outside `net.*` for a namespace'],
   SHOAL_ERR_NFT: ['internal', "nft refused a transaction (nothing of it was applied; nft's message attached)"],
-  SHOAL_ERR_CONNTRACK: ['internal', 'the conntrack tool failed'],
+  SHOAL_ERR_CONNTRACK: ['internal', 'deleting connection-tracking entries failed (ctnetlink or the conntrack tool)'],
   SHOAL_ERR_SYSCTL: ['internal', 'reading or writing a sysctl failed (errno attached)'],
   SHOAL_ERR_COMMAND_FAILED: ['internal', 'a helper command (nft, conntrack, nsenter) exited non-zero or could not start'],
   SHOAL_ERR_SYNC_FAILED: ['internal', 'a reconciliation pass did not converge; the details list what was not applied'],

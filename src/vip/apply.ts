@@ -18,13 +18,13 @@
  * Conntrack, after the table changed (so no new connection can reach a departed backend):
  * - a backend port (PROTO IP TARGETPORT) that no programmed service keeps any more (its
  *   backend was removed from the model or turned unhealthy; a draining backend is kept)
- *   loses every entry whose reply source it is (conntrack -D --reply-src IP -p PROTO
- *   --reply-port-src PORT): its established connections are cut, the clients reconnect and
+ *   loses every entry whose reply source it is (as `conntrack -D --reply-src IP -p PROTO
+ *   --reply-port-src PORT`): its established connections are cut, the clients reconnect and
  *   get a live backend. Entries of backends still kept are untouched. This also ends direct
  *   connections from this namespace to that backend port, which would not outlive it either;
  * - a backend of an every-port entry (PROTO IP * VIP) no longer kept loses the entries
  *   whose reply source it is and whose original destination is the VIP, on any port
- *   (conntrack -D --reply-src IP -p PROTO -d VIP): what the VIP sent it, and nothing else;
+ *   (as `conntrack -D --reply-src IP -p PROTO -d VIP`): what the VIP sent it, and nothing else;
  * - a UDP service port that gets its first backend in an existing table loses the entries
  *   whose original destination it is: a UDP flow sent while the port had no backend would
  *   otherwise stay un-NATed for as long as it keeps sending (kube-proxy does the same). For
@@ -73,7 +73,7 @@ import {
 
 export interface VipSyncerOptions {
   logger?: Logger;
-  /** Conntrack deletions run at once, at most (each is one `conntrack` process). Default 4. */
+  /** Conntrack deletions run at once, at most (each a dump and deletes over ctnetlink, or one `conntrack` process). Default 4. */
   conntrackConcurrency?: number;
 }
 
