@@ -132,6 +132,9 @@ export class ManagerControl implements ManagerApi {
       },
       drains: this.drainTracker,
       joins: this.joinTracker,
+      rollBackLater: (id, why) => {
+        this.services.autoRollback(id, why).catch((err: unknown) => deps.logger.warn({ err, serviceId: id }, 'automatic rollback failed'));
+      },
     });
     this.core = new ControlCore(deps, this.allocator, this.orchestrator, this.drainTracker, this.joinTracker);
     this.networks = new NetworkControl(this.core);

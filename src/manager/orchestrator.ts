@@ -138,6 +138,12 @@ export interface OrchestratorOptions {
   drains: DrainTracker;
   /** The join acknowledgements rolling updates wait for; without it a settled task counts as joined. */
   joins?: JoinTracker;
+  /**
+   * Rolls a failed update back in a transaction of its own (called after the commit that
+   * saw it fail), with its ports, VIPs and networks settled as a requested rollback's are.
+   * Without it the specs are swapped in the same transaction.
+   */
+  rollBackLater?: (serviceId: string, why: string) => void;
 }
 
 export class Orchestrator {
@@ -146,6 +152,7 @@ export class Orchestrator {
   private readonly onWake: (serviceId: string) => void;
   private readonly drains: DrainTracker;
   private readonly joins: JoinTracker | undefined;
+  private readonly rollBackLater: ((serviceId: string, why: string) => void) | undefined;
   private readonly nextBatchAt = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: Timer }>();
   private closed = false;
@@ -156,6 +163,7 @@ export class Orchestrator {
     this.onWake = options.onWake;
     this.drains = options.drains;
     this.joins = options.joins;
+    this.rollBackLater = options.rollBackLater;
   }
 
   /** Networks a service's tasks attach to: its own, plus ingress when it publishes ingress ports. */
@@ -471,7 +479,13 @@ export class Orchestrator {
       const action = activeUpdateConfig(svc).failureAction;
       const why = `${plan.updateFailures} of ${plan.updatedTasks} updated tasks failed within the monitor window`;
       if (action === 'rollback' && state === 'updating' && svc.previousSpec) {
-        this.rollBack(ctx, svc, `update rolled back: ${why}`);
+        const later = this.rollBackLater;
+        if (later) {
+          // no further batch meanwhile: the plan stopped them
+          ctx.tx.onCommit(() => later(serviceId, why));
+        } else {
+          this.rollBack(ctx, svc, `update rolled back: ${why}`);
+        }
         return;
       }
       if (action !== 'continue') {
@@ -485,7 +499,8 @@ export class Orchestrator {
         return;
       }
     }
-    if ((state === 'updating' || state === 'rollback_started') && plan.outdatedRemaining === 0) {
+    // complete once nothing is outdated and the newest task's monitor window has passed
+    if ((state === 'updating' || state === 'rollback_started') && plan.outdatedRemaining === 0 && plan.monitorUntilMs === undefined) {
       const rollback = state === 'rollback_started';
       svc.updateStatus = {
         ...svc.updateStatus,

@@ -115,6 +115,12 @@ export interface SchedulePlan {
   updatedTasks: number;
   /** Whether an update (or rollback) in progress failed beyond its max failure ratio. */
   updateFailed: boolean;
+  /**
+   * During an update with nothing outdated left: when the monitor window of its newest
+   * task ends, if that is still ahead (the update is complete only then: a task failing
+   * in it still counts, as in Docker).
+   */
+  monitorUntilMs?: number;
 }
 
 /** Update states during which batches run and failures count. */
@@ -376,6 +382,18 @@ export function planService(input: ScheduleInput): SchedulePlan {
     plan.updateBatchStarted = true;
   }
   plan.outdatedRemaining = outdated.length + replacing;
+  if (inUpdate && plan.outdatedRemaining === 0 && pacing.monitorMs > 0) {
+    let until = 0;
+    for (const t of current) {
+      if (!isLive(t)) continue;
+      const created = Date.parse(t.createdAt);
+      if (!Number.isNaN(created)) until = Math.max(until, created + pacing.monitorMs);
+    }
+    if (until > nowMs) {
+      plan.monitorUntilMs = until;
+      wake(until);
+    }
+  }
 
   // 4. placement: pending tasks, then new replicated tasks
   for (const t of pendingAssign) {

@@ -210,27 +210,59 @@ export class ServiceControl {
       const svc = resolveService(tx, ref);
       checkVersion(svc, version, 'rollback');
       if (!svc.previousSpec) throw apiError('SHOAL_ERR_BAD_SPEC', `service ${svc.spec.name} does not have a previous spec`);
-      // the previous spec goes through the same checks as any update: its networks may be gone
-      const back = normalizeServiceSpec(svc.previousSpec);
-      resolveServiceNetworks(tx, back);
-      const previous: ServiceRecord = structuredClone(svc);
-      svc.endpoint = {
-        spec: back.endpointSpec,
-        ports: ctx.alloc.allocatePorts(
-          { serviceId: svc.id, serviceName: back.name },
-          back.endpointSpec.ports,
-          svc.spec.endpointSpec.ports,
-          svc.endpoint.ports,
-        ),
-        virtualIps: previous.endpoint.virtualIps,
-      };
-      svc.previousSpec = svc.spec;
-      svc.spec = back;
-      allocateVips(ctx, svc, previous);
-      this.core.orchestrator.reattachTasks(ctx, svc);
-      this.core.orchestrator.rollBack(ctx, svc, 'manually requested rollback', true);
+      this.restorePrevious(ctx, svc, 'manually requested rollback');
       return serviceView(tx, tx.get('service', svc.id)!);
     });
+  }
+
+  /**
+   * The automatic rollback of an update that failed (--update-failure-action rollback), in
+   * a transaction of its own, the same way as a requested one: the previous spec's ports
+   * and VIPs allocated again, its networks attached in place. When the previous spec can
+   * no longer be applied (a network gone, a port taken meanwhile), the update pauses
+   * instead, saying why. Does nothing unless the update is still the failed one.
+   */
+  async autoRollback(serviceId: string, why: string): Promise<void> {
+    const eligible = (svc: ServiceRecord | undefined): svc is ServiceRecord =>
+      svc !== undefined && svc.updateStatus.state === 'updating' && svc.previousSpec !== undefined;
+    try {
+      await this.core.mutate((ctx) => {
+        const svc = ctx.tx.get('service', serviceId);
+        if (eligible(svc)) this.restorePrevious(ctx, svc, `update rolled back: ${why}`);
+      });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      await this.core.mutate((ctx) => {
+        const svc = ctx.tx.get('service', serviceId);
+        if (!eligible(svc)) return;
+        svc.updateStatus = { ...svc.updateStatus, state: 'paused', message: `update paused: ${why}; it cannot be rolled back: ${message}` };
+        ctx.tx.put('service', svc);
+      });
+    }
+  }
+
+  /** Swaps a service back to its previous spec (checked like any update) and starts the rollout. */
+  private restorePrevious(ctx: TxContext, svc: ServiceRecord, message: string): void {
+    const { tx } = ctx;
+    // the previous spec goes through the same checks as any update: its networks may be gone
+    const back = normalizeServiceSpec(svc.previousSpec!);
+    resolveServiceNetworks(tx, back);
+    const previous: ServiceRecord = structuredClone(svc);
+    svc.endpoint = {
+      spec: back.endpointSpec,
+      ports: ctx.alloc.allocatePorts(
+        { serviceId: svc.id, serviceName: back.name },
+        back.endpointSpec.ports,
+        svc.spec.endpointSpec.ports,
+        svc.endpoint.ports,
+      ),
+      virtualIps: previous.endpoint.virtualIps,
+    };
+    svc.previousSpec = svc.spec;
+    svc.spec = back;
+    allocateVips(ctx, svc, previous);
+    this.core.orchestrator.reattachTasks(ctx, svc);
+    this.core.orchestrator.rollBack(ctx, svc, message, true);
   }
 
   async scaleService(ref: string, replicas: number): Promise<Service> {

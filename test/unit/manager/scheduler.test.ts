@@ -445,3 +445,23 @@ t.test('a paused update starts no batch; a rollback is paced by rollbackConfig',
   rb.updateStatus.state = 'updating';
   t.equal(plan(rb, olds(), nodes).shutdown.length, 3, 'update: update parallelism 0 (all)');
 });
+
+t.test("an update with nothing outdated left waits out its newest task's monitor window", async (t) => {
+  const svc = service(2, { updateConfig: { ...defaultUpdateConfig(), monitorMs: 5000 } });
+  svc.specVersion = 20;
+  svc.updateStatus = { state: 'updating', startedAt: iso(T0), completedAt: '', message: '' };
+  const a = task(1, 'a', 'running', 'running', 20);
+  const b = task(2, 'a', 'running', 'running', 20);
+  a.createdAt = iso(T0);
+  b.createdAt = iso(T0 + 3000);
+  const within = plan(svc, [a, b], [node('a')], { nowMs: T0 + 4000 });
+  t.equal(within.outdatedRemaining, 0);
+  t.equal(within.monitorUntilMs, T0 + 8000, 'the newest task is watched until 5 s after it was created');
+  t.equal(within.wakeAtMs, T0 + 8000, 'and the service is woken then');
+  const after = plan(svc, [a, b], [node('a')], { nowMs: T0 + 8001 });
+  t.equal(after.monitorUntilMs, undefined, 'past it: the update may complete');
+  const idle = { ...svc, updateStatus: { ...svc.updateStatus, state: 'completed' } };
+  t.equal(plan(idle, [a, b], [node('a')], { nowMs: T0 + 4000 }).monitorUntilMs, undefined, 'no update in progress: nothing to wait for');
+  const outdated = plan(svc, [a, task(2, 'a', 'running', 'running', 10)], [node('a')], { nowMs: T0 + 4000 });
+  t.equal(outdated.monitorUntilMs, undefined, 'outdated tasks left: the batches go on first');
+});

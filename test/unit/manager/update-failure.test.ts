@@ -46,6 +46,11 @@ async function agent(control: ManagerControl, nodeId: string, fail: (t: Task) =>
   }
 }
 
+/** Lets the newest tasks' monitor window pass: an update completes only then. */
+async function pastMonitor(m: { clock: { advanceAsync(ms: number): Promise<void> } }): Promise<void> {
+  await m.clock.advanceAsync(defaultUpdateConfig().monitorMs + 1);
+}
+
 async function setup(t: Test, patch: Partial<ServiceSpec>) {
   const m = await inProcessManager(t);
   const n1 = await join(m.control, 'n1', '192.0.2.31');
@@ -79,10 +84,11 @@ t.test('failure action pause: a task failing within the monitor window pauses th
 });
 
 t.test('failure action rollback: the service goes back to its previous spec, paced by rollbackConfig', async (t) => {
-  const { control, n1 } = await setup(t, {
+  const m = await setup(t, {
     updateConfig: { ...defaultUpdateConfig(), failureAction: 'rollback' },
     rollbackConfig: { ...defaultUpdateConfig(), parallelism: 0 },
   });
+  const { control, n1 } = m;
   const s = await control.inspectService('web');
   await control.updateService('web', v2(s.spec), s.version);
   await agent(control, n1);
@@ -93,11 +99,14 @@ t.test('failure action rollback: the service goes back to its previous spec, pac
   t.same(rb.previousSpec?.taskTemplate.env, ['V=2'], 'and the failed one is the previous spec');
   for (let i = 0; i < 4; i++) await agent(control, n1);
   t.same(await envs(control), ['V=1', 'V=1']);
+  t.equal((await control.inspectService('web')).updateStatus.state, 'rollback_started', 'within the monitor window: not complete yet');
+  await pastMonitor(m);
   t.equal((await control.inspectService('web')).updateStatus.state, 'rollback_completed');
 });
 
 t.test('service update --rollback: previous spec with rollbackConfig pacing; none -> a clear error', async (t) => {
-  const { control, n1 } = await setup(t, { rollbackConfig: { ...defaultUpdateConfig(), parallelism: 0 } });
+  const m = await setup(t, { rollbackConfig: { ...defaultUpdateConfig(), parallelism: 0 } });
+  const { control, n1 } = m;
   const s = await control.inspectService('web');
   await t.rejects(control.updateService('web', s.spec, 0, { rollback: true }), {
     code: 'SHOAL_ERR_BAD_SPEC',
@@ -106,6 +115,7 @@ t.test('service update --rollback: previous spec with rollbackConfig pacing; non
   await control.updateService('web', v2(s.spec), s.version);
   for (let i = 0; i < 6; i++) await agent(control, n1);
   t.same(await envs(control), ['V=2', 'V=2']);
+  await pastMonitor(m);
   const u = await control.inspectService('web');
   t.equal(u.updateStatus.state, 'completed');
   const r = await control.updateService('web', u.spec, u.version, { rollback: true });
@@ -118,5 +128,66 @@ t.test('service update --rollback: previous spec with rollbackConfig pacing; non
   );
   for (let i = 0; i < 4; i++) await agent(control, n1);
   t.same(await envs(control), ['V=1', 'V=1']);
+  await pastMonitor(m);
   t.equal((await control.inspectService('web')).updateStatus.state, 'rollback_completed');
+});
+
+const published = (p: number) => ({ name: '', protocol: 'tcp', targetPort: 80, publishedPort: p, publishMode: 'ingress' });
+
+t.test("an automatic rollback allocates the previous spec's ports again and frees the failed one's", async (t) => {
+  const m = await setup(t, {
+    updateConfig: { ...defaultUpdateConfig(), failureAction: 'rollback' },
+    rollbackConfig: { ...defaultUpdateConfig(), parallelism: 0 },
+    endpointSpec: { mode: 'vip', ports: [published(8080)] },
+  });
+  const { control, n1 } = m;
+  const s = await control.inspectService('web');
+  const moved = { ...v2(s.spec), endpointSpec: { mode: 'vip', ports: [published(8081)] } };
+  await control.updateService('web', moved, s.version);
+  t.same(
+    (await control.inspectService('web')).endpoint.ports.map((p) => p.publishedPort),
+    [8081],
+    'the update publishes 8081',
+  );
+  await agent(control, n1);
+  await agent(control, n1, () => true);
+  const rb = await control.inspectService('web');
+  t.equal(rb.updateStatus.state, 'rollback_started');
+  t.match(rb.updateStatus.message, /update rolled back: 1 of 1 updated tasks failed/);
+  t.same(
+    rb.endpoint.ports.map((p) => p.publishedPort),
+    [8080],
+    'the rollback publishes 8080 again',
+  );
+  // 8081 is free again: another service can take it
+  const other = await control.createService({ ...defaultServiceSpec('other'), endpointSpec: { mode: 'vip', ports: [published(8081)] } });
+  t.same(
+    other.endpoint.ports.map((p) => p.publishedPort),
+    [8081],
+  );
+});
+
+t.test('an automatic rollback that can no longer apply pauses the update and says why', async (t) => {
+  const m = await setup(t, {
+    updateConfig: { ...defaultUpdateConfig(), failureAction: 'rollback' },
+    endpointSpec: { mode: 'vip', ports: [published(8080)] },
+  });
+  const { control, n1 } = m;
+  const s = await control.inspectService('web');
+  await control.updateService('web', { ...v2(s.spec), endpointSpec: { mode: 'vip', ports: [published(8081)] } }, s.version);
+  // meanwhile another service takes the port the previous spec published
+  await control.createService({ ...defaultServiceSpec('other'), endpointSpec: { mode: 'vip', ports: [published(8080)] } });
+  await agent(control, n1);
+  await agent(control, n1, () => true);
+  const after = await control.inspectService('web');
+  t.equal(after.updateStatus.state, 'paused');
+  t.match(
+    after.updateStatus.message,
+    /update paused: 1 of 1 updated tasks failed within the monitor window; it cannot be rolled back: .*8080/,
+  );
+  t.same(
+    after.spec.endpointSpec.ports.map((p) => p.publishedPort),
+    [8081],
+    'nothing half-changed: the failed spec stays',
+  );
 });
