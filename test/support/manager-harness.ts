@@ -25,6 +25,7 @@ import { connectManager } from '../../src/api/client.ts';
 import type { ManagerClient } from '../../src/api/client.ts';
 import { resolveManagerConfig } from '../../src/manager/config.ts';
 import type { ManagerConfig, ManagerConfigInput } from '../../src/manager/config.ts';
+import { generateNodeKey } from '../../src/api/certificates.ts';
 import { ManagerControl } from '../../src/manager/control.ts';
 import { MANAGER_SCHEMA } from '../../src/manager/objects.ts';
 import type { Kinds } from '../../src/manager/objects.ts';
@@ -247,6 +248,19 @@ export async function startServerInProcess(
     m.destroy();
   });
   return Object.assign(m, { client });
+}
+
+/** A worker node joined straight through the control (a certificate issued, then Ready): no agent, no session. */
+export async function readyNode(control: ManagerControl, hostname: string, addr: string): Promise<string> {
+  const swarm = await control.inspectSwarm();
+  const r = await control.issueNodeCertificate({
+    token: swarm.joinTokens.worker,
+    publicKeyPem: generateNodeKey().publicKeyPem,
+    hostname,
+    advertiseAddr: addr,
+  });
+  await control.nodeReady(r.nodeId, { hostname, platformOs: 'linux', platformArch: 'x64', version: '0', addr });
+  return r.nodeId;
 }
 
 /** Joins a node with a worker (or manager) token, as `shoal agent` does, into a temporary directory. */

@@ -9,27 +9,16 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { defaultNetworkSpec, defaultServiceSpec, defaultUpdateConfig } from '../../../src/api/api-defaults.ts';
 import type { AgentReport, EndpointEvent, SessionMessage, Task, TaskStatus } from '../../../src/api/api-types.ts';
-import { generateNodeKey } from '../../../src/api/certificates.ts';
 import type { ShoalError } from '../../../src/common/errors.ts';
 import type { Logger } from '../../../src/common/logger.ts';
 import { applySessionMessage, emptyState } from '../../../src/agent/session-client.ts';
 import type { ManagerControl } from '../../../src/manager/control.ts';
 import { DRAIN_ACK_TIMEOUT_MS } from '../../../src/manager/drain-tracker.ts';
 import type { Dispatcher } from '../../../src/manager/session.ts';
-import { inProcessManager } from '../../support/manager-harness.ts';
+import { inProcessManager, readyNode } from '../../support/manager-harness.ts';
 import type { InProcessManager } from '../../support/manager-harness.ts';
 
-async function join(control: ManagerControl, hostname: string, addr: string): Promise<string> {
-  const swarm = await control.inspectSwarm();
-  const r = await control.issueNodeCertificate({
-    token: swarm.joinTokens.worker,
-    publicKeyPem: generateNodeKey().publicKeyPem,
-    hostname,
-    advertiseAddr: addr,
-  });
-  await control.nodeReady(r.nodeId, { hostname, platformOs: 'linux', platformArch: 'x64', version: '0', addr });
-  return r.nodeId;
-}
+const join = readyNode;
 
 const stopped: TaskStatus = { state: 'shutdown', message: 'stopped', err: '', timestamp: '', exitCode: 0, health: '' };
 

@@ -7,21 +7,10 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { defaultServiceSpec, defaultUpdateConfig } from '../../../src/api/api-defaults.ts';
 import type { ServiceSpec, Task, TaskStatus } from '../../../src/api/api-types.ts';
-import { generateNodeKey } from '../../../src/api/certificates.ts';
 import type { ManagerControl } from '../../../src/manager/control.ts';
-import { inProcessManager } from '../../support/manager-harness.ts';
+import { inProcessManager, readyNode } from '../../support/manager-harness.ts';
 
-async function join(control: ManagerControl, hostname: string, addr: string): Promise<string> {
-  const swarm = await control.inspectSwarm();
-  const r = await control.issueNodeCertificate({
-    token: swarm.joinTokens.worker,
-    publicKeyPem: generateNodeKey().publicKeyPem,
-    hostname,
-    advertiseAddr: addr,
-  });
-  await control.nodeReady(r.nodeId, { hostname, platformOs: 'linux', platformArch: 'x64', version: '0', addr });
-  return r.nodeId;
-}
+const join = readyNode;
 
 const status = (state: string, health = ''): TaskStatus => ({
   state,
