@@ -185,3 +185,26 @@ export function planIngressSnat(tableName: string, ingressIfname: string): Plann
     { name: 'postrouting', hook: 'postrouting', priority: 100, rules: [`oifname "${ingressIfname}" ct status dnat masquerade`] },
   ]);
 }
+
+/** Where the embedded resolver answers inside every sandbox. */
+export const RESOLVER_ADDRESS = '127.0.0.11';
+
+/**
+ * A sandbox's resolver redirect: queries to 127.0.0.11:53 (UDP and TCP) go to the ports the
+ * node's resolver opened inside the sandbox (conntrack maps the answers back to port 53),
+ * so a task may still run a server of its own on port 53.
+ */
+export function planResolverRedirect(tableName: string, udpPort: number, tcpPort: number): PlannedTable {
+  if (!validPort(udpPort) || !validPort(tcpPort)) throw new TypeError(`resolver ports ${udpPort}/${tcpPort} must be 1-65535`);
+  return wholeTable(tableName, [
+    {
+      name: 'output',
+      hook: 'output',
+      priority: -100,
+      rules: [
+        `ip daddr ${RESOLVER_ADDRESS} udp dport 53 dnat to ${RESOLVER_ADDRESS}:${udpPort}`,
+        `ip daddr ${RESOLVER_ADDRESS} tcp dport 53 dnat to ${RESOLVER_ADDRESS}:${tcpPort}`,
+      ],
+    },
+  ]);
+}
