@@ -25,6 +25,7 @@ export const ERROR_TABLE_MODULES = [
   'src/agent/errors.ts',
   'src/agent/tasks/errors.ts',
   'src/vip/errors.ts',
+  'src/dns/errors.ts',
 ];
 
 /** The line after which docs/errors.md is generated. */
