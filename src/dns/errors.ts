@@ -19,6 +19,10 @@ export const DNS_ERRORS = defineErrorCodes('Embedded DNS resolver', {
     'invalid',
     'a query whose OPT record asks for an EDNS version other than 0; details.rcode is BADVERS (16), answered with an OPT record',
   ],
+  SHOAL_ERR_DNS_UPSTREAM: [
+    'unavailable',
+    'an upstream resolver could not be asked or did not answer in full: the send failed (no route from the sandbox, refused), or a TCP connection closed before a whole answer',
+  ],
   SHOAL_ERR_DNS_BAD_MESSAGE: [
     'invalid',
     'a message the encoder cannot write: a name with an empty label, a label over 63 bytes or a name over 255, an address that does not parse, a field out of range, an OPT record among the records (EDNS goes in `edns`), a record whose type does not match its data, or a TCP message over 65,535 bytes',
