@@ -1,0 +1,207 @@
+/**
+ * The resolver's sockets: one process serves every sandbox of its node. For each sandbox, a
+ * UDP and a TCP socket on 127.0.0.11 and a free port, opened inside the sandbox's network
+ * namespace (native openSocket) and adopted by Node's event loop; the sandbox's redirect
+ * (vip/mesh-plan.ts planResolverRedirect) sends 127.0.0.11:53 to them. Each query is decoded
+ * (wire.ts), answered by the chain (handler.ts) with the sandbox's networks, and encoded
+ * within the transport's budget: 512 bytes over UDP, or the client's EDNS size (at most
+ * 4,096); a whole message over TCP.
+ *
+ * Nothing a client sends can stop the server: a message that does not decode gets FORMERR
+ * when its header could be read (BADVERS for an EDNS version it does not speak), a response
+ * sent to it (QR set) is dropped without an answer, and the chain never rejects. TCP
+ * connections carry any number of queries, answered as they come, and are closed after
+ * TCP_IDLE_MS without one.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { asShoalError } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import { callNative } from '../kernel/native.ts';
+import type { DnsTransport, Resolver } from './handler.ts';
+import { emptyResponse, type Query, RCODE, type Response } from './message.ts';
+import { decodeQuery, encodeResponse, frameTcp, RCODE_BADVERS, TcpFrameReader } from './wire.ts';
+
+export const RESOLVER_LISTEN_ADDRESS = '127.0.0.11';
+/** Plain DNS over UDP (RFC 1035 4.2.1). */
+const UDP_PLAIN_LIMIT = 512;
+/** The most an EDNS client gets over UDP, whatever it offers (fragmentation beyond). */
+const UDP_EDNS_MAX = 4096;
+const TCP_LIMIT = 65535;
+export const TCP_IDLE_MS = 10_000;
+/** TCP connections at once per sandbox. */
+export const TCP_MAX_CONNECTIONS = 256;
+
+export interface ResolverSandbox {
+  id: string;
+  /** /run/netns/NAME */
+  nsPath: string;
+  /** The networks whose names it may resolve. */
+  networkIds: readonly string[];
+}
+
+export interface ServerStats {
+  queries: number;
+  /** Messages that did not decode (answered FORMERR/BADVERS when their header could be read). */
+  malformed: number;
+  /** Messages dropped without an answer (a response sent to us, a header cut short). */
+  dropped: number;
+  /** UDP answers cut to fit (TC set). */
+  truncated: number;
+}
+
+interface Open {
+  sandbox: ResolverSandbox;
+  udp: dgram.Socket;
+  tcp: net.Server;
+  udpPort: number;
+  tcpPort: number;
+}
+
+/** The UDP byte budget for an answer to `q`. */
+export function udpLimit(q: Query | undefined): number {
+  if (!q?.edns) return UDP_PLAIN_LIMIT;
+  return Math.max(UDP_PLAIN_LIMIT, Math.min(UDP_EDNS_MAX, q.edns.udpPayloadSize));
+}
+
+/** What to answer to a message that did not decode, or undefined to drop it. */
+export function answerToMalformed(err: unknown): Response | undefined {
+  const e = asShoalError(err);
+  const d = e.details as { id?: unknown; opcode?: unknown; rd?: unknown; cd?: unknown; rcode?: unknown };
+  if (e.code === 'SHOAL_ERR_DNS_NOT_A_QUERY' || typeof d.id !== 'number') return undefined;
+  const rcode = e.code === 'SHOAL_ERR_DNS_BAD_EDNS_VERSION' ? RCODE_BADVERS : RCODE.FORMERR;
+  const q: Query = {
+    id: d.id,
+    opcode: typeof d.opcode === 'number' ? d.opcode : 0,
+    rd: d.rd === true,
+    cd: d.cd === true,
+    question: { name: '', type: 0, class: 0 },
+    ...(rcode === RCODE_BADVERS ? { edns: { udpPayloadSize: UDP_PLAIN_LIMIT, dnssecOk: false } } : {}),
+  };
+  return { ...emptyResponse(q, rcode), question: undefined };
+}
+
+export class DnsServer {
+  private readonly resolver: Resolver;
+  private readonly logger: Logger;
+  private readonly open = new Map<string, Open>();
+  readonly stats: ServerStats = { queries: 0, malformed: 0, dropped: 0, truncated: 0 };
+
+  constructor(o: { resolver: Resolver; logger: Logger }) {
+    this.resolver = o.resolver;
+    this.logger = o.logger;
+  }
+
+  /** The ports of a sandbox whose sockets are open. */
+  ports(id: string): { udpPort: number; tcpPort: number } | undefined {
+    const o = this.open.get(id);
+    return o ? { udpPort: o.udpPort, tcpPort: o.tcpPort } : undefined;
+  }
+
+  /** Sandboxes served now. */
+  sandboxes(): string[] {
+    return [...this.open.keys()];
+  }
+
+  /**
+   * Opens (or keeps) a sandbox's sockets and returns their ports; a sandbox already open
+   * only gets its networks updated.
+   */
+  async serve(sb: ResolverSandbox): Promise<{ udpPort: number; tcpPort: number }> {
+    const have = this.open.get(sb.id);
+    if (have && have.sandbox.nsPath === sb.nsPath) {
+      have.sandbox = sb;
+      return { udpPort: have.udpPort, tcpPort: have.tcpPort };
+    }
+    if (have) this.stop(sb.id);
+    const fds = callNative(`opening the resolver's sockets in ${sb.nsPath}`, (n) => {
+      const udpFd = n.openSocket(sb.nsPath, n.constants.AF_INET, n.constants.SOCK_DGRAM, 0, RESOLVER_LISTEN_ADDRESS, 0);
+      const tcpFd = n.openSocket(sb.nsPath, n.constants.AF_INET, n.constants.SOCK_STREAM, 0, RESOLVER_LISTEN_ADDRESS, 0);
+      return { udpFd, tcpFd };
+    });
+    const udp = dgram.createSocket('udp4');
+    const tcp = net.createServer();
+    tcp.maxConnections = TCP_MAX_CONNECTIONS;
+    await new Promise<void>((resolve) => udp.bind({ fd: fds.udpFd }, resolve));
+    await new Promise<void>((resolve) => tcp.listen({ fd: fds.tcpFd }, resolve));
+    const entry: Open = {
+      sandbox: sb,
+      udp,
+      tcp,
+      udpPort: udp.address().port,
+      tcpPort: (tcp.address() as net.AddressInfo).port,
+    };
+    udp.on('message', (msg, rinfo) => {
+      void this.answerUdp(entry, msg, rinfo);
+    });
+    udp.on('error', (err) => this.logger.warn({ err, sandbox: sb.id }, 'resolver UDP socket error'));
+    tcp.on('connection', (c) => this.onTcp(entry, c));
+    tcp.on('error', (err) => this.logger.warn({ err, sandbox: sb.id }, 'resolver TCP socket error'));
+    this.open.set(sb.id, entry);
+    return { udpPort: entry.udpPort, tcpPort: entry.tcpPort };
+  }
+
+  /** Closes a sandbox's sockets (idempotent). */
+  stop(id: string): void {
+    const o = this.open.get(id);
+    if (!o) return;
+    this.open.delete(id);
+    o.udp.close();
+    o.tcp.close();
+  }
+
+  close(): void {
+    for (const id of [...this.open.keys()]) this.stop(id);
+  }
+
+  /** The encoded answer to one message, or undefined to send nothing. */
+  async answer(entry: Open, msg: Uint8Array, transport: DnsTransport): Promise<Uint8Array | undefined> {
+    let query: Query;
+    try {
+      query = decodeQuery(msg);
+    } catch (err) {
+      const r = answerToMalformed(err);
+      if (r) this.stats.malformed++;
+      else this.stats.dropped++;
+      return r ? encodeResponse(r, transport === 'udp' ? UDP_PLAIN_LIMIT : TCP_LIMIT) : undefined;
+    }
+    this.stats.queries++;
+    const r = await this.resolver({ query, networkIds: entry.sandbox.networkIds, transport });
+    try {
+      const out = encodeResponse(r, transport === 'udp' ? udpLimit(query) : TCP_LIMIT);
+      if (transport === 'udp' && out.length >= 3 && (out[2]! & 0x02) !== 0) this.stats.truncated++;
+      return out;
+    } catch (err) {
+      this.logger.warn({ err, sandbox: entry.sandbox.id, name: query.question.name }, 'resolver answer could not be encoded');
+      return encodeResponse(emptyResponse(query, RCODE.SERVFAIL), UDP_PLAIN_LIMIT);
+    }
+  }
+
+  private async answerUdp(entry: Open, msg: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
+    const out = await this.answer(entry, msg, 'udp');
+    if (!out || !this.open.has(entry.sandbox.id)) return;
+    entry.udp.send(out, rinfo.port, rinfo.address, (err) => {
+      if (err) this.logger.debug({ err, sandbox: entry.sandbox.id }, 'resolver UDP answer not sent');
+    });
+  }
+
+  private onTcp(entry: Open, c: net.Socket): void {
+    const reader = new TcpFrameReader();
+    c.setTimeout(TCP_IDLE_MS, () => c.destroy());
+    c.on('error', () => c.destroy());
+    c.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch {
+        c.destroy();
+        return;
+      }
+      for (let m = reader.next(); m !== undefined; m = reader.next()) {
+        void this.answer(entry, m, 'tcp').then((out) => {
+          if (out && !c.destroyed) c.write(frameTcp(out));
+          else if (!out) c.destroy(); // a response sent to a resolver: nothing to say
+        });
+      }
+    });
+  }
+}
