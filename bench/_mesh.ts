@@ -8,9 +8,11 @@
  * 8080 -> 80 through the mesh. The reference is the same server started directly in host
  * h2's namespace on port 9000, no mesh.
  *
- * Throughput: wrk from the outside client (the underlay namespace, 192.0.2.1) against
- * 192.0.2.12:8080 (h2's mesh table, its ingress sandbox, a task on any host over the
- * ingress overlay) and against 192.0.2.12:9000 (the server in h2 itself): keep-alive
+ * Throughput: h2 is drained first (its tasks move to h1 and h3; a drained node stays in the
+ * routing mesh), so h2 is a host with no local replica. wrk from the outside client (the
+ * underlay namespace, 192.0.2.1) against 192.0.2.12:8080 (h2's mesh table, its ingress
+ * sandbox, a task on h1 or h3 over the ingress overlay) and against 192.0.2.12:9000 (the
+ * same server run in h2 itself, no mesh): keep-alive
  * connections (requests per second), and a new connection per request (`Connection:
  * close`: connections per second, the rate the conntrack and NAT path sets). Rounds
  * alternate which side goes first; the figures are medians. The mesh side has three server
@@ -39,11 +41,12 @@
  * sysctl call).
  *
  *   SHOAL_BENCH_MESH_ROUNDS (3), SHOAL_BENCH_MESH_SECONDS (5 per wrk run),
- *   SHOAL_BENCH_MESH_CONNECTIONS (32)
+ *   SHOAL_BENCH_MESH_CONNECTIONS (32), SHOAL_BENCH_KEEP_LOGS (a directory: the testbed's
+ *   logs are copied there before it goes down)
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ManagerClient } from '../src/api/client.ts';
 import { connectManager } from '../src/api/client.ts';
@@ -328,13 +331,32 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
       return out;
     };
 
+    // h2 drained: its tasks move to h1 and h3, and its published port still answers (as in
+    // Docker, a drained node stays in the routing mesh), so every request through it
+    // crosses the ingress overlay to a task on another host
+    const h2Node = (await mc.listNodes()).find((n) => n.status.addr === HOST_ADDR)?.id;
+    if (!h2Node) throw new Error(`no node advertises ${HOST_ADDR}`);
+    await shoal(['node', 'update', '--availability', 'drain', h2Node]);
+    await until(
+      async () => {
+        const tasks = (await mc.listTasks({ services: ['web'] })).filter(
+          (t) => t.desiredState === 'running' && t.status.state === 'running',
+        );
+        const live = (await mc.listTasks({ services: ['web'] })).filter(
+          (t) => !['shutdown', 'complete', 'failed', 'rejected', 'orphaned', 'remove'].includes(t.status.state),
+        );
+        return tasks.length === 3 && live.length === 3 && tasks.every((t) => t.nodeId !== h2Node) ? true : undefined;
+      },
+      120_000,
+      "web's 3 tasks to run on h1 and h3",
+    );
     await converge(3, performance.now());
     await until(
       async () => ((await inNs(clientNs, ['curl', '-sf', '-m', '2', `http://${HOST_ADDR}:${PUBLISHED}/`])) ? true : undefined),
       60_000,
       `the mesh to answer on ${HOST_ADDR}:${PUBLISHED}`,
     );
-    log('mesh: web runs 3 tasks, every ingress sandbox balances over them, the mesh answers');
+    log('mesh: web runs 3 tasks on h1 and h3 (h2 drained), every ingress sandbox balances over them, the mesh answers on h2');
 
     const d = spawn('ip', ['netns', 'exec', `${prefix}h${HOST}`, process.execPath, SERVER, String(DIRECT_PORT)], {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -391,6 +413,9 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
       );
     }
     endDirect();
+
+    // h2 takes tasks again for the convergence part
+    await shoal(['node', 'update', '--availability', 'active', h2Node]);
 
     // the cost of one map read, which every convergence sample may include
     const readCost: number[] = [];
@@ -471,6 +496,15 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
       });
     }
     client?.close();
+    const keep = process.env['SHOAL_BENCH_KEEP_LOGS'];
+    if (testbedStarted && keep) {
+      try {
+        cpSync(testbedPaths(prefix).logDir, keep, { recursive: true });
+        log(`mesh: the testbed's logs copied to ${keep}`);
+      } catch (err) {
+        log(`mesh: cannot copy the testbed's logs: ${(err as Error).message}`);
+      }
+    }
     if (testbedStarted) {
       try {
         await shoal(['testbed', 'down', '--prefix', prefix]);
