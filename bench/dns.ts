@@ -24,15 +24,20 @@
  * - shoal_lost, dnsmasq_lost: queries dnsperf gave up on (no answer within 1 s), summed over
  *   the max-rate rounds; shoal_latency_lost, dnsmasq_latency_lost: in the latency runs.
  *
+ * - loadavg_1m: the machine's load when the bench started and ended: the servers share two
+ *   cores with dnsperf and with whatever else runs, and the figures move with it.
+ *
  * task_resolvable_p99_ms is the testbed part's (how soon a new task's name resolves); null
  * until it is measured here.
  *
- *   npm run bench -- dns   (SHOAL_BENCH_ROUNDS, default 3; SHOAL_BENCH_DNS_SECONDS, default 5)
+ *   npm run bench -- dns   (root; SHOAL_BENCH_ROUNDS, default 5; SHOAL_BENCH_DNS_SECONDS, default 4;
+ *                           SHOAL_BENCH_DNS_CLIENTS, default 4, SHOAL_BENCH_DNS_OUTSTANDING, default
+ *                           100: dnsperf's -c and -q; SHOAL_BENCH_DNS_PIN=1: see PIN)
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -42,14 +47,21 @@ import { median, percentile } from './_stats.ts';
 
 const execFileP = promisify(execFile);
 
-const ROUNDS = Number(process.env['SHOAL_BENCH_ROUNDS'] ?? 3);
-const SECONDS = Number(process.env['SHOAL_BENCH_DNS_SECONDS'] ?? 5);
+const ROUNDS = Number(process.env['SHOAL_BENCH_ROUNDS'] ?? 5);
+const SECONDS = Number(process.env['SHOAL_BENCH_DNS_SECONDS'] ?? 4);
 /** dnsperf's UDP sockets (-c) and queries in flight (-q) in the max-rate runs. */
 const DNSPERF_CLIENTS = Number(process.env['SHOAL_BENCH_DNS_CLIENTS'] ?? 4);
 const DNSPERF_OUTSTANDING = Number(process.env['SHOAL_BENCH_DNS_OUTSTANDING'] ?? 100);
 const SERVICES = 50;
 const TASKS_PER_SERVICE = 10;
 const DNSMASQ_ADDRESS = '127.0.0.12';
+/**
+ * SHOAL_BENCH_DNS_PIN=1: the servers on CPU 0 and dnsperf on CPU 1 (taskset), so that the
+ * two never take turns on one core; off by default (the scheduler places them).
+ */
+const PIN = process.env['SHOAL_BENCH_DNS_PIN'] === '1';
+const pinned = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
+  PIN ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
 
 function log(msg: string): void {
   process.stderr.write(`dns: ${msg}\n`);
@@ -132,7 +144,7 @@ async function dnsperf(
   const outFile = join(scratch, 'dnsperf.out');
   const out = openSync(outFile, 'w');
   try {
-    const child = spawn('ip', args, { stdio: ['ignore', out, 'inherit'] });
+    const child = spawn(...pinned(1, 'ip', args), { stdio: ['ignore', out, 'inherit'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), (SECONDS + 30) * 1000);
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     clearTimeout(timer);
@@ -277,7 +289,9 @@ export async function resolverQps(): Promise<ResolverQps> {
     writeFileSync(queryFile, `${queries.join('\n')}\n`, { mode: 0o644 });
 
     log(`namespace ${ns}; ${SERVICES} services x ${TASKS_PER_SERVICE} tasks, ${queries.length} names`);
-    shoal = spawn('node', ['--import', 'tsx', 'bench/_dns-server.ts', ns, recordsFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+    shoal = spawn(...pinned(0, 'node', ['--import', 'tsx', 'bench/_dns-server.ts', ns, recordsFile]), {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     const firstLine = await new Promise<string>((resolve, reject) => {
       const rl = createInterface({ input: shoal!.stdout! });
       rl.once('line', (l) => {
@@ -291,8 +305,7 @@ export async function resolverQps(): Promise<ResolverQps> {
 
     // `ip netns exec` execs dnsmasq in place: the PID is dnsmasq's
     dnsmasq = spawn(
-      'ip',
-      [
+      ...pinned(0, 'ip', [
         'netns',
         'exec',
         ns,
@@ -308,7 +321,7 @@ export async function resolverQps(): Promise<ResolverQps> {
         '--port=53',
         '--local-ttl=5',
         '--cache-size=10000',
-      ],
+      ]),
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     await until('dnsmasq', 10_000, async () => (await digA(ns, DNSMASQ_ADDRESS, 53, 'svc00').catch(() => [])).length > 0);
@@ -363,7 +376,7 @@ export async function resolverQps(): Promise<ResolverQps> {
       if (r.latenciesMs.length === 0) throw new Error(`dnsperf -v printed no latencies for ${who}`);
       log(
         `  ${who}: ${Math.round(r.qps)} qps, p50 ${round3(percentile(r.latenciesMs, 50))} ms, ` +
-          `p99 ${round3(percentile(r.latenciesMs, 99))} ms, max ${round3(Math.max(...r.latenciesMs))} ms, lost ${r.lost}`,
+          `p99 ${round3(percentile(r.latenciesMs, 99))} ms, max ${round3(r.latenciesMs.reduce((m, x) => Math.max(m, x), 0))} ms, lost ${r.lost}`,
       );
     }
 
@@ -398,12 +411,15 @@ export async function resolverQps(): Promise<ResolverQps> {
 // ------------------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
+  const loadBefore = os.loadavg()[0]!;
   const qps = await resolverQps();
+  const loadAfter = os.loadavg()[0]!;
   log(`shoal ${qps.shoal_qps} qps, dnsmasq ${qps.dnsmasq_qps} qps: ratio ${qps.qps_ratio}; p99 ${qps.p99_ms} ms at ${qps.latency_qps} qps`);
   console.log(
     JSON.stringify({
       bench: 'dns',
       ...qps,
+      loadavg_1m: [Math.round(loadBefore * 100) / 100, Math.round(loadAfter * 100) / 100],
       // the testbed part (a new task's name resolvable on every host) computes this
       task_resolvable_p99_ms: null,
     }),
