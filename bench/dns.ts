@@ -29,7 +29,7 @@
  * Where shoal's time goes (a CPU profile of bench/_dns-server.ts at 30,000 qps, then at its
  * maximum): about 63% of its busy time in dgram's send (the sendto, in which the kernel
  * delivers the answer over loopback: dnsmasq pays that too), 8% in the garbage collector,
- * about 11% in src/dns itself (records handler, encoder, chain, decoder), the rest Node's
+ * about 10% in src/dns itself (records handler, encoder, chain, decoder), the rest Node's
  * dgram and promise machinery. Under tsx, esbuild's keepNames adds a `__name` call for each
  * closure made per query (about 3%); the agent runs tsc's output, which has none.
  *
