@@ -61,7 +61,7 @@ export function defaultServiceSpec(name: string): ServiceSpec {
 }
 
 export function defaultContainerSpec(name: string): ContainerSpec {
-  return { name, networks: [], node: '', command: [], hostname: '', env: [], labels: {} };
+  return { name, networks: [], node: '', command: [], hostname: '', env: [], labels: {}, dns: [], dnsSearch: [], dnsOptions: [] };
 }
 
 export function defaultNodeSpec(): NodeSpec {

@@ -96,6 +96,8 @@ export interface Endpoint {
    * always active.
    */
   state: EndpointState | (string & {});
+  /** A task's or container's host name (its spec's, else its ID's first 12 characters); empty for VIPs. */
+  hostname: string;
 }
 
 export interface Peer {
@@ -337,6 +339,10 @@ export interface ContainerSpec {
   hostname: string;
   env: string[];
   labels: Record<string, string>;
+  /** Upstream resolvers, search domains and options, as TaskTemplate's. */
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
 }
 
 export interface Container {

@@ -31,6 +31,9 @@ interface RunFlags {
   hostname?: string;
   env?: string[];
   label?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
 }
 
 const CONTAINER_FILTERS = ['id', 'name', 'network', 'node', 'status'] as const;
@@ -55,6 +58,9 @@ export function buildContainerSpec(
   if (flags.hostname !== undefined) spec.hostname = flags.hostname;
   spec.env = (flags.env ?? []).map((e) => parseEnv(e, env));
   spec.labels = pairsToRecord((flags.label ?? []).map((l) => parseLabel(l)));
+  spec.dns = [...(flags.dns ?? [])];
+  spec.dnsSearch = [...(flags.dnsSearch ?? [])];
+  spec.dnsOptions = [...(flags.dnsOption ?? [])];
   spec.command = [...command];
   return spec;
 }
@@ -73,6 +79,9 @@ export function registerContainerCommands(program: Command, ctx: CliContext = pr
     .option('-h, --hostname <name>', 'container host name')
     .option('-e, --env <var>', 'set an environment variable (repeatable)', collect)
     .option('-l, --label <key=value>', 'set metadata on the container (repeatable)', collect)
+    .option('--dns <ip>', 'set custom DNS servers: the embedded resolver forwards to them (repeatable)', collect)
+    .option('--dns-search <domain>', 'set custom DNS search domains (repeatable)', collect)
+    .option('--dns-option <option>', 'set DNS options (repeatable)', collect)
     .option('-d, --detach', 'accepted for Docker compatibility: containers always run in the background')
     .action(async (command: string[], flags: RunFlags, cmd: Command) => {
       await runCommand(ctx, cmd, async (api) => {

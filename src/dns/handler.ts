@@ -23,6 +23,8 @@ export type DnsTransport = 'udp' | 'tcp';
 /** One query as the chain sees it. */
 export interface DnsRequest {
   readonly query: Query;
+  /** The asking sandbox (what the forwarder picks its upstreams by). */
+  readonly sandboxId: string;
   /** The networks of the asking sandbox: the only networks whose names it may resolve. */
   readonly networkIds: readonly string[];
   /** The transport it came on: a UDP answer may be truncated by the encoder, a TCP one not. */

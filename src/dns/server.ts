@@ -166,7 +166,7 @@ export class DnsServer {
       return r ? encodeResponse(r, transport === 'udp' ? UDP_PLAIN_LIMIT : TCP_LIMIT) : undefined;
     }
     this.stats.queries++;
-    const r = await this.resolver({ query, networkIds: entry.sandbox.networkIds, transport });
+    const r = await this.resolver({ query, sandboxId: entry.sandbox.id, networkIds: entry.sandbox.networkIds, transport });
     try {
       const out = encodeResponse(r, transport === 'udp' ? udpLimit(query) : TCP_LIMIT);
       if (transport === 'udp' && out.length >= 3 && (out[2]! & 0x02) !== 0) this.stats.truncated++;
@@ -187,19 +187,27 @@ export class DnsServer {
 
   private onTcp(entry: Open, c: net.Socket): void {
     const reader = new TcpFrameReader();
+    let pending = 0;
+    let closing = false;
     c.setTimeout(TCP_IDLE_MS, () => c.destroy());
     c.on('error', () => c.destroy());
     c.on('data', (chunk: Buffer) => {
+      if (closing) return;
       try {
         reader.push(chunk);
       } catch {
         c.destroy();
         return;
       }
-      for (let m = reader.next(); m !== undefined; m = reader.next()) {
+      for (let m = reader.next(); m !== undefined && !closing; m = reader.next()) {
+        pending++;
         void this.answer(entry, m, 'tcp').then((out) => {
+          pending--;
           if (out && !c.destroyed) c.write(frameTcp(out));
-          else if (!out) c.destroy(); // a response sent to a resolver: nothing to say
+          // a response sent to a resolver: nothing more is read, and the connection ends
+          // once the answers to the queries before it are written
+          else if (!out) closing = true;
+          if (closing && pending === 0) c.end();
         });
       }
     });

@@ -245,6 +245,7 @@ export class Orchestrator {
       mac: a.mac,
       addrV6: a.addrV6,
       state,
+      hostname: svc.spec.taskTemplate.hostname || task.id.slice(0, 12),
     });
     return {
       networkId: att.networkId,

@@ -317,8 +317,23 @@ export function normalizeContainerSpec(input: Partial<ContainerSpec> | undefined
     if (e === '' || e.startsWith('=')) p.add('SHOAL_ERR_BAD_SPEC', `environment entry ${JSON.stringify(e)} is not KEY=VALUE`);
   const labels = record(s.labels);
   checkLabels(p, labels, 'label');
+  const dns = strings(s.dns);
+  for (const d of dns) if (isIP(d) === 0) p.add('SHOAL_ERR_BAD_SPEC', `DNS server ${JSON.stringify(d)} is not an IP address`);
+  const hostname = str(s.hostname);
+  if (hostname.length > 253) p.add('SHOAL_ERR_BAD_SPEC', 'hostname is longer than 253 characters');
   p.throwIfAny('container spec');
-  return { name, networks, node: str(s.node), command: strings(s.command), hostname: str(s.hostname), env, labels };
+  return {
+    name,
+    networks,
+    node: str(s.node),
+    command: strings(s.command),
+    hostname,
+    env,
+    labels,
+    dns,
+    dnsSearch: strings(s.dnsSearch),
+    dnsOptions: strings(s.dnsOptions),
+  };
 }
 
 // ------------------------------------------------------------------------------ nodes

@@ -52,7 +52,7 @@ export function endpointStateFor(node: NodeRecord | undefined): EndpointState {
 /** An endpoint as the API shows it (a copy: state filled in for records written before it existed). */
 export function endpointView(rec: EndpointRecord): Endpoint {
   const state: EndpointState = rec.state === 'down' ? 'down' : rec.state === 'draining' ? 'draining' : 'active';
-  return { ...rec, aliases: [...rec.aliases], state };
+  return { ...rec, aliases: [...rec.aliases], state, hostname: rec.hostname ?? '' };
 }
 
 /** A task as the API shows it: `drained` filled in for records written before it existed (the record itself otherwise). */

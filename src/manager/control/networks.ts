@@ -80,6 +80,7 @@ export function attachContainer(ctx: TxContext, c: ContainerRecord, net: Network
     mac: a.mac,
     addrV6: a.addrV6,
     state: endpointStateFor(ctx.node(c.nodeId)),
+    hostname: c.spec.hostname || c.id.slice(0, 12),
   });
   return {
     networkId: net.id,

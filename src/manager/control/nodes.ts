@@ -37,6 +37,7 @@ export function insertNode(ctx: TxContext, node: NodeRecord): void {
     mac: a.mac,
     addrV6: a.addrV6,
     state: endpointStateFor(node),
+    hostname: '',
   });
   ctx.invalidateNodes();
 }

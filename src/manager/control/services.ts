@@ -88,6 +88,7 @@ function allocateVips(ctx: TxContext, svc: ServiceRecord, previous: ServiceRecor
         mac: '',
         addrV6: a.addrV6,
         state: 'active',
+        hostname: '',
       });
     }
     vips.push({ networkId: w.networkId, addr: ep.addr !== '' ? ep.addr : ep.addrV6 });

@@ -26,6 +26,7 @@ function ep(id: string, node: string, ip: string, extra: Partial<Endpoint> = {})
     addrV6: '',
     version: 1,
     state: 'active',
+    hostname: '',
     ...extra,
   };
 }

@@ -119,6 +119,7 @@ t.test("network inspect has Docker's fields in Docker's order", async (t) => {
           addrV6: '',
           version: 1,
           state: 'active',
+          hostname: '',
         },
         {
           id: 'ep2',
@@ -135,6 +136,7 @@ t.test("network inspect has Docker's fields in Docker's order", async (t) => {
           addrV6: '',
           version: 1,
           state: 'active',
+          hostname: '',
         },
       ],
       peers: [{ nodeId: 'node1xxxxxxxxxxxxxxxxxxxx', addr: '192.0.2.11', hostname: 'h1', role: 'manager', gossipPort: 7946 }],

@@ -18,7 +18,7 @@ const query = (id = 7, edns = false): Query => ({
   question: { name: 'example.org', type: RR_TYPE.A, class: CLASS_IN },
   ...(edns ? { edns: { udpPayloadSize: 1232, dnssecOk: false } } : {}),
 });
-const request = (q: Query = query()): DnsRequest => ({ query: q, networkIds: ['n1'], transport: 'udp' });
+const request = (q: Query = query()): DnsRequest => ({ query: q, sandboxId: 'sb', networkIds: ['n1'], transport: 'udp' });
 
 /** An upstream answering example.org with `address` (with its own id), or as told. */
 function upstream(

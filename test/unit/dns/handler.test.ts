@@ -26,6 +26,7 @@ function query(name: string, extra: { opcode?: number; class?: number; type?: nu
 }
 const request = (name: string, extra: Parameters<typeof query>[1] = {}): DnsRequest => ({
   query: query(name, extra),
+  sandboxId: 'sb',
   networkIds: ['n-front'],
   transport: 'udp',
 });

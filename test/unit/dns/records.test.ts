@@ -154,7 +154,7 @@ function resolverFor(index: RecordIndex, seed = 1, ttlSec?: number) {
   const records = recordsHandler({ index: () => index, rng: createRng(seed), ...(ttlSec === undefined ? {} : { ttlSec }) });
   const chain = createChain([checkQuery, records], { final: passed });
   return (name: string, type: number, networkIds: string[], transport: DnsRequest['transport'] = 'udp') =>
-    chain({ query: query(name, type), networkIds, transport });
+    chain({ query: query(name, type), sandboxId: 'sb', networkIds, transport });
 }
 
 /** "A 10.0.1.2", "AAAA fd00:2::5", "PTR web", sorted. */
@@ -421,7 +421,7 @@ t.test('TTL: the default, an option, and a bad option refused', async (t) => {
 t.test('the handler reads the current index on every query', async (t) => {
   let index = buildRecordIndex(model());
   const chain = createChain([recordsHandler({ index: () => index, rng: createRng(1) })]);
-  const ask = (name: string) => chain({ query: query(name, A), networkIds: [FRONT], transport: 'udp' });
+  const ask = (name: string) => chain({ query: query(name, A), sandboxId: 'sb', networkIds: [FRONT], transport: 'udp' });
   t.same(answerTexts(await ask('tools')), ['A 10.0.1.30']);
   const moved = model();
   moved.containers = [{ id: 'c1', name: 'tools', networks: [{ networkId: FRONT, addresses: ['10.0.1.31/24'], aliases: [] }] }];
