@@ -67,6 +67,7 @@ async function createBridge(k: OverlayKernel, netns: string, l: DesiredLink): Pr
   // follows its smallest port, which is the overlay MTU too.
   const spec: LinkSpec = { name: l.name, kind: 'bridge', up: l.up };
   if (l.mtu !== undefined) spec.mtu = l.mtu;
+  if (l.mac !== undefined) spec.mac = l.mac; // set at creation, the kernel keeps it whatever the ports
   await (await k.rtnl(netns)).addLink(spec);
 }
 

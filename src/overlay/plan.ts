@@ -386,7 +386,10 @@ export function planOverlay(model: OverlayModel): OverlayDesired {
   }
 
   if (anyEgress && egressSubnet) {
-    host.links.push({ name: gw0, kind: 'bridge', mtu: model.underlayMtu, up: true, create: 'bridge' });
+    // A MAC of its own: a bridge without one takes its smallest port's, so a task stopping
+    // would change it, and every sandbox would send to the gateway's old MAC until its
+    // neighbour entry went stale (egress and DNS forwarding cut for seconds).
+    host.links.push({ name: gw0, kind: 'bridge', mtu: model.underlayMtu, up: true, create: 'bridge', mac: macForAddress(egressGateway) });
     host.addresses.push({ link: gw0, address: egressGateway, prefixLen: egressSubnet.prefixLen });
     host.nft.push(planEgressTable(egressTableName(prefix), gw0, `${canonicalIp(egressSubnet.address)}/${egressSubnet.prefixLen}`));
     host.sysctls.push({ name: 'net.ipv4.ip_forward', value: '1' });

@@ -19,7 +19,7 @@
  * - the empty model removes everything of ours.
  * Everything is created under this test's own prefix and removed in teardown.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import t from 'tap';
 import { createNetnsManager } from '../../../src/kernel/netns.ts';
 import { openRtnl } from '../../../src/kernel/rtnl.ts';
@@ -202,6 +202,19 @@ if (requireKernel(t)) {
     }
     const hostLinks = (await hosts.h1.listLinks()).map((l) => l.name);
     t.ok(hostLinks.includes(egressBridgeName(prefixes.h1)), 'the gateway bridge is in host 1');
+    // a bridge without a MAC of its own takes its smallest port's, and changes it when that
+    // port goes (a task stopping would cut every sandbox's egress until ARP caught up)
+    const gw = (await hosts.h1.listLinks()).find((l) => l.name === egressBridgeName(prefixes.h1));
+    t.equal(gw?.mac, macForAddress('172.18.0.1'), "the gateway bridge has a MAC of its own, from the gateway's address");
+    // `ip netns exec` mounts the namespace's own /sys
+    const assigned = execFileSync(
+      'ip',
+      ['netns', 'exec', ns.h1, 'cat', `/sys/class/net/${egressBridgeName(prefixes.h1)}/addr_assign_type`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    t.equal(assigned.trim(), '3', 'set by us (NET_ADDR_SET): the kernel does not replace it as ports come and go');
     t.ok(
       hostLinks.every((n) => n === 'lo' || n === 'eth0' || n.startsWith(hostLinkPrefix(prefixes.h1))),
       `host 1 holds only its underlay and our links: ${hostLinks.join(' ')}`,

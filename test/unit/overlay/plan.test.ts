@@ -113,7 +113,7 @@ t.test('the base model, object by object', async (t) => {
   t.same(host.slice(0, 3), [
     'addr 172.18.0.1/16 dev shoal-h2-gw0',
     `link ${egressVeth} veth mtu 1500 master shoal-h2-gw0 up peer ${SB_A}/eth1`,
-    'link shoal-h2-gw0 bridge mtu 1500 up',
+    'link shoal-h2-gw0 bridge mtu 1500 address 02:42:ac:12:00:01 up',
   ]);
   t.match(host[3], /^nft table ip shoal-h2-egress: /);
   t.match(host[3], /rule ip saddr 172\.18\.0\.0\/16 oifname != "shoal-h2-gw0" masquerade/);
