@@ -7,6 +7,8 @@
  *   endpoints the manager's endpoint stream per network (the truth for which exist)
  *   workloads tasks and containers as processes in sandboxes (src/agent/tasks)
  *   overlay   namespaces, bridges, VXLAN, veths, neighbour and fdb entries (src/overlay)
+ *   lb        nftables load balancers per sandbox, the ingress sandbox, the host's mesh (src/vip)
+ *   resolver  the embedded DNS resolver at 127.0.0.11 in every sandbox (src/dns)
  *
  * Inputs update the model and trigger a SyncRunner; each runner's sync plans from the
  * whole model and applies the difference to the kernel. The agent programs the network
@@ -40,8 +42,10 @@ import { EgressAddresses } from './egress-addresses.ts';
 import { remoteEndpoints, type ViewStats } from './endpoint-view.ts';
 import { endpointRecord, GossipEndpoints } from './gossip-endpoints.ts';
 import { encodeGossipResume, type GossipResume, loadGossipResume, saveGossipResume } from './gossip-resume.ts';
+import { dnsInputs } from './dns-inputs.ts';
 import { lbInputs, type LbInputs } from './lb-inputs.ts';
-import { INGRESS_SANDBOX_ID, meshTableName } from './lb-model.ts';
+import { AgentResolver, type ResolverSandboxSpec, type ResolverStats } from './resolvers.ts';
+import { INGRESS_SANDBOX_ID, type LocalWorkload, meshTableName } from './lb-model.ts';
 import { type LbFailure, LoadBalancers } from './load-balancers.ts';
 import type { AgentIdentity } from './join.ts';
 import { type AssignmentState, AgentSession } from './session-client.ts';
@@ -82,6 +86,7 @@ export interface AgentStatus {
   gossip: { members: Array<{ name: string; addr: string; state: string }>; dead: string[] };
   overlay: { syncs: number; failures: number; lastDurationMs: number; lastError: string };
   lb: { syncs: number; failures: number; lastDurationMs: number; lastError: string; tables: number };
+  dns: ResolverStats;
   view: ViewStats;
   /** Remote endpoints programmed per network. */
   remotes: Record<string, number>;
@@ -98,6 +103,7 @@ export class Agent {
   readonly overlayRunner: SyncRunner;
   private readonly lb: LoadBalancers;
   readonly lbRunner: SyncRunner;
+  private readonly resolver: AgentResolver;
   /** Sandboxes the last successful overlay sync built (their namespaces exist). */
   private applied = new Set<string>();
   private lbTables = 0;
@@ -161,12 +167,19 @@ export class Agent {
       conntrack: (ns) => createConntrack(ns),
       sysctl: (ns) => createSysctl(ns),
     });
+    this.resolver = new AgentResolver({
+      prefix: options.prefix,
+      logger: this.logger.child({ part: 'dns' }),
+      clock: this.clock,
+      nft: (ns) => createNft(ns),
+      records: () => this.recordInputs(),
+    });
     this.readiness = new ListenReadiness({
       clock: this.clock,
       logger: this.logger.child({ part: 'readiness' }),
       onReady: () => {
         this.publish();
-        this.lbRunner.trigger();
+        this.viewChanged();
       },
     });
     this.lbRunner = new SyncRunner((ctx) => this.syncLb(ctx.full), {
@@ -202,7 +215,7 @@ export class Agent {
       onSandboxesChanged: () => this.overlayRunner.trigger(),
       onWorkloadChanged: () => {
         this.publish();
-        this.lbRunner.trigger();
+        this.viewChanged();
       },
       openConnections: (w) => inboundConnections(w.pid),
       clock: this.clock,
@@ -248,6 +261,16 @@ export class Agent {
     if (first) this.startupTimer = this.clock.setTimer(this.o.startupWaitMs ?? 5000, () => this.startOverlay('deadline'));
     this.maybeStartOverlay();
     this.overlayRunner.trigger();
+    this.resolver.invalidate();
+  }
+
+  /**
+   * Which endpoints serve changed (gossip, the manager's lists, a local workload): the load
+   * balancers and the resolver follow at once, without waiting for an overlay sync.
+   */
+  private viewChanged(): void {
+    this.lbRunner.trigger();
+    this.resolver.invalidate();
   }
 
   private ensureGossip(ring: GossipKeyring | undefined): void {
@@ -281,7 +304,7 @@ export class Agent {
           // allocation, before its task ran), and lb-inputs leaves out any that did not.
           const onGossip = (): void => {
             this.overlayRunner.trigger();
-            this.lbRunner.trigger();
+            this.viewChanged();
           };
           this.gossipEndpoints = new GossipEndpoints(node, onGossip, this.logger.child({ part: 'gossip' }));
           this.gossipEndpoints.setNetworks(this.watched);
@@ -365,7 +388,7 @@ export class Agent {
         }
         this.maybeStartOverlay();
         this.overlayRunner.trigger();
-        this.lbRunner.trigger(); // draining endpoints leave the load balancers without waiting for the overlay
+        this.viewChanged(); // draining endpoints leave the load balancers without waiting for the overlay
       });
     } else {
       this.endpointWatch.update([...ids]);
@@ -533,9 +556,56 @@ export class Agent {
     this.applied = new Set(model.sandboxes.map((s) => s.id));
     this.programmedRemotes = new Set(model.remotes.map((r) => `${r.networkId} ${r.ip}`));
     this.overlayApplied = true;
+    // the resolver serves a sandbox before its processes start
+    const dnsFailures = await this.resolver.sync(this.resolverSandboxes(), full);
     this.workloads.overlayApplied(this.applied);
-    this.lbRunner.trigger();
+    this.viewChanged();
     this.maybeStartLb();
+    if (dnsFailures.length > 0) {
+      throw new ShoalError('SHOAL_ERR_SYNC_FAILED', `resolver sync: ${dnsFailures.length} sandbox(es) not served`, {
+        details: { failures: dnsFailures },
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ resolver
+
+  /** The sandboxes the resolver serves: every local task's and container's the overlay put in place. */
+  private resolverSandboxes(): ResolverSandboxSpec[] {
+    const s = this.state;
+    if (!s) return [];
+    const out: ResolverSandboxSpec[] = [];
+    for (const o of this.workloads.sandboxes()) {
+      if (!this.applied.has(o.id)) continue;
+      const nets = o.networks.map((a) => s.networks.get(a.networkId)).filter((n) => n !== undefined);
+      const task = s.tasks.get(o.id);
+      const dns = task ? task.spec.dns : (s.containers.get(o.id)?.spec.dns ?? []);
+      out.push({
+        id: o.id,
+        netns: this.sandboxNetns(o.id),
+        networkIds: nets.map((n) => n.id),
+        dns: dns ?? [],
+        internal: nets.length > 0 && nets.every((n) => n.spec.internal),
+      });
+    }
+    return out;
+  }
+
+  /** The resolver's records from the current view (dns-inputs.ts). */
+  private recordInputs(): ReturnType<typeof dnsInputs> {
+    const s = this.state;
+    if (!s) return { networks: [], services: [], tasks: [], containers: [] };
+    return dnsInputs({
+      nodeId: this.nodeId,
+      networks: s.networks,
+      services: s.services,
+      managerLists: this.managerLists,
+      gossip: (id) => this.gossipEndpoints?.view(id) ?? new Map(),
+      gossipSynced: (id) => !this.gossip || this.gossipEndpoints?.synced(id) === true,
+      deadNodes: this.gossipEndpoints?.dead ?? new Set<string>(),
+      local: (ownerId) => this.localBackend(ownerId),
+      reachable: (networkId, ip) => this.programmedRemotes.has(`${networkId} ${ip}`),
+    });
   }
 
   /** The ingress sandbox's interface on the ingress network, as the last overlay model named it. */
@@ -592,16 +662,7 @@ export class Agent {
       managerLists: this.managerLists,
       gossip: (id) => this.gossipEndpoints?.view(id) ?? new Map(),
       deadNodes: this.gossipEndpoints?.dead ?? new Set<string>(),
-      local: (ownerId) => {
-        const w = this.workloads.get(ownerId);
-        if (!w) return undefined;
-        const t = s.tasks.get(ownerId);
-        return {
-          running: w.phase === 'running' && this.listening(w.id, w.pid),
-          health: w.health,
-          stopping: w.stopRequested || (t !== undefined && t.desiredState !== 'running'),
-        };
-      },
+      local: (ownerId) => this.localBackend(ownerId),
       sandboxes: this.workloads.sandboxes(),
       applied: this.applied,
       egressAddress: (id) => this.egress.peek(id),
@@ -612,6 +673,18 @@ export class Agent {
       bridge: egressBridgeName(this.o.prefix),
       reachable: (networkId, ip) => this.programmedRemotes.has(`${networkId} ${ip}`),
     });
+  }
+
+  /** A local task or container as load balancers and the resolver see it. */
+  private localBackend(ownerId: string): LocalWorkload | undefined {
+    const w = this.workloads.get(ownerId);
+    if (!w) return undefined;
+    const t = this.state?.tasks.get(ownerId);
+    return {
+      running: w.phase === 'running' && this.listening(w.id, w.pid),
+      health: w.health,
+      stopping: w.stopRequested || (t !== undefined && t.desiredState !== 'running'),
+    };
   }
 
   private async syncLb(full: boolean): Promise<void> {
@@ -640,6 +713,7 @@ export class Agent {
     const overlay = await this.overlay.doctor(model);
     const inputs = this.lbInputs();
     const lb = inputs ? await this.lb.doctor(inputs.models, inputs.place) : [];
+    lb.push(...(await this.resolver.doctor(this.resolverSandboxes())));
     return { overlay, lb };
   }
 
@@ -706,6 +780,7 @@ export class Agent {
           : '',
         tables: this.lbTables,
       },
+      dns: this.resolver.stats(),
       view: this.lastStats,
       remotes: this.lastRemoteCounts,
     };
@@ -730,6 +805,8 @@ export class Agent {
     }
     await this.lbRunner.stop();
     await this.overlayRunner.stop();
+    // a kept sandbox has no resolver until the next agent serves it (its first overlay sync)
+    this.resolver.close();
     this.endpointWatch?.close();
     this.gossipEndpoints?.close();
     if (this.gossip) {

@@ -1,16 +1,20 @@
 /**
  * The files a sandbox's processes see as /etc/resolv.conf and /etc/hosts.
  */
+import { RESOLVER_ADDRESS } from '../vip/mesh-plan.ts';
 
-/** resolv.conf and hosts of a sandbox (the embedded resolver answers at 127.0.0.11). */
-export function sandboxFiles(f: { hostname: string; addresses: string[]; dns: string[]; dnsSearch: string[]; dnsOptions: string[] }): {
+/**
+ * resolv.conf and hosts of a sandbox. The embedded resolver at 127.0.0.11 is its only
+ * nameserver, whatever `--dns` says: the resolver answers the cluster's names and forwards
+ * the rest to the `--dns` servers (or the host's). Docker's default `ndots:0` unless the
+ * user set ndots.
+ */
+export function sandboxFiles(f: { hostname: string; addresses: string[]; dnsSearch: string[]; dnsOptions: string[] }): {
   resolvConf: string;
   hosts: string;
 } {
-  const servers = f.dns.length > 0 ? f.dns : ['127.0.0.11'];
-  const lines = servers.map((s) => `nameserver ${s}`);
+  const lines = [`nameserver ${RESOLVER_ADDRESS}`];
   if (f.dnsSearch.length > 0) lines.push(`search ${f.dnsSearch.join(' ')}`);
-  // Docker's default for the embedded resolver is ndots:0; an explicit --dns-option wins
   const options = f.dnsOptions.some((o) => o.startsWith('ndots:')) ? f.dnsOptions : ['ndots:0', ...f.dnsOptions];
   lines.push(`options ${options.join(' ')}`);
   const hosts = [

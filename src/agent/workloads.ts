@@ -60,7 +60,7 @@ export interface WorkloadsOptions {
   /** Sandbox namespace name of an owner. */
   sandboxNetns: (id: string) => string;
   /** resolv.conf and hosts content for a sandbox. */
-  files: (w: { id: string; hostname: string; addresses: string[]; dnsSearch: string[]; dnsOptions: string[]; dns: string[] }) => {
+  files: (w: { id: string; hostname: string; addresses: string[]; dnsSearch: string[]; dnsOptions: string[] }) => {
     resolvConf: string;
     hosts: string;
   };
@@ -312,9 +312,8 @@ export class Workloads {
       id: w.id,
       hostname,
       addresses,
-      dns: tpl?.dns ?? [],
-      dnsSearch: tpl?.dnsSearch ?? [],
-      dnsOptions: tpl?.dnsOptions ?? [],
+      dnsSearch: (task ? tpl!.dnsSearch : container!.spec.dnsSearch) ?? [],
+      dnsOptions: (task ? tpl!.dnsOptions : container!.spec.dnsOptions) ?? [],
     });
     const health: HealthConfig | undefined =
       tpl?.health && tpl.health.cmd.length > 0 && tpl.health.cmd[0] !== 'NONE' ? tpl.health : undefined;
