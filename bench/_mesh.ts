@@ -44,7 +44,7 @@
  *   SHOAL_BENCH_MESH_CONNECTIONS (32), SHOAL_BENCH_KEEP_LOGS (a directory: the testbed's
  *   logs are copied there before it goes down)
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +55,7 @@ import { createNft } from '../src/kernel/nft.ts';
 import { testbedPaths } from '../src/testbed/state.ts';
 import { agentPrefix } from '../src/testbed/testbed.ts';
 import { median, percentile, round1, round2 } from './_stats.ts';
+import { inNs, run, SHOAL, sleep, spawnSyncDown, until } from './_testbed.ts';
 
 const ROUNDS = Number(process.env['SHOAL_BENCH_MESH_ROUNDS'] ?? 3);
 const SECONDS = Number(process.env['SHOAL_BENCH_MESH_SECONDS'] ?? 5);
@@ -69,7 +70,6 @@ const HOST = 2;
 const HOST_ADDR = '192.0.2.12';
 const HOSTS = [1, 2, 3] as const;
 
-const SHOAL = join(packageRoot(), 'bin', 'shoal.js');
 const SERVER = join(packageRoot(), 'bench', '_mesh-server.mjs');
 
 /** Errors one kind of wrk run saw, summed over its rounds. */
@@ -102,40 +102,6 @@ interface WrkRun {
   rps: number;
   requests: number;
   errors: WrkErrors;
-}
-
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      cmd,
-      args,
-      { encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, maxBuffer: 16 << 20, ...(opts.env ? { env: opts.env } : {}) },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`${[cmd, ...args].join(' ')}: ${stderr.trim() || err.message}`));
-        else resolve(stdout);
-      },
-    );
-  });
-}
-
-function inNs(ns: string, argv: string[], timeoutMs?: number): Promise<string> {
-  return run('nsenter', [`--net=/run/netns/${ns}`, '--', ...argv], timeoutMs === undefined ? {} : { timeoutMs });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const v = await check().catch((err: unknown) => {
-      last = (err as Error).message;
-      return undefined;
-    });
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
-    await sleep(100);
-  }
 }
 
 export function parseWrk(out: string): WrkRun {
@@ -513,9 +479,4 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
       }
     }
   }
-}
-
-/** The testbed down, synchronously: a signal handler cannot wait for a promise. */
-function spawnSyncDown(prefix: string, env: NodeJS.ProcessEnv): void {
-  spawnSync(process.execPath, [SHOAL, 'testbed', 'down', '--prefix', prefix], { env, stdio: 'ignore', timeout: 120_000 });
 }

@@ -33,8 +33,9 @@
  * dgram and promise machinery. Under tsx, esbuild's keepNames adds a `__name` call for each
  * closure made per query (about 3%); the agent runs tsc's output, which has none.
  *
- * task_resolvable_p99_ms is the testbed part's (how soon a new task's name resolves); null
- * until it is measured here.
+ * task_resolvable_*: bench/_dns-resolvable.ts, in a 2-host testbed: from a new task's start
+ * until its address is in `tasks.web` as the other host's resolver answers it
+ * (SHOAL_BENCH_DNS_PARTS=qps or resolvable runs one part only).
  *
  *   npm run bench -- dns   (root; SHOAL_BENCH_ROUNDS, default 5; SHOAL_BENCH_DNS_SECONDS, default 4;
  *                           SHOAL_BENCH_DNS_CLIENTS, default 4, SHOAL_BENCH_DNS_OUTSTANDING, default
@@ -49,6 +50,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { createRng } from '../src/common/rng.ts';
 import type { RecordInput, RecordService, RecordTask } from '../src/dns/records.ts';
+import { taskResolvable } from './_dns-resolvable.ts';
 import { median, percentile } from './_stats.ts';
 
 const execFileP = promisify(execFile);
@@ -417,17 +419,25 @@ export async function resolverQps(): Promise<ResolverQps> {
 // ------------------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
+  const parts = (process.env['SHOAL_BENCH_DNS_PARTS'] ?? 'qps,resolvable').split(',');
   const loadBefore = os.loadavg()[0]!;
-  const qps = await resolverQps();
+  const qps = parts.includes('qps') ? await resolverQps() : undefined;
   const loadAfter = os.loadavg()[0]!;
-  log(`shoal ${qps.shoal_qps} qps, dnsmasq ${qps.dnsmasq_qps} qps: ratio ${qps.qps_ratio}; p99 ${qps.p99_ms} ms at ${qps.latency_qps} qps`);
+  if (qps)
+    log(
+      `shoal ${qps.shoal_qps} qps, dnsmasq ${qps.dnsmasq_qps} qps: ratio ${qps.qps_ratio}; p99 ${qps.p99_ms} ms at ${qps.latency_qps} qps`,
+    );
+  const resolvable = parts.includes('resolvable') ? await taskResolvable(log) : undefined;
+  if (resolvable)
+    log(
+      `a new task resolvable on the other host: p50 ${resolvable.task_resolvable_p50_ms} ms, p99 ${resolvable.task_resolvable_p99_ms} ms`,
+    );
   console.log(
     JSON.stringify({
       bench: 'dns',
       ...qps,
       loadavg_1m: [Math.round(loadBefore * 100) / 100, Math.round(loadAfter * 100) / 100],
-      // the testbed part (a new task's name resolvable on every host) computes this
-      task_resolvable_p99_ms: null,
+      ...resolvable,
     }),
   );
 }

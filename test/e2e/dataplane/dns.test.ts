@@ -51,7 +51,7 @@ if (requireKernel(t)) {
   t.test('the embedded resolver in task sandboxes, real clients', async (t) => {
     const c = await startCluster(t, 2);
     const sh = c.sh;
-    await sh(['network', 'create', '-d', 'overlay', 'front']);
+    await sh(['network', 'create', '-d', 'overlay', '--attachable', 'front']);
     await sh(['network', 'create', '-d', 'overlay', 'side']);
     await sh(['network', 'create', '-d', 'overlay', '--internal', 'back']);
     const front = await c.client.inspectNetwork('front');
@@ -109,6 +109,49 @@ if (requireKernel(t)) {
         t.same(await short(c, cl.id, [first.name ?? '']), [first.ip], `${where}: a task's name is its address`);
         t.same(await short(c, cl.id, ['web.front']), [vip], `${where}: web.front resolves on front`);
       }
+    });
+
+    await t.test('a standalone container: its name and hostname resolve, and it resolves services', async (t) => {
+      await sh([
+        'container',
+        'run',
+        '--name',
+        'box',
+        '--hostname',
+        'boxhost',
+        '--network',
+        'front',
+        '--dns-option',
+        'timeout:2',
+        '--',
+        'sleep',
+        'infinity',
+      ]);
+      const box = await waitUntil(
+        async () => {
+          const b = await c.client.inspectContainer('box');
+          return b.state === 'running' ? b : undefined;
+        },
+        60_000,
+        'box to run',
+        { retryErrors: true },
+      );
+      const addr = bare(box.networks[0]!.addresses[0]!);
+      const conf = await c.shoal(['exec', 'box', 'cat', '/etc/resolv.conf']);
+      t.equal(conf.stdout, 'nameserver 127.0.0.11\noptions ndots:0 timeout:2\n', "the container's resolv.conf");
+      for (const cl of clients) {
+        const got = await waitUntil(
+          async () => {
+            const a = await short(c, cl.id, ['box']);
+            return a.length > 0 ? a : undefined;
+          },
+          20_000,
+          `box to resolve on h${cl.host}`,
+        );
+        t.same(got, [addr], `h${cl.host}: the container's name`);
+        t.same(await short(c, cl.id, ['boxhost']), [addr], `h${cl.host}: its hostname`);
+      }
+      t.same(await short(c, 'box', ['web']), [vip], 'the container resolves web');
     });
 
     await t.test('40 replicas: truncated over UDP, complete over TCP; a scale-down follows', async (t) => {
