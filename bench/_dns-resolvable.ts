@@ -3,20 +3,20 @@
  * calls taskResolvable; `_` keeps scripts/bench from running this file).
  *
  * An overlay `front`, a global service `client` (one sandbox per host, the observers) and a
- * service `web` whose tasks print the time they start (`started <ms>`, the shell's clock,
- * the same machine's) into their task log. ROUNDS times, `shoal service scale web=N+1`;
+ * service `web`. ROUNDS times, `shoal service scale web=N+1`;
  * for the new task, the observer on the other host asks its resolver for `tasks.web`
  * every POLL_MS (a UDP socket opened in the observer's sandbox namespace, so the query goes
  * through the sandbox's 127.0.0.11 redirect as a task's would) until the answer holds the
  * task's address. The figure per round: from the task's start to the first answer that
- * holds it (gossip to the other host, its agent's view, the index rebuild). The query
+ * holds it (gossip to the other host, its agent's view, the index rebuild). The task's
+ * start is its running status's time: when its agent saw the process run (from then on
+ * the agent publishes it), on the same machine's clock as the observer's. The query
  * loop starts as soon as the manager lists the task's address, before the task starts.
  *
  *   SHOAL_BENCH_DNS_ROUNDS (20)
  */
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectManager, type ManagerClient } from '../src/api/client.ts';
 import { RR_TYPE } from '../src/dns/message.ts';
@@ -112,20 +112,7 @@ export async function taskResolvable(log: (m: string) => void): Promise<Resolvab
     client = mc;
     await shoal(['network', 'create', '-d', 'overlay', 'front']);
     await shoal(['service', 'create', '--name', 'client', '--mode', 'global', '--network', 'front', '--', 'sleep', 'infinity']);
-    await shoal([
-      'service',
-      'create',
-      '--name',
-      'web',
-      '--replicas',
-      '0',
-      '--network',
-      'front',
-      '--',
-      'sh',
-      '-c',
-      'echo started $(date +%s%3N); exec sleep infinity',
-    ]);
+    await shoal(['service', 'create', '--name', 'web', '--replicas', '0', '--network', 'front', '--', 'sleep', 'infinity']);
     const nodes = await mc.listNodes();
     const hostOf = (nodeId: string): number => Number((nodes.find((n) => n.id === nodeId)?.description.hostname ?? 'h0').slice(1));
     const clients = await until(
@@ -172,14 +159,15 @@ export async function taskResolvable(log: (m: string) => void): Promise<Resolvab
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
       if (resolvedAt === 0) throw new Error(`task ${task.id} (${ip}) never resolved on h${other}`);
-      const logFile = join(testbedPaths(prefix).dataDir(host), 'tasks', task.id, 'output.log');
+      // the start: when the task's agent saw its process run (the running status's time,
+      // the same machine's clock); a task is published into gossip from then on
       const startedAt = await until(
         async () => {
-          const m = /^started (\d+)$/m.exec(readFileSync(logFile, 'utf8'));
-          return m ? Number(m[1]) : undefined;
+          const t = (await mc.listTasks({ services: ['web'] })).find((x) => x.id === task.id);
+          return t?.status.state === 'running' ? Date.parse(t.status.timestamp) : undefined;
         },
         10_000,
-        `task ${task.id}'s start time`,
+        `task ${task.id} running`,
         10,
       );
       const ms = resolvedAt - startedAt;
