@@ -75,6 +75,8 @@ export interface AgentOptions {
   clock?: Clock;
   /** Longest wait for the manager's endpoint snapshots before the first overlay sync, ms. */
   startupWaitMs?: number;
+  /** TTL of the resolver's own answers, s (default 5: src/dns/README.md says why). */
+  dnsTtlSec?: number;
 }
 
 export interface AgentStatus {
@@ -173,6 +175,7 @@ export class Agent {
       clock: this.clock,
       nft: (ns) => createNft(ns),
       records: () => this.recordInputs(),
+      ...(options.dnsTtlSec !== undefined ? { ttlSec: options.dnsTtlSec } : {}),
     });
     this.readiness = new ListenReadiness({
       clock: this.clock,

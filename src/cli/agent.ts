@@ -16,6 +16,7 @@ import { resolveDataDir } from '../api/data-dir.ts';
 import { apiError } from '../api/errors.ts';
 import { splitHostPort } from '../api/host-port.ts';
 import { createLogger } from '../common/logger.ts';
+import { parseUint } from './parse/numbers.ts';
 import { badFlagValue } from './parse/usage-error.ts';
 
 interface AgentFlags {
@@ -27,6 +28,7 @@ interface AgentFlags {
   logLevel?: string;
   prefix: string;
   gossipPort: string;
+  dnsTtl: string;
   keepState?: boolean;
 }
 
@@ -42,6 +44,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .option('--prefix <prefix>', 'prefix of every namespace, link and nftables table the agent creates', 'shoal-')
     .option('--gossip-port <port>', 'UDP and TCP port of gossip with the other agents', '7946')
+    .option('--dns-ttl <seconds>', "TTL of the embedded resolver's own answers (names follow tasks within it)", '5')
     .option('--keep-state', 'on SIGTERM, leave tasks running and kernel objects in place for the next agent to adopt')
     .action(async (flags: AgentFlags) => {
       if (flags.manager !== undefined && !splitHostPort(flags.manager)) throw badFlagValue('--manager', flags.manager, 'expected IP:PORT');
@@ -56,6 +59,7 @@ export function registerAgentCommands(program: Command): void {
       const gossipPort = /^\d+$/.test(flags.gossipPort) ? Number(flags.gossipPort) : NaN;
       if (!(gossipPort >= 1 && gossipPort <= 65535))
         throw badFlagValue('--gossip-port', flags.gossipPort, 'expected a port from 1 to 65535');
+      const dnsTtlSec = parseUint(flags.dnsTtl, '--dns-ttl', 86_400);
       const dataDir = resolveDataDir(flags.dataDir);
       // imported here: other commands need none of the agent's modules
       const { joinCluster, loadIdentity } = await import('../agent/join.ts');
@@ -92,6 +96,7 @@ export function registerAgentCommands(program: Command): void {
         ...(flags.hostname ? { hostname: flags.hostname } : {}),
         prefix: flags.prefix,
         gossipPort,
+        dnsTtlSec,
         logger,
       });
       const api = new LocalApi(agent, agentSocketPath(dataDir), logger);

@@ -90,6 +90,8 @@ if (requireKernel(t)) {
       for (const cl of clients) {
         const where = `from h${cl.host}`;
         t.same(await short(c, cl.id, ['web']), [vip], `${where}: web is its VIP`);
+        const answer = await dig(c, cl.id, ['+noall', '+answer', 'web']);
+        t.match(answer, new RegExp(`^web\\.\\s+5\\s+IN\\s+A\\s+${vip.replaceAll('.', '\\.')}$`, 'm'), `${where}: with the 5 s TTL`);
         t.same(
           await waitUntil(
             async () => {
