@@ -616,6 +616,12 @@ t.test('container run', async (t) => {
       'h2',
       '-e',
       'X=1',
+      '--dns',
+      '192.0.2.53',
+      '--dns-search',
+      'example.org',
+      '--dns-option',
+      'ndots:2',
       '--',
       'sleep',
       '600',
@@ -636,6 +642,9 @@ t.test('container run', async (t) => {
     hostname: '',
     env: ['X=1'],
     labels: {},
+    dns: ['192.0.2.53'],
+    dnsSearch: ['example.org'],
+    dnsOptions: ['ndots:2'],
   });
 });
 
