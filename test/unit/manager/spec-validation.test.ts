@@ -32,6 +32,9 @@ t.test('empty fields get Docker defaults', async (t) => {
   t.same(normalizeNetworkSpec({ name: 'n' } as never).driver, 'overlay');
   t.same(normalizeNodeSpec({}), { name: '', labels: {}, role: 'worker', availability: 'active' });
   t.same(normalizeContainerSpec({}).networks, []);
+  t.same(normalizeContainerSpec({}).dns, [], 'a container spec from before dns existed: none');
+  t.same(normalizeContainerSpec({ dns: ['192.0.2.53'], dnsSearch: ['example.org'], dnsOptions: ['ndots:2'] }).dnsOptions, ['ndots:2']);
+  t.throws(() => normalizeContainerSpec({ dns: ['resolver.example'] }), { code: 'SHOAL_ERR_BAD_SPEC', message: /not an IP address/ });
 });
 
 t.test("every problem is reported at once, with the first one's code", async (t) => {
