@@ -12,6 +12,7 @@ import type { GossipEndpoint } from '../../../src/agent/endpoint-view.ts';
 import { endpointRecord } from '../../../src/agent/gossip-endpoints.ts';
 import type { LocalWorkload } from '../../../src/agent/lb-model.ts';
 import { buildRecordIndex } from '../../../src/dns/records.ts';
+import { taskEndpoint } from '../../support/endpoints.ts';
 
 const SELF = 'A';
 
@@ -31,24 +32,7 @@ function service(id: string, name: string, o: { vips?: Array<[string, string]>; 
 }
 
 function ep(id: string, node: string, ip: string, extra: Partial<Endpoint> = {}): Endpoint {
-  return {
-    id,
-    networkId: 'n1',
-    kind: 'task',
-    ownerId: `task-${id}`,
-    serviceId: 'web',
-    serviceName: 'web',
-    nodeId: node,
-    name: `web.${id}`,
-    aliases: [],
-    addr: `${ip}/24`,
-    mac: '02:42:0a:00:00:09',
-    addrV6: '',
-    version: 1,
-    state: 'active',
-    hostname: '',
-    ...extra,
-  };
+  return taskEndpoint(id, node, ip, { serviceId: 'web', ...extra });
 }
 
 function gossipOf(eps: Endpoint[], health = '', draining = false): Map<string, GossipEndpoint> {

@@ -9,27 +9,9 @@ import type { Endpoint, Network, Service } from '../../../src/api/api-types.ts';
 import type { GossipEndpoint } from '../../../src/agent/endpoint-view.ts';
 import { endpointRecord } from '../../../src/agent/gossip-endpoints.ts';
 import { buildLbModels, type LocalWorkload, serviceBackends } from '../../../src/agent/lb-model.ts';
+import { taskEndpoint } from '../../support/endpoints.ts';
 
-function ep(id: string, node: string, ip: string, extra: Partial<Endpoint> = {}): Endpoint {
-  return {
-    id,
-    networkId: 'n1',
-    kind: 'task',
-    ownerId: `task-${id}`,
-    serviceId: 's1',
-    serviceName: 'web',
-    nodeId: node,
-    name: `web.${id}`,
-    aliases: [],
-    addr: `${ip}/24`,
-    mac: '02:42:0a:00:00:09',
-    addrV6: '',
-    version: 1,
-    state: 'active',
-    hostname: '',
-    ...extra,
-  };
-}
+const ep = taskEndpoint;
 
 function gossip(e: Endpoint, health = '', draining = false): [string, GossipEndpoint] {
   return [e.id, { owner: e.nodeId, record: endpointRecord(e, '192.0.2.1', health, draining) }];
