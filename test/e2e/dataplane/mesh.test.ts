@@ -15,7 +15,7 @@
  *   still names it.
  */
 import t from 'tap';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Service } from '../../../src/api/api-types.ts';
@@ -314,20 +314,26 @@ if (requireKernel(t)) {
       await sh(['service', 'create', '--name', 'probe', '--network', 'back', '--', 'sleep', 'infinity']);
       const [probe] = await c.waitRunning('probe', 1);
       const before = await c.running('web7');
-      // the first process of each sandbox: the task's own, started before any request
-      // (a request being served adds short-lived socat children, with later PIDs)
+      // the first process of each sandbox: the task's own, started before any request (a
+      // request being served adds short-lived socat children). By start time, not by PID:
+      // PIDs wrap around on a long run, and a child may get a lower one.
+      const startTime = (pid: number): number => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+        } catch {
+          return Number.POSITIVE_INFINITY; // gone meanwhile: a request's child
+        }
+      };
       const pids = async (): Promise<number[]> => {
         const out: number[] = [];
         for (const x of before) {
           const r = await exec('ip', ['netns', 'pids', c.sandboxNs(x.id, x.nodeId)]);
-          out.push(
-            Math.min(
-              ...r.stdout
-                .split('\n')
-                .filter((l) => l.trim() !== '')
-                .map(Number),
-            ),
-          );
+          const list = r.stdout
+            .split('\n')
+            .filter((l) => l.trim() !== '')
+            .map(Number);
+          out.push(list.reduce((a, b) => (startTime(b) < startTime(a) ? b : a)));
         }
         return out;
       };
