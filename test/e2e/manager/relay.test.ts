@@ -9,7 +9,7 @@
  * the manager was away arrive after the reconnect.
  */
 import t from 'tap';
-import { defaultServiceSpec } from '../../../src/api/api-defaults.ts';
+import { defaultContainerSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import type { Task } from '../../../src/api/api-types.ts';
 import { AgentSession } from '../../../src/agent/session-client.ts';
 import { startManager } from '../../../src/manager/manager.ts';
@@ -169,18 +169,7 @@ t.test('logs of a task, of a container and of a service, with --tail, and a task
   await t.rejects(m.client.logs({ service: 'nosuch' }), { code: 'SHOAL_ERR_SERVICE_NOT_FOUND' });
 
   // a standalone container on h2
-  await m.client.runContainer({
-    name: 'box',
-    networks: [],
-    node: 'h2',
-    command: [],
-    hostname: '',
-    env: [],
-    labels: {},
-    dns: [],
-    dnsSearch: [],
-    dnsOptions: [],
-  });
+  await m.client.runContainer({ ...defaultContainerSpec('box'), node: 'h2' });
   await until(async () => (await m.client.inspectContainer('box')).state === 'running', 30_000, 'the container to run');
   const [box] = await m.client.logs({ target: 'box' });
   t.equal(text(box!.data).split('\n')[0], 'box started');
@@ -217,18 +206,7 @@ t.test('an agent without a request handler answers SHOAL_ERR_UNSUPPORTED; an age
   t.teardown(() => bare.close());
   bare.start();
   await until(async () => (await m.client.inspectNode('bare')).status.state === 'ready', 30_000, 'the bare node to be ready');
-  await m.client.runContainer({
-    name: 'c1',
-    networks: [],
-    node: 'bare',
-    command: [],
-    hostname: '',
-    env: [],
-    labels: {},
-    dns: [],
-    dnsSearch: [],
-    dnsOptions: [],
-  });
+  await m.client.runContainer({ ...defaultContainerSpec('c1'), node: 'bare' });
   bare.reportContainers([{ containerId: (await m.client.inspectContainer('c1')).id, state: 'running' }]);
   await until(async () => (await m.client.inspectContainer('c1')).state === 'running', 30_000, 'the reported container state');
   await t.rejects(m.client.exec({ target: 'c1', argv: ['echo'] }), { code: 'SHOAL_ERR_UNSUPPORTED' });

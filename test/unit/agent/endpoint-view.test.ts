@@ -8,30 +8,12 @@ import t from 'tap';
 import type { Endpoint, Peer } from '../../../src/api/api-types.ts';
 import { type GossipEndpoint, remoteEndpoints } from '../../../src/agent/endpoint-view.ts';
 import { endpointRecord } from '../../../src/agent/gossip-endpoints.ts';
+import { macForAddress } from '../../../src/common/mac.ts';
+import { taskEndpoint } from '../../support/endpoints.ts';
 
+/** A task endpoint whose MAC is 02:42 and its address's bytes, as the manager allocates it. */
 function ep(id: string, node: string, ip: string, extra: Partial<Endpoint> = {}): Endpoint {
-  const mac = `02:42:${ip
-    .split('.')
-    .map((o) => Number(o).toString(16).padStart(2, '0'))
-    .join(':')}`;
-  return {
-    id,
-    networkId: 'n1',
-    kind: 'task',
-    ownerId: `task-${id}`,
-    serviceId: 's1',
-    serviceName: 'web',
-    nodeId: node,
-    name: `web.${id}`,
-    aliases: [],
-    addr: `${ip}/24`,
-    mac,
-    addrV6: '',
-    version: 1,
-    state: 'active',
-    hostname: '',
-    ...extra,
-  };
+  return taskEndpoint(id, node, ip, { mac: macForAddress(ip), ...extra });
 }
 
 /** The record the owning agent publishes for an endpoint (the agent's own builder). */
