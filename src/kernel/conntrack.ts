@@ -17,12 +17,15 @@
  * The tool infers the family from the address, prints each deleted entry on stdout and
  * "N flow entries have been deleted." on stderr, and exits 1 when it deleted none (a
  * result, not an error). A port needs a protocol: the tool cannot match ports otherwise.
+ *
+ * deleteMatching (a batch) is one dump over ctnetlink; the tool path runs the deletions
+ * one after another, in order, which deletes the same entries.
  */
 import { ShoalError } from '../common/errors.ts';
 import { ipToBytes } from '../common/ip.ts';
-import { type ConntrackBackend, conntrackBackend, ctnetlinkDelete, IPPROTO } from './ctnetlink.ts';
+import { type ConntrackBackend, conntrackBackend, type CtMatch, ctnetlinkDeleteMatching, IPPROTO } from './ctnetlink.ts';
 import { execInNetns, firstLines } from './exec.ts';
-import type { Conntrack, ConntrackFilter } from './types.ts';
+import type { Conntrack, ConntrackDeletion, ConntrackFilter } from './types.ts';
 import { validateIp } from './validate.ts';
 
 export type ConntrackDeleteFilter = ConntrackFilter & {
@@ -117,23 +120,50 @@ class KernelConntrack implements KernelConntrackHandle {
     return this.#delete('reply-src', address, filter);
   }
 
-  async #delete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): Promise<number> {
-    const family = validateConntrackFilter(address, filter, direction);
-    const args = conntrackDeleteArgs(direction, address, filter);
-    if (this.backend === 'netlink') {
-      return ctnetlinkDelete(
+  async deleteMatching(deletions: readonly ConntrackDeletion[]): Promise<number[]> {
+    const checked = deletions.map((d) => {
+      const filter: ConntrackDeleteFilter = d.filter ?? {};
+      return { d, filter, family: validateConntrackFilter(d.address, filter, d.direction) };
+    });
+    if (this.backend === 'exec') {
+      const counts: number[] = [];
+      for (const { d, filter } of checked) counts.push(await this.#execDelete(d.direction, d.address, filter));
+      return counts;
+    }
+    const counts = deletions.map(() => 0);
+    for (const family of [4, 6] as const) {
+      const indexes = checked.flatMap((c, i) => (c.family === family ? [i] : []));
+      if (indexes.length === 0) continue;
+      const args = indexes.map((i) => conntrackDeleteArgs(checked[i]!.d.direction, checked[i]!.d.address, checked[i]!.filter));
+      const command = `conntrack ${args[0]!.join(' ')}${args.length > 1 ? ` (and ${args.length - 1} more filters in the same pass)` : ''}`;
+      const r = await ctnetlinkDeleteMatching(
         this.netns,
         family,
-        {
-          direction,
-          address: ipToBytes(address),
-          ...(filter.protocol === undefined ? {} : { protocol: IPPROTO[filter.protocol] }),
-          ...(filter.port === undefined ? {} : { port: filter.port }),
-          ...(filter.origDst === undefined ? {} : { origDst: ipToBytes(filter.origDst) }),
-        },
-        { command: `conntrack ${args.join(' ')}`, ...(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }) },
+        indexes.map((i) => ctMatchOf(checked[i]!.d.direction, checked[i]!.d.address, checked[i]!.filter)),
+        { command, ...(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }) },
       );
+      indexes.forEach((i, k) => {
+        counts[i] = r.deleted[k]!;
+      });
     }
+    return counts;
+  }
+
+  async #delete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): Promise<number> {
+    const family = validateConntrackFilter(address, filter, direction);
+    if (this.backend === 'netlink') {
+      const args = conntrackDeleteArgs(direction, address, filter);
+      const r = await ctnetlinkDeleteMatching(this.netns, family, [ctMatchOf(direction, address, filter)], {
+        command: `conntrack ${args.join(' ')}`,
+        ...(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }),
+      });
+      return r.deleted[0]!;
+    }
+    return this.#execDelete(direction, address, filter);
+  }
+
+  async #execDelete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): Promise<number> {
+    const args = conntrackDeleteArgs(direction, address, filter);
     let result;
     try {
       result = await execInNetns(this.netns, 'conntrack', args, {
@@ -163,6 +193,17 @@ class KernelConntrack implements KernelConntrackHandle {
     }
     return count;
   }
+}
+
+/** A validated filter as ctnetlink matches it. */
+function ctMatchOf(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): CtMatch {
+  return {
+    direction,
+    address: ipToBytes(address),
+    ...(filter.protocol === undefined ? {} : { protocol: IPPROTO[filter.protocol] }),
+    ...(filter.port === undefined ? {} : { port: filter.port }),
+    ...(filter.origDst === undefined ? {} : { origDst: ipToBytes(filter.origDst) }),
+  };
 }
 
 /** Conntrack of network namespace `netns` ('' = the one this process runs in). */

@@ -11,7 +11,7 @@
 import { ShoalError } from '../common/errors.ts';
 import { canonicalIp } from '../common/ip.ts';
 import { type ConntrackDeleteFilter, validateConntrackFilter } from './conntrack.ts';
-import type { Conntrack } from './types.ts';
+import type { Conntrack, ConntrackDeletion } from './types.ts';
 import { validateIp } from './validate.ts';
 
 export interface ConntrackTuple {
@@ -50,6 +50,8 @@ export class FakeConntrack implements Conntrack {
   readonly #entries: ConntrackEntry[] = [];
   /** Every delete call made, in order, for tests that check what was asked. */
   readonly deletes: Array<{ direction: 'orig-dst' | 'reply-src'; address: string; filter: ConntrackDeleteFilter; deleted: number }> = [];
+  /** Every deleteMatching call (its deletions also appear in `deletes`, one by one). */
+  readonly batches: ConntrackDeletion[][] = [];
 
   /** Adds a flow. Like the kernel, one original tuple identifies one entry: a duplicate is refused. */
   add(spec: ConntrackEntrySpec): ConntrackEntry {
@@ -94,6 +96,13 @@ export class FakeConntrack implements Conntrack {
 
   async deleteByReplySrc(address: string, filter: ConntrackDeleteFilter = {}): Promise<number> {
     return this.#delete('reply-src', address, filter);
+  }
+
+  /** One pass for the batch: each entry goes to the first deletion that matches it (as in order, one by one). */
+  async deleteMatching(deletions: readonly ConntrackDeletion[]): Promise<number[]> {
+    for (const d of deletions) validateConntrackFilter(d.address, d.filter ?? {}, d.direction);
+    this.batches.push(deletions.map((d) => ({ ...d, filter: { ...d.filter } })));
+    return deletions.map((d) => this.#delete(d.direction, d.address, d.filter ?? {}));
   }
 
   #delete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): number {

@@ -236,7 +236,21 @@ export interface Conntrack {
    * backend, on any port, and not the direct ones). Returns how many.
    */
   deleteByReplySrc(address: string, filter?: ConntrackFilter & { port?: number; origDst?: string }): Promise<number>;
+  /**
+   * Deletes every entry that any of `deletions` matches, reading the table once (per
+   * address family) for all of them: the kernel walks its whole table, every namespace's
+   * entries, for each read, so a batch costs one walk where separate calls cost one each.
+   * Returns how many entries each deletion deleted, in order; an entry that several match
+   * counts for the first. A failure fails the whole batch (the deletions are idempotent:
+   * retry them all).
+   */
+  deleteMatching(deletions: readonly ConntrackDeletion[]): Promise<number[]>;
 }
+
+/** One deletion of a batch: what deleteByOrigDst and deleteByReplySrc take. */
+export type ConntrackDeletion =
+  | { direction: 'orig-dst'; address: string; filter?: ConntrackFilter & { port?: number } }
+  | { direction: 'reply-src'; address: string; filter?: ConntrackFilter & { port?: number; origDst?: string } };
 
 export interface Sysctl {
   /** Reads a sysctl by dotted or slashed name (net.ipv4.ip_forward). */

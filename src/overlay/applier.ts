@@ -47,6 +47,25 @@ export interface ApplyReport {
   /** Model items the planner left out (not kernel failures: another sync does not help). */
   problems: OverlayProblem[];
   durationMs: number;
+  /** The slowest changes applied or failed, slowest first (at most SLOWEST_KEPT): where a slow sync spent its time. */
+  slowest: TimedOp[];
+}
+
+/** One change and how long the kernel took for it. */
+export interface TimedOp {
+  kind: OverlayChange['kind'];
+  netns: string;
+  text: string;
+  ms: number;
+}
+
+const SLOWEST_KEPT = 3;
+
+function keepSlowest(list: TimedOp[], op: TimedOp): void {
+  if (list.length === SLOWEST_KEPT && list[SLOWEST_KEPT - 1]!.ms >= op.ms) return;
+  list.push(op);
+  list.sort((a, b) => b.ms - a.ms);
+  if (list.length > SLOWEST_KEPT) list.length = SLOWEST_KEPT;
 }
 
 function opOf(c: OverlayChange): AppliedOp {
@@ -216,7 +235,7 @@ async function applyOne(k: OverlayKernel, c: OverlayChange): Promise<void> {
  */
 export async function applyOverlay(k: OverlayKernel, changes: readonly OverlayChange[]): Promise<ApplyReport> {
   const started = performance.now();
-  const report: ApplyReport = { applied: [], failures: [], problems: [], durationMs: 0 };
+  const report: ApplyReport = { applied: [], failures: [], problems: [], durationMs: 0, slowest: [] };
   const phases = new Map<number, OverlayChange[]>();
   for (const c of changes) {
     const p = changePhase(c);
@@ -226,6 +245,7 @@ export async function applyOverlay(k: OverlayKernel, changes: readonly OverlayCh
   }
   for (const p of [...phases.keys()].sort((a, b) => a - b)) {
     await runLimited(phases.get(p)!, APPLY_CONCURRENCY, async (c) => {
+      const opStarted = performance.now();
       try {
         await applyOne(k, c);
         report.applied.push(opOf(c));
@@ -235,6 +255,8 @@ export async function applyOverlay(k: OverlayKernel, changes: readonly OverlayCh
         if (e.errno !== undefined) failed.errno = e.errno;
         report.failures.push(failed);
       }
+      const ms = Math.round((performance.now() - opStarted) * 10) / 10;
+      keepSlowest(report.slowest, { kind: c.kind, netns: c.netns, text: c.text, ms });
     });
   }
   report.durationMs = performance.now() - started;

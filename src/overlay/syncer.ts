@@ -33,7 +33,12 @@ export interface SyncReport extends ApplyReport {
   full: boolean;
   /** Namespaces whose contents were read ('' counts as one). */
   namespacesRead: number;
+  /** Time spent reading the namespaces (the rest of durationMs is planning and applying). */
+  readMs: number;
 }
+
+/** A sync slower than this logs its slowest changes. */
+const SLOW_SYNC_MS = 250;
 
 /** Most failures listed in one log line. */
 const LOGGED_FAILURES = 20;
@@ -117,7 +122,9 @@ export class OverlaySyncer {
     this.#lastNft = undefined;
     let report: SyncReport;
     try {
+      const readStarted = performance.now();
       const actual = await readOverlayActual(this.#k, this.#prefix, only, knownHost);
+      const readMs = performance.now() - readStarted;
       const changes = diffOverlay(desired, actual);
       const applied = await applyOverlay(this.#k, changes);
       const readFailures: FailedOp[] = actual.errors.map(({ netns, error }) => ({
@@ -136,6 +143,7 @@ export class OverlaySyncer {
         problems: desired.problems,
         full,
         namespacesRead: actual.read.size,
+        readMs,
         durationMs: performance.now() - started,
       };
     } finally {
@@ -157,6 +165,10 @@ export class OverlaySyncer {
       failures: r.failures.length,
       problems: r.problems.length,
       durationMs: Math.round(r.durationMs * 10) / 10,
+      readMs: Math.round(r.readMs * 10) / 10,
+      ...(r.durationMs >= SLOW_SYNC_MS && r.slowest.length > 0
+        ? { slowest: r.slowest.map((o) => `${o.kind} ${netnsLabel(o.netns)} ${o.text}: ${o.ms} ms`) }
+        : {}),
     };
     if (r.failures.length > 0) {
       this.#logger.warn(

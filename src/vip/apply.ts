@@ -31,15 +31,17 @@
  *   an every-port UDP entry: the entries whose reply source is the VIP itself, any port
  *   (un-NATed ones; those already NATed to a backend answer from the backend and stay).
  *   When the table did not exist yet (a new sandbox) nothing is flushed for this.
- * A deletion that fails is reported and retried at the next sync.
+ * All of a sync's deletions are one batch (Conntrack.deleteMatching: one read of the
+ * table, where one per deletion cost a dump each of every entry the namespace holds). A
+ * batch that fails is reported (each deletion in it) and retried whole at the next sync.
  *
  * sync(), doctor() and remove() never overlap: each waits for the one before it.
  */
-import { asShoalError, ShoalError } from '../common/errors.ts';
+import { asShoalError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { withExprText } from '../kernel/nft-expr-text.ts';
 import { canonicalNftTable } from '../kernel/nft.ts';
-import type { Conntrack, Nft } from '../kernel/types.ts';
+import type { Conntrack, ConntrackDeletion, Nft } from '../kernel/types.ts';
 import { vipError } from './errors.ts';
 import type { VipModel, VipService } from './model.ts';
 import {
@@ -73,8 +75,6 @@ import {
 
 export interface VipSyncerOptions {
   logger?: Logger;
-  /** Conntrack deletions run at once, at most (each a dump and deletes over ctnetlink, or one `conntrack` process). Default 4. */
-  conntrackConcurrency?: number;
 }
 
 /** A conntrack deletion that failed (it is retried at the next sync). */
@@ -208,7 +208,6 @@ export class VipSyncer {
   readonly #nft: Nft;
   readonly #conntrack: Conntrack;
   readonly #logger: Logger;
-  readonly #concurrency: number;
   /** The desired table as the last successful sync left the kernel; undefined = next sync is full. */
   #planner: VipPlanner | undefined;
   /** The services that sync was given, by id. */
@@ -225,11 +224,6 @@ export class VipSyncer {
     this.#nft = nft;
     this.#conntrack = conntrack;
     this.#logger = opts.logger ?? silentLogger;
-    const c = opts.conntrackConcurrency ?? 4;
-    if (!Number.isInteger(c) || c < 1) {
-      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `conntrackConcurrency ${c} must be a positive integer`);
-    }
-    this.#concurrency = c;
   }
 
   /** Brings the table to the model's state; full = read back and compare everything. */
@@ -427,7 +421,7 @@ export class VipSyncer {
       if (data !== undefined && data !== `goto ${CHAIN_REFUSE}`) open.add(k);
     }
     this.#pendingOpen.clear();
-    type Job = { op: string; run: () => Promise<number>; retry: () => void; done: () => void };
+    type Job = { op: string; deletion: ConntrackDeletion; retry: () => void; done: () => void };
     const jobs: Job[] = [];
     for (const k of [...flush].sort()) {
       const key = parseBackendKey(k);
@@ -435,10 +429,7 @@ export class VipSyncer {
       const { protocol, ip, port, vip } = key;
       jobs.push({
         op: `reply-src ${k}`,
-        run: () =>
-          vip === undefined
-            ? this.#conntrack.deleteByReplySrc(ip, { protocol, port })
-            : this.#conntrack.deleteByReplySrc(ip, { protocol, origDst: vip }),
+        deletion: { direction: 'reply-src', address: ip, filter: vip === undefined ? { protocol, port } : { protocol, origDst: vip } },
         retry: () => this.#pendingFlush.add(k),
         done: () => report.conntrack.flushed.push(k),
       });
@@ -449,30 +440,28 @@ export class VipSyncer {
       // Every port: the un-NATed entries are those the VIP itself "answers" (reply source).
       jobs.push({
         op: every ? `reply-src udp ${vip} *` : `orig-dst udp ${k}`,
-        run: () =>
-          every
-            ? this.#conntrack.deleteByReplySrc(vip, { protocol: 'udp' })
-            : this.#conntrack.deleteByOrigDst(vip, { protocol: 'udp', port: Number(port) }),
+        deletion: every
+          ? { direction: 'reply-src', address: vip, filter: { protocol: 'udp' } }
+          : { direction: 'orig-dst', address: vip, filter: { protocol: 'udp', port: Number(port) } },
         retry: () => this.#pendingOpen.add(k),
         done: () => report.conntrack.opened.push(every ? `udp ${vip} *` : `udp ${k}`),
       });
     }
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < jobs.length) {
-        const job = jobs[next++]!;
-        try {
-          const deleted = await job.run();
-          report.conntrack.deleted += deleted;
-          job.done();
-        } catch (err) {
-          const e = asShoalError(err, 'SHOAL_ERR_CONNTRACK');
-          job.retry();
-          report.failures.push({ op: job.op, code: e.code, message: e.message, ...(e.errno !== undefined ? { errno: e.errno } : {}) });
+    // One pass over the table for all of them: the kernel walks its whole table (every
+    // namespace's entries) per read, and this namespace's entries are parsed per read.
+    if (jobs.length > 0) {
+      try {
+        const counts = await this.#conntrack.deleteMatching(jobs.map((j) => j.deletion));
+        for (const n of counts) report.conntrack.deleted += n;
+        for (const j of jobs) j.done();
+      } catch (err) {
+        const e = asShoalError(err, 'SHOAL_ERR_CONNTRACK');
+        for (const j of jobs) {
+          j.retry();
+          report.failures.push({ op: j.op, code: e.code, message: e.message, ...(e.errno !== undefined ? { errno: e.errno } : {}) });
         }
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, jobs.length) }, worker));
+    }
     report.conntrack.flushed.sort();
     report.conntrack.opened.sort();
     report.timings.conntrackMs = performance.now() - t;

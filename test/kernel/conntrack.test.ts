@@ -4,12 +4,16 @@
  * the fake, the same deletes run against both, and the counts and what is left must agree.
  * A second test makes a real flow (UDP over the namespace's loopback, tracked because a
  * ct rule is loaded there) and deletes it. Both run on each backend: ctnetlink in process
- * and the tool (what SHOAL_CONNTRACK=exec selects). Needs root; in CI it must not skip.
+ * and the tool (what SHOAL_CONNTRACK=exec selects); so do batches (deleteMatching), and
+ * the kernel's own filtering of a batch's dump is checked by what it sends. Needs root;
+ * in CI it must not skip.
  */
 import t from 'tap';
 import { throwawayNetns } from '../support/kernel.ts';
 import { createConntrack } from '../../src/kernel/conntrack.ts';
-import { CONNTRACK_BACKENDS, conntrackBackend } from '../../src/kernel/ctnetlink.ts';
+import { CONNTRACK_BACKENDS, conntrackBackend, ctnetlinkDeleteMatching, IPPROTO } from '../../src/kernel/ctnetlink.ts';
+import { ipToBytes } from '../../src/common/ip.ts';
+import type { ConntrackDeletion } from '../../src/kernel/types.ts';
 import { execInNetns } from '../../src/kernel/exec.ts';
 import { type ConntrackEntrySpec, FakeConntrack } from '../../src/kernel/fake-conntrack.ts';
 import { createNft } from '../../src/kernel/nft.ts';
@@ -131,6 +135,9 @@ for (const backend of CONNTRACK_BACKENDS) {
     }
     t.equal(fake.dump(), '', 'everything deleted in the end');
     await t.rejects(real.deleteByOrigDst('10.0.0.2', { port: 80 }), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
+    await t.rejects(real.deleteMatching([{ direction: 'orig-dst', address: '10.0.0.2', filter: { port: 80 } }]), {
+      code: 'SHOAL_ERR_INVALID_ARGUMENT',
+    });
     await t.rejects(createConntrack('shoal-no-such-netns', { backend }).deleteByOrigDst('10.0.0.2'), { code: 'SHOAL_ERR_NETNS_NOT_FOUND' });
   });
 
@@ -153,3 +160,75 @@ for (const backend of CONNTRACK_BACKENDS) {
     t.match(left, /dport=10 /, 'the other flow stays');
   });
 }
+
+for (const backend of CONNTRACK_BACKENDS) {
+  t.test(`batches: FakeConntrack and conntrack agree on deleteMatching (${backend})`, async (t) => {
+    const netns = throwawayNetns(t, 'ctb');
+    if (!netns) return;
+    const real = createConntrack(netns, { backend });
+    const fake = new FakeConntrack();
+    for (const e of ENTRIES) {
+      await insert(netns, e);
+      fake.add(e);
+    }
+    const batches: ConntrackDeletion[][] = [
+      [], // nothing to do: no read
+      // A VIP's backends on every port: one original destination (filtered by the kernel), two protocols.
+      [
+        { direction: 'reply-src', address: '10.0.1.6', filter: { protocol: 'tcp', origDst: '10.0.0.2' } },
+        { direction: 'reply-src', address: '10.0.1.5', filter: { protocol: 'udp', origDst: '10.0.0.2' } },
+      ],
+      // Two deletions that match the same entry: it counts for the first.
+      [
+        { direction: 'orig-dst', address: '10.0.0.2', filter: { protocol: 'tcp', port: 443 } },
+        { direction: 'reply-src', address: '10.0.1.5', filter: { protocol: 'tcp' } },
+      ],
+      // Both families in one batch.
+      [
+        { direction: 'orig-dst', address: 'fd00::2', filter: { protocol: 'udp', port: 53 } },
+        { direction: 'reply-src', address: 'fd00::1:5', filter: { protocol: 'tcp', port: 8080 } },
+        { direction: 'orig-dst', address: '10.0.0.3' },
+      ],
+      [{ direction: 'orig-dst', address: '10.0.0.2' }],
+    ];
+    for (const batch of batches) {
+      const what = `deleteMatching(${JSON.stringify(batch)})`;
+      const r = await real.deleteMatching(batch);
+      const f = await fake.deleteMatching(batch);
+      t.same(r, f, `${what}: same counts (${r.join(', ')})`);
+      t.equal(await realDump(netns), fake.dump(), `${what}: same table`);
+    }
+    t.same(await real.deleteMatching(batches[2]!), [0, 0], 'a batch again: nothing, not an error');
+    t.equal(fake.dump(), '', 'everything deleted in the end');
+    await t.rejects(createConntrack('shoal-no-such-netns', { backend }).deleteMatching(batches[1]!), {
+      code: 'SHOAL_ERR_NETNS_NOT_FOUND',
+    });
+  });
+}
+
+t.test("the kernel filters a batch's dump by what every filter of it requires", async (t) => {
+  const netns = throwawayNetns(t, 'ctf');
+  if (!netns) return;
+  if (conntrackBackend() !== 'netlink') {
+    t.fail('ctnetlink is not available here');
+    return;
+  }
+  for (const e of ENTRIES) await insert(netns, e);
+  const none = ipToBytes('10.9.9.9');
+  const run = (matches: Parameters<typeof ctnetlinkDeleteMatching>[2]) => ctnetlinkDeleteMatching(netns, 4, matches, { command: 'test' });
+  // IPv4 entries: four to 10.0.0.2 (three tcp, one udp), one to 10.0.0.3.
+  t.equal((await run([{ direction: 'reply-src', address: none }])).dumped, 5, 'no common part: every IPv4 entry comes back');
+  const vip = ipToBytes('10.0.0.2');
+  const sameVip = await run([
+    { direction: 'reply-src', address: none, origDst: vip, protocol: IPPROTO.tcp },
+    { direction: 'reply-src', address: none, origDst: vip, protocol: IPPROTO.udp },
+  ]);
+  t.equal(sameVip.dumped, 4, 'one original destination: only its entries come back');
+  t.same(sameVip.deleted, [0, 0]);
+  const tcpOnly = await run([
+    { direction: 'reply-src', address: none, protocol: IPPROTO.tcp },
+    { direction: 'orig-dst', address: none, protocol: IPPROTO.tcp },
+  ]);
+  t.equal(tcpOnly.dumped, 3, 'one protocol: only its entries come back');
+  t.equal((await realDump(netns)).split('\n').length, ENTRIES.length, 'nothing was deleted');
+});

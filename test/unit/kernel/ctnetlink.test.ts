@@ -2,7 +2,8 @@
  * ctnetlink's wire format and matching without a kernel: a dumped entry built by hand
  * (the attribute layout of include/uapi/linux/netfilter/nfnetlink_conntrack.h) parses to
  * its tuples, matches the filters the tool would apply, and turns into a delete request
- * carrying its original tuple, zone and id; and how SHOAL_CONNTRACK picks the backend.
+ * carrying its original tuple, zone and id; a batch's dump request carries the parts
+ * every filter of it requires (CTA_FILTER); and how SHOAL_CONNTRACK picks the backend.
  */
 import t from 'tap';
 import { ipToBytes } from '../../../src/common/ip.ts';
@@ -10,6 +11,7 @@ import {
   CT_MSG_DELETE,
   CT_MSG_GET,
   type CtMatch,
+  commonPrefilter,
   conntrackBackend,
   ctDeleteRequest,
   ctDumpRequest,
@@ -95,6 +97,42 @@ t.test('a delete names the original tuple, zone and id; a dump the family', asyn
   t.same([...ctDumpRequest(6)], [10, 0, 0, 0]);
   t.equal(CT_MSG_GET, 0x101);
   t.equal(CT_MSG_DELETE, 0x102);
+});
+
+t.test("a batch's dump asks the kernel for what every filter requires", async (t) => {
+  const vip = ipToBytes('10.0.0.2');
+  const m = (x: Partial<CtMatch>): CtMatch => ({ direction: 'reply-src', address: ipToBytes('10.1.0.5'), ...x });
+  t.same(commonPrefilter(4, []), {});
+  t.same(
+    commonPrefilter(4, [m({ origDst: vip, protocol: 6 }), m({ origDst: vip, protocol: 17 })]),
+    { origDst: vip },
+    'one VIP, two protocols',
+  );
+  t.same(
+    commonPrefilter(4, [m({ origDst: vip, protocol: 6 }), { direction: 'orig-dst', address: vip, protocol: 6 }]),
+    { origDst: vip, protocol: 6 },
+    "an orig-dst filter's address is its original destination",
+  );
+  t.same(commonPrefilter(4, [m({ origDst: vip }), m({})]), {}, 'one filter without a destination: none');
+  t.same(commonPrefilter(4, [m({ origDst: vip }), m({ origDst: ipToBytes('10.0.0.3') })]), {}, 'two destinations: none');
+  const v6 = ipToBytes('fd00::2');
+  t.same(commonPrefilter(6, [m({ address: ipToBytes('fd00::5'), origDst: v6, protocol: 6 })]), { protocol: 6 }, 'IPv6: protocol only');
+  // nfgenmsg, CTA_TUPLE_ORIG { CTA_TUPLE_IP { V4_DST }, CTA_TUPLE_PROTO { NUM } }, CTA_FILTER { ORIG_FLAGS = IP_DST | PROTO_NUM, REPLY_FLAGS = 0 }
+  const le32 = (v: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v, 0);
+    return b;
+  };
+  const expected = Buffer.concat([
+    Buffer.from([2, 0, 0, 0]),
+    encodeAttr(
+      NESTED | 1,
+      Buffer.concat([encodeAttr(NESTED | 1, encodeAttr(2, vip)), encodeAttr(NESTED | 2, encodeAttr(1, Buffer.from([6])))]),
+    ),
+    encodeAttr(NESTED | 25, Buffer.concat([encodeAttr(1, le32((1 << 1) | (1 << 3))), encodeAttr(2, le32(0))])),
+  ]);
+  t.same(ctDumpRequest(4, { origDst: vip, protocol: 6 }), expected);
+  t.same([...ctDumpRequest(4, {})], [2, 0, 0, 0], 'no prefilter: the family alone');
 });
 
 t.test('SHOAL_CONNTRACK=exec and the exec option choose the tool without probing', async (t) => {
