@@ -10,7 +10,15 @@
  *   all have an egress interface on this bridge, and must not reach each other across it.
  *   Bridged frames reach the ip family's forward hook because bridge-nf-call-iptables is 1
  *   in a new namespace (PLATFORM.md), with the bridge as both input and output interface;
- *   checked on kernel 6.18 (test/kernel/overlay).
+ *   checked on kernel 6.18 (test/kernel/overlay);
+ * - vxlan-in and vxlan-out (filter, priority -300 = raw, before conntrack at -200): the
+ *   overlay's own VXLAN packets (UDP to the data port, to or from this node's VTEP address)
+ *   are not tracked. The outer source port is a hash of the inner flow, so conntrack kept
+ *   one outer UDP entry per inner connection, on both nodes, as well as a lookup per packet:
+ *   after ten seconds of new connections through the mesh a host held tens of thousands
+ *   of such entries, which every conntrack walk (a dump, a namespace's teardown) has to
+ *   step over. Nothing NATs or filters these packets by state here; a host firewall must
+ *   accept the data port by port and address, not as "established" (docs/operations).
  *
  * The table is replaced as a whole in one `nft -f` transaction: `add table` (so the
  * `delete` cannot fail on a missing table: nft 1.0.6 has no `destroy`), `delete table`,
@@ -22,13 +30,24 @@ import type { DesiredNftTable } from './objects.ts';
 interface ChainSpec {
   name: string;
   type: 'filter' | 'nat';
-  hook: 'forward' | 'postrouting';
+  hook: 'forward' | 'postrouting' | 'prerouting' | 'output';
   priority: number;
   rules: string[];
 }
 
+/** The overlay's VXLAN endpoint on this node: its packets are left untracked. */
+export interface EgressVxlan {
+  /** This node's VTEP (advertise) address. */
+  vtep: string;
+  /** The VXLAN UDP port. */
+  port: number;
+}
+
+/** Raw priority: before conntrack (-200) sees the packet. */
+const RAW_PRIORITY = -300;
+
 /** The egress table for gateway bridge `bridge` and egress subnet `subnet` (CIDR, host bits clear). */
-export function planEgressTable(tableName: string, bridge: string, subnet: string): DesiredNftTable {
+export function planEgressTable(tableName: string, bridge: string, subnet: string, vxlan?: EgressVxlan): DesiredNftTable {
   const chains: ChainSpec[] = [
     {
       name: 'postrouting',
@@ -45,6 +64,24 @@ export function planEgressTable(tableName: string, bridge: string, subnet: strin
       rules: [`iifname "${bridge}" oifname "${bridge}" drop`],
     },
   ];
+  if (vxlan) {
+    chains.push(
+      {
+        name: 'vxlan-in',
+        type: 'filter',
+        hook: 'prerouting',
+        priority: RAW_PRIORITY,
+        rules: [`ip daddr ${vxlan.vtep} udp dport ${vxlan.port} notrack`],
+      },
+      {
+        name: 'vxlan-out',
+        type: 'filter',
+        hook: 'output',
+        priority: RAW_PRIORITY,
+        rules: [`ip saddr ${vxlan.vtep} udp dport ${vxlan.port} notrack`],
+      },
+    );
+  }
   const t = `ip ${tableName}`;
   const script = [`add table ${t}`, `delete table ${t}`, `add table ${t}`];
   for (const c of chains) {

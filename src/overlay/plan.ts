@@ -391,7 +391,12 @@ export function planOverlay(model: OverlayModel): OverlayDesired {
     // neighbour entry went stale (egress and DNS forwarding cut for seconds).
     host.links.push({ name: gw0, kind: 'bridge', mtu: model.underlayMtu, up: true, create: 'bridge', mac: macForAddress(egressGateway) });
     host.addresses.push({ link: gw0, address: egressGateway, prefixLen: egressSubnet.prefixLen });
-    host.nft.push(planEgressTable(egressTableName(prefix), gw0, `${canonicalIp(egressSubnet.address)}/${egressSubnet.prefixLen}`));
+    host.nft.push(
+      planEgressTable(egressTableName(prefix), gw0, `${canonicalIp(egressSubnet.address)}/${egressSubnet.prefixLen}`, {
+        vtep: canonicalIp(model.vtep),
+        port: model.dataPort,
+      }),
+    );
     host.sysctls.push({ name: 'net.ipv4.ip_forward', value: '1' });
   }
 

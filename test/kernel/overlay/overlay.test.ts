@@ -11,6 +11,7 @@
  *   that must count);
  * - a sandbox on another network reaches neither the first network's sandboxes nor their
  *   egress addresses (the gateway bridge drops port-to-port traffic);
+ * - the hosts track the sandboxes' masqueraded egress but no VXLAN packet;
  * - a sandbox on an internal network has no default route;
  * - a sandbox on a normal network reaches the outside address, through masquerade;
  * - a second sync, full or incremental, changes nothing (the real kernel reads back in
@@ -253,6 +254,13 @@ if (requireKernel(t)) {
     const out1 = await pingUntil(n1, UNDERLAY.outside);
     t.equal(out1.code, 0, `s1 reaches the outside ${UNDERLAY.outside} (masqueraded)${out1.code ? `: ${out1.stdout}${out1.stderr}` : ''}`);
     t.equal((await pingUntil(n3, UNDERLAY.outside)).code, 0, 's3 on host 2 too');
+
+    // The hosts track the masqueraded egress, but not the overlay's own VXLAN packets.
+    for (const h of ['h1', 'h2'] as const) {
+      const ct = await inNs(ns[h], 'conntrack', ['-L']);
+      t.match(ct.stdout, new RegExp(`icmp .*dst=${UNDERLAY.outside.replace(/\./g, '\\.')}`), `${h} tracks its sandboxes' egress`);
+      t.notMatch(ct.stdout, /dport=4789\b/, `${h} tracks no VXLAN packet (the overlay's pings crossed it)`);
+    }
 
     const arp = await counters(ns.ul, 'bridge', 'arpcount');
     t.same(arp, [0, 0], 'no ARP frame crossed the underlay bridge');
