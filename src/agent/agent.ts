@@ -134,6 +134,8 @@ export class Agent {
   private startupTimer: { cancel(): void } | undefined;
   private joinedPeers = '';
   private lastModel: OverlayModel | undefined;
+  /** The model the last overlay sync without failures applied. */
+  private appliedModel: OverlayModel | undefined;
   private lastStats: ViewStats = { managerOnly: 0, gossipOnly: 0, conflicting: 0, deadNode: 0, markedDown: 0 };
   private lastRemoteCounts: Record<string, number> = {};
   private connected = false;
@@ -537,6 +539,29 @@ export class Agent {
     });
   }
 
+  /**
+   * When both remote endpoints and local sandboxes changed, the remote part goes first, as
+   * its own incremental sync of the overlay namespaces alone (the local sandboxes as last
+   * applied), and the load balancers hear of it at once: a new backend on another node is
+   * not held back while this node creates and deletes its own sandboxes, which can take
+   * the kernel several hundred milliseconds while deleted namespaces are torn down.
+   * Remotes of networks that have no namespace here yet wait for the whole sync.
+   */
+  private async syncRemotesFirst(model: OverlayModel): Promise<void> {
+    const last = this.appliedModel;
+    if (!last) return;
+    if (JSON.stringify(model.sandboxes) === JSON.stringify(last.sandboxes)) return;
+    const here = new Set(last.networks.map((n) => n.id));
+    const remotes = model.remotes.filter((r) => here.has(r.networkId));
+    if (JSON.stringify(remotes) === JSON.stringify(last.remotes)) return;
+    const quick: OverlayModel = { ...last, remotes };
+    const report = await this.overlay.sync(quick, false);
+    if (report.failures.length > 0) return; // the whole sync that follows repairs it, or reports it
+    this.appliedModel = quick;
+    this.programmedRemotes = new Set(remotes.map((r) => `${r.networkId} ${r.ip}`));
+    this.viewChanged();
+  }
+
   private noteDisagreements(stats: ViewStats): void {
     const prev = this.lastStats;
     this.lastStats = stats;
@@ -550,12 +575,14 @@ export class Agent {
     const model = this.model();
     if (!model) return;
     this.lastModel = model;
+    if (!full) await this.syncRemotesFirst(model);
     const report = await this.overlay.sync(model, full);
     if (report.failures.length > 0) {
       throw new ShoalError('SHOAL_ERR_SYNC_FAILED', `overlay sync: ${report.failures.length} change(s) not applied`, {
         details: { failures: report.failures },
       });
     }
+    this.appliedModel = model;
     this.applied = new Set(model.sandboxes.map((s) => s.id));
     this.programmedRemotes = new Set(model.remotes.map((r) => `${r.networkId} ${r.ip}`));
     this.overlayApplied = true;

@@ -82,7 +82,12 @@ export class LoadBalancers {
     if (!s) {
       s = {
         netns,
-        syncer: new VipSyncer(this.o.nft(netns), this.o.conntrack(netns), { logger: this.o.logger.child({ sandbox: id }) }),
+        // Deferred conntrack deletions: the cleanup of a departed backend, a walk of the
+        // kernel's whole table, must not hold back the next backend's arrival.
+        syncer: new VipSyncer(this.o.nft(netns), this.o.conntrack(netns), {
+          logger: this.o.logger.child({ sandbox: id }),
+          deferConntrack: true,
+        }),
         hasTable: false,
       };
       this.syncers.set(id, s);

@@ -75,6 +75,17 @@ import {
 
 export interface VipSyncerOptions {
   logger?: Logger;
+  /**
+   * Run each sync's conntrack deletions after it returns, instead of inside it (default
+   * false). A deletion walks the kernel's whole conntrack table (every namespace's
+   * entries), which can take hundreds of milliseconds after heavy traffic; deferred, it no
+   * longer holds back the next sync's table change, so a new backend is not kept waiting
+   * by the cleanup of one that left. Its results are logged, not reported, and a failure
+   * is retried by the next sync's deletions. A sync whose model names a backend address
+   * still being cleaned up waits for that cleanup first: an address that comes back must
+   * not lose its new connections to a deletion meant for its old ones.
+   */
+  deferConntrack?: boolean;
 }
 
 /** A conntrack deletion that failed (it is retried at the next sync). */
@@ -218,12 +229,23 @@ export class VipSyncer {
   readonly #pendingFlush = new Set<string>();
   readonly #pendingOpen = new Set<string>();
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #defer: boolean;
+  /** Deferred conntrack deletions, one batch after another. */
+  #cleaning: Promise<void> = Promise.resolve();
+  /** Addresses a deferred batch has yet to finish with (count of batches naming each). */
+  readonly #cleaningIps = new Map<string, number>();
   #lastProblems = '[]';
 
   constructor(nft: Nft, conntrack: Conntrack, opts: VipSyncerOptions = {}) {
     this.#nft = nft;
     this.#conntrack = conntrack;
     this.#logger = opts.logger ?? silentLogger;
+    this.#defer = opts.deferConntrack ?? false;
+  }
+
+  /** Resolves when every deferred conntrack deletion started so far has finished. */
+  settled(): Promise<void> {
+    return this.#cleaning;
   }
 
   /** Brings the table to the model's state; full = read back and compare everything. */
@@ -248,6 +270,7 @@ export class VipSyncer {
   /** Deletes the table (missing is success) and forgets it: teardown of this namespace's load balancer. */
   remove(tableName: string): Promise<boolean> {
     return this.#serial(async () => {
+      await this.#cleaning;
       const existed = await this.#nft.deleteTable(VIP_FAMILY, tableName);
       if (this.#planner?.tableName === tableName) this.invalidate();
       return existed;
@@ -274,6 +297,9 @@ export class VipSyncer {
   async #sync(model: VipModel, fullAsked: boolean): Promise<VipReport> {
     const started = performance.now();
     checkModel(model);
+    if (this.#cleaningIps.size > 0 && model.services.some((svc) => svc.backends.some((b) => this.#cleaningIps.has(b.ip)))) {
+      await this.#cleaning;
+    }
     const planner = this.#planner;
     let report: VipReport;
     if (!fullAsked && planner && planner.tableName === model.tableName) {
@@ -405,6 +431,41 @@ export class VipSyncer {
     return report;
   }
 
+  /** Queues a batch of deletions after the ones queued before it; logs what it did. */
+  #deferCleanup(deletions: ConntrackDeletion[], run: (into: VipReport) => Promise<void>): void {
+    const ips = [...new Set(deletions.map((d) => d.address))];
+    for (const ip of ips) this.#cleaningIps.set(ip, (this.#cleaningIps.get(ip) ?? 0) + 1);
+    this.#cleaning = this.#cleaning.then(async () => {
+      const started = performance.now();
+      const r = blankReport(false);
+      try {
+        await run(r);
+      } finally {
+        for (const ip of ips) {
+          const n = (this.#cleaningIps.get(ip) ?? 1) - 1;
+          if (n > 0) this.#cleaningIps.set(ip, n);
+          else this.#cleaningIps.delete(ip);
+        }
+      }
+      const summary = {
+        conntrackFlushed: r.conntrack.flushed.length,
+        conntrackOpened: r.conntrack.opened.length,
+        conntrackDeleted: r.conntrack.deleted,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+      };
+      if (r.failures.length > 0) {
+        this.#logger.warn(
+          { ...summary, failed: r.failures.slice(0, LOGGED).map((f) => `${f.op}: ${f.code}${f.errno ? ` (${f.errno})` : ''}`) },
+          'load-balancer conntrack deletions left to retry',
+        );
+      } else if (r.conntrack.deleted > 0) {
+        this.#logger.info(summary, 'load-balancer conntrack deletions done');
+      } else {
+        this.#logger.debug(summary, 'load-balancer conntrack deletions: nothing to delete');
+      }
+    });
+  }
+
   async #cleanConntrack(report: VipReport, planner: VipPlanner, delta: PlannerDelta): Promise<void> {
     const t = performance.now();
     const flush = new Set<string>();
@@ -421,7 +482,7 @@ export class VipSyncer {
       if (data !== undefined && data !== `goto ${CHAIN_REFUSE}`) open.add(k);
     }
     this.#pendingOpen.clear();
-    type Job = { op: string; deletion: ConntrackDeletion; retry: () => void; done: () => void };
+    type Job = { op: string; deletion: ConntrackDeletion; retry: () => void; done: (into: VipReport) => void };
     const jobs: Job[] = [];
     for (const k of [...flush].sort()) {
       const key = parseBackendKey(k);
@@ -431,7 +492,7 @@ export class VipSyncer {
         op: `reply-src ${k}`,
         deletion: { direction: 'reply-src', address: ip, filter: vip === undefined ? { protocol, port } : { protocol, origDst: vip } },
         retry: () => this.#pendingFlush.add(k),
-        done: () => report.conntrack.flushed.push(k),
+        done: (into) => into.conntrack.flushed.push(k),
       });
     }
     for (const k of [...open].sort()) {
@@ -444,24 +505,33 @@ export class VipSyncer {
           ? { direction: 'reply-src', address: vip, filter: { protocol: 'udp' } }
           : { direction: 'orig-dst', address: vip, filter: { protocol: 'udp', port: Number(port) } },
         retry: () => this.#pendingOpen.add(k),
-        done: () => report.conntrack.opened.push(every ? `udp ${vip} *` : `udp ${k}`),
+        done: (into) => into.conntrack.opened.push(every ? `udp ${vip} *` : `udp ${k}`),
       });
     }
     // One pass over the table for all of them: the kernel walks its whole table (every
     // namespace's entries) per read, and this namespace's entries are parsed per read.
-    if (jobs.length > 0) {
+    const run = async (into: VipReport): Promise<void> => {
       try {
         const counts = await this.#conntrack.deleteMatching(jobs.map((j) => j.deletion));
-        for (const n of counts) report.conntrack.deleted += n;
-        for (const j of jobs) j.done();
+        for (const n of counts) into.conntrack.deleted += n;
+        for (const j of jobs) j.done(into);
       } catch (err) {
         const e = asShoalError(err, 'SHOAL_ERR_CONNTRACK');
         for (const j of jobs) {
           j.retry();
-          report.failures.push({ op: j.op, code: e.code, message: e.message, ...(e.errno !== undefined ? { errno: e.errno } : {}) });
+          into.failures.push({ op: j.op, code: e.code, message: e.message, ...(e.errno !== undefined ? { errno: e.errno } : {}) });
         }
       }
+    };
+    if (jobs.length > 0 && this.#defer) {
+      this.#deferCleanup(
+        jobs.map((j) => j.deletion),
+        run,
+      );
+      report.timings.conntrackMs = performance.now() - t;
+      return;
     }
+    if (jobs.length > 0) await run(report);
     report.conntrack.flushed.sort();
     report.conntrack.opened.sort();
     report.timings.conntrackMs = performance.now() - t;

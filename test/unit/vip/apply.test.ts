@@ -379,6 +379,61 @@ t.test('an nft failure on a full sync throws, and the next sync is full again', 
   t.match(r2.rewriteReason, /element repair failed/);
 });
 
+t.test('deferred conntrack: the sync returns first; a backend address still being cleaned up waits, a new one does not', async (t) => {
+  const nft = new FakeNft();
+  const real = new FakeConntrack();
+  let release: () => void = () => {};
+  let gate: Promise<void> | undefined;
+  let failing = false;
+  const ct: Conntrack = {
+    deleteByOrigDst: (a, f) => real.deleteByOrigDst(a, f),
+    deleteByReplySrc: (a, f) => real.deleteByReplySrc(a, f),
+    deleteMatching: async (d) => {
+      if (gate) await gate;
+      if (failing) throw new ShoalError('SHOAL_ERR_CONNTRACK', 'conntrack -D failed: injected', { errno: 'EPERM' });
+      return real.deleteMatching(d);
+    },
+  };
+  const syncer = new VipSyncer(nft, ct, { deferConntrack: true });
+  await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.3')])), true);
+  flow(real, 'tcp', '10.0.0.2', 80, '10.1.0.3', 8080, 40000);
+  gate = new Promise((r) => {
+    release = r;
+  });
+  const removed = await syncer.sync(model(web([up('10.1.0.2')])), false);
+  t.equal(removed.transaction, 'elements', 'the table changed');
+  t.same(removed.conntrack.flushed, [], 'the deletions are not in the report');
+  t.equal(real.list().length, 1, 'the entry is still there while the deletion waits');
+  // A new backend goes in at once, while the deletion still waits.
+  const fresh = await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.4')])), false);
+  t.equal(fresh.transaction, 'elements', 'a new backend is programmed without waiting');
+  // The removed address coming back waits for its deletion.
+  let back = false;
+  const again = syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.4'), up('10.1.0.3')])), false).then((r) => {
+    back = true;
+    return r;
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(back, false, 'the returning address waits');
+  t.equal(real.list().length, 1);
+  release();
+  const r = await again;
+  t.equal(r.transaction, 'elements', 'then it is programmed');
+  t.equal(real.list().length, 0, 'after the old entry was deleted');
+  await syncer.settled();
+  // A deferred failure is retried by the next sync's deletions.
+  gate = undefined;
+  flow(real, 'tcp', '10.0.0.2', 80, '10.1.0.4', 8080, 40001);
+  failing = true;
+  await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.3')])), false);
+  await syncer.settled();
+  t.equal(real.list().length, 1, 'the failed deletion left the entry');
+  failing = false;
+  await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.3'), up('10.1.0.5')])), false);
+  await syncer.settled();
+  t.equal(real.list().length, 0, 'the next sync retried it');
+});
+
 t.test('a conntrack failure is reported and retried at the next sync', async (t) => {
   const nft = new FakeNft();
   const real = new FakeConntrack();
