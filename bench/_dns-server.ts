@@ -1,6 +1,6 @@
 /**
  * The embedded resolver on its own, for bench/dns.ts: `node --import tsx bench/_dns-server.ts
- * NETNS RECORDS.json`. Builds the record index from the RecordInput in the file, opens one
+ * NETNS RECORDS.json`, running the compiled dist/ modules as the agent does. Builds the record index from the RecordInput in the file, opens one
  * sandbox's sockets on 127.0.0.11 inside the namespace NETNS (the chain the agent runs: query
  * check, then the records; no forwarder) and prints one JSON line `{"udpPort":..,"tcpPort":..}`
  * to stdout. Runs until SIGTERM or SIGINT, or until its stdin closes (the bench is gone).
@@ -10,14 +10,20 @@
  * only with the agent. (Not a benchmark: `_` keeps scripts/bench from running it.)
  */
 import { readFileSync } from 'node:fs';
-import { silentLogger } from '../src/common/logger.ts';
-import { createRng } from '../src/common/rng.ts';
-import { createChain } from '../src/dns/handler.ts';
-import { checkQuery } from '../src/dns/handlers/query-check.ts';
-import { recordsHandler } from '../src/dns/handlers/records.ts';
-import { buildRecordIndex, type RecordInput } from '../src/dns/records.ts';
-import { DnsServer } from '../src/dns/server.ts';
-import { netnsPath } from '../src/kernel/netns.ts';
+import type { RecordInput } from '../src/dns/records.ts';
+
+// The compiled modules the agent runs (dist/, `npm run build`), not the sources through
+// tsx, whose transform adds work per closure made per query.
+const dist = new URL('../dist/', import.meta.url);
+const load = <T>(path: string): Promise<T> => import(new URL(path, dist).href) as Promise<T>;
+const { silentLogger } = await load<typeof import('../src/common/logger.ts')>('common/logger.js');
+const { createRng } = await load<typeof import('../src/common/rng.ts')>('common/rng.js');
+const { createChain } = await load<typeof import('../src/dns/handler.ts')>('dns/handler.js');
+const { checkQuery } = await load<typeof import('../src/dns/handlers/query-check.ts')>('dns/handlers/query-check.js');
+const { recordsHandler } = await load<typeof import('../src/dns/handlers/records.ts')>('dns/handlers/records.js');
+const { buildRecordIndex } = await load<typeof import('../src/dns/records.ts')>('dns/records.js');
+const { DnsServer } = await load<typeof import('../src/dns/server.ts')>('dns/server.js');
+const { netnsPath } = await load<typeof import('../src/kernel/netns.ts')>('kernel/netns.js');
 
 const [ns, recordsFile] = process.argv.slice(2);
 if (!ns || !recordsFile) {

@@ -30,8 +30,9 @@
  * maximum): about 63% of its busy time in dgram's send (the sendto, in which the kernel
  * delivers the answer over loopback: dnsmasq pays that too), 8% in the garbage collector,
  * about 10% in src/dns itself (records handler, encoder, chain, decoder), the rest Node's
- * dgram and promise machinery. Under tsx, esbuild's keepNames adds a `__name` call for each
- * closure made per query (about 3%); the agent runs tsc's output, which has none.
+ * dgram and promise machinery. That profile ran the sources under tsx, whose keepNames adds a
+ * `__name` call for each closure made per query (about 3%); the server now runs the compiled
+ * dist/ modules, as the agent does (scripts/bench builds them first).
  *
  * task_resolvable_*: bench/_dns-resolvable.ts, in a 2-host testbed: from a new task's start
  * until its address is in `tasks.web` as the other host's resolver answers it
