@@ -112,12 +112,12 @@ class KernelConntrack implements KernelConntrackHandle {
     this.#timeoutMs = options.timeoutMs;
   }
 
-  deleteByOrigDst(address: string, filter: ConntrackDeleteFilter = {}): Promise<number> {
-    return this.#delete('orig-dst', address, filter);
+  async deleteByOrigDst(address: string, filter: ConntrackDeleteFilter = {}): Promise<number> {
+    return (await this.deleteMatching([{ direction: 'orig-dst', address, filter }]))[0]!;
   }
 
-  deleteByReplySrc(address: string, filter: ConntrackDeleteFilter = {}): Promise<number> {
-    return this.#delete('reply-src', address, filter);
+  async deleteByReplySrc(address: string, filter: ConntrackDeleteFilter = {}): Promise<number> {
+    return (await this.deleteMatching([{ direction: 'reply-src', address, filter }]))[0]!;
   }
 
   async deleteMatching(deletions: readonly ConntrackDeletion[]): Promise<number[]> {
@@ -147,19 +147,6 @@ class KernelConntrack implements KernelConntrackHandle {
       });
     }
     return counts;
-  }
-
-  async #delete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): Promise<number> {
-    const family = validateConntrackFilter(address, filter, direction);
-    if (this.backend === 'netlink') {
-      const args = conntrackDeleteArgs(direction, address, filter);
-      const r = await ctnetlinkDeleteMatching(this.netns, family, [ctMatchOf(direction, address, filter)], {
-        command: `conntrack ${args.join(' ')}`,
-        ...(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }),
-      });
-      return r.deleted[0]!;
-    }
-    return this.#execDelete(direction, address, filter);
   }
 
   async #execDelete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): Promise<number> {

@@ -394,16 +394,6 @@ function openSocket(netns: string, command: string): NetlinkSocket | undefined {
   }
 }
 
-/**
- * Deletes, in namespace `netns` ('' = this process's), every entry of `family` that `m`
- * matches; returns how many it deleted (entries gone meanwhile are not counted).
- * Failures are SHOAL_ERR_CONNTRACK (with the errno), SHOAL_ERR_TIMEOUT,
- * SHOAL_ERR_NETNS_NOT_FOUND.
- */
-export async function ctnetlinkDelete(netns: string, family: 4 | 6, m: CtMatch, options: CtnetlinkDeleteOptions): Promise<number> {
-  return (await ctnetlinkDeleteMatching(netns, family, [m], options)).deleted[0]!;
-}
-
 /** What a batch did: entries deleted per match (in order) and how many the kernel sent. */
 export interface CtBatchResult {
   deleted: number[];
@@ -412,9 +402,11 @@ export interface CtBatchResult {
 }
 
 /**
- * ctnetlinkDelete for several matches with one dump: each entry goes to the first match
- * it satisfies. The kernel is sent commonPrefilter(matches). Errors as ctnetlinkDelete; a
- * failed delete fails the batch after the others were tried.
+ * Deletes, in namespace `netns` ('' = this process's), every entry of `family` that one of
+ * `matches` matches, with one dump: each entry goes to the first match it satisfies, and
+ * the kernel is sent commonPrefilter(matches). Entries gone meanwhile are not counted.
+ * Failures are SHOAL_ERR_CONNTRACK (with the errno), SHOAL_ERR_TIMEOUT,
+ * SHOAL_ERR_NETNS_NOT_FOUND; a failed delete fails the batch after the others were tried.
  */
 export async function ctnetlinkDeleteMatching(
   netns: string,

@@ -50,8 +50,6 @@ export class FakeConntrack implements Conntrack {
   readonly #entries: ConntrackEntry[] = [];
   /** Every delete call made, in order, for tests that check what was asked. */
   readonly deletes: Array<{ direction: 'orig-dst' | 'reply-src'; address: string; filter: ConntrackDeleteFilter; deleted: number }> = [];
-  /** Every deleteMatching call (its deletions also appear in `deletes`, one by one). */
-  readonly batches: ConntrackDeletion[][] = [];
 
   /** Adds a flow. Like the kernel, one original tuple identifies one entry: a duplicate is refused. */
   add(spec: ConntrackEntrySpec): ConntrackEntry {
@@ -101,7 +99,6 @@ export class FakeConntrack implements Conntrack {
   /** One pass for the batch: each entry goes to the first deletion that matches it (as in order, one by one). */
   async deleteMatching(deletions: readonly ConntrackDeletion[]): Promise<number[]> {
     for (const d of deletions) validateConntrackFilter(d.address, d.filter ?? {}, d.direction);
-    this.batches.push(deletions.map((d) => ({ ...d, filter: { ...d.filter } })));
     return deletions.map((d) => this.#delete(d.direction, d.address, d.filter ?? {}));
   }
 
