@@ -21,6 +21,15 @@
  * wrk run must end with no socket error and no non-2xx answer: the counts are returned,
  * and any error is logged.
  *
+ * CPU: each keep-alive run also reads the machine's busy CPU time (/proc/stat) before and
+ * after, giving busy µs per request and the idle share of the cores. The testbed's hosts
+ * are namespaces of one kernel, so the mesh's forwarding (h2's NAT, its ingress sandbox,
+ * VXLAN out of h2 and into h1 or h3, their bridges: every hop of the request and of the
+ * reply) runs on the same two cores as wrk and the servers, where on real hosts it would
+ * run on h2's own. When both runs leave the cores nearly idle-free, requests per second is
+ * cores / CPU per request, and direct_cpu_us_per_request / mesh_cpu_us_per_request bounds
+ * mesh_rps_ratio on this machine.
+ *
  * Convergence: `shoal service scale web=N` for N = 6, 3, 6, 2, each until every host's
  * ingress sandbox's load-balancer map holds exactly the ingress addresses of web's running
  * tasks (the manager's view: desired and current state running, N of them), maps polled
@@ -63,6 +72,8 @@ const CONNECTIONS = Number(process.env['SHOAL_BENCH_MESH_CONNECTIONS'] ?? 32);
 /** Replica counts the convergence part scales web to, in order (it starts at 3). */
 const SCALE_STEPS = [6, 3, 6, 2] as const;
 const POLL_MS = 20;
+/** USER_HZ, the unit of /proc/stat (100 on every Linux architecture this runs on). */
+const CLOCK_TICKS = 100;
 const CONVERGE_TIMEOUT_MS = 60_000;
 const PUBLISHED = 8080;
 const DIRECT_PORT = 9000;
@@ -96,12 +107,35 @@ export interface MeshFigures {
   /** Every count must be 0; anything else is a failed run (logged). */
   mesh_wrk_errors: { keepalive: WrkErrors; new_conn: WrkErrors; direct_keepalive: WrkErrors; direct_new_conn: WrkErrors };
   mesh_wrk_error_total: number;
+  /**
+   * Busy CPU of the whole machine per keep-alive request (medians, µs): wrk, the servers and
+   * every host's kernel share the same cores here, so the ratio of these two is the ceiling
+   * of mesh_rps_ratio when both runs keep the cores busy (idle shares below).
+   */
+  mesh_cpu_us_per_request: number;
+  direct_cpu_us_per_request: number;
+  mesh_idle_share: number;
+  direct_idle_share: number;
 }
 
 interface WrkRun {
   rps: number;
   requests: number;
   errors: WrkErrors;
+}
+
+/** The machine's CPU time so far, in clock ticks: busy (user, nice, system, irq, softirq) and idle (idle, iowait). */
+export function cpuTicks(procStat: string): { busy: number; idle: number } {
+  const f = (/^cpu\s+(.*)$/m.exec(procStat)?.[1] ?? '').trim().split(/\s+/).map(Number);
+  if (f.length < 7 || f.some((x) => !Number.isFinite(x))) throw new Error('/proc/stat has no cpu line');
+  const [user, nice, system, idle, iowait, irq, softirq] = f as [number, number, number, number, number, number, number];
+  return { busy: user + nice + system + irq + softirq, idle: idle + iowait };
+}
+
+/** What one wrk run cost the whole machine: busy CPU µs per request, and the idle share of all cores. */
+interface CpuCost {
+  busyUsPerRequest: number;
+  idleShare: number;
 }
 
 export function parseWrk(out: string): WrkRun {
@@ -336,7 +370,7 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
     );
     log(`mesh: the direct reference (pid ${d.pid}) answers in h${HOST}`);
 
-    const wrk = async (port: number, close: boolean, seconds = SECONDS): Promise<WrkRun> => {
+    const wrk = async (port: number, close: boolean, seconds = SECONDS): Promise<WrkRun & { cpu: CpuCost }> => {
       const args = [
         'wrk',
         '-t1',
@@ -345,14 +379,20 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
         ...(close ? ['-H', 'Connection: close'] : []),
         `http://${HOST_ADDR}:${port}/`,
       ];
+      const before = cpuTicks(readFileSync('/proc/stat', 'utf8'));
       const r = parseWrk(await inNs(clientNs, args, (seconds + 60) * 1000));
+      const after = cpuTicks(readFileSync('/proc/stat', 'utf8'));
       if (r.requests === 0) throw new Error(`wrk ${close ? 'new-connection ' : ''}run against port ${port} completed no request`);
-      return r;
+      const busy = after.busy - before.busy;
+      const all = busy + after.idle - before.idle;
+      const cpu = { busyUsPerRequest: (busy * 1e6) / CLOCK_TICKS / r.requests, idleShare: all > 0 ? (after.idle - before.idle) / all : 0 };
+      return { ...r, cpu };
     };
     // warm-up: JIT of the servers, conntrack and neighbour entries; not counted
     await wrk(PUBLISHED, false, 1);
     await wrk(DIRECT_PORT, false, 1);
 
+    const cpu = { keepalive: [] as CpuCost[], direct_keepalive: [] as CpuCost[] };
     const errors = { keepalive: noErrors(), new_conn: noErrors(), direct_keepalive: noErrors(), direct_new_conn: noErrors() };
     const rates = {
       keepalive: [] as number[],
@@ -365,6 +405,7 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
       const port = kind.startsWith('direct') ? DIRECT_PORT : PUBLISHED;
       const r = await wrk(port, kind.endsWith('new_conn'));
       rates[kind].push(r.rps);
+      if (kind === 'keepalive' || kind === 'direct_keepalive') cpu[kind].push(r.cpu);
       addErrors(errors[kind], r.errors);
       if (errorTotal(r.errors) > 0) log(`mesh: ERROR: wrk ${kind} against ${HOST_ADDR}:${port}: ${JSON.stringify(r.errors)}`);
     };
@@ -375,7 +416,7 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
           : ['direct_keepalive', 'keepalive', 'direct_new_conn', 'new_conn'];
       for (const kind of order) await measure(kind);
       log(
-        `mesh round ${round + 1}/${ROUNDS}: keep-alive mesh ${Math.round(rates.keepalive.at(-1)!)} req/s, direct ${Math.round(rates.direct_keepalive.at(-1)!)}; new connections mesh ${Math.round(rates.new_conn.at(-1)!)}/s, direct ${Math.round(rates.direct_new_conn.at(-1)!)}/s`,
+        `mesh round ${round + 1}/${ROUNDS}: keep-alive mesh ${Math.round(rates.keepalive.at(-1)!)} req/s (${round1(cpu.keepalive.at(-1)!.busyUsPerRequest)} µs CPU each, ${Math.round(cpu.keepalive.at(-1)!.idleShare * 100)}% idle), direct ${Math.round(rates.direct_keepalive.at(-1)!)} (${round1(cpu.direct_keepalive.at(-1)!.busyUsPerRequest)} µs, ${Math.round(cpu.direct_keepalive.at(-1)!.idleShare * 100)}% idle); new connections mesh ${Math.round(rates.new_conn.at(-1)!)}/s, direct ${Math.round(rates.direct_new_conn.at(-1)!)}/s`,
       );
     }
     endDirect();
@@ -446,6 +487,10 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
       scale_down_command_p99_ms: round1(percentile(downSamples, 99)),
       mesh_wrk_errors: errors,
       mesh_wrk_error_total: total,
+      mesh_cpu_us_per_request: round1(median(cpu.keepalive.map((c) => c.busyUsPerRequest))),
+      direct_cpu_us_per_request: round1(median(cpu.direct_keepalive.map((c) => c.busyUsPerRequest))),
+      mesh_idle_share: round2(median(cpu.keepalive.map((c) => c.idleShare))),
+      direct_idle_share: round2(median(cpu.direct_keepalive.map((c) => c.idleShare))),
     };
   } finally {
     process.removeListener('SIGINT', onSignal);

@@ -27,7 +27,7 @@ import { systemClock } from '../common/clock.ts';
 import { ShoalError } from '../common/errors.ts';
 import { writeFileAtomic } from '../common/fs.ts';
 import type { Logger } from '../common/logger.ts';
-import { SyncRunner } from '../common/sync-runner.ts';
+import { SyncRunner, type SyncStats } from '../common/sync-runner.ts';
 import { createGossipNode, createKeyring, defaultLanConfig, type GossipNode, type Keyring, NetTransport } from '../gossip/index.ts';
 import { createConntrack } from '../kernel/conntrack.ts';
 import { createNft } from '../kernel/nft.ts';
@@ -60,6 +60,9 @@ export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_PREFIX = 'shoal-';
 /** Longest the load balancers wait for gossip's first sync of a network (maybeStartLb). */
 const LB_GOSSIP_WAIT_MS = 10_000;
+
+/** The two parts of a node's load balancers, each synced by a runner of its own. */
+type LbPart = 'mesh' | 'sandboxes';
 const LB_GATE_POLL_MS = 50;
 
 export interface AgentOptions {
@@ -104,11 +107,19 @@ export class Agent {
   private readonly overlay: OverlaySyncer;
   readonly overlayRunner: SyncRunner;
   private readonly lb: LoadBalancers;
+  /** The routing mesh's load balancers (the ingress sandbox's and the host's tables). */
   readonly lbRunner: SyncRunner;
+  /** The task sandboxes' east-west VIP tables: a runner apart, so the mesh never waits behind them. */
+  readonly vipRunner: SyncRunner;
+  /** What each load-balancer part last applied without a failure: the endpoints it left out as draining, and balances to. */
+  private readonly lbApplied: Record<LbPart, { draining: ReadonlySet<string>; joined: ReadonlySet<string> } | undefined> = {
+    mesh: undefined,
+    sandboxes: undefined,
+  };
   private readonly resolver: AgentResolver;
   /** Sandboxes the last successful overlay sync built (their namespaces exist). */
   private applied = new Set<string>();
-  private lbTables = 0;
+  private readonly lbTables: Record<LbPart, number> = { mesh: 0, sandboxes: 0 };
   private readonly readiness: ListenReadiness;
   private readonly egress: EgressAddresses;
   private readonly ifnames: SandboxIfnames;
@@ -187,8 +198,15 @@ export class Agent {
         this.viewChanged();
       },
     });
-    this.lbRunner = new SyncRunner((ctx) => this.syncLb(ctx.full), {
+    this.lbRunner = new SyncRunner((ctx) => this.syncLb('mesh', ctx.full), {
       name: 'lb',
+      minIntervalMs: 10,
+      fullResyncIntervalMs: 60_000,
+      clock: this.clock,
+      logger: this.logger,
+    });
+    this.vipRunner = new SyncRunner((ctx) => this.syncLb('sandboxes', ctx.full), {
+      name: 'vip',
       minIntervalMs: 10,
       fullResyncIntervalMs: 60_000,
       clock: this.clock,
@@ -275,6 +293,7 @@ export class Agent {
    */
   private viewChanged(): void {
     this.lbRunner.trigger();
+    this.vipRunner.trigger();
     this.resolver.invalidate();
   }
 
@@ -453,6 +472,7 @@ export class Agent {
           'gossip has not synced these networks; load balancers start without',
         );
       this.lbRunner.start();
+      this.vipRunner.start();
       return;
     }
     // a completed sync that brought nothing new raises no event: look again shortly
@@ -717,23 +737,37 @@ export class Agent {
     };
   }
 
-  private async syncLb(full: boolean): Promise<void> {
+  /** One part of this node's load balancers, from the current inputs. */
+  private async syncLb(part: LbPart, full: boolean): Promise<void> {
     const inputs = this.lbInputs();
     if (!inputs) return;
-    const failures: LbFailure[] = await this.lb.sync(inputs.models, inputs.place, full);
-    this.lbTables = inputs.models.sandboxes.size + (inputs.place.ingress ? 1 : 0);
+    const { models, place } = inputs;
+    const failures: LbFailure[] =
+      part === 'mesh' ? await this.lb.syncMesh(models, place, full) : await this.lb.syncSandboxes(models, place, full);
+    this.lbTables[part] = part === 'mesh' ? (place.ingress ? 1 : 0) : models.sandboxes.size;
     if (failures.length > 0) {
+      this.lbApplied[part] = undefined;
       throw new ShoalError('SHOAL_ERR_SYNC_FAILED', `load balancer sync: ${failures.length} change(s) not applied`, {
         details: { failures },
       });
     }
-    // every load balancer of this node now sends no new connection to a draining endpoint
-    // (the models were built from these very lists): tell the manager, which lets a task
-    // stop once every node that balanced to it said so
-    if (inputs.draining.length > 0) this.session.reportDrained(inputs.draining);
-    // and the endpoints they now send new connections to: a rolling update's next batch
-    // waits until every node that balances to the new tasks says so
-    this.session.reportJoined(inputs.joined);
+    this.lbApplied[part] = { draining: new Set(inputs.draining), joined: new Set(inputs.joined) };
+    this.reportLb();
+  }
+
+  /**
+   * Tells the manager what both parts of this node's load balancers applied (each built its
+   * models from lists that named these endpoints so): the draining endpoints none of them
+   * sends a new connection to any more, which lets a task stop once every node that
+   * balanced to it said so; and the endpoints all of them now balance to, which a rolling
+   * update's next batch waits for.
+   */
+  private reportLb(): void {
+    const { mesh, sandboxes } = this.lbApplied;
+    if (!mesh || !sandboxes) return;
+    const draining = [...mesh.draining].filter((id) => sandboxes.draining.has(id));
+    if (draining.length > 0) this.session.reportDrained(draining);
+    this.session.reportJoined([...mesh.joined].filter((id) => sandboxes.joined.has(id)));
   }
 
   /** The data plane's drift: what a sync would change now (nothing when the kernel is right). */
@@ -801,15 +835,7 @@ export class Agent {
         lastDurationMs: st.lastDurationMs,
         lastError: st.lastError ? String((st.lastError as Error).message ?? st.lastError) : '',
       },
-      lb: {
-        syncs: this.lbRunner.stats.syncs,
-        failures: this.lbRunner.stats.failures,
-        lastDurationMs: this.lbRunner.stats.lastDurationMs,
-        lastError: this.lbRunner.stats.lastError
-          ? String((this.lbRunner.stats.lastError as Error).message ?? this.lbRunner.stats.lastError)
-          : '',
-        tables: this.lbTables,
-      },
+      lb: lbStatus([this.lbRunner.stats, this.vipRunner.stats], this.lbTables.mesh + this.lbTables.sandboxes),
       dns: this.resolver.stats(),
       view: this.lastStats,
       remotes: this.lastRemoteCounts,
@@ -834,6 +860,7 @@ export class Agent {
       this.gossipEndpoints?.publish([]);
     }
     await this.lbRunner.stop();
+    await this.vipRunner.stop();
     await this.overlayRunner.stop();
     // a kept sandbox has no resolver until the next agent serves it (its first overlay sync)
     this.resolver.close();
@@ -864,6 +891,18 @@ export class Agent {
 }
 
 /** What decides whether gossip.json must be written again. */
+/** The status of the load balancers: both runners' counts summed, the slower last sync, the first error. */
+function lbStatus(stats: readonly SyncStats[], tables: number): AgentStatus['lb'] {
+  const err = stats.find((st) => st.lastError !== undefined)?.lastError;
+  return {
+    syncs: stats.reduce((n, st) => n + st.syncs, 0),
+    failures: stats.reduce((n, st) => n + st.failures, 0),
+    lastDurationMs: Math.max(...stats.map((st) => st.lastDurationMs)),
+    lastError: err ? String((err as Error).message ?? err) : '',
+    tables,
+  };
+}
+
 function resumeKey(r: GossipResume): string {
   return encodeGossipResume(r);
 }

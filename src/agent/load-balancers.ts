@@ -19,6 +19,9 @@ import type { VipModel, VipService } from '../vip/model.ts';
 import { VipSyncer } from '../vip/apply.ts';
 import { ingressSnatTableName, lbTableName, type LbModels } from './lb-model.ts';
 
+/** The syncer key of the ingress sandbox's VIP table (task sandboxes are keyed by task id). */
+const INGRESS = 'ingress';
+
 /** VIP tables synced at once (each an nft transaction in its own namespace). */
 const SANDBOX_CONCURRENCY = 4;
 
@@ -53,8 +56,8 @@ export class LoadBalancers {
   private readonly services = new Map<string, Map<string, { key: string; svc: VipService }>>();
   private readonly tables: WholeTables;
   private readonly sysctlsSet = new Set<string>();
-  /** Problems last logged, so a steady problem is logged once. */
-  private lastProblems = '';
+  /** Problems last logged per part, so a steady problem is logged once. */
+  private readonly lastProblems = { mesh: '', sandboxes: '' };
 
   constructor(options: LoadBalancersOptions) {
     this.o = options;
@@ -110,7 +113,20 @@ export class LoadBalancers {
     return out;
   }
 
+  /** Both parts: the mesh's, then the sandboxes'. */
   async sync(models: LbModels, place: LbPlace, full: boolean): Promise<LbFailure[]> {
+    const failures = await this.syncMesh(models, place, full);
+    failures.push(...(await this.syncSandboxes(models, place, full)));
+    return failures;
+  }
+
+  /**
+   * What every published port of every host waits on: the sysctls, the ingress sandbox's
+   * VIP table, its source-NAT table and the host's mesh table. A part of its own (the
+   * agent runs it apart from syncSandboxes) so that a new backend reaches the routing mesh
+   * without waiting behind the east-west tables of every sandbox on this node.
+   */
+  async syncMesh(models: LbModels, place: LbPlace, full: boolean): Promise<LbFailure[]> {
     const failures: LbFailure[] = [];
     const fail = (where: string, err: unknown): void => {
       const e = asShoalError(err);
@@ -136,50 +152,76 @@ export class LoadBalancers {
     }
     for (const k of [...this.sysctlsSet]) if (!sysctls.some((s) => `${s.netns}\u0000${s.name}` === k)) this.sysctlsSet.delete(k);
 
-    // One VIP table per sandbox that exists. The ingress sandbox's goes first (every
-    // published port of every host's mesh waits on it), then the sandboxes', a few at once:
-    // each is a transaction in its own namespace, and one change of a service's backends
-    // touches every sandbox on its networks.
-    const want = new Map<string, { netns: string; model: VipModel | undefined }>();
-    if (place.ingress && models.ingress) want.set('ingress', { netns: place.ingress.netns, model: models.ingress });
-    for (const [id, netns] of place.sandboxes) want.set(id, { netns, model: models.sandboxes.get(id) });
-    await runLimited([...want], SANDBOX_CONCURRENCY, async ([id, { netns, model }]) => {
-      const s = this.syncerFor(id, netns);
-      try {
-        if (model && model.services.length > 0) {
-          const r = await s.syncer.sync(this.stable(id, model), full);
-          s.hasTable = true;
-          for (const p of r.problems) problems.push(`${id}: ${p.message}`);
-          for (const f of r.failures) failures.push({ where: `sandbox ${id}`, code: f.code, message: `${f.op}: ${f.message}` });
-        } else if (s.hasTable || full) {
-          await s.syncer.remove(lbTableName(this.o.prefix));
-          s.hasTable = false;
-          this.services.delete(id);
-        }
-      } catch (err) {
-        s.syncer.invalidate();
-        fail(`sandbox ${id}`, err);
-      }
-    });
-    // sandboxes gone: their namespace took the table with it
-    for (const id of [...this.syncers.keys()]) {
-      if (!want.has(id)) {
-        this.syncers.delete(id);
-        this.services.delete(id);
-      }
+    if (place.ingress && models.ingress) {
+      await this.syncTable(INGRESS, place.ingress.netns, models.ingress, full, problems, failures);
+    } else {
+      this.forget(INGRESS); // no ingress sandbox: its namespace took the table with it
     }
     const host = planMeshHost(models.mesh);
     for (const f of await this.tables.sync(this.wanted(models, place, host), full)) {
       failures.push({ where: f.netns === '' ? 'mesh' : 'ingress', code: f.code, message: `${f.name}: ${f.message}` });
     }
     for (const p of host.problems) problems.push(`mesh ${p.item}: ${p.message}`);
-    const text = problems.join('\n');
-    if (text !== this.lastProblems) {
-      this.lastProblems = text;
-      if (problems.length > 0)
-        this.o.logger.warn({ problems: problems.slice(0, 20), count: problems.length }, 'load balancer model problems');
-    }
+    this.logProblems('mesh', problems);
     return failures;
+  }
+
+  /**
+   * One VIP table per task sandbox that exists, a few at once: each is a transaction in its
+   * own namespace, and one change of a service's backends touches every sandbox on its
+   * networks.
+   */
+  async syncSandboxes(models: LbModels, place: LbPlace, full: boolean): Promise<LbFailure[]> {
+    const failures: LbFailure[] = [];
+    const problems: string[] = [];
+    await runLimited([...place.sandboxes], SANDBOX_CONCURRENCY, (entry) =>
+      this.syncTable(entry[0], entry[1], models.sandboxes.get(entry[0]), full, problems, failures),
+    );
+    // sandboxes gone: their namespace took the table with it
+    for (const id of [...this.syncers.keys()]) if (id !== INGRESS && !place.sandboxes.has(id)) this.forget(id);
+    this.logProblems('sandboxes', problems);
+    return failures;
+  }
+
+  private async syncTable(
+    id: string,
+    netns: string,
+    model: VipModel | undefined,
+    full: boolean,
+    problems: string[],
+    failures: LbFailure[],
+  ): Promise<void> {
+    const s = this.syncerFor(id, netns);
+    try {
+      if (model && model.services.length > 0) {
+        const r = await s.syncer.sync(this.stable(id, model), full);
+        s.hasTable = true;
+        for (const p of r.problems) problems.push(`${id}: ${p.message}`);
+        for (const f of r.failures) failures.push({ where: `sandbox ${id}`, code: f.code, message: `${f.op}: ${f.message}` });
+      } else if (s.hasTable || full) {
+        await s.syncer.remove(lbTableName(this.o.prefix));
+        s.hasTable = false;
+        this.services.delete(id);
+      }
+    } catch (err) {
+      s.syncer.invalidate();
+      const e = asShoalError(err);
+      failures.push({ where: `sandbox ${id}`, code: e.code, message: e.message });
+    }
+  }
+
+  private forget(id: string): void {
+    this.syncers.delete(id);
+    this.services.delete(id);
+  }
+
+  /** Logs a part's model problems when they differ from the last logged (a steady problem is logged once). */
+  private logProblems(part: 'mesh' | 'sandboxes', problems: readonly string[]): void {
+    const text = problems.join('\n');
+    if (text === this.lastProblems[part]) return;
+    this.lastProblems[part] = text;
+    if (problems.length > 0)
+      this.o.logger.warn({ tables: part, problems: problems.slice(0, 20), count: problems.length }, 'load balancer model problems');
   }
 
   /** What a full sync would change now, one line each; empty when every table is right. */
@@ -195,7 +237,7 @@ export class LoadBalancers {
       for (const l of await this.syncerFor(id, netns).syncer.doctor(model)) out.push(`${label}: ${l}`);
     };
     for (const [id, netns] of place.sandboxes) await check(id, netns, models.sandboxes.get(id), `sandbox ${id}`);
-    if (place.ingress) await check('ingress', place.ingress.netns, models.ingress, 'ingress sandbox');
+    if (place.ingress) await check(INGRESS, place.ingress.netns, models.ingress, 'ingress sandbox');
     for (const d of await this.tables.doctor(this.wanted(models, place))) {
       out.push(`${d.netns === '' ? 'host' : 'ingress sandbox'}: table ip ${d.name} ${d.kind}`);
     }

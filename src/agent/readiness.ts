@@ -4,7 +4,7 @@
  * starts (Docker sends connections to a container that has not bound its port yet, which
  * its clients see as refused connections during every scale-up and rolling update).
  *
- * Read from /proc/PID/net/tcp{,6} (the task's sandbox), polled every POLL_MS while some
+ * Read over sock_diag in the task's sandbox (listening sockets only), polled every POLL_MS while some
  * task waits; a task that has not listened after GIVE_UP_MS joins anyway (its port may be
  * meant for something else; a health check is the way to say more). Tasks adopted from an
  * earlier agent are ready at once: they were serving.
@@ -12,13 +12,24 @@
 import { readFile } from 'node:fs/promises';
 import type { Clock, Timer } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
+import { ShoalError } from '../common/errors.ts';
+import { listeningTcpPorts } from '../kernel/sock-diag.ts';
 import { parseProcNetTcp } from './connections.ts';
 
 export const POLL_MS = 25;
 export const GIVE_UP_MS = 60_000;
 
-/** The TCP ports the sandbox of process `pid` listens on. */
+/**
+ * The TCP ports the sandbox of process `pid` listens on: sock_diag in its namespace (see
+ * src/kernel/sock-diag.ts for why), or /proc/PID/net/tcp{,6} when sock_diag cannot be used
+ * (no native addon). Empty when the process is gone; never rejects.
+ */
 export async function listeningPorts(pid: number): Promise<Set<number>> {
+  try {
+    return await listeningTcpPorts(`/proc/${pid}/ns/net`);
+  } catch (err) {
+    if (err instanceof ShoalError && err.code === 'SHOAL_ERR_NETNS_NOT_FOUND') return new Set();
+  }
   const out = new Set<number>();
   for (const file of ['tcp', 'tcp6']) {
     try {

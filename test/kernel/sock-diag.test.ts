@@ -1,0 +1,105 @@
+/**
+ * listeningTcpPorts (src/kernel/sock-diag.ts) on the real kernel, against what the
+ * namespace really has: TCP sockets that listen (IPv4 and dual-stack IPv6) are reported by
+ * port; a bound socket that does not listen, a connected socket, a UDP socket and the
+ * sockets of another namespace are not. A namespace that is gone is NETNS_NOT_FOUND.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { native } from '../../src/kernel/native.ts';
+import { netnsPath } from '../../src/kernel/netns.ts';
+import { listenDumpRequest, listeningPortOf, listeningTcpPorts } from '../../src/kernel/sock-diag.ts';
+import { execInNetns } from '../../src/kernel/exec.ts';
+import { throwawayNetns } from '../support/kernel.ts';
+
+t.test('the request asks for TCP sockets in LISTEN only, and an answer gives its local port', async (t) => {
+  const req = listenDumpRequest(2);
+  t.equal(req.length, 56);
+  t.equal(req[0], 2, 'family');
+  t.equal(req[1], 6, 'TCP');
+  t.equal(new DataView(req.buffer).getUint32(4, true), 1 << 10, 'state mask: LISTEN alone');
+  const msg = new Uint8Array(72);
+  msg[1] = 10;
+  msg[4] = 0x1f;
+  msg[5] = 0x90;
+  t.equal(listeningPortOf(msg), 8080);
+  msg[1] = 1; // ESTABLISHED
+  t.equal(listeningPortOf(msg), undefined);
+  t.equal(listeningPortOf(new Uint8Array(4)), undefined, 'too short');
+});
+
+t.test('the listening TCP ports of a namespace, and nothing else', async (t) => {
+  const ns = throwawayNetns(t, 'sdiag');
+  const other = throwawayNetns(t, 'sdiag2');
+  if (!ns || !other) return;
+  await execInNetns(ns, 'ip', ['link', 'set', 'lo', 'up']);
+  await execInNetns(other, 'ip', ['link', 'set', 'lo', 'up']);
+  const n = native();
+  const { AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM } = n.constants;
+
+  const closers: Array<() => void> = [];
+  t.teardown(() => {
+    for (const c of closers) c();
+  });
+  const listen = async (nsName: string, family: number, addr: string, port: number): Promise<net.Server> => {
+    const fd = n.openSocket(netnsPath(nsName), family, SOCK_STREAM, 0, addr, port);
+    const server = net.createServer((c) => c.on('error', () => c.destroy()));
+    await new Promise<void>((resolve) => server.listen({ fd }, resolve));
+    closers.push(() => server.close());
+    return server;
+  };
+
+  t.same([...(await listeningTcpPorts(netnsPath(ns)))], [], 'a new namespace listens on nothing');
+
+  await listen(ns, AF_INET, '127.0.0.1', 8080);
+  await listen(ns, AF_INET6, '::', 9090); // dual stack, as Node listens by default
+  await listen(other, AF_INET, '127.0.0.1', 7070);
+  // bound, not listening
+  const boundFd = n.openSocket(netnsPath(ns), AF_INET, SOCK_STREAM, 0, '127.0.0.1', 6060);
+  closers.push(() => new net.Socket({ fd: boundFd }).destroy());
+  // UDP on a port number of its own
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => udp.bind({ fd: n.openSocket(netnsPath(ns), AF_INET, SOCK_DGRAM, 0, '127.0.0.1', 5353) }, resolve));
+  closers.push(() => udp.close());
+  // a connected socket (and its accepted peer) to the 8080 listener, from a client in the namespace
+  const client = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      'python3',
+      '-c',
+      'import socket,time; s=socket.create_connection(("127.0.0.1",8080)); print("up", flush=True); time.sleep(30)',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  closers.push(() => {
+    if (client.exitCode === null) client.kill('SIGTERM');
+  });
+  await new Promise<void>((resolve, reject) => {
+    client.stdout.once('data', () => resolve());
+    client.once('exit', (code) => reject(new Error(`the client exited with ${code}`)));
+  });
+
+  const ports = [...(await listeningTcpPorts(netnsPath(ns)))].sort((a, b) => a - b);
+  t.same(ports, [8080, 9090], 'the two listeners, IPv4 and IPv6; not the bound socket, the connection, UDP or the other namespace');
+  t.same([...(await listeningTcpPorts(netnsPath(other)))], [7070], "the other namespace's own");
+
+  // /proc/PID/ns/net names the same namespace
+  t.same(
+    [...(await listeningTcpPorts(`/proc/${client.pid}/ns/net`))].sort((a, b) => a - b),
+    [8080, 9090],
+    "through a process's namespace link",
+  );
+});
+
+t.test('a namespace that is gone is NETNS_NOT_FOUND', async (t) => {
+  const ns = throwawayNetns(t, 'sdiag3');
+  if (!ns) return;
+  await t.rejects(listeningTcpPorts(`${netnsPath(ns)}-nosuch`), { code: 'SHOAL_ERR_NETNS_NOT_FOUND' });
+});
