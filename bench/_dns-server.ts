@@ -37,7 +37,7 @@ if (index.problems.length > 0) {
   process.exit(1);
 }
 const resolver = createChain([checkQuery, recordsHandler({ index: () => index, rng: createRng(1) })]);
-const server = new DnsServer({ resolver, logger: silentLogger });
+const server = new DnsServer({ resolver, logger: silentLogger, generation: () => index });
 const ports = await server.serve({ id: 'bench', nsPath: netnsPath(ns), networkIds: input.networks.map((n) => n.id) });
 
 function stop(): void {

@@ -105,7 +105,8 @@ export class AgentResolver {
       ],
       { onError: (err, req) => o.logger.warn({ err, name: req.query.question.name }, 'resolver error') },
     );
-    this.server = new DnsServer({ resolver, logger: o.logger });
+    // answers are reused while the index they came from is current (invalidate drops it)
+    this.server = new DnsServer({ resolver, logger: o.logger, generation: () => this.currentIndex() });
     this.tables = new WholeTables(o.nft, o.logger);
   }
 

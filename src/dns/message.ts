@@ -97,7 +97,16 @@ export interface Response {
   additional: ResourceRecord[];
   /** Echoed as an OPT record when the query had one. */
   edns?: Edns;
+  /**
+   * Whether the server may answer the same query again with these bytes until the records
+   * change (answer-cache.ts): `same` as they are, `shuffle` with the addresses of each
+   * name's records permuted. Unset: never (a forwarded answer, an error).
+   */
+  reuse?: AnswerReuse;
 }
+
+/** How an answer may be reused: see Response.reuse. */
+export type AnswerReuse = 'same' | 'shuffle';
 
 /** A response to `q` with nothing in it yet (rcode NOERROR, RA set: the resolver recurses). */
 export function emptyResponse(q: Query, rcode: number = RCODE.NOERROR): Response {

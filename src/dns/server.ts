@@ -12,14 +12,20 @@
  * sent to it (QR set) is dropped without an answer, and the chain never rejects. TCP
  * connections carry any number of queries, answered as they come, and are closed after
  * TCP_IDLE_MS without one.
+ *
+ * Over UDP, an answer the chain marked reusable is kept per sandbox (answer-cache.ts) while
+ * the records stay the same (`generation`, the record index the chain answers from): the
+ * same query asked again is answered from those bytes, with its own id, at once.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { asShoalError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
+import { createRng, type Rng } from '../common/rng.ts';
 import { callNative } from '../kernel/native.ts';
+import { AnswerCache } from './answer-cache.ts';
 import type { DnsTransport, Resolver } from './handler.ts';
-import { emptyResponse, type Query, RCODE, type Response } from './message.ts';
+import { type AnswerReuse, emptyResponse, type Query, RCODE, type Response } from './message.ts';
 import { decodeQuery, encodeResponse, frameTcp, RCODE_BADVERS, TcpFrameReader } from './wire.ts';
 
 export const RESOLVER_LISTEN_ADDRESS = '127.0.0.11';
@@ -48,6 +54,20 @@ export interface ServerStats {
   dropped: number;
   /** UDP answers cut to fit (TC set). */
   truncated: number;
+  /** UDP queries answered from the answer cache (counted in `queries` too). */
+  reused: number;
+}
+
+export interface DnsServerOptions {
+  resolver: Resolver;
+  logger: Logger;
+  /**
+   * The identity of the records the chain answers from now (the record index): answers
+   * marked reusable are kept while it stays the same object. Unset: nothing is reused.
+   */
+  generation?: () => unknown;
+  /** Permutes reused sets of tasks; seeded in tests. */
+  rng?: Rng;
 }
 
 interface Open {
@@ -56,6 +76,7 @@ interface Open {
   tcp: net.Server;
   udpPort: number;
   tcpPort: number;
+  cache: AnswerCache;
 }
 
 /** The UDP byte budget for an answer to `q`. */
@@ -84,12 +105,16 @@ export function answerToMalformed(err: unknown): Response | undefined {
 export class DnsServer {
   private readonly resolver: Resolver;
   private readonly logger: Logger;
+  private readonly generation: (() => unknown) | undefined;
+  private readonly rng: Rng;
   private readonly open = new Map<string, Open>();
-  readonly stats: ServerStats = { queries: 0, malformed: 0, dropped: 0, truncated: 0 };
+  readonly stats: ServerStats = { queries: 0, malformed: 0, dropped: 0, truncated: 0, reused: 0 };
 
-  constructor(o: { resolver: Resolver; logger: Logger }) {
+  constructor(o: DnsServerOptions) {
     this.resolver = o.resolver;
     this.logger = o.logger;
+    this.generation = o.generation;
+    this.rng = o.rng ?? createRng();
   }
 
   /** The ports of a sandbox whose sockets are open. */
@@ -110,6 +135,8 @@ export class DnsServer {
   async serve(sb: ResolverSandbox): Promise<{ udpPort: number; tcpPort: number }> {
     const have = this.open.get(sb.id);
     if (have && have.sandbox.nsPath === sb.nsPath) {
+      // its answers were for the networks it had
+      if (have.sandbox.networkIds.join('\u0000') !== sb.networkIds.join('\u0000')) have.cache.clear();
       have.sandbox = sb;
       return { udpPort: have.udpPort, tcpPort: have.tcpPort };
     }
@@ -130,10 +157,9 @@ export class DnsServer {
       tcp,
       udpPort: udp.address().port,
       tcpPort: (tcp.address() as net.AddressInfo).port,
+      cache: new AnswerCache(this.rng),
     };
-    udp.on('message', (msg, rinfo) => {
-      void this.answerUdp(entry, msg, rinfo);
-    });
+    udp.on('message', (msg, rinfo) => this.onUdp(entry, msg, rinfo));
     udp.on('error', (err) => this.logger.warn({ err, sandbox: sb.id }, 'resolver UDP socket error'));
     tcp.on('connection', (c) => this.onTcp(entry, c));
     tcp.on('error', (err) => this.logger.warn({ err, sandbox: sb.id }, 'resolver TCP socket error'));
@@ -156,6 +182,11 @@ export class DnsServer {
 
   /** The encoded answer to one message, or undefined to send nothing. */
   async answer(entry: Open, msg: Uint8Array, transport: DnsTransport): Promise<Uint8Array | undefined> {
+    return (await this.respond(entry, msg, transport)).out;
+  }
+
+  /** The encoded answer and how it may be reused (never when truncated or not marked by the chain). */
+  private async respond(entry: Open, msg: Uint8Array, transport: DnsTransport): Promise<{ out?: Uint8Array; reuse?: AnswerReuse }> {
     let query: Query;
     try {
       query = decodeQuery(msg);
@@ -163,23 +194,37 @@ export class DnsServer {
       const r = answerToMalformed(err);
       if (r) this.stats.malformed++;
       else this.stats.dropped++;
-      return r ? encodeResponse(r, transport === 'udp' ? UDP_PLAIN_LIMIT : TCP_LIMIT) : undefined;
+      return r ? { out: encodeResponse(r, transport === 'udp' ? UDP_PLAIN_LIMIT : TCP_LIMIT) } : {};
     }
     this.stats.queries++;
     const r = await this.resolver({ query, sandboxId: entry.sandbox.id, networkIds: entry.sandbox.networkIds, transport });
     try {
       const out = encodeResponse(r, transport === 'udp' ? udpLimit(query) : TCP_LIMIT);
-      if (transport === 'udp' && out.length >= 3 && (out[2]! & 0x02) !== 0) this.stats.truncated++;
-      return out;
+      const truncated = out.length >= 3 && (out[2]! & 0x02) !== 0;
+      if (transport === 'udp' && truncated) this.stats.truncated++;
+      return truncated || r.reuse === undefined ? { out } : { out, reuse: r.reuse };
     } catch (err) {
       this.logger.warn({ err, sandbox: entry.sandbox.id, name: query.question.name }, 'resolver answer could not be encoded');
-      return encodeResponse(emptyResponse(query, RCODE.SERVFAIL), UDP_PLAIN_LIMIT);
+      return { out: encodeResponse(emptyResponse(query, RCODE.SERVFAIL), UDP_PLAIN_LIMIT) };
     }
   }
 
-  private async answerUdp(entry: Open, msg: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
-    const out = await this.answer(entry, msg, 'udp');
+  private onUdp(entry: Open, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const generation = this.generation?.();
+    const kept = generation === undefined ? undefined : entry.cache.get(msg, generation);
+    if (kept) {
+      this.stats.queries++;
+      this.stats.reused++;
+      entry.udp.send(kept, rinfo.port, rinfo.address);
+      return;
+    }
+    void this.answerUdp(entry, msg, rinfo, generation);
+  }
+
+  private async answerUdp(entry: Open, msg: Buffer, rinfo: dgram.RemoteInfo, generation: unknown): Promise<void> {
+    const { out, reuse } = await this.respond(entry, msg, 'udp');
     if (!out || !this.open.has(entry.sandbox.id)) return;
+    if (reuse && generation !== undefined && generation === this.generation?.()) entry.cache.put(msg, generation, out, reuse);
     // no callback: a send error is the socket's 'error' event (logged), and a callback per
     // answer is measurable work at tens of thousands of answers a second
     entry.udp.send(out, rinfo.port, rinfo.address);

@@ -18,7 +18,7 @@
 import { ShoalError } from '../../common/errors.ts';
 import type { Rng } from '../../common/rng.ts';
 import type { Handler } from '../handler.ts';
-import { CLASS_IN, emptyResponse, RCODE, RR_TYPE, type ResourceRecord, type Response } from '../message.ts';
+import { type AnswerReuse, CLASS_IN, emptyResponse, RCODE, RR_TYPE, type ResourceRecord, type Response } from '../message.ts';
 import { addressOfReverseName, type RecordIndex } from '../records.ts';
 
 /**
@@ -50,7 +50,14 @@ export function recordsHandler(options: RecordsHandlerOptions): Handler {
     });
   }
   const { rng } = options;
-  const authoritative = (res: Response, answers: ResourceRecord[]): Response => ({ ...res, aa: true, answers });
+  // every answer from the index stays right until the index changes: the server may reuse
+  // it, reordering a set of tasks as a fresh answer would be
+  const authoritative = (res: Response, answers: ResourceRecord[], reuse: AnswerReuse = 'same'): Response => ({
+    ...res,
+    aa: true,
+    answers,
+    reuse,
+  });
 
   return (req, next) => {
     const q = req.query;
@@ -83,6 +90,6 @@ export function recordsHandler(options: RecordsHandlerOptions): Handler {
       for (const address of order(set.v6))
         answers.push({ name, type: RR_TYPE.AAAA, class: CLASS_IN, ttl, data: { kind: 'aaaa', address } });
     }
-    return authoritative(emptyResponse(q), answers);
+    return authoritative(emptyResponse(q), answers, set.kind === 'tasks' ? 'shuffle' : 'same');
   };
 }

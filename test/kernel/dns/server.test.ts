@@ -104,3 +104,55 @@ t.test('dig inside a sandbox gets answers from the resolver at 127.0.0.11', asyn
   t.equal(server.stats.malformed, 1);
   t.match(await dig(ns, ['@127.0.0.11', 'web', 'A']), /status: NOERROR/, 'and the resolver still answers');
 });
+
+t.test('answers are reused while the records stay the same, and follow them when they change', async (t) => {
+  const ns = throwawayNetns(t, 'dnsr');
+  if (!ns) return;
+  await execInNetns(ns, 'ip', ['link', 'set', 'lo', 'up']);
+  const input = (count: number) => ({
+    networks: [{ id: 'net-front', name: 'front', internal: false, ingress: false }],
+    services: [
+      {
+        id: 'svc-web',
+        name: 'web',
+        endpointMode: 'vip' as const,
+        virtualIps: [{ networkId: 'net-front', addr: '10.0.1.2/24' }],
+        networks: [{ target: 'net-front', aliases: [] }],
+      },
+    ],
+    tasks: tasks.slice(0, count),
+    containers: [],
+  });
+  let index = buildRecordIndex(input(20));
+  const resolver = createChain([checkQuery, recordsHandler({ index: () => index, rng: createRng(1) })]);
+  const server = new DnsServer({ resolver, logger: silentLogger, generation: () => index, rng: createRng(2) });
+  t.teardown(() => server.close());
+  const ports = await server.serve({ id: 'sb1', nsPath: netnsPath(ns), networkIds: ['net-front'] });
+  const tables = new WholeTables((n) => createNft(n), silentLogger);
+  t.same(
+    await tables.sync(
+      [{ netns: ns, name: 'dnsr-resolver', table: planResolverRedirect('dnsr-resolver', ports.udpPort, ports.tcpPort) }],
+      true,
+    ),
+    [],
+  );
+  // +nocookie: dig's client cookie differs per run, which would make every query a new one
+  const taskAddrs = async (): Promise<string[]> => {
+    const out = await dig(ns, ['@127.0.0.11', '+nocookie', 'tasks.web', 'A']);
+    return [...out.matchAll(/^tasks\.web\.\s+5\s+IN\s+A\s+(\S+)$/gm)].map((m) => m[1]!);
+  };
+  const want20 = tasks.slice(0, 20).map((x) => x.networks[0]!.addresses[0]!.split('/')[0]!);
+  const orders = new Set<string>();
+  for (let i = 0; i < 6; i++) {
+    const got = await taskAddrs();
+    t.same([...got].sort(), [...want20].sort(), `answer ${i + 1}: all 20 task addresses`);
+    orders.add(got.join(','));
+  }
+  t.ok(server.stats.reused >= 5, `answers after the first came from the cache (${server.stats.reused})`);
+  t.ok(orders.size > 1, `and were shuffled (${orders.size} orders in 6)`);
+  t.match(await dig(ns, ['@127.0.0.11', '+nocookie', 'web', 'A']), /^web\.\s+5\s+IN\s+A\s+10\.0\.1\.2$/m);
+
+  index = buildRecordIndex(input(3)); // tasks went away
+  const got = await taskAddrs();
+  t.same([...got].sort(), want20.slice(0, 3).sort(), 'a new index: the answer has the three tasks left');
+});
