@@ -448,6 +448,7 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
         const ids = await taskOfIp();
         const fresh = want.filter((ip) => !before?.includes(ip));
         const lb: number[] = [];
+        let slowest = { ms: -1, what: '' };
         for (const ip of fresh) {
           const id = ids.get(ip);
           const at = id ? listenedAt(id) : undefined;
@@ -457,11 +458,17 @@ export async function meshBench(log: (m: string) => void): Promise<MeshFigures> 
           }
           for (const h of HOSTS) {
             const seen = firstSeen.get(`h${h} ${ip}`);
-            if (seen !== undefined) lb.push(Math.max(0, seen - at));
+            if (seen === undefined) continue;
+            lb.push(Math.max(0, seen - at));
+            if (seen - at > slowest.ms)
+              slowest = {
+                ms: seen - at,
+                what: `task ${id} (listening at ${Math.round(at)}, epoch ms) in h${h}'s map at ${Math.round(seen)}`,
+              };
           }
         }
         lbSamples.push(...lb);
-        detail = `; from listening to every map: max ${round1(Math.max(...lb))} ms over ${lb.length} (task, host) pairs`;
+        detail = `; from listening to every map: max ${round1(Math.max(...lb))} ms over ${lb.length} (task, host) pairs, the slowest ${slowest.what}`;
       }
       log(
         `mesh: web=${replicas}: ${HOSTS.map((h) => `h${h} ${round1(done.get(h)!)} ms`).join(', ')} after the command (the manager listed ${replicas} running tasks at ${round1(managerMs)} ms)${detail}`,

@@ -119,6 +119,8 @@ export class ListenReadiness {
               'the task does not listen on its published target port(s); it joins the load balancers anyway',
             );
           if (this.waiting.get(id) === w) {
+            if (missing.length === 0)
+              this.o.logger.debug({ id, ports: w.ports, waitedMs: this.o.clock.now() - w.since }, 'the task listens');
             this.waiting.delete(id);
             this.ready.add(id);
             changed = true;
