@@ -16,6 +16,7 @@
  *   netnsInode(nsPath|null) -> number (the namespace's inode, to compare identities)
  *   nftLoad() -> null when libnftables is usable, else why not (string)
  *   nftRun(nsPath|null, outputFlags, text, asFile) -> Promise<{ rc, out, err, file }>
+ *   datagramOpen, datagramRecv, datagramSend, datagramClose: batched UDP (datagram.c)
  *   constants { AF_INET, AF_INET6, AF_NETLINK, SOCK_DGRAM, SOCK_STREAM, SOCK_RAW,
  *               NFT_OUTPUT_HANDLE, NFT_OUTPUT_JSON }
  *
@@ -23,7 +24,7 @@
  * seconds, so it runs on a libuv pool thread, which moves into the namespace for the call
  * and back out of it (see the nftables section below).
  */
-#include <node_api.h>
+#include "shoal_native.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +45,7 @@
 
 #define NETNS_RUN_DIR "/run/netns"
 
-static napi_value throw_errno(napi_env env, const char *code, const char *what, int err) {
+napi_value shoal_throw_errno(napi_env env, const char *code, const char *what, int err) {
   char msg[512];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
   napi_value error, errno_name, msg_v, code_v;
@@ -60,7 +61,7 @@ static napi_value throw_errno(napi_env env, const char *code, const char *what, 
   return NULL;
 }
 
-static napi_value throw_msg(napi_env env, const char *code, const char *msg) {
+napi_value shoal_throw_msg(napi_env env, const char *code, const char *msg) {
   napi_throw_error(env, code, msg);
   return NULL;
 }
@@ -106,24 +107,24 @@ static napi_value OpenSocket(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 6) return throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "openSocket(nsPath, domain, type, protocol, address, port)");
+  if (argc < 6) return shoal_throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "openSocket(nsPath, domain, type, protocol, address, port)");
   char path[4096], addr_s[64];
   int has_ns = get_opt_string(env, argv[0], path, sizeof path);
   int has_addr = get_opt_string(env, argv[4], addr_s, sizeof addr_s);
   int domain, type, protocol, port;
   if (has_ns < 0 || has_addr < 0 || get_int(env, argv[1], &domain) || get_int(env, argv[2], &type) ||
       get_int(env, argv[3], &protocol) || get_int(env, argv[5], &port) || port < 0 || port > 65535)
-    return throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "openSocket: bad argument");
+    return shoal_throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "openSocket: bad argument");
 
   int self = -1, err = 0;
   if (has_ns) {
     self = enter_netns(path, &err);
-    if (self < 0) return throw_errno(env, err == ENOENT ? "SHOAL_ERR_NETNS_NOT_FOUND" : "SHOAL_ERR_NETNS", path, err);
+    if (self < 0) return shoal_throw_errno(env, err == ENOENT ? "SHOAL_ERR_NETNS_NOT_FOUND" : "SHOAL_ERR_NETNS", path, err);
   }
   int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
   err = errno;
   if (self >= 0) leave_netns(self);
-  if (fd < 0) return throw_errno(env, "SHOAL_ERR_NATIVE", "socket", err);
+  if (fd < 0) return shoal_throw_errno(env, "SHOAL_ERR_NATIVE", "socket", err);
 
   /* Binding happens after we are back: a socket keeps its namespace, and bind() resolves
    * the address in the socket's namespace, not the caller's. */
@@ -136,15 +137,15 @@ static napi_value OpenSocket(napi_env env, napi_callback_info info) {
     if ((type & 0xf) == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (domain == AF_INET) {
       struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-      if (has_addr && inet_pton(AF_INET, addr_s, &sa.sin_addr) != 1) { close(fd); return throw_msg(env, "SHOAL_ERR_BAD_ADDRESS", "openSocket: bad IPv4 address"); }
+      if (has_addr && inet_pton(AF_INET, addr_s, &sa.sin_addr) != 1) { close(fd); return shoal_throw_msg(env, "SHOAL_ERR_BAD_ADDRESS", "openSocket: bad IPv4 address"); }
       rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     } else if (domain == AF_INET6) {
       struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
-      if (has_addr && inet_pton(AF_INET6, addr_s, &sa.sin6_addr) != 1) { close(fd); return throw_msg(env, "SHOAL_ERR_BAD_ADDRESS", "openSocket: bad IPv6 address"); }
+      if (has_addr && inet_pton(AF_INET6, addr_s, &sa.sin6_addr) != 1) { close(fd); return shoal_throw_msg(env, "SHOAL_ERR_BAD_ADDRESS", "openSocket: bad IPv6 address"); }
       rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     }
   }
-  if (rc != 0) { err = errno; close(fd); return throw_errno(env, "SHOAL_ERR_NATIVE", "bind", err); }
+  if (rc != 0) { err = errno; close(fd); return shoal_throw_errno(env, "SHOAL_ERR_NATIVE", "bind", err); }
   napi_value result;
   napi_create_int32(env, fd, &result);
   return result;
@@ -158,7 +159,7 @@ static napi_value RunInNetns(napi_env env, napi_callback_info info) {
   int has_ns = argc >= 2 ? get_opt_string(env, argv[0], path, sizeof path) : -1;
   napi_valuetype t = napi_undefined;
   if (argc >= 2) napi_typeof(env, argv[1], &t);
-  if (has_ns < 0 || t != napi_function) return throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "runInNetns(nsPath, fn)");
+  if (has_ns < 0 || t != napi_function) return shoal_throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "runInNetns(nsPath, fn)");
   napi_value global, result = NULL;
   napi_get_global(env, &global);
   if (!has_ns) {
@@ -167,7 +168,7 @@ static napi_value RunInNetns(napi_env env, napi_callback_info info) {
   }
   int err = 0;
   int self = enter_netns(path, &err);
-  if (self < 0) return throw_errno(env, err == ENOENT ? "SHOAL_ERR_NETNS_NOT_FOUND" : "SHOAL_ERR_NETNS", path, err);
+  if (self < 0) return shoal_throw_errno(env, err == ENOENT ? "SHOAL_ERR_NETNS_NOT_FOUND" : "SHOAL_ERR_NETNS", path, err);
   /* A pending exception propagates to the caller once we return. */
   napi_call_function(env, global, argv[1], 0, NULL, &result);
   leave_netns(self);
@@ -199,7 +200,7 @@ static int ns_path_arg(napi_env env, napi_callback_info info, const char *fn, ch
   if (argc < 1 || get_opt_string(env, argv[0], name, sizeof name) != 1 || !valid_ns_name(name)) {
     char msg[128];
     snprintf(msg, sizeof msg, "%s: bad namespace name", fn);
-    throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", msg);
+    shoal_throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", msg);
     return -1;
   }
   snprintf(path, len, NETNS_RUN_DIR "/%s", name);
@@ -211,20 +212,20 @@ static napi_value CreateNetns(napi_env env, napi_callback_info info) {
   char path[1024];
   if (ns_path_arg(env, info, "createNetns", path, sizeof path) != 0) return NULL;
   int err = 0;
-  if (ensure_run_dir(&err) != 0) return throw_errno(env, "SHOAL_ERR_NETNS", NETNS_RUN_DIR, err);
+  if (ensure_run_dir(&err) != 0) return shoal_throw_errno(env, "SHOAL_ERR_NETNS", NETNS_RUN_DIR, err);
   int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
   if (fd < 0) {
     if (errno == EEXIST) { napi_get_boolean(env, 0, &result); return result; }
-    return throw_errno(env, "SHOAL_ERR_NETNS", path, errno);
+    return shoal_throw_errno(env, "SHOAL_ERR_NETNS", path, errno);
   }
   close(fd);
   int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (self < 0) { err = errno; unlink(path); return throw_errno(env, "SHOAL_ERR_NETNS", "open own netns", err); }
-  if (unshare(CLONE_NEWNET) != 0) { err = errno; close(self); unlink(path); return throw_errno(env, "SHOAL_ERR_NETNS", "unshare", err); }
+  if (self < 0) { err = errno; unlink(path); return shoal_throw_errno(env, "SHOAL_ERR_NETNS", "open own netns", err); }
+  if (unshare(CLONE_NEWNET) != 0) { err = errno; close(self); unlink(path); return shoal_throw_errno(env, "SHOAL_ERR_NETNS", "unshare", err); }
   int rc = mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL);
   err = errno;
   leave_netns(self);
-  if (rc != 0) { unlink(path); return throw_errno(env, "SHOAL_ERR_NETNS", "bind mount of new namespace", err); }
+  if (rc != 0) { unlink(path); return shoal_throw_errno(env, "SHOAL_ERR_NETNS", "bind mount of new namespace", err); }
   napi_get_boolean(env, 1, &result);
   return result;
 }
@@ -236,10 +237,10 @@ static napi_value DeleteNetns(napi_env env, napi_callback_info info) {
   struct stat st;
   if (stat(path, &st) != 0) {
     if (errno == ENOENT) { napi_get_boolean(env, 0, &result); return result; }
-    return throw_errno(env, "SHOAL_ERR_NETNS", path, errno);
+    return shoal_throw_errno(env, "SHOAL_ERR_NETNS", path, errno);
   }
-  if (umount2(path, MNT_DETACH) != 0 && errno != EINVAL) return throw_errno(env, "SHOAL_ERR_NETNS", "umount", errno);
-  if (unlink(path) != 0 && errno != ENOENT) return throw_errno(env, "SHOAL_ERR_NETNS", "unlink", errno);
+  if (umount2(path, MNT_DETACH) != 0 && errno != EINVAL) return shoal_throw_errno(env, "SHOAL_ERR_NETNS", "umount", errno);
+  if (unlink(path) != 0 && errno != ENOENT) return shoal_throw_errno(env, "SHOAL_ERR_NETNS", "unlink", errno);
   napi_get_boolean(env, 1, &result);
   return result;
 }
@@ -250,10 +251,10 @@ static napi_value NetnsInode(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[4096];
   int has = argc >= 1 ? get_opt_string(env, argv[0], path, sizeof path) : 0;
-  if (has < 0) return throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "netnsInode(nsPath|null)");
+  if (has < 0) return shoal_throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "netnsInode(nsPath|null)");
   struct stat st;
   if (stat(has ? path : "/proc/thread-self/ns/net", &st) != 0)
-    return throw_errno(env, errno == ENOENT ? "SHOAL_ERR_NETNS_NOT_FOUND" : "SHOAL_ERR_NETNS", has ? path : "own netns", errno);
+    return shoal_throw_errno(env, errno == ENOENT ? "SHOAL_ERR_NETNS_NOT_FOUND" : "SHOAL_ERR_NETNS", has ? path : "own netns", errno);
   napi_create_double(env, (double)st.st_ino, &result);
   return result;
 }
@@ -479,9 +480,9 @@ static napi_value NftRun(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   const char *why = nft_load();
-  if (why) return throw_msg(env, "SHOAL_ERR_NATIVE_UNAVAILABLE", why);
+  if (why) return shoal_throw_msg(env, "SHOAL_ERR_NATIVE_UNAVAILABLE", why);
   struct nft_job *job = calloc(1, sizeof *job);
-  if (!job) return throw_errno(env, "SHOAL_ERR_NATIVE", "nftRun", ENOMEM);
+  if (!job) return shoal_throw_errno(env, "SHOAL_ERR_NATIVE", "nftRun", ENOMEM);
   int flags = 0;
   napi_valuetype t = napi_undefined;
   bool as_file = false;
@@ -490,14 +491,14 @@ static napi_value NftRun(napi_env env, napi_callback_info info) {
   if (job->has_ns < 0 || get_int(env, argv[1], &flags) || flags < 0 ||
       ((unsigned int)flags & ~(SHOAL_NFT_OUTPUT_HANDLE | SHOAL_NFT_OUTPUT_JSON)) || t != napi_string) {
     free(job);
-    return throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "nftRun(nsPath, outputFlags, text, asFile)");
+    return shoal_throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "nftRun(nsPath, outputFlags, text, asFile)");
   }
   job->flags = (unsigned int)flags;
   job->as_file = as_file;
   size_t len = 0;
   napi_get_value_string_utf8(env, argv[2], NULL, 0, &len);
   job->buffer = malloc(len + 1);
-  if (!job->buffer) { free(job); return throw_errno(env, "SHOAL_ERR_NATIVE", "nftRun", ENOMEM); }
+  if (!job->buffer) { free(job); return shoal_throw_errno(env, "SHOAL_ERR_NATIVE", "nftRun", ENOMEM); }
   napi_get_value_string_utf8(env, argv[2], job->buffer, len + 1, &len);
   napi_value promise, name;
   napi_create_promise(env, &job->deferred, &promise);
@@ -506,7 +507,7 @@ static napi_value NftRun(napi_env env, napi_callback_info info) {
       napi_queue_async_work(env, job->work) != napi_ok) {
     free(job->buffer);
     free(job);
-    return throw_msg(env, "SHOAL_ERR_NATIVE", "nftRun: cannot queue work");
+    return shoal_throw_msg(env, "SHOAL_ERR_NATIVE", "nftRun: cannot queue work");
   }
   return promise;
 }
@@ -540,6 +541,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   set_int(env, c, "NFT_OUTPUT_HANDLE", SHOAL_NFT_OUTPUT_HANDLE);
   set_int(env, c, "NFT_OUTPUT_JSON", SHOAL_NFT_OUTPUT_JSON);
   napi_set_named_property(env, exports, "constants", c);
+  shoal_datagram_init(env, exports);
   return exports;
 }
 

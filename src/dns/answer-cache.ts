@@ -9,7 +9,7 @@
  * What may be kept is the chain's to say: only a Response marked `reuse` (the records
  * handler's answers; never a forwarded one, whose TTLs are upstream's) is stored, and never
  * a truncated one. Everything the answer depends on is in the key or clears the cache:
- * - the query's bytes after the id: the name as the client spelled it (its case is
+ * - the query's bytes after the id (looked up by a hash of them, then compared): the name as the client spelled it (its case is
  *   echoed), type, class, flags, EDNS and its payload size, hence the truncation budget;
  * - the sandbox's networks: a change of them clears its cache (the server does);
  * - the records: `generation` is the current record index; a different one clears it.
@@ -17,7 +17,8 @@
  * A `shuffle` answer (a set of tasks: `tasks.<service>`, a dnsrr name) is stored with the
  * offsets of its A and AAAA record data, and each copy permutes the addresses among the
  * records of one name and type (Fisher-Yates): the same uniform shuffle the records handler
- * gives a fresh answer. Answers are copied because a send may still hold the previous one.
+ * gives a fresh answer. The answer is written into one buffer the cache owns (`out`), which
+ * the socket copies into its batch at once, so a reused answer allocates nothing.
  *
  * Bounded: past MAX_ENTRIES queries the cache starts over (queries with random parts, such
  * as a DNS cookie per query, would otherwise grow it without end).
@@ -32,14 +33,27 @@ const TYPE_AAAA = 28;
 const HEADER_BYTES = 12;
 
 interface Entry {
+  /** The query's bytes after its id. */
+  key: Uint8Array;
   bytes: Uint8Array;
   /** Groups of record-data offsets whose contents a copy permutes; each group holds one size. */
   groups: Array<{ size: number; offsets: number[] }>;
 }
 
-/** The key of a query: its bytes after the id (a latin1 string maps bytes to chars one to one). */
-function keyOf(query: Uint8Array): string {
-  return Buffer.from(query.buffer, query.byteOffset + 2, query.length - 2).toString('latin1');
+/**
+ * The hash of a query's bytes after its id, `b[start + 2, end)` (FNV-1a, cut to 30 bits so
+ * that it stays a small integer: a Map keyed by it allocates nothing per lookup).
+ */
+function hashOf(b: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start + 2; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h & 0x3fffffff;
+}
+
+function sameKey(key: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
+  if (key.length !== end - start - 2) return false;
+  for (let i = 0; i < key.length; i++) if (key[i] !== b[start + 2 + i]) return false;
+  return true;
 }
 
 /** The end offset of the name at `off` (labels, then a terminator or a compression pointer), or -1. */
@@ -92,7 +106,9 @@ export function shuffleGroups(b: Uint8Array): Array<{ size: number; offsets: num
 }
 
 export class AnswerCache {
-  private entries = new Map<string, Entry>();
+  /** Where answerInto writes; the longest answer kept is an EDNS UDP answer (4,096 bytes). */
+  readonly out = Buffer.allocUnsafe(4096);
+  private entries = new Map<number, Entry>();
   private generation: unknown;
 
   constructor(private readonly rng: Rng) {}
@@ -106,26 +122,35 @@ export class AnswerCache {
     this.entries = new Map();
   }
 
-  /** The answer to `query` from the cache, with its id, or undefined. */
-  get(query: Uint8Array, generation: unknown): Uint8Array | undefined {
-    if (generation !== this.generation || query.length < HEADER_BYTES) {
+  /**
+   * Writes the answer to the query `buf[start, end)` into `out`, with its id, and returns
+   * its length; -1 when none is kept. `out` is overwritten by the next call.
+   */
+  answerInto(buf: Uint8Array, start: number, end: number, generation: unknown): number {
+    if (generation !== this.generation || end - start < HEADER_BYTES) {
       if (generation !== this.generation) this.clear();
       this.generation = generation;
-      return undefined;
+      return -1;
     }
-    const e = this.entries.get(keyOf(query));
-    if (!e) return undefined;
-    const out = Buffer.allocUnsafe(e.bytes.length);
+    const e = this.entries.get(hashOf(buf, start, end));
+    if (!e || !sameKey(e.key, buf, start, end)) return -1;
+    const out = this.out;
     out.set(e.bytes);
-    out[0] = query[0]!;
-    out[1] = query[1]!;
+    out[0] = buf[start]!;
+    out[1] = buf[start + 1]!;
     for (const g of e.groups) this.permute(out, g.size, g.offsets);
-    return out;
+    return e.bytes.length;
+  }
+
+  /** The answer to `query` from the cache, with its id, as a copy of its own; undefined when none is kept. */
+  get(query: Uint8Array, generation: unknown): Uint8Array | undefined {
+    const n = this.answerInto(query, 0, query.length, generation);
+    return n < 0 ? undefined : Uint8Array.from(this.out.subarray(0, n));
   }
 
   /** Keeps `answer` (encoded, untruncated) for `query` as `reuse` allows, for records of `generation`. */
   put(query: Uint8Array, generation: unknown, answer: Uint8Array, reuse: AnswerReuse): void {
-    if (query.length < HEADER_BYTES || answer.length < HEADER_BYTES) return;
+    if (query.length < HEADER_BYTES || answer.length < HEADER_BYTES || answer.length > this.out.length) return;
     if (generation !== this.generation) {
       this.clear();
       this.generation = generation;
@@ -133,7 +158,7 @@ export class AnswerCache {
     const groups = reuse === 'shuffle' ? shuffleGroups(answer) : [];
     if (!groups) return;
     if (this.entries.size >= MAX_ENTRIES) this.clear();
-    this.entries.set(keyOf(query), { bytes: Uint8Array.from(answer), groups });
+    this.entries.set(hashOf(query, 0, query.length), { key: Uint8Array.from(query.subarray(2)), bytes: Uint8Array.from(answer), groups });
   }
 
   private permute(b: Uint8Array, size: number, offsets: readonly number[]): void {

@@ -17,11 +17,12 @@
  * the records stay the same (`generation`, the record index the chain answers from): the
  * same query asked again is answered from those bytes, with its own id, at once.
  */
-import dgram from 'node:dgram';
+import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { asShoalError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { createRng, type Rng } from '../common/rng.ts';
+import { DatagramSocket } from '../kernel/datagram.ts';
 import { callNative } from '../kernel/native.ts';
 import { AnswerCache } from './answer-cache.ts';
 import type { DnsTransport, Resolver } from './handler.ts';
@@ -56,6 +57,8 @@ export interface ServerStats {
   truncated: number;
   /** UDP queries answered from the answer cache (counted in `queries` too). */
   reused: number;
+  /** UDP answers the kernel refused to send (the socket's send buffer full). */
+  unsent: number;
 }
 
 export interface DnsServerOptions {
@@ -72,7 +75,7 @@ export interface DnsServerOptions {
 
 interface Open {
   sandbox: ResolverSandbox;
-  udp: dgram.Socket;
+  udp: DatagramSocket;
   tcp: net.Server;
   udpPort: number;
   tcpPort: number;
@@ -108,7 +111,7 @@ export class DnsServer {
   private readonly generation: (() => unknown) | undefined;
   private readonly rng: Rng;
   private readonly open = new Map<string, Open>();
-  readonly stats: ServerStats = { queries: 0, malformed: 0, dropped: 0, truncated: 0, reused: 0 };
+  readonly stats: ServerStats = { queries: 0, malformed: 0, dropped: 0, truncated: 0, reused: 0, unsent: 0 };
 
   constructor(o: DnsServerOptions) {
     this.resolver = o.resolver;
@@ -146,21 +149,34 @@ export class DnsServer {
       const tcpFd = n.openSocket(sb.nsPath, n.constants.AF_INET, n.constants.SOCK_STREAM, 0, RESOLVER_LISTEN_ADDRESS, 0);
       return { udpFd, tcpFd };
     });
-    const udp = dgram.createSocket('udp4');
     const tcp = net.createServer();
     tcp.maxConnections = TCP_MAX_CONNECTIONS;
-    await new Promise<void>((resolve) => udp.bind({ fd: fds.udpFd }, resolve));
+    let entry: Open | undefined;
+    let udp: DatagramSocket;
+    try {
+      udp = new DatagramSocket(fds.udpFd, {
+        onMessage: (buf, start, end, address, port) => {
+          if (entry) this.onUdp(entry, buf, start, end, address, port);
+        },
+        onError: (err, fatal) =>
+          this.logger.warn({ err, sandbox: sb.id }, fatal ? "the resolver's UDP socket failed: it is closed" : 'resolver UDP socket error'),
+        onSendFailed: (n) => {
+          this.stats.unsent += n;
+        },
+      });
+    } catch (err) {
+      closeSync(fds.tcpFd);
+      throw asShoalError(err);
+    }
     await new Promise<void>((resolve) => tcp.listen({ fd: fds.tcpFd }, resolve));
-    const entry: Open = {
+    entry = {
       sandbox: sb,
       udp,
       tcp,
-      udpPort: udp.address().port,
+      udpPort: udp.port,
       tcpPort: (tcp.address() as net.AddressInfo).port,
       cache: new AnswerCache(this.rng),
     };
-    udp.on('message', (msg, rinfo) => this.onUdp(entry, msg, rinfo));
-    udp.on('error', (err) => this.logger.warn({ err, sandbox: sb.id }, 'resolver UDP socket error'));
     tcp.on('connection', (c) => this.onTcp(entry, c));
     tcp.on('error', (err) => this.logger.warn({ err, sandbox: sb.id }, 'resolver TCP socket error'));
     this.open.set(sb.id, entry);
@@ -209,25 +225,30 @@ export class DnsServer {
     }
   }
 
-  private onUdp(entry: Open, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const generation = this.generation?.();
-    const kept = generation === undefined ? undefined : entry.cache.get(msg, generation);
-    if (kept) {
-      this.stats.queries++;
-      this.stats.reused++;
-      entry.udp.send(kept, rinfo.port, rinfo.address);
+  /** One UDP query, `buf[start, end)` (end -1: longer than a query may be), valid only during this call. */
+  private onUdp(entry: Open, buf: Buffer, start: number, end: number, address: number, port: number): void {
+    if (end < 0) {
+      // longer than any query: not worth an answer
+      this.stats.dropped++;
       return;
     }
-    void this.answerUdp(entry, msg, rinfo, generation);
+    const generation = this.generation?.();
+    const kept = generation === undefined ? -1 : entry.cache.answerInto(buf, start, end, generation);
+    if (kept >= 0) {
+      this.stats.queries++;
+      this.stats.reused++;
+      entry.udp.send(entry.cache.out, address, port, kept);
+      return;
+    }
+    // a copy: the shared receive buffer holds the next datagram before the chain answers
+    void this.answerUdp(entry, Uint8Array.from(buf.subarray(start, end)), address, port, generation);
   }
 
-  private async answerUdp(entry: Open, msg: Buffer, rinfo: dgram.RemoteInfo, generation: unknown): Promise<void> {
+  private async answerUdp(entry: Open, msg: Uint8Array, address: number, port: number, generation: unknown): Promise<void> {
     const { out, reuse } = await this.respond(entry, msg, 'udp');
     if (!out || !this.open.has(entry.sandbox.id)) return;
     if (reuse && generation !== undefined && generation === this.generation?.()) entry.cache.put(msg, generation, out, reuse);
-    // no callback: a send error is the socket's 'error' event (logged), and a callback per
-    // answer is measurable work at tens of thousands of answers a second
-    entry.udp.send(out, rinfo.port, rinfo.address);
+    entry.udp.send(out, address, port);
   }
 
   private onTcp(entry: Open, c: net.Socket): void {

@@ -14,6 +14,12 @@ export interface NativeAddon {
   createNetns(name: string): boolean;
   deleteNetns(name: string): boolean;
   netnsInode(nsPath: string | null): number;
+  /** Batched UDP (native/src/datagram.c; used through kernel/datagram.ts). */
+  datagramOpen(fd: number, onReadable: (status: number) => void): unknown;
+  datagramRecv(handle: unknown, buf: Uint8Array, slotSize: number, meta: Int32Array): number;
+  datagramSend(handle: unknown, buf: Uint8Array, meta: Int32Array, count: number): number;
+  datagramLocalPort(handle: unknown): number;
+  datagramClose(handle: unknown): void;
   constants: { AF_INET: number; AF_INET6: number; AF_NETLINK: number; SOCK_DGRAM: number; SOCK_STREAM: number; SOCK_RAW: number };
 }
 
