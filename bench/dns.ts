@@ -21,7 +21,9 @@
  * - p50_ms, p99_ms: shoal's latency as dnsperf sees it (per query, `-v`) at half of shoal_qps
  *   (`-Q`), for SECONDS (goal: p99 under 1 ms), with the servers on CPU 0 and dnsperf on
  *   CPU 1 (taskset); dnsmasq_p50_ms, dnsmasq_p99_ms: dnsmasq's at the same rate, the same
- *   way, for reference. Why pinned: at tens of thousands of queries a second dnsperf is a
+ *   way, for reference. Each is the median of LATENCY_ROUNDS runs, the two servers
+ *   interleaved (p99_runs_ms, dnsmasq_p99_runs_ms: every run's p99): a neighbour's burst
+ *   on this shared machine can lift both servers' p99 several times over in one 4 s run. Why pinned: at tens of thousands of queries a second dnsperf is a
  *   busy process, and where it and a server are runnable on one core the server waits out
  *   dnsperf's time slice, which puts the scheduler's milliseconds into the server's tail
  *   (the more CPU a server uses, the more often: shoal's p99 went 0.93 ms pinned against
@@ -33,13 +35,16 @@
  * - loadavg_1m: the machine's load when the bench started and ended: the servers share two
  *   cores with dnsperf and with whatever else runs, and the figures move with it.
  *
- * Where shoal's time goes (a CPU profile of bench/_dns-server.ts at 30,000 qps, then at its
- * maximum): about 63% of its busy time in dgram's send (the sendto, in which the kernel
- * delivers the answer over loopback: dnsmasq pays that too), 8% in the garbage collector,
- * about 10% in src/dns itself (records handler, encoder, chain, decoder), the rest Node's
- * dgram and promise machinery. That profile ran the sources under tsx, whose keepNames adds a
- * `__name` call for each closure made per query (about 3%); the server now runs the compiled
- * dist/ modules, as the agent does (scripts/bench builds them first).
+ * Where shoal's time went, and what changed it: a CPU profile at 30,000 qps showed about 63%
+ * of the busy time in dgram's send and 8% in the garbage collector; an allocation profile
+ * (inspector sampling, collected objects included) found about 730 bytes of garbage per
+ * query once answers were reused, three quarters of it Node's dgram (a Buffer, an address
+ * string and an info object per datagram received, a request and arrays per one sent), and
+ * a 0.5-2 ms scavenge every few thousand queries set the p99 (1.1-1.7 ms pinned). The UDP
+ * socket is now a DatagramSocket (src/kernel/datagram.ts: recvmmsg and sendmmsg in
+ * batches of up to 64, nothing allocated per reused answer): p99 0.29 ms pinned and max
+ * qps 1.3-1.6x dnsmasq's in the same runs. The server runs the compiled dist/ modules, as
+ * the agent does (scripts/bench builds them first).
  *
  * task_resolvable_*: bench/_dns-resolvable.ts, in a 2-host testbed: from a new task's start
  * until its address is in `tasks.web` as the other host's resolver answers it
@@ -47,7 +52,8 @@
  *
  *   npm run bench -- dns   (root; SHOAL_BENCH_ROUNDS, default 5; SHOAL_BENCH_DNS_SECONDS, default 4;
  *                           SHOAL_BENCH_DNS_CLIENTS, default 4, SHOAL_BENCH_DNS_OUTSTANDING, default
- *                           100: dnsperf's -c and -q; SHOAL_BENCH_DNS_PIN=1: see PIN)
+ *                           100: dnsperf's -c and -q; SHOAL_BENCH_DNS_LATENCY_ROUNDS, default 3;
+ *                           SHOAL_BENCH_DNS_PIN=1: see PIN)
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -68,6 +74,8 @@ const SECONDS = Number(process.env['SHOAL_BENCH_DNS_SECONDS'] ?? 4);
 /** dnsperf's UDP sockets (-c) and queries in flight (-q) in the max-rate runs. */
 const DNSPERF_CLIENTS = Number(process.env['SHOAL_BENCH_DNS_CLIENTS'] ?? 4);
 const DNSPERF_OUTSTANDING = Number(process.env['SHOAL_BENCH_DNS_OUTSTANDING'] ?? 100);
+/** Latency runs per server and placement, interleaved; the figures are their medians. */
+const LATENCY_ROUNDS = Number(process.env['SHOAL_BENCH_DNS_LATENCY_ROUNDS'] ?? 3);
 const SERVICES = 50;
 const TASKS_PER_SERVICE = 10;
 const DNSMASQ_ADDRESS = '127.0.0.12';
@@ -246,9 +254,14 @@ export interface ResolverQps {
   qps_ratio: number;
   p50_ms: number;
   p99_ms: number;
+  /** Each pinned latency run's p99 (p99_ms is their median). */
+  p99_runs_ms: number[];
   dnsmasq_p50_ms: number;
   dnsmasq_p99_ms: number;
+  dnsmasq_p99_runs_ms: number[];
   latency_qps: number;
+  p99_shared_cores_ms?: number;
+  dnsmasq_p99_shared_cores_ms?: number;
   shoal_lost: number;
   dnsmasq_lost: number;
   shoal_latency_lost: number;
@@ -257,6 +270,7 @@ export interface ResolverQps {
   dnsperf_outstanding: number;
   seconds: number;
   rounds: number;
+  latency_rounds: number;
 }
 
 /** dnsperf against shoal's resolver and dnsmasq with the same records; see the header. */
@@ -383,24 +397,42 @@ export async function resolverQps(): Promise<ResolverQps> {
 
     const rate = shoalQps / 2;
     const latOpts = { clients: DNSPERF_CLIENTS, outstanding: DNSPERF_OUTSTANDING, qps: rate, verbose: true };
-    const latency = async (label: string, cpu?: number): Promise<[DnsperfResult, DnsperfResult]> => {
-      log(`latency at ${Math.round(rate)} qps (half of shoal's max), ${label} ...`);
+    /** One server's latency over LATENCY_ROUNDS runs: medians of each run's p50 and p99, every p99, lost summed. */
+    interface Latency {
+      p50: number;
+      p99: number;
+      p99s: number[];
+      lost: number;
+    }
+    const summary = (runs: DnsperfResult[]): Latency => {
+      const p99s = runs.map((r) => round3(percentile(r.latenciesMs, 99)));
+      return {
+        p50: round3(median(runs.map((r) => percentile(r.latenciesMs, 50)))),
+        p99: round3(median(p99s)),
+        p99s,
+        lost: runs.reduce((n, r) => n + r.lost, 0),
+      };
+    };
+    const latency = async (label: string, cpu?: number): Promise<[Latency, Latency]> => {
+      log(`latency at ${Math.round(rate)} qps (half of shoal's max), ${label}, ${LATENCY_ROUNDS} interleaved runs ...`);
       const o = cpu === undefined ? latOpts : { ...latOpts, cpu };
-      const pair: [DnsperfResult, DnsperfResult] = [
-        await dnsperf(ns, dir, '127.0.0.11', shoalPort, queryFile, o),
-        await dnsperf(ns, dir, DNSMASQ_ADDRESS, 53, queryFile, o),
-      ];
-      for (const [who, r] of [
-        ['shoal', pair[0]],
-        ['dnsmasq', pair[1]],
-      ] as const) {
-        if (r.latenciesMs.length === 0) throw new Error(`dnsperf -v printed no latencies for ${who}`);
-        log(
-          `  ${who}: ${Math.round(r.qps)} qps, p50 ${round3(percentile(r.latenciesMs, 50))} ms, ` +
-            `p99 ${round3(percentile(r.latenciesMs, 99))} ms, max ${round3(r.latenciesMs.reduce((m, x) => Math.max(m, x), 0))} ms, lost ${r.lost}`,
-        );
+      const runs: [DnsperfResult[], DnsperfResult[]] = [[], []];
+      for (let round = 0; round < LATENCY_ROUNDS; round++) {
+        const pair: [DnsperfResult, DnsperfResult] = [
+          await dnsperf(ns, dir, '127.0.0.11', shoalPort, queryFile, o),
+          await dnsperf(ns, dir, DNSMASQ_ADDRESS, 53, queryFile, o),
+        ];
+        for (const [i, who] of ['shoal', 'dnsmasq'].entries()) {
+          const r = pair[i]!;
+          if (r.latenciesMs.length === 0) throw new Error(`dnsperf -v printed no latencies for ${who}`);
+          log(
+            `  ${who}: ${Math.round(r.qps)} qps, p50 ${round3(percentile(r.latenciesMs, 50))} ms, ` +
+              `p99 ${round3(percentile(r.latenciesMs, 99))} ms, max ${round3(r.latenciesMs.reduce((m, x) => Math.max(m, x), 0))} ms, lost ${r.lost}`,
+          );
+          runs[i]!.push(r);
+        }
       }
-      return pair;
+      return [summary(runs[0]), summary(runs[1])];
     };
     // first with the scheduler placing everything, then with dnsperf on a core of its own
     const [shoalShared, dnsmasqShared] = PIN ? [undefined, undefined] : await latency('every process on any core');
@@ -415,21 +447,24 @@ export async function resolverQps(): Promise<ResolverQps> {
       shoal_qps: Math.round(shoalQps),
       dnsmasq_qps: Math.round(dnsmasqQps),
       qps_ratio: Math.round((shoalQps / dnsmasqQps) * 100) / 100,
-      p50_ms: round3(percentile(shoalLat.latenciesMs, 50)),
-      p99_ms: round3(percentile(shoalLat.latenciesMs, 99)),
-      dnsmasq_p50_ms: round3(percentile(dnsmasqLat.latenciesMs, 50)),
-      dnsmasq_p99_ms: round3(percentile(dnsmasqLat.latenciesMs, 99)),
+      p50_ms: shoalLat.p50,
+      p99_ms: shoalLat.p99,
+      p99_runs_ms: shoalLat.p99s,
+      dnsmasq_p50_ms: dnsmasqLat.p50,
+      dnsmasq_p99_ms: dnsmasqLat.p99,
+      dnsmasq_p99_runs_ms: dnsmasqLat.p99s,
       latency_qps: Math.round(rate),
       ...(shoalShared && dnsmasqShared
         ? {
-            p99_shared_cores_ms: round3(percentile(shoalShared.latenciesMs, 99)),
-            dnsmasq_p99_shared_cores_ms: round3(percentile(dnsmasqShared.latenciesMs, 99)),
+            p99_shared_cores_ms: shoalShared.p99,
+            dnsmasq_p99_shared_cores_ms: dnsmasqShared.p99,
           }
         : {}),
       shoal_lost: shoalRuns.reduce((n, r) => n + r.lost, 0),
       dnsmasq_lost: dnsmasqRuns.reduce((n, r) => n + r.lost, 0),
-      shoal_latency_lost: shoalLat.lost,
-      dnsmasq_latency_lost: dnsmasqLat.lost,
+      shoal_latency_lost: shoalLat.lost + (shoalShared?.lost ?? 0),
+      dnsmasq_latency_lost: dnsmasqLat.lost + (dnsmasqShared?.lost ?? 0),
+      latency_rounds: LATENCY_ROUNDS,
       dnsperf_clients: DNSPERF_CLIENTS,
       dnsperf_outstanding: DNSPERF_OUTSTANDING,
       seconds: SECONDS,
