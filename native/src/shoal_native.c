@@ -17,6 +17,7 @@
  *   nftLoad() -> null when libnftables is usable, else why not (string)
  *   nftRun(nsPath|null, outputFlags, text, asFile) -> Promise<{ rc, out, err, file }>
  *   datagramOpen, datagramRecv, datagramSend, datagramClose: batched UDP (datagram.c)
+ *   netlinkAck(fd, request) -> Promise<errno name | ''>: a request on a pool thread (netlink-ack.c)
  *   constants { AF_INET, AF_INET6, AF_NETLINK, SOCK_DGRAM, SOCK_STREAM, SOCK_RAW,
  *               NFT_OUTPUT_HANDLE, NFT_OUTPUT_JSON }
  *
@@ -542,6 +543,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   set_int(env, c, "NFT_OUTPUT_JSON", SHOAL_NFT_OUTPUT_JSON);
   napi_set_named_property(env, exports, "constants", c);
   shoal_datagram_init(env, exports);
+  shoal_netlink_ack_init(env, exports);
   return exports;
 }
 

@@ -9,5 +9,7 @@ napi_value shoal_throw_errno(napi_env env, const char *code, const char *what, i
 napi_value shoal_throw_msg(napi_env env, const char *code, const char *msg);
 /* Adds the datagram exports (datagram.c) to `exports`. */
 void shoal_datagram_init(napi_env env, napi_value exports);
+/* Adds netlinkAck (netlink-ack.c) to `exports`. */
+void shoal_netlink_ack_init(napi_env env, napi_value exports);
 
 #endif

@@ -20,6 +20,8 @@ export interface NativeAddon {
   datagramSend(handle: unknown, buf: Uint8Array, meta: Int32Array, count: number): number;
   datagramLocalPort(handle: unknown): number;
   datagramClose(handle: unknown): void;
+  /** One netlink request (NLM_F_ACK) on a pool thread: the errno name of the refusal, or '' (native/src/netlink-ack.c). */
+  netlinkAck(fd: number, request: Buffer): Promise<string>;
   constants: { AF_INET: number; AF_INET6: number; AF_NETLINK: number; SOCK_DGRAM: number; SOCK_STREAM: number; SOCK_RAW: number };
 }
 

@@ -21,7 +21,7 @@ import { createRtNetlink, FlagsNew, rt, type RtNetlinkSocket } from 'netlink';
 import { codeForErrno, deletedUnlessMissing, ShoalError } from '../common/errors.ts';
 import { broadcastBytes, formatIp, ipToBytes, networkBytes } from '../common/ip.ts';
 import { formatMac, isFloodMac, macToBytes } from '../common/mac.ts';
-import { callNative } from './native.ts';
+import { callNative, nativeError } from './native.ts';
 import { netnsPath, nsPathOrNull, requireNetns } from './netns.ts';
 import type {
   Address,
@@ -65,6 +65,9 @@ const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
 const IFLA_VXLAN = { ID: 1, LOCAL: 4, TTL: 5, LEARNING: 7, PROXY: 11, L2MISS: 13, L3MISS: 14, PORT: 15, LOCAL6: 17 } as const;
 
+const NETLINK_ROUTE = 0;
+const NLM_F_REQUEST = 1;
+const NLM_F_ACK = 4;
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
 const RTM_NEWNEIGH = 28;
@@ -101,6 +104,17 @@ const cstr = (s: string): Buffer => Buffer.concat([Buffer.from(s, 'utf8'), Buffe
 /** struct ifinfomsg, all zero but the family (used inside VETH_INFO_PEER). */
 const IFINFOMSG = Buffer.alloc(16);
 
+/** RTM_DELLINK of the link named `name` (struct nlmsghdr, struct ifinfomsg, IFLA_IFNAME), acknowledged. */
+export function delLinkRequest(name: string, seq: number): Buffer {
+  const body = Buffer.concat([IFINFOMSG, attr(IFLA_IFNAME, cstr(name))]);
+  const h = Buffer.alloc(16);
+  h.writeUInt32LE(16 + body.length, 0);
+  h.writeUInt16LE(RTM_DELLINK, 4);
+  h.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
+  h.writeUInt32LE(seq >>> 0, 8);
+  return Buffer.concat([h, body]);
+}
+
 function parseAttrs(buf: Buffer): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   let off = 0;
@@ -120,6 +134,11 @@ function parseAttrs(buf: Buffer): Map<number, Buffer> {
 function errnoFromNetlink(err: unknown): string | undefined {
   const msg = err instanceof Error ? err.message : String(err);
   return /Request rejected: (E[A-Z0-9]+)/.exec(msg)?.[1];
+}
+
+/** The error for a request the kernel refused with `errno`. */
+function refused(errno: string, what: string, details: Record<string, unknown>): ShoalError {
+  return new ShoalError(codeForErrno(errno, 'SHOAL_ERR_NETLINK'), `${what}: ${errno}`, { details, errno });
 }
 
 function kernelError(err: unknown, what: string, details: Record<string, unknown> = {}): ShoalError {
@@ -174,6 +193,15 @@ class KernelRtnl implements Rtnl {
   private indexCache = new Map<string, number>();
   private readonly indexLookups = new Map<string, Promise<number>>();
   private closed = false;
+  /**
+   * A second socket, for requests the kernel may take long over (link deletes wait for RCU
+   * grace periods: 20 ms idle, hundreds under load), sent on a pool thread (native
+   * netlinkAck) so that the event loop goes on meanwhile; one request at a time.
+   */
+  private slowFd: number | undefined;
+  private readonly slowLock = new Semaphore(1);
+  private slowSeq = 0;
+  private slowInFlight = 0;
 
   constructor(netns: string, sock: RtNetlinkSocket) {
     this.netns = netns;
@@ -421,12 +449,43 @@ class KernelRtnl implements Rtnl {
   async deleteLink(name: string): Promise<boolean> {
     validateIfname(name);
     try {
+      // by name (IFLA_IFNAME), on the slow path: no index lookup, no stall of the event loop
       return await deletedUnlessMissing(() =>
-        this.withIndex(name, (index) => this.call(`delete link ${name}`, { link: name }, () => this.sock.delLink({ index } as rt.Link))),
+        this.call(`delete link ${name}`, { link: name }, () =>
+          this.slowRequest(`delete link ${name}`, { link: name }, (seq) => delLinkRequest(name, seq)),
+        ),
       );
     } finally {
       this.indexCache.delete(name);
     }
+  }
+
+  /** Sends one request on the slow socket and waits for its acknowledgement; a refusal throws. */
+  private slowRequest(what: string, details: Record<string, unknown>, build: (seq: number) => Buffer): Promise<void> {
+    return this.slowLock.run(async () => {
+      if (this.closed) throw new ShoalError('SHOAL_ERR_CLOSED', `rtnetlink handle for ${this.netns || 'current namespace'} is closed`);
+      const fd = (this.slowFd ??= callNative(`open rtnetlink socket in ${this.netns || 'the current namespace'}`, (n) =>
+        n.openSocket(nsPathOrNull(this.netns), n.constants.AF_NETLINK, n.constants.SOCK_RAW, NETLINK_ROUTE, null, 0),
+      ));
+      this.slowSeq = (this.slowSeq + 1) >>> 0;
+      this.slowInFlight++;
+      let errno: string;
+      try {
+        errno = await callNative(what, (n) => n.netlinkAck(fd, build(this.slowSeq))).catch((err: unknown) => {
+          throw nativeError(err, what);
+        });
+      } finally {
+        this.slowInFlight--;
+        if (this.closed && this.slowInFlight === 0) this.closeSlow();
+      }
+      if (errno !== '') throw refused(errno, what, { netns: this.netns, ...details });
+    });
+  }
+
+  private closeSlow(): void {
+    if (this.slowFd === undefined) return;
+    closeSync(this.slowFd);
+    this.slowFd = undefined;
   }
 
   // ----- addresses -----
@@ -732,6 +791,8 @@ class KernelRtnl implements Rtnl {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // a request in flight still uses the slow socket: it is closed when that one returns
+    if (this.slowInFlight === 0) this.closeSlow();
     try {
       this.sock.socket.close();
     } catch {
