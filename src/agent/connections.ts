@@ -1,12 +1,15 @@
 /**
  * Open inbound TCP connections of a task: what a draining task waits for before it is
- * stopped. Read from /proc/PID/net/tcp and tcp6, which show the sockets of the network
- * namespace the process is in (its sandbox): no process is started, no conntrack needed.
+ * stopped. Read over sock_diag in the namespace the process is in (its sandbox; see
+ * src/kernel/sock-diag.ts for why not /proc/PID/net/tcp), or from /proc/PID/net/tcp and
+ * tcp6 when sock_diag cannot be used: no process is started, no conntrack needed.
  *
  * Inbound = established sockets whose local port is one the sandbox listens on; the task's
  * own outbound connections (to a database, say) are not waited for.
  */
 import { readFile } from 'node:fs/promises';
+import { ShoalError } from '../common/errors.ts';
+import { inboundTcpConnections } from '../kernel/sock-diag.ts';
 
 const LISTEN = '0A';
 const ESTABLISHED = '01';
@@ -28,8 +31,13 @@ export function parseProcNetTcp(text: string): { listening: Set<number>; establi
   return { listening, established };
 }
 
-/** How many inbound TCP connections the sandbox of process `pid` holds open now. */
+/** How many inbound TCP connections the sandbox of process `pid` holds open now (0 when it is gone). */
 export async function inboundConnections(pid: number): Promise<number> {
+  try {
+    return await inboundTcpConnections(`/proc/${pid}/ns/net`);
+  } catch (err) {
+    if (err instanceof ShoalError && err.code === 'SHOAL_ERR_NETNS_NOT_FOUND') return 0;
+  }
   const listening = new Set<number>();
   const established: number[] = [];
   for (const file of ['tcp', 'tcp6']) {

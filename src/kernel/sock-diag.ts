@@ -1,13 +1,16 @@
 /**
- * The TCP ports a network namespace listens on, over sock_diag (NETLINK_SOCK_DIAG, the
- * inet_diag dump `ss -ltn` uses), asking for listening sockets only.
+ * A network namespace's TCP sockets over sock_diag (NETLINK_SOCK_DIAG, the inet_diag dump
+ * `ss -tn` uses), asking the kernel for the states wanted only: the ports it listens on
+ * (readiness), and its inbound established connections (a draining task's wait).
  *
  * Why not /proc/PID/net/tcp: to print it, the kernel walks its whole established hash, the
  * one table every namespace's connections and TIME_WAIT sockets share, skipping the other
  * namespaces' entries; after a load test leaves a hundred thousand TIME_WAIT sockets in some
  * namespace, one read of an idle sandbox's file took tens of milliseconds, and a readiness
  * poll reads it for every task that waits. A sock_diag dump whose state mask is LISTEN
- * alone walks only the listening hash (inet_diag_dump_icsk skips the established one).
+ * alone walks only the listening hash (inet_diag_dump_icsk skips the established one); a
+ * dump of ESTABLISHED sockets walks the established hash too, but filters in the kernel and
+ * formats nothing for the entries it skips.
  *
  * The socket is opened inside the namespace (native runInNetns around the `netlink`
  * package's socket constructor, as ctnetlink.ts does) and closed before the call returns.
@@ -31,60 +34,80 @@ const NLM_F_DUMP = 0x300;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const IPPROTO_TCP = 6;
+const TCP_ESTABLISHED = 1;
 const TCP_LISTEN = 10;
 const REQUEST_BYTES = 56;
 const SOCKET_BUFFER = 256 * 1024;
 
-/** The inet_diag_req_v2 asking for `family`'s listening TCP sockets. */
-export function listenDumpRequest(family: number): Uint8Array {
+/** The inet_diag_req_v2 asking for `family`'s TCP sockets in the `states` given (default: listening). */
+export function listenDumpRequest(family: number, states: readonly number[] = [TCP_LISTEN]): Uint8Array {
   const b = new Uint8Array(REQUEST_BYTES);
   const v = new DataView(b.buffer);
   b[0] = family;
   b[1] = IPPROTO_TCP;
-  v.setUint32(4, 1 << TCP_LISTEN, true); // idiag_states, host order
+  v.setUint32(4, states.reduce((m, st) => m | (1 << st), 0) >>> 0, true); // idiag_states, host order
   return b;
+}
+
+/** The state and local port of one inet_diag_msg, or undefined when it is too short. */
+export function socketOf(data: Uint8Array): { state: number; port: number } | undefined {
+  if (data.length < 8) return undefined;
+  return { state: data[1]!, port: (data[4]! << 8) | data[5]! };
 }
 
 /** The local port of one inet_diag_msg, or undefined when it is too short or not listening. */
 export function listeningPortOf(data: Uint8Array): number | undefined {
-  if (data.length < 8 || data[1] !== TCP_LISTEN) return undefined;
-  return (data[4]! << 8) | data[5]!;
+  const s = socketOf(data);
+  return s?.state === TCP_LISTEN ? s.port : undefined;
 }
 
 /**
- * The TCP ports listened on in the namespace at `nsPath` (a bind-mounted name's path or
- * /proc/PID/ns/net), IPv4 and IPv6. SHOAL_ERR_NETNS_NOT_FOUND when the namespace is gone.
+ * The TCP sockets (state, local port) of the namespace at `nsPath` (a bind-mounted name's
+ * path or /proc/PID/ns/net) in the `states` given, IPv4 and IPv6. SHOAL_ERR_NETNS_NOT_FOUND
+ * when the namespace is gone.
  */
-export async function listeningTcpPorts(nsPath: string, timeoutMs = 2_000): Promise<Set<number>> {
+async function tcpSockets(nsPath: string, states: readonly number[], timeoutMs: number): Promise<Array<{ state: number; port: number }>> {
   const sock: NetlinkSocket = callNative(`open a sock_diag socket in ${nsPath}`, (n) =>
     n.runInNetns(nsPath, () => createNetlink(NETLINK_SOCK_DIAG, { recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER })),
   );
-  const out = new Set<number>();
+  const out: Array<{ state: number; port: number }> = [];
   try {
     for (const family of [AF_INET, AF_INET6]) {
       let msgs: Awaited<ReturnType<NetlinkSocket['request']>>[0];
       try {
-        [msgs] = await sock.request(SOCK_DIAG_BY_FAMILY, listenDumpRequest(family), { flags: NLM_F_DUMP, timeout: timeoutMs });
+        [msgs] = await sock.request(SOCK_DIAG_BY_FAMILY, listenDumpRequest(family, states), { flags: NLM_F_DUMP, timeout: timeoutMs });
       } catch (err) {
-        // a kernel without IPv6 answers the AF_INET6 dump with an error: nothing listens there
+        // a kernel without IPv6 answers the AF_INET6 dump with an error: no sockets there
         if (family === AF_INET6) continue;
-        throw new ShoalError(
-          'SHOAL_ERR_NETLINK',
-          `sock_diag dump of listening TCP sockets in ${nsPath} failed: ${(err as Error).message}`,
-          {
-            cause: err,
-            details: { nsPath },
-          },
-        );
+        throw new ShoalError('SHOAL_ERR_NETLINK', `sock_diag dump of TCP sockets in ${nsPath} failed: ${(err as Error).message}`, {
+          cause: err,
+          details: { nsPath },
+        });
       }
       for (const m of msgs) {
         if (m.type !== SOCK_DIAG_BY_FAMILY) continue;
-        const port = listeningPortOf(m.data);
-        if (port !== undefined) out.add(port);
+        const s = socketOf(m.data);
+        if (s && states.includes(s.state)) out.push(s);
       }
     }
   } finally {
     sock.close();
   }
   return out;
+}
+
+/** The TCP ports listened on in the namespace at `nsPath`, IPv4 and IPv6. */
+export async function listeningTcpPorts(nsPath: string, timeoutMs = 2_000): Promise<Set<number>> {
+  return new Set((await tcpSockets(nsPath, [TCP_LISTEN], timeoutMs)).map((s) => s.port));
+}
+
+/**
+ * How many inbound TCP connections the namespace at `nsPath` holds open: established
+ * sockets whose local port is one it listens on (its own outbound connections, to a
+ * database say, are not counted).
+ */
+export async function inboundTcpConnections(nsPath: string, timeoutMs = 2_000): Promise<number> {
+  const socks = await tcpSockets(nsPath, [TCP_LISTEN, TCP_ESTABLISHED], timeoutMs);
+  const listening = new Set(socks.filter((s) => s.state === TCP_LISTEN).map((s) => s.port));
+  return socks.filter((s) => s.state === TCP_ESTABLISHED && listening.has(s.port)).length;
 }

@@ -1,8 +1,9 @@
 /**
- * listeningTcpPorts (src/kernel/sock-diag.ts) on the real kernel, against what the
- * namespace really has: TCP sockets that listen (IPv4 and dual-stack IPv6) are reported by
- * port; a bound socket that does not listen, a connected socket, a UDP socket and the
- * sockets of another namespace are not. A namespace that is gone is NETNS_NOT_FOUND.
+ * listeningTcpPorts and inboundTcpConnections (src/kernel/sock-diag.ts) on the real kernel,
+ * against what the namespace really has: TCP sockets that listen (IPv4 and dual-stack IPv6)
+ * are reported by port; a bound socket that does not listen, a connected socket, a UDP
+ * socket and the sockets of another namespace are not; an accepted connection is inbound,
+ * its client's end is not. A namespace that is gone is NETNS_NOT_FOUND.
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -10,7 +11,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { native } from '../../src/kernel/native.ts';
 import { netnsPath } from '../../src/kernel/netns.ts';
-import { listenDumpRequest, listeningPortOf, listeningTcpPorts } from '../../src/kernel/sock-diag.ts';
+import { inboundTcpConnections, listenDumpRequest, listeningPortOf, listeningTcpPorts } from '../../src/kernel/sock-diag.ts';
 import { execInNetns } from '../../src/kernel/exec.ts';
 import { throwawayNetns } from '../support/kernel.ts';
 
@@ -28,6 +29,7 @@ t.test('the request asks for TCP sockets in LISTEN only, and an answer gives its
   msg[1] = 1; // ESTABLISHED
   t.equal(listeningPortOf(msg), undefined);
   t.equal(listeningPortOf(new Uint8Array(4)), undefined, 'too short');
+  t.equal(new DataView(listenDumpRequest(10, [1, 10]).buffer).getUint32(4, true), (1 << 1) | (1 << 10), 'ESTABLISHED and LISTEN');
 });
 
 t.test('the listening TCP ports of a namespace, and nothing else', async (t) => {
@@ -96,6 +98,14 @@ t.test('the listening TCP ports of a namespace, and nothing else', async (t) => 
     [8080, 9090],
     "through a process's namespace link",
   );
+
+  t.equal(
+    await inboundTcpConnections(netnsPath(ns)),
+    1,
+    "one inbound connection: the client's, accepted on 8080 (its own end is outbound)",
+  );
+  t.equal(await inboundTcpConnections(netnsPath(other)), 0, 'none in the other namespace');
+  t.equal(await inboundTcpConnections(`/proc/${client.pid}/ns/net`), 1, "through the client's namespace link");
 });
 
 t.test('a namespace that is gone is NETNS_NOT_FOUND', async (t) => {
