@@ -21,7 +21,11 @@
  * or the same protocol, the kernel is asked to send only those entries (CTA_FILTER,
  * kernel 5.9 and later; IPv4 addresses only, see commonPrefilter): the walk stays, the
  * parse of every other entry goes. A namespace that tracks nothing (its own
- * nf_conntrack_count reads 0) is not dumped at all: no walk.
+ * nf_conntrack_count reads 0) is not dumped at all: no walk. The walk itself happens inside
+ * the dump's sendmsg and recvmsg calls, and with a filter that matches little one call
+ * walks the whole table, so the dump goes over a second socket on a libuv pool thread
+ * (native netlinkDump, dumpOnPool): the event loop goes on meanwhile. The deletes, a few
+ * microseconds each in the kernel, stay on the package's socket.
  *
  * Kernel facts this relies on (include/uapi/linux/netfilter/nfnetlink*.h, kernel 6.18):
  * - a message type is (subsystem << 8) | command; the payload starts with struct nfgenmsg
@@ -36,12 +40,12 @@
  * the tool, SHOAL_CONNTRACK=netlink requires ctnetlink; unset, ctnetlink is used when the
  * native addon loads and a NETLINK_NETFILTER socket opens, and the tool otherwise.
  */
-import { readFileSync } from 'node:fs';
-import { createNetlink, type NetlinkMessage, type NetlinkSocket } from 'netlink';
+import { closeSync, readFileSync } from 'node:fs';
+import { createNetlink, type NetlinkSocket } from 'netlink';
 import { ShoalError } from '../common/errors.ts';
 import { bytesEqual, formatIp } from '../common/ip.ts';
 import { DEFAULT_EXEC_TIMEOUT_MS } from './exec.ts';
-import { callNative, native } from './native.ts';
+import { callNative, native, nativeError } from './native.ts';
 import { nsPathOrNull } from './netns.ts';
 
 export const CONNTRACK_BACKENDS = ['netlink', 'exec'] as const;
@@ -52,6 +56,7 @@ const NFNL_SUBSYS_CTNETLINK = 1;
 const IPCTNL_MSG_CT_NEW = 0;
 const IPCTNL_MSG_CT_GET = 1;
 const IPCTNL_MSG_CT_DELETE = 2;
+const NLM_F_REQUEST = 1;
 const NLM_F_DUMP = 0x300;
 const NLA_F_NESTED = 0x8000;
 const NLA_TYPE_MASK = 0x3fff;
@@ -367,7 +372,7 @@ function errnoOfNetlink(err: unknown): string | undefined {
  * namespace with nothing tracked has nothing to delete, and a dump would still walk the
  * whole kernel table to find that out.
  */
-function openSocket(netns: string, command: string): NetlinkSocket | undefined {
+function openSocket(netns: string, command: string): { sock: NetlinkSocket; dumpFd: number } | undefined {
   try {
     return callNative(`open ctnetlink socket in ${netns || 'the current namespace'}`, (n) =>
       n.runInNetns(nsPathOrNull(netns), () => {
@@ -378,7 +383,15 @@ function openSocket(netns: string, command: string): NetlinkSocket | undefined {
           count = undefined; // not loaded here: the dump says what there is
         }
         if (count === 0) return undefined;
-        return createNetlink(NETLINK_NETFILTER, { recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
+        const sock = createNetlink(NETLINK_NETFILTER, { recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
+        try {
+          // the dump's own socket, read on a pool thread (dumpOnPool); null: this thread's namespace
+          const dumpFd = n.openSocket(null, n.constants.AF_NETLINK, n.constants.SOCK_RAW, NETLINK_NETFILTER, null, 0);
+          return { sock, dumpFd };
+        } catch (err) {
+          sock.close();
+          throw err;
+        }
       }),
     );
   } catch (err) {
@@ -439,15 +452,13 @@ export async function ctnetlinkDeleteMatching(
     });
   };
 
-  const sock = openSocket(netns, options.command);
-  if (!sock) return { deleted: deletedPer, dumped: 0 };
+  const opened = openSocket(netns, options.command);
+  if (!opened) return { deleted: deletedPer, dumped: 0 };
+  const { sock, dumpFd } = opened;
   try {
-    let msgs: NetlinkMessage[];
+    let msgs: Array<{ type: number; data: Buffer }>;
     try {
-      [msgs] = await sock.request(CT_MSG_GET, ctDumpRequest(family, commonPrefilter(family, matchList)), {
-        flags: NLM_F_DUMP,
-        timeout: timeoutMs,
-      });
+      msgs = await dumpOnPool(dumpFd, ctDumpRequest(family, commonPrefilter(family, matchList)), timeoutMs);
     } catch (err) {
       throw fail(err, 'dump');
     }
@@ -494,5 +505,44 @@ export async function ctnetlinkDeleteMatching(
     return { deleted: deletedPer, dumped };
   } finally {
     sock.close();
+    closeSync(dumpFd);
   }
+}
+
+let dumpSeq = 0;
+
+/**
+ * A conntrack dump (`payload` after the netlink header) sent and read on a libuv pool
+ * thread (native netlinkDump): the kernel walks its whole table, every namespace's entries,
+ * inside those calls, and with a filter that matches little one call walks all of it
+ * (hundreds of milliseconds after heavy traffic), which on the main thread stopped the
+ * event loop. Returns each message's type and payload.
+ */
+async function dumpOnPool(fd: number, payload: Buffer, timeoutMs: number): Promise<Array<{ type: number; data: Buffer }>> {
+  const h = Buffer.alloc(16);
+  h.writeUInt32LE(16 + payload.length, 0);
+  h.writeUInt16LE(CT_MSG_GET, 4);
+  h.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
+  dumpSeq = (dumpSeq + 1) >>> 0;
+  h.writeUInt32LE(dumpSeq, 8);
+  const { errno, messages } = await native()
+    .netlinkDump(fd, Buffer.concat([h, payload]), timeoutMs)
+    .catch((err: unknown) => {
+      throw nativeError(err, 'conntrack dump');
+    });
+  // worded as the netlink package words a refusal, which fail() reads the errno from
+  if (errno !== '') throw new Error(`Request rejected: ${errno}`);
+  return splitMessages(messages);
+}
+
+/** The netlink messages back to back in `b`: each one's type and payload. */
+export function splitMessages(b: Buffer): Array<{ type: number; data: Buffer }> {
+  const out: Array<{ type: number; data: Buffer }> = [];
+  for (let off = 0; off + 16 <= b.length; ) {
+    const len = b.readUInt32LE(off);
+    if (len < 16 || off + len > b.length) break;
+    out.push({ type: b.readUInt16LE(off + 4), data: b.subarray(off + 16, off + len) });
+    off += (len + 3) & ~3;
+  }
+  return out;
 }

@@ -22,6 +22,8 @@ export interface NativeAddon {
   datagramClose(handle: unknown): void;
   /** One netlink request (NLM_F_ACK) on a pool thread: the errno name of the refusal, or '' (native/src/netlink-ack.c). */
   netlinkAck(fd: number, request: Buffer): Promise<string>;
+  /** One NLM_F_DUMP request on a pool thread: its messages back to back, and the errno name it ended with, or ''. */
+  netlinkDump(fd: number, request: Buffer, timeoutMs: number): Promise<{ errno: string; messages: Buffer }>;
   constants: { AF_INET: number; AF_INET6: number; AF_NETLINK: number; SOCK_DGRAM: number; SOCK_STREAM: number; SOCK_RAW: number };
 }
 

@@ -10,6 +10,7 @@ import { ipToBytes } from '../../../src/common/ip.ts';
 import {
   CT_MSG_DELETE,
   CT_MSG_GET,
+  CT_MSG_NEW,
   type CtMatch,
   commonPrefilter,
   conntrackBackend,
@@ -19,6 +20,7 @@ import {
   ctEntryText,
   encodeAttr,
   parseCtEntry,
+  splitMessages,
 } from '../../../src/kernel/ctnetlink.ts';
 
 const NESTED = 0x8000;
@@ -142,4 +144,25 @@ t.test('SHOAL_CONNTRACK=exec and the exec option choose the tool without probing
     code: 'SHOAL_ERR_INVALID_ARGUMENT',
     message: /SHOAL_CONNTRACK="tool"/,
   });
+});
+
+t.test('splitMessages: netlink messages back to back, padded to 4 bytes; a cut one is left out', async (t) => {
+  const msg = (type: number, payload: number[]): Buffer => {
+    const h = Buffer.alloc(16);
+    h.writeUInt32LE(16 + payload.length, 0);
+    h.writeUInt16LE(type, 4);
+    const pad = Buffer.alloc((4 - (payload.length % 4)) % 4);
+    return Buffer.concat([h, Buffer.from(payload), pad]);
+  };
+  const b = Buffer.concat([msg(CT_MSG_NEW, [1, 2, 3, 4, 5]), msg(CT_MSG_NEW, [9, 9, 9, 9])]);
+  const got = splitMessages(b);
+  t.same(
+    got.map((m) => ({ type: m.type, data: [...m.data] })),
+    [
+      { type: CT_MSG_NEW, data: [1, 2, 3, 4, 5] },
+      { type: CT_MSG_NEW, data: [9, 9, 9, 9] },
+    ],
+  );
+  t.equal(splitMessages(b.subarray(0, b.length - 2)).length, 1, 'the cut second message is left out');
+  t.same(splitMessages(Buffer.alloc(0)), []);
 });
