@@ -112,6 +112,16 @@ static bool get_array(napi_env env, napi_value v, napi_typedarray_type want, voi
   return type == want;
 }
 
+/* Points message `m` at one buffer and one address. */
+static void set_msg(struct mmsghdr *m, struct iovec *iov, struct sockaddr_in *addr, void *base, size_t len) {
+  iov->iov_base = base;
+  iov->iov_len = len;
+  m->msg_hdr.msg_iov = iov;
+  m->msg_hdr.msg_iovlen = 1;
+  m->msg_hdr.msg_name = addr;
+  m->msg_hdr.msg_namelen = sizeof *addr;
+}
+
 static napi_value DatagramOpen(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -176,14 +186,7 @@ static napi_value DatagramRecv(napi_env env, napi_callback_info info) {
   struct iovec iov[DATAGRAM_BATCH];
   struct sockaddr_in from[DATAGRAM_BATCH];
   memset(msgs, 0, n * sizeof msgs[0]);
-  for (size_t i = 0; i < n; i++) {
-    iov[i].iov_base = buf + i * (size_t)slot;
-    iov[i].iov_len = (size_t)slot;
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &from[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-  }
+  for (size_t i = 0; i < n; i++) set_msg(&msgs[i], &iov[i], &from[i], buf + i * (size_t)slot, (size_t)slot);
   int got;
   do got = n > 0 ? recvmmsg(d->fd, msgs, (unsigned int)n, MSG_DONTWAIT, NULL) : 0;
   while (got < 0 && errno == EINTR);
@@ -223,16 +226,11 @@ static napi_value DatagramSend(napi_env env, napi_callback_info info) {
     int32_t off = meta[4 * i], len = meta[4 * i + 1], port = meta[4 * i + 3];
     if (off < 0 || len < 0 || (size_t)off + (size_t)len > buf_len || port < 0 || port > 65535)
       return shoal_throw_msg(env, "SHOAL_ERR_INVALID_ARGUMENT", "datagramSend: a datagram outside the buffer, or a bad port");
-    iov[i].iov_base = buf + off;
-    iov[i].iov_len = (size_t)len;
     memset(&to[i], 0, sizeof to[i]);
     to[i].sin_family = AF_INET;
     to[i].sin_port = htons((uint16_t)port);
     to[i].sin_addr.s_addr = htonl((uint32_t)meta[4 * i + 2]);
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &to[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof to[i];
+    set_msg(&msgs[i], &iov[i], &to[i], buf + off, (size_t)len);
   }
   int sent = 0;
   for (int i = 0; i < count && !d->closed;) {

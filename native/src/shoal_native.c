@@ -46,27 +46,6 @@
 
 #define NETNS_RUN_DIR "/run/netns"
 
-napi_value shoal_throw_errno(napi_env env, const char *code, const char *what, int err) {
-  char msg[512];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value error, errno_name, msg_v, code_v;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msg_v);
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_v);
-  napi_create_error(env, code_v, msg_v, &error);
-  const char *name = strerrorname_np(err);
-  if (name) {
-    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &errno_name);
-    napi_set_named_property(env, error, "errno", errno_name);
-  }
-  napi_throw(env, error);
-  return NULL;
-}
-
-napi_value shoal_throw_msg(napi_env env, const char *code, const char *msg) {
-  napi_throw_error(env, code, msg);
-  return NULL;
-}
-
 /* Reads an optional string argument into buf; returns 0 if null/undefined, 1 if set, -1 on error. */
 static int get_opt_string(napi_env env, napi_value v, char *buf, size_t len) {
   napi_valuetype t;

@@ -3,7 +3,7 @@
 #define SHOAL_NATIVE_H
 #include <node_api.h>
 
-/* Throws an Error with `code`, the message "what: strerror(err)" and `errno` (its name). */
+/* errors.c: throws an Error with `code`, the message "what: strerror(err)" and `errno` (its name). */
 napi_value shoal_throw_errno(napi_env env, const char *code, const char *what, int err);
 /* Throws an Error with `code` and `msg`. */
 napi_value shoal_throw_msg(napi_env env, const char *code, const char *msg);
