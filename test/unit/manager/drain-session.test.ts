@@ -9,24 +9,12 @@ import t from 'tap';
 import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import type { EndpointWatchEvent } from '../../../src/agent/session-client.ts';
 import { connectManager } from '../../../src/api/client.ts';
-import type { Logger } from '../../../src/common/logger.ts';
 import { startManager } from '../../../src/manager/manager.ts';
 import type { RunningManager } from '../../../src/manager/manager.ts';
 import { joinNode, tempDir, until } from '../../support/manager-harness.ts';
 import { freePort } from '../../support/net.ts';
 import { ScriptedAgent } from '../../support/scripted-agent.ts';
-
-function recordingLogger(): { logger: Logger; warnings: string[] } {
-  const warnings: string[] = [];
-  const logger: Logger = {
-    debug: () => {},
-    info: () => {},
-    warn: (_fields, msg = '') => void warnings.push(msg),
-    error: () => {},
-    child: () => logger,
-  };
-  return { logger, warnings };
-}
+import { recordingLogger } from '../../support/logger.ts';
 
 t.test('the session client acknowledges drains, and again after the manager restarts', async (t) => {
   const dataDir = tempDir(t, 'shoal-drain-');
@@ -71,7 +59,7 @@ t.test('the session client acknowledges drains, and again after the manager rest
   );
   t.ok(h1.session.acknowledged.includes(ep1), 'acknowledged through reportDrained');
   t.same(
-    log1.warnings.filter((w) => /did not acknowledge/.test(w)),
+    log1.warnings.filter((w) => /did not acknowledge/.test(w.msg)).map((w) => w.msg),
     [],
     'drained by the acknowledgement, not the timeout',
   );
@@ -100,7 +88,7 @@ t.test('the session client acknowledges drains, and again after the manager rest
     'the restarted manager to drain the task (from the resent acknowledgement) and h1 to stop it',
   );
   t.same(
-    log2.warnings.filter((w) => /did not acknowledge/.test(w)),
+    log2.warnings.filter((w) => /did not acknowledge/.test(w.msg)).map((w) => w.msg),
     [],
     'the resent acknowledgement completed the fresh wait',
   );

@@ -17,6 +17,7 @@ import { DRAIN_ACK_TIMEOUT_MS } from '../../../src/manager/drain-tracker.ts';
 import type { Dispatcher } from '../../../src/manager/session.ts';
 import { inProcessManager, readyNode } from '../../support/manager-harness.ts';
 import type { InProcessManager } from '../../support/manager-harness.ts';
+import { recordingLogger } from '../../support/logger.ts';
 
 const join = readyNode;
 
@@ -24,19 +25,6 @@ const stopped: TaskStatus = { state: 'shutdown', message: 'stopped', err: '', ti
 
 function ack(ids: string[]): AgentReport {
   return { sessionId: '', heartbeat: false, tasks: [], containers: [], drainedEndpointIds: ids, joinedEndpointIds: [] };
-}
-
-/** A log that keeps its warnings. */
-function recordingLogger(): { logger: Logger; warnings: { fields: Record<string, unknown>; msg: string }[] } {
-  const warnings: { fields: Record<string, unknown>; msg: string }[] = [];
-  const logger: Logger = {
-    debug: () => {},
-    info: () => {},
-    warn: (fields, msg = '') => void warnings.push({ fields: fields as Record<string, unknown>, msg }),
-    error: () => {},
-    child: () => logger,
-  };
-  return { logger, warnings };
 }
 
 /** An endpoint watch of a node, collected. */

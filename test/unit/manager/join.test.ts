@@ -14,6 +14,7 @@ import { JOIN_ACK_TIMEOUT_MS } from '../../../src/manager/join-tracker.ts';
 import type { Dispatcher } from '../../../src/manager/session.ts';
 import { inProcessManager, readyNode } from '../../support/manager-harness.ts';
 import type { InProcessManager } from '../../support/manager-harness.ts';
+import { recordingLogger } from '../../support/logger.ts';
 
 const join = readyNode;
 
@@ -21,18 +22,6 @@ const status = (state: string): TaskStatus => ({ state, message: state, err: '',
 
 function report(patch: Partial<AgentReport>): AgentReport {
   return { sessionId: '', heartbeat: false, tasks: [], containers: [], drainedEndpointIds: [], joinedEndpointIds: [], ...patch };
-}
-
-function recordingLogger(): { logger: Logger; warnings: { fields: Record<string, unknown>; msg: string }[] } {
-  const warnings: { fields: Record<string, unknown>; msg: string }[] = [];
-  const logger: Logger = {
-    debug: () => {},
-    info: () => {},
-    warn: (fields, msg = '') => void warnings.push({ fields: fields as Record<string, unknown>, msg }),
-    error: () => {},
-    child: () => logger,
-  };
-  return { logger, warnings };
 }
 
 function watch(dispatcher: Dispatcher, nodeId: string, networkIds: string[]): EndpointEvent[] {
