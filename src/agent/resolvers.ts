@@ -183,17 +183,23 @@ export class AgentResolver {
     }
   }
 
-  /** What a full sync of these sandboxes' redirect tables would change. */
+  /**
+   * What is wrong with these sandboxes' resolvers: a sandbox the resolver has no sockets in
+   * (127.0.0.11 answers nothing there: the next sync opens them), and what a full sync of
+   * the others' redirect tables would change. A sandbox without sockets has no ports its
+   * table could be checked against, so its table is not compared.
+   */
   async doctor(sandboxes: readonly ResolverSandboxSpec[]): Promise<string[]> {
     const name = resolverTableName(this.o.prefix);
     const wanted = [];
+    const unserved: string[] = [];
     for (const sb of sandboxes) {
       const ports = this.server.ports(sb.id);
       if (ports) wanted.push({ netns: sb.netns, name, table: planResolverRedirect(name, ports.udpPort, ports.tcpPort) });
-      else wanted.push({ netns: sb.netns, name, table: undefined });
+      else unserved.push(`${sb.netns}: the resolver has no sockets in this sandbox (127.0.0.11 does not answer)`);
     }
     const drift = await this.tables.doctor(wanted);
-    return drift.map((d) => `${d.netns} ${d.name}: ${d.kind}`);
+    return [...unserved, ...drift.map((d) => `${d.netns} ${d.name}: ${d.kind}`)];
   }
 
   stats(): ResolverStats {
