@@ -8,7 +8,7 @@
  * request per datagram sent, and at tens of thousands of datagrams a second that garbage
  * sets the tail latency.
  *
- * Addresses are IPv4 as unsigned 32-bit numbers (ipv4ToNumber, numberToIpv4).
+ * Addresses are IPv4 as unsigned 32-bit numbers (parseV4, formatV4 in common/ip.ts).
  *
  * The bytes handed to `onMessage` are valid until it returns (the next datagram reuses
  * them): a handler that answers later copies what it needs.
@@ -39,15 +39,6 @@ const sendMeta = new Int32Array(DATAGRAM_BATCH * 4);
 let pendingOwner: DatagramSocket | undefined;
 let pendingCount = 0;
 let pendingBytes = 0;
-
-export function ipv4ToNumber(address: string): number {
-  const p = address.split('.');
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
-}
-
-export function numberToIpv4(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
 
 export interface DatagramStats {
   received: number;

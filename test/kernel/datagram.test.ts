@@ -8,7 +8,8 @@
 import t from 'tap';
 import dgram from 'node:dgram';
 import { closeSync } from 'node:fs';
-import { DATAGRAM_BATCH, DATAGRAM_MAX_SEND, DATAGRAM_SLOT, DatagramSocket, ipv4ToNumber, numberToIpv4 } from '../../src/kernel/datagram.ts';
+import { DATAGRAM_BATCH, DATAGRAM_MAX_SEND, DATAGRAM_SLOT, DatagramSocket } from '../../src/kernel/datagram.ts';
+import { formatV4, parseV4 } from '../../src/common/ip.ts';
 import { native } from '../../src/kernel/native.ts';
 import { netnsPath } from '../../src/kernel/netns.ts';
 import { execInNetns } from '../../src/kernel/exec.ts';
@@ -18,10 +19,10 @@ import { waitUntil } from '../support/wait.ts';
 const ADDR = '127.0.0.11';
 
 t.test('IPv4 addresses as numbers, both ways', async (t) => {
-  t.equal(ipv4ToNumber('127.0.0.11'), 0x7f00000b);
-  t.equal(ipv4ToNumber('255.255.255.255'), 0xffffffff);
-  t.equal(numberToIpv4(0xc0000201), '192.0.2.1');
-  t.equal(numberToIpv4(ipv4ToNumber('10.0.250.3')), '10.0.250.3');
+  t.equal(parseV4('127.0.0.11'), 0x7f00000b);
+  t.equal(parseV4('255.255.255.255'), 0xffffffff);
+  t.equal(formatV4(0xc0000201), '192.0.2.1');
+  t.equal(formatV4(parseV4('10.0.250.3')), '10.0.250.3');
 });
 
 /** A UDP socket bound in the namespace (fd from openSocket). */
@@ -53,11 +54,11 @@ t.test('datagrams in and out, in batches and one at a time', async (t) => {
   const sock: DatagramSocket = new DatagramSocket(openFd(ns, ADDR), {
     onMessage(buf, start, end, address, port) {
       if (end < 0) {
-        got.push({ bytes: Buffer.alloc(0), address: numberToIpv4(address), port });
+        got.push({ bytes: Buffer.alloc(0), address: formatV4(address), port });
         return;
       }
       const bytes = Buffer.from(buf.subarray(start, end));
-      got.push({ bytes, address: numberToIpv4(address), port });
+      got.push({ bytes, address: formatV4(address), port });
       if (bytes.toString() === 'later') later = { address, port };
       // the echo, reversed, queued with the batch
       else sock.send(Buffer.from(bytes).reverse(), address, port);
@@ -112,8 +113,8 @@ t.test('datagrams in and out, in batches and one at a time', async (t) => {
   const big: Buffer[] = [];
   peer.removeAllListeners('message');
   peer.on('message', (m) => big.push(m));
-  t.ok(sock.send(Buffer.alloc(DATAGRAM_MAX_SEND, 0x62), ipv4ToNumber('127.0.0.1'), peer.address().port));
-  t.notOk(sock.send(Buffer.alloc(DATAGRAM_MAX_SEND + 1), ipv4ToNumber('127.0.0.1'), peer.address().port));
+  t.ok(sock.send(Buffer.alloc(DATAGRAM_MAX_SEND, 0x62), parseV4('127.0.0.1'), peer.address().port));
+  t.notOk(sock.send(Buffer.alloc(DATAGRAM_MAX_SEND + 1), parseV4('127.0.0.1'), peer.address().port));
   await waitUntil(() => big.length === 1, 5_000, 'the largest datagram');
   t.equal(big[0]!.length, DATAGRAM_MAX_SEND);
   t.same(errors, [], 'no error reported');
@@ -160,7 +161,7 @@ t.test('close stops reading, is idempotent, and frees the port', async (t) => {
   sock.close();
   sock.close();
   t.ok(sock.closed);
-  t.notOk(sock.send(Buffer.from('x'), ipv4ToNumber('127.0.0.1'), 9), 'a closed socket sends nothing');
+  t.notOk(sock.send(Buffer.from('x'), parseV4('127.0.0.1'), 9), 'a closed socket sends nothing');
   t.throws(() => sock.port, /closed/);
   // the port is free again once libuv has let go of the fd (on the next turn of the loop)
   await waitUntil(
