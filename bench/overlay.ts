@@ -26,6 +26,7 @@ import { packageRoot } from '../src/common/paths.ts';
 import { agentPrefix } from '../src/testbed/testbed.ts';
 import { testbedPaths } from '../src/testbed/state.ts';
 import { median, percentile, round1, round2 } from './_stats.ts';
+import { spawnSyncDown } from './_testbed.ts';
 
 const ROUNDS = Number(process.env['SHOAL_BENCH_ROUNDS'] ?? 3);
 const SCALES = Number(process.env['SHOAL_BENCH_SCALES'] ?? 20);
@@ -104,6 +105,16 @@ function buildReference(): { a: string; b: string; bAddr: string } {
     `);
   }
   return { a: `${prefix}h2-refsb`, b: `${prefix}h3-refsb`, bAddr: '10.99.0.3' };
+}
+
+// A signal (^C, or scripts/run-benches.ts at the bench's time limit) ends the process
+// without running `finally`: the testbed is taken down here instead.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: taking testbed ${prefix} down`);
+    spawnSyncDown(prefix, env);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
 }
 
 try {
