@@ -2,7 +2,7 @@
  * The agent: the composition root of one node's data plane.
  *
  *   session   the manager's assignment stream (tasks, networks, endpoints, peers, keys);
- *             reports task states; relays exec and logs requests
+ *             reports task states; relays exec, logs and doctor requests
  *   gossip    SWIM membership with the other agents, and the per-network endpoint tables
  *   endpoints the manager's endpoint stream per network (the truth for which exist)
  *   workloads tasks and containers as processes in sandboxes (src/agent/tasks)
@@ -21,7 +21,16 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentRequest, AgentResponseBody, Endpoint, GossipKeyring, Peer } from '../api/api-types.ts';
+import type {
+  AgentRequest,
+  AgentResponseBody,
+  DoctorDifference,
+  DoctorFailure,
+  DoctorReport,
+  Endpoint,
+  GossipKeyring,
+  Peer,
+} from '../api/api-types.ts';
 import type { Clock } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
 import { ShoalError } from '../common/errors.ts';
@@ -33,7 +42,6 @@ import { createConntrack } from '../kernel/conntrack.ts';
 import { createNft } from '../kernel/nft.ts';
 import { openRtnl } from '../kernel/rtnl.ts';
 import { createSysctl } from '../kernel/sysctl.ts';
-import type { OverlayChange } from '../overlay/apply.ts';
 import { OverlaySyncer, realOverlayKernel } from '../overlay/apply.ts';
 import type { OverlayModel, RemoteEndpoint } from '../overlay/model.ts';
 import { egressBridgeName, sandboxIfname, sandboxNetnsName } from '../overlay/names.ts';
@@ -54,7 +62,11 @@ import { Workloads } from './workloads.ts';
 import { sandboxFiles } from './sandbox-files.ts';
 import { SandboxIfnames } from './sandbox-ifnames.ts';
 import { inboundConnections } from './connections.ts';
+import { type NodeInfo, nodeInfo } from './node-info.ts';
 import { ListenReadiness } from './readiness.ts';
+import { doctorReport, overlayDifferences, repairReport, resolverDifferences, syncFailures, workloadDifferences } from './doctor.ts';
+import { identify } from './tasks/proc.ts';
+import type { AgentErrorCode } from './errors.ts';
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_PREFIX = 'shoal-';
@@ -771,28 +783,86 @@ export class Agent {
   }
 
   /** The data plane's drift: what a sync would change now (nothing when the kernel is right). */
-  async doctor(): Promise<{ overlay: OverlayChange[]; lb: string[] }> {
+  async doctor(): Promise<DoctorReport> {
+    return doctorReport(await this.differences());
+  }
+
+  /**
+   * Every difference between the kernel and the current inputs (doctor.ts): the overlay's
+   * changes, the load balancers' and the resolver's tables, and workloads the agent takes
+   * for running whose process is gone. A sandbox namespace without a workload is the
+   * overlay's (`- netns`).
+   */
+  private async differences(): Promise<DoctorDifference[]> {
     const model = this.model();
-    if (!model) return { overlay: [], lb: [] };
-    const overlay = await this.overlay.doctor(model);
+    if (!model) return [];
+    const out = overlayDifferences(await this.overlay.doctor(model));
     const inputs = this.lbInputs();
-    const lb = inputs ? await this.lb.doctor(inputs.models, inputs.place) : [];
-    lb.push(...(await this.resolver.doctor(this.resolverSandboxes())));
-    return { overlay, lb };
+    if (inputs) out.push(...(await this.lb.doctor(inputs.models, inputs.place)));
+    out.push(...resolverDifferences(await this.resolver.findings(this.resolverSandboxes())));
+    const running = this.workloads.list().filter((w) => w.phase === 'running');
+    out.push(
+      ...workloadDifferences(
+        running.map((w) => ({
+          id: w.id,
+          name: w.name,
+          kind: w.kind,
+          pid: w.pid,
+          netns: this.sandboxNetns(w.id),
+          alive: w.pid > 0 && identify(w.pid) !== undefined,
+        })),
+      ),
+    );
+    return out;
+  }
+
+  /**
+   * `doctor --repair`: the differences now, then one full sync of each part through its
+   * own runner (the code that applies them normally; the task runtime looks at every
+   * process first, so a gone one ends and its sandbox goes with the overlay's sync), then
+   * the differences again. A part that has not started (the agent still waits for the
+   * manager or gossip) is reported as not applied.
+   */
+  async repair(): Promise<DoctorReport> {
+    const before = await this.differences();
+    if (before.length === 0) return repairReport([], [], []);
+    const failures: DoctorFailure[] = [];
+    this.runtime.checkNow();
+    await this.workloads.runner.syncNow();
+    const parts: Array<[string, SyncRunner]> = [
+      ['overlay', this.overlayRunner],
+      ['mesh', this.lbRunner],
+      ['sandboxes', this.vipRunner],
+    ];
+    for (const [part, runner] of parts) {
+      const r = await runner.syncNow();
+      if (!r.ran) {
+        failures.push({
+          where: part,
+          code: 'SHOAL_ERR_AGENT_NOT_SYNCING' satisfies AgentErrorCode,
+          message: `the agent has not started programming the ${part === 'overlay' ? 'overlay' : 'load balancers'} yet (it waits for the manager's lists or gossip)`,
+        });
+      } else if (r.error !== undefined) failures.push(...syncFailures(part, r.error));
+    }
+    return repairReport(before, await this.differences(), failures);
   }
 
   // ------------------------------------------------------------------ requests
 
   private async onRequest(req: AgentRequest): Promise<AgentResponseBody> {
+    if (req.kind === 'doctor') return { doctor: req.doctorRepair === true ? await this.repair() : await this.doctor() };
     const id = req.taskId || req.containerId;
     const w = this.workloads.find(id);
     if (req.kind === 'logs') {
       // an ended task's output stays readable until the manager forgets the task; a task
       // this node has no log of answers with none (the API's contract)
       try {
-        return { logs: await this.runtime.readLogs(w?.id ?? id, req.tail !== undefined ? { tail: req.tail } : {}) };
+        const from = req.logOffset !== undefined ? { offset: req.logOffset } : req.tail !== undefined ? { tail: req.tail } : {};
+        const since = req.logOffset === undefined && req.logSinceMs !== undefined ? { sinceMs: req.logSinceMs } : {};
+        const r = await this.runtime.readLogFrom(w?.id ?? id, { ...from, ...since, times: req.logTimestamps === true });
+        return { logs: r.data, logEnd: r.end, ...(r.times ? { logTimes: r.times } : {}) };
       } catch (err) {
-        if ((err as { code?: string }).code === 'SHOAL_ERR_TASK_NO_RECORD') return { logs: new Uint8Array() };
+        if ((err as { code?: string }).code === 'SHOAL_ERR_TASK_NO_RECORD') return { logs: new Uint8Array(), logEnd: 0 };
         throw err;
       }
     }
@@ -840,6 +910,25 @@ export class Agent {
       view: this.lastStats,
       remotes: this.lastRemoteCounts,
     };
+  }
+
+  /** The data-plane summary of `shoal info` (node-info.ts). */
+  info(): NodeInfo {
+    const dns = this.resolver.stats();
+    return nodeInfo({
+      nodeId: this.nodeId,
+      prefix: this.o.prefix,
+      advertiseAddr: this.o.advertiseAddr,
+      gossipPort: this.o.gossipPort,
+      connected: this.connected,
+      modelNetworks: this.lastModel?.networks.length ?? 0,
+      appliedSandboxes: this.applied.size,
+      services: this.state?.services.values() ?? [],
+      lbTables: this.lbTables.mesh + this.lbTables.sandboxes,
+      resolverSandboxes: dns.sandboxes,
+      resolverQueries: dns.server.queries,
+      workloadPhases: this.workloads.list().map((w) => w.phase),
+    });
   }
 
   // ------------------------------------------------------------------ shutdown

@@ -9,6 +9,7 @@
  * object, so each service model is kept as long as its content is unchanged: a sync after
  * one backend changed hands a new object for that one service only.
  */
+import type { DoctorDifference } from '../api/api-types.ts';
 import { runLimited } from '../common/concurrency.ts';
 import { asShoalError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
@@ -17,6 +18,7 @@ import { planIngressSnat, planMeshHost } from '../vip/mesh-plan.ts';
 import { WholeTables, type WantedTable } from '../vip/mesh.ts';
 import type { VipModel, VipService } from '../vip/model.ts';
 import { VipSyncer } from '../vip/apply.ts';
+import { nftDifferences } from './doctor.ts';
 import { ingressSnatTableName, lbTableName, type LbModels } from './lb-model.ts';
 
 /** The syncer key of the ingress sandbox's VIP table (task sandboxes are keyed by task id). */
@@ -224,23 +226,24 @@ export class LoadBalancers {
       this.o.logger.warn({ tables: part, problems: problems.slice(0, 20), count: problems.length }, 'load balancer model problems');
   }
 
-  /** What a full sync would change now, one line each; empty when every table is right. */
-  async doctor(models: LbModels, place: LbPlace): Promise<string[]> {
-    const out: string[] = [];
-    const check = async (id: string, netns: string, model: VipModel | undefined, label: string): Promise<void> => {
+  /**
+   * What a full sync would change now, one difference per rule, element or table (nft kind,
+   * doctor.ts); empty when every table is right.
+   */
+  async doctor(models: LbModels, place: LbPlace): Promise<DoctorDifference[]> {
+    const out: DoctorDifference[] = [];
+    const name = lbTableName(this.o.prefix);
+    const check = async (id: string, netns: string, model: VipModel | undefined): Promise<void> => {
       if (!model || model.services.length === 0) {
         // a sandbox that reaches no service has no table
-        const name = lbTableName(this.o.prefix);
-        if (await this.o.nft(netns).listTable('ip', name)) out.push(`${label}: - table ip ${name}`);
+        if (await this.o.nft(netns).listTable('ip', name)) out.push(...nftDifferences(netns, name, [`- table ip ${name}`]));
         return;
       }
-      for (const l of await this.syncerFor(id, netns).syncer.doctor(model)) out.push(`${label}: ${l}`);
+      out.push(...nftDifferences(netns, model.tableName, await this.syncerFor(id, netns).syncer.doctor(model)));
     };
-    for (const [id, netns] of place.sandboxes) await check(id, netns, models.sandboxes.get(id), `sandbox ${id}`);
-    if (place.ingress) await check(INGRESS, place.ingress.netns, models.ingress, 'ingress sandbox');
-    for (const d of await this.tables.doctor(this.wanted(models, place))) {
-      out.push(`${d.netns === '' ? 'host' : 'ingress sandbox'}: table ip ${d.name} ${d.kind}`);
-    }
+    for (const [id, netns] of place.sandboxes) await check(id, netns, models.sandboxes.get(id));
+    if (place.ingress) await check(INGRESS, place.ingress.netns, models.ingress);
+    for (const d of await this.tables.doctor(this.wanted(models, place))) out.push(...nftDifferences(d.netns, d.name, d.lines));
     return out;
   }
 

@@ -4,7 +4,11 @@
  * operator asks of this node without the manager:
  *
  *   GET  /status   what the agent runs, its gossip view, sync counters
- *   GET  /doctor   the overlay's drift: the changes a sync would make now (none = healthy)
+ *   GET  /info     the data-plane summary `shoal info` prints (node-info.ts)
+ *   GET  /doctor   the data plane's drift (api-types.ts DoctorReport, plus nodeId): what
+ *                  a sync would change now (none = healthy)
+ *   POST /doctor/repair   one sync of each part now, then the same report with what it
+ *                  repaired and what it did not apply
  *   POST /exec     {"target": TASK, "argv": [...], "timeoutMs": N} -> exit code and output
  *
  * Errors are {"code": "SHOAL_ERR_...", "message": "..."} with an HTTP status.
@@ -14,7 +18,6 @@ import http from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.ts';
 import type { Agent } from './agent.ts';
-import { formatChanges } from '../overlay/apply.ts';
 
 export function agentSocketPath(dataDir: string): string {
   return join(dataDir, 'agent.sock');
@@ -73,11 +76,10 @@ export class LocalApi {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/status') return send(res, 200, this.agent.status());
-    if (req.method === 'GET' && url === '/doctor') {
-      const d = await this.agent.doctor();
-      const count = d.overlay.length + d.lb.length;
-      const text = [formatChanges(d.overlay), ...d.lb].filter((x) => x !== '').join('\n');
-      return send(res, 200, { clean: count === 0, changes: count, text });
+    if (req.method === 'GET' && url === '/info') return send(res, 200, this.agent.info());
+    if (req.method === 'GET' && url === '/doctor') return send(res, 200, { nodeId: this.agent.nodeId, ...(await this.agent.doctor()) });
+    if (req.method === 'POST' && url === '/doctor/repair') {
+      return send(res, 200, { nodeId: this.agent.nodeId, ...(await this.agent.repair()) });
     }
     if (req.method === 'POST' && url === '/exec') {
       const body = (await readJson(req)) as { target?: unknown; argv?: unknown; timeoutMs?: unknown };

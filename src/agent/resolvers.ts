@@ -27,6 +27,7 @@ import type { Nft } from '../kernel/types.ts';
 import { netnsPath } from '../kernel/netns.ts';
 import { planResolverRedirect } from '../vip/mesh-plan.ts';
 import { type TableFailure, WholeTables } from '../vip/mesh.ts';
+import type { ResolverFinding } from './doctor.ts';
 
 /** The resolver redirect table in every sandbox (family ip). */
 export function resolverTableName(prefix: string): string {
@@ -190,16 +191,28 @@ export class AgentResolver {
    * table could be checked against, so its table is not compared.
    */
   async doctor(sandboxes: readonly ResolverSandboxSpec[]): Promise<string[]> {
+    return (await this.findings(sandboxes)).map((f) =>
+      f.kind === 'unserved' ? `${f.netns}: ${f.text}` : `${f.netns} ${f.text}: ${f.kind}`,
+    );
+  }
+
+  /** doctor()'s findings, one object each (doctor.ts turns them into differences). */
+  async findings(sandboxes: readonly ResolverSandboxSpec[]): Promise<ResolverFinding[]> {
     const name = resolverTableName(this.o.prefix);
     const wanted = [];
-    const unserved: string[] = [];
+    const unserved: ResolverFinding[] = [];
     for (const sb of sandboxes) {
       const ports = this.server.ports(sb.id);
       if (ports) wanted.push({ netns: sb.netns, name, table: planResolverRedirect(name, ports.udpPort, ports.tcpPort) });
-      else unserved.push(`${sb.netns}: the resolver has no sockets in this sandbox (127.0.0.11 does not answer)`);
+      else
+        unserved.push({
+          netns: sb.netns,
+          kind: 'unserved',
+          text: 'the resolver has no sockets in this sandbox (127.0.0.11 does not answer)',
+        });
     }
     const drift = await this.tables.doctor(wanted);
-    return [...unserved, ...drift.map((d) => `${d.netns} ${d.name}: ${d.kind}`)];
+    return [...unserved, ...drift.map((d): ResolverFinding => ({ netns: d.netns, kind: d.kind, text: d.name }))];
   }
 
   stats(): ResolverStats {

@@ -17,7 +17,7 @@
  * waits for: each sent once when it joins, and after a (re)connect again if it joined within
  * the last JOIN_ACK_RESEND_MS (a restarted manager waits only for recent tasks).
  *
- * The session is also the manager's only way to the agent: exec and logs requests arrive
+ * The session is also the manager's only way to the agent: exec, logs and doctor requests arrive
  * on it and go to `onRequest`, whose answer travels back with Dispatcher.Respond. And
  * `watchEndpoints` streams the manager's endpoint lists of chosen networks (the truth that
  * fills what gossip lost): a fresh snapshot on every (re)connect, deltas after, reopened
@@ -161,7 +161,7 @@ export interface AgentSessionOptions {
   /** Called with true when a session is established (its snapshot arrived), false when it is lost. */
   onConnection?: (up: boolean) => void;
   /**
-   * Answers a request the manager relays (exec, logs). Without it every request is
+   * Answers a request the manager relays (exec, logs, doctor). Without it every request is
    * answered SHOAL_ERR_UNSUPPORTED. A throw becomes an answer with the error's code.
    */
   onRequest?: (request: AgentRequest) => Promise<AgentResponseBody>;
@@ -630,6 +630,9 @@ export class AgentSession {
       logs: body.logs ?? EMPTY,
       errorCode: body.errorCode ?? '',
       errorMessage: body.errorMessage ?? '',
+      ...(body.doctor ? { doctor: body.doctor } : {}),
+      ...(body.logEnd !== undefined ? { logEnd: body.logEnd } : {}),
+      ...(body.logTimes !== undefined ? { logTimes: body.logTimes } : {}),
     };
     try {
       await conn.unary<AgentResponse, object>('Dispatcher', 'Respond', response, this.options.respondTimeoutMs ?? 10_000);

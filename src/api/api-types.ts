@@ -28,7 +28,7 @@ export type ContainerState = 'created' | 'running' | 'exited';
  * task is being shut down (out of the load balancers for new connections).
  */
 export type EndpointState = 'active' | 'down' | 'draining';
-export type AgentRequestKind = 'exec' | 'logs';
+export type AgentRequestKind = 'exec' | 'logs' | 'doctor';
 
 // ------------------------------------------------------------------------------ networks
 
@@ -540,6 +540,14 @@ export interface AgentRequest {
   env: string[];
   /** exec: working directory; empty = the task's. */
   workdir: string;
+  /** doctor: apply the differences (one sync of each part) before answering. */
+  doctorRepair?: boolean;
+  /** logs: read from this byte offset to the end (follow mode); `tail` is then ignored. */
+  logOffset?: number;
+  /** logs: only the lines written at or after this wall time, ms (ignored with logOffset). */
+  logSinceMs?: number;
+  /** logs: answer each line's time in logTimes. */
+  logTimestamps?: boolean;
 }
 
 export interface AgentResponse {
@@ -553,6 +561,12 @@ export interface AgentResponse {
   /** Set when the request failed: a SHOAL_ERR_ code and its message. */
   errorCode: string;
   errorMessage: string;
+  /** doctor: the node's report. */
+  doctor?: DoctorReport;
+  /** logs: the byte offset in the log just after `logs`. */
+  logEnd?: number;
+  /** logs, with logTimestamps: each line's wall time, ms. */
+  logTimes?: number[];
 }
 
 /** What an agent's request handler returns: an AgentResponse without its ID (unset fields are empty). */
@@ -641,6 +655,12 @@ export interface LogsRequest {
   service?: string;
   /** Lines from the end of each log; absent = all. */
   tail?: number;
+  /** Follow mode's cursors: task or container ID -> byte offset to read its log from (a log named here ignores `tail`). */
+  offsets?: Record<string, number>;
+  /** Only the lines written at or after this wall time, ms (a log read from an offset is not filtered). */
+  sinceMs?: number;
+  /** Each chunk carries its lines' times. */
+  timestamps?: boolean;
 }
 
 export interface LogChunk {
@@ -653,6 +673,66 @@ export interface LogChunk {
   serviceName: string;
   slot: number;
   /** Set when this log could not be read (node down, agent not connected); `data` is then empty. */
+  errorCode: string;
+  errorMessage: string;
+  /** Byte offset in the log just after `data`: the cursor of the next read. */
+  end: number;
+  /** The task or container had ended before the read: the log will not grow. */
+  ended: boolean;
+  /** With `timestamps`: each line's wall time, ms, in order (a last line without a newline included). */
+  lineTimes: number[];
+}
+
+// ------------------------------------------------------------------------------ doctor
+
+/** One difference between what a node's agent would program and what its kernel holds. */
+export interface DoctorDifference {
+  /** netns, link, addr, route, neigh, fdb, sysctl, nft, dns, task. */
+  kind: string;
+  /** add: the kernel lacks it; delete: the kernel has it and should not; change: it differs. */
+  change: 'add' | 'delete' | 'change' | (string & {});
+  /** The namespace it is in ('' = the agent's own, the host). */
+  netns: string;
+  /** The object in its canonical one-line text (a change: ` (was: ...)` after it). */
+  text: string;
+}
+
+/** Something a repair's sync did not apply. */
+export interface DoctorFailure {
+  /** What it was for: `overlay`, `sandbox ID`, `mesh`, `resolver`, `task ID`... */
+  where: string;
+  code: string;
+  message: string;
+}
+
+/** One node's doctor answer. */
+export interface DoctorReport {
+  /** No difference (and, after a repair, nothing left unapplied). */
+  clean: boolean;
+  /** What differs now (after a repair: what still differs). */
+  differences: DoctorDifference[];
+  /** The report is a repair's. */
+  repair: boolean;
+  /** repair: the differences found before it that are gone after it. */
+  repaired: DoctorDifference[];
+  /** repair: what its sync reported it did not apply. */
+  failures: DoctorFailure[];
+}
+
+export interface DoctorRequest {
+  /** Nodes by ID, name or unique ID prefix; empty with `all`. */
+  nodes?: string[];
+  /** Every node of the cluster. */
+  all?: boolean;
+  repair?: boolean;
+}
+
+/** One node's doctor result through the manager: its report, or why it has none. */
+export interface NodeDoctor {
+  nodeId: string;
+  nodeName: string;
+  report?: DoctorReport;
+  /** Set when the node could not be checked (down, not connected, no answer in time). */
   errorCode: string;
   errorMessage: string;
 }

@@ -22,6 +22,7 @@ import { DEFAULT_EXEC_TIMEOUT_MS } from './api-defaults.ts';
 import type {
   Container,
   ContainerSpec,
+  DoctorRequest,
   ExecRequest,
   ExecResult,
   IssueCertificateRequest,
@@ -38,6 +39,7 @@ import type {
   NetworkEndpoints,
   NetworkSpec,
   Node,
+  NodeDoctor,
   NodeRole,
   NodeSpec,
   RootCa,
@@ -97,6 +99,8 @@ export interface ManagerApi {
   exec(request: ExecRequest): Promise<ExecResult>;
   /** A task's or container's log, or (with `service`) one chunk per task of the service. */
   logs(request: LogsRequest): Promise<LogChunk[]>;
+  /** Each named node's data-plane drift (with `repair`, after a sync), or why it has none. */
+  doctor(request: DoctorRequest): Promise<NodeDoctor[]>;
 
   // nodes
   listNodes(filter?: ListNodesFilter): Promise<Node[]>;
@@ -137,6 +141,12 @@ export interface UnaryConnection {
  * for the agent's answer (its `agentRequestTimeoutMs`, 10 s by default) and the two hops.
  */
 export const RELAY_MARGIN_MS = 15_000;
+
+/**
+ * The deadline of a doctor call: the manager waits up to six times its agentRequestTimeoutMs
+ * for a repair (each node's syncs and two full reads of its kernel state), three for a check.
+ */
+export const DOCTOR_DEADLINE_MS = 60_000 + RELAY_MARGIN_MS;
 
 /** The manager API over a gRPC connection. */
 export class ManagerClient implements ManagerApi {
@@ -217,6 +227,10 @@ export class ManagerClient implements ManagerApi {
   }
   async logs(request: LogsRequest): Promise<LogChunk[]> {
     return (await this.call<{ chunks: LogChunk[] }>('Runtime', 'Logs', request)).chunks;
+  }
+  async doctor(request: DoctorRequest): Promise<NodeDoctor[]> {
+    // a repair waits for each node's syncs: its deadline is the relay's, several times over
+    return (await this.call<{ nodes: NodeDoctor[] }>('Runtime', 'Doctor', request, DOCTOR_DEADLINE_MS)).nodes;
   }
 
   async listNodes(filter: ListNodesFilter = {}): Promise<Node[]> {

@@ -69,7 +69,7 @@ export const API_ERRORS = defineErrorCodes('API', {
   // the node's agent
   SHOAL_ERR_AGENT_UNAVAILABLE: [
     'unavailable',
-    '`exec` or logs of a task whose node is down, or whose agent has no session with the manager or lost it before answering',
+    '`exec`, logs or `doctor` of a node that is down, or whose agent has no session with the manager or lost it before answering',
   ],
   // transport and storage
   SHOAL_ERR_MANAGER_UNREACHABLE: ['unavailable', '(client) nothing answers at the manager address'],

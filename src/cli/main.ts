@@ -51,13 +51,23 @@ export const GROUPS: readonly Group[] = [
   },
   {
     name: 'doctor',
-    summary: "Check this node's data plane against what its agent would program",
+    summary: "Check nodes' data planes against what their agents would program (--repair: apply it)",
     load: async () => (await import('./doctor.ts')).registerDoctorCommand,
   },
   {
     name: 'testbed',
     summary: 'Simulate several hosts with network namespaces on this machine (root)',
     load: async () => (await import('./testbed.ts')).registerTestbedCommands,
+  },
+  {
+    name: 'demo',
+    summary: 'Tour a 3-host cluster on this machine (root): routing mesh, DNS, scaling, drain, node failure',
+    load: async () => (await import('./demo.ts')).registerDemoCommand,
+  },
+  {
+    name: 'info',
+    summary: "Display cluster-wide information and this node's data plane",
+    load: async () => (await import('./info.ts')).registerInfoCommand,
   },
   {
     name: 'version',

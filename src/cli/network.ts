@@ -9,8 +9,8 @@
 import type { Command } from 'commander';
 import type { Network } from '../api/api-types.ts';
 import { defaultNetworkSpec } from '../api/api-defaults.ts';
-import { isNotFound } from '../common/errors.ts';
-import type { CliContext } from './client-options.ts';
+import { isNotFound, isShoalError } from '../common/errors.ts';
+import type { ApiHandle, CliContext } from './client-options.ts';
 import { EXIT_FAILED, EXIT_OK, apiGroup, collect, errorLine, finishGroup, processContext, runCommand } from './client-options.ts';
 import { renderList, renderQuiet } from './format/list.ts';
 import { inspectJson } from './format/json.ts';
@@ -22,8 +22,53 @@ import type { FormatOption } from './parse/format-option.ts';
 import { buildIpamConfigs } from './parse/ipam.ts';
 import { auxAddressesToRecord, pairsToRecord, parseAuxAddress, parseLabel, parseOpt } from './parse/key-value.ts';
 import { UsageError } from './parse/usage-error.ts';
+import { parseTimestampMs } from './parse/timestamp.ts';
 
 const NETWORK_FILTERS = ['driver', 'id', 'label', 'name', 'scope', 'type', 'dangling'] as const;
+const PRUNE_FILTERS = ['until', 'label', 'label!'] as const;
+
+/** `network prune --filter`: Docker's until, label and label! (a network must match all). */
+export interface PruneFilters {
+  any: boolean;
+  /** Only networks created before this, ms since the epoch. */
+  untilMs: number | undefined;
+  labels: readonly string[] | undefined;
+  notLabels: readonly string[] | undefined;
+}
+
+export function parsePruneFilters(values: readonly string[], nowMs: number): PruneFilters {
+  // `label!=k` splits at its first "=" as `label!` and `k`
+  const filters = parseFilters(values, PRUNE_FILTERS);
+  const until = filters.get('until') ?? [];
+  if (until.length > 1) throw new UsageError('network prune takes one until filter');
+  return {
+    any: values.length > 0,
+    untilMs: until[0] === undefined ? undefined : parseTimestampMs(until[0], nowMs, '--filter until'),
+    labels: filters.get('label'),
+    notLabels: filters.get('label!'),
+  };
+}
+
+export function pruneMatches(n: Network, f: PruneFilters): boolean {
+  if (n.spec.ingress) return false;
+  if (f.untilMs !== undefined && !(Date.parse(n.createdAt) < f.untilMs)) return false;
+  if (!matchesLabelFilters(n.spec.labels, f.labels)) return false;
+  return !(f.notLabels ?? []).some((l) => matchesLabelFilters(n.spec.labels, [l]));
+}
+
+/** Prune with filters: each matching network removed on its own; one still in use is kept, as prune keeps it. */
+async function pruneMatching(api: ApiHandle, f: PruneFilters): Promise<string[]> {
+  const removed: string[] = [];
+  for (const n of (await api.listNetworks()).filter((x) => pruneMatches(x, f))) {
+    try {
+      await api.removeNetwork(n.id);
+      removed.push(n.spec.name);
+    } catch (err) {
+      if (!isShoalError(err, 'SHOAL_ERR_NETWORK_IN_USE') && !isNotFound(err)) throw err;
+    }
+  }
+  return removed.sort();
+}
 
 interface CreateFlags {
   driver: string;
@@ -188,9 +233,15 @@ export function registerNetworkCommands(program: Command, ctx: CliContext = proc
   network
     .command('prune')
     .description('Remove all networks without services or containers (never ingress)')
+    .option(
+      '--filter <filter>',
+      'provide filter values: until=TIMESTAMP|DURATION (created before), label=KEY[=VALUE], label!=KEY[=VALUE] (repeatable)',
+      collect,
+    )
     .option('-f, --force', 'do not prompt for confirmation')
-    .action(async (flags: { force?: boolean }, cmd: Command) => {
+    .action(async (flags: { force?: boolean; filter?: string[] }, cmd: Command) => {
       await runCommand(ctx, cmd, async (api) => {
+        const prune = parsePruneFilters(flags.filter ?? [], ctx.now());
         if (!flags.force) {
           const answer = await ctx.readLine(
             'WARNING! This will remove all custom networks not used by at least one service or container.\nAre you sure you want to continue? [y/N] ',
@@ -199,7 +250,7 @@ export function registerNetworkCommands(program: Command, ctx: CliContext = proc
             throw new UsageError('network prune cancelled: not confirmed (use -f to skip the prompt)');
           }
         }
-        const removed = await api().pruneNetworks();
+        const removed = prune.any ? await pruneMatching(api(), prune) : await api().pruneNetworks();
         if (removed.length > 0) ctx.out(`Deleted Networks:\n${removed.map((r) => `${r}\n`).join('')}\n`);
       });
     });

@@ -37,7 +37,7 @@ import { renderList, renderQuiet } from './format/list.ts';
 import type { Row } from './format/list.ts';
 import { SERVICE_LIST, TASK_LIST, orderTasks, serviceInspect, serviceMode, serviceRow, taskRow } from './format/service.ts';
 import { formatDurationNs, parseDurationMs } from './parse/duration.ts';
-import { parseFilters } from './parse/filter.ts';
+import { matchesLabelFilters, parseFilters } from './parse/filter.ts';
 import { parseInspectFormat, parseListFormat } from './parse/format-option.ts';
 import { pairsToRecord, parseEnv, parseEnvName, parseLabel } from './parse/key-value.ts';
 import { parseRatio, parseUint } from './parse/numbers.ts';
@@ -117,7 +117,7 @@ interface UpdateFlags extends TaskFlags {
 }
 
 const SERVICE_FILTERS = ['id', 'label', 'mode', 'name'] as const;
-const TASK_FILTERS = ['desired-state', 'id', 'name', 'node'] as const;
+const TASK_FILTERS = ['desired-state', 'id', 'label', 'name', 'node'] as const;
 
 // ------------------------------------------------------------------------------ flag parsing
 
@@ -574,7 +574,7 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
       .command('create')
       .description('Create a new service; its tasks run COMMAND (give it after --)')
       .argument('[command...]', 'the command each task runs, and its arguments')
-      .option('--name <name>', 'service name')
+      .option('--name <name>', 'service name (default: a generated adjective-noun name, unique in the cluster)')
       .option('--replicas <n>', 'number of tasks (replicated mode) (default 1)')
       .option('--mode <mode>', 'service mode ("replicated" or "global")', 'replicated')
       .option('--network <network>', 'network attachment: NAME or name=NAME,alias=ALIAS (repeatable)', collect)
@@ -663,7 +663,7 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
     .command('ps')
     .description('List the tasks of one or more services')
     .argument('<service...>', 'service names or IDs')
-    .option('-f, --filter <filter>', 'filter output (desired-state, id, name, node; repeatable)', collect)
+    .option('-f, --filter <filter>', 'filter output (desired-state, id, label, name, node; repeatable)', collect)
     .option('--format <format>', 'format output: table, table TEMPLATE, json or a Go template')
     .option('--no-resolve', 'do not map node IDs to host names')
     .option('--no-trunc', 'do not truncate output')
@@ -705,7 +705,8 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
             const kept = tasks.filter(
               (t) =>
                 (desired.length <= 1 || desired.includes(t.desiredState)) &&
-                (!nameFilter || nameFilter.some((n) => t.name.startsWith(n) || `${t.serviceName}.${t.slot}`.startsWith(n))),
+                (!nameFilter || nameFilter.some((n) => t.name.startsWith(n) || `${t.serviceName}.${t.slot}`.startsWith(n))) &&
+                matchesLabelFilters(t.spec.labels, filters.get('label')),
             );
             const names2 = flags.resolve ? await nodeNames(api()) : new Map<string, string>();
             const now = ctx.now();

@@ -109,6 +109,26 @@ export class SyncRunner {
     this.notifyIdle();
   }
 
+  /**
+   * Runs one full sync now, after the one in flight, and tells how it went: `ran` false
+   * when the runner is stopped (or not started), else `error` is what the sync threw
+   * (undefined: it succeeded). A failure schedules its retry as any failed sync does.
+   * What `doctor --repair` applies through: the same sync, never one beside it.
+   */
+  async syncNow(): Promise<{ ran: boolean; error?: unknown }> {
+    while (this.running) await this.running.catch(() => undefined);
+    if (this.stopped) return { ran: false };
+    this.timer?.cancel();
+    this.timer = null;
+    this.timerAt = Infinity;
+    this.wantFull = true;
+    this.dirty = true;
+    const before = this.stats.syncs + this.stats.failures;
+    await this.run();
+    if (this.stats.syncs + this.stats.failures === before) return { ran: false };
+    return this.stats.consecutiveFailures > 0 ? { ran: true, error: this.stats.lastError } : { ran: true };
+  }
+
   /** Resolves once no sync is pending or running (or the runner is stopped). */
   whenIdle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();

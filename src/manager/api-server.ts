@@ -214,6 +214,7 @@ export class ApiServer {
         return {
           Exec: unary('Exec', (r) => c.exec(r)),
           Logs: unary('Logs', async (r) => ({ chunks: await c.logs(r) })),
+          Doctor: unary('Doctor', async (r) => ({ nodes: await c.doctor(r) })),
         };
       case 'Nodes':
         return {

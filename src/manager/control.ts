@@ -15,6 +15,7 @@
 import type {
   Container,
   ContainerSpec,
+  DoctorRequest,
   ExecRequest,
   ExecResult,
   IssueCertificateRequest,
@@ -31,6 +32,7 @@ import type {
   NetworkEndpoints,
   NetworkSpec,
   Node,
+  NodeDoctor,
   NodeRole,
   NodeSpec,
   Service,
@@ -255,6 +257,9 @@ export class ManagerControl implements ManagerApi {
   }
   logs(request: LogsRequest): Promise<LogChunk[]> {
     return this.runtime.logs(request);
+  }
+  doctor(request: DoctorRequest): Promise<NodeDoctor[]> {
+    return this.runtime.doctor(request);
   }
 
   // ------------------------------------------------------------------ nodes

@@ -276,12 +276,17 @@ function normalizeUpdateConfig(p: Problems, u: Partial<UpdateConfig> | undefined
   };
 }
 
-export function normalizeServiceSpec(input: Partial<ServiceSpec> | undefined): ServiceSpec {
+/**
+ * A service spec checked and completed. `nameOptional` lets the name be empty (a create
+ * without --name: the manager then picks one in the create's transaction).
+ */
+export function normalizeServiceSpec(input: Partial<ServiceSpec> | undefined, opts: { nameOptional?: boolean } = {}): ServiceSpec {
   const s = input ?? {};
   const p = new Problems();
   const name = str(s.name);
-  if (name === '') p.add('SHOAL_ERR_BAD_NAME', 'a service name is required (--name)');
-  else if (!SERVICE_NAME_RE.test(name)) {
+  if (name === '') {
+    if (opts.nameOptional !== true) p.add('SHOAL_ERR_BAD_NAME', 'a service name is required (--name)');
+  } else if (!SERVICE_NAME_RE.test(name)) {
     p.add(
       'SHOAL_ERR_BAD_NAME',
       `service name ${JSON.stringify(name)} is not valid: use letters, digits and "-" (a DNS label of at most 63 characters)`,

@@ -15,6 +15,7 @@ import { silentLogger } from '../common/logger.ts';
 import { canonicalNftTable } from '../kernel/nft.ts';
 import { withExprText } from '../kernel/nft-expr-text.ts';
 import type { Nft } from '../kernel/types.ts';
+import { doctorLines } from './apply.ts';
 import type { PlannedTable } from './mesh-plan.ts';
 
 /** One table that must be as planned, or absent (table undefined). */
@@ -37,6 +38,8 @@ export interface TableDrift {
   name: string;
   /** `missing`, `unwanted` or `differs`. */
   kind: 'missing' | 'unwanted' | 'differs';
+  /** What differs, one `+ LINE` (lacking) or `- LINE` (extra) per rule, element or header (apply.ts doctorLines). */
+  lines: string[];
 }
 
 function key(netns: string, name: string): string {
@@ -96,7 +99,9 @@ export class WholeTables {
       const have = dump ? canonicalNftTable(withExprText(dump.json)) : '';
       const want = w.table?.canonical ?? '';
       if (have === want) continue;
-      out.push({ netns: w.netns, name: w.name, kind: have === '' ? 'missing' : want === '' ? 'unwanted' : 'differs' });
+      const kind = have === '' ? 'missing' : want === '' ? 'unwanted' : 'differs';
+      const lines = want === '' ? [`- table ip ${w.name}`] : doctorLines(w.name, want, have === '' ? undefined : have);
+      out.push({ netns: w.netns, name: w.name, kind, lines });
     }
     return out;
   }

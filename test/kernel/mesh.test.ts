@@ -100,7 +100,13 @@ t.test('the mesh host table sends published ports to the ingress namespace', asy
 
   // drift: a rule deleted behind our back
   await execInNetns(host, 'nft', ['flush', 'chain', 'ip', 'mk-mesh', 'output']);
-  t.same(await tables.doctor(wanted), [{ netns: '', name: 'mk-mesh', kind: 'differs' }], 'doctor names the drift');
+  const drift = await tables.doctor(wanted);
+  t.match(drift, [{ netns: '', name: 'mk-mesh', kind: 'differs' }], 'doctor names the drift');
+  t.equal(drift.length, 1);
+  t.ok(
+    drift[0]?.lines.length && drift[0].lines.every((l) => l.startsWith('+ rule output: ')),
+    `and the rules it lacks: ${drift[0]?.lines.join('; ')}`,
+  );
   t.same(await tables.sync(wanted, false), [], 'an incremental sync trusts what it applied');
   t.equal((await tables.doctor(wanted)).length, 1, '(so the drift is still there)');
   t.same(await tables.sync(wanted, true), [], 'a full sync repairs it');

@@ -1,6 +1,9 @@
 /**
- * Reading a task's log back: the whole file, or its last N lines read from the end in
- * blocks, so that `logs --tail 10` of a large log reads a few KiB, not the file.
+ * Reading a task's log back: the whole file, its last N lines read from the end in
+ * blocks (so that `logs --tail 10` of a large log reads a few KiB, not the file), or
+ * everything after a byte offset (follow mode's cursor). Each read also says the offset
+ * just after what it returned, the cursor of the next read: reads from one cursor to the
+ * next neither lose nor repeat a byte while the log only grows.
  */
 import { type FileHandle, open } from 'node:fs/promises';
 
@@ -9,35 +12,76 @@ const BLOCK = 64 * 1024;
 
 /** The last `tail` lines of the file at `path` (all of it when tail is undefined); empty when the file does not exist. */
 export async function readTail(path: string, tail?: number): Promise<Buffer> {
+  return (await readLog(path, tail !== undefined ? { tail } : {})).data;
+}
+
+/** Bytes of a log and the offset just after them. */
+export interface LogRead {
+  data: Buffer;
+  end: number;
+}
+
+/**
+ * With `offset`: the bytes from there to the end of the file (from 0 when the file is
+ * shorter than `offset`: it was replaced). Otherwise the last `tail` lines (all without
+ * it), and with `since` (a byte offset) only the lines that end at or after that byte:
+ * the read starts at the start of the line holding it. A missing file reads as empty,
+ * ending at 0.
+ */
+export async function readLog(path: string, opts: { tail?: number; offset?: number; since?: number }): Promise<LogRead> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { data: Buffer.alloc(0), end: 0 };
     throw err;
   }
   try {
     const size = (await fh.stat()).size;
-    if (tail === undefined) return await readRange(fh, 0, size);
-    if (tail <= 0 || size === 0) return Buffer.alloc(0);
-    const last = await readRange(fh, size - 1, size);
-    const endsWithNewline = last[0] === 0x0a;
-    let end = size;
-    let seen = 0;
-    let first = true;
-    while (end > 0) {
-      const start = Math.max(0, end - BLOCK);
-      const buf = await readRange(fh, start, end);
-      const r = scanTail(buf, tail, endsWithNewline && first, seen);
-      if (r.offset >= 0) return await readRange(fh, start + r.offset, size);
-      seen = r.seen;
-      end = start;
-      first = false;
+    let start: number;
+    if (opts.offset !== undefined) start = opts.offset > size ? 0 : opts.offset;
+    else {
+      start = opts.tail === undefined ? 0 : await tailStart(fh, size, opts.tail);
+      if (opts.since !== undefined) start = Math.max(start, await lineStart(fh, Math.min(opts.since, size)));
     }
-    return await readRange(fh, 0, size);
+    const data = await readRange(fh, start, size);
+    return { data, end: start + data.length };
   } finally {
     await fh.close();
   }
+}
+
+/** Where the last `tail` lines of a file of `size` bytes start. */
+async function tailStart(fh: FileHandle, size: number, tail: number): Promise<number> {
+  if (tail <= 0 || size === 0) return size;
+  const last = await readRange(fh, size - 1, size);
+  const endsWithNewline = last[0] === 0x0a;
+  let end = size;
+  let seen = 0;
+  let first = true;
+  while (end > 0) {
+    const start = Math.max(0, end - BLOCK);
+    const buf = await readRange(fh, start, end);
+    const r = scanTail(buf, tail, endsWithNewline && first, seen);
+    if (r.offset >= 0) return start + r.offset;
+    seen = r.seen;
+    end = start;
+    first = false;
+  }
+  return 0;
+}
+
+/** The start of the line that holds byte `offset`: just after the last newline before it (0 when none is). */
+async function lineStart(fh: FileHandle, offset: number): Promise<number> {
+  let end = offset;
+  while (end > 0) {
+    const start = Math.max(0, end - BLOCK);
+    const buf = await readRange(fh, start, end);
+    const i = buf.lastIndexOf(0x0a);
+    if (i >= 0) return start + i + 1;
+    end = start;
+  }
+  return 0;
 }
 
 /**

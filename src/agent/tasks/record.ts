@@ -8,6 +8,7 @@
  *   resolv.conf   bind-mounted over /etc/resolv.conf in the sandbox
  *   hosts         bind-mounted over /etc/hosts
  *   output.log    the command's stdout and stderr, appended by file descriptor
+ *   output.times  when the log grew, "SIZE MS" lines (log-times.ts)
  *   pid           the command's pid, "N\n", written by the supervisor before exec
  *   exit          its exit status, "N\n" (128+signal when a signal ended it)
  *   health        the last health status ("healthy\n"), so an adopted task resumes it

@@ -38,7 +38,8 @@ import {
   validateLaunch,
   validateTaskId,
 } from './launch.ts';
-import { readTail } from './logs.ts';
+import { LogClock, lineTimes, offsetSince, readLogTimes } from './log-times.ts';
+import { type LogRead, readLog } from './logs.ts';
 import { identify, isAlive, readProcStat, resolveTools, signalGroup } from './proc.ts';
 import { exitMessage, type ProcessIdentity, type ProcessSpec, signalOfStatus, type TaskRecord } from './record.ts';
 import { type MarkerKind, TaskDir } from './task-dir.ts';
@@ -112,6 +113,8 @@ export class TaskRuntime {
   /** Events held back while adopt() runs, delivered after it resolves. */
   private deferred: RuntimeEvent[] | undefined;
   private closed = false;
+  /** When each running task's log grew (`logs --since`, `--timestamps`). */
+  private readonly logClock: LogClock;
 
   constructor(opts: TaskRuntimeOptions) {
     this.dir = new TaskDir(opts.dir);
@@ -132,6 +135,7 @@ export class TaskRuntime {
     this.startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     this.killWaitMs = opts.killWaitMs ?? DEFAULT_KILL_WAIT_MS;
     this.toolsCache = opts.tools;
+    this.logClock = new LogClock(this.clock, this.logger);
   }
 
   /**
@@ -224,6 +228,14 @@ export class TaskRuntime {
     return e.stopping;
   }
 
+  /**
+   * Looks at every task now, as the periodic poll does (exit file, supervisor alive): a
+   * task that ended unseen is ended and reported at once (`doctor --repair`).
+   */
+  checkNow(): void {
+    for (const e of this.entries.values()) if (!e.ended) this.check(e, true);
+  }
+
   /** The tasks whose process is running, with the command's pid. */
   running(): Array<{ id: string; pid: number }> {
     return [...this.entries.values()].filter((e) => !e.ended).map((e) => ({ id: e.id, pid: this.pidOf(e) }));
@@ -268,14 +280,43 @@ export class TaskRuntime {
 
   /** The task's combined stdout/stderr log: its last `tail` lines, or all of it when tail is undefined. */
   async readLogs(id: string, opts: { tail?: number | undefined } = {}): Promise<Buffer> {
+    return (await this.readLogFrom(id, opts)).data;
+  }
+
+  /**
+   * The log as readLogs reads it, or (with `offset`, follow mode's cursor) everything after
+   * that byte; with the offset just after what was read. `sinceMs` keeps the lines written
+   * at or after that wall time, `times` adds each line's time (log-times.ts); neither
+   * applies with an offset but `times`.
+   */
+  async readLogFrom(
+    id: string,
+    opts: { tail?: number | undefined; offset?: number | undefined; sinceMs?: number | undefined; times?: boolean } = {},
+  ): Promise<LogRead & { times?: number[] }> {
     this.assertOpen();
     validateTaskId(id);
     if (opts.tail !== undefined && (!Number.isInteger(opts.tail) || opts.tail < 0)) {
       throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `log tail ${opts.tail} must be a non-negative integer`);
     }
+    if (opts.offset !== undefined && (!Number.isSafeInteger(opts.offset) || opts.offset < 0)) {
+      throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', `log offset ${opts.offset} must be a non-negative integer`);
+    }
     if (!this.entries.has(id) && !this.dir.exists(id)) throw this.notFound(id);
     try {
-      return await readTail(this.dir.path(id, 'log'), opts.tail);
+      const log = this.dir.path(id, 'log');
+      const timesFile = this.dir.path(id, 'times');
+      const wantTimes = opts.sinceMs !== undefined || opts.times === true;
+      // what is in the log now gets a time before it is read: the same time in every later read
+      if (wantTimes) this.logClock.mark(id, log, timesFile);
+      const records = wantTimes ? readLogTimes(timesFile) : [];
+      const since = opts.offset === undefined && opts.sinceMs !== undefined ? offsetSince(records, opts.sinceMs) : undefined;
+      const r = await readLog(log, {
+        ...(opts.offset !== undefined ? { offset: opts.offset } : {}),
+        ...(opts.tail !== undefined ? { tail: opts.tail } : {}),
+        ...(since !== undefined ? { since } : {}),
+      });
+      if (opts.times !== true) return r;
+      return { ...r, times: lineTimes(records, r.end - r.data.length, r.data, this.clock.wallNow()) };
     } catch (err) {
       throw taskError('SHOAL_ERR_TASK_RECORD', `cannot read the log of task ${id}: ${(err as Error).message}`, { id }, err);
     }
@@ -293,6 +334,7 @@ export class TaskRuntime {
       throw taskError('SHOAL_ERR_TASK_RUNNING', `task ${id} is still running (not adopted yet): stop it first`, { id });
     }
     this.entries.delete(id);
+    this.logClock.unwatch(id, false);
     this.dir.remove(id);
   }
 
@@ -304,6 +346,7 @@ export class TaskRuntime {
     if (this.closed) return;
     this.closed = true;
     this.watcher.close();
+    this.logClock.close();
     const closedErr = new ShoalError('SHOAL_ERR_CLOSED', 'the task runtime was closed');
     for (const e of this.entries.values()) {
       e.health?.stop();
@@ -392,6 +435,7 @@ export class TaskRuntime {
       stopping: undefined,
     };
     this.entries.set(e.id, e);
+    if (!this.closed) this.logClock.watch(e.id, this.dir.path(e.id, 'log'), this.dir.path(e.id, 'times'));
     return e;
   }
 
@@ -453,6 +497,7 @@ export class TaskRuntime {
     e.ended = { exitCode, ...(signal ? { signal } : {}), message: exitMessage(exitCode, signal, unknown) };
     e.health?.stop();
     e.health = undefined;
+    this.logClock.unwatch(e.id);
     this.dir.removeMarkers(e.id);
     this.emit({ kind: 'exited', id: e.id, ...e.ended });
     for (const w of e.waiters.splice(0)) w.resolve(e.ended);

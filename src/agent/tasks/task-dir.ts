@@ -16,6 +16,8 @@ export const EVENTS_DIR = '.events';
 export const TASK_FILES = {
   record: 'record.json',
   log: 'output.log',
+  /** When the log grew: `SIZE MS` lines (log-times.ts). */
+  times: 'output.times',
   pid: 'pid',
   exit: 'exit',
   health: 'health',

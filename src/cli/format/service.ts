@@ -199,6 +199,15 @@ export const TASK_LIST: ListLayout = Object.freeze({
   }),
 });
 
+/**
+ * `node ps`: Docker's columns, with the task's command where Docker shows its image
+ * (`{{.Image}}` names the same text, so Docker's templates keep working).
+ */
+export const NODE_TASK_LIST: ListLayout = Object.freeze({
+  defaultTable: 'table {{.ID}}\t{{.Name}}\t{{.Command}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}\t{{.Ports}}',
+  headers: Object.freeze({ ...TASK_LIST.headers, Command: 'COMMAND', Image: 'COMMAND' }),
+});
+
 /** Docker truncates task errors to 30 characters in tables. */
 const MAX_ERROR_LENGTH = 30;
 
@@ -236,6 +245,8 @@ export function taskRow(t: Task, history: boolean, ctx: TaskRowContext): Row {
   const since = apiMs(t.status.timestamp || t.updatedAt || t.createdAt);
   let err = t.status.err;
   if (!ctx.noTrunc && [...err].length > MAX_ERROR_LENGTH) err = `${[...err].slice(0, MAX_ERROR_LENGTH - 1).join('')}…`;
+  const words = [...t.spec.command, ...t.spec.args];
+  const command = words.length > 0 ? commandText(words, ctx.noTrunc) : '';
   return {
     ID: truncId(t.id, ctx.noTrunc),
     Name: history ? ` \\_ ${name}` : name,
@@ -244,5 +255,7 @@ export function taskRow(t: Task, history: boolean, ctx: TaskRowContext): Row {
     CurrentState: `${prettyPrint(t.status.state)} ${Number.isNaN(since) ? '' : ago(ctx.nowMs, since).toLowerCase()}`.trimEnd(),
     Error: err === '' ? '' : `"${err}"`,
     Ports: portsText(t.hostPorts, 'host'),
+    Command: command,
+    Image: command,
   };
 }

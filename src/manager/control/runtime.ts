@@ -1,8 +1,10 @@
 /**
- * `exec` and logs: commands and output of what runs on the nodes. The manager never dials
- * an agent (agents may sit behind NAT and only hold their session open), so a request is
- * relayed over the session of the node that runs the task (the dispatcher, through the
- * narrow AgentRelay interface) and the agent answers with Dispatcher.Respond.
+ * `exec`, logs and `doctor`: commands and output of what runs on the nodes, and each
+ * node's data-plane drift. The manager never dials an agent (agents may sit behind NAT and
+ * only hold their session open), so a request is relayed over the session of the node that
+ * runs the task (the dispatcher, through the narrow AgentRelay interface) and the agent
+ * answers with Dispatcher.Respond. A doctor request goes to each node it names at once;
+ * a node that cannot answer is in the result with its error code, not a failure of all.
  *
  * Here: resolving what the user named (a task by ID, ID prefix, name or slot; a container
  * by ID, name or ID prefix), checking that it can answer (running for exec, its node not
@@ -11,14 +13,29 @@
  * not running (SHOAL_ERR_NOT_RUNNING), node down or agent not connected
  * (SHOAL_ERR_AGENT_UNAVAILABLE), no answer in time (SHOAL_ERR_TIMEOUT); an error the
  * agent answered with is passed on with its code.
+ *
+ * Logs are read in whole or from a cursor: each chunk says the byte offset just after its
+ * data (`end`) and whether its task had ended before the read (`ended`: nothing more will
+ * come). `service logs --follow` polls with the ends it got as `offsets`, so each poll
+ * returns only what was written since, for every task of the service, new ones included.
  */
 import { DEFAULT_EXEC_TIMEOUT_MS, MAX_EXEC_TIMEOUT_MS } from '../../api/api-defaults.ts';
-import type { AgentRequest, AgentResponse, ExecRequest, ExecResult, LogChunk, LogsRequest } from '../../api/api-types.ts';
+import type {
+  AgentRequest,
+  AgentResponse,
+  DoctorRequest,
+  ExecRequest,
+  ExecResult,
+  LogChunk,
+  LogsRequest,
+  NodeDoctor,
+} from '../../api/api-types.ts';
 import { apiError } from '../../api/errors.ts';
 import { asShoalError, ShoalError } from '../../common/errors.ts';
 import type { ContainerRecord, Kinds, NodeRecord, TaskRecord } from '../objects.ts';
-import { nodeName, resolveService } from '../refs.ts';
+import { nodeName, resolveNode, resolveService } from '../refs.ts';
 import type { ReadTx } from '../store.ts';
+import { isTerminal } from '../scheduler.ts';
 import type { ControlCore } from './core.ts';
 
 /** What the runtime operations need of the dispatcher: one request to one node's agent. */
@@ -177,6 +194,19 @@ export class RuntimeControl {
   async logs(req: LogsRequest): Promise<LogChunk[]> {
     const tail = req.tail;
     if (tail !== undefined && (!isInt(tail) || tail < 0)) throw invalid(`logs tail ${String(tail)} is not a whole number >= 0`, { tail });
+    const offsets = req.offsets ?? {};
+    for (const [id, offset] of Object.entries(offsets)) {
+      if (!isInt(offset) || offset < 0) throw invalid(`log offset ${String(offset)} of ${id} is not a whole number >= 0`, { id, offset });
+    }
+    const sinceMs = req.sinceMs;
+    if (sinceMs !== undefined && (!isInt(sinceMs) || sinceMs < 0))
+      throw invalid(`logs since ${String(sinceMs)} is not a time in ms >= 0`, { sinceMs });
+    const timestamps = req.timestamps === true;
+    const cursor = (t: Target): LogRead => {
+      const offset = offsets[t.kind === 'task' ? t.task.id : t.container.id];
+      if (offset !== undefined) return { offset, timestamps };
+      return { ...(tail !== undefined ? { tail } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}), timestamps };
+    };
     const target = req.target ?? '';
     const service = req.service ?? '';
     if ((target === '') === (service === '')) throw invalid('logs needs either a task or container, or a service');
@@ -187,8 +217,8 @@ export class RuntimeControl {
         if (targetNodeId(t) === '') return { t, nodeId: '' };
         return { t, nodeId: this.reachableNode(tx, targetNodeId(t), `${t.kind} ${targetName(t)}`).id };
       });
-      if (nodeId === '') return [logChunk(t, '', {})];
-      const chunk = await this.fetchLog(t, nodeId, tail);
+      if (nodeId === '') return [logChunk(t, '', { ended: targetEnded(t) })];
+      const chunk = await this.fetchLog(t, nodeId, cursor(t));
       if (chunk.errorCode !== '') {
         throw ShoalError.remote(chunk.errorCode, chunk.errorMessage, { details: { nodeId, target } });
       }
@@ -215,13 +245,73 @@ export class RuntimeControl {
     return Promise.all(
       entries.map(({ target: t, nodeId, error }) => {
         if (error) return Promise.resolve(logChunk(t, nodeId, { errorCode: error.code, errorMessage: error.message }));
-        return this.fetchLog(t, nodeId, tail);
+        return this.fetchLog(t, nodeId, cursor(t));
       }),
     );
   }
 
-  /** One target's log through its agent; a failure becomes the chunk's error. */
-  private async fetchLog(t: Target, nodeId: string, tail: number | undefined): Promise<LogChunk> {
+  /**
+   * `doctor`: each named node's report from its agent, all at once. A node that is down,
+   * whose agent is not connected or does not answer in time, is in the result with that
+   * error; the others are checked all the same.
+   */
+  async doctor(req: DoctorRequest): Promise<NodeDoctor[]> {
+    const nodes = this.core.store.view((tx) => doctorNodes(tx, req));
+    return Promise.all(
+      nodes.map(async (n): Promise<NodeDoctor> => {
+        const base = { nodeId: n.id, nodeName: nodeName(n) };
+        if (n.status.state === 'down') {
+          const why = n.status.message || 'heartbeat failure';
+          return {
+            ...base,
+            errorCode: 'SHOAL_ERR_AGENT_UNAVAILABLE',
+            errorMessage: `node ${nodeName(n)} is down: its agent does not answer (${why})`,
+          };
+        }
+        try {
+          const res = await this.send(
+            n.id,
+            {
+              kind: 'doctor',
+              taskId: '',
+              containerId: '',
+              argv: [],
+              timeoutMs: 0,
+              env: [],
+              workdir: '',
+              doctorRepair: req.repair === true,
+            },
+            // a repair waits for the syncs of each part: a full read of the node's kernel state
+            this.core.config.agentRequestTimeoutMs * (req.repair === true ? 6 : 3),
+          );
+          if (res.errorCode !== '') {
+            const e = agentError(res, n.id, 'the doctor request');
+            return { ...base, errorCode: e.code, errorMessage: e.message };
+          }
+          if (!res.doctor) {
+            return {
+              ...base,
+              errorCode: 'SHOAL_ERR_UNSUPPORTED',
+              errorMessage: `the agent of node ${nodeName(n)} answered without a report`,
+            };
+          }
+          return { ...base, report: res.doctor, errorCode: '', errorMessage: '' };
+        } catch (err) {
+          const e = asShoalError(err);
+          return { ...base, errorCode: e.code, errorMessage: e.message };
+        }
+      }),
+    );
+  }
+
+  /**
+   * One target's log through its agent; a failure becomes the chunk's error. `ended` is
+   * the target's state as the store had it before the read (`t` was read then): a task
+   * that had ended then has written its last byte before the agent reads.
+   */
+  private async fetchLog(t: Target, nodeId: string, from: LogRead): Promise<LogChunk> {
+    const ended = targetEnded(t);
+    const tail = from.tail;
     try {
       const res = await this.send(
         nodeId,
@@ -231,6 +321,9 @@ export class RuntimeControl {
           containerId: t.kind === 'container' ? t.container.id : '',
           argv: [],
           ...(tail !== undefined ? { tail } : {}),
+          ...(from.offset !== undefined ? { logOffset: from.offset } : {}),
+          ...(from.sinceMs !== undefined ? { logSinceMs: from.sinceMs } : {}),
+          ...(from.timestamps ? { logTimestamps: true } : {}),
           timeoutMs: 0,
           env: [],
           workdir: '',
@@ -241,7 +334,7 @@ export class RuntimeControl {
         const e = agentError(res, nodeId, `the logs of ${targetName(t)}`);
         return logChunk(t, nodeId, { errorCode: e.code, errorMessage: e.message });
       }
-      return logChunk(t, nodeId, { data: res.logs });
+      return logChunk(t, nodeId, { data: res.logs, end: res.logEnd ?? 0, ended, lineTimes: res.logTimes ?? [] });
     } catch (err) {
       const e = asShoalError(err);
       return logChunk(t, nodeId, { errorCode: e.code, errorMessage: e.message });
@@ -249,7 +342,39 @@ export class RuntimeControl {
   }
 }
 
-function logChunk(t: Target, nodeId: string, fields: { data?: Uint8Array; errorCode?: string; errorMessage?: string }): LogChunk {
+/**
+ * The nodes a doctor request names (`all`: every node, by name), each resolved by ID,
+ * name or unique ID prefix; SHOAL_ERR_NODE_NOT_FOUND names the first that is none.
+ */
+export function doctorNodes(tx: ReadTx<Kinds>, req: DoctorRequest): NodeRecord[] {
+  const refs = req.nodes ?? [];
+  if (req.all === true && refs.length > 0) throw invalid('doctor takes either nodes or all, not both');
+  if (req.all !== true && refs.length === 0) throw invalid('doctor needs nodes or all');
+  const nodes = req.all === true ? tx.all('node') : refs.map((ref) => resolveNode(tx, ref));
+  const seen = new Set<string>();
+  return nodes
+    .filter((n) => !seen.has(n.id) && seen.add(n.id))
+    .sort((a, b) => nodeName(a).localeCompare(nodeName(b)) || a.id.localeCompare(b.id));
+}
+
+/** Where one log is read from: a cursor, or its tail and since; and whether with line times. */
+interface LogRead {
+  tail?: number;
+  offset?: number;
+  sinceMs?: number;
+  timestamps: boolean;
+}
+
+/** A task or container that ended (or was told to stop and has): its log is complete. */
+function targetEnded(t: Target): boolean {
+  return t.kind === 'task' ? isTerminal(t.task) : t.container.state === 'exited';
+}
+
+function logChunk(
+  t: Target,
+  nodeId: string,
+  fields: { data?: Uint8Array; errorCode?: string; errorMessage?: string; end?: number; ended?: boolean; lineTimes?: number[] },
+): LogChunk {
   return {
     taskId: t.kind === 'task' ? t.task.id : '',
     taskName: targetName(t),
@@ -260,5 +385,8 @@ function logChunk(t: Target, nodeId: string, fields: { data?: Uint8Array; errorC
     slot: t.kind === 'task' ? t.task.slot : 0,
     errorCode: fields.errorCode ?? '',
     errorMessage: fields.errorMessage ?? '',
+    end: fields.end ?? 0,
+    ended: fields.ended ?? false,
+    lineTimes: fields.lineTimes ?? [],
   };
 }

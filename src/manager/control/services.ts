@@ -21,6 +21,7 @@ import { newId } from '../../common/ids.ts';
 import type { Kinds, ServiceRecord, TaskRecord } from '../objects.ts';
 import type { TxContext } from '../orchestrator.ts';
 import { resolveNetwork, resolveNode, resolveService } from '../refs.ts';
+import { generateServiceName } from '../service-names.ts';
 import { normalizeServiceSpec } from '../spec-validation.ts';
 import type { ReadTx } from '../store.ts';
 import { isLive, isTerminal } from '../scheduler.ts';
@@ -100,9 +101,15 @@ export class ServiceControl {
   constructor(private readonly core: ControlCore) {}
 
   async createService(input: ServiceSpec): Promise<Service> {
-    const spec = normalizeServiceSpec(input);
+    const spec = normalizeServiceSpec(input, { nameOptional: true });
     return this.core.mutate((ctx) => {
       const { tx } = ctx;
+      if (spec.name === '') {
+        // Docker's generated name, chosen where uniqueness is checked: in this transaction
+        const name = generateServiceName((n) => tx.byIndex('service', 'name', n).length > 0);
+        if (name === undefined) throw apiError('SHOAL_ERR_BAD_NAME', 'no free generated service name: give one with --name');
+        spec.name = name;
+      }
       const taken = tx.byIndex('service', 'name', spec.name)[0];
       if (taken)
         throw apiError('SHOAL_ERR_SERVICE_EXISTS', `service ${spec.name} already exists (${taken.id})`, {

@@ -206,7 +206,6 @@ t.test('bad input through the CLI leaves the store unchanged', async (t) => {
       code: 'SHOAL_ERR_BAD_NAME',
       error: /service name "web_1" is not valid/,
     },
-    { args: [...SVC_CREATE, '--', 'sleep', '1'], exit: 1, code: 'SHOAL_ERR_BAD_NAME', error: /service name is required/ },
     {
       args: [...SVC_CREATE, '--name', 's1', '-p', '8080:81', '--', 'sleep', '1'],
       exit: 1,

@@ -47,7 +47,7 @@ t.test('networks and standalone containers through the CLI', async (t) => {
   const backId = ok(t, await m.shoal(['network', 'create', 'back']), 'network create back');
   t.match(backId, ID_LINE);
 
-  await t.test('ls: Docker columns, sorted by name', async (t) => {
+  await t.test('scenario 3: ls: Docker columns, sorted by name', async (t) => {
     const out = ok(t, await m.shoal(['network', 'ls']), 'network ls').split('\n');
     t.equal(out[0], 'NETWORK ID     NAME      DRIVER    SCOPE');
     t.match(out[1], /^[0-9a-z]{12} {3}back {6}overlay {3}swarm$/);
@@ -79,7 +79,7 @@ t.test('networks and standalone containers through the CLI', async (t) => {
     );
   });
 
-  await t.test("inspect: Docker's JSON", async (t) => {
+  await t.test("scenario 2, scenario 3: inspect: Docker's JSON", async (t) => {
     const [net] = JSON.parse(ok(t, await m.shoal(['network', 'inspect', 'front']), 'inspect')) as Record<string, unknown>[];
     t.equal(net?.['Name'], 'front');
     t.equal(net?.['Id'], frontId.trim());
@@ -158,7 +158,7 @@ t.test('networks and standalone containers through the CLI', async (t) => {
     t.equal(ok(t, await m.shoal(['container', 'ls', '-a', '--format', '{{.Networks}}']), 'ls after disconnect'), 'front\n');
   });
 
-  await t.test('rm removes what it can and reports each failure', async (t) => {
+  await t.test('scenario 3: rm removes what it can and reports each failure', async (t) => {
     const r = await m.shoal(['network', 'rm', 'front', 'back', 'nosuch']);
     t.equal(r.code, 1, 'exit 1: some failed');
     t.equal(r.stdout, 'back\n', 'back removed');

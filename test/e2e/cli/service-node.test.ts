@@ -47,7 +47,7 @@ t.test('services, nodes and join tokens through the CLI', async (t) => {
   ok(t, await m.shoal(['network', 'create', '--subnet', '10.0.9.0/24', 'front']), 'network create front');
   const backId = ok(t, await m.shoal(['network', 'create', 'back']), 'network create back').trim();
 
-  await t.test('create, ls, inspect, ps', async (t) => {
+  await t.test('scenario 5: create, ls, inspect, ps', async (t) => {
     const webId = ok(
       t,
       await m.shoal([
@@ -256,7 +256,7 @@ t.test('services, nodes and join tokens through the CLI', async (t) => {
     t.match(failed.stderr, /^Error: .*replicated mode.* \(SHOAL_ERR_BAD_SPEC\)\n$/);
   });
 
-  await t.test('nodes', async (t) => {
+  await t.test('scenario 1: nodes', async (t) => {
     const ls = ok(t, await m.shoal(['node', 'ls']), 'node ls')
       .trimEnd()
       .split('\n');
@@ -305,7 +305,7 @@ t.test('services, nodes and join tokens through the CLI', async (t) => {
     t.notMatch(ok(t, await m.shoal(['node', 'ls', '--format', '{{.Hostname}}']), 'ls after rm'), /h3/);
   });
 
-  await t.test('join tokens', async (t) => {
+  await t.test('scenario 1: join tokens', async (t) => {
     const text = ok(t, await m.shoal(['swarm', 'join-token', 'worker']), 'join-token');
     const token = ok(t, await m.shoal(['swarm', 'join-token', '-q', 'worker']), 'join-token -q').trim();
     t.match(token, /^SWMTKN-1-[0-9a-z]+-[0-9a-z]+$/);

@@ -83,7 +83,7 @@ if (requireKernel(t)) {
     const svc = await c.client.inspectService('web');
     const vip = bare(svc.endpoint.virtualIps.find((v) => v.networkId === front.id)!.addr);
 
-    await t.test('resolv.conf, service names, tasks., glibc, PTR and task names', async (t) => {
+    await t.test('scenario 4: resolv.conf, service names, tasks., glibc, PTR and task names', async (t) => {
       const conf = await c.shoal(['exec', clients[0]!.id, 'cat', '/etc/resolv.conf']);
       t.equal(conf.stdout, 'nameserver 127.0.0.11\nsearch example.org\noptions ndots:0\n', 'the resolver only; --dns is its upstream');
       const want = web.map((x) => x.ip).sort();
@@ -113,7 +113,7 @@ if (requireKernel(t)) {
       }
     });
 
-    await t.test('a standalone container: its name and hostname resolve, and it resolves services', async (t) => {
+    await t.test('scenario 12: a standalone container: its name and hostname resolve, and it resolves services', async (t) => {
       await sh([
         'container',
         'run',
@@ -184,7 +184,7 @@ if (requireKernel(t)) {
       t.pass('removed tasks left tasks.web on both hosts');
     });
 
-    await t.test('forwarding to the --dns upstream, then SERVFAIL once it is down', async (t) => {
+    await t.test('scenario 11: forwarding to the --dns upstream, then SERVFAIL once it is down', async (t) => {
       const dnsmasq = spawn(
         'nsenter',
         [
@@ -228,7 +228,7 @@ if (requireKernel(t)) {
       t.ok(ms < 5000, `within 5 s (${ms} ms, shoal exec included)`);
     });
 
-    await t.test('internal networks forward nothing; other networks do not resolve', async (t) => {
+    await t.test('scenario 4, scenario 11: internal networks forward nothing; other networks do not resolve', async (t) => {
       const [inside] = await c.running('inside');
       const started = Date.now();
       const out = await dig(c, inside!.id, ['example.org']);

@@ -155,7 +155,7 @@ function hostAddr(i: number): string {
 }
 
 if (requireKernel(t)) {
-  t.test('no request fails while tasks scale, drain, update and go', async (t) => {
+  t.test('scenario 6, scenario 8, scenario 10: no request fails while tasks scale, drain, update and go', async (t) => {
     const c: Cluster = await startCluster(t, 3);
     const paths = testbedPaths(c.prefix);
     const dir = mkdtempSync(join(tmpdir(), 'shoal-lifecycle-'));

@@ -109,7 +109,7 @@ if (requireKernel(t)) {
     const [solo] = await c.waitRunning('solo', 1);
     const webNames = new Set(web.map((x) => x.id.slice(0, 12)));
 
-    await t.test('every host answers on 8080, balanced over the three replicas', async (t) => {
+    await t.test('scenario 5: every host answers on 8080, balanced over the three replicas', async (t) => {
       // the first answer on each host waits for the mesh to be programmed there
       for (let h = 1; h <= 3; h++) {
         await waitUntil(
@@ -133,7 +133,7 @@ if (requireKernel(t)) {
       for (const [name, n] of per) t.ok(n >= 70 && n <= 130, `replica ${name}: ${n} of 300 (within +-30% of 100)`);
     });
 
-    await t.test('a host without the task answers; the node itself by address and localhost', async (t) => {
+    await t.test('scenario 5: a host without the task answers; the node itself by address and localhost', async (t) => {
       const soloName = solo!.id.slice(0, 12);
       for (let h = 1; h <= 3; h++) {
         const lines = await waitUntil(
@@ -168,7 +168,7 @@ if (requireKernel(t)) {
       }
     });
 
-    await t.test('a UDP published port', async (t) => {
+    await t.test('scenario 5: a UDP published port', async (t) => {
       await sh([
         'service',
         'create',
@@ -200,7 +200,7 @@ if (requireKernel(t)) {
       }
     });
 
-    await t.test('mode=host answers only where its task runs', async (t) => {
+    await t.test('scenario 5: mode=host answers only where its task runs', async (t) => {
       await sh([
         'service',
         'create',
@@ -228,7 +228,7 @@ if (requireKernel(t)) {
       }
     });
 
-    await t.test('east-west: the VIP balances over the tasks on every host, on any port; dnsrr has no VIP', async (t) => {
+    await t.test('scenario 4: east-west: the VIP balances over the tasks on every host, on any port; dnsrr has no VIP', async (t) => {
       await sh(['service', 'create', '--name', 'client', '--network', 'front', '--', 'sleep', 'infinity']);
       await sh(['service', 'create', '--name', 'rr', '--endpoint-mode', 'dnsrr', '--network', 'front', '--', 'sleep', 'infinity']);
       const [client] = await c.waitRunning('client', 1);
@@ -261,7 +261,7 @@ if (requireKernel(t)) {
       t.same([...counts(lines7).keys()].sort(), [...names7].sort(), 'a service without published ports is balanced on its port by VIP');
     });
 
-    await t.test('a replica whose health check fails gets no new connections; once it recovers it does', async (t) => {
+    await t.test('scenario 7: a replica whose health check fails gets no new connections; once it recovers it does', async (t) => {
       // each task is sick while a file named after its hostname exists (tasks share this filesystem)
       const sick = (name: string): string => join(dir, `sick-${name}`);
       await sh([
@@ -310,7 +310,7 @@ if (requireKernel(t)) {
       await sh(['service', 'rm', 'checked']);
     });
 
-    await t.test('live attachment: --network-add and --publish-add reach running tasks without a restart', async (t) => {
+    await t.test('scenario 6: live attachment: --network-add and --publish-add reach running tasks without a restart', async (t) => {
       await sh(['network', 'create', '-d', 'overlay', 'back']);
       const back = await c.client.inspectNetwork('back');
       await sh(['service', 'create', '--name', 'probe', '--network', 'back', '--', 'sleep', 'infinity']);

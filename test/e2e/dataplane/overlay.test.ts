@@ -105,7 +105,7 @@ if (requireKernel(t)) {
     t.same([...new Set(tasks.map((x) => x.host))].sort(), [1, 2, 3], 'one task per host');
     await converged(c, front.id, [1, 2, 3], 10_000);
 
-    await t.test('every task pings and connects to every other across hosts', async (t) => {
+    await t.test('scenario 4: every task pings and connects to every other across hosts', async (t) => {
       for (const a of tasks) {
         const ns = c.sandboxNs(a.id, a.nodeId);
         for (const b of tasks) {
@@ -134,7 +134,7 @@ if (requireKernel(t)) {
       t.not(over.code, 0, `${mtu - 27} bytes do not`);
     });
 
-    await t.test('scale 3 -> 10 -> 2: every host programs exactly the live endpoints within 1 s', async (t) => {
+    await t.test('scenario 6: scale 3 -> 10 -> 2: every host programs exactly the live endpoints within 1 s', async (t) => {
       for (const n of [10, 2]) {
         await sh(['service', 'scale', `web=${n}`]);
         const live = await c.waitRunning('web', n);
@@ -155,7 +155,7 @@ if (requireKernel(t)) {
       }
     });
 
-    await t.test('two overlays are isolated; internal has no route out; normal networks reach the outside', async (t) => {
+    await t.test('scenario 4, scenario 11: overlays are isolated; internal has no route out; others reach out', async (t) => {
       await sh(['network', 'create', '-d', 'overlay', 'back']);
       await sh(['network', 'create', '-d', 'overlay', '--internal', 'priv']);
       await sh(['service', 'create', '--name', 'other', '--replicas', '2', '--network', 'back', '--', 'sleep', 'infinity']);

@@ -46,7 +46,7 @@ if (requireKernel(t)) {
     const bNs = c.sandboxNs(b.id, b.nodeId);
     await waitUntil(async () => (await inNs(aNs, ['ping', '-c', '1', '-W', '1', b.ip])).code === 0, 15_000, 'h2 task to reach h3 task');
 
-    await t.test('SIGKILL of an agent under a ping and an iperf3: nothing interrupted, nothing re-added', async (t) => {
+    await t.test('scenario 10: SIGKILL of an agent under a ping and an iperf3: nothing interrupted, nothing re-added', async (t) => {
       const dataDir = testbedPaths(c.prefix).dataDir(2);
       const socket = `${dataDir}/agent.sock`;
       const before = (await localApiRequest(socket, 'GET', '/status')).body as AgentStatusJson;
@@ -100,7 +100,7 @@ if (requireKernel(t)) {
     });
 
     await t.test(
-      "a dead node's backends leave every other host's load balancers within 5 s, its entries once the manager marks it down",
+      "scenario 8: a dead node's backends leave every other host's load balancers within 5 s, its entries once the manager marks it down",
       async (t) => {
         const agent = c.agents().find((x) => x.host === 'h3')!;
         const h3ips = (await c.running('web')).filter((x) => x.host === 3).map((x) => x.ip);

@@ -191,7 +191,7 @@ if (requireKernel(t)) {
       t.equal((await tasksOf('once')).length, 1, 'the none task is still not replaced');
     });
 
-    await t.test('health: healthy, unhealthy after the file goes, healthy again; same process', async (t) => {
+    await t.test('scenario 7: health: healthy, unhealthy after the file goes, healthy again; same process', async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'shoal-e2e-health-'));
       t.teardown(() => rmSync(dir, { recursive: true, force: true }));
       const flag = join(dir, 'ok');
@@ -242,7 +242,7 @@ if (requireKernel(t)) {
       t.ok(alive(pid), 'which still runs');
     });
 
-    await t.test('a standalone container on an attachable overlay', async (t) => {
+    await t.test('scenario 12: a standalone container on an attachable overlay', async (t) => {
       await sh(['network', 'create', '-d', 'overlay', '--attachable', 'att']);
       const cid = (await sh(['container', 'run', '--name', 'probe', '--network', 'att', '--node', 'h2', '--', 'sleep', 'infinity'])).trim();
       t.match(cid, /^[a-z0-9]{25}$/, 'container run prints the new ID');
@@ -292,7 +292,7 @@ if (requireKernel(t)) {
       t.notMatch(lsAll, cid.slice(0, 12), 'it is no longer listed');
     });
 
-    await t.test('the manager killed: the data plane keeps serving; a new manager takes the agents back', async (t) => {
+    await t.test('scenario 9: the manager killed: the data plane keeps serving; a new manager takes the agents back', async (t) => {
       const state = readState(paths.stateFile);
       const manager = state?.manager;
       t.ok(manager && alive(manager.pid), 'the testbed records a running manager');
@@ -356,7 +356,7 @@ if (requireKernel(t)) {
       );
     });
 
-    await t.test('SIGTERM to an agent: its tasks stop, its kernel objects go, its tasks move', async (t) => {
+    await t.test('scenario 8: SIGTERM to an agent: its tasks stop, its kernel objects go, its tasks move', async (t) => {
       const agent = c.agents().find((x) => x.host === 'h3')!;
       const prefix = c.agentPrefix(3);
       const pids = await runningPids(c, 3);
@@ -419,7 +419,7 @@ if (requireKernel(t)) {
       t.pass(`h3's base task was rescheduled: base runs on hosts ${moved.map((x) => `h${x.host}`).join(', ')}`);
     });
 
-    await t.test('--keep-state: tasks and kernel objects outlive the agent, the next agent adopts them', async (t) => {
+    await t.test('scenario 10: --keep-state: tasks and kernel objects outlive the agent, the next agent adopts them', async (t) => {
       const rec = readState(paths.stateFile)?.agents.find((a) => a.host === 'h2');
       t.ok(rec && alive(rec.pid), "the testbed records h2's running agent");
       if (!rec) return;

@@ -189,7 +189,7 @@ t.test('two agents over mTLS: assignment streams, heartbeat loss moves tasks', a
   t.match(rejoin.output(), /SHOAL_ERR_UNAUTHENTICATED/);
 });
 
-t.test('joins with wrong, rotated-away or foreign tokens are refused with a clear error', async (t) => {
+t.test('scenario 1: joins with wrong, rotated-away or foreign tokens are refused with a clear error', async (t) => {
   const root = tempDir(t, 'shoal-e2e-join-');
   const port = await freePort();
   const m = await startManagerProcess(t, { dataDir: join(root, 'manager'), port });

@@ -153,7 +153,7 @@ if (requireKernel(t)) {
     t.equal((await shoal(['testbed', 'down', '--prefix', prefix])).code, 0, 'down again is a no-op');
   });
 
-  t.test('up starts a manager and an agent per host; plain shoal commands reach it through the context', async (t) => {
+  t.test('scenario 1: up starts a manager and an agent per host; plain shoal commands reach it through the context', async (t) => {
     const prefix = `${testPrefix()}-`;
     const ctxFile = contextFilePath(prefix);
     const stateDir = testbedPaths(prefix).root;

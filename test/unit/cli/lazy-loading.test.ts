@@ -63,6 +63,8 @@ const cases: { argv: string[]; what: string }[] = [
   { argv: ['agent', '--help'], what: 'agent --help' },
   { argv: ['exec', 'web.1', 'ls'], what: 'exec (runs, and fails: no manager at the data dir)' },
   { argv: ['service', 'logs', 'web'], what: 'service logs (runs, and fails: no manager at the data dir)' },
+  { argv: ['logs', '-f', 'web.1'], what: 'logs --follow (runs, and fails: no manager at the data dir)' },
+  { argv: ['node', 'ps', 'h1'], what: 'node ps NODE (runs, and fails: no manager at the data dir)' },
 ];
 
 for (const { argv, what } of cases) {
@@ -94,6 +96,7 @@ for (const argv of [
   ['version'],
   ['exec', 'web.1', 'ls'],
   ['logs', 'web.1'],
+  ['info'],
 ]) {
   t.test(`shoal ${argv.join(' ')} loads no file of @grpc/grpc-js`, async (t) => {
     const urls = loadedUrls(t, argv);

@@ -93,3 +93,28 @@ t.test('periodic full resync and stop', async (t) => {
   await clock.advanceAsync(5000);
   t.equal(calls.length, 4, 'no sync after stop');
 });
+
+t.test('syncNow: one full sync after the one in flight, never beside it, and its outcome', async (t) => {
+  const { clock, runner, calls, maxInFlight } = setup((n) => n === 3);
+  t.same(await runner.syncNow(), { ran: false }, 'not started: nothing runs');
+  t.equal(calls.length, 0);
+  runner.start();
+  await clock.advanceAsync(1); // the initial sync is in flight
+  t.equal(calls.length, 1);
+  const now = runner.syncNow();
+  await clock.advanceAsync(50);
+  t.same(await now, { ran: true }, 'ran after the initial one');
+  t.equal(calls.length, 2);
+  t.equal(calls[1]!.full, true, 'a full sync');
+  t.equal(maxInFlight(), 1, 'never two at once');
+  const failing = runner.syncNow();
+  await clock.advanceAsync(20);
+  const r = await failing;
+  t.equal(r.ran, true);
+  t.match((r.error as Error).message, /sync 3 failed/, 'the error of that sync');
+  await clock.advanceAsync(500);
+  t.equal(calls.length, 4, 'its retry is scheduled as for any failure');
+  t.equal(runner.stats.consecutiveFailures, 0);
+  await runner.stop();
+  t.same(await runner.syncNow(), { ran: false }, 'stopped: nothing runs');
+});
