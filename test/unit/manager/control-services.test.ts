@@ -228,12 +228,20 @@ t.test('scale, global services and removal', async (t) => {
   t.equal((await control.listTasks()).filter((x) => x.serviceName === 'glob').length, 0, 'and go with the service once they ended');
 });
 
+t.test('a service created without a name gets a generated one, unique and a valid name', async (t) => {
+  const { control } = await inProcessManager(t);
+  const a = await control.createService(svc(''));
+  const b = await control.createService(svc(''));
+  t.match(a.spec.name, /^[a-z]+-[a-z]+(-\d+)?$/, 'adjective-noun');
+  t.not(a.spec.name, b.spec.name, 'two nameless services get different names');
+  t.same((await control.listServices()).map((x) => x.spec.name).sort(), [a.spec.name, b.spec.name].sort(), 'both stored under them');
+});
+
 t.test('bad service requests are refused with stable codes and change nothing', async (t) => {
   const { control } = await inProcessManager(t);
   await control.createNetwork(defaultNetworkSpec('front'));
   await control.createService(svc('web', { endpointSpec: { mode: 'vip', ports: [port(80, 8080)] } }));
   const cases: [string, () => Promise<unknown>, string][] = [
-    ['no name', () => control.createService(svc('')), 'SHOAL_ERR_BAD_NAME'],
     ['bad name', () => control.createService(svc('web_1')), 'SHOAL_ERR_BAD_NAME'],
     ['duplicate', () => control.createService(svc('web')), 'SHOAL_ERR_SERVICE_EXISTS'],
     ['negative replicas', () => control.createService(svc('x', { mode: { replicated: { replicas: -1 } } })), 'SHOAL_ERR_BAD_SPEC'],
