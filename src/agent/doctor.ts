@@ -9,12 +9,9 @@
  * namespace after the first word as formatChanges writes it (`host` for the agent's own),
  * so one line names what it is, where, and what it holds.
  */
-import type { DoctorDifference, DoctorFailure, DoctorReport } from '../api/api-types.ts';
+import { DOCTOR_KINDS, type DoctorDifference, type DoctorFailure, type DoctorReport } from '../api/api-types.ts';
 import { formatChanges, type OverlayChange } from '../overlay/apply.ts';
 import { netnsLabel } from '../overlay/objects.ts';
-
-/** The order of kinds in a report: namespaces and links first, as the applier goes. */
-export const DOCTOR_KINDS = ['netns', 'link', 'addr', 'route', 'neigh', 'fdb', 'sysctl', 'nft', 'dns', 'task'] as const;
 
 /** The overlay's changes as differences, in apply order. */
 export function overlayDifferences(changes: readonly OverlayChange[]): DoctorDifference[] {

@@ -188,16 +188,10 @@ export class AgentResolver {
    * What is wrong with these sandboxes' resolvers: a sandbox the resolver has no sockets in
    * (127.0.0.11 answers nothing there: the next sync opens them), and what a full sync of
    * the others' redirect tables would change. A sandbox without sockets has no ports its
-   * table could be checked against, so its table is not compared.
+   * table could be checked against, so its table is not compared. One finding each
+   * (doctor.ts turns them into differences).
    */
-  async doctor(sandboxes: readonly ResolverSandboxSpec[]): Promise<string[]> {
-    return (await this.findings(sandboxes)).map((f) =>
-      f.kind === 'unserved' ? `${f.netns}: ${f.text}` : `${f.netns} ${f.text}: ${f.kind}`,
-    );
-  }
-
-  /** doctor()'s findings, one object each (doctor.ts turns them into differences). */
-  async findings(sandboxes: readonly ResolverSandboxSpec[]): Promise<ResolverFinding[]> {
+  async doctor(sandboxes: readonly ResolverSandboxSpec[]): Promise<ResolverFinding[]> {
     const name = resolverTableName(this.o.prefix);
     const wanted = [];
     const unserved: ResolverFinding[] = [];

@@ -685,9 +685,15 @@ export interface LogChunk {
 
 // ------------------------------------------------------------------------------ doctor
 
+/**
+ * The kinds of a DoctorDifference, in the order a report lists them: namespaces and links
+ * first, as the overlay's applier goes.
+ */
+export const DOCTOR_KINDS = ['netns', 'link', 'addr', 'route', 'neigh', 'fdb', 'sysctl', 'nft', 'dns', 'task'] as const;
+
 /** One difference between what a node's agent would program and what its kernel holds. */
 export interface DoctorDifference {
-  /** netns, link, addr, route, neigh, fdb, sysctl, nft, dns, task. */
+  /** One of DOCTOR_KINDS. */
   kind: string;
   /** add: the kernel lacks it; delete: the kernel has it and should not; change: it differs. */
   change: 'add' | 'delete' | 'change' | (string & {});

@@ -5,14 +5,13 @@
  * passed, 1 when one failed, 130 after SIGINT (143 after SIGTERM); the testbed goes in
  * every case (kept only by --keep after a clean run).
  *
- * This module wires what the testbed layer may not import itself: the agent's local API
- * client, through which the tour asks each host's agent for its doctor report.
+ * This module wires what the testbed layer may not import itself: `shoal doctor`'s local
+ * request and its text, through which the tour asks each host's agent for its report.
  */
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { agentError } from '../agent/errors.ts';
-import { localApiRequest } from '../agent/local-client.ts';
 import type { DoctorAnswer } from '../testbed/demo.ts';
+import { localDoctor } from './doctor.ts';
+import { formatDoctor } from './format/doctor.ts';
 import { parseDurationMs } from './parse/duration.ts';
 import { badFlagValue } from './parse/usage-error.ts';
 
@@ -63,29 +62,10 @@ export function registerDemoCommand(program: Command): void {
 }
 
 /**
- * GET /doctor of the agent whose data dir is `dataDir`, as `shoal doctor --data-dir` asks it.
- * The report lists its differences one per object (`differences`); an agent of an earlier
- * build answered a count and a text instead: both read the same.
+ * What `shoal doctor --data-dir DATA-DIR` reports (its local socket, DATA-DIR/agent.sock):
+ * whether it is clean, how many differences, and its text.
  */
 async function askDoctor(dataDir: string): Promise<DoctorAnswer> {
-  const socket = join(dataDir, 'agent.sock');
-  const { status, body } = await localApiRequest(socket, 'GET', '/doctor');
-  if (status !== 200) {
-    const e = body as { message?: string };
-    throw agentError('SHOAL_ERR_AGENT_BAD_REQUEST', `the agent at ${socket} refused: ${e.message ?? status}`);
-  }
-  const b = body as { clean?: unknown; differences?: unknown; changes?: unknown; text?: unknown };
-  if (Array.isArray(b.differences)) {
-    const diffs = b.differences as Array<{ change?: string; kind?: string; netns?: string; text?: string }>;
-    return {
-      clean: b.clean === true,
-      changes: diffs.length,
-      text: diffs.map((d) => `${d.change ?? '?'} ${d.kind ?? '?'} ${d.netns ? `[${d.netns}] ` : ''}${d.text ?? ''}`).join('\n'),
-    };
-  }
-  return {
-    clean: b.clean === true,
-    changes: typeof b.changes === 'number' ? b.changes : 0,
-    text: typeof b.text === 'string' ? b.text : '',
-  };
+  const node = await localDoctor(dataDir, false);
+  return { clean: node.report?.clean === true, changes: node.report?.differences.length ?? 0, text: formatDoctor([node], false) };
 }

@@ -16,15 +16,14 @@
  * Output: format/doctor.ts. Exit status 0 when every node was checked and is clean (after
  * a repair: clean afterwards), 1 otherwise, 2 for a wrong command line.
  */
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { DoctorReport, NodeDoctor } from '../api/api-types.ts';
-import { resolveDataDir } from '../api/data-dir.ts';
 import { agentError } from '../agent/errors.ts';
 import { localApiRequest } from '../agent/local-client.ts';
 import type { CliContext } from './client-options.ts';
 import { apiGroupOptions, collect, processContext, runCommand } from './client-options.ts';
 import { doctorExitStatus, doctorJson, formatDoctor } from './format/doctor.ts';
+import { localAgentSocket } from './local-agent.ts';
 import { badFlagValue, UsageError } from './parse/usage-error.ts';
 
 interface DoctorFlags {
@@ -40,7 +39,7 @@ const LOCAL_TIMEOUT_MS = 120_000;
 
 /** The local agent's report (its local API), as one node's result. */
 export async function localDoctor(dataDir: string | undefined, repair: boolean): Promise<NodeDoctor> {
-  const socket = join(resolveDataDir(dataDir), 'agent.sock');
+  const socket = localAgentSocket(dataDir, process.env);
   const { status, body } = repair
     ? await localApiRequest(socket, 'POST', '/doctor/repair', {}, LOCAL_TIMEOUT_MS)
     : await localApiRequest(socket, 'GET', '/doctor', undefined, LOCAL_TIMEOUT_MS);

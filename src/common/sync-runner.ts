@@ -123,9 +123,7 @@ export class SyncRunner {
     this.timerAt = Infinity;
     this.wantFull = true;
     this.dirty = true;
-    const before = this.stats.syncs + this.stats.failures;
-    await this.run();
-    if (this.stats.syncs + this.stats.failures === before) return { ran: false };
+    await this.run(); // nothing runs in between: run() starts this sync
     return this.stats.consecutiveFailures > 0 ? { ran: true, error: this.stats.lastError } : { ran: true };
   }
 

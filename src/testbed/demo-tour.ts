@@ -22,6 +22,7 @@
  */
 import type { Task } from '../api/api-types.ts';
 import { defaultNetworkSpec, defaultServiceSpec } from '../api/api-defaults.ts';
+import { DEFAULT_CONTEXT } from '../api/context.ts';
 import { connectManager, type ManagerClient } from '../api/client.ts';
 import { ShoalError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
@@ -316,12 +317,11 @@ export class DemoTour {
   private async doctor(): Promise<void> {
     for (const h of this.liveHosts()) {
       const dataDir = this.host(h).dataDir;
-      this.cmd(`shoal doctor --data-dir ${dataDir}`);
+      const command = `shoal doctor --data-dir ${dataDir}`;
+      this.cmd(command);
       const d = await waitFor(this.wait, `h${h}'s data plane to match its agent's desired state`, async () => {
         const a = await this.deps.doctor(dataDir);
-        return a.clean
-          ? { done: a }
-          : { progress: `${a.changes} change(s) needed`, command: `shoal doctor --data-dir ${dataDir}`, output: a.text };
+        return a.clean ? { done: a } : { progress: `${a.changes} change(s) needed`, command, output: a.text };
       });
       this.say(`h${h}: the data plane matches what its agent would program (${d.changes} changes)`);
     }
@@ -339,11 +339,7 @@ export class DemoTour {
   }
 
   private cmd(text: string): void {
-    const env =
-      this.tb.config.prefix === defaultTestbedConfig().prefix || !/^shoal (?!testbed)/.test(text)
-        ? ''
-        : `SHOAL_CONTEXT=${this.tb.config.prefix} `;
-    this.out.line(`  $ ${env}${text}`);
+    this.out.line(`  $ ${/^shoal (?!testbed)/.test(text) ? contextEnv(this.tb.config.prefix) : ''}${text}`);
   }
 
   /** In the environment of every task the demo starts: which testbed's demo it belongs to. */
@@ -352,7 +348,7 @@ export class DemoTour {
   }
 
   private prefixFlag(): string {
-    return this.tb.config.prefix === defaultTestbedConfig().prefix ? '' : ` --prefix ${this.tb.config.prefix}`;
+    return prefixFlag(this.tb.config.prefix);
   }
 
   private host(index: number): DemoHost {
@@ -371,10 +367,19 @@ export class DemoTour {
     await api.updateNode(n.id, { ...n.spec, availability }, n.version);
   }
 
+  /** The service's tasks that are meant to run. */
+  private wanted(service: string): Promise<Task[]> {
+    return this.client().listTasks({ services: [service], desiredState: 'running' });
+  }
+
   /** The service's tasks that run and are meant to. */
   private async running(service: string): Promise<Replica[]> {
-    const tasks = await this.client().listTasks({ services: [service], desiredState: 'running' });
-    return tasks
+    return this.runningOf(await this.wanted(service));
+  }
+
+  /** Of tasks meant to run, those that do, in slot order. */
+  private runningOf(wanted: readonly Task[]): Replica[] {
+    return wanted
       .filter((t) => t.status.state === 'running')
       .map((t) => this.replica(t))
       .sort((a, b) => a.short.localeCompare(b.short, 'en', { numeric: true }));
@@ -388,8 +393,8 @@ export class DemoTour {
 
   private waitRunning(service: string, n: number): Promise<Replica[]> {
     return waitFor(this.wait, `${n} running task(s) of ${service}`, async () => {
-      const r = await this.running(service);
-      const wanted = await this.client().listTasks({ services: [service], desiredState: 'running' });
+      const wanted = await this.wanted(service);
+      const r = this.runningOf(wanted);
       if (r.length === n && wanted.length === n) return { done: r };
       const states = wanted.map((t) => `${t.name} ${t.status.state}${t.status.err ? ` (${t.status.err})` : ''}`);
       return { progress: `${r.length}/${n}`, command: `shoal service ps ${service}`, output: states.join('\n') };
@@ -490,6 +495,16 @@ function pickHost(candidates: readonly number[], replicas: readonly Replica[], a
     }
   }
   return best;
+}
+
+/** ` --prefix P` for `shoal testbed` commands, '' for the default prefix. */
+export function prefixFlag(prefix: string): string {
+  return prefix === defaultTestbedConfig().prefix ? '' : ` --prefix ${prefix}`;
+}
+
+/** `SHOAL_CONTEXT=P ` before a command that asks the manager, '' for the default context. */
+export function contextEnv(prefix: string): string {
+  return prefix === DEFAULT_CONTEXT ? '' : `SHOAL_CONTEXT=${prefix} `;
 }
 
 function hostIndex(name: string): number {

@@ -13,10 +13,9 @@
  * check ran and saw (the details of the error: command and output).
  */
 import { isShoalError } from '../common/errors.ts';
-import { DEFAULT_CONTEXT } from '../api/context.ts';
-import { DEMO_HOSTS, DemoTour, type DoctorAnswer } from './demo-tour.ts';
+import { contextEnv, DEMO_HOSTS, DemoTour, type DoctorAnswer, prefixFlag } from './demo-tour.ts';
 import type { DemoSink } from './demo-wait.ts';
-import { defaultTestbedConfig, Testbed } from './testbed.ts';
+import { Testbed } from './testbed.ts';
 
 export type { DoctorAnswer } from './demo-tour.ts';
 export type { DemoSink } from './demo-wait.ts';
@@ -143,8 +142,8 @@ export function formatSummary(steps: readonly StepResult[], totalMs: number): st
 }
 
 function exploreHelp(prefix: string, tb: Testbed, dead: number | undefined): string {
-  const env = prefix === DEFAULT_CONTEXT ? '' : `SHOAL_CONTEXT=${prefix} `;
-  const p = prefix === defaultTestbedConfig().prefix ? '' : ` --prefix ${prefix}`;
+  const env = contextEnv(prefix);
+  const p = prefixFlag(prefix);
   return [
     'The cluster is still up (--keep). Explore it:',
     `  ${env}shoal node ls`,

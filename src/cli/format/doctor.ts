@@ -34,10 +34,8 @@
  * `change` is add | delete | change; `netns` is '' for the node's own namespace. A node not
  * checked has `checked` false, its error, and empty lists.
  */
-import type { DoctorDifference, DoctorFailure, NodeDoctor } from '../../api/api-types.ts';
+import { DOCTOR_KINDS, type DoctorDifference, type DoctorFailure, type NodeDoctor } from '../../api/api-types.ts';
 
-/** The order kinds are listed in; a kind not named here comes last. */
-const KIND_ORDER = ['netns', 'link', 'addr', 'route', 'neigh', 'fdb', 'sysctl', 'nft', 'dns', 'task'];
 const SIGN: Record<string, string> = { add: '+', delete: '-', change: '~' };
 
 export interface DoctorJsonNode {
@@ -92,11 +90,15 @@ export function doctorJson(nodes: readonly NodeDoctor[], repair: boolean): Docto
   };
 }
 
-/** Differences grouped by kind, in KIND_ORDER, each kind's in the order given; lines indented by `indent`. */
-export function groupedLines(differences: readonly DoctorDifference[], indent: string): string[] {
+/**
+ * Differences grouped by kind, in DOCTOR_KINDS order (a kind not named there last), each
+ * kind's in the order given; lines indented by `indent`.
+ */
+function groupedLines(differences: readonly DoctorDifference[], indent: string): string[] {
   const groups = new Map<string, DoctorDifference[]>();
   for (const d of differences) groups.set(d.kind, [...(groups.get(d.kind) ?? []), d]);
-  const rank = (k: string): number => (KIND_ORDER.includes(k) ? KIND_ORDER.indexOf(k) : KIND_ORDER.length);
+  const order: readonly string[] = DOCTOR_KINDS;
+  const rank = (k: string): number => (order.includes(k) ? order.indexOf(k) : order.length);
   const kinds = [...groups.keys()].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
   const out: string[] = [];
   for (const k of kinds) {

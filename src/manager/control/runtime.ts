@@ -131,13 +131,7 @@ export class RuntimeControl {
     if (!node) {
       throw apiError('SHOAL_ERR_AGENT_UNAVAILABLE', `${what} is on no node of the cluster (its node was removed)`, { nodeId });
     }
-    if (node.status.state === 'down') {
-      throw apiError(
-        'SHOAL_ERR_AGENT_UNAVAILABLE',
-        `node ${nodeName(node)} of ${what} is down: its agent does not answer (${node.status.message || 'heartbeat failure'})`,
-        { nodeId },
-      );
-    }
+    assertUp(node, ` of ${what}`);
     return node;
   }
 
@@ -260,15 +254,8 @@ export class RuntimeControl {
     return Promise.all(
       nodes.map(async (n): Promise<NodeDoctor> => {
         const base = { nodeId: n.id, nodeName: nodeName(n) };
-        if (n.status.state === 'down') {
-          const why = n.status.message || 'heartbeat failure';
-          return {
-            ...base,
-            errorCode: 'SHOAL_ERR_AGENT_UNAVAILABLE',
-            errorMessage: `node ${nodeName(n)} is down: its agent does not answer (${why})`,
-          };
-        }
         try {
+          assertUp(n, '');
           const res = await this.send(
             n.id,
             {
@@ -340,6 +327,16 @@ export class RuntimeControl {
       return logChunk(t, nodeId, { errorCode: e.code, errorMessage: e.message });
     }
   }
+}
+
+/** SHOAL_ERR_AGENT_UNAVAILABLE when the node is down (`of`: what the request was for, as ` of task web.1`). */
+function assertUp(node: NodeRecord, of: string): void {
+  if (node.status.state !== 'down') return;
+  throw apiError(
+    'SHOAL_ERR_AGENT_UNAVAILABLE',
+    `node ${nodeName(node)}${of} is down: its agent does not answer (${node.status.message || 'heartbeat failure'})`,
+    { nodeId: node.id },
+  );
 }
 
 /**

@@ -56,15 +56,15 @@ t.test("the agent's resolver: served sandboxes answer, the doctor tells unserved
 
   t.same(
     await resolver.doctor([spec('sb1', served), spec('sb2', unserved)]),
-    [`${unserved}: the resolver has no sockets in this sandbox (127.0.0.11 does not answer)`],
+    [{ netns: unserved, kind: 'unserved', text: 'the resolver has no sockets in this sandbox (127.0.0.11 does not answer)' }],
     'a sandbox never synced: no sockets, and no table drift reported for it',
   );
 
   // the redirect table removed behind the resolver's back
   await execInNetns(served, 'nft', ['delete', 'table', 'ip', resolverTableName(prefix)]);
   const drift = await resolver.doctor([spec('sb1', served)]);
-  t.equal(drift.length, 1, `one finding: ${drift.join('; ')}`);
-  t.match(drift[0], new RegExp(`^${served} ${resolverTableName(prefix)}: `), "the sandbox's redirect table");
+  t.equal(drift.length, 1, `one finding: ${JSON.stringify(drift)}`);
+  t.match(drift[0], { netns: served, text: resolverTableName(prefix) }, "the sandbox's redirect table");
   t.same(await resolver.sync([spec('sb1', served)], true), [], 'a full sync');
   t.same(await resolver.doctor([spec('sb1', served)]), [], 'repairs it');
 });
