@@ -799,7 +799,7 @@ export class Agent {
     const out = overlayDifferences(await this.overlay.doctor(model));
     const inputs = this.lbInputs();
     if (inputs) out.push(...(await this.lb.doctor(inputs.models, inputs.place)));
-    out.push(...resolverDifferences(await this.resolver.findings(this.resolverSandboxes())));
+    out.push(...resolverDifferences(await this.resolver.doctor(this.resolverSandboxes())));
     const running = this.workloads.list().filter((w) => w.phase === 'running');
     out.push(
       ...workloadDifferences(
@@ -857,9 +857,12 @@ export class Agent {
       // an ended task's output stays readable until the manager forgets the task; a task
       // this node has no log of answers with none (the API's contract)
       try {
-        const from = req.logOffset !== undefined ? { offset: req.logOffset } : req.tail !== undefined ? { tail: req.tail } : {};
-        const since = req.logOffset === undefined && req.logSinceMs !== undefined ? { sinceMs: req.logSinceMs } : {};
-        const r = await this.runtime.readLogFrom(w?.id ?? id, { ...from, ...since, times: req.logTimestamps === true });
+        const r = await this.runtime.readLogFrom(w?.id ?? id, {
+          tail: req.tail,
+          offset: req.logOffset,
+          sinceMs: req.logSinceMs,
+          times: req.logTimestamps === true,
+        });
         return { logs: r.data, logEnd: r.end, ...(r.times ? { logTimes: r.times } : {}) };
       } catch (err) {
         if ((err as { code?: string }).code === 'SHOAL_ERR_TASK_NO_RECORD') return { logs: new Uint8Array(), logEnd: 0 };

@@ -13,6 +13,7 @@
  * with `untilEnded`, once every log it follows has ended (`shoal logs -f` of one task, as
  * `docker logs -f` ends when its container stops).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogChunk, LogsRequest } from '../api/api-types.ts';
 
 /** Time between polls, ms: how late a line may show. */
@@ -141,14 +142,6 @@ export async function followLogs(
 
 /** A sleep that an abort cuts short. */
 export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+  // the timer rejects when the signal aborts: that ends the wait early, it is no failure
+  return sleep(ms, undefined, { signal }).catch(() => undefined);
 }

@@ -28,6 +28,7 @@ import type { ByteOutput } from './exec.ts';
 import { processByteOutput } from './exec.ts';
 import { truncId } from './format/common.ts';
 import { nodeName } from './format/node.ts';
+import { logTimestamp } from './format/time.ts';
 import type { FollowIo } from './log-follow.ts';
 import { abortableSleep, followLogs } from './log-follow.ts';
 import { parseTimestampMs } from './parse/timestamp.ts';
@@ -94,10 +95,9 @@ export interface ServiceLogFormat {
   timestamps?: boolean;
 }
 
-/** Docker's log timestamp: RFC 3339 in UTC with nine fraction digits (`2024-05-01T10:00:00.120000000Z`). */
-export function logTimestamp(ms: number): string {
-  const iso = new Date(ms).toISOString(); // 2024-05-01T10:00:00.120Z
-  return `${iso.slice(0, 23)}000000Z`;
+/** What -t puts before a line: its time and a space ('' for a line without a time). */
+function stampText(ms: number | undefined): string {
+  return ms === undefined ? '' : `${logTimestamp(ms)} `;
 }
 
 /** The bytes `shoal logs` prints: the log as it is, or with -t each line after its time. */
@@ -110,8 +110,7 @@ export function stampedLog(data: Uint8Array, times: readonly number[] | undefine
   while (start < buf.length) {
     const nl = buf.indexOf(0x0a, start);
     const end = nl < 0 ? buf.length : nl + 1;
-    const t = times[line++];
-    out.push(Buffer.from(t === undefined ? '' : `${logTimestamp(t)} `), buf.subarray(start, end));
+    out.push(Buffer.from(stampText(times[line++])), buf.subarray(start, end));
     start = end;
   }
   return Buffer.concat(out);
@@ -144,10 +143,7 @@ export function taskPrefix(chunk: LogChunk, f: ServiceLogFormat): string {
 /** The text `service logs` prints for one chunk (an error chunk prints nothing here). */
 export function serviceLogText(chunk: LogChunk, f: ServiceLogFormat): string {
   if (chunk.errorCode !== '') return '';
-  const stamp = (i: number): string => {
-    const t = f.timestamps ? chunk.lineTimes[i] : undefined;
-    return t === undefined ? '' : `${logTimestamp(t)} `;
-  };
+  const stamp = (i: number): string => stampText(f.timestamps ? chunk.lineTimes[i] : undefined);
   if (f.raw)
     return logLines(chunk.data)
       .map((l, i) => `${stamp(i)}${l}\n`)
@@ -243,7 +239,7 @@ export function addServiceLogsCommand(service: Command, ctx: CliContext, hooks: 
           const tail = parseTail(flags.tail);
           const sinceMs = parseSince(flags.since, ctx.now());
           const filter = { ...(sinceMs !== undefined ? { sinceMs } : {}), ...(flags.timestamps ? { timestamps: true } : {}) };
-          // following, this first read only finds the source (its logs are read from the follow loop)
+          // following, the loop reads the logs: a task's first read (no lines) only checks that it exists
           const tailField = flags.follow ? { tail: 0 } : { ...(tail !== undefined ? { tail } : {}), ...filter };
           let chunks: LogChunk[];
           let slotWidth = 1;
@@ -254,7 +250,7 @@ export function addServiceLogsCommand(service: Command, ctx: CliContext, hooks: 
             const replicas = svc.spec.mode.replicated?.replicas;
             if (replicas !== undefined) slotWidth = Math.max(1, String(replicas).length);
             source = { service: svc.id };
-            chunks = await api().logs({ ...source, ...tailField });
+            chunks = flags.follow ? [] : await api().logs({ ...source, ...tailField });
           } catch (err) {
             if (!isShoalError(err, 'SHOAL_ERR_SERVICE_NOT_FOUND')) throw err;
             try {

@@ -8,16 +8,26 @@
  * an agent there the command asks for a NODE instead of guessing.
  */
 import type { Command } from 'commander';
-import type { Node, NodeRole, Task } from '../api/api-types.ts';
+import type { Node, NodeRole } from '../api/api-types.ts';
 import type { ApiHandle, CliContext } from './client-options.ts';
-import { EXIT_FAILED, EXIT_OK, apiGroup, collect, errorLine, finishGroup, processContext, runCommand } from './client-options.ts';
+import {
+  EXIT_FAILED,
+  EXIT_OK,
+  apiGroup,
+  clientFlags,
+  collect,
+  errorLine,
+  finishGroup,
+  processContext,
+  runCommand,
+} from './client-options.ts';
 import { renderList, renderQuiet } from './format/list.ts';
 import { NODE_LIST, nodeInspect, nodeName, nodeRow } from './format/node.ts';
-import { NODE_TASK_LIST, orderTasks, taskRow } from './format/service.ts';
-import type { Row } from './format/list.ts';
+import { NODE_TASK_LIST } from './format/service.ts';
 import type { LocalAgentProbe } from './local-agent.ts';
 import { probeLocalAgent } from './local-agent.ts';
-import { clientFlags } from './client-options.ts';
+import type { TaskPsFlags } from './task-ps.ts';
+import { addTaskPsOptions, parseTaskPs, printTaskPs, taskPsRows } from './task-ps.ts';
 import { prettyPrint } from './format/common.ts';
 import { matchesLabelFilters, parseFilters } from './parse/filter.ts';
 import { parseInspectFormat, parseListFormat } from './parse/format-option.ts';
@@ -28,20 +38,6 @@ import { naturalCompare, printInspect } from './network.ts';
 const NODE_FILTERS = ['id', 'label', 'node.label', 'name', 'role', 'membership'] as const;
 /** `node ps` filters, as Docker's. */
 export const NODE_TASK_FILTERS = ['desired-state', 'id', 'label', 'name'] as const;
-
-/** The desired-state filter's values: Docker's words (accepted lists the tasks meant to run). */
-export function checkDesiredStates(values: readonly string[]): void {
-  for (const d of values) {
-    if (!['running', 'shutdown', 'accepted'].includes(d)) {
-      throw new UsageError(`invalid filter 'desired-state=${d}': want running, shutdown or accepted`);
-    }
-  }
-}
-
-/** The task name filter: a prefix of the task's full name or of its slot name (`web.1`). */
-export function matchesTaskName(t: Task, names: readonly string[] | undefined): boolean {
-  return !names || names.some((n) => t.name.startsWith(n) || `${t.serviceName}.${t.slot}`.startsWith(n));
-}
 
 /** The nodes `node ps` lists: those named, else this machine's (its agent says which), else a usage error. */
 export async function nodePsTargets(refs: readonly string[], probe: () => ReturnType<LocalAgentProbe>): Promise<string[]> {
@@ -182,63 +178,30 @@ export function registerNodeCommands(program: Command, ctx: CliContext = process
       });
     });
 
-  node
-    .command('ps')
-    .description('List tasks running on one or more nodes (default: the node this command runs on)')
-    .argument('[node...]', 'node names, IDs or "self" (the manager\'s node); default: the node whose agent runs on this machine')
-    .option('-f, --filter <filter>', 'filter output (desired-state, id, label, name; repeatable)', collect)
-    .option('--format <format>', 'format output: table, table TEMPLATE, json or a Go template')
-    .option('--no-resolve', 'do not map node IDs to host names')
-    .option('--no-trunc', 'do not truncate output')
-    .option('-q, --quiet', 'only display task IDs')
-    .action(
-      async (
-        refs: string[],
-        flags: { filter?: string[]; format?: string; resolve: boolean; trunc: boolean; quiet?: boolean },
-        cmd: Command,
-      ) => {
-        await runCommand(ctx, cmd, async (api) => {
-          const format = parseListFormat(flags.format);
-          const filters = parseFilters(flags.filter ?? [], NODE_TASK_FILTERS);
-          const desired = filters.get('desired-state') ?? [];
-          checkDesiredStates(desired);
-          const targets = await nodePsTargets(refs, () => probe(clientFlags(cmd).dataDir, ctx.env));
-          const errors: string[] = [];
-          const nodeIds: string[] = [];
-          for (const ref of targets) {
-            try {
-              const id = (await api().inspectNode(ref)).id;
-              if (!nodeIds.includes(id)) nodeIds.push(id);
-            } catch (err) {
-              errors.push(errorLine(err));
-            }
-          }
-          let rows: Row[] = [];
-          if (nodeIds.length > 0) {
-            const tasks = await api().listTasks({
-              nodes: nodeIds,
-              ...(filters.get('id') ? { ids: [...(filters.get('id') ?? [])] } : {}),
-              ...(desired.length === 1 ? { desiredState: desired[0] as string } : {}),
-            });
-            const kept = tasks.filter(
-              (t) =>
-                (desired.length <= 1 || desired.some((d) => t.desiredState === (d === 'accepted' ? 'running' : d))) &&
-                matchesTaskName(t, filters.get('name')) &&
-                matchesLabelFilters(t.spec.labels, filters.get('label')),
-            );
-            const names = flags.resolve ? new Map((await api().listNodes()).map((n) => [n.id, nodeName(n)])) : new Map<string, string>();
-            const now = ctx.now();
-            rows = orderTasks(kept).map(({ task, history }) =>
-              taskRow(task, history, { nowMs: now, noTrunc: !flags.trunc, nodeNames: names }),
-            );
-          }
-          if (flags.quiet) ctx.out(renderQuiet(rows.map((r) => r['ID'] as string)));
-          else if (rows.length > 0 || errors.length === 0) ctx.out(renderList(rows, NODE_TASK_LIST, format));
-          for (const e of errors) ctx.err(`${e}\n`);
-          return errors.length > 0 ? EXIT_FAILED : EXIT_OK;
-        });
-      },
-    );
+  addTaskPsOptions(
+    node
+      .command('ps')
+      .description('List tasks running on one or more nodes (default: the node this command runs on)')
+      .argument('[node...]', 'node names, IDs or "self" (the manager\'s node); default: the node whose agent runs on this machine'),
+    NODE_TASK_FILTERS,
+  ).action(async (refs: string[], flags: TaskPsFlags, cmd: Command) => {
+    await runCommand(ctx, cmd, async (api) => {
+      const { format, filters } = parseTaskPs(flags, NODE_TASK_FILTERS);
+      const targets = await nodePsTargets(refs, () => probe(clientFlags(cmd).dataDir, ctx.env));
+      const errors: string[] = [];
+      const nodeIds: string[] = [];
+      for (const ref of targets) {
+        try {
+          const id = (await api().inspectNode(ref)).id;
+          if (!nodeIds.includes(id)) nodeIds.push(id);
+        } catch (err) {
+          errors.push(errorLine(err));
+        }
+      }
+      const rows = nodeIds.length > 0 ? await taskPsRows(api(), { nodes: nodeIds }, filters, flags, ctx.now()) : [];
+      return printTaskPs(ctx, { rows, errors, quiet: flags.quiet === true, layout: NODE_TASK_LIST, format });
+    });
+  });
 
   node
     .command('update')

@@ -31,13 +31,12 @@ import type {
 } from '../api/api-types.ts';
 import { defaultServiceSpec } from '../api/api-defaults.ts';
 import { ShoalError } from '../common/errors.ts';
-import type { ApiHandle, CliContext } from './client-options.ts';
+import type { CliContext } from './client-options.ts';
 import { EXIT_FAILED, EXIT_OK, apiGroup, collect, errorLine, finishGroup, processContext, runCommand } from './client-options.ts';
 import { renderList, renderQuiet } from './format/list.ts';
-import type { Row } from './format/list.ts';
-import { SERVICE_LIST, TASK_LIST, orderTasks, serviceInspect, serviceMode, serviceRow, taskRow } from './format/service.ts';
+import { SERVICE_LIST, TASK_LIST, serviceInspect, serviceMode, serviceRow } from './format/service.ts';
 import { formatDurationNs, parseDurationMs } from './parse/duration.ts';
-import { matchesLabelFilters, parseFilters } from './parse/filter.ts';
+import { parseFilters } from './parse/filter.ts';
 import { parseInspectFormat, parseListFormat } from './parse/format-option.ts';
 import { pairsToRecord, parseEnv, parseEnvName, parseLabel } from './parse/key-value.ts';
 import { parseRatio, parseUint } from './parse/numbers.ts';
@@ -47,7 +46,8 @@ import { parseScaleArgs } from './parse/scale.ts';
 import { UsageError, badFlagValue } from './parse/usage-error.ts';
 import { splitWords } from './parse/words.ts';
 import { naturalCompare, printInspect } from './network.ts';
-import { nodeName } from './format/node.ts';
+import type { TaskPsFlags } from './task-ps.ts';
+import { addTaskPsOptions, parseTaskPs, printTaskPs, taskPsRows } from './task-ps.ts';
 import { addServiceLogsCommand } from './logs.ts';
 
 /** Flags shared by create and update that shape the task template. */
@@ -562,10 +562,6 @@ function prettyService(s: Service, networkNames: ReadonlyMap<string, string>): s
 
 // ------------------------------------------------------------------------------ commands
 
-async function nodeNames(api: ApiHandle): Promise<Map<string, string>> {
-  return new Map((await api.listNodes()).map((n) => [n.id, nodeName(n)]));
-}
-
 export function registerServiceCommands(program: Command, ctx: CliContext = processContext()): void {
   const service = apiGroup(program, 'service', 'Manage services');
 
@@ -659,68 +655,27 @@ export function registerServiceCommands(program: Command, ctx: CliContext = proc
       });
     });
 
-  service
-    .command('ps')
-    .description('List the tasks of one or more services')
-    .argument('<service...>', 'service names or IDs')
-    .option('-f, --filter <filter>', 'filter output (desired-state, id, label, name, node; repeatable)', collect)
-    .option('--format <format>', 'format output: table, table TEMPLATE, json or a Go template')
-    .option('--no-resolve', 'do not map node IDs to host names')
-    .option('--no-trunc', 'do not truncate output')
-    .option('-q, --quiet', 'only display task IDs')
-    .action(
-      async (
-        names: string[],
-        flags: { filter?: string[]; format?: string; resolve: boolean; trunc: boolean; quiet?: boolean },
-        cmd: Command,
-      ) => {
-        await runCommand(ctx, cmd, async (api) => {
-          const format = parseListFormat(flags.format);
-          const filters = parseFilters(flags.filter ?? [], TASK_FILTERS);
-          const desired = filters.get('desired-state') ?? [];
-          for (const d of desired) {
-            if (!['running', 'shutdown', 'accepted'].includes(d)) {
-              throw new UsageError(`invalid filter 'desired-state=${d}': want running, shutdown or accepted`);
-            }
-          }
-          const errors: string[] = [];
-          const ids: string[] = [];
-          for (const name of names) {
-            try {
-              ids.push((await api().inspectService(name)).id);
-            } catch (err) {
-              errors.push(errorLine(err));
-            }
-          }
-          let rows: Row[] = [];
-          if (ids.length > 0) {
-            const nodeFilter = filters.get('node');
-            const tasks = await api().listTasks({
-              services: ids,
-              ...(nodeFilter ? { nodes: [...nodeFilter] } : {}),
-              ...(filters.get('id') ? { ids: [...(filters.get('id') ?? [])] } : {}),
-              ...(desired.length === 1 ? { desiredState: desired[0] as string } : {}),
-            });
-            const nameFilter = filters.get('name');
-            const kept = tasks.filter(
-              (t) =>
-                (desired.length <= 1 || desired.includes(t.desiredState)) &&
-                (!nameFilter || nameFilter.some((n) => t.name.startsWith(n) || `${t.serviceName}.${t.slot}`.startsWith(n))) &&
-                matchesLabelFilters(t.spec.labels, filters.get('label')),
-            );
-            const names2 = flags.resolve ? await nodeNames(api()) : new Map<string, string>();
-            const now = ctx.now();
-            rows = orderTasks(kept).map(({ task, history }) =>
-              taskRow(task, history, { nowMs: now, noTrunc: !flags.trunc, nodeNames: names2 }),
-            );
-          }
-          if (flags.quiet) ctx.out(renderQuiet(rows.map((r) => r['ID'] as string)));
-          else if (rows.length > 0 || errors.length === 0) ctx.out(renderList(rows, TASK_LIST, format));
-          for (const e of errors) ctx.err(`${e}\n`);
-          return errors.length > 0 ? EXIT_FAILED : EXIT_OK;
-        });
-      },
-    );
+  addTaskPsOptions(
+    service.command('ps').description('List the tasks of one or more services').argument('<service...>', 'service names or IDs'),
+    TASK_FILTERS,
+  ).action(async (names: string[], flags: TaskPsFlags, cmd: Command) => {
+    await runCommand(ctx, cmd, async (api) => {
+      const { format, filters } = parseTaskPs(flags, TASK_FILTERS);
+      const errors: string[] = [];
+      const ids: string[] = [];
+      for (const name of names) {
+        try {
+          ids.push((await api().inspectService(name)).id);
+        } catch (err) {
+          errors.push(errorLine(err));
+        }
+      }
+      const nodeFilter = filters.get('node');
+      const select = { services: ids, ...(nodeFilter ? { nodes: [...nodeFilter] } : {}) };
+      const rows = ids.length > 0 ? await taskPsRows(api(), select, filters, flags, ctx.now()) : [];
+      return printTaskPs(ctx, { rows, errors, quiet: flags.quiet === true, layout: TASK_LIST, format });
+    });
+  });
 
   service
     .command('scale')

@@ -165,12 +165,7 @@ export class LogClock {
 
 /** The size of the last record of a times file (0 when there is none). */
 function lastSize(times: string): number {
-  try {
-    const records = parseLogTimes(readFileSync(times, 'utf8'));
-    return records.length > 0 ? (records[records.length - 1] as LogTimeRecord).size : 0;
-  } catch {
-    return 0;
-  }
+  return readLogTimes(times).at(-1)?.size ?? 0;
 }
 
 /** The records of a times file; none when it does not exist. */

@@ -128,9 +128,7 @@ export class TaskRuntime {
       logger: this.logger,
       ensureDir: () => this.dir.ensureEventsDir(),
       onMarker: (id, kind) => this.onMarker(id, kind),
-      onPoll: () => {
-        for (const e of this.entries.values()) if (!e.ended) this.check(e, true);
-      },
+      onPoll: () => this.checkNow(),
     });
     this.startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     this.killWaitMs = opts.killWaitMs ?? DEFAULT_KILL_WAIT_MS;
@@ -286,8 +284,8 @@ export class TaskRuntime {
   /**
    * The log as readLogs reads it, or (with `offset`, follow mode's cursor) everything after
    * that byte; with the offset just after what was read. `sinceMs` keeps the lines written
-   * at or after that wall time, `times` adds each line's time (log-times.ts); neither
-   * applies with an offset but `times`.
+   * at or after that wall time, `times` adds each line's time (log-times.ts). With an
+   * offset, `tail` and `sinceMs` do not apply.
    */
   async readLogFrom(
     id: string,
@@ -305,11 +303,12 @@ export class TaskRuntime {
     try {
       const log = this.dir.path(id, 'log');
       const timesFile = this.dir.path(id, 'times');
-      const wantTimes = opts.sinceMs !== undefined || opts.times === true;
+      const sinceMs = opts.offset === undefined ? opts.sinceMs : undefined;
+      const wantTimes = sinceMs !== undefined || opts.times === true;
       // what is in the log now gets a time before it is read: the same time in every later read
       if (wantTimes) this.logClock.mark(id, log, timesFile);
       const records = wantTimes ? readLogTimes(timesFile) : [];
-      const since = opts.offset === undefined && opts.sinceMs !== undefined ? offsetSince(records, opts.sinceMs) : undefined;
+      const since = sinceMs !== undefined ? offsetSince(records, sinceMs) : undefined;
       const r = await readLog(log, {
         ...(opts.offset !== undefined ? { offset: opts.offset } : {}),
         ...(opts.tail !== undefined ? { tail: opts.tail } : {}),

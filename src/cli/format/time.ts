@@ -1,7 +1,8 @@
 /**
  * Times as Docker prints them: RFC 3339 with nanoseconds, trailing zeros of the fraction
- * dropped (Go's RFC3339Nano) in inspect output; "About a minute", "3 hours" in tables (the
- * thresholds of Docker's go-units HumanDuration, rounded the same way).
+ * dropped (Go's RFC3339Nano) in inspect output, all nine digits kept before log lines;
+ * "About a minute", "3 hours" in tables (the thresholds of Docker's go-units
+ * HumanDuration, rounded the same way).
  */
 
 /** `2024-05-01T10:00:00.123Z` style text, in UTC, of a time in milliseconds since the epoch. */
@@ -11,6 +12,12 @@ export function goTime(ms: number): string {
   const [main, frac = ''] = iso.slice(0, -1).split('.');
   const trimmed = frac.replace(/0+$/, '');
   return `${main}${trimmed === '' ? '' : `.${trimmed}`}Z`;
+}
+
+/** Docker's log timestamp (`logs -t`): RFC 3339 in UTC with all nine fraction digits (`2024-05-01T10:00:00.120000000Z`). */
+export function logTimestamp(ms: number): string {
+  const iso = new Date(ms).toISOString(); // 2024-05-01T10:00:00.120Z
+  return `${iso.slice(0, 23)}000000Z`;
 }
 
 /** Docker's human text of an elapsed time in milliseconds ("Less than a second", "2 weeks"). */

@@ -9,7 +9,7 @@
  *     machine's local time, as Docker reads it.
  * The result is milliseconds since the epoch.
  */
-import { parseDurationNs } from './duration.ts';
+import { parseDurationMs } from './duration.ts';
 import { badFlagValue } from './usage-error.ts';
 
 const UNIX_RE = /^\d+(\.\d+)?$/;
@@ -26,11 +26,11 @@ export function parseTimestampMs(text: string, nowMs: number, flag: string): num
     const ms = Date.parse(iso);
     if (!Number.isNaN(ms)) return ms;
   }
-  let ns: number;
+  let ms: number;
   try {
-    ns = parseDurationNs(v, flag);
+    ms = parseDurationMs(v, flag);
   } catch {
     throw badFlagValue(flag, text, 'want a duration (10m), a Unix timestamp or an RFC 3339 date');
   }
-  return nowMs - Math.round(ns / 1e6);
+  return nowMs - Math.round(ms);
 }

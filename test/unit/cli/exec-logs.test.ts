@@ -6,10 +6,12 @@ import { Command, CommanderError } from 'commander';
 import { defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import type { ExecResult, LogChunk, Node, Service } from '../../../src/api/api-types.ts';
 import { apiError } from '../../../src/api/errors.ts';
-import type { ApiHandle, CliContext } from '../../../src/cli/client-options.ts';
+import type { CliContext } from '../../../src/cli/client-options.ts';
 import { exitStatus, registerExecCommand } from '../../../src/cli/exec.ts';
 import { logLines, parseTail, registerLogsCommand, serviceLogText, taskPrefix } from '../../../src/cli/logs.ts';
 import { registerServiceCommands } from '../../../src/cli/service.ts';
+import type { ApiImpl } from '../../support/recording-api.ts';
+import { recordingApi } from '../../support/recording-api.ts';
 
 interface Run {
   status: number;
@@ -20,21 +22,9 @@ interface Run {
   calls: [string, ...unknown[]][];
 }
 
-type Impl = Partial<Record<string, (...args: unknown[]) => unknown>>;
-
-async function run(argv: string[], impl: Impl = {}): Promise<Run> {
+async function run(argv: string[], impl: ApiImpl = {}): Promise<Run> {
   const r: Run = { status: 0, out: '', err: '', stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), calls: [] };
-  const api = new Proxy({} as ApiHandle, {
-    get(_target, prop: string) {
-      if (prop === 'close') return () => undefined;
-      return async (...args: unknown[]) => {
-        r.calls.push([prop, ...args]);
-        const f = impl[prop];
-        if (!f) throw new Error(`unexpected call ${prop}`);
-        return f(...args);
-      };
-    },
-  });
+  const api = recordingApi(r.calls, impl);
   const ctx: CliContext = {
     connect: () => api,
     out: (s) => void (r.out += s),

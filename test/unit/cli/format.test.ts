@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { Container, Network, Node, Service, Task } from '../../../src/api/api-types.ts';
+import type { Container, Network, Service, Task } from '../../../src/api/api-types.ts';
 import { defaultNetworkSpec, defaultServiceSpec, defaultContainerSpec } from '../../../src/api/api-defaults.ts';
 import { inspectJson } from '../../../src/cli/format/json.ts';
 import { renderList } from '../../../src/cli/format/list.ts';
@@ -12,6 +12,7 @@ import { renderTemplate } from '../../../src/cli/format/template.ts';
 import { parseListFormat, parseInspectFormat } from '../../../src/cli/parse/format-option.ts';
 import { buildIpamConfigs } from '../../../src/cli/parse/ipam.ts';
 import { isUsageError } from '../../../src/cli/parse/usage-error.ts';
+import { nodeObject as node } from '../../support/api-objects.ts';
 
 const NET_ID = 'n1abcdefghijklmnopqrstuvw';
 const NOW = Date.parse('2026-11-22T12:00:00.000Z');
@@ -55,20 +56,6 @@ function service(over: Partial<Service> = {}): Service {
     },
     serviceStatus: { runningTasks: 2, desiredTasks: 3 },
     updateStatus: { state: '', startedAt: '', completedAt: '', message: '' },
-    ...over,
-  };
-}
-
-function node(id: string, hostname: string, over: Partial<Node> = {}): Node {
-  return {
-    id,
-    version: 3,
-    createdAt: '2026-11-22T09:00:00Z',
-    updatedAt: '2026-11-22T09:00:00Z',
-    spec: { name: '', labels: {}, role: 'worker', availability: 'active' },
-    description: { hostname, platformOs: 'linux', platformArch: 'x86_64', version: '0.1.0' },
-    status: { state: 'ready', message: '', addr: '192.0.2.12', gossipPort: 7946 },
-    certFingerprint: 'ab12',
     ...over,
   };
 }

@@ -8,40 +8,30 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultServiceSpec } from '../../../src/api/api-defaults.ts';
-import type { LogChunk, Network, Node, Swarm, Task } from '../../../src/api/api-types.ts';
+import type { LogChunk, Network, Swarm, Task } from '../../../src/api/api-types.ts';
 import { apiError } from '../../../src/api/errors.ts';
 import type { NodeInfo } from '../../../src/agent/node-info.ts';
 import { byteTime, lineTimes, offsetSince, parseLogTimes } from '../../../src/agent/tasks/log-times.ts';
 import { readLog } from '../../../src/agent/tasks/logs.ts';
-import type { ApiHandle, CliContext } from '../../../src/cli/client-options.ts';
+import type { CliContext } from '../../../src/cli/client-options.ts';
 import { infoText, infoView, registerInfoCommand } from '../../../src/cli/info.ts';
 import type { LocalAgentProbe } from '../../../src/cli/local-agent.ts';
 import { LogCursors, followLogs } from '../../../src/cli/log-follow.ts';
 import type { FollowedLines } from '../../../src/cli/log-follow.ts';
-import { logTimestamp, parseSince, serviceLogText, stampedLog } from '../../../src/cli/logs.ts';
+import { parseSince, serviceLogText, stampedLog } from '../../../src/cli/logs.ts';
+import { logTimestamp } from '../../../src/cli/format/time.ts';
 import { parsePruneFilters, pruneMatches, registerNetworkCommands } from '../../../src/cli/network.ts';
 import { nodePsTargets, registerNodeCommands } from '../../../src/cli/node.ts';
 import { parseTimestampMs } from '../../../src/cli/parse/timestamp.ts';
 import { isUsageError } from '../../../src/cli/parse/usage-error.ts';
 import { NAME_ADJECTIVES, NAME_NOUNS, generateServiceName } from '../../../src/manager/service-names.ts';
+import type { ApiImpl } from '../../support/recording-api.ts';
+import { recordingApi } from '../../support/recording-api.ts';
+import { nodeObject as node } from '../../support/api-objects.ts';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 
 // ------------------------------------------------------------------------------ fixtures
-
-function node(id: string, hostname: string, over: Partial<Node> = {}): Node {
-  return {
-    id,
-    version: 3,
-    createdAt: '2026-11-22T09:00:00Z',
-    updatedAt: '2026-11-22T09:00:00Z',
-    spec: { name: '', labels: {}, role: 'worker', availability: 'active' },
-    description: { hostname, platformOs: 'linux', platformArch: 'x86_64', version: '0.1.0' },
-    status: { state: 'ready', message: '', addr: '192.0.2.12', gossipPort: 7946 },
-    certFingerprint: 'ab12',
-    ...over,
-  };
-}
 
 function task(id: string, slot: number, over: Partial<Task> = {}): Task {
   const spec = defaultServiceSpec('web').taskTemplate;
@@ -106,26 +96,13 @@ interface Run {
   calls: [string, ...unknown[]][];
 }
 
-type Impl = Partial<Record<string, (...args: unknown[]) => unknown>>;
-
 async function run(
   argv: string[],
-  impl: Impl,
+  impl: ApiImpl,
   probe: LocalAgentProbe = async () => ({ socket: '/x/agent.sock', info: undefined, why: 'no agent is running on it' }),
 ): Promise<Run> {
   const r: Run = { status: 0, out: '', err: '', calls: [] };
-  const api = new Proxy({} as ApiHandle, {
-    get(_target, prop: string) {
-      if (prop === 'close') return () => undefined;
-      if (prop === 'then') return undefined;
-      return async (...args: unknown[]) => {
-        r.calls.push([prop, ...args]);
-        const f = impl[prop];
-        if (!f) throw new Error(`unexpected call ${prop}`);
-        return f(...args);
-      };
-    },
-  });
+  const api = recordingApi(r.calls, impl);
   const ctx: CliContext = {
     connect: () => api,
     out: (s) => void (r.out += s),
@@ -379,7 +356,7 @@ t.test("node ps: Docker's columns, the command for the image, filters, -q", asyn
     }),
   ];
   tasks[0]!.spec.labels = { tier: 'front' };
-  const impl: Impl = {
+  const impl: ApiImpl = {
     inspectNode: (ref) => {
       const n = NODES.find((x) => x.id === ref || x.description.hostname === ref);
       if (!n) throw apiError('SHOAL_ERR_NODE_NOT_FOUND', `no such node: ${String(ref)}`);
@@ -503,7 +480,7 @@ t.test('info: counts, pools and ports, and the local data plane', async (t) => {
   t.match(noAgent, / {2}Agent: not reachable on \/d\/agent\.sock: no agent is running on it\n/);
   t.match(noAgent, /NodeID: \(unknown: no agent on this machine\)/);
 
-  const impl: Impl = {
+  const impl: ApiImpl = {
     inspectSwarm: () => SWARM,
     listNodes: () => nodes,
     listNetworks: () => [],
