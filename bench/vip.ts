@@ -70,10 +70,13 @@ function cleanup(): void {
     }
   }
 }
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
+// SIGTERM too: the bench runner ends a bench past its time limit with SIGTERM
+for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.on(signal, () => {
+    cleanup();
+    process.exit(status);
+  });
+}
 
 /** Backend address number n: 10.64.0.0 + n (up to 4 million). */
 function backendIp(n: number): string {

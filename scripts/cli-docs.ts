@@ -52,9 +52,14 @@ interface GroupNotes {
   readonly sections: Map<string, string>;
 }
 
+/** A notes text without its HTML comments (notes to the people who edit it). */
+function dropComments(text: string): string {
+  return text.replace(/<!--[\s\S]*?-->\n?/g, '');
+}
+
 /** Splits a notes file at its `## COMMAND PATH` headings; HTML comments are dropped. */
 export function parseNotes(text: string): GroupNotes {
-  const body = text.replace(/<!--[\s\S]*?-->\n?/g, '');
+  const body = dropComments(text);
   const sections = new Map<string, string>();
   const parts = body.split(/^## +(.+)$/m);
   for (let i = 1; i < parts.length; i += 2) {
@@ -187,7 +192,7 @@ function flagsNamed(text: string): string[] {
 export async function renderCliDoc(): Promise<string> {
   const intro = readNotes('intro');
   if (intro === undefined) throw new Error(`${join(CLI_NOTES_DIR, 'intro.md')} is missing`);
-  const parts: string[] = [GENERATED_NOTICE, '', intro.replace(/<!--[\s\S]*?-->\n?/g, '').trim(), ''];
+  const parts: string[] = [GENERATED_NOTICE, '', dropComments(intro).trim(), ''];
   const flags = new Set(['--help', '--version']);
   const problems: string[] = [];
 

@@ -16,7 +16,7 @@
  * Environment: SHOAL_BENCH_TIMEOUT_S overrides every bench's time limit (seconds).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -244,7 +244,7 @@ async function main(): Promise<number> {
   };
 
   const results = join(root, 'bench', 'results');
-  if (!existsSync(results)) mkdirSync(results, { recursive: true });
+  mkdirSync(results, { recursive: true });
   const jsonPath = join(results, `${record.date}.json`);
   const mdPath = join(results, `${record.date}.md`);
   writeFileSync(jsonPath, `${JSON.stringify(record, null, 2)}\n`);

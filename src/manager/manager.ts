@@ -17,6 +17,7 @@ import type { Clock, Timer } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
+import { processAlive } from '../common/process-alive.ts';
 import { ApiServer } from './api-server.ts';
 import { ensureManagerCertificates, initCluster, updateManagerAddr } from './cluster.ts';
 import type { ManagerConfig, ManagerConfigInput } from './config.ts';
@@ -51,26 +52,6 @@ export interface RunningManager {
   readonly port: number;
   close(): Promise<void>;
   destroy(): void;
-}
-
-/**
- * Whether a process still runs. A manager killed with SIGKILL stays a zombie until its
- * parent (often init, after the CLI that started it exited) reaps it: signal 0 still
- * reaches it, but it holds no file and serves nothing, so it does not keep the directory.
- */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // the state follows the command name, which is in parentheses and may hold any byte
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no procfs to tell: signal 0 reached it
-  }
 }
 
 /** Claims the data directory for this process (refuses one another live manager holds). */

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { ShoalError } from '../common/errors.ts';
+import { processAlive, procState } from '../common/process-alive.ts';
 import { native } from '../kernel/native.ts';
 import { netnsPath } from '../kernel/netns.ts';
 
@@ -57,7 +58,7 @@ export async function processesIn(namespaces: readonly string[]): Promise<Proces
 export function readProcess(pid: number): { argv: string[]; startTime: number; netnsInode: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (processState(stat) === 'Z') return undefined;
+    if (procState(stat) === 'Z') return undefined;
     const startTime = parseStartTime(stat);
     if (startTime === undefined) return undefined;
     const argv = splitCmdline(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
@@ -93,10 +94,6 @@ export function parseStartTime(stat: string): number | undefined {
   // rest[0] is field 3 (state), so field 22 is rest[19]
   const v = Number(rest[19]);
   return Number.isSafeInteger(v) ? v : undefined;
-}
-
-function processState(stat: string): string | undefined {
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
 }
 
 /** A daemon started by startDetached. */
@@ -178,18 +175,7 @@ export function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 /** Whether a process with this PID exists and is not a zombie. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return processState(readFileSync(`/proc/${pid}/stat`, 'utf8')) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export const alive: (pid: number) => boolean = processAlive;
 
 /** SIGTERM to each, then SIGKILL to those still running after `graceMs`. Returns the PIDs. */
 export async function endProcesses(pids: readonly number[], graceMs = 2000): Promise<number[]> {

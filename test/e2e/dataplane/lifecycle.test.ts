@@ -26,39 +26,17 @@
  * removes them.
  */
 import t from 'tap';
-import type { ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Service, Task } from '../../../src/api/api-types.ts';
 import { localApiRequest } from '../../../src/agent/local-client.ts';
 import { alive } from '../../../src/testbed/processes.ts';
 import { testbedPaths } from '../../../src/testbed/state.ts';
-import { type Cluster, inNs, spawnInNs, startCluster } from '../../support/dataplane.ts';
+import { type Cluster, inNs, startCluster } from '../../support/dataplane.ts';
 import { requireKernel } from '../../support/kernel.ts';
+import { finished, type LoadStatus, type PhaseCounts, READY, SERVER, setPhase, startLoad, stopLoads } from '../../support/load.ts';
 import { waitUntil } from '../../support/wait.ts';
-
-const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'lifecycle');
-const SERVER = [process.execPath, join(FIXTURES, 'server.mjs'), '80'];
-const LOAD = join(FIXTURES, 'load.mjs');
-/**
- * web's readiness: a task's process runs well before node listens on its port (a few hundred
- * ms, over a second on a loaded machine), and a task without a health check is a backend
- * from its start, as in Docker, so new tasks would refuse connections for that long. With a
- * health check a task gets connections once it answers, and a rolling update's next batch
- * waits for it.
- */
-const READY = [
-  '--health-cmd',
-  'curl -sf -o /dev/null --max-time 2 http://127.0.0.1:80/',
-  '--health-interval',
-  '500ms',
-  '--health-timeout',
-  '2s',
-  '--health-retries',
-  '3',
-];
 
 /** Requests a second: from outside (over the three hosts) and east-west (to the VIP). */
 const OUTSIDE_RATE = 60;
@@ -71,65 +49,6 @@ const SETTLE_MS = 180_000;
 const CONNTRACK_ESTABLISHED_DEFAULT = '432000';
 
 const LIVE_STATES = new Set(['new', 'pending', 'assigned', 'running']);
-
-interface PhaseCounts {
-  ok: number;
-  failed: number;
-  skipped: number;
-  errors: Record<string, number>;
-  byTask: Record<string, number>;
-  maxMs: number;
-  slow: number;
-  failures: Array<{ at: string; target: string; error: string; afterMs: number }>;
-}
-
-interface LoadStatus {
-  done: boolean;
-  elapsedMs: number;
-  order: string[];
-  phases: Record<string, PhaseCounts>;
-}
-
-/** One load generator: its process, the file that names its phase, the file it reports to. */
-interface Load {
-  name: string;
-  proc: ChildProcess;
-  control: string;
-  status: string;
-  stdout: string;
-  stderr: string;
-  exited: Promise<void>;
-}
-
-function startLoad(dir: string, name: string, ns: string, rate: number, targets: string[]): Load {
-  const control = join(dir, `${name}.phase`);
-  const status = join(dir, `${name}.status.json`);
-  writeFileSync(control, 'baseline\n');
-  const proc = spawnInNs(ns, [process.execPath, LOAD, control, status, String(rate), ...targets]);
-  const load: Load = { name, proc, control, status, stdout: '', stderr: '', exited: Promise.resolve() };
-  proc.stdout?.on('data', (d: Buffer) => {
-    load.stdout += d.toString();
-  });
-  proc.stderr?.on('data', (d: Buffer) => {
-    load.stderr += d.toString();
-  });
-  load.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-  return load;
-}
-
-function readStatus(load: Load): LoadStatus | undefined {
-  try {
-    return JSON.parse(readFileSync(load.status, 'utf8')) as LoadStatus;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Requests a load has finished in a phase (ok or failed). */
-function finished(load: Load, phase: string): number {
-  const p = readStatus(load)?.phases[phase];
-  return p ? p.ok + p.failed : 0;
-}
 
 function describe(p: PhaseCounts | undefined): string {
   if (!p) return 'no request';
@@ -212,21 +131,23 @@ if (requireKernel(t)) {
     }
     await waitUntil(() => answers(clientNs, `http://${vip}:80/`), 60_000, "web's VIP to answer from the client task");
 
-    const outside = startLoad(
+    const outside = startLoad(t, {
       dir,
-      'outside',
-      c.underlayNs,
-      OUTSIDE_RATE,
-      [1, 2, 3].map((h) => `${hostAddr(h)}:8080`),
-    );
-    const eastWest = startLoad(dir, 'east-west', clientNs, EAST_WEST_RATE, [`${vip}:80`]);
-    const loads = [outside, eastWest];
-    t.teardown(async () => {
-      for (const l of loads) {
-        if (l.proc.exitCode === null && l.proc.signalCode === null) l.proc.kill('SIGKILL');
-        await l.exited;
-      }
+      name: 'outside',
+      ns: c.underlayNs,
+      rate: OUTSIDE_RATE,
+      targets: [1, 2, 3].map((h) => `${hostAddr(h)}:8080`),
+      phase: 'baseline',
     });
+    const eastWest = startLoad(t, {
+      dir,
+      name: 'east-west',
+      ns: clientNs,
+      rate: EAST_WEST_RATE,
+      targets: [`${vip}:80`],
+      phase: 'baseline',
+    });
+    const loads = [outside, eastWest];
 
     /** web's (or any service's) tasks that are not over yet, from the manager. */
     const liveTasks = async (service: string): Promise<Task[]> =>
@@ -245,11 +166,6 @@ if (requireKernel(t)) {
     const webTasks = async (): Promise<string> =>
       (await liveTasks('web')).map((x) => `${x.id.slice(0, 12)}@h${c.hostOf(x.nodeId)}:${x.desiredState}/${x.status.state}`).join(' ');
 
-    /** Names a load's phase: a new file put in place, so the load never reads a half-written one. */
-    const setPhase = (l: Load, name: string): void => {
-      writeFileSync(`${l.control}.tmp`, `${name}\n`);
-      renameSync(`${l.control}.tmp`, l.control);
-    };
     const phases: string[] = [];
     /** Switches both loads to the phase, runs the change, waits for it to settle, then for a steady stretch. */
     const phase = async (name: string, change: () => Promise<void>, settle: () => Promise<boolean>): Promise<void> => {
@@ -375,16 +291,7 @@ if (requireKernel(t)) {
       throw err;
     } finally {
       // end the loads whatever happened, and keep what they counted
-      for (const l of loads) setPhase(l, 'end');
-      await Promise.race([Promise.all(loads.map((l) => l.exited)), new Promise((r) => setTimeout(r, 20_000))]);
-      results = loads.map((l) => {
-        const last = l.stdout.trim().split('\n').at(-1);
-        try {
-          return last ? (JSON.parse(last) as LoadStatus) : readStatus(l);
-        } catch {
-          return readStatus(l);
-        }
-      });
+      results = await stopLoads(loads);
       for (const [i, l] of loads.entries()) {
         if (l.stderr.trim() !== '') note(`${l.name} load stderr: ${l.stderr.trim()}`);
         const r = results[i];

@@ -28,15 +28,14 @@
 import t from 'tap';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { startManager } from '../../support/cli-e2e.ts';
 import { SHOAL_BIN } from '../../support/manager-harness.ts';
 import { type Cluster, exec, inNs, startCluster } from '../../support/dataplane.ts';
 import { requireKernel } from '../../support/kernel.ts';
+import { SERVER } from '../../support/load.ts';
 import { waitUntil } from '../../support/wait.ts';
 
-const SERVER = [process.execPath, join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'lifecycle', 'server.mjs'), '80'];
 const VXLAN_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
 const OUTSIDE = '192.0.2.1';
 
@@ -240,41 +239,25 @@ if (requireKernel(t)) {
         `the manager gives every onsix task an IPv6 address (${v6.join(' ')})`,
       );
       const [doc] = JSON.parse(await sh(['network', 'inspect', 'flags'])) as Array<Record<string, unknown>>;
+      const dockerKeys = [
+        'Name',
+        'Id',
+        'Created',
+        'Scope',
+        'Driver',
+        'EnableIPv6',
+        'IPAM',
+        'Internal',
+        'Attachable',
+        'Ingress',
+        'Containers',
+        'Options',
+        'Labels',
+        'Peers',
+      ];
       t.same(
-        Object.keys(doc!).filter((k) =>
-          [
-            'Name',
-            'Id',
-            'Created',
-            'Scope',
-            'Driver',
-            'EnableIPv6',
-            'IPAM',
-            'Internal',
-            'Attachable',
-            'Ingress',
-            'Containers',
-            'Options',
-            'Labels',
-            'Peers',
-          ].includes(k),
-        ),
-        [
-          'Name',
-          'Id',
-          'Created',
-          'Scope',
-          'Driver',
-          'EnableIPv6',
-          'IPAM',
-          'Internal',
-          'Attachable',
-          'Ingress',
-          'Containers',
-          'Options',
-          'Labels',
-          'Peers',
-        ],
+        Object.keys(doc!).filter((k) => dockerKeys.includes(k)),
+        dockerKeys,
         "Docker's keys in Docker's order",
       );
       t.equal(doc!['Name'], 'flags');

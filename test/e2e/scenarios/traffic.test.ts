@@ -21,32 +21,18 @@
  * health check, so a new task gets connections once it listens (as in lifecycle.test.ts).
  */
 import t from 'tap';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Service, Task } from '../../../src/api/api-types.ts';
 import { localApiRequest } from '../../../src/agent/local-client.ts';
 import { alive } from '../../../src/testbed/processes.ts';
 import { readState, testbedPaths } from '../../../src/testbed/state.ts';
-import { type Cluster, inNs, spawnInNs, startCluster } from '../../support/dataplane.ts';
+import { type Cluster, inNs, startCluster } from '../../support/dataplane.ts';
 import { requireKernel } from '../../support/kernel.ts';
+import { finished, READY, SERVER, setPhase, startLoad, stopLoads } from '../../support/load.ts';
 import { waitUntil } from '../../support/wait.ts';
 
-const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'lifecycle');
-const SERVER = [process.execPath, join(FIXTURES, 'server.mjs'), '80'];
-const LOAD = join(FIXTURES, 'load.mjs');
-const READY = [
-  '--health-cmd',
-  'curl -sf -o /dev/null --max-time 2 http://127.0.0.1:80/',
-  '--health-interval',
-  '500ms',
-  '--health-timeout',
-  '2s',
-  '--health-retries',
-  '3',
-];
 /** Requests a second of the steady load during scaling (over the three hosts). */
 const LOAD_RATE = 40;
 /** wrk runs until this many requests were answered in all (a count: nothing here is timed). */
@@ -161,13 +147,6 @@ async function backends(ns: string, table: string, key: string): Promise<string[
   return [...new Set([...r.stdout.matchAll(re)].map((m) => m[1]!))].sort();
 }
 
-interface PhaseCounts {
-  ok: number;
-  failed: number;
-  errors: Record<string, number>;
-  byTask: Record<string, number>;
-}
-
 if (requireKernel(t)) {
   t.test('traffic through the mesh: MACs and dnsrr, a load generator, scaling, drain, the manager and a node gone', async (t) => {
     const c: Cluster = await startCluster(t, 3);
@@ -278,64 +257,37 @@ if (requireKernel(t)) {
     await t.test(
       'scenario 6: scale to 5 then 2 under a steady load: no failed request, every balancer holds the running tasks',
       async (t) => {
-        const control = join(dir, 'load.phase');
-        const status = join(dir, 'load.status.json');
-        writeFileSync(control, 'scale web=5\n');
-        const setPhase = (name: string): void => {
-          writeFileSync(`${control}.tmp`, `${name}\n`);
-          renameSync(`${control}.tmp`, control);
-        };
-        const load: ChildProcess = spawnInNs(c.underlayNs, [
-          process.execPath,
-          LOAD,
-          control,
-          status,
-          String(LOAD_RATE),
-          ...[1, 2, 3].map((h) => `${hostAddr(h)}:8080`),
-        ]);
-        let stdout = '';
-        load.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-        const exited = new Promise<void>((resolve) => load.once('exit', () => resolve()));
-        t.teardown(async () => {
-          if (load.exitCode === null && load.signalCode === null) load.kill('SIGKILL');
-          await exited;
+        const load = startLoad(t, {
+          dir,
+          name: 'load',
+          ns: c.underlayNs,
+          rate: LOAD_RATE,
+          targets: [1, 2, 3].map((h) => `${hostAddr(h)}:8080`),
+          phase: 'scale web=5',
         });
-        const phase = (name: string): PhaseCounts | undefined => {
-          try {
-            return (JSON.parse(readFileSync(status, 'utf8')) as { phases: Record<string, PhaseCounts> }).phases[name];
-          } catch {
-            return undefined;
-          }
-        };
         const stretch = async (name: string): Promise<void> => {
-          const from = (phase(name)?.ok ?? 0) + (phase(name)?.failed ?? 0);
-          await waitUntil(
-            () => (phase(name)?.ok ?? 0) + (phase(name)?.failed ?? 0) - from >= LOAD_RATE * 3,
-            60_000,
-            `${name}: a steady stretch of requests`,
-            { intervalMs: 100 },
-          );
+          const from = finished(load, name);
+          await waitUntil(() => finished(load, name) - from >= LOAD_RATE * 3, 60_000, `${name}: a steady stretch of requests`, {
+            intervalMs: 100,
+          });
         };
         await sh(['service', 'scale', 'web=5']);
         await waitUntil(() => healthy(5), 180_000, 'web to run 5 healthy tasks', { retryErrors: true });
         await stretch('scale web=5');
-        setPhase('scale web=2');
+        setPhase(load, 'scale web=2');
         await sh(['service', 'scale', 'web=2']);
         const two = await waitUntil(() => healthy(2), 180_000, 'web to run 2 tasks and no other', { retryErrors: true });
         await stretch('scale web=2');
-        setPhase('after');
+        setPhase(load, 'after');
         await stretch('after');
-        setPhase('end');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-        const last = stdout.trim().split('\n').at(-1) ?? '';
-        const result = (last ? JSON.parse(last) : JSON.parse(readFileSync(status, 'utf8'))) as { phases: Record<string, PhaseCounts> };
+        const [result] = await stopLoads([load]);
         for (const name of ['scale web=5', 'scale web=2', 'after']) {
-          const p = result.phases[name];
+          const p = result?.phases[name];
           t.ok(p && p.ok > 0, `${name}: requests answered (${JSON.stringify(p?.byTask)})`);
           t.equal(p?.failed ?? 0, 0, `${name}: 0 failed requests ${JSON.stringify(p?.errors ?? {})}`);
         }
         const twoNames = two.map((x) => x.id.slice(0, 12)).sort();
-        t.same(Object.keys(result.phases['after']?.byTask ?? {}).sort(), twoNames, 'after convergence only the 2 running tasks answer');
+        t.same(Object.keys(result?.phases['after']?.byTask ?? {}).sort(), twoNames, 'after convergence only the 2 running tasks answer');
 
         const frontAddrs = two.map((x) => addrOn(x, front.id)).sort();
         const ingressAddrs = two.map((x) => addrOn(x, ingress.id)).sort();
