@@ -71,7 +71,10 @@ function cleanup(): void {
   }
 }
 // SIGTERM too: the bench runner ends a bench past its time limit with SIGTERM
-for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [signal, status] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   process.on(signal, () => {
     cleanup();
     process.exit(status);
