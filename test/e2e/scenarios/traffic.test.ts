@@ -284,7 +284,11 @@ if (requireKernel(t)) {
         for (const name of ['scale web=5', 'scale web=2', 'after']) {
           const p = result?.phases[name];
           t.ok(p && p.ok > 0, `${name}: requests answered (${JSON.stringify(p?.byTask)})`);
-          t.equal(p?.failed ?? 0, 0, `${name}: 0 failed requests ${JSON.stringify(p?.errors ?? {})}`);
+          t.equal(
+            p?.failed ?? 0,
+            0,
+            `${name}: 0 failed requests ${JSON.stringify(p?.errors ?? {})}${p && p.failed > 0 ? `\n  first failures: ${JSON.stringify(p.failures.slice(0, 20))}` : ''}`,
+          );
         }
         const twoNames = two.map((x) => x.id.slice(0, 12)).sort();
         t.same(Object.keys(result?.phases['after']?.byTask ?? {}).sort(), twoNames, 'after convergence only the 2 running tasks answer');
