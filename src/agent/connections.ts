@@ -4,20 +4,22 @@
  * src/kernel/sock-diag.ts for why not /proc/PID/net/tcp), or from /proc/PID/net/tcp and
  * tcp6 when sock_diag cannot be used: no process is started, no conntrack needed.
  *
- * Inbound = established sockets whose local port is one the sandbox listens on; the task's
- * own outbound connections (to a database, say) are not waited for.
+ * Inbound = sockets from handshake to last acknowledgement (INBOUND_STATES in sock-diag.ts)
+ * whose local port is one the sandbox listens on; the task's own outbound connections (to a
+ * database, say) are not waited for.
  */
 import { readFile } from 'node:fs/promises';
 import { ShoalError } from '../common/errors.ts';
-import { inboundTcpConnections } from '../kernel/sock-diag.ts';
+import { INBOUND_STATES, inboundTcpConnections } from '../kernel/sock-diag.ts';
 
 const LISTEN = '0A';
-const ESTABLISHED = '01';
+/** INBOUND_STATES as /proc/net/tcp prints them (two hex digits; a request socket shows as SYN_RECV, 03). */
+const OPEN = new Set(INBOUND_STATES.map((st) => st.toString(16).toUpperCase().padStart(2, '0')));
 
-/** The inbound established connections in one /proc/net/tcp{,6} text and the listening ports it shows. */
-export function parseProcNetTcp(text: string): { listening: Set<number>; established: number[] } {
+/** The local ports of the open connections in one /proc/net/tcp{,6} text and the listening ports it shows. */
+export function parseProcNetTcp(text: string): { listening: Set<number>; open: number[] } {
   const listening = new Set<number>();
-  const established: number[] = [];
+  const open: number[] = [];
   const lines = text.split('\n');
   for (let i = 1; i < lines.length; i++) {
     const f = lines[i]!.trim().split(/\s+/);
@@ -26,9 +28,9 @@ export function parseProcNetTcp(text: string): { listening: Set<number>; establi
     const port = Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
     if (!Number.isInteger(port)) continue;
     if (f[3] === LISTEN) listening.add(port);
-    else if (f[3] === ESTABLISHED) established.push(port);
+    else if (OPEN.has(f[3]!)) open.push(port);
   }
-  return { listening, established };
+  return { listening, open };
 }
 
 /** How many inbound TCP connections the sandbox of process `pid` holds open now (0 when it is gone). */
@@ -39,7 +41,7 @@ export async function inboundConnections(pid: number): Promise<number> {
     if (err instanceof ShoalError && err.code === 'SHOAL_ERR_NETNS_NOT_FOUND') return 0;
   }
   const listening = new Set<number>();
-  const established: number[] = [];
+  const open: number[] = [];
   for (const file of ['tcp', 'tcp6']) {
     let text: string;
     try {
@@ -49,7 +51,7 @@ export async function inboundConnections(pid: number): Promise<number> {
     }
     const r = parseProcNetTcp(text);
     for (const p of r.listening) listening.add(p);
-    established.push(...r.established);
+    open.push(...r.open);
   }
-  return established.filter((p) => listening.has(p)).length;
+  return open.filter((p) => listening.has(p)).length;
 }

@@ -8,8 +8,9 @@
  *   "failed" with its exit code) or the manager asks it down ("shutdown"). A task asked
  *   down first drains: it leaves every load balancer (its endpoints turn "draining"), and
  *   runs on until the manager says every node that balanced to it let it go
- *   (`task.drained`); then the agent waits for its open inbound connections to end, up to
- *   the stop grace period, and stops it: SIGTERM, then SIGKILL after the stop grace
+ *   (`task.drained`); then the agent waits for its open inbound connections to end (from
+ *   handshake to last acknowledgement, and none open twice, QUIET_MS apart), up to the
+ *   stop grace period, and stops it: SIGTERM, then SIGKILL after the stop grace
  *   period. A stopped workload's sandbox leaves the model and the overlay sync removes it.
  *
  * Processes outlive the agent: at start the runtime adopts those still running (same PID),
@@ -27,6 +28,8 @@ import type { ProcessSpec, RuntimeEvent, TaskRuntime } from './tasks/runtime.ts'
 
 const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
 const DEFAULT_GRACE_MS = 10_000;
+/** How long a drained task with no open connection waits before the second look that lets it stop. */
+const QUIET_MS = 250;
 /** Ended workloads whose logs stay readable after the manager forgot them. */
 export const RETAINED_ENDED = 32;
 
@@ -362,12 +365,23 @@ export class Workloads {
     if (!count) return;
     const clock = this.o.clock ?? systemClock;
     const deadline = clock.now() + graceMs;
+    const pause = (ms: number): Promise<void> =>
+      new Promise<void>((resolve) => clock.setTimer(Math.min(ms, Math.max(1, deadline - clock.now())), resolve));
     let open = await count(w).catch(() => 0);
-    if (open === 0) return;
-    this.o.logger.info({ id: w.id, name: w.name, open, graceMs }, 'drained: waiting for open connections to end');
-    while (open > 0 && clock.now() < deadline && w.phase === 'stopping') {
-      await new Promise<void>((resolve) => clock.setTimer(Math.min(100, Math.max(1, deadline - clock.now())), resolve));
+    let logged = false;
+    for (;;) {
+      while (open > 0 && clock.now() < deadline && w.phase === 'stopping') {
+        if (!logged) this.o.logger.info({ id: w.id, name: w.name, open, graceMs }, 'drained: waiting for open connections to end');
+        logged = true;
+        await pause(100);
+        open = await count(w).catch(() => 0);
+      }
+      if (open > 0 || clock.now() >= deadline || w.phase !== 'stopping') break;
+      // None open: read once more a moment later, for a connection a load balancer sent
+      // just before it let the task go whose first packet was still on its way.
+      await pause(QUIET_MS);
       open = await count(w).catch(() => 0);
+      if (open === 0) return;
     }
     if (open > 0) this.o.logger.info({ id: w.id, name: w.name, open }, 'stop grace period over with connections still open');
   }

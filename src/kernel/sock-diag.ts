@@ -1,7 +1,8 @@
 /**
  * A network namespace's TCP sockets over sock_diag (NETLINK_SOCK_DIAG, the inet_diag dump
  * `ss -tn` uses), asking the kernel for the states wanted only: the ports it listens on
- * (readiness), and its inbound established connections (a draining task's wait).
+ * (readiness), and its inbound connections, from handshake to last acknowledgement (a
+ * draining task's wait).
  *
  * Why not /proc/PID/net/tcp: to print it, the kernel walks its whole established hash, the
  * one table every namespace's connections and TIME_WAIT sockets share, skipping the other
@@ -35,7 +36,30 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const IPPROTO_TCP = 6;
 const TCP_ESTABLISHED = 1;
+const TCP_SYN_RECV = 3;
+const TCP_FIN_WAIT1 = 4;
+const TCP_CLOSE_WAIT = 8;
+const TCP_LAST_ACK = 9;
 const TCP_LISTEN = 10;
+const TCP_CLOSING = 11;
+const TCP_NEW_SYN_RECV = 12;
+/**
+ * The states of an inbound connection a task must not be stopped under: in its handshake
+ * (a request socket, NEW_SYN_RECV, or SYN_RECV), open, closed by the client with the task
+ * still answering (CLOSE_WAIT), or closed by the task with its last bytes or FIN not yet
+ * acknowledged (FIN_WAIT1, CLOSING, LAST_ACK): stopping the process and removing the
+ * sandbox then would lose the answer, and the client would wait for its timeout. FIN_WAIT2
+ * and TIME_WAIT are left out: the client has acknowledged everything the task sent.
+ */
+export const INBOUND_STATES: readonly number[] = [
+  TCP_ESTABLISHED,
+  TCP_SYN_RECV,
+  TCP_FIN_WAIT1,
+  TCP_CLOSE_WAIT,
+  TCP_LAST_ACK,
+  TCP_CLOSING,
+  TCP_NEW_SYN_RECV,
+];
 const REQUEST_BYTES = 56;
 const SOCKET_BUFFER = 256 * 1024;
 
@@ -102,12 +126,12 @@ export async function listeningTcpPorts(nsPath: string, timeoutMs = 2_000): Prom
 }
 
 /**
- * How many inbound TCP connections the namespace at `nsPath` holds open: established
- * sockets whose local port is one it listens on (its own outbound connections, to a
+ * How many inbound TCP connections the namespace at `nsPath` holds: sockets in one of
+ * INBOUND_STATES whose local port is one it listens on (its own outbound connections, to a
  * database say, are not counted).
  */
 export async function inboundTcpConnections(nsPath: string, timeoutMs = 2_000): Promise<number> {
-  const socks = await tcpSockets(nsPath, [TCP_LISTEN, TCP_ESTABLISHED], timeoutMs);
+  const socks = await tcpSockets(nsPath, [TCP_LISTEN, ...INBOUND_STATES], timeoutMs);
   const listening = new Set(socks.filter((s) => s.state === TCP_LISTEN).map((s) => s.port));
-  return socks.filter((s) => s.state === TCP_ESTABLISHED && listening.has(s.port)).length;
+  return socks.filter((s) => s.state !== TCP_LISTEN && listening.has(s.port)).length;
 }

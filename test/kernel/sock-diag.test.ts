@@ -3,7 +3,9 @@
  * against what the namespace really has: TCP sockets that listen (IPv4 and dual-stack IPv6)
  * are reported by port; a bound socket that does not listen, a connected socket, a UDP
  * socket and the sockets of another namespace are not; an accepted connection is inbound,
- * its client's end is not. A namespace that is gone is NETNS_NOT_FOUND.
+ * its client's end is not, and neither is a connection in its handshake (the final ACK
+ * dropped) nor one whose answer is not yet acknowledged (the client's input dropped). A
+ * namespace that is gone is NETNS_NOT_FOUND.
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -106,6 +108,69 @@ t.test('the listening TCP ports of a namespace, and nothing else', async (t) => 
   );
   t.equal(await inboundTcpConnections(netnsPath(other)), 0, 'none in the other namespace');
   t.equal(await inboundTcpConnections(`/proc/${client.pid}/ns/net`), 1, "through the client's namespace link");
+});
+
+t.test('a connection in its handshake and one with its answer unacknowledged are inbound', async (t) => {
+  const ns = throwawayNetns(t, 'sdiag4');
+  if (!ns) return;
+  await execInNetns(ns, 'ip', ['link', 'set', 'lo', 'up']);
+  // Bare ACKs to 8080 are lost: the third step of the handshake never reaches the listener,
+  // which keeps a request socket (NEW_SYN_RECV). Bare ACKs from 8081 are lost: the answer
+  // and FIN the server sends are never acknowledged, so its socket stays in FIN_WAIT1.
+  await execInNetns(ns, 'nft', ['add table inet sdiag']);
+  await execInNetns(ns, 'nft', ['add chain inet sdiag in { type filter hook input priority 0; }']);
+  await execInNetns(ns, 'nft', ['add rule inet sdiag in tcp dport 8080 tcp flags & (syn | ack) == ack drop']);
+  await execInNetns(ns, 'nft', ['add rule inet sdiag in tcp sport 8081 tcp flags & (syn | ack) == ack drop']);
+  const n = native();
+  const closers: Array<() => void> = [];
+  t.teardown(() => {
+    for (const c of closers) c();
+  });
+  const listen = async (port: number, onConnection: (c: net.Socket) => void): Promise<void> => {
+    const fd = n.openSocket(netnsPath(ns), n.constants.AF_INET, n.constants.SOCK_STREAM, 0, '127.0.0.1', port);
+    const server = net.createServer((c) => {
+      c.on('error', () => c.destroy());
+      onConnection(c);
+    });
+    await new Promise<void>((resolve) => server.listen({ fd }, resolve));
+    closers.push(() => server.close());
+  };
+  let answered = false;
+  await listen(8080, () => {});
+  await listen(8081, (c) => {
+    c.end('x'.repeat(2000));
+    answered = true;
+  });
+  t.equal(await inboundTcpConnections(netnsPath(ns)), 0, 'nothing yet');
+
+  const connectFrom = (port: number): void => {
+    const client = spawn(
+      'ip',
+      ['netns', 'exec', ns, 'python3', '-c', `import socket,time; s=socket.create_connection(("127.0.0.1",${port})); time.sleep(30)`],
+      {
+        stdio: 'ignore',
+      },
+    );
+    closers.push(() => {
+      if (client.exitCode === null) client.kill('SIGTERM');
+    });
+  };
+  const until = async (what: string, ok: () => Promise<boolean>): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  connectFrom(8080);
+  await until('the handshake to 8080', async () => (await inboundTcpConnections(netnsPath(ns))) === 1);
+  t.pass('the connection in its handshake (NEW_SYN_RECV) is inbound');
+
+  // The answering server: the client's end on the listener's port (8081) counts once the
+  // answer is sent; it stays unacknowledged for as long as the rule drops the client's ACKs.
+  connectFrom(8081);
+  await until('the answer on 8081', async () => answered && (await inboundTcpConnections(netnsPath(ns))) === 2);
+  t.pass('the closed connection whose answer is unacknowledged (FIN_WAIT1) is inbound');
 });
 
 t.test('a namespace that is gone is NETNS_NOT_FOUND', async (t) => {

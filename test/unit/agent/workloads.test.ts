@@ -240,10 +240,27 @@ t.test('a task asked down drains first: it runs until drained, then waits for it
   t.same(rt.stopped, [], 'drained, but two connections are still open');
   t.equal(w.get('d1')?.phase, 'stopping');
   open = 0;
-  await settle();
-  await settle();
+  // it stops after a second look a moment later finds none open either
+  const deadline = Date.now() + 10_000;
+  while (rt.stopped.length === 0 && Date.now() < deadline) await settle();
   t.same(rt.stopped, ['d1'], 'stopped once its connections ended');
   t.equal(reports.filter((r) => r.taskId === 'd1').at(-1)?.status.state, 'shutdown');
+});
+
+t.test('a drained task with none open looks again a moment later, and waits for a connection that arrived meanwhile', async (t) => {
+  const answers = [0, 1, 0, 0];
+  let calls = 0;
+  const { rt, w, settle } = setup({ openConnections: async () => answers[Math.min(calls++, answers.length - 1)]! });
+  t.teardown(() => w.runner.stop());
+  w.runner.start();
+  w.setAssignment(state([task('q1', 'running')]));
+  w.overlayApplied(new Set(['q1']));
+  await settle();
+  w.setAssignment(state([task('q1', 'shutdown', { drained: true })]));
+  const deadline = Date.now() + 10_000;
+  while (rt.stopped.length === 0 && Date.now() < deadline) await settle();
+  t.same(rt.stopped, ['q1']);
+  t.equal(calls, 4, 'none, then one that arrived, then none twice: stopped after the fourth look');
 });
 
 t.test('a drained task whose connections never end is stopped at the end of its stop grace period', async (t) => {
