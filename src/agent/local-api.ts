@@ -15,12 +15,12 @@
  */
 import { chmodSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { join } from 'node:path';
+import { dataDirPaths } from '../api/data-dir.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Agent } from './agent.ts';
 
 export function agentSocketPath(dataDir: string): string {
-  return join(dataDir, 'agent.sock');
+  return dataDirPaths(dataDir).agentSocket;
 }
 
 const MAX_BODY = 1024 * 1024;

@@ -18,7 +18,10 @@ export const DEFAULT_DATA_DIR = '/var/lib/shoal';
 
 export interface DataDirPaths {
   root: string;
+  /** The manager's unix socket. */
   socket: string;
+  /** The agent's local socket (GET /status, /info, /doctor). */
+  agentSocket: string;
   db: string;
   pidFile: string;
   certDir: string;
@@ -33,6 +36,7 @@ export function dataDirPaths(root: string): DataDirPaths {
   return {
     root,
     socket: join(root, 'manager.sock'),
+    agentSocket: join(root, 'agent.sock'),
     db: join(root, 'manager.db'),
     pidFile: join(root, 'manager.pid'),
     certDir,

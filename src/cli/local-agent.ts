@@ -5,9 +5,8 @@
  * for the node's part of its report. The agent's client is loaded only when a command
  * asks, so commands that never need the agent load nothing of it.
  */
-import { join } from 'node:path';
 import type { NodeInfo } from '../agent/node-info.ts';
-import { resolveDataDir } from '../api/data-dir.ts';
+import { dataDirPaths, resolveDataDir } from '../api/data-dir.ts';
 
 /** How long to wait for the local agent: it answers from memory, so a slow answer means trouble. */
 const LOCAL_AGENT_TIMEOUT_MS = 5_000;
@@ -24,7 +23,7 @@ export interface LocalAgent {
 }
 
 export function localAgentSocket(dataDir: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
-  return join(resolveDataDir(dataDir, env as NodeJS.ProcessEnv), 'agent.sock');
+  return dataDirPaths(resolveDataDir(dataDir, env as NodeJS.ProcessEnv)).agentSocket;
 }
 
 /** Asks the agent on DATA-DIR/agent.sock for GET /info. Never throws: a failure is `why`. */
