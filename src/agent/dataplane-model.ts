@@ -16,6 +16,9 @@ export const MTU_OPTION = 'com.docker.network.driver.mtu';
 export const EGRESS_SUBNET = '172.18.0.0/16';
 export const EGRESS_GATEWAY = '172.18.0.1';
 export const VXLAN_PORT = 4789;
+/** The manager's API and gossip ports by default (Docker's): guarded from tasks with VXLAN_PORT. */
+export const MANAGER_PORT = 2377;
+export const GOSSIP_PORT = 7946;
 
 /** Something that owns a sandbox: a task or a standalone container. */
 export interface SandboxOwner {
@@ -36,6 +39,12 @@ export interface ModelInput {
   remotes: ReadonlyMap<string, readonly RemoteEndpoint[]>;
   /** Interface names per sandbox: network id (or EGRESS_KEY) -> eth<N>; absent = positional. */
   ifnames?: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /**
+   * Ports of this cluster a task may not reach through its egress, besides the defaults
+   * (TCP MANAGER_PORT and GOSSIP_PORT, UDP VXLAN_PORT and GOSSIP_PORT): this node's gossip
+   * port and its manager's port when they differ.
+   */
+  controlPorts?: { tcp: readonly number[]; udp: readonly number[] };
 }
 
 /** The key of the egress interface among a sandbox's interface names. */
@@ -121,6 +130,10 @@ export function buildOverlayModel(input: ModelInput): OverlayModel {
     sandboxes: sandboxes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
     remotes,
     egress: { subnet: EGRESS_SUBNET, gateway: EGRESS_GATEWAY },
+    controlPorts: {
+      tcp: sortedPorts([MANAGER_PORT, GOSSIP_PORT, ...(input.controlPorts?.tcp ?? [])]),
+      udp: sortedPorts([VXLAN_PORT, GOSSIP_PORT, ...(input.controlPorts?.udp ?? [])]),
+    },
   };
 }
 
@@ -130,4 +143,8 @@ export function taskOwner(t: Task): SandboxOwner {
 
 export function containerOwner(c: Container): SandboxOwner {
   return { id: c.id, networks: c.networks.map((n) => ({ networkId: n.networkId, addresses: n.addresses, mac: n.mac })) };
+}
+
+function sortedPorts(ports: readonly number[]): number[] {
+  return [...new Set(ports.filter((p) => Number.isInteger(p) && p > 0 && p < 65536))].sort((a, b) => a - b);
 }

@@ -4,6 +4,7 @@
  * agent hands it what it holds, nothing here reads the kernel.
  */
 import type { Service } from '../api/api-types.ts';
+import type { GossipDrops } from '../gossip/index.ts';
 
 export interface NodeInfo {
   nodeId: string;
@@ -23,6 +24,8 @@ export interface NodeInfo {
   lbTables: number;
   resolver: { sandboxes: number; queries: number };
   workloads: { running: number; total: number };
+  /** Received gossip dropped, by reason (docs/operations.md, Security); absent before gossip started. */
+  gossipDrops?: GossipDrops;
 }
 
 export interface NodeInfoSources {
@@ -38,6 +41,7 @@ export interface NodeInfoSources {
   resolverSandboxes: number;
   resolverQueries: number;
   workloadPhases: readonly string[];
+  gossipDrops?: GossipDrops;
 }
 
 export function nodeInfo(src: NodeInfoSources): NodeInfo {
@@ -58,5 +62,6 @@ export function nodeInfo(src: NodeInfoSources): NodeInfo {
     lbTables: src.lbTables,
     resolver: { sandboxes: src.resolverSandboxes, queries: src.resolverQueries },
     workloads: { running: src.workloadPhases.filter((p) => p === 'running').length, total: src.workloadPhases.length },
+    ...(src.gossipDrops ? { gossipDrops: src.gossipDrops } : {}),
   };
 }

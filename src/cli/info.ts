@@ -13,6 +13,7 @@ import type { Command } from 'commander';
 import { DEFAULT_GOSSIP_PORT } from '../api/api-defaults.ts';
 import type { Network, Node, Service, Swarm, Task } from '../api/api-types.ts';
 import type { NodeInfo } from '../agent/node-info.ts';
+import type { GossipDrops } from '../gossip/index.ts';
 import { SHOAL_VERSION } from '../common/version.ts';
 import type { CliContext } from './client-options.ts';
 import { apiGroupOptions, clientFlags, processContext, runCommand } from './client-options.ts';
@@ -137,8 +138,17 @@ export function infoText(v: InfoView): string {
       'Resolver',
       d.resolver.sandboxes > 0 ? `answering in ${d.resolver.sandboxes} sandbox(es), ${d.resolver.queries} queries` : 'no sandbox served',
     );
+    if (d.gossipDrops) add(2, 'Gossip dropped', gossipDropsText(d.gossipDrops));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** `0`, or the total and its non-zero reasons: `5 (notSealed 2, replayed 3)`. */
+function gossipDropsText(d: GossipDrops): string {
+  const parts = Object.entries(d)
+    .filter(([k, v]) => k !== 'total' && v > 0)
+    .map(([k, v]) => `${k} ${v}`);
+  return parts.length === 0 ? '0' : `${d.total} (${parts.join(', ')})`;
 }
 
 /** The manager the handle talks to, as its connection names it. */

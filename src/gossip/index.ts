@@ -15,7 +15,16 @@ export {
   type GossipConfigInput,
 } from './config.ts';
 export { GOSSIP_ERRORS, type GossipErrorCode } from './errors.ts';
-export { Keyring, createKeyring, generateGossipKey, gossipKeyId, GOSSIP_KEY_BYTES, type KeyringStats } from './keyring.ts';
+export {
+  Keyring,
+  createKeyring,
+  generateGossipKey,
+  gossipKeyId,
+  GOSSIP_KEY_BYTES,
+  type KeyringOptions,
+  type KeyringStats,
+} from './keyring.ts';
+export { ReplayWindow, defaultReplayWindowConfig, type ReplayWindowConfig, type ReplayVerdict } from './replay-window.ts';
 export {
   GossipNode,
   createGossipNode,
@@ -24,6 +33,7 @@ export {
   type GossipNodeBaseOptions,
   type SimulatedNodeOptions,
   type GossipStats,
+  type GossipDrops,
   type NodeStatus,
 } from './memberlist.ts';
 export { GossipTables, type TableWatcher } from './tables.ts';

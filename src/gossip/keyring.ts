@@ -17,20 +17,31 @@
  *   32-bit counter. Nonces never repeat within a node, and two nodes collide only if they
  *   draw the same 64-bit prefix, so GCM's unique-nonce requirement holds without the 2^32
  *   message ceiling of fully random 96-bit nonces shared by a whole cluster.
- * - Authenticated data: the envelope version, the kind (datagram or stream) and the key id,
- *   so a datagram cannot be replayed as a stream frame, nor a frame of another version.
+ * - Authenticated data: the envelope version, the kind (datagram or stream), the key id and
+ *   the send time, so a datagram cannot be replayed as a stream frame, nor a frame of
+ *   another version, nor an old envelope with a new time.
+ * - Replays: an envelope that authenticated is accepted once, and only when its send time
+ *   is within the replay window's age of this node's wall clock (replay-window.ts): the
+ *   same envelope again, or one captured and sent later, is dropped and counted. The check
+ *   runs after authentication, so forged input never touches the windows.
  * - Unauthenticated input is never an exception: open() returns undefined and counts why.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { type Clock, systemClock } from '../common/clock.ts';
 import { gossipError } from './errors.ts';
 import {
   ENVELOPE_AAD_BYTES,
   ENVELOPE_HEADER_BYTES,
+  ENVELOPE_NONCE_OFFSET,
+  ENVELOPE_NONCE_PREFIX_BYTES,
   ENVELOPE_OVERHEAD,
+  ENVELOPE_SENT_AT_BYTES,
+  ENVELOPE_SENT_AT_OFFSET,
   ENVELOPE_TAG_BYTES,
   ENVELOPE_VERSION,
   type EnvelopeKind,
 } from './envelope.ts';
+import { defaultReplayWindowConfig, ReplayWindow, type ReplayWindowConfig, type ReplayWindowStats } from './replay-window.ts';
 
 export const GOSSIP_KEY_BYTES = 32;
 
@@ -43,6 +54,17 @@ export interface KeyringStats {
   rejectedKind: number;
   rejectedUnknownKey: number;
   rejectedAuth: number;
+  /** Authenticated, but sent outside the replay window's age (or before this node started). */
+  rejectedStale: number;
+  /** Authenticated, but its nonce was seen already (a replay). */
+  rejectedReplay: number;
+}
+
+export interface KeyringOptions {
+  /** Its wallNow() stamps sealed envelopes and judges their age; default the system clock. */
+  readonly clock?: Pick<Clock, 'wallNow'>;
+  /** The replay window's limits; default defaultReplayWindowConfig(). */
+  readonly replay?: ReplayWindowConfig;
 }
 
 interface InstalledKey {
@@ -84,10 +106,16 @@ export class Keyring {
     rejectedKind: 0,
     rejectedUnknownKey: 0,
     rejectedAuth: 0,
+    rejectedStale: 0,
+    rejectedReplay: 0,
   };
+  private readonly clock: Pick<Clock, 'wallNow'>;
+  private readonly replay: ReplayWindow;
 
   /** `keys[primary]` (default the first) seals; all open. At least one key is required. */
-  constructor(keys: readonly Uint8Array[], primary = 0) {
+  constructor(keys: readonly Uint8Array[], primary = 0, options: KeyringOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.replay = new ReplayWindow(options.replay ?? defaultReplayWindowConfig(), this.clock.wallNow());
     if (keys.length === 0) throw gossipError('SHOAL_ERR_GOSSIP_BAD_KEY', 'a keyring needs at least one key');
     for (const k of keys) this.install(k);
     const p = keys[primary];
@@ -140,8 +168,9 @@ export class Keyring {
     out[0] = ENVELOPE_VERSION;
     out[1] = kind;
     out.writeUInt32BE(k.id, 2);
-    this.nextNonce(out, 6);
-    const cipher = createCipheriv('aes-256-gcm', k.key, out.subarray(6, ENVELOPE_HEADER_BYTES));
+    out.writeUIntBE(Math.max(0, Math.floor(this.clock.wallNow())), ENVELOPE_SENT_AT_OFFSET, ENVELOPE_SENT_AT_BYTES);
+    this.nextNonce(out, ENVELOPE_NONCE_OFFSET);
+    const cipher = createCipheriv('aes-256-gcm', k.key, out.subarray(ENVELOPE_NONCE_OFFSET, ENVELOPE_HEADER_BYTES));
     cipher.setAAD(out.subarray(0, ENVELOPE_AAD_BYTES));
     const n = cipher.update(plaintext).copy(out, ENVELOPE_HEADER_BYTES);
     const tail = cipher.final();
@@ -171,10 +200,11 @@ export class Keyring {
       this.stats.rejectedUnknownKey++;
       return undefined;
     }
-    const nonce = buf.subarray(6, ENVELOPE_HEADER_BYTES);
+    const nonce = buf.subarray(ENVELOPE_NONCE_OFFSET, ENVELOPE_HEADER_BYTES);
     const aad = buf.subarray(0, ENVELOPE_AAD_BYTES);
     const body = buf.subarray(ENVELOPE_HEADER_BYTES, buf.length - ENVELOPE_TAG_BYTES);
     const tag = buf.subarray(buf.length - ENVELOPE_TAG_BYTES);
+    let opened: Buffer | undefined;
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0; // a failed tag check throws; do not pay for a stack trace
     try {
@@ -185,8 +215,8 @@ export class Keyring {
           decipher.setAuthTag(tag);
           const head = decipher.update(body);
           const tail = decipher.final();
-          this.stats.opened++;
-          return tail.length === 0 ? head : Buffer.concat([head, tail]);
+          opened = tail.length === 0 ? head : Buffer.concat([head, tail]);
+          break;
         } catch {
           // try the next key with this id
         }
@@ -194,8 +224,31 @@ export class Keyring {
     } finally {
       Error.stackTraceLimit = limit;
     }
-    this.stats.rejectedAuth++;
-    return undefined;
+    if (!opened) {
+      this.stats.rejectedAuth++;
+      return undefined;
+    }
+    const verdict = this.replay.check(
+      buf.toString('hex', ENVELOPE_NONCE_OFFSET, ENVELOPE_NONCE_OFFSET + ENVELOPE_NONCE_PREFIX_BYTES),
+      buf.readUInt32BE(ENVELOPE_NONCE_OFFSET + ENVELOPE_NONCE_PREFIX_BYTES),
+      buf.readUIntBE(ENVELOPE_SENT_AT_OFFSET, ENVELOPE_SENT_AT_BYTES),
+      this.clock.wallNow(),
+    );
+    if (verdict === 'stale') {
+      this.stats.rejectedStale++;
+      return undefined;
+    }
+    if (verdict === 'replayed') {
+      this.stats.rejectedReplay++;
+      return undefined;
+    }
+    this.stats.opened++;
+    return opened;
+  }
+
+  /** The replay window's occupancy (senders held, windows evicted). */
+  replayStats(): ReplayWindowStats {
+    return this.replay.stats();
   }
 
   private nextNonce(out: Buffer, at: number): void {
@@ -221,6 +274,6 @@ export class Keyring {
   }
 }
 
-export function createKeyring(keys: readonly Uint8Array[], primary = 0): Keyring {
-  return new Keyring(keys, primary);
+export function createKeyring(keys: readonly Uint8Array[], primary = 0, options: KeyringOptions = {}): Keyring {
+  return new Keyring(keys, primary, options);
 }

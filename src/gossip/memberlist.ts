@@ -113,8 +113,48 @@ export interface GossipStats {
   readonly internalErrors: number;
   readonly codec: Readonly<CodecStats>;
   readonly keyring: Readonly<KeyringStats> | undefined;
+  /** Input dropped before the protocol saw it, by reason (datagrams and stream frames). */
+  readonly drops: GossipDrops;
   readonly swim: Readonly<SwimStats>;
   readonly tables: Readonly<TablesStats>;
+}
+
+/**
+ * Why received datagrams and stream frames were dropped: what an operator watches for a
+ * misconfigured key (unknownKey after a rotation), an attack (notSealed, badAuth, replayed)
+ * or clock skew between nodes (stale).
+ */
+export interface GossipDrops {
+  /** Not an envelope of this version: plaintext, truncated, or another wire version. */
+  readonly notSealed: number;
+  /** A datagram's envelope presented as a stream frame, or the reverse. */
+  readonly wrongKind: number;
+  /** Sealed under a key this node does not hold (a removed key, another cluster's). */
+  readonly unknownKey: number;
+  /** Failed authentication: tampered, or a forged key id. */
+  readonly badAuth: number;
+  /** Authenticated, but sent outside the replay window's age or before this node started. */
+  readonly stale: number;
+  /** Authenticated, but seen already. */
+  readonly replayed: number;
+  /** Authenticated, but not a message this version decodes. */
+  readonly malformed: number;
+  /** The sum of the above. */
+  readonly total: number;
+}
+
+function gossipDrops(codec: Readonly<CodecStats>, keyring: Readonly<KeyringStats> | undefined): GossipDrops {
+  const k = keyring;
+  const d = {
+    notSealed: (k?.rejectedShort ?? 0) + (k?.rejectedVersion ?? 0),
+    wrongKind: k?.rejectedKind ?? 0,
+    unknownKey: k?.rejectedUnknownKey ?? 0,
+    badAuth: k?.rejectedAuth ?? 0,
+    stale: k?.rejectedStale ?? 0,
+    replayed: k?.rejectedReplay ?? 0,
+    malformed: codec.packetsMalformed + codec.framesMalformed,
+  };
+  return { ...d, total: Object.values(d).reduce((a, b) => a + b, 0) };
 }
 
 /** Creates a node that speaks the sealed wire format over `transport`. */
@@ -354,6 +394,7 @@ export class GossipNode<D = Uint8Array, F = Uint8Array> {
       ...this.counters,
       codec: this.codec.stats,
       keyring: this.keyring?.stats,
+      drops: gossipDrops(this.codec.stats, this.keyring?.stats),
       swim: this.requireSwim().stats,
       tables: this.requireTables().stats,
     };

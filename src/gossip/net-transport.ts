@@ -16,6 +16,7 @@
  * that fail and connections that break are counted.
  */
 import dgram from 'node:dgram';
+import type { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { gossipError } from './errors.ts';
 import { joinAddress, splitAddress, type RequestCallback, type Transport, type TransportHandlers } from './transport.ts';
@@ -311,8 +312,15 @@ function lengthPrefix(n: number): Buffer {
   return b;
 }
 
-/** Reads one length-prefixed frame; calls back once with it or with why not. */
-function readFrame(socket: net.Socket, max: number, cb: (err: string | undefined, frame: Uint8Array | undefined) => void): void {
+/**
+ * Reads one length-prefixed frame; calls back once with it or with why not. Holds at most
+ * 4 + max bytes plus the last chunk. Exported for the fuzzer, which feeds it chunks.
+ */
+export function readFrame(
+  socket: Pick<EventEmitter, 'on' | 'off'>,
+  max: number,
+  cb: (err: string | undefined, frame: Uint8Array | undefined) => void,
+): void {
   const chunks: Buffer[] = [];
   let have = 0;
   let need = -1;

@@ -88,4 +88,9 @@ export interface OverlayModel {
   remotes: RemoteEndpoint[];
   /** The host's gateway bridge (Docker's docker_gwbridge role). */
   egress: { subnet: string; gateway: string };
+  /**
+   * The cluster's own ports (manager API, gossip, VXLAN) that a task may not reach through
+   * its egress path, on any address (plan-egress.ts's guard). Absent = none guarded.
+   */
+  controlPorts?: { tcp: number[]; udp: number[] };
 }

@@ -20,6 +20,17 @@
  *   step over. Nothing NATs or filters these packets by state here; a host firewall must
  *   accept the data port by port and address, not as "established" (docs/operations).
  *
+ * - input and forward (filter, priority 0), the control-plane guard: nothing that enters
+ *   from the gateway bridge (a task's egress path) reaches the cluster's own ports, on this
+ *   host (input) or any other (forward): the manager's API (TCP 2377), gossip (TCP and UDP
+ *   7946) and the VXLAN data port (UDP 4789), or the ports this node was configured with.
+ *   A task must not talk to the manager as if it were a node, inject or probe gossip, nor
+ *   send VXLAN frames that a host would decapsulate onto an overlay the task is not
+ *   attached to. The ports are blocked towards every destination, not only known node
+ *   addresses: a host answers on all its addresses, nodes join and leave, and the rule
+ *   must hold for a node this one has not heard of yet. A task that must reach an outside
+ *   service on one of these ports cannot do so through its egress (docs/operations.md).
+ *
  * The table is replaced as a whole in one `nft -f` transaction: `add table` (so the
  * `delete` cannot fail on a missing table: nft 1.0.6 has no `destroy`), `delete table`,
  * then the table built again. Rules are written in the form nft prints them back, so the
@@ -30,7 +41,7 @@ import type { DesiredNftTable } from './objects.ts';
 interface ChainSpec {
   name: string;
   type: 'filter' | 'nat';
-  hook: 'forward' | 'postrouting' | 'prerouting' | 'output';
+  hook: 'forward' | 'input' | 'postrouting' | 'prerouting' | 'output';
   priority: number;
   rules: string[];
 }
@@ -43,11 +54,24 @@ export interface EgressVxlan {
   port: number;
 }
 
+/** Ports a task may not reach through its egress path (the control-plane guard). */
+export interface EgressGuard {
+  tcp: readonly number[];
+  udp: readonly number[];
+}
+
 /** Raw priority: before conntrack (-200) sees the packet. */
 const RAW_PRIORITY = -300;
 
 /** The egress table for gateway bridge `bridge` and egress subnet `subnet` (CIDR, host bits clear). */
-export function planEgressTable(tableName: string, bridge: string, subnet: string, vxlan?: EgressVxlan): DesiredNftTable {
+export function planEgressTable(
+  tableName: string,
+  bridge: string,
+  subnet: string,
+  vxlan?: EgressVxlan,
+  guard?: EgressGuard,
+): DesiredNftTable {
+  const guardRules = guard ? guardMatches(guard).map((m) => `iifname "${bridge}" ${m} drop`) : [];
   const chains: ChainSpec[] = [
     {
       name: 'postrouting',
@@ -61,9 +85,10 @@ export function planEgressTable(tableName: string, bridge: string, subnet: strin
       type: 'filter',
       hook: 'forward',
       priority: 0,
-      rules: [`iifname "${bridge}" oifname "${bridge}" drop`],
+      rules: [`iifname "${bridge}" oifname "${bridge}" drop`, ...guardRules],
     },
   ];
+  if (guardRules.length > 0) chains.push({ name: 'input', type: 'filter', hook: 'input', priority: 0, rules: guardRules });
   if (vxlan) {
     chains.push(
       {
@@ -95,4 +120,18 @@ export function planEgressTable(tableName: string, bridge: string, subnet: strin
     for (const r of c.rules) canonical.push(`  rule ${r}`);
   }
   return { family: 'ip', name: tableName, script: `${script.join('\n')}\n`, canonical: canonical.join('\n') };
+}
+
+/** `tcp dport { ... }` and `udp dport ...` in the form nft prints them back (sorted, no braces for one port). */
+function guardMatches(guard: EgressGuard): string[] {
+  const out: string[] = [];
+  for (const [proto, ports] of [
+    ['tcp', guard.tcp],
+    ['udp', guard.udp],
+  ] as const) {
+    const list = [...new Set(ports.filter((p) => Number.isInteger(p) && p > 0 && p < 65536))].sort((a, b) => a - b);
+    if (list.length === 1) out.push(`${proto} dport ${list[0]}`);
+    else if (list.length > 1) out.push(`${proto} dport { ${list.join(', ')} }`);
+  }
+  return out;
 }

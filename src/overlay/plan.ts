@@ -392,10 +392,16 @@ export function planOverlay(model: OverlayModel): OverlayDesired {
     host.links.push({ name: gw0, kind: 'bridge', mtu: model.underlayMtu, up: true, create: 'bridge', mac: macForAddress(egressGateway) });
     host.addresses.push({ link: gw0, address: egressGateway, prefixLen: egressSubnet.prefixLen });
     host.nft.push(
-      planEgressTable(egressTableName(prefix), gw0, `${canonicalIp(egressSubnet.address)}/${egressSubnet.prefixLen}`, {
-        vtep: canonicalIp(model.vtep),
-        port: model.dataPort,
-      }),
+      planEgressTable(
+        egressTableName(prefix),
+        gw0,
+        `${canonicalIp(egressSubnet.address)}/${egressSubnet.prefixLen}`,
+        {
+          vtep: canonicalIp(model.vtep),
+          port: model.dataPort,
+        },
+        model.controlPorts,
+      ),
     );
     host.sysctls.push({ name: 'net.ipv4.ip_forward', value: '1' });
   }
