@@ -4,18 +4,28 @@
  * 1. Fetch the manager's root CA over TLS without trusting it yet, and compare its digest
  *    with the one in the join token: a token for another cluster, or a manager that is not
  *    who the token says, stops here (SHOAL_ERR_CA_MISMATCH) before anything is sent.
- * 2. Make a key pair, and send the public key with the token over TLS verified against
- *    that CA; the manager answers with a node certificate naming the new node ID and role
- *    (a rotated or unknown token: SHOAL_ERR_JOIN_TOKEN_REJECTED).
- * 3. Check the certificate (signed by the CA, for our key) and persist ca.crt, node.crt,
- *    node.key (0600) and node.json in DATA-DIR. From then on the agent speaks mTLS only,
+ * 2. Make a key pair, and send a certificate signing request signed with it (src/api/csr.ts:
+ *    proof that we hold the key) with the token over TLS verified against that CA; the
+ *    manager answers with a node certificate naming the new node ID and role (a rotated or
+ *    unknown token: SHOAL_ERR_JOIN_TOKEN_REJECTED) and the roots to trust: during a root CA
+ *    rotation the certificate comes from the new root, which this channel vouches for.
+ * 3. Check the certificate (signed by one of those roots, for our key) and persist ca.crt
+ *    (the roots), node.crt, node.key (0600) and node.json in DATA-DIR. From then on the
+ *    agent speaks mTLS only, renews its certificate over its session (session-client.ts),
  *    and a restart reuses the identity without a token.
+ *
+ * The key and certificate change together at each renewal, so they are saved as a pair
+ * that survives a crash at any point: both are first written beside the current ones
+ * (`node.key.next`, `node.crt.next`), then renamed over them, key first. A start that finds
+ * a complete staged pair finishes the swap; one that finds the current pair mismatched
+ * (a crash between the two renames) takes the staged certificate.
  */
-import { createPublicKey, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import type { NodeRole, RootCa } from '../api/api-types.ts';
-import { caDigest, generateNodeKey, identityOfCertificate } from '../api/certificates.ts';
+import { caDigest, identityOfCertificate, issuingRoot } from '../api/certificates.ts';
+import { createNodeCsr } from '../api/csr.ts';
 import { ManagerClient } from '../api/client.ts';
 import { GrpcConnection } from '../api/grpc-connection.ts';
 import { parseHost } from '../api/manager-target.ts';
@@ -36,9 +46,46 @@ export interface AgentIdentity {
   keyPem: string;
 }
 
+/** Whether a certificate is for the private key. */
+function matches(certPem: string, keyPem: string): boolean {
+  try {
+    const pub = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+    return new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' }).equals(pub);
+  } catch {
+    return false;
+  }
+}
+
+function readOr(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Finishes a key and certificate swap a crash interrupted (see the header). */
+function settleStagedPair(p: ReturnType<typeof dataDirPaths>): void {
+  const keyNext = readOr(`${p.nodeKey}.next`);
+  const certNext = readOr(`${p.nodeCert}.next`);
+  if (keyNext !== undefined && certNext !== undefined && matches(certNext, keyNext)) {
+    renameSync(`${p.nodeKey}.next`, p.nodeKey);
+    renameSync(`${p.nodeCert}.next`, p.nodeCert);
+    return;
+  }
+  const key = readOr(p.nodeKey);
+  if (certNext !== undefined && key !== undefined && matches(certNext, key)) {
+    renameSync(`${p.nodeCert}.next`, p.nodeCert);
+    return;
+  }
+  // an incomplete stage (a crash while writing it): the current pair stands
+  for (const f of [`${p.nodeKey}.next`, `${p.nodeCert}.next`]) if (existsSync(f)) unlinkSync(f);
+}
+
 /** The identity persisted in DATA-DIR, or undefined when the directory has none. */
 export function loadIdentity(dataDir: string): AgentIdentity | undefined {
   const p = dataDirPaths(dataDir);
+  settleStagedPair(p);
   if (!existsSync(p.identity) || !existsSync(p.nodeCert) || !existsSync(p.nodeKey) || !existsSync(p.caCert)) return undefined;
   let file: NodeIdentityFile;
   try {
@@ -66,8 +113,11 @@ export function saveIdentity(dataDir: string, id: AgentIdentity): void {
   const p = dataDirPaths(dataDir);
   mkdirSync(p.root, { recursive: true, mode: 0o700 });
   writeFileAtomic(p.caCert, id.caPem);
-  writeFileAtomic(p.nodeKey, id.keyPem, 0o600);
-  writeFileAtomic(p.nodeCert, id.certPem);
+  // the pair: staged, then renamed key first (see the header)
+  writeFileAtomic(`${p.nodeKey}.next`, id.keyPem, 0o600);
+  writeFileAtomic(`${p.nodeCert}.next`, id.certPem);
+  renameSync(`${p.nodeKey}.next`, p.nodeKey);
+  renameSync(`${p.nodeCert}.next`, p.nodeCert);
   const file: NodeIdentityFile = { nodeId: id.nodeId, clusterId: id.clusterId, role: id.role, managerAddr: id.managerAddr };
   writeFileAtomic(p.identity, `${JSON.stringify(file, null, 2)}\n`);
 }
@@ -104,12 +154,13 @@ export async function joinCluster(options: JoinOptions): Promise<AgentIdentity> 
       { managerAddr: options.managerAddr },
     );
   }
-  const key = generateNodeKey();
+  const key = createNodeCsr();
   const conn = new GrpcConnection(parseHost(`tcp://${options.managerAddr}`), { ca: Buffer.from(root.certPem) }, timeoutMs);
   let issued;
   try {
     issued = await new ManagerClient(conn).issueNodeCertificate({
       token: options.token,
+      csrPem: key.csrPem,
       publicKeyPem: key.publicKeyPem,
       hostname: options.hostname ?? os.hostname(),
       advertiseAddr: options.advertiseAddr,
@@ -117,10 +168,9 @@ export async function joinCluster(options: JoinOptions): Promise<AgentIdentity> 
   } finally {
     conn.close();
   }
-  const cert = new X509Certificate(issued.certPem);
-  const ca = new X509Certificate(root.certPem);
-  const ours = createPublicKey(key.publicKeyPem).export({ type: 'spki', format: 'der' });
-  if (!cert.verify(ca.publicKey) || !cert.publicKey.export({ type: 'spki', format: 'der' }).equals(ours)) {
+  // the roots to trust: the token's root, and during a rotation the new one (sent over the channel the token's root verified)
+  const bundle = issued.caPem.includes(root.certPem.trim()) ? issued.caPem : `${issued.caPem}${root.certPem}`;
+  if (issuingRoot(issued.certPem, bundle) === undefined || !matches(issued.certPem, key.keyPem)) {
     throw apiError('SHOAL_ERR_CERTIFICATE', "the manager returned a certificate that is not signed by its CA or not for this node's key");
   }
   const identity: AgentIdentity = {
@@ -128,7 +178,7 @@ export async function joinCluster(options: JoinOptions): Promise<AgentIdentity> 
     clusterId: issued.clusterId,
     role: issued.role === 'manager' ? 'manager' : 'worker',
     managerAddr: options.managerAddr,
-    caPem: root.certPem,
+    caPem: bundle,
     certPem: issued.certPem,
     keyPem: key.keyPem,
   };

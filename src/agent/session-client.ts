@@ -25,7 +25,19 @@
  *
  * The current assignment is also written to DATA-DIR/assignment.json after every message
  * (for operators and tests; the manager stays the source of truth).
+ *
+ * The session also keeps the node's certificate fresh (src/api/cert-renewal.ts): at a
+ * random point between 50% and 80% of its validity, and at once when the assignment's
+ * trusted roots (`ca`) name a signing root other than the one of its certificate (a root
+ * CA rotation), it makes a new key and sends a CSR for it with Dispatcher.RenewCertificate
+ * over the current connection, authenticated by the current certificate. The new identity
+ * is checked (our key, our node ID, signed by a trusted root), saved in DATA-DIR (join.ts
+ * saveIdentity: key 0600, crash-safe as a pair) and the session reconnects with it at once:
+ * the manager sees a new session of the same node (no missed heartbeat, nothing moves), and
+ * the agent's kernel state is untouched (the next snapshot says what the last one said).
+ * A change of the trusted roots alone updates ca.crt and the roots of the next handshake.
  */
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import os from 'node:os';
 import type * as grpc from '@grpc/grpc-js';
 import type { Clock, Timer } from '../common/clock.ts';
@@ -60,7 +72,12 @@ import { parseHost } from '../api/manager-target.ts';
 import { apiError, ERROR_CODE_METADATA } from '../api/errors.ts';
 import { writeFileAtomic } from '../common/fs.ts';
 import { SHOAL_VERSION } from '../common/version.ts';
+import { RenewalScheduler } from '../api/cert-renewal.ts';
+import { caDigest, identityOfCertificate, issuingRoot, splitPemCertificates } from '../api/certificates.ts';
+import { createNodeCsr } from '../api/csr.ts';
+import type { CaTrust, RenewCertificateRequest, RenewCertificateResponse } from '../api/api-types.ts';
 import type { AgentIdentity } from './join.ts';
+import { saveIdentity } from './join.ts';
 
 /** What the agent knows of its assignment. */
 export interface AssignmentState {
@@ -172,6 +189,10 @@ export interface AgentSessionOptions {
   reconnectMaxMs?: number;
   /** Deadline of a Respond call, ms (default 10 000). */
   respondTimeoutMs?: number;
+  /** Uniform in [0, 1): the draw of the renewal point (default Math.random). */
+  random?: () => number;
+  /** Called with the new identity after each certificate renewal. */
+  onIdentity?: (identity: AgentIdentity) => void;
 }
 
 /** One network of a watch: its own stream, retried on its own. */
@@ -231,12 +252,39 @@ export class AgentSession {
   messages = 0;
   /** Requests answered since start (tests, diagnostics). */
   answered = 0;
+  /** The node's current identity (its certificate changes at each renewal). */
+  private identity: AgentIdentity;
+  private readonly renewals: RenewalScheduler;
+  /** The trusted roots' version last applied from the assignment. */
+  private caVersion = -1;
 
   constructor(options: AgentSessionOptions) {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.backoff = this.minBackoff;
+    this.identity = options.identity;
+    this.renewals = new RenewalScheduler({
+      clock: this.clock,
+      random: options.random ?? Math.random,
+      renew: () => this.renewCertificate(),
+      onError: (err, retryMs) => this.logger.warn({ err, retryMs }, 'certificate renewal failed; retrying'),
+    });
+  }
+
+  /** The identity the session connects with now (its certificate changes at each renewal). */
+  get currentIdentity(): AgentIdentity {
+    return this.identity;
+  }
+
+  /** Certificate renewals that succeeded (tests, diagnostics). */
+  get certificateRenewals(): number {
+    return this.renewals.renewals;
+  }
+
+  /** When the next scheduled renewal is due, wall ms (tests, diagnostics). */
+  get renewalDueAt(): number | undefined {
+    return this.renewals.dueAt;
   }
 
   private get minBackoff(): number {
@@ -259,7 +307,74 @@ export class AgentSession {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.renewals.schedule(this.identity.certPem);
     this.connect();
+  }
+
+  // ------------------------------------------------------------------ certificate
+
+  /** The assignment's trusted roots: adopt the bundle, and renew when another root signs now. */
+  private onTrust(ca: CaTrust): void {
+    if (ca.version === this.caVersion || ca.trustBundlePem === '') return;
+    this.caVersion = ca.version;
+    if (ca.trustBundlePem !== this.identity.caPem) {
+      this.identity = { ...this.identity, caPem: ca.trustBundlePem };
+      this.saveIdentity();
+      this.logger.info({ roots: splitPemCertificates(ca.trustBundlePem).length }, 'trusted root CAs updated');
+    }
+    const root = issuingRoot(this.identity.certPem, ca.trustBundlePem);
+    if (root === undefined || caDigest(root) !== ca.rootDigest) {
+      this.logger.info({ rootDigest: ca.rootDigest.slice(0, 12) }, 'a new root CA signs now: renewing this node certificate');
+      this.renewals.renewNow();
+    }
+  }
+
+  private saveIdentity(): void {
+    if (!this.options.dataDir) return;
+    try {
+      saveIdentity(this.options.dataDir, this.identity);
+    } catch (err) {
+      this.logger.warn({ err }, 'cannot save the node identity');
+    }
+  }
+
+  /**
+   * One renewal: a new key, a CSR for it over the current connection, the new certificate
+   * checked, saved, and the session reconnected with it. Resolves with the new certificate.
+   */
+  private async renewCertificate(): Promise<string> {
+    const conn = this.conn;
+    if (!conn || !this.established) throw apiError('SHOAL_ERR_MANAGER_UNREACHABLE', 'no session with the manager to renew over');
+    const key = createNodeCsr(this.identity.nodeId);
+    const res = await conn.unary<RenewCertificateRequest, RenewCertificateResponse>(
+      'Dispatcher',
+      'RenewCertificate',
+      { csrPem: key.csrPem },
+      this.options.respondTimeoutMs ?? 10_000,
+    );
+    const named = identityOfCertificate(res.certPem);
+    const bundle = res.trustBundlePem !== '' ? res.trustBundlePem : this.identity.caPem;
+    if (named.nodeId !== this.identity.nodeId || issuingRoot(res.certPem, bundle) === undefined) {
+      throw apiError('SHOAL_ERR_CERTIFICATE', 'the manager returned a certificate for another node or not signed by a trusted root');
+    }
+    const ours = createPublicKey(key.publicKeyPem).export({ type: 'spki', format: 'der' });
+    if (!new X509Certificate(res.certPem).publicKey.export({ type: 'spki', format: 'der' }).equals(ours)) {
+      throw apiError('SHOAL_ERR_CERTIFICATE', "the manager returned a certificate for another key than this node's new one");
+    }
+    this.identity = { ...this.identity, role: named.role, certPem: res.certPem, keyPem: key.keyPem, caPem: bundle };
+    this.saveIdentity();
+    this.logger.info(
+      { validTo: named.validTo, fingerprint: named.fingerprint.slice(0, 12) },
+      'node certificate renewed; reconnecting with it',
+    );
+    this.options.onIdentity?.(this.identity);
+    if (!this.stopped) {
+      // the new certificate from the next handshake on; heartbeats resume with the new session's snapshot
+      this.teardownStreams();
+      this.backoff = this.minBackoff;
+      this.connect();
+    }
+    return res.certPem;
   }
 
   // ------------------------------------------------------------------ reports
@@ -530,7 +645,7 @@ export class AgentSession {
   private connect(): void {
     if (this.stopped) return;
     const gen = ++this.generation;
-    const id = this.options.identity;
+    const id = this.identity;
     const addr = this.options.managerAddr ?? id.managerAddr;
     this.conn = new GrpcConnection(parseHost(`tcp://${addr}`), {
       ca: Buffer.from(id.caPem),
@@ -591,6 +706,7 @@ export class AgentSession {
     }
     this.persist();
     this.options.onState?.(this.current);
+    if (msg.updates.ca) this.onTrust(msg.updates.ca);
     if (first) {
       for (const w of this.watches) {
         for (const n of w.nets.values()) {
@@ -673,7 +789,7 @@ export class AgentSession {
     const doc = {
       sessionId: s.sessionId,
       version: s.version,
-      nodeId: s.node?.id ?? this.options.identity.nodeId,
+      nodeId: s.node?.id ?? this.identity.nodeId,
       nodeState: s.node?.status.state ?? '',
       networks: [...s.networks.values()].map((n) => ({
         id: n.id,
@@ -751,6 +867,7 @@ export class AgentSession {
   /** Ends the session and its endpoint watches (idempotent). */
   close(): void {
     this.stopped = true;
+    this.renewals.close();
     this.reconnectTimer?.cancel();
     for (const w of this.watches) w.closed = true;
     this.teardownStreams();

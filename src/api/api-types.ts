@@ -405,6 +405,10 @@ export interface Node {
   status: NodeStatus;
   managerStatus?: ManagerStatus;
   certFingerprint: string;
+  /** The CA digest of the root that signed the node's current certificate ('' before it was recorded). */
+  certRootDigest?: string;
+  /** When the node's current certificate expires (RFC 3339; '' before it was recorded). */
+  certExpiresAt?: string;
 }
 
 export interface ListNodesFilter {
@@ -450,6 +454,58 @@ export interface Swarm {
   heartbeatPeriodMs: number;
   gossipKeys: GossipKeyInfo[];
   managerAddr: string;
+  /** Lifetime of node certificates issued from now on, ms. */
+  certExpiryMs: number;
+  /** A root CA rotation has started and not completed. */
+  caRotationInProgress: boolean;
+}
+
+export interface UpdateSwarmRequest {
+  /** Lifetime of node certificates issued from now on, ms; 0 or absent = unchanged. */
+  certExpiryMs?: number;
+}
+
+export interface RotateCaRequest {
+  /** Both or neither: an operator's root (PEM certificate and private key). */
+  caCertPem?: string;
+  caKeyPem?: string;
+}
+
+export interface CaPendingNode {
+  nodeId: string;
+  hostname: string;
+  state: string;
+}
+
+/** `swarm ca`: the signing root and the progress of a rotation. */
+export interface CaStatus {
+  rootCaPem: string;
+  rootDigest: string;
+  rotating: boolean;
+  /** During a rotation: the root being replaced ('' otherwise). */
+  previousDigest: string;
+  /** Nodes whose certificate the signing root signed, out of all nodes. */
+  nodesDone: number;
+  nodesTotal: number;
+  /** The nodes still on the previous root, sorted by ID. */
+  pending: CaPendingNode[];
+}
+
+/** The roots a node trusts (assignment `ca`), and the one that signs now. */
+export interface CaTrust {
+  trustBundlePem: string;
+  rootDigest: string;
+  version: number;
+}
+
+export interface RenewCertificateRequest {
+  csrPem: string;
+}
+
+export interface RenewCertificateResponse {
+  certPem: string;
+  trustBundlePem: string;
+  rootDigest: string;
 }
 
 export interface JoinToken {
@@ -467,9 +523,12 @@ export interface RootCa {
 
 export interface IssueCertificateRequest {
   token: string;
-  publicKeyPem: string;
+  /** Optional: when given, the CSR must be for this key (SPKI PEM). */
+  publicKeyPem?: string;
   hostname: string;
   advertiseAddr: string;
+  /** PKCS#10 request (PEM) signed with the node's key: proves the node holds it. */
+  csrPem: string;
 }
 
 export interface IssueCertificateResponse {
@@ -502,6 +561,7 @@ export interface Assignment {
   keyring?: GossipKeyring;
   peers: Peer[];
   node?: Node;
+  ca?: CaTrust;
 }
 
 export interface AssignmentRemovals {

@@ -4,8 +4,12 @@
  * read back from a certificate. Signing stays with the manager (src/manager/ca.ts).
  *
  * A node certificate names the node: CN = node ID, OU = "shoal-worker" or "shoal-manager"
- * (the role it was issued for), O = cluster ID. A node makes its own key pair and sends only
- * the public key with its join token; its private key never leaves the node.
+ * (the role it was issued for), O = cluster ID. A node makes its own key pair and sends a
+ * certificate signing request signed with it (csr.ts) with its join token, and again for
+ * each renewal; its private key never leaves the node.
+ *
+ * A node trusts a bundle of roots (ca.crt): the cluster's root, and during a root CA
+ * rotation the previous one as well.
  *
  * The CA digest in join tokens is the SHA-256 of the root certificate's DER, written in
  * base 36 and padded to 50 characters (Docker's shape), so a joining node can check that
@@ -50,6 +54,27 @@ export function caDigest(certPem: string): string {
   const der = new X509Certificate(certPem).raw;
   const hex = createHash('sha256').update(der).digest('hex');
   return BigInt(`0x${hex}`).toString(36).padStart(50, '0');
+}
+
+/** The certificates of a PEM bundle, each as its own PEM block. */
+export function splitPemCertificates(bundle: string): string[] {
+  return [...bundle.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => `${m[0]}\n`);
+}
+
+/** Whether `certPem` was issued and signed by the CA certificate `caPem`. */
+export function signedBy(certPem: string, caPem: string): boolean {
+  try {
+    const cert = new X509Certificate(certPem);
+    const ca = new X509Certificate(caPem);
+    return cert.checkIssued(ca) && cert.verify(ca.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/** The root of the bundle that signed the certificate, or undefined. */
+export function issuingRoot(certPem: string, bundle: string): string | undefined {
+  return splitPemCertificates(bundle).find((root) => signedBy(certPem, root));
 }
 
 /** Lowercase hex SHA-256 of a certificate's DER. */

@@ -25,6 +25,7 @@ import type {
   DoctorRequest,
   ExecRequest,
   ExecResult,
+  CaStatus,
   IssueCertificateRequest,
   IssueCertificateResponse,
   JoinToken,
@@ -46,7 +47,11 @@ import type {
   Service,
   ServiceSpec,
   UpdateServiceOptions,
+  RenewCertificateRequest,
+  RenewCertificateResponse,
+  RotateCaRequest,
   Swarm,
+  UpdateSwarmRequest,
   VersionInfo,
   Task,
 } from './api-types.ts';
@@ -121,6 +126,12 @@ export interface ManagerApi {
   dump(): Promise<string>;
   /** The manager's build. */
   version(): Promise<VersionInfo>;
+  /** Cluster settings (`swarm update`): the lifetime of certificates issued from now on. */
+  updateSwarm(request: UpdateSwarmRequest): Promise<Swarm>;
+  /** The root CA that signs now and the progress of a rotation (`swarm ca`). */
+  caStatus(): Promise<CaStatus>;
+  /** Starts a root CA rotation (`swarm ca --rotate`); SHOAL_ERR_CA_ROTATION_IN_PROGRESS while one runs. */
+  rotateCa(request: RotateCaRequest): Promise<CaStatus>;
 }
 
 /**
@@ -260,6 +271,19 @@ export class ManagerClient implements ManagerApi {
   }
   async dump(): Promise<string> {
     return (await this.call<{ text: string }>('SwarmControl', 'Dump', {})).text;
+  }
+  async updateSwarm(request: UpdateSwarmRequest): Promise<Swarm> {
+    return this.call('SwarmControl', 'Update', request);
+  }
+  async caStatus(): Promise<CaStatus> {
+    return this.call('SwarmControl', 'CaStatus', {});
+  }
+  async rotateCa(request: RotateCaRequest): Promise<CaStatus> {
+    return this.call('SwarmControl', 'RotateCa', request);
+  }
+  // a node's own session (mTLS with its current certificate)
+  async renewCertificate(request: RenewCertificateRequest): Promise<RenewCertificateResponse> {
+    return this.call('Dispatcher', 'RenewCertificate', request);
   }
 
   // join (answered without a client certificate)

@@ -40,6 +40,19 @@ export const API_ERRORS = defineErrorCodes('API', {
   SHOAL_ERR_BAD_PORT: ['invalid', 'a port out of 1-65535, an unknown protocol or publish mode'],
   SHOAL_ERR_DNSRR_INGRESS_PORT: ['invalid', 'endpoint mode dnsrr with an ingress-mode published port'],
   SHOAL_ERR_BAD_JOIN_TOKEN: ['invalid', 'a join token that is not `SWMTKN-1-<50>-<25>`'],
+  SHOAL_ERR_CSR_INVALID: [
+    'invalid',
+    'a join or renewal without a PKCS#10 certificate signing request, or one that is malformed or not ECDSA P-256 with SHA-256',
+  ],
+  SHOAL_ERR_CSR_SIGNATURE: [
+    'invalid',
+    'a certificate signing request whose signature does not verify against the key it carries (tampered, or signed by another key)',
+  ],
+  SHOAL_ERR_CSR_KEY_MISMATCH: ['invalid', 'a join whose certificate signing request is for another key than the public key sent with it'],
+  SHOAL_ERR_BAD_CA: [
+    'invalid',
+    '`swarm ca --rotate --ca-cert/--ca-key`: not a PEM CA certificate and matching key, not a CA, expired, or only one of the two given',
+  ],
   // state that forbids the request
   SHOAL_ERR_NETWORK_IN_USE: ['precondition', 'removing a network that services or endpoints use'],
   SHOAL_ERR_INGRESS_PROTECTED: ['precondition', 'removing the ingress network'],
@@ -62,6 +75,7 @@ export const API_ERRORS = defineErrorCodes('API', {
     'watching the endpoints of a network the calling node has no task, container or endpoint on',
   ],
   SHOAL_ERR_NOT_RUNNING: ['precondition', '`exec` into a task or container that is not running'],
+  SHOAL_ERR_CA_ROTATION_IN_PROGRESS: ['precondition', '`swarm ca --rotate` while a root CA rotation has not completed'],
   SHOAL_ERR_UNSUPPORTED: ['precondition', '(agent) a request the agent does not handle (exec or logs where it runs no tasks)'],
   // exhaustion
   SHOAL_ERR_PORTS_EXHAUSTED: ['unavailable', 'no free port left in 30000-32767'],

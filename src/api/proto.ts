@@ -177,18 +177,39 @@ function shortTypeName(name: string): string {
   return name.startsWith(prefix) ? name.slice(prefix.length) : name;
 }
 
+const UNDECODABLE = Symbol('undecodable request');
+
+/**
+ * The error of a unary request whose bytes did not decode, or undefined for a decoded one.
+ * grpc-js answers a deserializer that throws with a bare INTERNAL status, so a unary
+ * method's deserializer returns this marker instead and the server answers it with
+ * SHOAL_ERR_INVALID_ARGUMENT.
+ */
+export function undecodableRequest(request: unknown): ShoalError | undefined {
+  return typeof request === 'object' && request !== null ? (request as { [UNDECODABLE]?: ShoalError })[UNDECODABLE] : undefined;
+}
+
 /** A grpc-js service definition for one service of api.proto. */
 export function serviceDefinition(serviceName: string): ServiceDefinition {
   const def: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const m of methodsOf(serviceName)) {
     const req = codecFor<unknown>(m.requestType);
     const res = codecFor<unknown>(m.responseType);
+    const unary = !m.requestStream && !m.responseStream;
     def[m.name] = {
       path: m.path,
       requestStream: m.requestStream,
       responseStream: m.responseStream,
       requestSerialize: (v: unknown) => req.encode(v),
-      requestDeserialize: (b: Buffer) => req.decode(b),
+      requestDeserialize: (b: Buffer) => {
+        if (!unary) return req.decode(b);
+        try {
+          return req.decode(b);
+        } catch (err) {
+          const why = `the request does not decode as ${m.requestType}: ${(err as Error).message}`;
+          return { [UNDECODABLE]: new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', why, { details: { method: m.path } }) };
+        }
+      },
       // responses are built by the manager itself: already in api-types shape
       responseSerialize: (v: unknown) => res.encodeTrusted(v),
       responseDeserialize: (b: Buffer) => res.decode(b),

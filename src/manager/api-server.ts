@@ -22,7 +22,7 @@ import type { NodeIdentity } from '../api/certificates.ts';
 import { identityOfPeer } from './ca.ts';
 import type { ManagerControl } from './control.ts';
 import { apiError, ERROR_CODE_METADATA, ERROR_DETAILS_METADATA, grpcStatusOf } from '../api/errors.ts';
-import { serviceDefinition } from '../api/proto.ts';
+import { serviceDefinition, undecodableRequest } from '../api/proto.ts';
 import type { ApiServiceName } from '../api/proto.ts';
 import type { Dispatcher } from './session.ts';
 
@@ -67,25 +67,37 @@ export function toServiceError(err: ShoalError): Partial<grpc.StatusObject> {
 }
 
 /**
- * Fixed certificates for grpc-js's certificate-provider credentials (the only server
- * credentials that request a client certificate without requiring one). Listeners are
- * called on the next microtask: grpc-js registers its own watcher only after adding ours,
- * so a synchronous first update would be lost.
+ * The server's certificates for grpc-js's certificate-provider credentials (the only server
+ * credentials that request a client certificate without requiring one). `update` swaps
+ * them for new connections (a renewal, a root CA rotation); connections already open keep
+ * the handshake they made. Listeners are called on the next microtask: grpc-js registers
+ * its own watcher only after adding ours, so a synchronous first update would be lost.
  */
-class StaticCertificates implements experimental.CertificateProvider {
-  constructor(
-    private readonly ca: Buffer,
-    private readonly cert: Buffer,
-    private readonly key: Buffer,
-  ) {}
+class ServerCertificates implements experimental.CertificateProvider {
+  private readonly caListeners = new Set<experimental.CaCertificateUpdateListener>();
+  private readonly identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
+
+  constructor(private tls: { caPem: string; certPem: string; keyPem: string }) {}
+
+  update(tls: { caPem: string; certPem: string; keyPem: string }): void {
+    this.tls = tls;
+    for (const l of this.caListeners) l({ caCertificate: Buffer.from(tls.caPem) });
+    for (const l of this.identityListeners) l({ certificate: Buffer.from(tls.certPem), privateKey: Buffer.from(tls.keyPem) });
+  }
   addCaCertificateListener(l: experimental.CaCertificateUpdateListener): void {
-    queueMicrotask(() => l({ caCertificate: this.ca }));
+    this.caListeners.add(l);
+    queueMicrotask(() => l({ caCertificate: Buffer.from(this.tls.caPem) }));
   }
-  removeCaCertificateListener(): void {}
+  removeCaCertificateListener(l: experimental.CaCertificateUpdateListener): void {
+    this.caListeners.delete(l);
+  }
   addIdentityCertificateListener(l: experimental.IdentityCertificateUpdateListener): void {
-    queueMicrotask(() => l({ certificate: this.cert, privateKey: this.key }));
+    this.identityListeners.add(l);
+    queueMicrotask(() => l({ certificate: Buffer.from(this.tls.certPem), privateKey: Buffer.from(this.tls.keyPem) }));
   }
-  removeIdentityCertificateListener(): void {}
+  removeIdentityCertificateListener(l: experimental.IdentityCertificateUpdateListener): void {
+    this.identityListeners.delete(l);
+  }
 }
 
 export class ApiServer {
@@ -93,9 +105,11 @@ export class ApiServer {
   private readonly local = new grpc.Server(SERVER_OPTIONS);
   private readonly remote = new grpc.Server(SERVER_OPTIONS);
   private tcpPort = 0;
+  private readonly certificates: ServerCertificates;
 
   constructor(options: ApiServerOptions) {
     this.options = options;
+    this.certificates = new ServerCertificates(options.tls);
     for (const name of ['Networks', 'Services', 'Containers', 'Runtime', 'Nodes', 'SwarmControl'] as const) {
       this.local.addService(serviceDefinition(name), this.handlers(name, 'local'));
       this.remote.addService(serviceDefinition(name), this.handlers(name, 'manager'));
@@ -110,7 +124,7 @@ export class ApiServer {
   }
 
   async start(): Promise<void> {
-    const { socketPath, listenAddr, tls } = this.options;
+    const { socketPath, listenAddr } = this.options;
     // sun_path holds 107 bytes and a NUL; a longer path would fail with a bare EINVAL
     if (Buffer.byteLength(socketPath) > 107) {
       throw new ShoalError(
@@ -122,12 +136,16 @@ export class ApiServer {
     if (existsSync(socketPath)) unlinkSync(socketPath);
     await bind(this.local, `unix://${socketPath}`, grpc.ServerCredentials.createInsecure());
     chmodSync(socketPath, 0o600);
-    const creds = experimental.createCertificateProviderServerCredentials(
-      new StaticCertificates(Buffer.from(tls.caPem), Buffer.from(tls.certPem), Buffer.from(tls.keyPem)),
-      new StaticCertificates(Buffer.from(tls.caPem), Buffer.from(tls.certPem), Buffer.from(tls.keyPem)),
-      false,
-    );
+    const creds = experimental.createCertificateProviderServerCredentials(this.certificates, this.certificates, false);
     this.tcpPort = await bind(this.remote, listenAddr, creds);
+  }
+
+  /**
+   * New certificates for connections from now on: `caPem` the roots client certificates
+   * must chain to, `certPem` the server's certificate chain, `keyPem` its key.
+   */
+  updateTls(tls: { caPem: string; certPem: string; keyPem: string }): void {
+    this.certificates.update(tls);
   }
 
   /** Stops accepting calls and waits for running ones (graceful). */
@@ -173,6 +191,11 @@ export class ApiServer {
             ctx = this.authorize(call, access);
           } catch (err) {
             callback(this.fail(err, `${service}/${name}`));
+            return;
+          }
+          const undecodable = undecodableRequest(call.request);
+          if (undecodable) {
+            callback(this.fail(undecodable, `${service}/${name}`));
             return;
           }
           fn(call.request, ctx).then(
@@ -230,6 +253,9 @@ export class ApiServer {
           RotateGossipKey: unary('RotateGossipKey', () => c.rotateGossipKey()),
           Dump: unary('Dump', async () => ({ text: await c.dump() })),
           Version: unary('Version', () => c.version()),
+          Update: unary('Update', (r) => c.updateSwarm(r)),
+          CaStatus: unary('CaStatus', () => c.caStatus()),
+          RotateCa: unary('RotateCa', (r) => c.rotateCa(r)),
         };
       case 'Ca':
         return {
@@ -246,6 +272,8 @@ export class ApiServer {
             this.options.dispatcher.respond(ctx.identity!.nodeId, r);
             return {};
           }),
+          // the node is the one its current certificate names (authorize refused a removed one)
+          RenewCertificate: unary('RenewCertificate', (r, ctx) => c.renewCertificate(ctx.identity!.nodeId, r.csrPem ?? '')),
           WatchEndpoints: (call: grpc.ServerWritableStream<WatchEndpointsRequest, EndpointEvent>) => this.watchEndpoints(call),
           Session: (call: grpc.ServerWritableStream<SessionRequest, unknown>) => this.session(call),
           Report: (call: grpc.ServerReadableStream<AgentReport, unknown>, callback: grpc.sendUnaryData<unknown>) =>

@@ -6,7 +6,7 @@
  * yet ended) and standalone containers; N's own endpoints (task and container addresses,
  * its ingress sandbox address); every network those attach to plus `ingress`; every
  * service attached to those networks (VIPs and ports, for load balancing and DNS); the
- * gossip keyring; and the other Ready nodes as gossip peers. Each item is keyed
+ * gossip keyring; the trusted root CAs; and the other Ready nodes as gossip peers. Each item is keyed
  * (`task/<id>`) and versioned (the store revision of its last change), so the delta from
  * the previous assignment is the items whose version changed plus the keys that left.
  *
@@ -14,7 +14,8 @@
  * keeping them exact would mean resending every service on every task state change.
  */
 import { DEFAULT_GOSSIP_PORT } from '../api/api-defaults.ts';
-import type { Assignment, AssignmentRemovals, Container, Endpoint, Network, Node, Peer, Service, Task } from '../api/api-types.ts';
+import type { Assignment, AssignmentRemovals, CaTrust, Container, Endpoint, Network, Node, Peer, Service, Task } from '../api/api-types.ts';
+import { caTrustOf } from './ca-rotation.ts';
 import { keyringForAgents } from './keyring.ts';
 import type { Kinds, NodeRecord, TaskRecord } from './objects.ts';
 import { CLUSTER_KEY } from './objects.ts';
@@ -22,7 +23,7 @@ import { isLive, isTerminal } from './scheduler.ts';
 import type { ReadTx } from './store.ts';
 import { endpointView, taskView } from './views.ts';
 
-export type ItemKind = 'node' | 'task' | 'container' | 'endpoint' | 'network' | 'service' | 'keyring' | 'peer';
+export type ItemKind = 'node' | 'task' | 'container' | 'endpoint' | 'network' | 'service' | 'keyring' | 'peer' | 'ca';
 
 export interface AssignmentItem {
   kind: ItemKind;
@@ -100,6 +101,8 @@ export function computeAssignment(tx: ReadTx<Kinds>, nodeId: string): Assignment
     }
   }
   add(set, 'keyring', 'cluster', cluster.keyring.version, keyringForAgents(cluster.keyring));
+  // the trusted roots: a new version is how a node learns of a root CA rotation (ca-rotation.ts)
+  add(set, 'ca', 'cluster', cluster.caVersion ?? 0, caTrustOf(cluster));
   for (const peer of tx.all('node')) {
     if (peer.id === nodeId || peer.status.state !== 'ready' || peer.status.addr === '') continue;
     add(set, 'peer', peer.id, peer.version, peerOf(peer));
@@ -141,6 +144,9 @@ function put(a: Assignment, item: AssignmentItem): void {
     case 'peer':
       a.peers.push(item.value as Peer);
       break;
+    case 'ca':
+      a.ca = item.value as CaTrust;
+      break;
   }
 }
 
@@ -165,7 +171,7 @@ function remove(r: AssignmentRemovals, item: { kind: ItemKind; id: string }): vo
       r.peerIds.push(item.id);
       break;
     default:
-      break; // the node and the keyring are never removed from a live assignment
+      break; // the node, the keyring and the roots are never removed from a live assignment
   }
 }
 

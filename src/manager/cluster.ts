@@ -13,7 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { NetworkSpec, NodeDescription } from '../api/api-types.ts';
-import { caDigest, certificateFingerprint, generateNodeKey, identityOfCertificate } from '../api/certificates.ts';
+import { certificateFingerprint, generateNodeKey, identityOfCertificate } from '../api/certificates.ts';
 import type { DataDirPaths, NodeIdentityFile } from '../api/data-dir.ts';
 import { generateJoinToken } from '../api/tokens.ts';
 import { writeFileAtomic } from '../common/fs.ts';
@@ -21,6 +21,8 @@ import { newId } from '../common/ids.ts';
 import { SHOAL_VERSION } from '../common/version.ts';
 import { INGRESS_GATEWAY, INGRESS_SUBNET } from '../ipam/index.ts';
 import { createRootCa, issueNodeCertificate } from './ca.ts';
+import { trustBundlePem } from './ca-rotation.ts';
+import { certValidityMs, recordCertificate } from './control/certificates.ts';
 import type { ManagerConfig } from './config.ts';
 import { INGRESS_NETWORK_NAME } from './config.ts';
 import type { ManagerControl } from './control.ts';
@@ -100,8 +102,9 @@ export async function initCluster(
       description: localNodeDescription(),
       status: { state: 'unknown', message: 'no agent has a session for this node yet', addr: config.advertiseAddr, gossipPort: 0 },
       managerStatus: { leader: true, reachability: 'reachable', addr: managerAddr },
-      certFingerprint: certificateFingerprint(certPem),
+      certFingerprint: '',
     };
+    recordCertificate(node, certPem, ca.digest);
     insertNode(ctx, node);
     return record;
   });
@@ -146,20 +149,22 @@ export async function ensureManagerCertificates(
       clusterId: cluster.clusterId,
       publicKeyPem: key.publicKeyPem,
       nowMs: control.nowMs(),
-      validityMs: config.nodeCertValidityMs,
+      validityMs: certValidityMs(cluster, config.nodeCertValidityMs),
       ips: [config.advertiseAddr],
     });
-    const fingerprint = certificateFingerprint(certPem);
+    const issuedPem = certPem;
     await control.store.update((tx) => {
       const node = tx.get('node', cluster.managerNodeId);
-      if (node && node.certFingerprint !== fingerprint) {
-        node.certFingerprint = fingerprint;
+      if (node && node.certFingerprint !== certificateFingerprint(issuedPem)) {
+        recordCertificate(node, issuedPem, cluster.ca.digest);
         tx.put('node', node);
       }
     });
   }
+  // every root trusted now (two during a rotation)
+  const bundle = trustBundlePem(cluster);
   const caOnDisk = existsSync(paths.caCert) ? readFileSync(paths.caCert, 'utf8') : '';
-  if (caOnDisk === '' || caDigest(caOnDisk) !== cluster.ca.digest) writeFileAtomic(paths.caCert, cluster.ca.certPem);
+  if (caOnDisk !== bundle) writeFileAtomic(paths.caCert, bundle);
   if (!existsSync(paths.nodeKey) || readFileSync(paths.nodeKey, 'utf8') !== keyPem) writeFileAtomic(paths.nodeKey, keyPem, 0o600);
   if (!existsSync(paths.nodeCert) || readFileSync(paths.nodeCert, 'utf8') !== certPem) writeFileAtomic(paths.nodeCert, certPem);
   const identity: NodeIdentityFile = {
@@ -170,7 +175,7 @@ export async function ensureManagerCertificates(
   };
   const text = `${JSON.stringify(identity, null, 2)}\n`;
   if (!existsSync(paths.identity) || readFileSync(paths.identity, 'utf8') !== text) writeFileAtomic(paths.identity, text);
-  return { keyPem, certPem, caPem: cluster.ca.certPem, cluster };
+  return { keyPem, certPem, caPem: bundle, cluster };
 }
 
 /** Records the address agents dial when it changed (e.g. a new --listen-addr port). */

@@ -35,7 +35,7 @@ export interface ManagerConfig {
   readonly gossipKeyRotationMs: number;
   /** Number of gossip keys kept (the newest is primary; older ones still decrypt in-flight traffic). */
   readonly gossipKeyringSize: number;
-  /** Lifetime of node certificates, ms. Shorter limits a stolen key's use; renewal is on rejoin. */
+  /** Default lifetime of node certificates, ms (until `swarm update --cert-expiry` sets the cluster's). Shorter limits a stolen key's use; nodes renew at 50-80% of it. */
   readonly nodeCertValidityMs: number;
   /** Ended tasks kept per slot for `service ps` history (Docker's task-history-retention-limit). */
   readonly taskHistoryRetention: number;

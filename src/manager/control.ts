@@ -39,6 +39,10 @@ import type {
   ServiceSpec,
   UpdateServiceOptions,
   Swarm,
+  CaStatus,
+  RenewCertificateResponse,
+  RotateCaRequest,
+  UpdateSwarmRequest,
   Task,
   TaskStatusUpdate,
   VersionInfo,
@@ -47,6 +51,7 @@ import type { ManagerApi } from '../api/client.ts';
 import { localVersionInfo } from '../common/version.ts';
 import { Allocator } from './allocator.ts';
 import type { NodeSessionInfo } from './control/agents.ts';
+import type { ManagerCertificate } from './control/certificates.ts';
 import { AgentControl } from './control/agents.ts';
 import { ContainerControl } from './control/containers.ts';
 import { DrainControl } from './control/drains.ts';
@@ -294,6 +299,26 @@ export class ManagerControl implements ManagerApi {
   }
   dump(): Promise<string> {
     return this.swarm.dump();
+  }
+  /** `swarm update`: the certificate lifetime. */
+  updateSwarm(req: UpdateSwarmRequest): Promise<Swarm> {
+    return this.swarm.updateSwarm(req);
+  }
+  /** `swarm ca`: the signing root and the progress of a rotation. */
+  caStatus(): Promise<CaStatus> {
+    return this.swarm.caStatus();
+  }
+  /** `swarm ca --rotate`: starts a root CA rotation. */
+  rotateCa(req: RotateCaRequest): Promise<CaStatus> {
+    return this.swarm.rotateCa(req);
+  }
+  /** A new certificate for an authenticated node (its CSR's key); refused for a removed node. */
+  renewCertificate(nodeId: string, csrPem: string): Promise<RenewCertificateResponse> {
+    return this.swarm.certificates.renewCertificate(nodeId, csrPem);
+  }
+  /** The manager's own node certificate for a new key, with the chain its server presents. */
+  issueManagerCertificate(publicKeyPem: string): Promise<ManagerCertificate> {
+    return this.swarm.certificates.issueManagerCertificate(publicKeyPem);
   }
 
   async version(): Promise<VersionInfo> {

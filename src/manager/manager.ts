@@ -23,6 +23,7 @@ import { ensureManagerCertificates, initCluster, updateManagerAddr } from './clu
 import type { ManagerConfig, ManagerConfigInput } from './config.ts';
 import { resolveManagerConfig } from './config.ts';
 import { ManagerControl } from './control.ts';
+import { ManagerCertificates } from './manager-certificates.ts';
 import { CLUSTER_KEY, MANAGER_SCHEMA } from './objects.ts';
 import type { Kinds } from './objects.ts';
 import { Dispatcher } from './session.ts';
@@ -86,6 +87,7 @@ export async function startManager(input: ManagerConfigInput, options: StartOpti
   let control: ManagerControl | undefined;
   let dispatcher: Dispatcher | undefined;
   let server: ApiServer | undefined;
+  let certificates: ManagerCertificates | undefined;
   try {
     const existing = store.view((tx) => tx.get('cluster', CLUSTER_KEY));
     control = new ManagerControl(
@@ -129,6 +131,18 @@ export async function startManager(input: ManagerConfigInput, options: StartOpti
     const managerAddr = wantedAddr(server.port);
     await updateManagerAddr(control, managerAddr);
     await ensureManagerCertificates(control, config, paths, { nodeKeyPem: tls.keyPem, nodeCertPem: tls.certPem });
+    // renewals of the server's certificate, and the roots of a rotation (manager-certificates.ts)
+    const srv = server;
+    certificates = new ManagerCertificates({
+      control,
+      clock,
+      logger,
+      initial: { certPem: tls.certPem, keyPem: tls.keyPem },
+      onUpdate: (t) => srv.updateTls(t),
+    });
+    server.updateTls(certificates.tls());
+    certificates.start();
+    const certs = certificates;
 
     const c = control;
     if (config.gossipKeyRotationMs > 0) {
@@ -177,6 +191,7 @@ export async function startManager(input: ManagerConfigInput, options: StartOpti
         if (closed) return;
         closed = true;
         stopTimers();
+        certs.close();
         d.close();
         await s.close();
         c.close();
@@ -187,6 +202,7 @@ export async function startManager(input: ManagerConfigInput, options: StartOpti
         if (closed) return;
         closed = true;
         stopTimers();
+        certs.close();
         d.close();
         s.destroy();
         c.close();
@@ -196,6 +212,7 @@ export async function startManager(input: ManagerConfigInput, options: StartOpti
     };
   } catch (err) {
     for (const t of timers) t.cancel();
+    certificates?.close();
     dispatcher?.close();
     server?.destroy();
     control?.close();

@@ -24,7 +24,14 @@ export interface ClusterRecord extends StoredObject {
   clusterId: string;
   createdAt: string;
   updatedAt: string;
+  /** The root that signs certificates now (during a rotation: the new one). */
   ca: { certPem: string; keyPem: string; digest: string };
+  /** A root CA rotation under way (ca-rotation.ts); absent when none is. */
+  caRotation?: CaRotationRecord;
+  /** Bumped whenever the trusted roots change (the assignment's `ca` item version); absent = 0. */
+  caVersion?: number;
+  /** Lifetime of node certificates issued from now on, ms (`swarm update --cert-expiry`); absent = the manager's configured default. */
+  certExpiryMs?: number;
   joinTokens: { worker: string; manager: string };
   defaultAddrPools: string[];
   defaultAddrPoolMaskLength: number;
@@ -36,6 +43,14 @@ export interface ClusterRecord extends StoredObject {
   ingressNetworkId: string;
   /** Oldest first; the last key is primary. */
   keyring: { version: number; keys: StoredGossipKey[] };
+}
+
+/** A root CA rotation: the root being replaced stays trusted until every node holds a certificate of the new one. */
+export interface CaRotationRecord {
+  previous: { certPem: string; digest: string };
+  /** The new root's certificate signed by the previous root (ca.ts crossSignRoot). */
+  crossSignedPem: string;
+  startedAt: string;
 }
 
 export const CLUSTER_KEY = 'cluster';

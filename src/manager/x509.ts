@@ -1,5 +1,5 @@
 /**
- * Just enough DER to build X.509 v3 certificates with ECDSA P-256 keys.
+ * X.509 v3 certificates with ECDSA P-256 keys, built with the DER of src/api/der.ts.
  *
  * Node can parse certificates (crypto.X509Certificate) but not make them, and the cluster CA
  * must issue node certificates itself (no openssl binary at run time). A certificate is a
@@ -7,60 +7,26 @@
  * the subject's public key (SPKI, as Node exports it) and extensions. We encode exactly
  * the fields shoal uses and sign with node:crypto.
  */
-import { createHash, randomBytes, sign } from 'node:crypto';
+import { createHash, randomBytes, sign, X509Certificate } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import {
+  bitString,
+  bool,
+  childrenOf,
+  explicit,
+  integer,
+  octets,
+  oid,
+  pem,
+  rawOf,
+  readRoot,
+  seq,
+  set,
+  time,
+  tlv,
+  utf8,
+} from '../api/der.ts';
 import { ipToBytes } from '../common/ip.ts';
-
-// ----------------------------------------------------------------------- DER primitives
-
-function len(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
-function tlv(tag: number, value: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag]), len(value.length), value]);
-}
-
-const seq = (...items: Buffer[]): Buffer => tlv(0x30, Buffer.concat(items));
-const set = (...items: Buffer[]): Buffer => tlv(0x31, Buffer.concat(items));
-const explicit = (n: number, inner: Buffer): Buffer => tlv(0xa0 + n, inner);
-const octets = (b: Buffer): Buffer => tlv(0x04, b);
-const utf8 = (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8'));
-const bool = (v: boolean): Buffer => tlv(0x01, Buffer.from([v ? 0xff : 0x00]));
-
-function integer(bytes: Buffer): Buffer {
-  let b = bytes;
-  let i = 0;
-  while (i < b.length - 1 && b[i] === 0 && (b[i + 1]! & 0x80) === 0) i++;
-  b = b.subarray(i);
-  if ((b[0]! & 0x80) !== 0) b = Buffer.concat([Buffer.from([0]), b]);
-  return tlv(0x02, b);
-}
-
-function bitString(b: Buffer, unusedBits = 0): Buffer {
-  return tlv(0x03, Buffer.concat([Buffer.from([unusedBits]), b]));
-}
-
-function oid(dotted: string): Buffer {
-  const arcs = dotted.split('.').map(Number);
-  const out: number[] = [40 * arcs[0]! + arcs[1]!];
-  for (const arc of arcs.slice(2)) {
-    const chunk: number[] = [arc & 0x7f];
-    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
-    out.push(...chunk);
-  }
-  return tlv(0x06, Buffer.from(out));
-}
-
-function time(d: Date): Buffer {
-  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
-  const compact = iso.slice(0, 19).replace(/[-:T]/g, '') + 'Z';
-  // RFC 5280: UTCTime through 2049, GeneralizedTime from 2050.
-  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(compact.slice(2), 'ascii')) : tlv(0x18, Buffer.from(compact, 'ascii'));
-}
 
 // ----------------------------------------------------------------------- certificate
 
@@ -107,9 +73,23 @@ function keyId(spkiDer: Buffer): Buffer {
   return createHash('sha1').update(spkiDer).digest();
 }
 
+/**
+ * The subject Name of a certificate, as its DER bytes. A certificate's issuer must match its
+ * issuer's subject byte for byte, so issuing copies the CA's name rather than rebuilding it.
+ */
+export function subjectNameDer(certPem: string): Buffer {
+  const der = new X509Certificate(certPem).raw;
+  const tbs = childrenOf(der, childrenOf(der, readRoot(der))[0]!);
+  // TBSCertificate: [0] version, serial, signature algorithm, issuer, validity, subject, ...
+  const offset = tbs[0]!.tag === 0xa0 ? 1 : 0;
+  return Buffer.from(rawOf(der, tbs[offset + 4]!));
+}
+
 export interface CertificateRequest {
-  subject: DistinguishedName;
-  issuer: DistinguishedName;
+  /** A name to build, or the DER of one (a re-signed CA keeps its own name). */
+  subject: DistinguishedName | Buffer;
+  /** A name to build, or the DER of the issuer's subject (subjectNameDer). */
+  issuer: DistinguishedName | Buffer;
   /** The subject's public key. */
   publicKey: KeyObject;
   /** The issuer's public key (for the authority key identifier); the subject's when self-signed. */
@@ -147,17 +127,12 @@ export function buildCertificate(req: CertificateRequest): string {
     explicit(0, integer(Buffer.from([2]))),
     integer(serial),
     algorithm,
-    name(req.issuer),
+    Buffer.isBuffer(req.issuer) ? req.issuer : name(req.issuer),
     seq(time(req.notBefore), time(req.notAfter)),
-    name(req.subject),
+    Buffer.isBuffer(req.subject) ? req.subject : name(req.subject),
     spki,
     explicit(3, seq(...exts)),
   );
   const signature = sign('sha256', tbs, req.signingKey);
-  const der = seq(tbs, algorithm, bitString(signature));
-  const b64 = der
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n')
-    .replace(/\n$/, '');
-  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+  return pem('CERTIFICATE', seq(tbs, algorithm, bitString(signature)));
 }

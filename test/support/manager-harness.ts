@@ -25,7 +25,7 @@ import { connectManager } from '../../src/api/client.ts';
 import type { ManagerClient } from '../../src/api/client.ts';
 import { resolveManagerConfig } from '../../src/manager/config.ts';
 import type { ManagerConfig, ManagerConfigInput } from '../../src/manager/config.ts';
-import { generateNodeKey } from '../../src/api/certificates.ts';
+import { createNodeCsr } from '../../src/api/csr.ts';
 import { ManagerControl } from '../../src/manager/control.ts';
 import { MANAGER_SCHEMA } from '../../src/manager/objects.ts';
 import type { Kinds } from '../../src/manager/objects.ts';
@@ -255,7 +255,7 @@ export async function readyNode(control: ManagerControl, hostname: string, addr:
   const swarm = await control.inspectSwarm();
   const r = await control.issueNodeCertificate({
     token: swarm.joinTokens.worker,
-    publicKeyPem: generateNodeKey().publicKeyPem,
+    csrPem: createNodeCsr().csrPem,
     hostname,
     advertiseAddr: addr,
   });

@@ -17,11 +17,13 @@
  */
 import { DEFAULT_GOSSIP_PORT } from '../../api/api-defaults.ts';
 import type { EndpointState, IssueCertificateRequest, IssueCertificateResponse, TaskStatusUpdate } from '../../api/api-types.ts';
-import { certificateFingerprint } from '../../api/certificates.ts';
+import { verifyCsrFor } from '../../api/csr.ts';
 import { apiError } from '../../api/errors.ts';
 import { roleForToken } from '../../api/tokens.ts';
 import { newId } from '../../common/ids.ts';
 import { issueNodeCertificate } from '../ca.ts';
+import { trustBundlePem } from '../ca-rotation.ts';
+import { certValidityMs, recordCertificate } from './certificates.ts';
 import type { NodeRecord, TaskRecord } from '../objects.ts';
 import { isoTime } from '../orchestrator.ts';
 import { isTerminal, TERMINAL_STATES } from '../scheduler.ts';
@@ -85,20 +87,25 @@ export function exitErrorText(exitCode: number): string {
 export class AgentControl {
   constructor(private readonly core: ControlCore) {}
 
-  /** Admits a node presenting a join token: creates its node record and signs its certificate. */
+  /**
+   * Admits a node presenting a join token and a CSR signed with its key (csr.ts): creates
+   * its node record and signs its certificate. The token is checked first, so a stranger
+   * learns nothing from CSR errors.
+   */
   async issueNodeCertificate(req: IssueCertificateRequest): Promise<IssueCertificateResponse> {
     const advertise = typeof req.advertiseAddr === 'string' ? req.advertiseAddr : '';
     return this.core.mutate((ctx) => {
       const c = clusterOf(ctx.tx);
       const role = roleForToken(req.token, c.joinTokens);
+      const csr = verifyCsrFor(req.csrPem, req.publicKeyPem);
       const id = newId();
       const certPem = issueNodeCertificate(c.ca, {
         nodeId: id,
         role,
         clusterId: c.clusterId,
-        publicKeyPem: req.publicKeyPem,
+        publicKeyPem: csr.publicKeyPem,
         nowMs: this.core.nowMs(),
-        validityMs: this.core.config.nodeCertValidityMs,
+        validityMs: certValidityMs(c, this.core.config.nodeCertValidityMs),
         ips: advertise !== '' ? [advertise] : [],
       });
       const node: NodeRecord = {
@@ -109,11 +116,13 @@ export class AgentControl {
         spec: { name: '', labels: {}, role, availability: 'active' },
         description: { hostname: req.hostname || id.slice(0, 12), platformOs: '', platformArch: '', version: '' },
         status: { state: 'unknown', message: 'joined; waiting for its session', addr: advertise, gossipPort: 0 },
-        certFingerprint: certificateFingerprint(certPem),
+        certFingerprint: '',
       };
+      recordCertificate(node, certPem, c.ca.digest);
       if (role === 'manager') node.managerStatus = { leader: false, reachability: 'unreachable', addr: '' };
       insertNode(ctx, node);
-      return { nodeId: id, certPem, caPem: c.ca.certPem, role, clusterId: c.clusterId };
+      // caPem: every root trusted now (during a rotation the new one signed this certificate)
+      return { nodeId: id, certPem, caPem: trustBundlePem(c), role, clusterId: c.clusterId };
     });
   }
 

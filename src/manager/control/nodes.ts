@@ -10,6 +10,7 @@ import { newId } from '../../common/ids.ts';
 import type { NodeRecord } from '../objects.ts';
 import type { TxContext } from '../orchestrator.ts';
 import { nodeName, resolveNode } from '../refs.ts';
+import { completeRotationIfDone } from './certificates.ts';
 import { isLive, isTerminal } from '../scheduler.ts';
 import { normalizeNodeSpec } from '../spec-validation.ts';
 import { endpointStateFor } from '../views.ts';
@@ -128,6 +129,8 @@ export class NodeControl {
       }
       orchestrator.releaseEndpoints(ctx, node.id);
       tx.delete('node', node.id);
+      // a root CA rotation waiting only for this node completes with its removal
+      completeRotationIfDone(tx, ctx.nowMs);
       ctx.invalidateNodes();
       for (const t of tx.byIndex('task', 'node', node.id)) {
         if (isLive(t)) orchestrator.shutdownTask(ctx, t, 'node removed');

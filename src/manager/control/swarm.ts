@@ -1,16 +1,19 @@
 /**
- * Cluster-wide operations (`shoal swarm ...`): inspect, join tokens (read and rotate),
- * the gossip keyring (rotate on request, and on age from the manager's timer) and the
- * store dump with its secrets replaced by their SHA-256.
+ * Cluster-wide operations (`shoal swarm ...`): inspect, update (the certificate lifetime),
+ * join tokens (read and rotate), the root CA and its rotation (certificates.ts), the
+ * gossip keyring (rotate on request, and on age from the manager's timer) and the store
+ * dump with its secrets replaced by their SHA-256.
  */
 import { createHash } from 'node:crypto';
-import type { JoinToken, NodeRole, Swarm } from '../../api/api-types.ts';
+import type { CaStatus, JoinToken, NodeRole, RotateCaRequest, Swarm, UpdateSwarmRequest } from '../../api/api-types.ts';
 import { apiError } from '../../api/errors.ts';
 import { generateJoinToken } from '../../api/tokens.ts';
 import { DATA_PATH_PORT } from '../config.ts';
 import { keyringDue, keyringInfo, rotateKeyring } from '../keyring.ts';
 import type { ClusterRecord } from '../objects.ts';
 import { isoTime } from '../orchestrator.ts';
+import { tokenRoot } from '../ca-rotation.ts';
+import { CertificateControl, certValidityMs } from './certificates.ts';
 import type { ControlCore } from './core.ts';
 import { clusterOf } from './core.ts';
 
@@ -28,7 +31,11 @@ export function redactSecrets(kind: string, obj: Record<string, unknown>): Recor
 }
 
 export class SwarmControl {
-  constructor(private readonly core: ControlCore) {}
+  readonly certificates: CertificateControl;
+
+  constructor(private readonly core: ControlCore) {
+    this.certificates = new CertificateControl(core);
+  }
 
   private swarmView(c: ClusterRecord): Swarm {
     return {
@@ -37,15 +44,30 @@ export class SwarmControl {
       createdAt: c.createdAt,
       updatedAt: c.updatedAt,
       joinTokens: { ...c.joinTokens },
-      rootCaCert: c.ca.certPem,
-      caDigest: c.ca.digest,
+      // the root join tokens name (until a rotation completes, the previous one)
+      rootCaCert: tokenRoot(c).certPem,
+      caDigest: tokenRoot(c).digest,
       defaultAddrPool: [...c.defaultAddrPools],
       subnetSize: c.defaultAddrPoolMaskLength,
       dataPathPort: DATA_PATH_PORT,
       heartbeatPeriodMs: this.core.config.heartbeatPeriodMs,
       gossipKeys: keyringInfo(c.keyring),
       managerAddr: c.managerAddr,
+      certExpiryMs: certValidityMs(c, this.core.config.nodeCertValidityMs),
+      caRotationInProgress: c.caRotation !== undefined,
     };
+  }
+
+  async updateSwarm(req: UpdateSwarmRequest): Promise<Swarm> {
+    return this.certificates.updateSwarm(req, (c) => this.swarmView(c));
+  }
+
+  async caStatus(): Promise<CaStatus> {
+    return this.certificates.caStatus();
+  }
+
+  async rotateCa(req: RotateCaRequest): Promise<CaStatus> {
+    return this.certificates.rotateCa(req);
   }
 
   async inspectSwarm(): Promise<Swarm> {
@@ -63,7 +85,7 @@ export class SwarmControl {
     }
     return this.core.store.update((tx) => {
       const c = clusterOf(tx);
-      c.joinTokens = { ...c.joinTokens, [role]: generateJoinToken(c.ca.digest) };
+      c.joinTokens = { ...c.joinTokens, [role]: generateJoinToken(tokenRoot(c).digest) };
       c.updatedAt = isoTime(this.core.nowMs());
       tx.put('cluster', c);
       return { role, token: c.joinTokens[role], managerAddr: c.managerAddr };

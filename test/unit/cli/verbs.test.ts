@@ -426,6 +426,8 @@ const SWARM: Swarm = {
   heartbeatPeriodMs: 5000,
   gossipKeys: [],
   managerAddr: '192.0.2.11:2377',
+  certExpiryMs: 7_776_000_000,
+  caRotationInProgress: false,
 };
 
 t.test('info: counts, pools and ports, and the local data plane', async (t) => {

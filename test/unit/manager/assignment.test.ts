@@ -1,7 +1,7 @@
 import t from 'tap';
 import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import { computeAssignment, deltaOf, snapshotOf, versionsOf } from '../../../src/manager/assignment.ts';
-import { generateNodeKey } from '../../../src/api/certificates.ts';
+import { createNodeCsr } from '../../../src/api/csr.ts';
 import { applySessionMessage, emptyState } from '../../../src/agent/session-client.ts';
 import type { SessionMessage } from '../../../src/api/api-types.ts';
 import { inProcessManager } from '../../support/manager-harness.ts';
@@ -13,7 +13,7 @@ t.test('a node assignment holds what the node needs, and deltas rebuild the same
   for (const h of ['n1', 'n2']) {
     const r = await control.issueNodeCertificate({
       token: swarm.joinTokens.worker,
-      publicKeyPem: generateNodeKey().publicKeyPem,
+      csrPem: createNodeCsr().csrPem,
       hostname: h,
       advertiseAddr: '192.0.2.50',
     });
@@ -24,7 +24,11 @@ t.test('a node assignment holds what the node needs, and deltas rebuild the same
   const view = (): ReturnType<typeof computeAssignment> => store.view((tx) => computeAssignment(tx, n1));
   const first = view();
   const keys = [...first.keys()].map((k) => k.split('/')[0]).sort();
-  t.same(keys, ['endpoint', 'keyring', 'network', 'node', 'peer'], 'node, ingress, its sandbox address, keyring, the other node');
+  t.same(
+    keys,
+    ['ca', 'endpoint', 'keyring', 'network', 'node', 'peer'],
+    'node, ingress, its sandbox address, keyring, trusted roots, the other node',
+  );
 
   let state = applySessionMessage(emptyState(), message('snapshot', 0, snapshotOf(first)));
   let sent = versionsOf(first);

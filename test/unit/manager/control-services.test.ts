@@ -1,7 +1,7 @@
 import t from 'tap';
 import { defaultNetworkSpec, defaultServiceSpec, defaultUpdateConfig } from '../../../src/api/api-defaults.ts';
 import type { PortConfig, ServiceSpec } from '../../../src/api/api-types.ts';
-import { generateNodeKey } from '../../../src/api/certificates.ts';
+import { createNodeCsr } from '../../../src/api/csr.ts';
 import type { ManagerControl } from '../../../src/manager/control.ts';
 import { inProcessManager } from '../../support/manager-harness.ts';
 
@@ -21,7 +21,7 @@ async function joinReadyNodes(control: ManagerControl, names: string[]): Promise
   for (const hostname of names) {
     const r = await control.issueNodeCertificate({
       token: swarm.joinTokens.worker,
-      publicKeyPem: generateNodeKey().publicKeyPem,
+      csrPem: createNodeCsr().csrPem,
       hostname,
       advertiseAddr: '192.0.2.10',
     });
@@ -356,7 +356,7 @@ t.test('bad service requests are refused with stable codes and change nothing', 
     ['remove the manager node', () => control.removeNode('self', true), 'SHOAL_ERR_NODE_IS_MANAGER'],
     [
       'bad join token',
-      () => control.issueNodeCertificate({ token: 'SWMTKN-1-nope', publicKeyPem: '', hostname: 'h', advertiseAddr: '' }),
+      () => control.issueNodeCertificate({ token: 'SWMTKN-1-nope', csrPem: '', hostname: 'h', advertiseAddr: '' }),
       'SHOAL_ERR_BAD_JOIN_TOKEN',
     ],
     ['token role', () => control.joinToken('admin' as never), 'SHOAL_ERR_BAD_SPEC'],

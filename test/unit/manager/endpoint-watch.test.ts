@@ -7,7 +7,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { defaultContainerSpec, defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import type { EndpointEvent, SessionMessage, SessionRequest, TaskStatus } from '../../../src/api/api-types.ts';
-import { generateNodeKey } from '../../../src/api/certificates.ts';
+import { createNodeCsr } from '../../../src/api/csr.ts';
 import type { ShoalError } from '../../../src/common/errors.ts';
 import { applySessionMessage, emptyState } from '../../../src/agent/session-client.ts';
 import type { ManagerControl } from '../../../src/manager/control.ts';
@@ -17,7 +17,7 @@ async function join(control: ManagerControl, hostname: string): Promise<string> 
   const swarm = await control.inspectSwarm();
   const r = await control.issueNodeCertificate({
     token: swarm.joinTokens.worker,
-    publicKeyPem: generateNodeKey().publicKeyPem,
+    csrPem: createNodeCsr().csrPem,
     hostname,
     advertiseAddr: '192.0.2.20',
   });

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { defaultNetworkSpec } from '../../../src/api/api-defaults.ts';
 import type { Network } from '../../../src/api/api-types.ts';
 import { generateNodeKey } from '../../../src/api/certificates.ts';
+import { buildCsr } from '../../../src/api/csr.ts';
 import { ManagerClient } from '../../../src/api/client.ts';
 import { GrpcConnection } from '../../../src/api/grpc-connection.ts';
 import { frameMessage } from '../../../src/api/grpc-wire.ts';
@@ -181,7 +182,7 @@ t.test('over tcp:// with the cluster certificates (mTLS)', async (t) => {
     const token = (await m.control.joinToken('worker')).token;
     const issued = await h2Client(t, host, { ca: managerTls.ca }).issueNodeCertificate({
       token,
-      publicKeyPem: key.publicKeyPem,
+      csrPem: buildCsr(key),
       hostname: 'worker-1',
       advertiseAddr: '192.0.2.11',
     });

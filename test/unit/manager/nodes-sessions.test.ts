@@ -2,7 +2,7 @@ import t from 'tap';
 import type { ShoalError } from '../../../src/common/errors.ts';
 import { defaultNetworkSpec, defaultServiceSpec } from '../../../src/api/api-defaults.ts';
 import type { SessionMessage } from '../../../src/api/api-types.ts';
-import { generateNodeKey } from '../../../src/api/certificates.ts';
+import { createNodeCsr } from '../../../src/api/csr.ts';
 import type { ManagerControl } from '../../../src/manager/control.ts';
 import { applySessionMessage, emptyState } from '../../../src/agent/session-client.ts';
 import type { AssignmentState } from '../../../src/agent/session-client.ts';
@@ -12,7 +12,7 @@ async function join(control: ManagerControl, hostname: string, role: 'worker' | 
   const swarm = await control.inspectSwarm();
   const r = await control.issueNodeCertificate({
     token: swarm.joinTokens[role],
-    publicKeyPem: generateNodeKey().publicKeyPem,
+    csrPem: createNodeCsr().csrPem,
     hostname,
     advertiseAddr: '192.0.2.20',
   });
@@ -104,13 +104,12 @@ t.test('join tokens: rotation refuses the old token', async (t) => {
   const rotated = await control.joinToken('worker', true);
   t.not(rotated.token, old);
   t.equal((await control.joinToken('manager')).token, (await control.inspectSwarm()).joinTokens.manager, 'the other role keeps its token');
-  await t.rejects(
-    control.issueNodeCertificate({ token: old, publicKeyPem: generateNodeKey().publicKeyPem, hostname: 'x', advertiseAddr: '' }),
-    { code: 'SHOAL_ERR_JOIN_TOKEN_REJECTED' },
-  );
+  await t.rejects(control.issueNodeCertificate({ token: old, csrPem: createNodeCsr().csrPem, hostname: 'x', advertiseAddr: '' }), {
+    code: 'SHOAL_ERR_JOIN_TOKEN_REJECTED',
+  });
   const ok = await control.issueNodeCertificate({
     token: rotated.token,
-    publicKeyPem: generateNodeKey().publicKeyPem,
+    csrPem: createNodeCsr().csrPem,
     hostname: 'x',
     advertiseAddr: '',
   });
