@@ -37,7 +37,15 @@ import { ShoalError } from '../common/errors.ts';
 import { writeFileAtomic } from '../common/fs.ts';
 import type { Logger } from '../common/logger.ts';
 import { SyncRunner, type SyncStats } from '../common/sync-runner.ts';
-import { createGossipNode, createKeyring, defaultLanConfig, type GossipNode, type Keyring, NetTransport } from '../gossip/index.ts';
+import {
+  createGossipNode,
+  createKeyring,
+  defaultLanConfig,
+  type GossipDrops,
+  type GossipNode,
+  type Keyring,
+  NetTransport,
+} from '../gossip/index.ts';
 import { createConntrack } from '../kernel/conntrack.ts';
 import { createNft } from '../kernel/nft.ts';
 import { openRtnl } from '../kernel/rtnl.ts';
@@ -100,7 +108,12 @@ export interface AgentStatus {
   advertiseAddr: string;
   connected: boolean;
   workloads: Array<{ id: string; name: string; kind: string; phase: string; pid: number; health: string }>;
-  gossip: { members: Array<{ name: string; addr: string; state: string }>; dead: string[] };
+  gossip: {
+    members: Array<{ name: string; addr: string; state: string }>;
+    dead: string[];
+    /** Received gossip dropped, by reason (GossipDrops); absent before gossip started. */
+    drops?: GossipDrops;
+  };
   overlay: { syncs: number; failures: number; lastDurationMs: number; lastError: string };
   lb: { syncs: number; failures: number; lastDurationMs: number; lastError: string; tables: number };
   dns: ResolverStats;
@@ -342,7 +355,9 @@ export class Agent {
             this.overlayRunner.trigger();
             this.viewChanged();
           };
-          this.gossipEndpoints = new GossipEndpoints(node, onGossip, this.logger.child({ part: 'gossip' }));
+          this.gossipEndpoints = new GossipEndpoints(node, onGossip, this.logger.child({ part: 'gossip' }), (addr) =>
+            this.session.managerHostBack(addr),
+          );
           this.gossipEndpoints.setNetworks(this.watched);
           this.publish();
           this.joinPeers();
@@ -560,6 +575,7 @@ export class Agent {
     this.noteDisagreements(stats);
     this.lastRemoteCounts = Object.fromEntries([...remotes].map(([k, v]) => [k, v.length]));
     return buildOverlayModel({
+      controlPorts: controlPorts(this.o.gossipPort, this.o.managerAddr),
       prefix: this.o.prefix,
       vtep: this.o.advertiseAddr,
       underlayMtu: this.underlayMtu,
@@ -901,6 +917,7 @@ export class Agent {
       gossip: {
         members: g ? g.members().map((m) => ({ name: m.name, addr: m.addr, state: m.state })) : [],
         dead: [...(this.gossipEndpoints?.dead ?? [])],
+        ...(g && g.status !== 'new' ? { drops: g.stats().drops } : {}),
       },
       overlay: {
         syncs: st.syncs,
@@ -931,6 +948,7 @@ export class Agent {
       resolverSandboxes: dns.sandboxes,
       resolverQueries: dns.server.queries,
       workloadPhases: this.workloads.list().map((w) => w.phase),
+      ...(this.gossip && this.gossip.status !== 'new' ? { gossipDrops: this.gossip.stats().drops } : {}),
     });
   }
 
@@ -997,6 +1015,12 @@ function lbStatus(stats: readonly SyncStats[], tables: number): AgentStatus['lb'
 
 function resumeKey(r: GossipResume): string {
   return encodeGossipResume(r);
+}
+
+/** This node's gossip port and its manager's port: guarded from its tasks (plan-egress.ts). */
+function controlPorts(gossipPort: number, managerAddr: string | undefined): { tcp: number[]; udp: number[] } {
+  const port = Number(/:(\d+)$/.exec(managerAddr ?? '')?.[1]);
+  return { tcp: Number.isInteger(port) && port > 0 ? [gossipPort, port] : [gossipPort], udp: [gossipPort] };
 }
 
 function peerGossipAddr(p: Peer, fallbackPort: number): string {

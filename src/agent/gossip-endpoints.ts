@@ -29,6 +29,8 @@ export class GossipEndpoints {
     private readonly node: GossipNode,
     private readonly onChange: () => void,
     private readonly logger: Logger,
+    /** A node declared gone is alive again (its gossip address). */
+    private readonly onNodeBack: (addr: string) => void = () => {},
   ) {
     for (const m of node.members()) if (m.state === 'dead' || m.state === 'left') this.dead.add(m.name);
     this.offMembers = node.onMemberEvent((e) => this.onMember(e));
@@ -46,6 +48,7 @@ export class GossipEndpoints {
     } else if (ALIVE_KINDS.has(e.kind) && this.dead.delete(name)) {
       this.logger.info({ node: name, event: e.kind }, 'gossip: node back');
       this.onChange();
+      this.onNodeBack(e.member.addr);
     }
   }
 

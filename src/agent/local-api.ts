@@ -3,7 +3,8 @@
  * (DATA-DIR/agent.sock, mode 0600: root on this machine only, no TLS). It serves what an
  * operator asks of this node without the manager:
  *
- *   GET  /status   what the agent runs, its gossip view, sync counters
+ *   GET  /status   what the agent runs, its gossip view (members, dead nodes, received input
+ *                  dropped by reason: gossip.drops), sync counters
  *   GET  /info     the data-plane summary `shoal info` prints (node-info.ts)
  *   GET  /doctor   the data plane's drift (api-types.ts DoctorReport, plus nodeId): what
  *                  a sync would change now (none = healthy)

@@ -864,6 +864,22 @@ export class AgentSession {
     this.reconnectTimer = this.clock.setTimer(delay, () => this.connect());
   }
 
+  /**
+   * Gossip saw the node at `addr` (IP or IP:PORT) come back after it declared it gone. When
+   * that is the manager's host, this node's path to the manager was most likely cut too (a
+   * partition that healed): a session waiting out its back-off, or one whose connection
+   * lost its packets for a while and whose TCP timers may take seconds more to notice, is
+   * reopened now. A new session of the same node moves nothing on the manager.
+   */
+  managerHostBack(addr: string): void {
+    if (this.stopped || hostOf(addr) !== hostOf(this.options.managerAddr ?? this.identity.managerAddr)) return;
+    this.logger.info({ established: this.established }, "gossip: the manager's node is back; reconnecting the session now");
+    this.reconnectTimer?.cancel();
+    this.teardownStreams();
+    this.backoff = this.minBackoff;
+    this.connect();
+  }
+
   /** Ends the session and its endpoint watches (idempotent). */
   close(): void {
     this.stopped = true;
@@ -873,4 +889,11 @@ export class AgentSession {
     this.teardownStreams();
     this.watches.clear();
   }
+}
+
+/** The host part of IP, IP:PORT or [IPv6]:PORT. */
+function hostOf(addr: string): string {
+  const bracket = /^\[([^\]]+)\](?::\d+)?$/.exec(addr);
+  if (bracket) return bracket[1]!;
+  return addr.split(':').length === 2 ? addr.slice(0, addr.lastIndexOf(':')) : addr;
 }

@@ -278,6 +278,11 @@ export class Workloads {
         } else {
           this.startStop(w, graceMs, d.task !== undefined && w.phase === 'running');
         }
+      } else if (!w && d.task && !TERMINAL.has(d.task.status.state)) {
+        // assigned here and asked down before this agent ever ran it (the node was away
+        // meanwhile): it ends as shutdown without running, or it would stay "assigned" and
+        // keep its addresses for ever
+        this.o.reporter.reportTasks([{ taskId: id, status: status('shutdown', 'shut down before it started') }]);
       }
     }
     // workloads the manager no longer assigns: stop, then forget

@@ -98,8 +98,7 @@ export function clusterPrefix(): string {
 
 const CLEAN_ENV_KEYS = ['SHOAL_HOST', 'SHOAL_DATA_DIR', 'SHOAL_CONTEXT'];
 
-export async function startCluster(t: Test, hosts = 3): Promise<Cluster> {
-  const prefix = clusterPrefix();
+export async function startCluster(t: Test, hosts = 3, prefix = clusterPrefix()): Promise<Cluster> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of CLEAN_ENV_KEYS) delete env[k];
   env['SHOAL_CONTEXT'] = prefix;

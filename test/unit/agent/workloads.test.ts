@@ -219,6 +219,22 @@ t.test('a task the manager already sees ended is not started again', async (t) =
   t.equal(rt.started.length, 0);
 });
 
+t.test('a task asked down before this agent ever ran it is reported shutdown, not left assigned', async (t) => {
+  const { rt, w, reports, settle } = setup();
+  t.teardown(() => w.runner.stop());
+  w.runner.start();
+  const assigned = { state: 'assigned', message: '', err: '', timestamp: '', exitCode: 0, health: '' };
+  const ended = { state: 'shutdown', message: '', err: '', timestamp: '', exitCode: 0, health: '' };
+  w.setAssignment(state([task('never', 'shutdown', { status: assigned }), task('gone', 'shutdown', { status: ended })]));
+  await settle();
+  t.equal(rt.started.length, 0, 'nothing started');
+  t.same(
+    reports.map((r) => [r.taskId, r.status.state]),
+    [['never', 'shutdown']],
+    'the assigned one is reported shutdown; the one already ended is not reported again',
+  );
+});
+
 t.test('a task asked down drains first: it runs until drained, then waits for its open connections, then stops', async (t) => {
   let open = 2;
   const { rt, w, reports, settle, changes } = setup({ openConnections: async () => open });
