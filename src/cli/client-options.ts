@@ -27,7 +27,7 @@
  */
 import { createInterface } from 'node:readline';
 import { type Command, CommanderError } from 'commander';
-import { isShoalError } from '../common/errors.ts';
+import { isShoalError, printableMessage } from '../common/errors.ts';
 import type { ManagerApi, ConnectOptions } from '../api/client.ts';
 import { connectManager } from '../api/client.ts';
 import { readSelectedContext, type ShoalContext } from '../api/context.ts';
@@ -122,8 +122,8 @@ export function processContext(): CliContext {
 
 /** The one line printed for an error. */
 export function errorLine(err: unknown): string {
-  if (isShoalError(err)) return `Error: ${err.message} (${err.code})`;
-  return `Error: ${err instanceof Error ? err.message : String(err)}`;
+  if (isShoalError(err)) return `Error: ${printableMessage(err.message)} (${err.code})`;
+  return `Error: ${printableMessage(err instanceof Error ? err.message : String(err))}`;
 }
 
 /** The exit status of an error: 2 for a wrong command line, 1 for everything else. */
@@ -168,7 +168,11 @@ function configureUsage(cmd: Command): void {
   const path = commandPath(cmd);
   cmd.configureOutput({
     outputError: (str, write) => {
-      const msg = str.trim().replace(/^error:\s*/i, '');
+      // one line: commander puts its "(Did you mean ...?)" on a line of its own
+      const msg = str
+        .trim()
+        .replace(/^error:\s*/i, '')
+        .replace(/\s*\n\s*/g, ' ');
       write(`Error: ${msg} (see 'shoal ${path} --help')\n`);
     },
   });

@@ -4,7 +4,7 @@
  * nothing a command does not use: `shoal --help` loads commander alone.
  */
 import { Command, CommanderError } from 'commander';
-import { isShoalError } from '../common/errors.ts';
+import { isShoalError, printableMessage } from '../common/errors.ts';
 import { SHOAL_VERSION } from '../common/version.ts';
 import { isUsageError } from './parse/usage-error.ts';
 
@@ -82,11 +82,7 @@ export const GROUPS: readonly Group[] = [
  * `shoal help GROUP` becomes `shoal GROUP --help`.
  */
 export async function buildProgram(argv: readonly string[] = []): Promise<{ program: Command; argv: readonly string[] }> {
-  const program = new Command('shoal')
-    .description('Container overlay networking for swarm clusters')
-    .version(SHOAL_VERSION)
-    .showHelpAfterError(false)
-    .exitOverride();
+  const program = rootCommand();
   const helpFor = argv[0] === 'help' ? GROUPS.find((g) => g.name === argv[1]) : undefined;
   const wanted = helpFor ?? GROUPS.find((g) => g.name === argv[0]);
   if (wanted) {
@@ -97,6 +93,36 @@ export async function buildProgram(argv: readonly string[] = []): Promise<{ prog
   return { program, argv };
 }
 
+/**
+ * The top-level command, with the groups' usage conventions (client-options.ts, not
+ * imported here: it loads the API client): a wrong command line is one line on stderr,
+ * `(see 'shoal --help')`, commander's "Did you mean" on the same line, exit status 2.
+ */
+export function rootCommand(): Command {
+  return new Command('shoal')
+    .description('Container overlay networking for swarm clusters')
+    .version(SHOAL_VERSION)
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`Error: ${oneLine(str)} (see 'shoal --help')\n`) });
+}
+
+/** Commander's message without its "error: " and with its "(Did you mean ...?)" line joined. */
+function oneLine(message: string): string {
+  return message
+    .trim()
+    .replace(/^error:\s*/i, '')
+    .replace(/\s*\n\s*/g, ' ');
+}
+
+/** Commander's errors that mean the top-level command line is wrong. */
+const ROOT_USAGE_CODES: ReadonlySet<string> = new Set(['commander.unknownCommand', 'commander.unknownOption', 'commander.excessArguments']);
+
+/** The exit status of a CommanderError that reached main(): 2 for a wrong command line. */
+export function commanderExitStatus(err: CommanderError): number {
+  return err.exitCode !== 0 && ROOT_USAGE_CODES.has(err.code) ? 2 : err.exitCode;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { program, argv: args } = await buildProgram(argv);
   try {
@@ -105,12 +131,15 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // commander already printed help, version or the usage error
-      return err.exitCode;
+      return commanderExitStatus(err);
     }
     if (isShoalError(err)) {
-      // one line, as every command prints it (docs/cli.md); 2 for a wrong command line
-      process.stderr.write(`Error: ${err.message} (${err.code})\n`);
-      return isUsageError(err) ? 2 : 1;
+      // one line, as every command prints it (docs/cli.md); 2 for a wrong command line,
+      // whose message quotes what was typed (control characters escaped)
+      const { message, code } = err;
+      const usage = isUsageError(err);
+      process.stderr.write(`Error: ${usage ? printableMessage(message) : message} (${code})\n`);
+      return usage ? 2 : 1;
     }
     process.stderr.write(`Error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return 1;

@@ -174,6 +174,16 @@ export function isShoalError(err: unknown, code?: string): err is ShoalError {
   return err instanceof ShoalError && (code === undefined || err.code === code);
 }
 
+/**
+ * An error message as one printable line: control characters (a newline or an escape
+ * sequence in a name the user typed, quoted back) are written as \n, \t, \u001b.
+ */
+export function printableMessage(message: string): string {
+  return message.replace(/[\p{Cc}]/gu, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 /** A ShoalError whose code says the object does not exist (any table's not_found code). */
 export function isNotFound(err: unknown): err is ShoalError {
   return err instanceof ShoalError && err.category === 'not_found';
