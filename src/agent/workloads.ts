@@ -28,6 +28,14 @@ import type { ProcessSpec, RuntimeEvent, TaskRuntime } from './tasks/runtime.ts'
 
 const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
 const DEFAULT_GRACE_MS = 10_000;
+/**
+ * How long the sandbox of a task that exited on its own (killed, crashed) outlives it. Other
+ * nodes' load balancers still send it connections until its endpoint's removal reaches them;
+ * while the sandbox (address, veth) is there, nothing listening, those are refused at once
+ * and a client can try again. Without it they are lost on the way (the neighbour entries
+ * still name it) and the client waits for its connect timeout.
+ */
+const EXITED_LINGER_MS = 3_000;
 /** How long a drained task with no open connection waits before the second look that lets it stop. */
 const QUIET_MS = 250;
 /** Ended workloads whose logs stay readable after the manager forgot them. */
@@ -50,6 +58,8 @@ export interface Workload {
   reported: string;
   /** The manager asked it down and it waits to be let go by every load balancer. */
   draining?: boolean;
+  /** It exited on its own and its sandbox stays until then (ms, the clock's): see EXITED_LINGER_MS. */
+  lingerUntil?: number;
 }
 
 export interface WorkloadReporter {
@@ -157,8 +167,14 @@ export class Workloads {
       return;
     }
     if (e.kind === 'exited') {
+      const wasRunning = w.phase === 'running';
       w.phase = 'exited';
       w.exitCode = e.exitCode;
+      if (wasRunning && !w.stopRequested && w.kind === 'task') {
+        const clock = this.o.clock ?? systemClock;
+        w.lingerUntil = clock.now() + EXITED_LINGER_MS;
+        clock.setTimer(EXITED_LINGER_MS, () => this.o.onSandboxesChanged());
+      }
       this.o.logger.info({ id: w.id, name: w.name, exitCode: e.exitCode, signal: e.signal }, 'workload exited');
       this.report(w, this.endState(w, e.message));
       this.o.onSandboxesChanged();
@@ -172,9 +188,10 @@ export class Workloads {
     }
   }
 
-  /** Owners whose sandbox must exist. */
+  /** Owners whose sandbox must exist: every workload not exited, and a task that exited on its own for EXITED_LINGER_MS. */
   sandboxes(): SandboxOwner[] {
-    return [...this.items.values()].filter((w) => w.phase !== 'exited').map((w) => w.owner);
+    const now = (this.o.clock ?? systemClock).now();
+    return [...this.items.values()].filter((w) => w.phase !== 'exited' || (w.lingerUntil ?? 0) > now).map((w) => w.owner);
   }
 
   list(): Workload[] {

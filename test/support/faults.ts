@@ -585,11 +585,15 @@ export function assertNoFailures(t: Test, r: FaultResult): void {
 }
 
 /** Asserts a bounded fault's promise: failures stop within 5 s of detection; none once it is undone and clean. */
-export function assertBounded(t: Test, r: FaultResult): void {
+export function assertBounded(t: Test, r: FaultResult, opts: { cleanRecovery?: boolean } = {}): void {
   t.ok(r.detectedAfterMs !== undefined, `the fault was detected (${r.detectedAfterMs} ms)`);
   const last = r.lastFailureAfterDetectionMs;
   t.ok(last === undefined || last <= DETECTION_GRACE_MS, `failures stop within 5 s of detection (last one ${last ?? 'none'} ms after)`);
   for (const [load, phases] of Object.entries(r.phases)) {
+    if (opts.cleanRecovery) {
+      const rec = phases[`${r.fault}: recovery`];
+      t.equal(rec?.failed ?? 0, 0, `${load} / recovery: 0 failed requests (${describeCounts(rec)})`);
+    }
     const p = phases[`${r.fault}: after`];
     t.equal(p?.failed ?? 0, 0, `${load} / after: 0 failed requests (${describeCounts(p)})`);
     t.ok((p?.ok ?? 0) > 0, `${load} / after: requests answered`);

@@ -155,6 +155,35 @@ t.test('exit codes: 0 is complete, others failed with the code; a shutdown is sh
   t.equal(rt.started.length, 3, 'nothing restarted by the agent (the manager applies the restart policy)');
 });
 
+t.test(
+  'a task that exits on its own keeps its sandbox a moment (connections to it are refused, not lost); one asked down does not',
+  async (t) => {
+    const { rt, w, settle, sandboxChanges } = setup();
+    t.teardown(() => w.runner.stop());
+    w.runner.start();
+    w.setAssignment(state([task('k1', 'running'), task('s1', 'running')]));
+    w.overlayApplied(new Set(['k1', 's1']));
+    await settle();
+    t.equal(rt.started.length, 2);
+    const ids = () =>
+      w
+        .sandboxes()
+        .map((o) => o.id)
+        .sort();
+    w.onRuntimeEvent({ kind: 'exited', id: 'k1', exitCode: 137, message: 'killed' });
+    t.same(ids(), ['k1', 's1'], 'the killed task keeps its sandbox for now');
+    const before = sandboxChanges();
+    const deadline = Date.now() + 10_000;
+    while (ids().includes('k1') && Date.now() < deadline) await settle();
+    t.same(ids(), ['s1'], 'and leaves after the linger');
+    t.ok(sandboxChanges() > before, 'the overlay was told to remove it');
+    w.setAssignment(state([task('k1', 'running'), task('s1', 'shutdown')]));
+    const deadline2 = Date.now() + 10_000;
+    while (rt.stopped.length === 0 && Date.now() < deadline2) await settle();
+    t.same(ids(), [], 'a task asked down leaves with its stop');
+  },
+);
+
 t.test('adopted processes are not restarted; an exit while no agent ran is reported', async (t) => {
   const { rt, w, reports, settle } = setup();
   t.teardown(() => w.runner.stop());
