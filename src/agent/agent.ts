@@ -266,6 +266,7 @@ export class Agent {
         this.viewChanged();
       },
       openConnections: (w) => inboundConnections(w.pid),
+      letGoHere: (w) => this.letGoHere(w.id),
       clock: this.clock,
       logger: this.logger.child({ part: 'workloads' }),
     });
@@ -781,6 +782,17 @@ export class Agent {
     }
     this.lbApplied[part] = { draining: new Set(inputs.draining), joined: new Set(inputs.joined) };
     this.reportLb();
+    this.workloads.runner.trigger(); // a drained task may wait for this node's own let-go
+  }
+
+  /** Whether both parts of this node's load balancers applied every endpoint of task `taskId` as draining. */
+  private letGoHere(taskId: string): boolean {
+    const { mesh, sandboxes } = this.lbApplied;
+    if (!mesh || !sandboxes) return false;
+    for (const e of this.session.state.endpoints.values()) {
+      if (e.ownerId === taskId && e.nodeId !== '' && !(mesh.draining.has(e.id) && sandboxes.draining.has(e.id))) return false;
+    }
+    return true;
   }
 
   /**

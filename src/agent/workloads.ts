@@ -36,6 +36,8 @@ const DEFAULT_GRACE_MS = 10_000;
  * still name it) and the client waits for its connect timeout.
  */
 const EXITED_LINGER_MS = 3_000;
+/** How long a drained task waits at most for this node's own load balancers to let it go. */
+const LOCAL_LET_GO_MAX_MS = 5_000;
 /** How long a drained task with no open connection waits before the second look that lets it stop. */
 const QUIET_MS = 250;
 /** Ended workloads whose logs stay readable after the manager forgot them. */
@@ -60,6 +62,8 @@ export interface Workload {
   draining?: boolean;
   /** It exited on its own and its sandbox stays until then (ms, the clock's): see EXITED_LINGER_MS. */
   lingerUntil?: number;
+  /** When the manager first said it was drained while this node's own load balancers still sent to it (ms, the clock's). */
+  drainedAt?: number;
 }
 
 export interface WorkloadReporter {
@@ -81,6 +85,13 @@ export interface WorkloadsOptions {
   onSandboxesChanged: () => void;
   /** A workload's running/health/draining state changed (endpoint publication and load balancers follow it). */
   onWorkloadChanged: () => void;
+  /**
+   * Whether this node's own load balancers send a draining workload no new connection any
+   * more. The manager's `drained` waits for the nodes that watched the task's networks when
+   * its drain began; this node, back from Down, may not have been one of them, yet its mesh
+   * balances to its own tasks. None = do not wait.
+   */
+  letGoHere?: (w: Workload) => boolean;
   /** Open inbound connections of a running workload (a drained task waits for them to end); none = do not wait. */
   openConnections?: (w: Workload) => Promise<number>;
   clock?: Clock;
@@ -285,7 +296,7 @@ export class Workloads {
         if (w.phase === 'running' && w.reported !== 'running') this.report(w, status('running', 'started', { health: w.health }));
       } else if (w && (w.phase === 'running' || w.phase === 'pending' || w.phase === 'starting')) {
         const graceMs = d.task?.spec.stopGracePeriodMs ?? DEFAULT_GRACE_MS;
-        if (d.task && w.phase === 'running' && !d.task.drained) {
+        if (d.task && w.phase === 'running' && (!d.task.drained || !this.letGoHere(w))) {
           // leaving the load balancers: runs on until every node that balanced to it let it go
           if (!w.draining) {
             w.draining = true;
@@ -370,6 +381,19 @@ export class Workloads {
       this.report(w, status('rejected', 'start failed', { err: message }));
       this.o.onSandboxesChanged();
     }
+  }
+
+  /** `letGoHere`, waited for LOCAL_LET_GO_MAX_MS at most after the manager said drained. */
+  private letGoHere(w: Workload): boolean {
+    const check = this.o.letGoHere;
+    if (!check || check(w)) return true;
+    const clock = this.o.clock ?? systemClock;
+    if (w.drainedAt === undefined) {
+      w.drainedAt = clock.now();
+      clock.setTimer(LOCAL_LET_GO_MAX_MS, () => this.runner.trigger());
+      return false;
+    }
+    return clock.now() - w.drainedAt >= LOCAL_LET_GO_MAX_MS;
   }
 
   /** Stops a workload without holding up the reconciliation (others start meanwhile). */

@@ -45,8 +45,8 @@ export function inNs(ns: string, argv: readonly string[], timeoutMs = 30_000): P
 }
 
 /** Starts argv inside a namespace in the background; the caller ends it. */
-export function spawnInNs(ns: string, argv: readonly string[]): ChildProcess {
-  return spawn('nsenter', [`--net=/run/netns/${ns}`, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnInNs(ns: string, argv: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess {
+  return spawn('nsenter', [`--net=/run/netns/${ns}`, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
 }
 
 export interface AgentRecord {

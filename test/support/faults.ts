@@ -20,21 +20,18 @@
  * only holds the east-west load's namespace). A load that retries refused connections
  * (`retryRefused`) counts its retries apart from its failures.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { Network, Service, Task } from '../../src/api/api-types.ts';
+import { dataDirPaths } from '../../src/api/data-dir.ts';
 import { localApiRequest } from '../../src/agent/local-client.ts';
 import { alive } from '../../src/testbed/processes.ts';
 import { readState, type TestbedPaths, testbedPaths } from '../../src/testbed/state.ts';
 import { type Cluster, inNs, startCluster } from './dataplane.ts';
-import { type Load, type LoadStatus, type PhaseCounts, READY, readStatus, SERVER, stopLoads } from './load.ts';
+import { type Load, type LoadStatus, type PhaseCounts, READY, readStatus, SERVER, startLoad, stopLoads } from './load.ts';
 import { waitUntil } from './wait.ts';
-
-const LOAD = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'lifecycle', 'load.mjs');
 
 /** Requests a second of each load. */
 export const OUTSIDE_RATE = 30;
@@ -108,6 +105,8 @@ export interface FaultBed {
   killAgent(h: number): Promise<void>;
   /** Starts host h's agent again with its recorded command line (dataplane.ts startAgent). */
   restartAgent(h: number, logName: string): void;
+  /** `testbed up` started host h's agent again: its PID is the testbed state's from now on. */
+  agentStartedByTestbed(h: number): void;
   agentStatus(h: number): Promise<AgentStatus>;
   /** Copies the testbed's logs out of /run for a failed run; returns where. */
   keepLogs(): string;
@@ -145,34 +144,6 @@ export function procSample(pid: number): ProcSample | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Starts load.mjs in a namespace with the fault suite's settings (its retry policy, its deadline). */
-function startFaultLoad(
-  t: Test,
-  o: { dir: string; name: string; ns: string; rate: number; targets: readonly string[]; phase: string; env: NodeJS.ProcessEnv },
-): Load {
-  const control = join(o.dir, `${o.name}.phase`);
-  const status = join(o.dir, `${o.name}.status.json`);
-  writeFileSync(control, `${o.phase}\n`);
-  const proc: ChildProcess = spawn(
-    'nsenter',
-    [`--net=/run/netns/${o.ns}`, '--', process.execPath, LOAD, control, status, String(o.rate), ...o.targets],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: o.env },
-  );
-  const load: Load = { name: o.name, proc, control, status, stdout: '', stderr: '', exited: Promise.resolve() };
-  proc.stdout?.on('data', (d: Buffer) => {
-    load.stdout += d.toString();
-  });
-  proc.stderr?.on('data', (d: Buffer) => {
-    load.stderr += d.toString();
-  });
-  load.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-  t.teardown(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    await load.exited;
-  });
-  return load;
 }
 
 /** Names the loads' phase; the outside load also gets the hosts it leaves out. */
@@ -275,7 +246,7 @@ export async function startFaultBed(t: Test, o: FaultBedOptions): Promise<FaultB
   if (o.retryRefused) env['LOAD_RETRY_REFUSED'] = '1';
   if (o.requestTimeoutMs) env['LOAD_TIMEOUT_MS'] = String(o.requestTimeoutMs);
   const loads = [
-    startFaultLoad(t, {
+    startLoad(t, {
       dir,
       name: 'outside',
       ns: c.underlayNs,
@@ -284,7 +255,7 @@ export async function startFaultBed(t: Test, o: FaultBedOptions): Promise<FaultB
       phase: 'baseline',
       env,
     }),
-    startFaultLoad(t, {
+    startLoad(t, {
       dir,
       name: 'east-west',
       ns: clientNs,
@@ -320,7 +291,10 @@ export async function startFaultBed(t: Test, o: FaultBedOptions): Promise<FaultB
       const child = c.startAgent(h, logName);
       if (child.pid) pids.set(h, child.pid);
     },
-    agentStatus: async (h) => (await localApiRequest(join(paths.dataDir(h), 'agent.sock'), 'GET', '/status')).body as AgentStatus,
+    agentStartedByTestbed: (h) => {
+      pids.delete(h);
+    },
+    agentStatus: async (h) => (await localApiRequest(dataDirPaths(paths.dataDir(h)).agentSocket, 'GET', '/status')).body as AgentStatus,
     keepLogs: () => {
       const keep = join(tmpdir(), `shoal-e2e-faults-${c.prefix}logs-${Date.now()}`);
       cpSync(paths.logDir, keep, { recursive: true });
@@ -865,6 +839,7 @@ export function nodeDeathFault(bed: FaultBed, h: number): FaultSpec {
       await clearRules(bed, h);
       const up = await c.up();
       if (up.code !== 0) throw new Error(`testbed up: ${up.stdout}${up.stderr}`);
+      bed.agentStartedByTestbed(h);
       await waitUntil(async () => (await c.client.inspectNode(node)).status.state === 'ready', 90_000, `h${h} to be ready again`, {
         retryErrors: true,
       });

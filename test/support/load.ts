@@ -69,18 +69,19 @@ export interface Load {
 
 /**
  * Starts load.mjs in namespace `ns`: `rate` GETs a second round-robin over `targets`
- * (host:port), counted under `phase` until setPhase names another; its files go in `dir`.
+ * (host:port), counted under `phase` until setPhase names another; its files go in `dir`;
+ * `env` (default: this process's) carries its policy settings (load.mjs's header).
  * Killed in `t`'s teardown if still running.
  */
 export function startLoad(
   t: Test,
-  options: { dir: string; name: string; ns: string; rate: number; targets: readonly string[]; phase: string },
+  options: { dir: string; name: string; ns: string; rate: number; targets: readonly string[]; phase: string; env?: NodeJS.ProcessEnv },
 ): Load {
-  const { dir, name, ns, rate, targets, phase } = options;
+  const { dir, name, ns, rate, targets, phase, env } = options;
   const control = join(dir, `${name}.phase`);
   const status = join(dir, `${name}.status.json`);
   writeFileSync(control, `${phase}\n`);
-  const proc = spawnInNs(ns, [process.execPath, LOAD, control, status, String(rate), ...targets]);
+  const proc = spawnInNs(ns, [process.execPath, LOAD, control, status, String(rate), ...targets], env);
   const load: Load = { name, proc, control, status, stdout: '', stderr: '', exited: Promise.resolve() };
   proc.stdout?.on('data', (d: Buffer) => {
     load.stdout += d.toString();

@@ -79,7 +79,7 @@ function state(tasks: Task[]): AssignmentState {
   return s;
 }
 
-function setup(opts: { openConnections?: () => Promise<number> } = {}) {
+function setup(opts: { openConnections?: () => Promise<number>; letGoHere?: () => boolean } = {}) {
   const rt = new ScriptedRuntime();
   let changes = 0;
   const reports: TaskStatusUpdate[] = [];
@@ -95,6 +95,7 @@ function setup(opts: { openConnections?: () => Promise<number> } = {}) {
       changes++;
     },
     ...(opts.openConnections ? { openConnections: opts.openConnections } : {}),
+    ...(opts.letGoHere ? { letGoHere: opts.letGoHere } : {}),
     logger: silentLogger,
   });
   rt.onEvent = (e) => w.onRuntimeEvent(e);
@@ -306,6 +307,39 @@ t.test('a drained task with none open looks again a moment later, and waits for 
   while (rt.stopped.length === 0 && Date.now() < deadline) await settle();
   t.same(rt.stopped, ['q1']);
   t.equal(calls, 4, 'none, then one that arrived, then none twice: stopped after the fourth look');
+});
+
+t.test("a drained task runs on until this node's own load balancers let it go too", async (t) => {
+  let here = false;
+  const { rt, w, settle } = setup({ letGoHere: () => here });
+  t.teardown(() => w.runner.stop());
+  w.runner.start();
+  w.setAssignment(state([task('h1', 'running')]));
+  w.overlayApplied(new Set(['h1']));
+  await settle();
+  w.setAssignment(state([task('h1', 'shutdown', { drained: true })]));
+  await settle();
+  t.same(rt.stopped, [], 'the manager says drained, but this node still balances to it');
+  t.equal(w.get('h1')?.draining, true, 'it drains here');
+  here = true;
+  w.runner.trigger();
+  const deadline = Date.now() + 10_000;
+  while (rt.stopped.length === 0 && Date.now() < deadline) await settle();
+  t.same(rt.stopped, ['h1'], 'stopped once let go here');
+});
+
+t.test("a drained task that this node's load balancers never let go is stopped after 5 s", async (t) => {
+  const { rt, w, settle } = setup({ letGoHere: () => false });
+  t.teardown(() => w.runner.stop());
+  w.runner.start();
+  w.setAssignment(state([task('h2', 'running')]));
+  w.overlayApplied(new Set(['h2']));
+  await settle();
+  const started = Date.now();
+  w.setAssignment(state([task('h2', 'shutdown', { drained: true })]));
+  while (rt.stopped.length === 0 && Date.now() - started < 15_000) await settle();
+  t.same(rt.stopped, ['h2']);
+  t.ok(Date.now() - started >= 4_900, `after the bound (${Date.now() - started} ms)`);
 });
 
 t.test('a drained task whose connections never end is stopped at the end of its stop grace period', async (t) => {
