@@ -57,6 +57,7 @@ import { buildOverlayModel, EGRESS_SUBNET, interfaceKeys, needsEgress, type Sand
 import { EgressAddresses } from './egress-addresses.ts';
 import { remoteEndpoints, type ViewStats } from './endpoint-view.ts';
 import { endpointRecord, GossipEndpoints } from './gossip-endpoints.ts';
+import { RemoteLinger } from './remote-linger.ts';
 import { encodeGossipResume, type GossipResume, loadGossipResume, saveGossipResume } from './gossip-resume.ts';
 import { dnsInputs } from './dns-inputs.ts';
 import { lbInputs, type LbInputs } from './lb-inputs.ts';
@@ -125,6 +126,9 @@ export interface AgentStatus {
 export class Agent {
   private readonly o: AgentOptions;
   private readonly clock: Clock;
+  /** Remote endpoints that left, kept in the overlay a moment longer (remote-linger.ts). */
+  private readonly remoteLinger = new RemoteLinger();
+  private lingerExpiry: number | undefined;
   private readonly logger: Logger;
   readonly session: AgentSession;
   private readonly runtime: TaskRuntime;
@@ -575,6 +579,11 @@ export class Agent {
     }
     this.noteDisagreements(stats);
     this.lastRemoteCounts = Object.fromEntries([...remotes].map(([k, v]) => [k, v.length]));
+    const lingering = this.remoteLinger.apply(remotes, this.clock.now());
+    if (lingering.nextExpiry !== undefined && lingering.nextExpiry !== this.lingerExpiry) {
+      this.lingerExpiry = lingering.nextExpiry;
+      this.clock.setTimer(lingering.nextExpiry - this.clock.now(), () => this.overlayRunner.trigger());
+    }
     return buildOverlayModel({
       controlPorts: controlPorts(this.o.gossipPort, this.o.managerAddr),
       prefix: this.o.prefix,
@@ -583,7 +592,7 @@ export class Agent {
       networks: s.networks,
       sandboxes: owners,
       egress,
-      remotes,
+      remotes: lingering.remotes,
       ifnames,
     });
   }
