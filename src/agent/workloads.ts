@@ -113,13 +113,15 @@ export class Workloads {
   /** Sandboxes the last successful overlay sync built. */
   private ready = new Set<string>();
   readonly runner: SyncRunner;
+  private readonly clock: Clock;
 
   constructor(options: WorkloadsOptions) {
     this.o = options;
+    this.clock = options.clock ?? systemClock;
     this.runner = new SyncRunner(() => this.sync(), {
       name: 'workloads',
       minIntervalMs: 20,
-      clock: options.clock ?? systemClock,
+      clock: this.clock,
       logger: options.logger,
     });
   }
@@ -182,9 +184,8 @@ export class Workloads {
       w.phase = 'exited';
       w.exitCode = e.exitCode;
       if (wasRunning && !w.stopRequested && w.kind === 'task') {
-        const clock = this.o.clock ?? systemClock;
-        w.lingerUntil = clock.now() + EXITED_LINGER_MS;
-        clock.setTimer(EXITED_LINGER_MS, () => this.o.onSandboxesChanged());
+        w.lingerUntil = this.clock.now() + EXITED_LINGER_MS;
+        this.clock.setTimer(EXITED_LINGER_MS, () => this.o.onSandboxesChanged());
       }
       this.o.logger.info({ id: w.id, name: w.name, exitCode: e.exitCode, signal: e.signal }, 'workload exited');
       this.report(w, this.endState(w, e.message));
@@ -201,7 +202,7 @@ export class Workloads {
 
   /** Owners whose sandbox must exist: every workload not exited, and a task that exited on its own for EXITED_LINGER_MS. */
   sandboxes(): SandboxOwner[] {
-    const now = (this.o.clock ?? systemClock).now();
+    const now = this.clock.now();
     return [...this.items.values()].filter((w) => w.phase !== 'exited' || (w.lingerUntil ?? 0) > now).map((w) => w.owner);
   }
 
@@ -387,7 +388,7 @@ export class Workloads {
   private letGoHere(w: Workload): boolean {
     const check = this.o.letGoHere;
     if (!check || check(w)) return true;
-    const clock = this.o.clock ?? systemClock;
+    const clock = this.clock;
     if (w.drainedAt === undefined) {
       w.drainedAt = clock.now();
       clock.setTimer(LOCAL_LET_GO_MAX_MS, () => this.runner.trigger());
@@ -409,7 +410,7 @@ export class Workloads {
   private async waitConnections(w: Workload, graceMs: number): Promise<void> {
     const count = this.o.openConnections;
     if (!count) return;
-    const clock = this.o.clock ?? systemClock;
+    const clock = this.clock;
     const deadline = clock.now() + graceMs;
     const pause = (ms: number): Promise<void> =>
       new Promise<void>((resolve) => clock.setTimer(Math.min(ms, Math.max(1, deadline - clock.now())), resolve));
