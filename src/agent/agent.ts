@@ -791,7 +791,7 @@ export class Agent {
     }
     this.lbApplied[part] = { draining: new Set(inputs.draining), joined: new Set(inputs.joined) };
     this.reportLb();
-    this.workloads.runner.trigger(); // a drained task may wait for this node's own let-go
+    this.workloads.loadBalancersApplied();
   }
 
   /** Whether both parts of this node's load balancers applied every endpoint of task `taskId` as draining. */

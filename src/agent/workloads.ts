@@ -384,6 +384,16 @@ export class Workloads {
     }
   }
 
+  /** This node's load balancers applied a change: a drained task waiting for their let-go looks again. */
+  loadBalancersApplied(): void {
+    for (const w of this.items.values()) {
+      if (w.drainedAt !== undefined && w.phase === 'running') {
+        this.runner.trigger();
+        return;
+      }
+    }
+  }
+
   /** `letGoHere`, waited for LOCAL_LET_GO_MAX_MS at most after the manager said drained. */
   private letGoHere(w: Workload): boolean {
     const check = this.o.letGoHere;

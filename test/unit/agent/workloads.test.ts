@@ -322,7 +322,7 @@ t.test("a drained task runs on until this node's own load balancers let it go to
   t.same(rt.stopped, [], 'the manager says drained, but this node still balances to it');
   t.equal(w.get('h1')?.draining, true, 'it drains here');
   here = true;
-  w.runner.trigger();
+  w.loadBalancersApplied();
   const deadline = Date.now() + 10_000;
   while (rt.stopped.length === 0 && Date.now() < deadline) await settle();
   t.same(rt.stopped, ['h1'], 'stopped once let go here');
