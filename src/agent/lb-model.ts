@@ -106,10 +106,16 @@ export function serviceBackends(input: BackendInput): Map<string, VipBackend[]> 
       if (!g) continue; // not running (its agent publishes running tasks only)
       if (input.reachable && !input.reachable(ip)) continue; // the overlay cannot reach it yet
       // A node gossip declares failed gets no new connection, but its established ones are
-      // left alone (draining, not removed: no conntrack entry is deleted): most often only its
-      // agent died, and the node's kernel still serves them.
-      const draining = managerDrains || g.record.state === 'draining' || deadNodes.has(e.nodeId);
-      add(e.serviceId, { ip, healthy: healthy(g.record.health), ...(draining ? { draining: true } : {}) }, e.id);
+      // left alone (draining, not removed): most often only its agent died, and the node's
+      // kernel still serves them. Its unanswered entries go (lost: SYNs sent before the
+      // failure was known, which a reused client port would follow to it).
+      const lost = deadNodes.has(e.nodeId);
+      const draining = managerDrains || g.record.state === 'draining' || lost;
+      add(
+        e.serviceId,
+        { ip, healthy: healthy(g.record.health), ...(draining ? { draining: true } : {}), ...(lost ? { lost: true } : {}) },
+        e.id,
+      );
     }
   } else {
     for (const g of gossip.values()) {

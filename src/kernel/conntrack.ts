@@ -24,7 +24,7 @@
 import { ShoalError } from '../common/errors.ts';
 import { ipToBytes } from '../common/ip.ts';
 import { type ConntrackBackend, conntrackBackend, type CtMatch, ctnetlinkDeleteMatching, IPPROTO } from './ctnetlink.ts';
-import { execInNetns, firstLines } from './exec.ts';
+import { type ExecResult, execInNetns, firstLines } from './exec.ts';
 import type { Conntrack, ConntrackDeletion, ConntrackFilter } from './types.ts';
 import { validateIp } from './validate.ts';
 
@@ -32,6 +32,11 @@ export type ConntrackDeleteFilter = ConntrackFilter & {
   port?: number;
   /** Reply-source deletes only: the entry's original destination must be this address too. */
   origDst?: string;
+  /**
+   * Reply-source deletes only: the entry never saw a reply (the tool's [UNREPLIED]: a
+   * connection attempt or datagrams nothing answered).
+   */
+  unreplied?: boolean;
 };
 
 export interface ConntrackOptions {
@@ -62,6 +67,11 @@ export function validateConntrackFilter(
         details: { address, origDst: filter.origDst },
       });
     }
+  }
+  if (filter.unreplied && direction !== 'reply-src') {
+    throw new ShoalError('SHOAL_ERR_INVALID_ARGUMENT', 'an unreplied filter narrows reply-source deletes only', {
+      details: { address },
+    });
   }
   if (filter.family !== undefined && filter.family !== family) {
     throw new ShoalError('SHOAL_ERR_BAD_ADDRESS', `address ${address} is not IPv${filter.family}`, {
@@ -150,7 +160,43 @@ class KernelConntrack implements KernelConntrackHandle {
   }
 
   async #execDelete(direction: 'orig-dst' | 'reply-src', address: string, filter: ConntrackDeleteFilter): Promise<number> {
+    if (filter.unreplied) return this.#execDeleteUnreplied(address, filter);
     const args = conntrackDeleteArgs(direction, address, filter);
+    const result = await this.#execTool(args);
+    const count = parseDeletedCount(result.stderr);
+    // Exit 1 is "nothing deleted" only when the tool says so; otherwise it failed.
+    if (count === undefined || (result.code === 1 && count !== 0)) {
+      throw new ShoalError(
+        'SHOAL_ERR_CONNTRACK',
+        `conntrack ${args.join(' ')} exited ${result.code}: ${firstLines(result.stderr) || 'no output'}`,
+        {
+          details: { netns: this.netns, args, exitCode: result.code, stderr: firstLines(result.stderr) },
+        },
+      );
+    }
+    return count;
+  }
+
+  /**
+   * The tool cannot select entries that saw no reply (its --status takes set bits only), so
+   * the unreplied ones are listed with the other filters, picked by their [UNREPLIED] mark,
+   * and deleted one by one by their exact original tuple.
+   */
+  async #execDeleteUnreplied(address: string, filter: ConntrackDeleteFilter): Promise<number> {
+    const { unreplied: _, ...rest } = filter;
+    const args = ['-L', ...conntrackDeleteArgs('reply-src', address, rest).slice(1)];
+    const listed = await this.#execTool(args);
+    let deleted = 0;
+    for (const tuple of unrepliedTuples(listed.stdout)) {
+      const del = ['-D', '-p', tuple.protocol, '-s', tuple.src, '-d', tuple.dst, '--sport', tuple.sport, '--dport', tuple.dport];
+      const r = await this.#execTool(del);
+      deleted += parseDeletedCount(r.stderr) ?? 0;
+    }
+    return deleted;
+  }
+
+  /** Runs the tool; exit 1 with a count on stderr is "nothing matched", anything else a failure. */
+  async #execTool(args: string[]): Promise<ExecResult> {
     let result;
     try {
       result = await execInNetns(this.netns, 'conntrack', args, {
@@ -167,19 +213,28 @@ class KernelConntrack implements KernelConntrackHandle {
       }
       throw err;
     }
-    const count = parseDeletedCount(result.stderr);
-    // Exit 1 is "nothing deleted" only when the tool says so; otherwise it failed.
-    if (count === undefined || (result.code === 1 && count !== 0)) {
-      throw new ShoalError(
-        'SHOAL_ERR_CONNTRACK',
-        `conntrack ${args.join(' ')} exited ${result.code}: ${firstLines(result.stderr) || 'no output'}`,
-        {
-          details: { netns: this.netns, args, exitCode: result.code, stderr: firstLines(result.stderr) },
-        },
-      );
+    if (result.code === 1 && parseDeletedCount(result.stderr) === undefined && !/flow entries have been shown/.test(result.stderr)) {
+      throw new ShoalError('SHOAL_ERR_CONNTRACK', `conntrack ${args.join(' ')} exited 1: ${firstLines(result.stderr) || 'no output'}`, {
+        details: { netns: this.netns, args, exitCode: result.code, stderr: firstLines(result.stderr) },
+      });
     }
-    return count;
+    return result;
   }
+}
+
+/** The original tuples of the TCP and UDP entries a `conntrack -L` listing marks [UNREPLIED]. */
+export function unrepliedTuples(listing: string): Array<{ protocol: string; src: string; dst: string; sport: string; dport: string }> {
+  const out: Array<{ protocol: string; src: string; dst: string; sport: string; dport: string }> = [];
+  for (const line of listing.split('\n')) {
+    const protocol = /^(tcp|udp)\s/.exec(line)?.[1];
+    const cut = line.indexOf('[UNREPLIED]');
+    if (!protocol || cut < 0) continue;
+    const orig = line.slice(0, cut);
+    const field = (k: string): string | undefined => new RegExp(`\\b${k}=(\\S+)`).exec(orig)?.[1];
+    const [src, dst, sport, dport] = [field('src'), field('dst'), field('sport'), field('dport')];
+    if (src && dst && sport && dport) out.push({ protocol, src, dst, sport, dport });
+  }
+  return out;
 }
 
 /** A validated filter as ctnetlink matches it. */
@@ -190,6 +245,7 @@ function ctMatchOf(direction: 'orig-dst' | 'reply-src', address: string, filter:
     ...(filter.protocol === undefined ? {} : { protocol: IPPROTO[filter.protocol] }),
     ...(filter.port === undefined ? {} : { port: filter.port }),
     ...(filter.origDst === undefined ? {} : { origDst: ipToBytes(filter.origDst) }),
+    ...(filter.unreplied ? { unreplied: true } : {}),
   };
 }
 

@@ -66,7 +66,10 @@ const AF_INET6 = 10;
 
 const CTA_TUPLE_ORIG = 1;
 const CTA_TUPLE_REPLY = 2;
+const CTA_STATUS = 3;
 const CTA_ID = 12;
+/** IPS_SEEN_REPLY (nf_conntrack_common.h): a packet went the reply way. */
+const IPS_SEEN_REPLY = 1 << 1;
 const CTA_ZONE = 18;
 const CTA_FILTER = 25;
 const CTA_FILTER_ORIG_FLAGS = 1;
@@ -220,6 +223,8 @@ export interface CtEntry {
   reply: CtTuple;
   /** CTA_TUPLE_ORIG as received (header included). */
   origAttr: Buffer;
+  /** CTA_STATUS (IPS_* bits), when the dump carried it. */
+  status?: number;
   zoneAttr?: Buffer;
   idAttr?: Buffer;
 }
@@ -256,6 +261,8 @@ export function parseCtEntry(payload: Buffer): CtEntry | undefined {
   const reply = parseTuple(replyAttr.value);
   if (!orig || !reply) return undefined;
   const entry: CtEntry = { family, orig, reply, origAttr: origAttr.whole };
+  const status = top.get(CTA_STATUS);
+  if (status && status.value.length >= 4) entry.status = status.value.readUInt32BE(0);
   const zone = top.get(CTA_ZONE);
   const id = top.get(CTA_ID);
   if (zone) entry.zoneAttr = zone.whole;
@@ -289,12 +296,15 @@ export interface CtMatch {
   port?: number;
   /** Reply-source deletes: the original destination must be this too. */
   origDst?: Buffer;
+  /** The entry never saw a reply (no IPS_SEEN_REPLY; an entry without a status is left alone). */
+  unreplied?: boolean;
 }
 
 /**
  * Whether the tool would delete `e` for `m`: orig-dst matches the original tuple's
  * destination (and destination port), reply-src the reply tuple's source (and source
- * port) and, given origDst, the original destination; a protocol narrows both.
+ * port) and, given origDst, the original destination; a protocol narrows both; unreplied
+ * keeps the entries that never saw a reply.
  */
 export function ctEntryMatches(e: CtEntry, m: CtMatch): boolean {
   if (e.orig.src.length !== m.address.length) return false;
@@ -303,6 +313,7 @@ export function ctEntryMatches(e: CtEntry, m: CtMatch): boolean {
   if (!bytesEqual(addr, m.address)) return false;
   if (m.port !== undefined && port !== m.port) return false;
   if (m.origDst !== undefined && !bytesEqual(e.orig.dst, m.origDst)) return false;
+  if (m.unreplied && (e.status === undefined || (e.status & IPS_SEEN_REPLY) !== 0)) return false;
   return true;
 }
 

@@ -5,7 +5,7 @@
  * an entry has an original and a reply tuple; delete by original destination matches the
  * original tuple's dst (and dport), delete by reply source matches the reply tuple's src
  * (and sport) and, given origDst, the original tuple's dst too; protocol and family
- * narrow both. Addresses compare in canonical form, so `fd00:0::1` and `fd00::1` are the
+ * narrow both; unreplied keeps to entries that never saw a reply. Addresses compare in canonical form, so `fd00:0::1` and `fd00::1` are the
  * same address.
  */
 import { ShoalError } from '../common/errors.ts';
@@ -27,6 +27,8 @@ export interface ConntrackEntry {
   orig: ConntrackTuple;
   /** The reply direction; after DNAT its src is the backend, not the original dst. */
   reply: ConntrackTuple;
+  /** A packet went the reply way (the kernel's IPS_SEEN_REPLY); false: [UNREPLIED]. */
+  replied: boolean;
 }
 
 /** What a test adds: the reply tuple defaults to the mirror of the original (no NAT). */
@@ -34,6 +36,8 @@ export interface ConntrackEntrySpec {
   protocol: 'tcp' | 'udp';
   orig: ConntrackTuple;
   reply?: ConntrackTuple;
+  /** Default true: an answered flow. */
+  replied?: boolean;
 }
 
 function canonicalTuple(t: ConntrackTuple): ConntrackTuple {
@@ -67,7 +71,7 @@ export class FakeConntrack implements Conntrack {
     }
     const orig = canonicalTuple(spec.orig);
     const reply = canonicalTuple(spec.reply ?? { src: spec.orig.dst, dst: spec.orig.src, sport: spec.orig.dport, dport: spec.orig.sport });
-    const entry: ConntrackEntry = { protocol: spec.protocol, family, orig, reply };
+    const entry: ConntrackEntry = { protocol: spec.protocol, family, orig, reply, replied: spec.replied ?? true };
     // The kernel hashes both directions: a second entry with either tuple equal clashes.
     const same = (x: ConntrackTuple, y: ConntrackTuple): boolean =>
       x.src === y.src && x.dst === y.dst && x.sport === y.sport && x.dport === y.dport;
@@ -114,6 +118,7 @@ export class FakeConntrack implements Conntrack {
       if (a !== addr) continue;
       if (filter.port !== undefined && port !== filter.port) continue;
       if (origDst !== undefined && e.orig.dst !== origDst) continue;
+      if (filter.unreplied && e.replied) continue;
       this.#entries.splice(i, 1);
       deleted++;
     }

@@ -233,9 +233,10 @@ export interface Conntrack {
   /**
    * Deletes entries whose reply source is `address` (and port). `origDst` narrows it to
    * entries whose original destination is that address too (the flows a VIP NATed to this
-   * backend, on any port, and not the direct ones). Returns how many.
+   * backend, on any port, and not the direct ones). `unreplied` narrows it to entries that
+   * never saw a packet back (a SYN or a datagram nothing answered). Returns how many.
    */
-  deleteByReplySrc(address: string, filter?: ConntrackFilter & { port?: number; origDst?: string }): Promise<number>;
+  deleteByReplySrc(address: string, filter?: ConntrackFilter & { port?: number; origDst?: string; unreplied?: boolean }): Promise<number>;
   /**
    * Deletes every entry that any of `deletions` matches, reading the table once (per
    * address family) for all of them: the kernel walks its whole table, every namespace's
@@ -250,7 +251,7 @@ export interface Conntrack {
 /** One deletion of a batch: what deleteByOrigDst and deleteByReplySrc take. */
 export type ConntrackDeletion =
   | { direction: 'orig-dst'; address: string; filter?: ConntrackFilter & { port?: number } }
-  | { direction: 'reply-src'; address: string; filter?: ConntrackFilter & { port?: number; origDst?: string } };
+  | { direction: 'reply-src'; address: string; filter?: ConntrackFilter & { port?: number; origDst?: string; unreplied?: boolean } };
 
 export interface Sysctl {
   /** Reads a sysctl by dotted or slashed name (net.ipv4.ip_forward). */

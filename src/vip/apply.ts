@@ -30,7 +30,11 @@
  *   otherwise stay un-NATed for as long as it keeps sending (kube-proxy does the same). For
  *   an every-port UDP entry: the entries whose reply source is the VIP itself, any port
  *   (un-NATed ones; those already NATed to a backend answer from the backend and stay).
- *   When the table did not exist yet (a new sandbox) nothing is flushed for this.
+ *   When the table did not exist yet (a new sandbox) nothing is flushed for this;
+ * - a backend that turns lost (VipBackend.lost: its node failed) loses the entries whose
+ *   reply source it is and that never saw a reply (`reply-src IP`, unreplied): the SYNs
+ *   sent to it before the failure was known, which would catch a later connection from a
+ *   reused client port. Its answered connections stay. Once per backend while it is lost.
  * All of a sync's deletions are one batch (Conntrack.deleteMatching: one read of the
  * table, where one per deletion cost a dump each of every entry the namespace holds). A
  * batch that fails is reported (each deletion in it) and retried whole at the next sync.
@@ -118,6 +122,8 @@ export interface VipReport {
     flushed: string[];
     /** UDP service ports opened whose un-NATed entries were deleted (`udp VIP PORT`, `udp VIP *` for every port). */
     opened: string[];
+    /** Lost backends (VipBackend.lost) whose unanswered entries were deleted, by address. */
+    lost: string[];
     /** Entries deleted in all. */
     deleted: number;
   };
@@ -196,6 +202,13 @@ function kindsOf(state: NftTableState): Map<string, 'set' | 'map'> {
   return new Map([...state.sets.values()].map((s) => [s.name, s.kind]));
 }
 
+/** The addresses of the model's lost backends (VipBackend.lost), IPv4 ones (the table's family). */
+function lostBackends(model: VipModel): Set<string> {
+  const out = new Set<string>();
+  for (const svc of model.services) for (const b of svc.backends) if (b.lost && !b.ip.includes(':')) out.add(b.ip);
+  return out;
+}
+
 function blankReport(full: boolean): VipReport {
   return {
     full,
@@ -206,7 +219,7 @@ function blankReport(full: boolean): VipReport {
     chainsAdded: 0,
     chainsDeleted: 0,
     scriptBytes: 0,
-    conntrack: { flushed: [], opened: [], deleted: 0 },
+    conntrack: { flushed: [], opened: [], lost: [], deleted: 0 },
     failures: [],
     problems: [],
     services: 0,
@@ -228,6 +241,8 @@ export class VipSyncer {
   /** Backend ports and UDP service ports whose conntrack deletion failed, to retry. */
   readonly #pendingFlush = new Set<string>();
   readonly #pendingOpen = new Set<string>();
+  /** Lost backends whose unanswered entries are deleted (or queued to be), by address. */
+  readonly #lostCleared = new Set<string>();
   #queue: Promise<unknown> = Promise.resolve();
   readonly #defer: boolean;
   /** Deferred conntrack deletions, one batch after another. */
@@ -344,7 +359,7 @@ export class VipSyncer {
     this.#planner = planner;
     this.#given = given;
     this.#duplicates = changes.duplicates;
-    await this.#cleanConntrack(report, planner, delta);
+    await this.#cleanConntrack(report, planner, delta, model);
     report.problems = sortProblems([...this.#duplicates, ...planner.problems()]);
     report.services = planner.programmed;
     return report;
@@ -425,7 +440,7 @@ export class VipSyncer {
       // cost seconds for nothing. Ports that open in an existing table are flushed.
       udpOpened: actual ? udpOpenedBetween(actual, desired) : [],
     };
-    await this.#cleanConntrack(report, planner, delta);
+    await this.#cleanConntrack(report, planner, delta, model);
     report.problems = sortProblems([...this.#duplicates, ...planner.problems()]);
     report.services = planner.programmed;
     return report;
@@ -450,6 +465,7 @@ export class VipSyncer {
       const summary = {
         conntrackFlushed: r.conntrack.flushed.length,
         conntrackOpened: r.conntrack.opened.length,
+        conntrackLost: r.conntrack.lost.length,
         conntrackDeleted: r.conntrack.deleted,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
       };
@@ -466,7 +482,7 @@ export class VipSyncer {
     });
   }
 
-  async #cleanConntrack(report: VipReport, planner: VipPlanner, delta: PlannerDelta): Promise<void> {
+  async #cleanConntrack(report: VipReport, planner: VipPlanner, delta: PlannerDelta, model: VipModel): Promise<void> {
     const t = performance.now();
     const flush = new Set<string>();
     for (const k of [...delta.keepRemoved, ...this.#pendingFlush]) if (!planner.protects(k)) flush.add(k);
@@ -482,6 +498,9 @@ export class VipSyncer {
       if (data !== undefined && data !== `goto ${CHAIN_REFUSE}`) open.add(k);
     }
     this.#pendingOpen.clear();
+    const lostNow = lostBackends(model);
+    for (const ip of [...this.#lostCleared]) if (!lostNow.has(ip)) this.#lostCleared.delete(ip);
+    const lostNew = [...lostNow].filter((ip) => !this.#lostCleared.has(ip)).sort();
     type Job = { op: string; deletion: ConntrackDeletion; retry: () => void; done: (into: VipReport) => void };
     const jobs: Job[] = [];
     for (const k of [...flush].sort()) {
@@ -506,6 +525,15 @@ export class VipSyncer {
           : { direction: 'orig-dst', address: vip, filter: { protocol: 'udp', port: Number(port) } },
         retry: () => this.#pendingOpen.add(k),
         done: (into) => into.conntrack.opened.push(every ? `udp ${vip} *` : `udp ${k}`),
+      });
+    }
+    for (const ip of lostNew) {
+      this.#lostCleared.add(ip);
+      jobs.push({
+        op: `reply-src ${ip} unreplied`,
+        deletion: { direction: 'reply-src', address: ip, filter: { unreplied: true } },
+        retry: () => this.#lostCleared.delete(ip),
+        done: (into) => into.conntrack.lost.push(ip),
       });
     }
     // One pass over the table for all of them: the kernel walks its whole table (every
@@ -534,6 +562,7 @@ export class VipSyncer {
     if (jobs.length > 0) await run(report);
     report.conntrack.flushed.sort();
     report.conntrack.opened.sort();
+    report.conntrack.lost.sort();
     report.timings.conntrackMs = performance.now() - t;
   }
 
@@ -545,6 +574,7 @@ export class VipSyncer {
       elementsAdded: r.elementsAdded,
       elementsDeleted: r.elementsDeleted,
       conntrackFlushed: r.conntrack.flushed.length,
+      conntrackLost: r.conntrack.lost.length,
       conntrackDeleted: r.conntrack.deleted,
       failures: r.failures.length,
       problems: r.problems.length,

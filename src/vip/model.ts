@@ -28,6 +28,15 @@ export interface VipBackend {
    * connections up to the stop grace period, then stop). Omitted = false.
    */
   draining?: boolean;
+  /**
+   * The backend's node is declared failed (a draining backend that cannot answer): once the
+   * table stops sending it new connections, its conntrack entries that never saw a reply
+   * are deleted. Such an entry is a SYN (or datagram) sent to it before the failure was
+   * known, and it would catch a later connection from the same client port (the kernel
+   * hands ports out again within seconds) and send it to the failed node as a retransmit.
+   * Answered connections stay, as for any draining backend. Omitted = false.
+   */
+  lost?: boolean;
 }
 
 /**

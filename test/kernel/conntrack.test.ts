@@ -59,7 +59,13 @@ async function insert(netns: string, e: ConntrackEntrySpec): Promise<void> {
       '--reply-port-dst',
       String(e.reply.dport),
     );
-  if (e.protocol === 'tcp') args.push('--state', 'ESTABLISHED');
+  // an answered flow carries SEEN_REPLY; an unanswered one is a SYN sent ([UNREPLIED])
+  if (e.replied === false) {
+    if (e.protocol === 'tcp') args.push('--state', 'SYN_SENT');
+  } else {
+    args.push('-u', 'SEEN_REPLY');
+    if (e.protocol === 'tcp') args.push('--state', 'ESTABLISHED');
+  }
   await execInNetns(netns, 'conntrack', args);
 }
 
@@ -87,6 +93,24 @@ const ENTRIES: ConntrackEntrySpec[] = [
     reply: { src: '10.0.1.5', dst: '10.0.0.9', sport: 53, dport: 40003 },
   },
   { protocol: 'udp', orig: { src: '10.0.0.9', dst: '10.0.0.3', sport: 40004, dport: 53 } },
+  // A backend on a failed node: one answered connection, one SYN and one datagram unanswered.
+  {
+    protocol: 'tcp',
+    orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40007, dport: 80 },
+    reply: { src: '10.0.1.7', dst: '10.0.0.9', sport: 8080, dport: 40007 },
+  },
+  {
+    protocol: 'tcp',
+    orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40008, dport: 80 },
+    reply: { src: '10.0.1.7', dst: '10.0.0.9', sport: 8080, dport: 40008 },
+    replied: false,
+  },
+  {
+    protocol: 'udp',
+    orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40009, dport: 53 },
+    reply: { src: '10.0.1.7', dst: '10.0.0.9', sport: 53, dport: 40009 },
+    replied: false,
+  },
   { protocol: 'udp', orig: { src: 'fd00::9', dst: 'fd00::2', sport: 40005, dport: 53 } },
   {
     protocol: 'tcp',
@@ -115,7 +139,9 @@ for (const backend of CONNTRACK_BACKENDS) {
       fake.add(e);
     }
     t.equal(await realDump(netns), fake.dump(), 'same table after inserts');
-    const steps: Array<['orig' | 'reply', string, Parameters<typeof real.deleteByOrigDst>[1]]> = [
+    const steps: Array<['orig' | 'reply', string, Parameters<typeof real.deleteByReplySrc>[1]]> = [
+      ['reply', '10.0.1.7', { unreplied: true }],
+      ['reply', '10.0.1.7', { protocol: 'tcp', unreplied: true }],
       ['orig', '10.0.0.2', { protocol: 'tcp', port: 81 }],
       ['reply', '10.0.1.5', { protocol: 'tcp', port: 8080 }],
       ['orig', '10.0.0.2', { protocol: 'udp' }],
@@ -123,6 +149,7 @@ for (const backend of CONNTRACK_BACKENDS) {
       ['orig', 'fd00::2', { protocol: 'udp', port: 53 }],
       ['reply', 'fd00::1:5', { family: 6 }],
       ['reply', '10.0.1.5', {}],
+      ['reply', '10.0.1.7', { protocol: 'tcp', port: 8080 }],
       ['orig', '10.0.0.2', {}],
       ['orig', '10.0.0.2', {}],
     ];
@@ -135,6 +162,9 @@ for (const backend of CONNTRACK_BACKENDS) {
     }
     t.equal(fake.dump(), '', 'everything deleted in the end');
     await t.rejects(real.deleteByOrigDst('10.0.0.2', { port: 80 }), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
+    await t.rejects(real.deleteMatching([{ direction: 'orig-dst', address: '10.0.0.2', filter: { unreplied: true } as never }]), {
+      code: 'SHOAL_ERR_INVALID_ARGUMENT',
+    });
     await t.rejects(real.deleteMatching([{ direction: 'orig-dst', address: '10.0.0.2', filter: { port: 80 } }]), {
       code: 'SHOAL_ERR_INVALID_ARGUMENT',
     });
@@ -216,19 +246,19 @@ t.test("the kernel filters a batch's dump by what every filter of it requires", 
   for (const e of ENTRIES) await insert(netns, e);
   const none = ipToBytes('10.9.9.9');
   const run = (matches: Parameters<typeof ctnetlinkDeleteMatching>[2]) => ctnetlinkDeleteMatching(netns, 4, matches, { command: 'test' });
-  // IPv4 entries: four to 10.0.0.2 (three tcp, one udp), one to 10.0.0.3.
-  t.equal((await run([{ direction: 'reply-src', address: none }])).dumped, 5, 'no common part: every IPv4 entry comes back');
+  // IPv4 entries: seven to 10.0.0.2 (five tcp, two udp), one to 10.0.0.3.
+  t.equal((await run([{ direction: 'reply-src', address: none }])).dumped, 8, 'no common part: every IPv4 entry comes back');
   const vip = ipToBytes('10.0.0.2');
   const sameVip = await run([
     { direction: 'reply-src', address: none, origDst: vip, protocol: IPPROTO.tcp },
     { direction: 'reply-src', address: none, origDst: vip, protocol: IPPROTO.udp },
   ]);
-  t.equal(sameVip.dumped, 4, 'one original destination: only its entries come back');
+  t.equal(sameVip.dumped, 7, 'one original destination: only its entries come back');
   t.same(sameVip.deleted, [0, 0]);
   const tcpOnly = await run([
     { direction: 'reply-src', address: none, protocol: IPPROTO.tcp },
     { direction: 'orig-dst', address: none, protocol: IPPROTO.tcp },
   ]);
-  t.equal(tcpOnly.dumped, 3, 'one protocol: only its entries come back');
+  t.equal(tcpOnly.dumped, 5, 'one protocol: only its entries come back');
   t.equal((await realDump(netns)).split('\n').length, ENTRIES.length, 'nothing was deleted');
 });

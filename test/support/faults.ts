@@ -67,6 +67,11 @@ export interface FaultResult {
   lastFailureAfterDetectionMs?: number;
   /** From the end of the fault (recovery started) until doctor and the truth check were clean. */
   cleanAfterMs: number;
+  /**
+   * East-west requests that failed after detection, each with the client sandbox's conntrack
+   * entry of its connection (which backend its SYN was translated to), for the report.
+   */
+  lateFailures?: Array<{ at: string; target: string; error: string; conntrack: string }>;
   allocationProblems: string[];
   before: Samples;
   after: Samples;
@@ -486,12 +491,14 @@ export async function runFault(bed: FaultBed, spec: FaultSpec): Promise<FaultRes
   const phases = countsOf(bed, spec.name);
   let lastFailure = 0;
   for (const p of Object.values(phases)) lastFailure = Math.max(lastFailure, p[spec.name]?.lastFailureAt ?? 0);
+  const late = detectedAt !== undefined && lastFailure > detectedAt ? await lateFailures(bed, phases, detectedAt) : [];
   const result: FaultResult = {
     fault: spec.name,
     phases,
     ...(detectedAt !== undefined ? { detectedAfterMs: detectedAt - injectedAt } : {}),
     ...(detectedAt !== undefined && lastFailure > 0 ? { lastFailureAfterDetectionMs: lastFailure - detectedAt } : {}),
     cleanAfterMs,
+    ...(late.length > 0 ? { lateFailures: late } : {}),
     allocationProblems: await allocationProblems(bed.c),
     before,
     after: sample(bed),
@@ -500,6 +507,31 @@ export async function runFault(bed: FaultBed, spec: FaultSpec): Promise<FaultRes
   for (const line of describeResult(result)) bed.note(line);
   appendFileSync(reportFile(bed), `${JSON.stringify({ at: new Date().toISOString(), ...result })}\n`);
   return result;
+}
+
+/**
+ * The east-west failures that started after `detectedAt`, with the client sandbox's
+ * conntrack entry for each one's local port (an unanswered SYN's entry lives 120 s), which
+ * names the backend its connection was sent to.
+ */
+async function lateFailures(
+  bed: FaultBed,
+  phases: Record<string, Record<string, FaultCounts>>,
+  detectedAt: number,
+): Promise<NonNullable<FaultResult['lateFailures']>> {
+  const out: NonNullable<FaultResult['lateFailures']> = [];
+  for (const p of Object.values(phases['east-west'] ?? {})) {
+    for (const f of p.failures) {
+      if (Date.parse(f.at) <= detectedAt) continue;
+      let conntrack = 'no local port';
+      if (f.localPort) {
+        const r = await inNs(bed.clientNs, ['conntrack', '-L', '-p', 'tcp', '--sport', String(f.localPort)]);
+        conntrack = r.stdout.trim() || `none (${r.stderr.trim().split('\n').pop()})`;
+      }
+      out.push({ at: f.at, target: f.target, error: f.error, conntrack });
+    }
+  }
+  return out;
 }
 
 function describeCounts(p: FaultCounts | undefined): string {
@@ -532,6 +564,7 @@ export function describeResult(r: FaultResult): string[] {
   }
   if (r.detectedAfterMs !== undefined) lines.push(`  detected after ${r.detectedAfterMs} ms`);
   if (r.lastFailureAfterDetectionMs !== undefined) lines.push(`  last failure ${r.lastFailureAfterDetectionMs} ms after detection`);
+  for (const f of r.lateFailures ?? []) lines.push(`  late east-west failure ${f.at} to ${f.target} (${f.error}): ${f.conntrack}`);
   lines.push(`  clean ${r.cleanAfterMs} ms after recovery began; allocations: ${r.allocationProblems.join('; ') || 'ok'}`);
   for (const h of Object.keys(r.before.agents)) lines.push(`  agent ${h}: ${kbDelta(r.before.agents[h], r.after.agents[h])}`);
   lines.push(`  manager: ${kbDelta(r.before.manager, r.after.manager)}`);

@@ -46,7 +46,7 @@ export interface PhaseCounts {
   byTask: Record<string, number>;
   maxMs: number;
   slow: number;
-  failures: Array<{ at: string; target: string; error: string; afterMs: number }>;
+  failures: Array<{ at: string; target: string; error: string; afterMs: number; localPort?: number }>;
 }
 
 export interface LoadStatus {

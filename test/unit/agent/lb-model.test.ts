@@ -36,13 +36,13 @@ t.test('backends: listed by the manager, alive, running; health and draining car
     { ip: '10.0.0.3', healthy: true },
     { ip: '10.0.0.4', healthy: false },
     { ip: '10.0.0.5', healthy: false },
-    { ip: '10.0.0.6', healthy: true, draining: true },
+    { ip: '10.0.0.6', healthy: true, draining: true, lost: true },
     { ip: '10.0.0.8', healthy: true, draining: true },
   ]);
   t.same(
     out.get('s1')!.find((x) => x.ip === '10.0.0.6'),
-    { ip: '10.0.0.6', healthy: true, draining: true },
-    'a dead node gets no new connections, and its established ones are kept',
+    { ip: '10.0.0.6', healthy: true, draining: true, lost: true },
+    'a dead node gets no new connections, its established ones are kept, its unanswered ones go (lost)',
   );
   t.notOk(
     out.get('s1')!.some((x) => x.ip === '10.0.0.7'),

@@ -148,6 +148,53 @@ t.test('conntrack: removed and unhealthy backends lose their entries, kept and d
   );
 });
 
+t.test('conntrack: a lost backend (its node failed) loses its unanswered entries once, its answered ones stay', async (t) => {
+  const { ct, syncer } = setup();
+  await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.3')])), true);
+  flow(ct, 'tcp', '10.0.0.2', 80, '10.1.0.3', 8080, 40000); // answered
+  // SYNs and a datagram sent to it before its node was known to have failed
+  for (const [protocol, port, target, sport] of [
+    ['tcp', 80, 8080, 40001],
+    ['tcp', 80, 8080, 40002],
+    ['udp', 53, 5353, 40003],
+  ] as const) {
+    ct.add({
+      protocol,
+      orig: { src: '10.0.0.9', dst: '10.0.0.2', sport, dport: port },
+      reply: { src: '10.1.0.3', dst: '10.0.0.9', sport: target, dport: sport },
+      replied: false,
+    });
+  }
+  // and one unanswered SYN to the live backend, which stays
+  ct.add({
+    protocol: 'tcp',
+    orig: { src: '10.0.0.9', dst: '10.0.0.2', sport: 40004, dport: 80 },
+    reply: { src: '10.1.0.2', dst: '10.0.0.9', sport: 8080, dport: 40004 },
+    replied: false,
+  });
+  const lost = { ip: '10.1.0.3', healthy: true, draining: true, lost: true };
+  const r = await syncer.sync(model(web([up('10.1.0.2'), lost])), false);
+  t.same(r.conntrack.lost, ['10.1.0.3']);
+  t.same(r.conntrack.flushed, [], 'a draining backend keeps its ports');
+  t.equal(r.conntrack.deleted, 3, "the lost backend's three unanswered entries");
+  t.same(
+    ct
+      .list()
+      .map((e) => `${e.protocol} ${e.orig.sport} -> ${e.reply.src}`)
+      .sort(),
+    ['tcp 40000 -> 10.1.0.3', 'tcp 40004 -> 10.1.0.2'],
+  );
+  // Still lost at the next syncs: nothing more is asked of conntrack.
+  const asked = ct.deletes.length;
+  const again = await syncer.sync(model(web([up('10.1.0.2'), { ...lost }, up('10.1.0.4')])), false);
+  t.same(again.conntrack.lost, [], 'once per backend while it stays lost');
+  t.equal(ct.deletes.length, asked);
+  // Back (its node alive again), then lost a second time: deleted again.
+  await syncer.sync(model(web([up('10.1.0.2'), up('10.1.0.3')])), false);
+  const twice = await syncer.sync(model(web([up('10.1.0.2'), { ...lost }])), false);
+  t.same(twice.conntrack.lost, ['10.1.0.3'], 'a second failure cleans again');
+});
+
 t.test('conntrack: a service leaving a shared VIP cuts its own backend ports, not those of the others on the same backend', async (t) => {
   const { nft, ct, syncer } = setup();
   const a = service('a', '10.0.0.2', [tcp(8080, 80)], [up('10.1.0.5'), up('10.1.0.6')]);
